@@ -1,0 +1,252 @@
+"""What a batch of events changes: rows to write and exact aggregate deltas.
+
+Pure: `plan_batch` takes the batch's events (already parsed) and the stored
+state of the receipts they touch, and returns everything the store must write.
+The cost is proportional to the batch, never to the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from coffeeshop.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.receipts import CENT, InvalidReceipt, Receipt, parse_receipt
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    key: str | None
+    receipt_id: str | None
+    reason: str
+    where: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Delta:
+    """Signed changes to every aggregate, keyed like the state tables."""
+
+    receipts: int = 0
+    cents: int = 0
+    units: int = 0
+    daily: dict[dt.date, list[int]] = field(default_factory=dict)  # day -> [receipts, cents]
+    store_month: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+
+    def add(self, receipt: Receipt, sign: int) -> None:
+        cents = sign * receipt.cents
+        units = 0
+        items = self.items
+        for name, quantity in receipt.items:
+            items[name] = items.get(name, 0) + sign * quantity
+            units += quantity
+        self.receipts += sign
+        self.cents += cents
+        self.units += sign * units
+        day = self.daily.setdefault(receipt.day, [0, 0])
+        day[0] += sign
+        day[1] += cents
+        month = self.store_month.setdefault((receipt.month, receipt.store_id), [0, 0])
+        month[0] += sign
+        month[1] += cents
+        hour_key = (receipt.store_id, receipt.hour)
+        self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
+
+    def prune(self) -> Delta:
+        """Drop entries that cancel out, so unchanged groups are not written."""
+        self.daily = {k: v for k, v in self.daily.items() if v != [0, 0]}
+        self.store_month = {k: v for k, v in self.store_month.items() if v != [0, 0]}
+        self.store_hour = {k: v for k, v in self.store_hour.items() if v}
+        self.items = {k: v for k, v in self.items.items() if v}
+        return self
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.receipts
+            or self.cents
+            or self.units
+            or self.daily
+            or self.store_month
+            or self.store_hour
+            or self.items
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """An upsert event with its validation outcome."""
+
+    event: Upsert
+    receipt: Receipt | None
+    reason: str | None
+
+
+ParsedEvent = Parsed | Delete | Unreadable | Skip
+
+
+def parse_events(events: Iterable[Event]) -> list[ParsedEvent]:
+    """Validate every upsert; other events pass through."""
+    out: list[ParsedEvent] = []
+    for event in events:
+        if isinstance(event, Upsert):
+            try:
+                receipt = parse_receipt(event.doc)
+            except InvalidReceipt as exc:
+                out.append(Parsed(event, None, exc.reason))
+            else:
+                if receipt.key != event.key:
+                    out.append(Parsed(event, None, "_id: does not match the change event's key"))
+                else:
+                    out.append(Parsed(event, receipt, None))
+        else:
+            out.append(event)
+    return out
+
+
+def touched_keys(events: Iterable[ParsedEvent]) -> set[str]:
+    keys: set[str] = set()
+    for event in events:
+        if isinstance(event, Parsed):
+            keys.add(event.event.key)
+        elif isinstance(event, Delete):
+            keys.add(event.key)
+    return keys
+
+
+_CLEAR = object()
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    upserts: dict[str, tuple[Receipt, str]]  # key -> (receipt, receipt_id)
+    deletes: set[str]
+    delta: Delta
+    quarantine_clear: set[str]  # keys whose quarantine entry goes away (or is replaced)
+    quarantine_add: list[QuarantineEntry]
+    applied: int  # events that changed or confirmed a valid receipt, or deleted one
+    quarantined: int  # events that were quarantined
+    skipped: int
+
+
+def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) -> BatchPlan:
+    """Fold `events` in order over `current` (the stored valid receipts they touch).
+
+    A receipt's final state after the batch is a valid `Receipt` or nothing (deleted,
+    never seen, or its latest version invalid). The delta is final minus initial, so
+    replays and duplicates change nothing.
+    """
+    state: dict[str, Receipt | None] = {}
+    receipt_ids: dict[str, str] = {}
+    quarantine: dict[str, object] = {}
+    unkeyed: list[QuarantineEntry] = []
+    applied = quarantined = skipped = 0
+    for event in events:
+        if isinstance(event, Parsed):
+            key = event.event.key
+            receipt_ids[key] = event.event.receipt_id
+            if event.receipt is not None:
+                state[key] = event.receipt
+                quarantine[key] = _CLEAR
+                applied += 1
+            else:
+                state[key] = None
+                quarantine[key] = QuarantineEntry(
+                    key=key,
+                    receipt_id=event.event.receipt_id,
+                    reason=event.reason or "invalid",
+                    where=event.event.where,
+                    raw=event.event.raw,
+                )
+                quarantined += 1
+        elif isinstance(event, Delete):
+            state[event.key] = None
+            quarantine[event.key] = _CLEAR
+            applied += 1
+        elif isinstance(event, Unreadable):
+            unkeyed.append(
+                QuarantineEntry(
+                    key=None, receipt_id=None, reason=event.reason, where=event.where, raw=event.raw
+                )
+            )
+            quarantined += 1
+        else:
+            skipped += 1
+
+    delta = Delta()
+    upserts: dict[str, tuple[Receipt, str]] = {}
+    deletes: set[str] = set()
+    for key, final in state.items():
+        initial = current.get(key)
+        if initial == final:
+            continue
+        if initial is not None:
+            delta.add(initial, -1)
+        if final is not None:
+            delta.add(final, +1)
+            upserts[key] = (final, receipt_ids[key])
+        else:
+            deletes.add(key)
+
+    entries = [entry for entry in quarantine.values() if isinstance(entry, QuarantineEntry)]
+    return BatchPlan(
+        upserts=upserts,
+        deletes=deletes,
+        delta=delta.prune(),
+        quarantine_clear=set(quarantine),
+        quarantine_add=entries + unkeyed,
+        applied=applied,
+        quarantined=quarantined,
+        skipped=skipped,
+    )
+
+
+def peak_hour(hours: Mapping[int, int]) -> tuple[int, int] | None:
+    """The hour with the most receipts, the earliest on a tie; None when there are none."""
+    best: tuple[int, int] | None = None
+    for hour in sorted(hours):
+        count = hours[hour]
+        if count > 0 and (best is None or count > best[1]):
+            best = (hour, count)
+    return best
+
+
+def week_bounds(today: dt.date) -> tuple[dt.date, dt.date, dt.date]:
+    """(last Monday-7, this Monday, next Monday): last week and this week, Monday-based."""
+    monday = today - dt.timedelta(days=today.weekday())
+    return monday - dt.timedelta(days=7), monday, monday + dt.timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    as_of: dt.date
+    spend_per_rcpt: Decimal
+    items_per_rcpt: Decimal
+    this_week_sales: Decimal
+    last_week_sales: Decimal
+
+
+def summary_row(
+    today: dt.date, *, receipts: int, cents: int, units: int, daily_cents: Mapping[dt.date, int]
+) -> SummaryRow:
+    """The `receipts_summary` row for `today` from the running totals and daily sales."""
+    last_monday, monday, next_monday = week_bounds(today)
+    this_week = sum(c for day, c in daily_cents.items() if monday <= day < next_monday)
+    last_week = sum(c for day, c in daily_cents.items() if last_monday <= day < monday)
+    return SummaryRow(
+        as_of=today,
+        spend_per_rcpt=_average(Decimal(cents).scaleb(-2), receipts),
+        items_per_rcpt=_average(Decimal(units), receipts),
+        this_week_sales=Decimal(this_week).scaleb(-2),
+        last_week_sales=Decimal(last_week).scaleb(-2),
+    )
+
+
+def _average(total: Decimal, count: int) -> Decimal:
+    if count == 0:
+        return Decimal("0.00")
+    return (total / count).quantize(CENT, rounding=ROUND_HALF_UP)

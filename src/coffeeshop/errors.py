@@ -1,0 +1,31 @@
+"""Errors that reach a user: each carries one clear line saying what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class CoffeeshopError(Exception):
+    """Base of every error the CLI reports as one line with a non-zero exit."""
+
+    exit_code = 2
+
+
+class ConfigError(CoffeeshopError):
+    """Bad configuration: a wrong URL, a missing file, an unknown time zone."""
+
+
+class StoreError(CoffeeshopError):
+    """The analysis database cannot be used (unreachable, refused, too new a schema)."""
+
+
+class WriterBusy(CoffeeshopError):
+    """Another process holds the single-writer lock of this database."""
+
+    exit_code = 3
+
+
+class SourceChanged(CoffeeshopError):
+    """The source no longer matches the committed checkpoint (truncated, replaced)."""
+
+
+class CheckpointMoved(CoffeeshopError):
+    """The checkpoint in the database changed under this writer; it must re-read it."""

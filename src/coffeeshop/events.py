@@ -1,0 +1,119 @@
+"""Change events: what every source produces and the engine consumes.
+
+Pure: a source turns what it reads into these values; nothing here touches I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from coffeeshop.receipts import display_id, receipt_key
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """An insert, replace or update: `doc` is the receipt's full current document."""
+
+    key: str
+    receipt_id: str
+    doc: Mapping[str, Any]
+    where: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+    receipt_id: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Input that cannot be tied to a receipt: kept in quarantine with the reason."""
+
+    reason: str
+    where: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A position the source moved past that changes no receipt (reported, not kept)."""
+
+    note: str
+    where: str
+
+
+Event = Upsert | Delete | Unreadable | Skip
+
+CHANGE_OPERATIONS = frozenset({"insert", "replace", "update", "delete"})
+
+
+def event_from_object(obj: Any, *, where: str, raw: str) -> Event:
+    """Map one decoded input object to an event.
+
+    A plain document is an insert (or a replace when its `_id` is known); an
+    object with `operationType` is a MongoDB change event.
+    """
+    if not isinstance(obj, Mapping):
+        return Unreadable(
+            reason=f"expected a JSON object, got {_json_kind(obj)}", where=where, raw=raw
+        )
+    if "operationType" in obj:
+        return _event_from_change(obj, where=where, raw=raw)
+    if "_id" not in obj:
+        return Unreadable(reason="document has no _id", where=where, raw=raw)
+    return _upsert(obj, where=where, raw=raw)
+
+
+def _upsert(doc: Mapping[str, Any], *, where: str, raw: str) -> Event:
+    try:
+        key = receipt_key(doc["_id"])
+    except Exception as exc:  # an _id that cannot be keyed is unreadable, not fatal
+        return Unreadable(reason=f"_id cannot be read: {exc}", where=where, raw=raw)
+    return Upsert(key=key, receipt_id=display_id(doc["_id"]), doc=doc, where=where, raw=raw)
+
+
+def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Event:
+    operation = change.get("operationType")
+    if operation not in CHANGE_OPERATIONS:
+        return Unreadable(
+            reason=f"unsupported change event operationType {operation!r}", where=where, raw=raw
+        )
+    document_key = change.get("documentKey")
+    key_id: Any = None
+    if isinstance(document_key, Mapping) and "_id" in document_key:
+        key_id = document_key["_id"]
+    if operation == "delete":
+        if key_id is None:
+            return Unreadable(reason="delete event has no documentKey._id", where=where, raw=raw)
+        return Delete(key=receipt_key(key_id), receipt_id=display_id(key_id), where=where)
+    full = change.get("fullDocument")
+    if full is None and operation == "update":
+        # The document was deleted before the update could be looked up: its
+        # delete event follows, so this update changes nothing.
+        return Skip(note="update of a document that no longer exists", where=where)
+    if not isinstance(full, Mapping):
+        return Unreadable(
+            reason=f"{operation} event has no fullDocument object", where=where, raw=raw
+        )
+    if "_id" not in full:
+        if key_id is None:
+            return Unreadable(reason=f"{operation} event has no _id", where=where, raw=raw)
+        full = {"_id": key_id, **full}
+    return _upsert(full, where=where, raw=raw)
+
+
+def _json_kind(obj: Any) -> str:
+    if obj is None:
+        return "null"
+    if isinstance(obj, bool):
+        return "a boolean"
+    if isinstance(obj, str):
+        return "a string"
+    if isinstance(obj, list):
+        return "an array"
+    return "a number"

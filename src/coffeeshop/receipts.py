@@ -1,0 +1,363 @@
+"""Parse and validate one receipt document into an exact, canonical `Receipt`.
+
+Pure: imports no database, web or orchestration code. Accepts both native BSON
+values (as PyMongo returns them) and MongoDB Extended JSON wrappers (as
+`mongoexport` writes them), so a receipt read from a file and the same receipt
+read from MongoDB give the same `Receipt`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from bson import Decimal128, ObjectId, json_util
+from bson.json_util import CANONICAL_JSON_OPTIONS
+
+MAX_STORE_ID = 2**31 - 1
+MAX_QUANTITY = 2**31 - 1
+MAX_NAME_LENGTH = 100
+# DECIMAL(12,2): the largest total a receipt can carry.
+MAX_TOTAL = Decimal("9999999999.99")
+CENT = Decimal("0.01")
+MAX_KEY_BYTES = 200
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?", re.ASCII)
+_DIGITS_RE = re.compile(r"\d+", re.ASCII)
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+class InvalidReceipt(ValueError):
+    """A receipt that breaks a validation rule. `field` names where, `problem` says what."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The part of a receipt the analytics need, in canonical form.
+
+    `items` is sorted by name with quantities of repeated names added, so two
+    documents that mean the same thing compare equal.
+    """
+
+    key: str
+    store_id: int
+    day: dt.date
+    hour: int
+    cents: int
+    items: tuple[tuple[str, int], ...]
+
+    @property
+    def total(self) -> Decimal:
+        return Decimal(self.cents).scaleb(-2)
+
+    @property
+    def units(self) -> int:
+        return sum(quantity for _, quantity in self.items)
+
+    @property
+    def month(self) -> str:
+        return f"{self.day.year:04d}-{self.day.month:02d}"
+
+
+def parse_receipt(doc: Mapping[str, Any]) -> Receipt:
+    """Validate `doc` and return its `Receipt`; raise `InvalidReceipt` naming the field."""
+    if not isinstance(doc, Mapping):
+        raise InvalidReceipt("document", f"expected an object, got {_type_name(doc)}")
+    if "_id" not in doc:
+        raise InvalidReceipt("_id", "missing")
+    key = receipt_key(doc["_id"])
+    store_id = _parse_store_id(doc.get("Store_ID", _MISSING))
+    day, hour = _parse_when(doc.get("transactionDate", _MISSING), doc.get("transactionTime", _MISSING))
+    cents = _parse_total(doc.get("total_price", _MISSING))
+    items = _parse_items(doc.get("items", _MISSING))
+    return Receipt(key=key, store_id=store_id, day=day, hour=hour, cents=cents, items=items)
+
+
+# -- receipt identity ---------------------------------------------------------------------------
+
+
+def receipt_key(value: Any) -> str:
+    """A canonical text key for an `_id` of any BSON type.
+
+    Numbers are keyed by value, as MongoDB's `_id` index compares them (3, 3.0
+    and NumberLong(3) are the same receipt). An ObjectId written as Extended JSON
+    keys the same as the native ObjectId. Keys longer than `MAX_KEY_BYTES` bytes
+    are replaced by a SHA-256 digest so they fit an index.
+    """
+    key = _raw_key(value)
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"sha256:{digest}"
+    return key
+
+
+def _raw_key(value: Any) -> str:
+    if isinstance(value, ObjectId):
+        return f"oid:{value}"
+    if isinstance(value, str):
+        return f"str:{value}"
+    if isinstance(value, bool):
+        return f"bool:{str(value).lower()}"
+    if isinstance(value, int):
+        return f"int:{value}"
+    if isinstance(value, float | Decimal | Decimal128):
+        return _number_key(value)
+    if isinstance(value, Mapping) and len(value) == 1:
+        (name,) = value
+        if isinstance(name, str) and name.startswith("$"):
+            native = _native(value)
+            if native is not value:
+                return _raw_key(native)
+    return "bson:" + json_util.dumps(_nativize(value), json_options=CANONICAL_JSON_OPTIONS)
+
+
+def _number_key(value: float | Decimal | Decimal128) -> str:
+    if isinstance(value, Decimal128):
+        value = value.to_decimal()
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        return f"num:{number}"
+    if number == number.to_integral_value():
+        return f"int:{int(number)}"
+    return f"num:{number.normalize()}"
+
+
+def _nativize(value: Any) -> Any:
+    """Turn Extended JSON wrappers nested anywhere in `value` into native BSON values."""
+    if isinstance(value, Mapping):
+        converted = {k: _nativize(v) for k, v in value.items()}
+        return json_util.object_hook(converted)
+    if isinstance(value, list | tuple):
+        return [_nativize(v) for v in value]
+    return value
+
+
+def display_id(value: Any) -> str:
+    """A short, readable rendering of an `_id` for operators."""
+    if isinstance(value, ObjectId | str | int) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        try:
+            text = json_util.dumps(_nativize(value))
+        except Exception:
+            text = repr(value)
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return text if _is_encodable(text) else text.encode("utf-8", "backslashreplace").decode()
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- field parsers --------------------------------------------------------------------------------
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "missing"
+
+
+_MISSING: Any = _Missing()
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {_preview(value)}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, int | float | Decimal):
+        return f"the number {_preview(value)}"
+    return type(value).__name__
+
+
+def _preview(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _native(value: Any) -> Any:
+    """Resolve a one-key Extended JSON wrapper (`{"$numberInt": "3"}`) to its BSON value."""
+    if isinstance(value, Mapping) and value and all(
+        isinstance(k, str) and k.startswith("$") for k in value
+    ):
+        try:
+            return _nativize(value)
+        except Exception:
+            return value
+    return value
+
+
+def _as_integer(value: Any) -> int | None:
+    value = _native(value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, Decimal128):
+        value = value.to_decimal()
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+    return None
+
+
+def _parse_store_id(value: Any) -> int:
+    if value is _MISSING:
+        raise InvalidReceipt("Store_ID", "missing")
+    number = _as_integer(value)
+    if number is None and isinstance(value, str) and _DIGITS_RE.fullmatch(value):
+        number = int(value)
+    if number is None:
+        raise InvalidReceipt(
+            "Store_ID", f"must be an integer ≥ 0 (or a string of digits), got {_type_name(value)}"
+        )
+    if number < 0:
+        raise InvalidReceipt("Store_ID", f"must be ≥ 0, got {number}")
+    if number > MAX_STORE_ID:
+        raise InvalidReceipt("Store_ID", f"must be at most {MAX_STORE_ID}, got {number}")
+    return number
+
+
+def _parse_when(date_value: Any, time_value: Any) -> tuple[dt.date, int]:
+    if date_value is _MISSING:
+        raise InvalidReceipt("transactionDate", "missing")
+    date_value = _native(date_value)
+    if isinstance(date_value, dt.datetime):
+        if date_value.tzinfo is not None:
+            date_value = date_value.astimezone(dt.UTC)
+        day = date_value.date()
+        if time_value is _MISSING:
+            return day, date_value.hour
+    elif isinstance(date_value, str):
+        if not _DATE_RE.fullmatch(date_value):
+            raise InvalidReceipt(
+                "transactionDate", f'must be a "YYYY-MM-DD" date, got {_type_name(date_value)}'
+            )
+        try:
+            day = dt.date.fromisoformat(date_value)
+        except ValueError:
+            raise InvalidReceipt(
+                "transactionDate", f"{date_value!r} is not a real calendar date"
+            ) from None
+    else:
+        raise InvalidReceipt(
+            "transactionDate",
+            f'must be a "YYYY-MM-DD" string or a date, got {_type_name(date_value)}',
+        )
+    if time_value is _MISSING:
+        raise InvalidReceipt("transactionTime", "missing")
+    if not isinstance(time_value, str) or not (match := _TIME_RE.fullmatch(time_value)):
+        raise InvalidReceipt(
+            "transactionTime", f'must be "HH:MM:SS" or "HH:MM", got {_type_name(time_value)}'
+        )
+    return day, int(match.group(1))
+
+
+def _parse_total(value: Any) -> int:
+    """Return `total_price` in cents, rounded half-up."""
+    if value is _MISSING:
+        raise InvalidReceipt("total_price", "missing")
+    value = _native(value)
+    amount: Decimal
+    if isinstance(value, bool):
+        raise InvalidReceipt("total_price", "must be a number, got a boolean")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        # repr() is the shortest text that reads back as this float: the number as written.
+        amount = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, Decimal128):
+        amount = value.to_decimal()
+    elif isinstance(value, str):
+        if not _DECIMAL_RE.fullmatch(value):
+            raise InvalidReceipt(
+                "total_price", f"must be a decimal number, got {_type_name(value)}"
+            )
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise InvalidReceipt(
+                "total_price", f"must be a decimal number, got {_type_name(value)}"
+            ) from None
+    else:
+        raise InvalidReceipt("total_price", f"must be a number, got {_type_name(value)}")
+    if not amount.is_finite():
+        raise InvalidReceipt("total_price", f"must be finite, got {amount}")
+    if amount < 0:
+        raise InvalidReceipt("total_price", f"must be ≥ 0, got {_preview(amount)}")
+    if amount > MAX_TOTAL:
+        raise InvalidReceipt("total_price", f"must be at most {MAX_TOTAL}, got {_preview(amount)}")
+    return int(amount.quantize(CENT, rounding=ROUND_HALF_UP).scaleb(2))
+
+
+def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
+    if value is _MISSING:
+        raise InvalidReceipt("items", "missing")
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise InvalidReceipt("items", f"must be a list, got {_type_name(value)}")
+    totals: dict[str, int] = {}
+    for index, item in enumerate(value):
+        where = f"items[{index}]"
+        if not isinstance(item, Mapping):
+            raise InvalidReceipt(where, f"must be an object, got {_type_name(item)}")
+        name = item.get("product_name", _MISSING)
+        if name is _MISSING:
+            raise InvalidReceipt(f"{where}.product_name", "missing")
+        if not isinstance(name, str):
+            raise InvalidReceipt(f"{where}.product_name", f"must be a string, got {_type_name(name)}")
+        name = name.strip()
+        if not name:
+            raise InvalidReceipt(f"{where}.product_name", "is empty")
+        if len(name) > MAX_NAME_LENGTH:
+            raise InvalidReceipt(
+                f"{where}.product_name",
+                f"is {len(name)} characters long, at most {MAX_NAME_LENGTH} are allowed",
+            )
+        if "\x00" in name:
+            raise InvalidReceipt(f"{where}.product_name", "contains a NUL character")
+        if not _is_encodable(name):
+            raise InvalidReceipt(f"{where}.product_name", "contains a lone UTF-16 surrogate")
+        raw_quantity = item.get("product_quantity", _MISSING)
+        if raw_quantity is _MISSING:
+            raise InvalidReceipt(f"{where}.product_quantity", "missing")
+        quantity = _as_integer(raw_quantity)
+        if quantity is None or quantity < 1:
+            raise InvalidReceipt(
+                f"{where}.product_quantity",
+                f"must be an integer ≥ 1, got {_type_name(_native(raw_quantity))}",
+            )
+        if quantity > MAX_QUANTITY:
+            raise InvalidReceipt(
+                f"{where}.product_quantity", f"must be at most {MAX_QUANTITY}, got {quantity}"
+            )
+        totals[name] = totals.get(name, 0) + quantity
+    return tuple(sorted(totals.items()))

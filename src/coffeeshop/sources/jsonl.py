@@ -1,0 +1,225 @@
+"""A file of MongoDB Extended JSON, one document or change event per line (`mongoexport`'s format).
+
+The position is the byte offset after the last applied line, with fingerprints of
+the file's first bytes and of the bytes just before the offset: a file that was
+truncated, rewritten or replaced under a checkpoint is detected, never misread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.events import Event, Unreadable, event_from_object
+from coffeeshop.sources.base import BatchLimits, SourceBatch
+
+HEAD_BYTES = 1024
+TAIL_BYTES = 64
+READ_SIZE = 1 << 20
+# A line this long is kept in quarantine only in part (the position says where the rest is).
+MAX_LINE_BYTES = 16 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode_line(data: bytes, *, where: str) -> Event | None:
+    """One line of the file to an event; None for a blank line."""
+    if data.endswith(b"\r"):
+        data = data[:-1]
+    if not data.strip():
+        return None
+    if len(data) > MAX_LINE_BYTES:
+        raw = data[:MAX_LINE_BYTES].decode("utf-8", "backslashreplace")
+        return Unreadable(
+            reason=f"line is {len(data)} bytes long, more than {MAX_LINE_BYTES} "
+            "(the raw text kept here is cut; the full line is in the file at this position)",
+            where=where,
+            raw=raw,
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Unreadable(
+            reason=f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}",
+            where=where,
+            raw=data.decode("utf-8", "backslashreplace"),
+        )
+    try:
+        obj = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except RecursionError:
+        return Unreadable(reason="invalid JSON: nested too deeply", where=where, raw=text)
+    except json.JSONDecodeError as exc:
+        return Unreadable(
+            reason=f"invalid JSON: {exc.msg} at column {exc.colno}", where=where, raw=text
+        )
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        return Unreadable(reason=f"invalid JSON: {exc}", where=where, raw=text)
+    return event_from_object(obj, where=where, raw=text)
+
+
+class JsonlSource:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self._offset = 0
+        self._line = 0
+        self._fd: int | None = None
+        self._ino: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"jsonl:{self.path}"
+
+    # -- position --------------------------------------------------------------------------------
+
+    def open(self, position: str | None) -> None:
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise ConfigError(f"source file {self.path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"source {self.path} is a directory, not a JSONL file") from None
+        except PermissionError:
+            raise ConfigError(f"source file {self.path} is not readable (permission denied)") from None
+        stat = os.fstat(self._fd)
+        self._ino = stat.st_ino
+        if position is None:
+            self._offset, self._line = 0, 0
+            return
+        saved = json.loads(position)
+        offset, line = int(saved["offset"]), int(saved["line"])
+        where = f"byte {offset} (line {line})"
+        if stat.st_size < offset:
+            raise SourceChanged(
+                f"source file {self.path} is {stat.st_size} bytes, shorter than the committed "
+                f"position at {where}: it was truncated or replaced. Nothing was read. Run "
+                "`coffeeshop reconcile --repair` to rebuild the tables from the file as it is now."
+            )
+        if saved.get("head") != self._digest(0, min(offset, HEAD_BYTES)) or saved.get(
+            "tail"
+        ) != self._digest(max(0, offset - TAIL_BYTES), offset):
+            raise SourceChanged(
+                f"source file {self.path} no longer matches the committed position at {where}: "
+                "its content before that point changed, so it was rewritten or replaced. Nothing "
+                "was read. Run `coffeeshop reconcile --repair` to rebuild the tables from the "
+                "file as it is now."
+            )
+        self._offset, self._line = offset, line
+
+    def position(self) -> str:
+        return json.dumps(
+            {
+                "offset": self._offset,
+                "line": self._line,
+                "head": self._digest(0, min(self._offset, HEAD_BYTES)),
+                "tail": self._digest(max(0, self._offset - TAIL_BYTES), self._offset),
+            },
+            separators=(",", ":"),
+        )
+
+    def _digest(self, start: int, end: int) -> str:
+        assert self._fd is not None
+        data = os.pread(self._fd, end - start, start) if end > start else b""
+        return hashlib.sha256(data).hexdigest()[:32]
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def batches(
+        self, limits: BatchLimits, *, follow: bool, stop: threading.Event
+    ) -> Iterator[SourceBatch]:
+        assert self._fd is not None, "open() first"
+        fd = self._fd
+        pending = b""  # bytes of a line whose newline has not arrived yet
+        read_at = self._offset
+        events: list[Event] = []
+        started = 0.0
+        moved = False  # position advanced since the last batch
+        while not stop.is_set():
+            chunk = os.pread(fd, READ_SIZE, read_at)
+            if chunk:
+                read_at += len(chunk)
+                lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+                pending = lines.pop()
+                for data in lines:
+                    self._line += 1
+                    where = f"line {self._line} (byte {self._offset})"
+                    self._offset += len(data) + 1
+                    moved = True
+                    if self._line == 1 and data.startswith(_BOM):
+                        data = data[len(_BOM) :]
+                    event = decode_line(data, where=where)
+                    if event is None:
+                        continue
+                    if not events:
+                        started = time.monotonic()
+                    events.append(event)
+                    if len(events) >= limits.max_events or (
+                        time.monotonic() - started >= limits.max_wait
+                    ):
+                        yield SourceBatch(events, self.position())
+                        events, moved = [], False
+                continue
+            # End of the data written so far.
+            if not follow and pending:
+                event = self._complete_last_line(pending)
+                if event is not None:
+                    events.append(event)
+                    pending = b""
+                    moved = True
+            if events or moved:
+                yield SourceBatch(events, self.position())
+                events, moved = [], False
+            if not follow:
+                return
+            self._check_still_same_file()
+            stop.wait(limits.poll_interval)
+
+    def _complete_last_line(self, data: bytes) -> Event | None:
+        """With --once, a last line without a newline counts only when it is complete JSON."""
+        try:
+            json.loads(data.decode("utf-8").rstrip("\r"), parse_float=Decimal, parse_constant=Decimal)
+        except (ValueError, RecursionError):
+            return None
+        self._line += 1
+        where = f"line {self._line} (byte {self._offset})"
+        self._offset += len(data)
+        if self._line == 1 and data.startswith(_BOM):
+            data = data[len(_BOM) :]
+        return decode_line(data, where=where)
+
+    def _check_still_same_file(self) -> None:
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size < self._offset:
+            raise SourceChanged(
+                f"source file {self.path} was truncated to {size} bytes while being followed "
+                f"(position was byte {self._offset}, line {self._line}); stopping. Run "
+                "`coffeeshop reconcile --repair` to rebuild the tables from the file as it is now."
+            )
+        try:
+            ino = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            ino = None
+        if ino != self._ino:
+            raise SourceChanged(
+                f"source file {self.path} was replaced or removed while being followed "
+                f"(position was byte {self._offset}, line {self._line}); stopping. Restart "
+                "sync to check the new file against the checkpoint."
+            )
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> JsonlSource:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,633 @@
+"""The analysis database: connect, migrate, and apply one batch in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from coffeeshop.aggregates import (
+    BatchPlan,
+    Delta,
+    ParsedEvent,
+    SummaryRow,
+    peak_hour,
+    plan_batch,
+    summary_row,
+    touched_keys,
+    week_bounds,
+)
+from coffeeshop.errors import CheckpointMoved, ConfigError, StoreError, WriterBusy
+from coffeeshop.receipts import Receipt
+from coffeeshop.recompute import Tables
+from coffeeshop.store import schema
+from coffeeshop.store.lock import WriterLock
+from coffeeshop.store.migrations import upgrade_schema
+
+log = logging.getLogger("coffeeshop.store")
+
+CHUNK = 900  # bound parameters per IN (...) list; SQLite's oldest limit is 999
+
+# Called at named points inside a batch transaction; tests use it to crash there.
+FaultHook = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    source: str
+    position: str
+    version: int
+    applied: int
+    quarantined: int
+    batches: int
+    committed_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    applied: int
+    quarantined: int
+    skipped: int
+    receipts_written: int
+    receipts_deleted: int
+    version: int
+
+
+def normalize_url(raw: str) -> URL:
+    """Parse a SQLAlchemy URL, picking the drivers this package ships with."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"not a database URL: {_mask(raw)!r} "
+            "(expected e.g. sqlite:///analysis.db or mysql+pymysql://user@host:3306/db)"
+        ) from None
+    backend = url.get_backend_name()
+    if backend in ("mysql", "mariadb"):
+        if url.get_driver_name() in ("", "mysqldb") and "+" not in url.drivername:
+            url = url.set(drivername=f"{backend}+pymysql")
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+    elif backend == "postgresql":
+        if "+" not in url.drivername:
+            url = url.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ConfigError(
+            f"unsupported database {backend!r} in {url.render_as_string(hide_password=True)}: "
+            "use sqlite:///FILE, mysql+pymysql://… (MySQL/MariaDB) or postgresql://…"
+        )
+    return url
+
+
+def _mask(raw: str) -> str:
+    """Hide a password in a URL-like string that SQLAlchemy could not parse."""
+    if "@" in raw and "://" in raw:
+        scheme, rest = raw.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else raw
+    return raw
+
+
+class Store:
+    """One analysis database. Thread-compatible, not thread-safe: one writer thread."""
+
+    def __init__(self, url: str | URL, *, fault: FaultHook | None = None) -> None:
+        self.url = normalize_url(url) if isinstance(url, str) else url
+        self.safe_url = self.url.render_as_string(hide_password=True)
+        self._fault = fault
+        self.engine = self._create_engine()
+        self.writer = self.engine.execution_options(coffeeshop_write=True)
+        self.dialect = self.engine.dialect.name
+        self.is_mysql = self.dialect in ("mysql", "mariadb")
+        self._lock: WriterLock | None = None
+        self._statements: dict[Any, Any] = {}
+
+    # -- connection ------------------------------------------------------------------------------
+
+    def _create_engine(self) -> Engine:
+        url = self.url
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.get_backend_name() == "sqlite":
+            kwargs = {"connect_args": {"timeout": 60.0}}
+        try:
+            engine = create_engine(url, **kwargs)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise ConfigError(f"no driver for {self.safe_url}: {exc}") from None
+        except ArgumentError as exc:
+            raise ConfigError(f"bad database URL {self.safe_url}: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        return engine
+
+    def check(self) -> None:
+        """Connect once; raise `StoreError` with one clear line when that fails."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError as exc:
+            raise StoreError(describe_error(exc, self.safe_url)) from None
+
+    def close(self) -> None:
+        self.release_writer()
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def upgrade(self) -> tuple[int, int]:
+        """Create or migrate the schema; return (version before, version after)."""
+        self.check()
+        try:
+            return upgrade_schema(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(describe_error(exc, self.safe_url)) from None
+
+    # -- single writer ---------------------------------------------------------------------------
+
+    def acquire_writer(self, *, wait: float = 0.0) -> None:
+        database = self.url.database or ""
+        lock = WriterLock(self.engine, name=f"coffeeshop.writer.{database}"[:64])
+        try:
+            lock.acquire(wait=wait)
+        except WriterBusy:
+            lock.release()
+            raise
+        except SQLAlchemyError as exc:
+            lock.release()
+            raise StoreError(describe_error(exc, self.safe_url)) from None
+        self._lock = lock
+
+    def release_writer(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # -- checkpoint ------------------------------------------------------------------------------
+
+    def load_checkpoint(self, source: str) -> Checkpoint | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.checkpoints).where(schema.checkpoints.c.source == source)
+            ).first()
+        return Checkpoint(**row._mapping) if row is not None else None
+
+    def list_checkpoints(self) -> list[Checkpoint]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.checkpoints).order_by(schema.checkpoints.c.source))
+            return [Checkpoint(**row._mapping) for row in rows]
+
+    # -- applying a batch ------------------------------------------------------------------------
+
+    def apply_batch(
+        self,
+        source: str,
+        events: Sequence[ParsedEvent],
+        *,
+        position: str,
+        expected_version: int,
+        today: dt.date,
+    ) -> BatchResult:
+        """Apply `events` and move the checkpoint to `position`, all in one transaction.
+
+        `expected_version` is the checkpoint version this writer last saw (0 for none);
+        if the database holds another, nothing is written and `CheckpointMoved` is raised.
+        """
+        with self.writer.begin() as conn:
+            self._check_writer(conn)
+            self._fault_at("begin")
+            keys = touched_keys(events)
+            current = self._load_receipts(conn, keys)
+            plan = plan_batch(events, current)
+            self._write_receipts(conn, plan)
+            self._fault_at("receipts")
+            self._apply_delta(conn, plan.delta)
+            self._fault_at("aggregates")
+            if not plan.delta.is_empty:
+                self._write_summary(conn, today)
+            self._write_quarantine(conn, source, plan)
+            self._fault_at("quarantine")
+            version = self._advance_checkpoint(conn, source, position, expected_version, plan)
+            self._fault_at("checkpoint")
+        return BatchResult(
+            applied=plan.applied,
+            quarantined=plan.quarantined,
+            skipped=plan.skipped,
+            receipts_written=len(plan.upserts),
+            receipts_deleted=len(plan.deletes),
+            version=version,
+        )
+
+    def refresh_summary(self, today: dt.date) -> SummaryRow:
+        """Write today's `receipts_summary` row from the running totals."""
+        with self.writer.begin() as conn:
+            return self._write_summary(conn, today)
+
+    def _fault_at(self, stage: str) -> None:
+        if self._fault is not None:
+            self._fault(stage)
+
+    def _check_writer(self, conn: Connection) -> None:
+        if self._lock is not None and not self._lock.verify(conn):
+            raise WriterBusy(
+                "this writer lost its lock on the database (its lock connection closed); "
+                "stopping without writing"
+            )
+
+    def _load_receipts(self, conn: Connection, keys: Iterable[str]) -> dict[str, Receipt]:
+        table = schema.receipts
+        found: dict[str, Receipt] = {}
+        columns = (table.c.key, table.c.store_id, table.c.day, table.c.hour, table.c.cents, table.c.items)
+        for chunk in _chunks([k.encode("utf-8", "surrogatepass") for k in keys], CHUNK):
+            for row in conn.execute(select(*columns).where(table.c.key.in_(chunk))):
+                key = bytes(row[0]).decode("utf-8", "surrogatepass")
+                found[key] = decode_receipt(key, row[1], row[2], row[3], row[4], row[5])
+        return found
+
+    def _write_receipts(self, conn: Connection, plan: BatchPlan) -> None:
+        table = schema.receipts
+        if plan.deletes:
+            for chunk in _chunks([k.encode("utf-8", "surrogatepass") for k in plan.deletes], CHUNK):
+                conn.execute(delete(table).where(table.c.key.in_(chunk)))
+        if plan.upserts:
+            rows = [encode_receipt(receipt, receipt_id) for receipt, receipt_id in plan.upserts.values()]
+            conn.execute(
+                self._upsert(table, ("key",), set_=("receipt_id", "store_id", "day", "hour", "cents", "items")),
+                rows,
+            )
+
+    def _apply_delta(self, conn: Connection, delta: Delta) -> None:
+        if delta.is_empty:
+            return
+        t = schema.totals
+        conn.execute(
+            update(t)
+            .where(t.c.id == 1)
+            .values(
+                receipts=t.c.receipts + delta.receipts,
+                cents=t.c.cents + delta.cents,
+                units=t.c.units + delta.units,
+            )
+        )
+        if delta.daily:
+            conn.execute(
+                self._upsert(schema.daily, ("day",), add=("receipts", "cents")),
+                [{"day": d, "receipts": v[0], "cents": v[1]} for d, v in delta.daily.items()],
+            )
+            for chunk in _chunks(list(delta.daily), CHUNK):
+                conn.execute(
+                    delete(schema.daily).where(
+                        and_(schema.daily.c.day.in_(chunk), schema.daily.c.receipts == 0)
+                    )
+                )
+        if delta.store_month:
+            self._apply_store_month(conn, delta.store_month)
+        if delta.store_hour:
+            self._apply_store_hour(conn, delta.store_hour)
+        if delta.items:
+            self._apply_items(conn, delta.items)
+
+    def _apply_store_month(self, conn: Connection, changes: Mapping[tuple[str, int], list[int]]) -> None:
+        sm = schema.store_month
+        conn.execute(
+            self._upsert(sm, ("month", "store_id"), add=("receipts", "cents")),
+            [{"month": m, "store_id": s, "receipts": v[0], "cents": v[1]} for (m, s), v in changes.items()],
+        )
+        keep: list[dict[str, Any]] = []
+        gone: list[tuple[str, int]] = []
+        for chunk in _chunks(list(changes), CHUNK // 2):
+            rows = conn.execute(
+                select(sm.c.month, sm.c.store_id, sm.c.receipts, sm.c.cents).where(
+                    tuple_(sm.c.month, sm.c.store_id).in_(chunk)
+                )
+            )
+            for month, store_id, count, cents in rows:
+                if count > 0:
+                    keep.append({"month": month, "store_id": store_id, "sales": _money(cents)})
+                else:
+                    gone.append((month, store_id))
+        if keep:
+            conn.execute(self._upsert(schema.store_monthly, ("month", "store_id"), set_=("sales",)), keep)
+        for chunk in _chunks(gone, CHUNK // 2):
+            for table in (sm, schema.store_monthly):
+                conn.execute(delete(table).where(tuple_(table.c.month, table.c.store_id).in_(chunk)))
+
+    def _apply_store_hour(self, conn: Connection, changes: Mapping[tuple[int, int], int]) -> None:
+        sh = schema.store_hour
+        conn.execute(
+            self._upsert(sh, ("store_id", "hour"), add=("receipts",)),
+            [{"store_id": s, "hour": h, "receipts": n} for (s, h), n in changes.items()],
+        )
+        stores = sorted({store_id for store_id, _ in changes})
+        hours: dict[int, dict[int, int]] = {store_id: {} for store_id in stores}
+        for chunk in _chunks(stores, CHUNK):
+            rows = conn.execute(
+                select(sh.c.store_id, sh.c.hour, sh.c.receipts).where(
+                    and_(sh.c.store_id.in_(chunk), sh.c.receipts > 0)
+                )
+            )
+            for store_id, hour, count in rows:
+                hours[store_id][hour] = count
+        peaks: list[dict[str, Any]] = []
+        empty: list[int] = []
+        for store_id, by_hour in hours.items():
+            peak = peak_hour(by_hour)
+            if peak is None:
+                empty.append(store_id)
+            else:
+                peaks.append({"store_id": store_id, "peak_hour": peak[0], "tx_count": peak[1]})
+        if peaks:
+            conn.execute(
+                self._upsert(schema.store_peak_hours, ("store_id",), set_=("peak_hour", "tx_count")),
+                peaks,
+            )
+        for chunk in _chunks(empty, CHUNK):
+            conn.execute(delete(schema.store_peak_hours).where(schema.store_peak_hours.c.store_id.in_(chunk)))
+        for chunk in _chunks(stores, CHUNK):
+            conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
+
+    def _apply_items(self, conn: Connection, changes: Mapping[str, int]) -> None:
+        ip = schema.item_performance
+        conn.execute(
+            self._upsert(ip, ("item_name",), add=("total_sold",)),
+            [{"item_name": name, "total_sold": n} for name, n in changes.items()],
+        )
+        lowered = [name for name, n in changes.items() if n < 0]
+        for chunk in _chunks(lowered, CHUNK):
+            conn.execute(delete(ip).where(and_(ip.c.item_name.in_(chunk), ip.c.total_sold <= 0)))
+
+    def _write_summary(self, conn: Connection, today: dt.date) -> SummaryRow:
+        t = schema.totals
+        totals = conn.execute(select(t.c.receipts, t.c.cents, t.c.units).where(t.c.id == 1)).one()
+        first, _, end = week_bounds(today)
+        d = schema.daily
+        daily = {
+            day: cents
+            for day, cents in conn.execute(
+                select(d.c.day, d.c.cents).where(and_(d.c.day >= first, d.c.day < end))
+            )
+        }
+        row = summary_row(today, receipts=totals[0], cents=totals[1], units=totals[2], daily_cents=daily)
+        conn.execute(
+            self._upsert(
+                schema.receipts_summary,
+                ("as_of",),
+                set_=("spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"),
+            ),
+            [
+                {
+                    "as_of": row.as_of,
+                    "spend_per_rcpt": row.spend_per_rcpt,
+                    "items_per_rcpt": row.items_per_rcpt,
+                    "this_week_sales": row.this_week_sales,
+                    "last_week_sales": row.last_week_sales,
+                }
+            ],
+        )
+        return row
+
+    def _write_quarantine(self, conn: Connection, source: str, plan: BatchPlan) -> None:
+        q = schema.quarantine
+        if plan.quarantine_clear:
+            keys = [k.encode("utf-8", "surrogatepass") for k in plan.quarantine_clear]
+            for chunk in _chunks(keys, CHUNK):
+                conn.execute(delete(q).where(q.c.key.in_(chunk)))
+        if plan.quarantine_add:
+            now = _utcnow()
+            conn.execute(
+                insert(q),
+                [
+                    {
+                        "key": e.key.encode("utf-8", "surrogatepass") if e.key is not None else None,
+                        "receipt_id": e.receipt_id,
+                        "reason": e.reason,
+                        "source": source[:255],
+                        "position": e.where[:255],
+                        "raw": e.raw,
+                        "received_at": now,
+                    }
+                    for e in plan.quarantine_add
+                ],
+            )
+
+    def _advance_checkpoint(
+        self, conn: Connection, source: str, position: str, expected: int, plan: BatchPlan
+    ) -> int:
+        c = schema.checkpoints
+        now = _utcnow()
+        if expected == 0:
+            exists = conn.execute(select(c.c.version).where(c.c.source == source)).first()
+            if exists is not None:
+                raise CheckpointMoved(f"checkpoint of {source} appeared under this writer")
+            conn.execute(
+                insert(c).values(
+                    source=source,
+                    position=position,
+                    version=1,
+                    applied=plan.applied,
+                    quarantined=plan.quarantined,
+                    batches=1,
+                    committed_at=now,
+                )
+            )
+            return 1
+        result = conn.execute(
+            update(c)
+            .where(and_(c.c.source == source, c.c.version == expected))
+            .values(
+                position=position,
+                version=c.c.version + 1,
+                applied=c.c.applied + plan.applied,
+                quarantined=c.c.quarantined + plan.quarantined,
+                batches=c.c.batches + 1,
+                committed_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            raise CheckpointMoved(f"checkpoint of {source} moved under this writer")
+        return expected + 1
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def _upsert(
+        self, table: Table, keys: tuple[str, ...], *, add: tuple[str, ...] = (), set_: tuple[str, ...] = ()
+    ) -> Any:
+        """INSERT … ON DUPLICATE KEY / ON CONFLICT: `add` columns accumulate, `set_` overwrite."""
+        cache_key = (table.name, keys, add, set_)
+        stmt = self._statements.get(cache_key)
+        if stmt is not None:
+            return stmt
+        if self.is_mysql:
+            ins = mysql_dialect.insert(table)
+            stmt = ins.on_duplicate_key_update(
+                {**{c: table.c[c] + ins.inserted[c] for c in add}, **{c: ins.inserted[c] for c in set_}}
+            )
+        else:
+            module = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
+            ins = module.insert(table)
+            stmt = ins.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={**{c: table.c[c] + ins.excluded[c] for c in add}, **{c: ins.excluded[c] for c in set_}},
+            )
+        self._statements[cache_key] = stmt
+        return stmt
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read_tables(self, today: dt.date | None = None) -> Tables:
+        """The public tables as values (the summary row for `today`, or the latest one)."""
+        with self.engine.connect() as conn:
+            rs = schema.receipts_summary
+            query = select(rs)
+            query = query.where(rs.c.as_of == today) if today else query.order_by(rs.c.as_of.desc()).limit(1)
+            row = conn.execute(query).first()
+            summary = (
+                SummaryRow(**row._mapping)
+                if row is not None
+                else summary_row(today or dt.date.today(), receipts=0, cents=0, units=0, daily_cents={})
+            )
+            sm, ip, ph = schema.store_monthly, schema.item_performance, schema.store_peak_hours
+            return Tables(
+                summary=summary,
+                store_monthly={(m, s): v for m, s, v in conn.execute(select(sm.c.month, sm.c.store_id, sm.c.sales))},
+                item_performance=dict(conn.execute(select(ip.c.item_name, ip.c.total_sold)).tuples()),
+                store_peak_hours={
+                    s: (h, n) for s, h, n in conn.execute(select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count))
+                },
+            )
+
+    def iter_receipts(self, batch_size: int = 5000) -> Iterator[Receipt]:
+        """Every stored current receipt, streamed in key order."""
+        table = schema.receipts
+        last: bytes | None = None
+        while True:
+            query = select(
+                table.c.key, table.c.store_id, table.c.day, table.c.hour, table.c.cents, table.c.items
+            ).order_by(table.c.key).limit(batch_size)
+            if last is not None:
+                query = query.where(table.c.key > last)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                key = bytes(row[0]).decode("utf-8", "surrogatepass")
+                yield decode_receipt(key, row[1], row[2], row[3], row[4], row[5])
+            last = bytes(rows[-1][0])
+
+    def count(self, table: Table) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def quarantine_rows(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        q = schema.quarantine
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(q).order_by(q.c.id).limit(limit).offset(offset))
+            return [dict(row._mapping) for row in rows]
+
+    def summary_rows(self) -> list[SummaryRow]:
+        rs = schema.receipts_summary
+        with self.engine.connect() as conn:
+            return [SummaryRow(**row._mapping) for row in conn.execute(select(rs).order_by(rs.c.as_of))]
+
+    def execute(self, sql: str) -> None:
+        with self.writer.begin() as conn:
+            conn.execute(text(sql))
+
+
+# -- row encoding --------------------------------------------------------------------------------
+
+
+def encode_receipt(receipt: Receipt, receipt_id: str) -> dict[str, Any]:
+    day = receipt.day
+    return {
+        "key": receipt.key.encode("utf-8", "surrogatepass"),
+        "receipt_id": receipt_id[:255],
+        "store_id": receipt.store_id,
+        "day": day.year * 10000 + day.month * 100 + day.day,
+        "hour": receipt.hour,
+        "cents": receipt.cents,
+        "items": json.dumps(receipt.items, ensure_ascii=False, separators=(",", ":")),
+    }
+
+
+def decode_receipt(key: str, store_id: int, day: int, hour: int, cents: int, items: str) -> Receipt:
+    return Receipt(
+        key=key,
+        store_id=store_id,
+        day=dt.date(day // 10000, day // 100 % 100, day % 100),
+        hour=hour,
+        cents=cents,
+        items=tuple((name, quantity) for name, quantity in json.loads(items)),
+    )
+
+
+def _money(cents: int) -> Any:
+    from decimal import Decimal
+
+    return Decimal(cents).scaleb(-2)
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, and BEGIN IMMEDIATE so a writer takes its lock up front (no upgrade deadlocks)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("coffeeshop_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def describe_error(exc: BaseException, safe_url: str) -> str:
+    """One line for a database error, with no password in it."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    detail = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+    args = getattr(orig, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        detail = f"({args[0]}) {args[1]}"
+    return f"cannot use database {safe_url}: {detail}"

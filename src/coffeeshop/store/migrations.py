@@ -1,0 +1,79 @@
+"""Versioned schema: each step moves the database one version up, inside a transaction
+where the database allows it. `cs_meta.schema_version` records where a database is.
+
+A later release appends a step; it never edits a released one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Engine, inspect, insert, select, update
+from sqlalchemy.engine import Connection
+
+from coffeeshop.errors import StoreError
+from coffeeshop.store import schema
+
+log = logging.getLogger("coffeeshop.store")
+
+LEGACY_SUFFIX = "_pre_coffeeshop"
+
+
+def _v1_initial(conn: Connection) -> None:
+    """Create every table. Public tables left by the original design (float money, no
+    state) are renamed to `<name>_pre_coffeeshop`, kept for reference, not read."""
+    existing = set(inspect(conn).get_table_names())
+    for table in schema.PUBLIC_TABLES:
+        if table.name in existing:
+            legacy = table.name + LEGACY_SUFFIX
+            log.warning(
+                "found a %s table from before coffeeshop; renamed it to %s "
+                "(run `coffeeshop reconcile --repair` to fill the new one from the source)",
+                table.name,
+                legacy,
+            )
+            preparer = conn.dialect.identifier_preparer
+            conn.exec_driver_sql(
+                f"ALTER TABLE {preparer.quote(table.name)} RENAME TO {preparer.quote(legacy)}"
+            )
+    schema.metadata.create_all(conn)
+    conn.execute(insert(schema.totals).values(id=1, receipts=0, cents=0, units=0))
+    conn.execute(insert(schema.meta).values(name="schema_version", value="1"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial}
+assert max(MIGRATIONS) == schema.SCHEMA_VERSION
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table(schema.meta.name):
+        return 0
+    value = conn.execute(
+        select(schema.meta.c.value).where(schema.meta.c.name == "schema_version")
+    ).scalar()
+    return int(value) if value is not None else 0
+
+
+def upgrade_schema(engine: Engine) -> tuple[int, int]:
+    """Bring the schema to `SCHEMA_VERSION`; return (before, after)."""
+    writer = engine.execution_options(coffeeshop_write=True)
+    with writer.begin() as conn:
+        before = current_version(conn)
+    if before > schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"the database schema is version {before}, newer than this coffeeshop understands "
+            f"({schema.SCHEMA_VERSION}); upgrade coffeeshop"
+        )
+    for version in range(before + 1, schema.SCHEMA_VERSION + 1):
+        with writer.begin() as conn:
+            if current_version(conn) >= version:  # another process migrated meanwhile
+                continue
+            log.info("migrating the database schema to version %d", version)
+            MIGRATIONS[version](conn)
+            conn.execute(
+                update(schema.meta)
+                .where(schema.meta.c.name == "schema_version")
+                .values(value=str(version))
+            )
+    return before, schema.SCHEMA_VERSION

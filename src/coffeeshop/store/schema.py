@@ -1,0 +1,216 @@
+"""Table definitions: the four public tables and the engine's own state tables.
+
+The public tables (`receipts_summary`, `store_monthly`, `item_performance`,
+`store_peak_hours`) keep the names and columns of the original specification.
+State tables are prefixed `cs_`; they hold what incremental maintenance needs:
+each current receipt's contribution, counts per group, the checkpoint and the
+quarantine. Internal money is integer cents; public money is exact DECIMAL
+(stored as canonical text on SQLite, which has no decimal type).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+_MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+
+
+class Exact(TypeDecorator[Decimal]):
+    """An exact two-place decimal: DECIMAL(p, 2) where the database has it, canonical text on
+    SQLite (which has no decimal type and would otherwise store a binary float)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 14) -> None:
+        super().__init__()
+        self.precision = precision
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(Numeric(self.precision, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = Decimal(value).quantize(Decimal("0.01"))
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def Key() -> Any:  # noqa: N802 - a column type factory
+    """A receipt key: exact bytes, compared byte for byte on every database."""
+    return LargeBinary(255).with_variant(mysql.VARBINARY(255), "mysql", "mariadb")
+
+
+def Name() -> Any:  # noqa: N802
+    """A product name, compared exactly: binary collation on MySQL/MariaDB."""
+    return String(100).with_variant(
+        mysql.VARCHAR(100, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+def LongText() -> Any:  # noqa: N802
+    return Text().with_variant(mysql.LONGTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+# -- public tables (the original specification's contract) ---------------------------------------
+
+receipts_summary = Table(
+    "receipts_summary",
+    metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("spend_per_rcpt", Exact(12), nullable=False),
+    Column("items_per_rcpt", Exact(12), nullable=False),
+    Column("this_week_sales", Exact(16), nullable=False),
+    Column("last_week_sales", Exact(16), nullable=False),
+    **_MYSQL_TABLE,
+)
+
+store_monthly = Table(
+    "store_monthly",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("sales", Exact(16), nullable=False),
+    **_MYSQL_TABLE,
+)
+
+item_performance = Table(
+    "item_performance",
+    metadata,
+    Column("item_name", Name(), primary_key=True),
+    Column("total_sold", BigInteger, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+store_peak_hours = Table(
+    "store_peak_hours",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("peak_hour", SmallInteger, nullable=False),
+    Column("tx_count", BigInteger, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+PUBLIC_TABLES = (receipts_summary, store_monthly, item_performance, store_peak_hours)
+
+# -- engine state --------------------------------------------------------------------------------
+
+meta = Table(
+    "cs_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+    **_MYSQL_TABLE,
+)
+
+checkpoints = Table(
+    "cs_checkpoint",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("position", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("applied", BigInteger, nullable=False),
+    Column("quarantined", BigInteger, nullable=False),
+    Column("batches", BigInteger, nullable=False),
+    Column("committed_at", DateTime, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+# One row per current valid receipt: what it contributed, so an update or delete
+# can subtract exactly that.
+receipts = Table(
+    "cs_receipts",
+    metadata,
+    Column("key", Key(), primary_key=True),
+    Column("receipt_id", String(255), nullable=False),
+    Column("store_id", Integer, nullable=False),
+    Column("day", Integer, nullable=False),  # YYYYMMDD
+    Column("hour", SmallInteger, nullable=False),
+    Column("cents", BigInteger, nullable=False),
+    Column("items", LongText(), nullable=False),  # JSON [[name, quantity], ...]
+    **_MYSQL_TABLE,
+)
+
+totals = Table(
+    "cs_totals",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("receipts", BigInteger, nullable=False),
+    Column("cents", BigInteger, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+daily = Table(
+    "cs_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("receipts", BigInteger, nullable=False),
+    Column("cents", BigInteger, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+store_month = Table(
+    "cs_store_month",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("receipts", BigInteger, nullable=False),
+    Column("cents", BigInteger, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+store_hour = Table(
+    "cs_store_hour",
+    metadata,
+    Column("store_id", Integer, primary_key=True, autoincrement=False),
+    Column("hour", SmallInteger, primary_key=True, autoincrement=False),
+    Column("receipts", BigInteger, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+quarantine = Table(
+    "cs_quarantine",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", Key(), nullable=True, index=True),
+    Column("receipt_id", String(255), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("position", String(255), nullable=False),
+    Column("raw", LongText(), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    **_MYSQL_TABLE,
+)
+
+STATE_TABLES = (meta, checkpoints, receipts, totals, daily, store_month, store_hour, quarantine)
