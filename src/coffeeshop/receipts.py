@@ -82,7 +82,9 @@ def parse_receipt(doc: Mapping[str, Any]) -> Receipt:
         raise InvalidReceipt("_id", "missing")
     key = receipt_key(doc["_id"])
     store_id = _parse_store_id(doc.get("Store_ID", _MISSING))
-    day, hour = _parse_when(doc.get("transactionDate", _MISSING), doc.get("transactionTime", _MISSING))
+    day, hour = _parse_when(
+        doc.get("transactionDate", _MISSING), doc.get("transactionTime", _MISSING)
+    )
     cents = _parse_total(doc.get("total_price", _MISSING))
     items = _parse_items(doc.get("items", _MISSING))
     return Receipt(key=key, store_id=store_id, day=day, hour=hour, cents=cents, items=items)
@@ -149,6 +151,7 @@ def _nativize(value: Any) -> Any:
 
 def display_id(value: Any) -> str:
     """A short, readable rendering of an `_id` for operators."""
+    value = _native(value)
     if isinstance(value, ObjectId | str | int) and not isinstance(value, bool):
         text = str(value)
     else:
@@ -202,8 +205,10 @@ def _preview(value: Any) -> str:
 
 def _native(value: Any) -> Any:
     """Resolve a one-key Extended JSON wrapper (`{"$numberInt": "3"}`) to its BSON value."""
-    if isinstance(value, Mapping) and value and all(
-        isinstance(k, str) and k.startswith("$") for k in value
+    if (
+        isinstance(value, Mapping)
+        and value
+        and all(isinstance(k, str) and k.startswith("$") for k in value)
     ):
         try:
             return _nativize(value)
@@ -333,7 +338,9 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
         if name is _MISSING:
             raise InvalidReceipt(f"{where}.product_name", "missing")
         if not isinstance(name, str):
-            raise InvalidReceipt(f"{where}.product_name", f"must be a string, got {_type_name(name)}")
+            raise InvalidReceipt(
+                f"{where}.product_name", f"must be a string, got {_type_name(name)}"
+            )
         name = name.strip()
         if not name:
             raise InvalidReceipt(f"{where}.product_name", "is empty")

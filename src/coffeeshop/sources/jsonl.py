@@ -86,7 +86,9 @@ class JsonlSource:
         except IsADirectoryError:
             raise ConfigError(f"source {self.path} is a directory, not a JSONL file") from None
         except PermissionError:
-            raise ConfigError(f"source file {self.path} is not readable (permission denied)") from None
+            raise ConfigError(
+                f"source file {self.path} is not readable (permission denied)"
+            ) from None
         stat = os.fstat(self._fd)
         self._ino = stat.st_ino
         if position is None:
@@ -183,7 +185,9 @@ class JsonlSource:
     def _complete_last_line(self, data: bytes) -> Event | None:
         """With --once, a last line without a newline counts only when it is complete JSON."""
         try:
-            json.loads(data.decode("utf-8").rstrip("\r"), parse_float=Decimal, parse_constant=Decimal)
+            json.loads(
+                data.decode("utf-8").rstrip("\r"), parse_float=Decimal, parse_constant=Decimal
+            )
         except (ValueError, RecursionError):
             return None
         self._line += 1

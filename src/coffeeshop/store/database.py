@@ -33,6 +33,7 @@ from coffeeshop.aggregates import (
     BatchPlan,
     Delta,
     ParsedEvent,
+    QuarantineEntry,
     SummaryRow,
     peak_hour,
     plan_batch,
@@ -265,7 +266,14 @@ class Store:
     def _load_receipts(self, conn: Connection, keys: Iterable[str]) -> dict[str, Receipt]:
         table = schema.receipts
         found: dict[str, Receipt] = {}
-        columns = (table.c.key, table.c.store_id, table.c.day, table.c.hour, table.c.cents, table.c.items)
+        columns = (
+            table.c.key,
+            table.c.store_id,
+            table.c.day,
+            table.c.hour,
+            table.c.cents,
+            table.c.lines,
+        )
         for chunk in _chunks([k.encode("utf-8", "surrogatepass") for k in keys], CHUNK):
             for row in conn.execute(select(*columns).where(table.c.key.in_(chunk))):
                 key = bytes(row[0]).decode("utf-8", "surrogatepass")
@@ -278,9 +286,15 @@ class Store:
             for chunk in _chunks([k.encode("utf-8", "surrogatepass") for k in plan.deletes], CHUNK):
                 conn.execute(delete(table).where(table.c.key.in_(chunk)))
         if plan.upserts:
-            rows = [encode_receipt(receipt, receipt_id) for receipt, receipt_id in plan.upserts.values()]
+            rows = [
+                encode_receipt(receipt, receipt_id) for receipt, receipt_id in plan.upserts.values()
+            ]
             conn.execute(
-                self._upsert(table, ("key",), set_=("receipt_id", "store_id", "day", "hour", "cents", "items")),
+                self._upsert(
+                    table,
+                    ("key",),
+                    set_=("receipt_id", "store_id", "day", "hour", "cents", "lines"),
+                ),
                 rows,
             )
 
@@ -315,11 +329,16 @@ class Store:
         if delta.items:
             self._apply_items(conn, delta.items)
 
-    def _apply_store_month(self, conn: Connection, changes: Mapping[tuple[str, int], list[int]]) -> None:
+    def _apply_store_month(
+        self, conn: Connection, changes: Mapping[tuple[str, int], list[int]]
+    ) -> None:
         sm = schema.store_month
         conn.execute(
             self._upsert(sm, ("month", "store_id"), add=("receipts", "cents")),
-            [{"month": m, "store_id": s, "receipts": v[0], "cents": v[1]} for (m, s), v in changes.items()],
+            [
+                {"month": m, "store_id": s, "receipts": v[0], "cents": v[1]}
+                for (m, s), v in changes.items()
+            ],
         )
         keep: list[dict[str, Any]] = []
         gone: list[tuple[str, int]] = []
@@ -335,10 +354,14 @@ class Store:
                 else:
                     gone.append((month, store_id))
         if keep:
-            conn.execute(self._upsert(schema.store_monthly, ("month", "store_id"), set_=("sales",)), keep)
+            conn.execute(
+                self._upsert(schema.store_monthly, ("month", "store_id"), set_=("sales",)), keep
+            )
         for chunk in _chunks(gone, CHUNK // 2):
             for table in (sm, schema.store_monthly):
-                conn.execute(delete(table).where(tuple_(table.c.month, table.c.store_id).in_(chunk)))
+                conn.execute(
+                    delete(table).where(tuple_(table.c.month, table.c.store_id).in_(chunk))
+                )
 
     def _apply_store_hour(self, conn: Connection, changes: Mapping[tuple[int, int], int]) -> None:
         sh = schema.store_hour
@@ -366,11 +389,15 @@ class Store:
                 peaks.append({"store_id": store_id, "peak_hour": peak[0], "tx_count": peak[1]})
         if peaks:
             conn.execute(
-                self._upsert(schema.store_peak_hours, ("store_id",), set_=("peak_hour", "tx_count")),
+                self._upsert(
+                    schema.store_peak_hours, ("store_id",), set_=("peak_hour", "tx_count")
+                ),
                 peaks,
             )
         for chunk in _chunks(empty, CHUNK):
-            conn.execute(delete(schema.store_peak_hours).where(schema.store_peak_hours.c.store_id.in_(chunk)))
+            conn.execute(
+                delete(schema.store_peak_hours).where(schema.store_peak_hours.c.store_id.in_(chunk))
+            )
         for chunk in _chunks(stores, CHUNK):
             conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
 
@@ -395,7 +422,9 @@ class Store:
                 select(d.c.day, d.c.cents).where(and_(d.c.day >= first, d.c.day < end))
             )
         }
-        row = summary_row(today, receipts=totals[0], cents=totals[1], units=totals[2], daily_cents=daily)
+        row = summary_row(
+            today, receipts=totals[0], cents=totals[1], units=totals[2], daily_cents=daily
+        )
         conn.execute(
             self._upsert(
                 schema.receipts_summary,
@@ -426,7 +455,9 @@ class Store:
                 insert(q),
                 [
                     {
-                        "key": e.key.encode("utf-8", "surrogatepass") if e.key is not None else None,
+                        "key": e.key.encode("utf-8", "surrogatepass")
+                        if e.key is not None
+                        else None,
                         "receipt_id": e.receipt_id,
                         "reason": e.reason,
                         "source": source[:255],
@@ -475,10 +506,80 @@ class Store:
             raise CheckpointMoved(f"checkpoint of {source} moved under this writer")
         return expected + 1
 
+    # -- rebuilding ------------------------------------------------------------------------------
+
+    def rebuild(
+        self,
+        source: str,
+        receipts: Iterable[tuple[Receipt, str]],
+        quarantine: Iterable[QuarantineEntry],
+        *,
+        position: str,
+        today: dt.date,
+    ) -> int:
+        """Replace all state with `receipts` (the source's current valid receipts), in one
+        transaction, and move `source`'s checkpoint to `position`. Earlier days'
+        `receipts_summary` rows are kept as the snapshots they were."""
+        with self.writer.begin() as conn:
+            self._check_writer(conn)
+            for table in (
+                schema.receipts,
+                schema.daily,
+                schema.store_month,
+                schema.store_hour,
+                schema.store_monthly,
+                schema.item_performance,
+                schema.store_peak_hours,
+            ):
+                conn.execute(delete(table))
+            conn.execute(
+                delete(schema.quarantine).where(schema.quarantine.c.source == source[:255])
+            )
+            conn.execute(update(schema.totals).values(receipts=0, cents=0, units=0))
+            delta = Delta()
+            count = 0
+            rows: list[dict[str, Any]] = []
+            insert_receipts = insert(schema.receipts)
+            for receipt, receipt_id in receipts:
+                delta.add(receipt, +1)
+                rows.append(encode_receipt(receipt, receipt_id))
+                count += 1
+                if len(rows) >= 5000:
+                    conn.execute(insert_receipts, rows)
+                    rows = []
+            if rows:
+                conn.execute(insert_receipts, rows)
+            self._apply_delta(conn, delta.prune())
+            self._write_summary(conn, today)
+            entries = list(quarantine)
+            plan = BatchPlan(
+                upserts={},
+                deletes=set(),
+                delta=Delta(),
+                quarantine_clear=set(),
+                quarantine_add=entries,
+                applied=0,
+                quarantined=0,
+                skipped=0,
+            )
+            self._write_quarantine(conn, source, plan)
+            c = schema.checkpoints
+            existing = conn.execute(select(c.c.version).where(c.c.source == source)).scalar()
+            if existing is None:
+                self._advance_checkpoint(conn, source, position, 0, plan)
+            else:
+                self._advance_checkpoint(conn, source, position, int(existing), plan)
+        return count
+
     # -- statements ------------------------------------------------------------------------------
 
     def _upsert(
-        self, table: Table, keys: tuple[str, ...], *, add: tuple[str, ...] = (), set_: tuple[str, ...] = ()
+        self,
+        table: Table,
+        keys: tuple[str, ...],
+        *,
+        add: tuple[str, ...] = (),
+        set_: tuple[str, ...] = (),
     ) -> Any:
         """INSERT … ON DUPLICATE KEY / ON CONFLICT: `add` columns accumulate, `set_` overwrite."""
         cache_key = (table.name, keys, add, set_)
@@ -488,14 +589,20 @@ class Store:
         if self.is_mysql:
             ins = mysql_dialect.insert(table)
             stmt = ins.on_duplicate_key_update(
-                {**{c: table.c[c] + ins.inserted[c] for c in add}, **{c: ins.inserted[c] for c in set_}}
+                {
+                    **{c: table.c[c] + ins.inserted[c] for c in add},
+                    **{c: ins.inserted[c] for c in set_},
+                }
             )
         else:
             module = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
             ins = module.insert(table)
             stmt = ins.on_conflict_do_update(
                 index_elements=list(keys),
-                set_={**{c: table.c[c] + ins.excluded[c] for c in add}, **{c: ins.excluded[c] for c in set_}},
+                set_={
+                    **{c: table.c[c] + ins.excluded[c] for c in add},
+                    **{c: ins.excluded[c] for c in set_},
+                },
             )
         self._statements[cache_key] = stmt
         return stmt
@@ -507,20 +614,34 @@ class Store:
         with self.engine.connect() as conn:
             rs = schema.receipts_summary
             query = select(rs)
-            query = query.where(rs.c.as_of == today) if today else query.order_by(rs.c.as_of.desc()).limit(1)
+            query = (
+                query.where(rs.c.as_of == today)
+                if today
+                else query.order_by(rs.c.as_of.desc()).limit(1)
+            )
             row = conn.execute(query).first()
             summary = (
                 SummaryRow(**row._mapping)
                 if row is not None
-                else summary_row(today or dt.date.today(), receipts=0, cents=0, units=0, daily_cents={})
+                else summary_row(
+                    today or dt.date.today(), receipts=0, cents=0, units=0, daily_cents={}
+                )
             )
             sm, ip, ph = schema.store_monthly, schema.item_performance, schema.store_peak_hours
             return Tables(
                 summary=summary,
-                store_monthly={(m, s): v for m, s, v in conn.execute(select(sm.c.month, sm.c.store_id, sm.c.sales))},
-                item_performance=dict(conn.execute(select(ip.c.item_name, ip.c.total_sold)).tuples()),
+                store_monthly={
+                    (m, s): v
+                    for m, s, v in conn.execute(select(sm.c.month, sm.c.store_id, sm.c.sales))
+                },
+                item_performance={
+                    n: v for n, v in conn.execute(select(ip.c.item_name, ip.c.total_sold))
+                },
                 store_peak_hours={
-                    s: (h, n) for s, h, n in conn.execute(select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count))
+                    s: (h, n)
+                    for s, h, n in conn.execute(
+                        select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count)
+                    )
                 },
             )
 
@@ -529,9 +650,18 @@ class Store:
         table = schema.receipts
         last: bytes | None = None
         while True:
-            query = select(
-                table.c.key, table.c.store_id, table.c.day, table.c.hour, table.c.cents, table.c.items
-            ).order_by(table.c.key).limit(batch_size)
+            query = (
+                select(
+                    table.c.key,
+                    table.c.store_id,
+                    table.c.day,
+                    table.c.hour,
+                    table.c.cents,
+                    table.c.lines,
+                )
+                .order_by(table.c.key)
+                .limit(batch_size)
+            )
             if last is not None:
                 query = query.where(table.c.key > last)
             with self.engine.connect() as conn:
@@ -556,7 +686,9 @@ class Store:
     def summary_rows(self) -> list[SummaryRow]:
         rs = schema.receipts_summary
         with self.engine.connect() as conn:
-            return [SummaryRow(**row._mapping) for row in conn.execute(select(rs).order_by(rs.c.as_of))]
+            return [
+                SummaryRow(**row._mapping) for row in conn.execute(select(rs).order_by(rs.c.as_of))
+            ]
 
     def execute(self, sql: str) -> None:
         with self.writer.begin() as conn:
@@ -575,18 +707,18 @@ def encode_receipt(receipt: Receipt, receipt_id: str) -> dict[str, Any]:
         "day": day.year * 10000 + day.month * 100 + day.day,
         "hour": receipt.hour,
         "cents": receipt.cents,
-        "items": json.dumps(receipt.items, ensure_ascii=False, separators=(",", ":")),
+        "lines": json.dumps(receipt.items, ensure_ascii=False, separators=(",", ":")),
     }
 
 
-def decode_receipt(key: str, store_id: int, day: int, hour: int, cents: int, items: str) -> Receipt:
+def decode_receipt(key: str, store_id: int, day: int, hour: int, cents: int, lines: str) -> Receipt:
     return Receipt(
         key=key,
         store_id=store_id,
         day=dt.date(day // 10000, day // 100 % 100, day % 100),
         hour=hour,
         cents=cents,
-        items=tuple((name, quantity) for name, quantity in json.loads(items)),
+        items=tuple((name, quantity) for name, quantity in json.loads(lines)),
     )
 
 

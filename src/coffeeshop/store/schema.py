@@ -35,7 +35,11 @@ SCHEMA_VERSION = 1
 
 metadata = MetaData()
 
-_MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+_MYSQL_TABLE = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mysql_engine": "InnoDB",
+}
 
 
 class Exact(TypeDecorator[Decimal]):
@@ -66,20 +70,22 @@ class Exact(TypeDecorator[Decimal]):
         return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-def Key() -> Any:  # noqa: N802 - a column type factory
+def Key() -> Any:
     """A receipt key: exact bytes, compared byte for byte on every database."""
     return LargeBinary(255).with_variant(mysql.VARBINARY(255), "mysql", "mariadb")
 
 
-def Name() -> Any:  # noqa: N802
+def Name() -> Any:
     """A product name, compared exactly: binary collation on MySQL/MariaDB."""
     return String(100).with_variant(
         mysql.VARCHAR(100, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
 
 
-def LongText() -> Any:  # noqa: N802
-    return Text().with_variant(mysql.LONGTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+def LongText() -> Any:
+    return Text().with_variant(
+        mysql.LONGTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
 
 
 # -- public tables (the original specification's contract) ---------------------------------------
@@ -157,7 +163,7 @@ receipts = Table(
     Column("day", Integer, nullable=False),  # YYYYMMDD
     Column("hour", SmallInteger, nullable=False),
     Column("cents", BigInteger, nullable=False),
-    Column("items", LongText(), nullable=False),  # JSON [[name, quantity], ...]
+    Column("lines", LongText(), nullable=False),  # JSON [[product name, quantity], ...]
     **_MYSQL_TABLE,
 )
 
@@ -202,7 +208,9 @@ store_hour = Table(
 quarantine = Table(
     "cs_quarantine",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("key", Key(), nullable=True, index=True),
     Column("receipt_id", String(255), nullable=True),
     Column("reason", Text, nullable=False),

@@ -1,0 +1,326 @@
+"""The `coffeeshop` command: a thin shell over the library. Each command parses its
+options, calls one function, and turns library errors into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coffeeshop.config import Settings, load_settings
+from coffeeshop.errors import CoffeeshopError, ConfigError
+from coffeeshop.sources.base import BatchLimits, Source
+from coffeeshop.store import Store
+
+app = typer.Typer(
+    help="Coffeeshop Analytics: receipts in, exact analytics tables out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the analysis database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+log = logging.getLogger("coffeeshop")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the analysis database [env: SQL_DSN, COFFEESHOP_DB; default sqlite:///analysis.db]",
+        show_default=False,
+    ),
+]
+SourceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--source", help="JSONL file to read [env: COFFEESHOP_SOURCE]", show_default=False
+    ),
+]
+WaitOption = Annotated[
+    float,
+    typer.Option("--wait", help="Seconds to wait for another writer to finish before giving up."),
+]
+
+
+def main() -> None:
+    """Console-script entry point: library errors become one line and a non-zero exit."""
+    try:
+        app()
+    except CoffeeshopError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def _setup(**overrides: Any) -> Settings:
+    settings = load_settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def open_source(spec: str | None) -> Source:
+    """A source from its spec: a path to a JSONL file."""
+    if not spec:
+        raise ConfigError("no source given: pass --source FILE.jsonl or set COFFEESHOP_SOURCE")
+    if spec.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError(
+            "MongoDB sources are not supported by this version; export the collection with "
+            "`mongoexport --jsonArray=false` and pass the file"
+        )
+    from coffeeshop.sources.jsonl import JsonlSource
+
+    return JsonlSource(spec)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping after the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+@app.command()
+def sync(
+    source: SourceOption = None,
+    db: DbOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Apply everything available, then exit (default).")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep tailing the source for new receipts.")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Most events per batch [env: COFFEESHOP_BATCH_SIZE].")
+    ] = None,
+    batch_wait: Annotated[
+        float | None,
+        typer.Option(help="Most seconds a batch waits to fill [env: COFFEESHOP_BATCH_WAIT]."),
+    ] = None,
+    wait: WaitOption = 0.0,
+) -> None:
+    """Apply receipt changes from a source to the analysis tables.
+
+    Example: coffeeshop sync --source receipts.jsonl --db sqlite:///analysis.db --follow
+    """
+    if once and follow:
+        raise ConfigError("--once and --follow exclude each other")
+    settings = _setup(source=source, db=db, batch_size=batch_size, batch_wait=batch_wait)
+    from coffeeshop.engine import Syncer
+
+    stop = _stop_on_signals()
+    with Store(settings.db) as store:
+        syncer = Syncer(
+            store,
+            open_source(settings.source),
+            limits=BatchLimits(settings.batch_size, settings.batch_wait, settings.poll_interval),
+            today=settings.today,
+        )
+        report = syncer.run(follow=follow, stop=stop, wait_lock=wait)
+    typer.echo(
+        f"synced {report.events} event(s) in {report.batches} batch(es): {report.applied} applied, "
+        f"{report.quarantined} quarantined, {report.skipped} skipped "
+        f"({report.seconds:.2f} s, {report.rate():,.0f} events/s)",
+        err=True,
+    )
+
+
+@app.command()
+def reconcile(
+    source: SourceOption = None,
+    db: DbOption = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Make the tables right (takes the writer lock).")
+    ] = False,
+    wait: WaitOption = 0.0,
+) -> None:
+    """Recompute the tables from the whole source and report every difference.
+
+    Exit status 1 when there are differences (0 after a successful --repair).
+    Example: coffeeshop reconcile --source receipts.jsonl --db sqlite:///analysis.db --repair
+    """
+    settings = _setup(source=source, db=db)
+    from coffeeshop.reconcile import reconcile as run_reconcile
+
+    with Store(settings.db) as store:
+        report = run_reconcile(
+            store,
+            open_source(settings.source),
+            today=settings.today(),
+            repair=repair,
+            wait_lock=wait,
+        )
+    for difference in report.differences:
+        typer.echo(str(difference))
+    for table, count in sorted(report.counts.items()):
+        typer.echo(f"{table}: {count} difference(s)")
+    typer.echo(
+        f"reconcile: {report.total_differences} difference(s); the source has {report.receipts} "
+        f"valid receipt(s) and {report.quarantined} quarantined input(s)"
+        + ("; repaired" if report.repaired else "")
+    )
+    if report.total_differences and not report.repaired:
+        raise typer.Exit(1)
+
+
+@app.command()
+def quarantine(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="Most entries to list.", min=1)] = 50,
+    offset: Annotated[int, typer.Option(help="Entries to skip.", min=0)] = 0,
+    raw: Annotated[bool, typer.Option("--raw", help="Also print each entry's raw input.")] = False,
+) -> None:
+    """List quarantined input: what was wrong, where it came from, and (with --raw) the input.
+
+    Example: coffeeshop quarantine --db sqlite:///analysis.db --raw
+    """
+    settings = _setup(db=db)
+    with Store(settings.db) as store:
+        store.upgrade()
+        rows = store.quarantine_rows(limit=limit, offset=offset)
+        total = store.count(_schema().quarantine)
+    for row in rows:
+        receipt = f"receipt {row['receipt_id']}" if row["receipt_id"] else "unreadable input"
+        typer.echo(f"#{row['id']} {row['source']} {row['position']}: {receipt}: {row['reason']}")
+        if raw:
+            typer.echo(f"    {row['raw']}")
+    typer.echo(
+        f"{total} quarantined entr{'y' if total == 1 else 'ies'}"
+        + (f" (showing {len(rows)})" if len(rows) < total else "")
+    )
+
+
+@app.command()
+def tables(db: DbOption = None) -> None:
+    """Print the four analytics tables.
+
+    Example: coffeeshop tables --db sqlite:///analysis.db
+    """
+    settings = _setup(db=db)
+    with Store(settings.db) as store:
+        store.upgrade()
+        summaries = store.summary_rows()
+        current = store.read_tables()
+    _print_table(
+        "receipts_summary",
+        ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
+        [
+            [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
+            for r in summaries
+        ],
+    )
+    _print_table(
+        "store_monthly",
+        ["month", "store_id", "sales"],
+        [[m, s, v] for (m, s), v in sorted(current.store_monthly.items())],
+    )
+    _print_table(
+        "item_performance",
+        ["item_name", "total_sold"],
+        [
+            [n, v]
+            for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    )
+    _print_table(
+        "store_peak_hours",
+        ["store_id", "peak_hour", "tx_count"],
+        [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
+    )
+
+
+def _print_table(name: str, header: list[str], rows: list[list[Any]]) -> None:
+    cells = [header] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], int | Decimal) for row in rows)
+        for i in range(len(header))
+    ]
+    typer.echo(f"\n{name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    for n, row in enumerate(cells):
+        typer.echo(
+            "  ".join(
+                c.rjust(w) if numeric[i] else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+        if n == 0:
+            typer.echo("  ".join("-" * w for w in widths))
+
+
+def _cell(value: Any) -> str:
+    return str(value)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the tables, or migrate them to this version's schema.
+
+    Example: coffeeshop db upgrade --db mysql+pymysql://root@127.0.0.1:3306/test
+    """
+    settings = _setup(db=db)
+    with Store(settings.db) as store:
+        before, after = store.upgrade()
+    typer.echo(
+        f"schema version {before} -> {after}"
+        if before != after
+        else f"schema is up to date (version {after})"
+    )
+
+
+@app.command()
+def sample(
+    db: DbOption = None,
+) -> None:
+    """Sync the bundled sample receipts into the database and print the tables.
+
+    Example: coffeeshop sample --db sqlite:///analysis.db
+    """
+    path = resources.files("coffeeshop") / "data" / "sample.jsonl"
+    with resources.as_file(path) as sample_path:
+        _run_sample(Path(sample_path), db)
+
+
+def _run_sample(path: Path, db: str | None) -> None:
+    settings = _setup(db=db)
+    from coffeeshop.engine import Syncer
+    from coffeeshop.sources.jsonl import JsonlSource
+
+    with Store(settings.db) as store:
+        report = Syncer(store, JsonlSource(path), today=settings.today).run()
+    typer.echo(
+        f"synced the bundled sample into {_safe_url(settings.db)}: {report.applied} applied, "
+        f"{report.quarantined} quarantined (see `coffeeshop quarantine`)"
+    )
+    tables(db=settings.db)
+
+
+def _safe_url(url: str) -> str:
+    from coffeeshop.store import normalize_url
+
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+def _schema() -> Any:
+    from coffeeshop.store import schema
+
+    return schema

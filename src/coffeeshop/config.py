@@ -1,0 +1,91 @@
+"""Settings from the environment, a `.env` file and command-line options.
+
+The original deployment's names keep working: `SQL_DSN`, `ASYNC_SQL_DSN`, `MONGO_URI`.
+Everything else is `COFFEESHOP_*`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coffeeshop.errors import ConfigError
+
+DEFAULT_DB = "sqlite:///analysis.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    db: str = Field(
+        DEFAULT_DB,
+        validation_alias=AliasChoices("COFFEESHOP_DB", "SQL_DSN"),
+        description="SQLAlchemy URL of the analysis database",
+    )
+    async_db: str | None = Field(None, validation_alias=AliasChoices("ASYNC_SQL_DSN"))
+    source: str | None = Field(
+        None,
+        validation_alias=AliasChoices("COFFEESHOP_SOURCE", "MONGO_URI"),
+        description="a JSONL file path, or a mongodb:// URI",
+    )
+    timezone: str | None = Field(None, validation_alias=AliasChoices("COFFEESHOP_TIMEZONE"))
+    batch_size: int = Field(5000, ge=1, le=100_000, validation_alias="COFFEESHOP_BATCH_SIZE")
+    batch_wait: float = Field(0.2, gt=0, le=60, validation_alias="COFFEESHOP_BATCH_WAIT")
+    poll_interval: float = Field(0.1, gt=0, le=60, validation_alias="COFFEESHOP_POLL_INTERVAL")
+    log_level: str = Field("INFO", validation_alias="COFFEESHOP_LOG_LEVEL")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
+        return value or None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return level
+
+    def zone(self) -> dt.tzinfo:
+        if self.timezone:
+            return ZoneInfo(self.timezone)
+        local = dt.datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+
+    def today(self) -> dt.date:
+        """The local date in `COFFEESHOP_TIMEZONE` (default: the machine's zone)."""
+        return dt.datetime.now(self.zone()).date()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with command-line `overrides` (None means "not given") on top."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _env_name(str(first["loc"][0]) if first["loc"] else "settings")
+        raise ConfigError(f"bad configuration {name}: {first['msg']}") from None
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        return "/".join(str(choice) for choice in alias.choices)
+    if isinstance(alias, str):
+        return alias
+    return field

@@ -1,0 +1,192 @@
+"""The sync loop: pull a batch from a source, apply it in one transaction, repeat.
+
+One process at a time writes a database (the store's writer lock). The checkpoint
+commits with the data, so a restart resumes exactly after the last committed batch.
+Transient database failures (lost connection, deadlock, lock wait timeout, a locked
+SQLite file) retry the whole batch with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from coffeeshop.aggregates import parse_events
+from coffeeshop.errors import StoreError
+from coffeeshop.sources.base import BatchLimits, Source, SourceBatch
+from coffeeshop.store import Store
+from coffeeshop.store.database import describe_error
+
+log = logging.getLogger("coffeeshop.engine")
+
+T = TypeVar("T")
+
+# MySQL/MariaDB error codes worth retrying: deadlock, lock wait timeout, server gone or
+# unreachable, too many connections, server shutting down, read-only during failover.
+TRANSIENT_MYSQL = frozenset({1040, 1053, 1205, 1213, 1290, 2002, 2003, 2006, 2013, 2055})
+
+
+@dataclass(slots=True)
+class SyncReport:
+    batches: int = 0
+    applied: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def events(self) -> int:
+        return self.applied + self.quarantined + self.skipped
+
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 8  # then the error is fatal; the checkpoint is safe either way
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
+        return base * random.uniform(0.5, 1.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        args = getattr(orig, "args", ())
+        if args and isinstance(args[0], int) and args[0] in TRANSIENT_MYSQL:
+            return True
+        message = str(orig).lower()
+        if "database is locked" in message or "database table is locked" in message:
+            return True
+        if "server closed the connection" in message or "could not connect" in message:
+            return True
+    return False
+
+
+class Syncer:
+    """Keeps a store in step with a source."""
+
+    def __init__(
+        self,
+        store: Store,
+        source: Source,
+        *,
+        limits: BatchLimits | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
+        retry: RetryPolicy | None = None,
+        on_batch: Callable[[SyncReport], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.limits = limits or BatchLimits()
+        self.today = today
+        self.retry = retry or RetryPolicy()
+        self.on_batch = on_batch
+
+    def run(
+        self, *, follow: bool = False, stop: threading.Event | None = None, wait_lock: float = 0.0
+    ) -> SyncReport:
+        """Apply everything the source has (and, with `follow`, keeps arriving) until `stop`."""
+        stop = stop or threading.Event()
+        report = SyncReport()
+        store, source = self.store, self.source
+        store.upgrade()
+        store.acquire_writer(wait=wait_lock)
+        try:
+            checkpoint = self._call(lambda: store.load_checkpoint(source.name), report)
+            source.open(checkpoint.position if checkpoint else None)
+            if checkpoint:
+                log.info("resuming %s after %s", source.name, _short(checkpoint.position))
+            version = checkpoint.version if checkpoint else 0
+            last_position = checkpoint.position if checkpoint else None
+            today = self.today()
+            self._call(lambda: store.refresh_summary(today), report)
+            for batch in source.batches(self.limits, follow=follow, stop=stop):
+                if not batch.events and batch.position == last_position:
+                    continue
+                version = self._apply(batch, version, today, report)
+                last_position = batch.position
+                if self.today() != today:  # local midnight passed: start the new day's row
+                    today = self.today()
+                    self._call(lambda: store.refresh_summary(today), report)
+                if self.on_batch is not None:
+                    self.on_batch(report)
+            self._call(lambda: store.refresh_summary(self.today()), report)
+        finally:
+            report.seconds = time.monotonic() - report.started
+            source.close()
+            store.release_writer()
+        return report
+
+    def _apply(self, batch: SourceBatch, version: int, today: dt.date, report: SyncReport) -> int:
+        parsed = parse_events(batch.events)
+        result = self._call(
+            lambda: self.store.apply_batch(
+                self.source.name,
+                parsed,
+                position=batch.position,
+                expected_version=version,
+                today=today,
+            ),
+            report,
+        )
+        report.batches += 1
+        report.applied += result.applied
+        report.quarantined += result.quarantined
+        report.skipped += result.skipped
+        if result.quarantined:
+            log.warning(
+                "batch %d: %d event(s) quarantined (see `coffeeshop quarantine`)",
+                result.version,
+                result.quarantined,
+            )
+        log.debug(
+            "batch %d: %d applied, %d quarantined, %d written, %d deleted",
+            result.version,
+            result.applied,
+            result.quarantined,
+            result.receipts_written,
+            result.receipts_deleted,
+        )
+        return result.version
+
+    def _call(self, action: Callable[[], T], report: SyncReport) -> T:
+        """Run one database action, retrying transient failures with backoff and jitter."""
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except SQLAlchemyError as exc:
+                attempt += 1
+                if not is_transient(exc) or attempt >= self.retry.attempts:
+                    raise StoreError(describe_error(exc, self.store.safe_url)) from None
+                delay = self.retry.delay(attempt)
+                report.retries += 1
+                log.warning(
+                    "database error, retrying the batch in %.1f s (attempt %d of %d): %s",
+                    delay,
+                    attempt + 1,
+                    self.retry.attempts,
+                    describe_error(exc, self.store.safe_url),
+                )
+                time.sleep(delay)
+
+
+def _short(position: str) -> str:
+    return position if len(position) <= 80 else position[:77] + "..."

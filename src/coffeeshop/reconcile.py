@@ -1,0 +1,257 @@
+"""Recompute everything from the whole source and compare it with the database.
+
+The source is folded into a scratch SQLite file (the last version of every receipt,
+so memory stays bounded whatever the history), the four tables are recomputed from
+scratch by `recompute` (which shares nothing with the incremental path), and every
+difference is reported. `repair` replaces the database's state with the recomputed
+one in one transaction, under the writer lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coffeeshop.aggregates import Parsed, QuarantineEntry, parse_events
+from coffeeshop.events import Delete, Unreadable
+from coffeeshop.receipts import Receipt
+from coffeeshop.recompute import Tables, recompute
+from coffeeshop.sources.base import BatchLimits, Source
+from coffeeshop.store import Store
+from coffeeshop.store.database import decode_receipt, encode_receipt
+
+MAX_LISTED = 50  # differences listed per table; the count covers all of them
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    table: str
+    key: str
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.key}: expected {self.expected}, found {self.actual}"
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    receipts: int = 0
+    quarantined: int = 0
+    position: str | None = None
+    differences: list[Difference] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # table -> number of differences
+    repaired: bool = False
+
+    @property
+    def total_differences(self) -> int:
+        return sum(self.counts.values())
+
+
+class SourceSnapshot:
+    """The source's current receipts, folded into a scratch SQLite file."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = Path(directory) / "snapshot.sqlite"
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute(
+            "CREATE TABLE docs (key BLOB PRIMARY KEY, receipt_id TEXT, valid INTEGER, payload TEXT)"
+        )
+        self.db.execute("CREATE TABLE unreadable (n INTEGER PRIMARY KEY, payload TEXT)")
+        self.position: str | None = None
+
+    def fold(self, source: Source, limits: BatchLimits) -> None:
+        source.open(None)
+        try:
+            for batch in source.batches(limits, follow=False, stop=threading.Event()):
+                self._fold_batch(parse_events(batch.events))
+                self.position = batch.position
+        finally:
+            source.close()
+        self.db.commit()
+
+    def _fold_batch(self, events: list[Any]) -> None:
+        db = self.db
+        for event in events:
+            if isinstance(event, Parsed):
+                key = event.event.key.encode("utf-8", "surrogatepass")
+                if event.receipt is not None:
+                    payload = json.dumps(
+                        encode_receipt(event.receipt, event.event.receipt_id) | {"key": None}
+                    )
+                    valid = 1
+                else:
+                    payload = json.dumps(
+                        {"reason": event.reason, "where": event.event.where, "raw": event.event.raw}
+                    )
+                    valid = 0
+                db.execute(
+                    "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)",
+                    (key, event.event.receipt_id, valid, payload),
+                )
+            elif isinstance(event, Delete):
+                db.execute(
+                    "DELETE FROM docs WHERE key = ?", (event.key.encode("utf-8", "surrogatepass"),)
+                )
+            elif isinstance(event, Unreadable):
+                db.execute(
+                    "INSERT INTO unreadable (payload) VALUES (?)",
+                    (json.dumps({"reason": event.reason, "where": event.where, "raw": event.raw}),),
+                )
+
+    def iter_receipts(self) -> Iterator[tuple[Receipt, str]]:
+        rows = self.db.execute(
+            "SELECT key, receipt_id, payload FROM docs WHERE valid = 1 ORDER BY key"
+        )
+        for key, receipt_id, payload in rows:
+            row = json.loads(payload)
+            yield (
+                decode_receipt(
+                    bytes(key).decode("utf-8", "surrogatepass"),
+                    row["store_id"],
+                    row["day"],
+                    row["hour"],
+                    row["cents"],
+                    row["lines"],
+                ),
+                receipt_id,
+            )
+
+    def iter_quarantine(self) -> Iterator[QuarantineEntry]:
+        for key, receipt_id, payload in self.db.execute(
+            "SELECT key, receipt_id, payload FROM docs WHERE valid = 0 ORDER BY key"
+        ):
+            entry = json.loads(payload)
+            yield QuarantineEntry(
+                key=bytes(key).decode("utf-8", "surrogatepass"),
+                receipt_id=receipt_id,
+                reason=entry["reason"],
+                where=entry["where"],
+                raw=entry["raw"],
+            )
+        for (payload,) in self.db.execute("SELECT payload FROM unreadable ORDER BY n"):
+            entry = json.loads(payload)
+            yield QuarantineEntry(
+                key=None,
+                receipt_id=None,
+                reason=entry["reason"],
+                where=entry["where"],
+                raw=entry["raw"],
+            )
+
+    def count(self, valid: bool) -> int:
+        n = self.db.execute("SELECT count(*) FROM docs WHERE valid = ?", (int(valid),)).fetchone()[
+            0
+        ]
+        if not valid:
+            n += self.db.execute("SELECT count(*) FROM unreadable").fetchone()[0]
+        return int(n)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def reconcile(
+    store: Store,
+    source: Source,
+    *,
+    today: dt.date,
+    repair: bool = False,
+    wait_lock: float = 0.0,
+    limits: BatchLimits | None = None,
+) -> ReconcileReport:
+    store.upgrade()
+    report = ReconcileReport()
+    with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
+        snapshot = SourceSnapshot(scratch)
+        try:
+            if repair:
+                # Hold the lock from before the read, so no batch lands between read and write.
+                store.acquire_writer(wait=wait_lock)
+            snapshot.fold(source, limits or BatchLimits(max_events=20_000))
+            report.position = snapshot.position
+            report.receipts = snapshot.count(valid=True)
+            report.quarantined = snapshot.count(valid=False)
+            expected = recompute((r for r, _ in snapshot.iter_receipts()), today)
+            actual = store.read_tables(today)
+            _compare_tables(expected, actual, report)
+            _compare_receipts(snapshot.iter_receipts(), store.iter_receipts(), report)
+            if repair and report.total_differences and report.position is not None:
+                store.rebuild(
+                    source.name,
+                    snapshot.iter_receipts(),
+                    snapshot.iter_quarantine(),
+                    position=report.position,
+                    today=today,
+                )
+                report.repaired = True
+        finally:
+            snapshot.close()
+            if repair:
+                store.release_writer()
+    return report
+
+
+def _record(report: ReconcileReport, table: str, key: str, expected: Any, actual: Any) -> None:
+    report.counts[table] = report.counts.get(table, 0) + 1
+    if report.counts[table] <= MAX_LISTED:
+        report.differences.append(Difference(table, key, expected, actual))
+
+
+def _compare_mapping(
+    report: ReconcileReport, table: str, expected: dict[Any, Any], actual: dict[Any, Any]
+) -> None:
+    for key in sorted(set(expected) | set(actual), key=repr):
+        want, got = expected.get(key, "no row"), actual.get(key, "no row")
+        if want != got:
+            _record(report, table, repr(key), want, got)
+
+
+def _compare_tables(expected: Tables, actual: Tables, report: ReconcileReport) -> None:
+    want, got = expected.summary, actual.summary
+    for name in ("spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"):
+        if getattr(want, name) != getattr(got, name) or want.as_of != got.as_of:
+            _record(
+                report,
+                "receipts_summary",
+                f"{want.as_of} {name}",
+                getattr(want, name),
+                getattr(got, name),
+            )
+    _compare_mapping(report, "store_monthly", expected.store_monthly, actual.store_monthly)
+    _compare_mapping(report, "item_performance", expected.item_performance, actual.item_performance)
+    _compare_mapping(report, "store_peak_hours", expected.store_peak_hours, actual.store_peak_hours)
+
+
+def _compare_receipts(
+    expected: Iterator[tuple[Receipt, str]], actual: Iterator[Receipt], report: ReconcileReport
+) -> None:
+    """Merge two key-ordered streams: the source's receipts and the stored contributions."""
+    table = "receipts (engine state)"
+    want = next(expected, None)
+    got = next(actual, None)
+    while want is not None or got is not None:
+        want_key = want[0].key.encode("utf-8", "surrogatepass") if want else None
+        got_key = got.key.encode("utf-8", "surrogatepass") if got else None
+        if got is None or (
+            want is not None and want_key is not None and got_key is not None and want_key < got_key
+        ):
+            assert want is not None
+            _record(report, table, want[1], "counted", "missing")
+            want = next(expected, None)
+        elif want is None or (want_key is not None and got_key is not None and got_key < want_key):
+            _record(report, table, got.key, "not in the source", "counted")
+            got = next(actual, None)
+        else:
+            if want[0] != got:
+                _record(report, table, want[1], want[0], got)
+            want, got = next(expected, None), next(actual, None)
