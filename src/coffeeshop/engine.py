@@ -124,7 +124,7 @@ class Syncer:
                 last_position = batch.position
                 if self.today() != today:  # local midnight passed: start the new day's row
                     today = self.today()
-                    self._call(lambda: store.refresh_summary(today), report)
+                    self._call(lambda day=today: store.refresh_summary(day), report)
                 if self.on_batch is not None:
                     self.on_batch(report)
             self._call(lambda: store.refresh_summary(self.today()), report)

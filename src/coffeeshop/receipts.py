@@ -227,9 +227,8 @@ def _as_integer(value: Any) -> int | None:
         return int(value) if value.is_integer() else None
     if isinstance(value, Decimal128):
         value = value.to_decimal()
-    if isinstance(value, Decimal):
-        if value.is_finite() and value == value.to_integral_value():
-            return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
     return None
 
 

@@ -14,6 +14,7 @@ writer still holds the lock; a writer whose lock connection died stops writing.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -112,10 +113,9 @@ class WriterLock:
                 os.close(self._file)
                 self._file = None
         if self._connection is not None:
-            try:
-                self._connection.close()  # closing the session releases GET_LOCK / advisory locks
-            except Exception:
-                pass
+            # Closing the session releases GET_LOCK / advisory locks.
+            with contextlib.suppress(Exception):
+                self._connection.close()
             self._connection = None
         if self._lock_engine is not None:
             self._lock_engine.dispose()
