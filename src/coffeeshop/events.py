@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coffeeshop.receipts import display_id, receipt_key
+from coffeeshop.receipts import InvalidReceipt, display_id, receipt_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +72,14 @@ def event_from_object(obj: Any, *, where: str, raw: str) -> Event:
 def _upsert(doc: Mapping[str, Any], *, where: str, raw: str) -> Event:
     try:
         key = receipt_key(doc["_id"])
-    except Exception as exc:  # an _id that cannot be keyed is unreadable, not fatal
-        return Unreadable(reason=f"_id cannot be read: {exc}", where=where, raw=raw)
+    except InvalidReceipt as exc:  # an _id that cannot be keyed is unreadable, not fatal
+        return Unreadable(reason=exc.reason, where=where, raw=raw)
     return Upsert(key=key, receipt_id=display_id(doc["_id"]), doc=doc, where=where, raw=raw)
 
 
 def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Event:
     operation = change.get("operationType")
-    if operation not in CHANGE_OPERATIONS:
+    if not isinstance(operation, str) or operation not in CHANGE_OPERATIONS:
         return Unreadable(
             reason=f"unsupported change event operationType {operation!r}", where=where, raw=raw
         )
@@ -90,8 +90,19 @@ def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Ev
     if operation == "delete":
         if key_id is None:
             return Unreadable(reason="delete event has no documentKey._id", where=where, raw=raw)
-        return Delete(key=receipt_key(key_id), receipt_id=display_id(key_id), where=where)
-    full = change.get("fullDocument")
+        try:
+            key = receipt_key(key_id)
+        except InvalidReceipt as exc:
+            return Unreadable(reason=f"documentKey.{exc.reason}", where=where, raw=raw)
+        return Delete(key=key, receipt_id=display_id(key_id), where=where)
+    if "fullDocument" not in change:
+        return Unreadable(
+            reason=f"{operation} event has no fullDocument (open the change stream with "
+            "full_document='updateLookup')",
+            where=where,
+            raw=raw,
+        )
+    full = change["fullDocument"]
     if full is None and operation == "update":
         # The document was deleted before the update could be looked up: its
         # delete event follows, so this update changes nothing.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ MAX_KEY_BYTES = 200
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?", re.ASCII)
+_OID_RE = re.compile(r"[0-9a-fA-F]{24}", re.ASCII)
 _DIGITS_RE = re.compile(r"\d+", re.ASCII)
 _DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
@@ -94,21 +96,28 @@ def parse_receipt(doc: Mapping[str, Any]) -> Receipt:
 
 
 def receipt_key(value: Any) -> str:
-    """A canonical text key for an `_id` of any BSON type.
+    """A canonical text key for an `_id` of any BSON type; `InvalidReceipt` if unreadable.
 
     Numbers are keyed by value, as MongoDB's `_id` index compares them (3, 3.0
-    and NumberLong(3) are the same receipt). An ObjectId written as Extended JSON
-    keys the same as the native ObjectId. Keys longer than `MAX_KEY_BYTES` bytes
-    are replaced by a SHA-256 digest so they fit an index.
+    and NumberLong(3) are the same receipt), inside compound `_id`s too. An ObjectId
+    written as Extended JSON keys the same as the native ObjectId. Keys longer than
+    `MAX_KEY_BYTES` bytes are replaced by a SHA-256 digest so they fit an index.
     """
-    key = _raw_key(value)
+    if type(value) is dict and len(value) == 1:
+        oid = value.get("$oid")
+        if type(oid) is str and _OID_RE.fullmatch(oid):
+            return f"oid:{oid.lower()}"
+    try:
+        key = _top_key(_nativize(value))
+    except Exception as exc:  # any unreadable _id is a validation failure, never a crash
+        raise InvalidReceipt("_id", f"cannot be read: {_message(exc)}") from None
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return f"sha256:{digest}"
     return key
 
 
-def _raw_key(value: Any) -> str:
+def _top_key(value: Any) -> str:
     if isinstance(value, ObjectId):
         return f"oid:{value}"
     if isinstance(value, str):
@@ -119,23 +128,38 @@ def _raw_key(value: Any) -> str:
         return f"int:{value}"
     if isinstance(value, float | Decimal | Decimal128):
         return _number_key(value)
-    if isinstance(value, Mapping) and len(value) == 1:
-        (name,) = value
-        if isinstance(name, str) and name.startswith("$"):
-            native = _native(value)
-            if native is not value:
-                return _raw_key(native)
-    return "bson:" + json_util.dumps(_nativize(value), json_options=CANONICAL_JSON_OPTIONS)
+    return "doc:" + _token(value)
 
 
-def _number_key(value: float | Decimal | Decimal128) -> str:
+def _token(value: Any) -> str:
+    """A JSON-like canonical text of a nested `_id` value, numbers normalised by value."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float | Decimal | Decimal128):
+        return '{"$num":"' + _number_key(value) + '"}'
+    if isinstance(value, ObjectId):
+        return '{"$oid":"' + str(value) + '"}'
+    if isinstance(value, Mapping):
+        return "{" + ",".join(json.dumps(str(k)) + ":" + _token(v) for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_token(v) for v in value) + "]"
+    return json_util.dumps(value, json_options=CANONICAL_JSON_OPTIONS)
+
+
+def _number_key(value: int | float | Decimal | Decimal128) -> str:
+    if isinstance(value, int):
+        return f"int:{value}"
     if isinstance(value, Decimal128):
         value = value.to_decimal()
     number = Decimal(repr(value)) if isinstance(value, float) else value
     if not number.is_finite():
         return f"num:{number}"
+    if number.is_zero():
+        return "int:0"
     if number == number.to_integral_value():
-        return f"int:{int(number)}"
+        return f"int:{number.to_integral_value():f}"
     return f"num:{number.normalize()}"
 
 
@@ -143,17 +167,26 @@ def _nativize(value: Any) -> Any:
     """Turn Extended JSON wrappers nested anywhere in `value` into native BSON values."""
     if isinstance(value, Mapping):
         converted = {k: _nativize(v) for k, v in value.items()}
+        if "$oid" in converted and not isinstance(converted["$oid"], str):
+            raise ValueError("$oid must be a 24-character hex string")
         return json_util.object_hook(converted)
     if isinstance(value, list | tuple):
         return [_nativize(v) for v in value]
     return value
 
 
+def _message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def display_id(value: Any) -> str:
     """A short, readable rendering of an `_id` for operators."""
     value = _native(value)
-    if isinstance(value, ObjectId | str | int) and not isinstance(value, bool):
+    if isinstance(value, ObjectId | str):
         text = str(value)
+    elif isinstance(value, int | float | Decimal | Decimal128) and not isinstance(value, bool):
+        text = _preview(value)
     else:
         try:
             text = json_util.dumps(_nativize(value))
@@ -199,7 +232,10 @@ def _type_name(value: Any) -> str:
 
 
 def _preview(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except ValueError:  # an integer past Python's digit limit for str()
+        return "a number with thousands of digits"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -237,15 +273,15 @@ def _parse_store_id(value: Any) -> int:
         raise InvalidReceipt("Store_ID", "missing")
     number = _as_integer(value)
     if number is None and isinstance(value, str) and _DIGITS_RE.fullmatch(value):
-        number = int(value)
+        number = int(value) if len(value) <= 20 else MAX_STORE_ID + 1
     if number is None:
         raise InvalidReceipt(
             "Store_ID", f"must be an integer ≥ 0 (or a string of digits), got {_type_name(value)}"
         )
     if number < 0:
-        raise InvalidReceipt("Store_ID", f"must be ≥ 0, got {number}")
+        raise InvalidReceipt("Store_ID", f"must be ≥ 0, got {_preview(number)}")
     if number > MAX_STORE_ID:
-        raise InvalidReceipt("Store_ID", f"must be at most {MAX_STORE_ID}, got {number}")
+        raise InvalidReceipt("Store_ID", f"must be at most {MAX_STORE_ID}, got {_preview(value)}")
     return number
 
 
@@ -363,7 +399,8 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
             )
         if quantity > MAX_QUANTITY:
             raise InvalidReceipt(
-                f"{where}.product_quantity", f"must be at most {MAX_QUANTITY}, got {quantity}"
+                f"{where}.product_quantity",
+                f"must be at most {MAX_QUANTITY}, got {_preview(quantity)}",
             )
         totals[name] = totals.get(name, 0) + quantity
     return tuple(sorted(totals.items()))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from coffeeshop.errors import ConfigError, SourceChanged
@@ -57,7 +58,7 @@ def decode_line(data: bytes, *, where: str) -> Event | None:
         return Unreadable(reason="invalid JSON: nested too deeply", where=where, raw=text)
     except json.JSONDecodeError as exc:
         return Unreadable(
-            reason=f"invalid JSON: {exc.msg} at column {exc.colno}", where=where, raw=text
+            reason=f"invalid JSON: {exc.msg} (column {exc.colno})", where=where, raw=text
         )
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         return Unreadable(reason=f"invalid JSON: {exc}", where=where, raw=text)
@@ -71,6 +72,7 @@ class JsonlSource:
         self._line = 0
         self._fd: int | None = None
         self._ino: int | None = None
+        self._line_open = False
 
     @property
     def name(self) -> str:
@@ -90,9 +92,12 @@ class JsonlSource:
                 f"source file {self.path} is not readable (permission denied)"
             ) from None
         stat = os.fstat(self._fd)
+        if not S_ISREG(stat.st_mode):
+            self.close()
+            raise ConfigError(f"source {self.path} is not a regular file")
         self._ino = stat.st_ino
         if position is None:
-            self._offset, self._line = 0, 0
+            self._offset, self._line, self._line_open = 0, 0, False
             return
         saved = json.loads(position)
         offset, line = int(saved["offset"]), int(saved["line"])
@@ -113,6 +118,7 @@ class JsonlSource:
                 "file as it is now."
             )
         self._offset, self._line = offset, line
+        self._line_open = bool(saved.get("open", False))
 
     def position(self) -> str:
         return json.dumps(
@@ -121,6 +127,7 @@ class JsonlSource:
                 "line": self._line,
                 "head": self._digest(0, min(self._offset, HEAD_BYTES)),
                 "tail": self._digest(max(0, self._offset - TAIL_BYTES), self._offset),
+                "open": self._line_open,
             },
             separators=(",", ":"),
         )
@@ -149,11 +156,17 @@ class JsonlSource:
                 lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
                 pending = lines.pop()
                 for data in lines:
-                    self._line += 1
-                    where = f"line {self._line} (byte {self._offset})"
+                    start = self._offset
                     self._offset += len(data) + 1
                     moved = True
-                    if self._line == 1 and data.startswith(_BOM):
+                    if self._line_open:  # the rest of a line already applied without newline
+                        self._line_open = False
+                        if not data.strip():
+                            continue
+                    else:
+                        self._line += 1
+                    where = f"line {self._line} (byte {start})"
+                    if start == 0 and data.startswith(_BOM):
                         data = data[len(_BOM) :]
                     event = decode_line(data, where=where)
                     if event is None:
@@ -184,18 +197,18 @@ class JsonlSource:
 
     def _complete_last_line(self, data: bytes) -> Event | None:
         """With --once, a last line without a newline counts only when it is complete JSON."""
+        text = data[len(_BOM) :] if self._offset == 0 and data.startswith(_BOM) else data
         try:
             json.loads(
-                data.decode("utf-8").rstrip("\r"), parse_float=Decimal, parse_constant=Decimal
+                text.decode("utf-8").rstrip("\r"), parse_float=Decimal, parse_constant=Decimal
             )
         except (ValueError, RecursionError):
             return None
         self._line += 1
         where = f"line {self._line} (byte {self._offset})"
         self._offset += len(data)
-        if self._line == 1 and data.startswith(_BOM):
-            data = data[len(_BOM) :]
-        return decode_line(data, where=where)
+        self._line_open = True  # its newline, when it comes, ends this line, not a new one
+        return decode_line(text, where=where)
 
     def _check_still_same_file(self) -> None:
         assert self._fd is not None

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Column,
     Date,
@@ -104,7 +105,7 @@ receipts_summary = Table(
 store_monthly = Table(
     "store_monthly",
     metadata,
-    Column("month", String(7), primary_key=True),
+    Column("month", CHAR(7), primary_key=True),
     Column("store_id", Integer, primary_key=True, autoincrement=False),
     Column("sales", Exact(16), nullable=False),
     **_MYSQL_TABLE,
@@ -189,7 +190,7 @@ daily = Table(
 store_month = Table(
     "cs_store_month",
     metadata,
-    Column("month", String(7), primary_key=True),
+    Column("month", CHAR(7), primary_key=True),
     Column("store_id", Integer, primary_key=True, autoincrement=False),
     Column("receipts", BigInteger, nullable=False),
     Column("cents", BigInteger, nullable=False),

@@ -1,0 +1,1 @@
+"""Sources of receipt changes: each yields batches of events with a resume position."""

@@ -1,0 +1,116 @@
+"""Shared fixtures: real SQLite files and a real MariaDB server (a fresh database per test).
+
+MariaDB comes from COFFEESHOP_TEST_MYSQL_URL (default mysql+pymysql://root@127.0.0.1:3306).
+When it is unreachable the MariaDB tests are skipped with the reason printed; with
+CI=true they fail instead, so CI can never pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from helpers import write_lines
+from sqlalchemy.engine import make_url
+
+MYSQL_URL = os.environ.get("COFFEESHOP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_mysql_problem: str | None = None
+_mysql_checked = False
+
+
+def mysql_problem() -> str | None:
+    """None when MariaDB answers, else why not (checked once per session)."""
+    global _mysql_checked, _mysql_problem
+    if not _mysql_checked:
+        _mysql_checked = True
+        url = make_url(MYSQL_URL)
+        try:
+            conn = pymysql.connect(
+                host=url.host or "127.0.0.1",
+                port=url.port or 3306,
+                user=url.username or "root",
+                password=url.password or "",
+                connect_timeout=5,
+            )
+            conn.close()
+        except pymysql.MySQLError as exc:
+            _mysql_problem = f"MariaDB at {url.host}:{url.port or 3306} is unreachable: {exc}"
+    return _mysql_problem
+
+
+def require_mysql() -> None:
+    problem = mysql_problem()
+    if problem is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{problem} (CI=true: MariaDB is required)", pytrace=False)
+    pytest.skip(f"{problem}; start it or set COFFEESHOP_TEST_MYSQL_URL")
+
+
+def _admin() -> pymysql.connections.Connection:
+    url = make_url(MYSQL_URL)
+    return pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        autocommit=True,
+        charset="utf8mb4",
+    )
+
+
+def create_mysql_database() -> str:
+    """A fresh, empty MariaDB database; returns its SQLAlchemy URL."""
+    require_mysql()
+    name = f"cs_test_{uuid.uuid4().hex[:12]}"
+    with _admin() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+    # A case-insensitive default collation on purpose: the schema must not depend on it.
+    return str(make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False))
+
+
+def drop_mysql_database(url: str) -> None:
+    name = make_url(url).database
+    with _admin() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty analysis database: a SQLite file, then a MariaDB database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'analysis.db'}"
+        return
+    url = create_mysql_database()
+    try:
+        yield url
+    finally:
+        drop_mysql_database(url)
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    url = create_mysql_database()
+    try:
+        yield url
+    finally:
+        drop_mysql_database(url)
+
+
+@pytest.fixture
+def jsonl(tmp_path: Path) -> Callable[..., Path]:
+    """jsonl(objs) -> path of a file holding them, one per line (appends on repeated calls)."""
+    path = tmp_path / "receipts.jsonl"
+
+    def make(objects: list[Any]) -> Path:
+        write_lines(path, objects)
+        return path
+
+    return make

@@ -1,0 +1,85 @@
+"""Test helpers: receipt documents, JSONL files, and the from-scratch reference."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from coffeeshop.receipts import InvalidReceipt, Receipt, parse_receipt, receipt_key
+from coffeeshop.recompute import Tables, recompute
+
+
+def receipt(
+    rid: Any,
+    *,
+    store: int = 1,
+    date: str = "2026-11-20",
+    time: str = "08:15:42",
+    total: Any = 12.5,
+    items: list[tuple[str, int]] | None = None,
+) -> dict[str, Any]:
+    """A receipt document in the original shape."""
+    lines = items if items is not None else [("Latte", 2)]
+    return {
+        "_id": rid,
+        "Store_ID": store,
+        "transactionDate": date,
+        "transactionTime": time,
+        "total_price": total,
+        "items": [
+            {"product_name": name, "product_quantity": qty, "product_price": 1.0}
+            for name, qty in lines
+        ],
+    }
+
+
+def write_lines(path: Path, objects: list[Any], *, mode: str = "a") -> None:
+    """Append JSON objects (or raw strings, written as they are) as lines."""
+    with open(path, mode, encoding="utf-8") as f:
+        for obj in objects:
+            f.write((obj if isinstance(obj, str) else json.dumps(obj)) + "\n")
+
+
+def current_receipts(lines: Iterable[Any]) -> list[Receipt]:
+    """The valid receipts after applying `lines` in order: an independent, naive fold.
+
+    Each line is a document or a change event (dict), or a raw string (JSON text or not).
+    """
+    docs: dict[str, Any] = {}
+    for line in lines:
+        obj = line
+        if isinstance(line, str):
+            try:
+                obj = json.loads(line, parse_float=Decimal, parse_constant=Decimal)
+            except (ValueError, RecursionError):
+                continue
+        if not isinstance(obj, dict):
+            continue
+        try:
+            if "operationType" in obj:
+                op = obj["operationType"]
+                if op == "delete":
+                    docs.pop(receipt_key(obj["documentKey"]["_id"]), None)
+                elif op in ("insert", "replace", "update") and isinstance(
+                    obj.get("fullDocument"), dict
+                ):
+                    doc = obj["fullDocument"]
+                    docs[receipt_key(doc["_id"])] = doc
+            elif "_id" in obj:
+                docs[receipt_key(obj["_id"])] = obj
+        except InvalidReceipt:  # an unreadable _id touches no receipt
+            continue
+    valid = []
+    for doc in docs.values():
+        with contextlib.suppress(InvalidReceipt):
+            valid.append(parse_receipt(doc))
+    return valid
+
+
+def reference_tables(lines: Iterable[Any], today: dt.date) -> Tables:
+    return recompute(current_receipts(lines), today)
