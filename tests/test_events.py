@@ -104,18 +104,20 @@ def test_non_object_is_unreadable_naming_its_json_kind(value: Any, kind: str) ->
     assert event == Unreadable(reason=f"expected a JSON object, got {kind}", where=WHERE, raw=RAW)
 
 
-@pytest.mark.parametrize("bad_oid", ["zz", "", "65e1f0a0", OID_HEX + "00", "g" * 24, 42, [1]])
+@pytest.mark.parametrize("bad_oid", ["zz", "", "65e1f0a0", OID_HEX + "00", "g" * 24, 42, [1], None])
 def test_document_with_invalid_oid_is_unreadable(bad_oid: Any) -> None:
     event = to_event({"_id": {"$oid": bad_oid}, "Store_ID": 3})
     assert isinstance(event, Unreadable)
-    assert event.reason.startswith("_id cannot be read: ")
+    assert event.reason.startswith("_id: cannot be read: ")
+    assert len(event.reason) > len("_id: cannot be read: ")
     assert (event.where, event.raw) == (WHERE, RAW)
 
 
 def test_document_with_unconvertible_extended_json_id_is_unreadable() -> None:
     event = to_event({"_id": {"$numberLong": "not a number"}})
     assert isinstance(event, Unreadable)
-    assert event.reason.startswith("_id cannot be read")
+    assert event.reason.startswith("_id: cannot be read: ")
+    assert "not a number" in event.reason
 
 
 # -- change events: insert / replace / update ---------------------------------------------------
@@ -161,9 +163,15 @@ def test_update_whose_document_no_longer_exists_is_skipped() -> None:
     assert event == Skip(note="update of a document that no longer exists", where=WHERE)
 
 
-def test_update_without_full_document_field_is_skipped() -> None:
-    event = to_event(change("update", documentKey={"_id": 1}))
-    assert isinstance(event, Skip)
+@pytest.mark.parametrize("operation", ["insert", "replace", "update"])
+def test_change_event_without_full_document_field_is_unreadable(operation: str) -> None:
+    # No fullDocument at all: the change stream was opened without updateLookup, so the
+    # receipt's content is unknown. Skipping it would silently lose the change.
+    event = to_event(change(operation, documentKey={"_id": 1}))
+    assert isinstance(event, Unreadable)
+    assert event.reason.startswith(f"{operation} event has no fullDocument")
+    assert "updateLookup" in event.reason
+    assert (event.where, event.raw) == (WHERE, RAW)
 
 
 @pytest.mark.parametrize("operation", ["insert", "replace"])
@@ -185,7 +193,8 @@ def test_full_document_that_is_not_an_object_is_unreadable(operation: str, full:
 def test_change_event_with_invalid_oid_in_full_document_is_unreadable() -> None:
     event = to_event(change("insert", fullDocument={"_id": {"$oid": "zz"}}))
     assert isinstance(event, Unreadable)
-    assert event.reason.startswith("_id cannot be read")
+    assert event.reason.startswith("_id: cannot be read: ")
+    assert "zz" in event.reason
 
 
 # -- change events: delete ----------------------------------------------------------------------
@@ -273,8 +282,13 @@ def _nested(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 # Numbers with a fraction (Decimal, as JSONL decodes them) anywhere in the input ...
 _json = _nested(st.one_of(_scalars, st.decimals(min_value=-(10**9), max_value=10**9)))
-# ... but not inside a delete's documentKey._id: that is a known bug (see the xfail below).
-_keyable = _nested(_scalars)
+# ... and in a delete's documentKey._id, with Extended JSON wrappers that may not be keyable.
+_wrappers = st.one_of(
+    st.builds(lambda s: {"$oid": s}, st.one_of(st.none(), st.text(max_size=24))),
+    st.builds(lambda s: {"$numberLong": s}, st.text(max_size=5)),
+    st.builds(lambda s: {"$numberDouble": s}, st.text(max_size=5)),
+)
+_keyable = _nested(st.one_of(_scalars, st.decimals(min_value=-(10**9), max_value=10**9), _wrappers))
 _operations = st.sampled_from(["insert", "replace", "update", "delete", "drop", "invalidate"])
 _change_events = st.fixed_dictionaries(
     {"operationType": _operations},
@@ -300,51 +314,72 @@ def test_every_decoded_json_value_maps_to_exactly_one_event(obj: Any) -> None:
         assert event.key == receipt_key(event.doc["_id"])
     if isinstance(event, Delete):
         assert obj["operationType"] == "delete"
+    if isinstance(event, Skip):
+        # Only an update whose fullDocument is present and null is skipped.
+        assert obj["operationType"] == "update"
+        assert "fullDocument" in obj
+        assert obj["fullDocument"] is None
+    upserting = isinstance(obj, dict) and obj.get("operationType") in {
+        "insert",
+        "replace",
+        "update",
+    }
+    if upserting and "fullDocument" not in obj:
+        assert isinstance(event, Unreadable)
+        assert "updateLookup" in event.reason
 
 
-# -- known bugs ---------------------------------------------------------------------------------
+# -- unkeyable ids, null $oid, odd operation types ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="BUG: a delete change event whose documentKey._id cannot be keyed lets receipt_key's "
-    "exception escape event_from_object (so decode_line and JsonlSource.batches crash) instead "
-    "of returning Unreadable, as a plain document with the same _id does",
-    strict=True,
-)
 @pytest.mark.parametrize(
-    "bad_id",
+    ("bad_id", "detail"),
     [
-        {"$oid": "zz"},  # bson.errors.InvalidId
-        {"$numberLong": "x"},  # ValueError
-        {"store": 1, "n": Decimal("1.5")},  # compound _id read from JSONL: TypeError
+        ({"$oid": "zz"}, "not a valid ObjectId"),  # bson.errors.InvalidId
+        ({"$oid": None}, "$oid"),
+        ({"$numberLong": "x"}, "invalid literal"),  # ValueError
+        ({"store": {"$oid": "zz"}}, "not a valid ObjectId"),  # inside a compound _id
     ],
-    ids=["invalid-oid", "invalid-numberLong", "compound-with-fraction"],
+    ids=["invalid-oid", "null-oid", "invalid-numberLong", "compound-with-invalid-oid"],
 )
-def test_delete_with_unkeyable_document_key_is_unreadable(bad_id: Any) -> None:
+def test_delete_with_unkeyable_document_key_is_unreadable(bad_id: Any, detail: str) -> None:
     event = to_event(change("delete", documentKey={"_id": bad_id}))
     assert isinstance(event, Unreadable)
+    assert event.reason.startswith("documentKey._id: cannot be read: ")
+    assert detail in event.reason
+    assert (event.where, event.raw) == (WHERE, RAW)
+    # The same _id in a plain document gives the same reason, without the prefix.
+    plain = to_event({"_id": bad_id})
+    assert isinstance(plain, Unreadable)
+    assert event.reason == f"documentKey.{plain.reason}"
 
 
-@pytest.mark.xfail(
-    reason='BUG: {"$oid": null} as _id is not rejected: json_util turns it into ObjectId(None), '
-    "a fresh random ObjectId, so every read of the same line gets a different key (and "
-    "receipt_id differs from key); the receipt can never be updated or deleted",
-    strict=True,
-)
+def test_delete_of_compound_id_with_a_fraction_matches_its_upsert() -> None:
+    # A compound _id read from JSONL holds Decimal for numbers with a fraction.
+    compound = {"store": 1, "n": Decimal("1.5")}
+    deleted = to_event(change("delete", documentKey={"_id": compound}))
+    inserted = to_event({"_id": {"store": 1, "n": 1.5}})
+    assert isinstance(deleted, Delete)
+    assert isinstance(inserted, Upsert)
+    assert deleted.key == inserted.key == receipt_key(compound)
+    assert deleted.key != receipt_key({"store": 1, "n": Decimal("2.5")})
+
+
 def test_document_with_null_oid_is_unreadable() -> None:
     first = to_event({"_id": {"$oid": None}, "Store_ID": 3})
     second = to_event({"_id": {"$oid": None}, "Store_ID": 3})
     assert isinstance(first, Unreadable), first
+    assert first.reason.startswith("_id: cannot be read: ")
     assert first == second
 
 
-@pytest.mark.xfail(
-    reason="BUG: an operationType that is a JSON array or object makes event_from_object raise "
-    "TypeError (unhashable type) from `operation not in CHANGE_OPERATIONS` instead of "
-    "returning Unreadable",
-    strict=True,
+@pytest.mark.parametrize(
+    "operation",
+    [["insert"], {"op": "insert"}, [], {}, Decimal("1.5")],
+    ids=["array", "object", "empty-array", "empty-object", "decimal"],
 )
-@pytest.mark.parametrize("operation", [["insert"], {"op": "insert"}], ids=["array", "object"])
-def test_unhashable_operation_type_is_unreadable(operation: Any) -> None:
-    event = to_event(change(operation, documentKey={"_id": 1}))
-    assert isinstance(event, Unreadable)
+def test_unhashable_or_non_string_operation_type_is_unreadable(operation: Any) -> None:
+    event = to_event(change(operation, documentKey={"_id": 1}, fullDocument={"_id": 1}))
+    assert event == Unreadable(
+        reason=f"unsupported change event operationType {operation!r}", where=WHERE, raw=RAW
+    )

@@ -156,14 +156,16 @@ def test_invalid_json_is_unreadable_with_message_and_column(
 ) -> None:
     event = decode(data)
     assert isinstance(event, Unreadable)
-    assert event.reason == f"invalid JSON: {message} at column {column}"
+    assert event.reason == f"invalid JSON: {message} (column {column})"
     assert event.raw == data.decode()
 
 
 def test_line_of_invalid_json_reports_the_column_in_characters_after_multibyte_text() -> None:
     event = decode('{"n": "☕☕", x}'.encode())
     assert isinstance(event, Unreadable)
-    assert event.reason.endswith("at column 13")
+    assert event.reason == (
+        "invalid JSON: Expecting property name enclosed in double quotes (column 13)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -234,7 +236,8 @@ def test_line_without_id_is_unreadable() -> None:
 def test_line_with_invalid_oid_is_unreadable() -> None:
     event = decode(b'{"_id": {"$oid": "not-an-object-id"}, "Store_ID": 3}')
     assert isinstance(event, Unreadable)
-    assert event.reason.startswith("_id cannot be read")
+    assert event.reason.startswith("_id: cannot be read: ")
+    assert "not-an-object-id" in event.reason
 
 
 @pytest.mark.parametrize(
@@ -551,8 +554,18 @@ def test_position_survives_more_than_the_fingerprinted_head(path: Path) -> None:
 def test_position_is_a_json_record_of_offset_line_and_fingerprints(path: Path) -> None:
     path.write_bytes(line(1))
     saved = json.loads(read(path)[-1].position)
-    assert set(saved) == {"offset", "line", "head", "tail"}
-    assert (saved["offset"], saved["line"]) == (path.stat().st_size, 1)
+    assert set(saved) == {"offset", "line", "head", "tail", "open"}
+    assert (saved["offset"], saved["line"], saved["open"]) == (path.stat().st_size, 1, False)
+
+
+def test_position_without_the_open_field_is_still_accepted(path: Path) -> None:
+    # Positions committed before the "open" field existed mean a line-aligned offset.
+    path.write_bytes(line(1) + line(2))
+    saved = json.loads(read(path, max_events=1)[0].position)
+    del saved["open"]
+    rest = events_of(read(path, json.dumps(saved)))
+    assert keys(rest) == ["int:2"]
+    assert rest[0].where == f"line 2 (byte {len(line(1))})"
 
 
 def test_truncated_file_raises_source_changed_on_open(path: Path) -> None:
@@ -720,55 +733,77 @@ def test_follow_raises_source_changed_when_the_file_is_removed(path: Path) -> No
             next(batches)
 
 
-# -- known bugs ---------------------------------------------------------------------------------
+# -- decode errors, odd paths and unterminated last lines ---------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="BUG: decode_line appends ' at column N' to json's message, but for control "
-    "characters json's message already ends in 'at', giving 'Invalid control character at at "
-    "column 19'",
-    strict=True,
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"_id": 1, "n": "a\tb"}', "invalid JSON: Invalid control character at (column 19)"),
+        (b'{"_id": "ab', "invalid JSON: Unterminated string starting at (column 9)"),
+        (b'{"_id": "\\x"}', "invalid JSON: Invalid \\escape (column 10)"),
+    ],
+    ids=["control-character", "unterminated-string", "invalid-escape"],
 )
-def test_invalid_control_character_message_reads_cleanly() -> None:
-    event = decode(b'{"_id": 1, "n": "a\tb"}')
+def test_invalid_json_messages_ending_in_at_read_cleanly(data: bytes, reason: str) -> None:
+    event = decode(data)
     assert isinstance(event, Unreadable)
-    assert event.reason == "invalid JSON: Invalid control character at column 19"
+    assert event.reason == reason
+    assert "at at" not in event.reason
 
 
-@pytest.mark.xfail(
-    reason="BUG: with follow=False, a file that is a single line starting with a UTF-8 BOM and "
-    "without a final newline is never read: _complete_last_line calls json.loads on the text "
-    "with the BOM still on it, which fails, so the complete line is treated as partial",
-    strict=True,
-)
 def test_byte_order_mark_on_a_single_unterminated_line_is_ignored(path: Path) -> None:
-    path.write_bytes(BOM + line(1).rstrip(b"\n"))
-    assert keys(events_of(read(path))) == ["int:1"]
+    data = line(1).rstrip(b"\n")
+    path.write_bytes(BOM + data)
+    batches = read(path)
+    events = events_of(batches)
+    assert keys(events) == ["int:1"]
+    assert events[0].where == "line 1 (byte 0)"
+    assert events[0].raw == data.decode()  # type: ignore[union-attr]
+    assert offset_of(batches[-1].position) == len(BOM + data)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a directory as source path is not reported as ConfigError: os.open(dir, "
-    "O_RDONLY) succeeds on Linux, so open() passes and batches() later raises a raw "
-    "IsADirectoryError from os.pread (the `except IsADirectoryError` in open() never fires)",
-    strict=True,
-)
-def test_directory_source_raises_config_error(tmp_path: Path) -> None:
-    source = JsonlSource(tmp_path)
+def test_byte_order_mark_on_a_single_unterminated_partial_line_is_not_read(path: Path) -> None:
+    path.write_bytes(BOM + b'{"_id": 1, "Sto')
+    assert read(path) == []
+
+
+def test_directory_source_raises_config_error_on_open(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    source = JsonlSource(folder)
     try:
-        with pytest.raises(ConfigError, match="directory"):
+        with pytest.raises(ConfigError) as info:
             source.open(None)
-            list(source.batches(BatchLimits(), follow=False, stop=threading.Event()))
     finally:
         source.close()
+    message = str(info.value)
+    assert str(folder) in message
+    assert "not a regular file" in message or "is a directory" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: after follow=False reads an unterminated last line (line N), the newline the "
-    "writer then appends is counted as an extra blank line, so every later line is reported "
-    "one line too far ('line N+2' for line N+1) in `where` and in the position's line count",
-    strict=True,
-)
 def test_line_numbers_stay_right_after_an_unterminated_last_line_is_completed(
+    path: Path,
+) -> None:
+    first = line(1).rstrip(b"\n")
+    path.write_bytes(first)
+    position = read(path)[-1].position
+    assert json.loads(position)["open"] is True
+    assert (offset_of(position), line_of(position)) == (len(first), 1)
+
+    with path.open("ab") as file:
+        file.write(b"\n" + line(2) + line(3))
+
+    batches = read(path, position)
+    events = events_of(batches)
+    assert keys(events) == ["int:2", "int:3"]
+    assert events[0].where == f"line 2 (byte {len(first) + 1})"
+    assert events[1].where == f"line 3 (byte {len(first) + 1 + len(line(2))})"
+    assert line_of(batches[-1].position) == 3
+    assert json.loads(batches[-1].position)["open"] is False
+
+
+def test_completed_unterminated_line_is_not_read_twice_and_crlf_completes_it(
     path: Path,
 ) -> None:
     first = line(1).rstrip(b"\n")
@@ -776,21 +811,61 @@ def test_line_numbers_stay_right_after_an_unterminated_last_line_is_completed(
     position = read(path)[-1].position
 
     with path.open("ab") as file:
-        file.write(b"\n" + line(2))
+        file.write(b"\r\n" + line(2))
 
-    batches = read(path, position)
-    assert events_of(batches)[0].where == f"line 2 (byte {len(first) + 1})"
+    events = events_of(read(path, position))
+    assert keys(events) == ["int:2"]
+    assert events[0].where == f"line 2 (byte {len(first) + 2})"
+
+
+def test_unterminated_last_line_then_newline_in_one_session_counts_lines_right(
+    path: Path,
+) -> None:
+    # Read the unterminated line, then keep reading from the same source object.
+    first = line(1).rstrip(b"\n")
+    path.write_bytes(first)
+    with JsonlSource(path) as source:
+        source.open(None)
+        limits = BatchLimits(max_events=5000, max_wait=NO_WAIT_LIMIT, poll_interval=0.01)
+        assert keys(
+            events_of(list(source.batches(limits, follow=False, stop=threading.Event())))
+        ) == ["int:1"]
+        with path.open("ab") as file:
+            file.write(b"\n" + line(2))
+        batches = list(source.batches(limits, follow=False, stop=threading.Event()))
+    events = events_of(batches)
+    assert keys(events) == ["int:2"]
+    assert events[0].where == f"line 2 (byte {len(first) + 1})"
     assert line_of(batches[-1].position) == 2
 
 
-@pytest.mark.xfail(
-    reason="BUG: a delete line whose documentKey._id cannot be keyed (here an invalid $oid) "
-    "makes decode_line raise bson.errors.InvalidId, so JsonlSource.batches crashes instead of "
-    "quarantining the line and reading on",
-    strict=True,
+@pytest.mark.parametrize(
+    ("bad", "detail"),
+    [
+        (b'{"operationType": "delete", "documentKey": {"_id": {"$oid": "zz"}}}', "zz"),
+        (b'{"operationType": "delete", "documentKey": {"_id": {"$oid": null}}}', "$oid"),
+        (b'{"operationType": "delete", "documentKey": {"_id": {"$numberLong": "x"}}}', "'x'"),
+    ],
+    ids=["invalid-oid", "null-oid", "invalid-numberLong"],
 )
-def test_unkeyable_delete_line_is_quarantined_and_reading_continues(path: Path) -> None:
-    bad = b'{"operationType": "delete", "documentKey": {"_id": {"$oid": "zz"}}}\n'
-    path.write_bytes(line(1) + bad + line(2))
+def test_unkeyable_delete_line_is_quarantined_and_reading_continues(
+    path: Path, bad: bytes, detail: str
+) -> None:
+    path.write_bytes(line(1) + bad + b"\n" + line(2))
     events = events_of(read(path))
     assert [type(event) for event in events] == [Upsert, Unreadable, Upsert]
+    unreadable = events[1]
+    assert isinstance(unreadable, Unreadable)
+    assert unreadable.reason.startswith("documentKey._id: cannot be read: ")
+    assert detail in unreadable.reason
+    assert unreadable.where == f"line 2 (byte {len(line(1))})"
+    assert unreadable.raw == bad.decode()
+
+
+@pytest.mark.parametrize("operation", ["insert", "replace", "update"])
+def test_change_line_without_full_document_is_unreadable(operation: str) -> None:
+    bad = b'{"operationType": "%s", "documentKey": {"_id": 7}}' % operation.encode()
+    event = decode(bad)
+    assert isinstance(event, Unreadable)
+    assert "no fullDocument" in event.reason
+    assert "updateLookup" in event.reason

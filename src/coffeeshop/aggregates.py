@@ -95,14 +95,11 @@ def parse_events(events: Iterable[Event]) -> list[ParsedEvent]:
     for event in events:
         if isinstance(event, Upsert):
             try:
-                receipt = parse_receipt(event.doc)
+                receipt = parse_receipt(event.doc, key=event.key)
             except InvalidReceipt as exc:
                 out.append(Parsed(event, None, exc.reason))
             else:
-                if receipt.key != event.key:
-                    out.append(Parsed(event, None, "_id: does not match the change event's key"))
-                else:
-                    out.append(Parsed(event, receipt, None))
+                out.append(Parsed(event, receipt, None))
         else:
             out.append(event)
     return out

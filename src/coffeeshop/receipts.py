@@ -76,13 +76,17 @@ class Receipt:
         return f"{self.day.year:04d}-{self.day.month:02d}"
 
 
-def parse_receipt(doc: Mapping[str, Any]) -> Receipt:
-    """Validate `doc` and return its `Receipt`; raise `InvalidReceipt` naming the field."""
-    if not isinstance(doc, Mapping):
+def parse_receipt(doc: Mapping[str, Any], *, key: str | None = None) -> Receipt:
+    """Validate `doc` and return its `Receipt`; raise `InvalidReceipt` naming the field.
+
+    `key`, when the caller already computed `receipt_key(doc["_id"])`, saves doing it twice.
+    """
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         raise InvalidReceipt("document", f"expected an object, got {_type_name(doc)}")
     if "_id" not in doc:
         raise InvalidReceipt("_id", "missing")
-    key = receipt_key(doc["_id"])
+    if key is None:
+        key = receipt_key(doc["_id"])
     store_id = _parse_store_id(doc.get("Store_ID", _MISSING))
     day, hour = _parse_when(
         doc.get("transactionDate", _MISSING), doc.get("transactionTime", _MISSING)
@@ -175,6 +179,19 @@ def _nativize(value: Any) -> Any:
     return value
 
 
+def _bson_ready(value: Any) -> Any:
+    """Decimals (how JSONL numbers with a fraction arrive) as plain numbers where a float
+    shows them exactly, else as Decimal128, which BSON can show."""
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else Decimal128(value)
+    if isinstance(value, Mapping):
+        return {k: _bson_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bson_ready(v) for v in value]
+    return value
+
+
 def _message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."
@@ -182,6 +199,8 @@ def _message(exc: BaseException) -> str:
 
 def display_id(value: Any) -> str:
     """A short, readable rendering of an `_id` for operators."""
+    if type(value) is dict and len(value) == 1 and type(value.get("$oid")) is str:
+        return str(value["$oid"])[:200]
     value = _native(value)
     if isinstance(value, ObjectId | str):
         text = str(value)
@@ -189,7 +208,7 @@ def display_id(value: Any) -> str:
         text = _preview(value)
     else:
         try:
-            text = json_util.dumps(_nativize(value))
+            text = json_util.dumps(_bson_ready(_nativize(value)))
         except Exception:
             text = repr(value)
     text = text if len(text) <= 200 else text[:197] + "..."
@@ -213,6 +232,8 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+# Types that are never Extended JSON wrappers: `_native` returns them untouched.
+_PLAIN = frozenset({int, str, float, Decimal, bool, type(None), list, dt.datetime})
 
 
 def _type_name(value: Any) -> str:
@@ -241,6 +262,8 @@ def _preview(value: Any) -> str:
 
 def _native(value: Any) -> Any:
     """Resolve a one-key Extended JSON wrapper (`{"$numberInt": "3"}`) to its BSON value."""
+    if type(value) in _PLAIN:
+        return value
     if (
         isinstance(value, Mapping)
         and value
@@ -254,6 +277,8 @@ def _native(value: Any) -> Any:
 
 
 def _as_integer(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     value = _native(value)
     if isinstance(value, bool):
         return None
@@ -362,17 +387,19 @@ def _parse_total(value: Any) -> int:
 def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
     if value is _MISSING:
         raise InvalidReceipt("items", "missing")
-    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+    if type(value) is not list and (
+        not isinstance(value, Sequence) or isinstance(value, str | bytes)
+    ):
         raise InvalidReceipt("items", f"must be a list, got {_type_name(value)}")
     totals: dict[str, int] = {}
     for index, item in enumerate(value):
         where = f"items[{index}]"
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise InvalidReceipt(where, f"must be an object, got {_type_name(item)}")
         name = item.get("product_name", _MISSING)
         if name is _MISSING:
             raise InvalidReceipt(f"{where}.product_name", "missing")
-        if not isinstance(name, str):
+        if type(name) is not str and not isinstance(name, str):
             raise InvalidReceipt(
                 f"{where}.product_name", f"must be a string, got {_type_name(name)}"
             )
@@ -386,7 +413,7 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
             )
         if "\x00" in name:
             raise InvalidReceipt(f"{where}.product_name", "contains a NUL character")
-        if not _is_encodable(name):
+        if not name.isascii() and not _is_encodable(name):
             raise InvalidReceipt(f"{where}.product_name", "contains a lone UTF-16 surrogate")
         raw_quantity = item.get("product_quantity", _MISSING)
         if raw_quantity is _MISSING:

@@ -126,6 +126,7 @@ class Store:
         self.is_mysql = self.dialect in ("mysql", "mariadb")
         self._lock: WriterLock | None = None
         self._statements: dict[Any, Any] = {}
+        self._compiled: dict[int, tuple[str, tuple[str, ...] | None]] = {}
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -289,7 +290,8 @@ class Store:
             rows = [
                 encode_receipt(receipt, receipt_id) for receipt, receipt_id in plan.upserts.values()
             ]
-            conn.execute(
+            self._execute_many(
+                conn,
                 self._upsert(
                     table,
                     ("key",),
@@ -539,16 +541,16 @@ class Store:
             delta = Delta()
             count = 0
             rows: list[dict[str, Any]] = []
-            insert_receipts = insert(schema.receipts)
+            insert_receipts = self._statements.setdefault("rebuild", insert(schema.receipts))
             for receipt, receipt_id in receipts:
                 delta.add(receipt, +1)
                 rows.append(encode_receipt(receipt, receipt_id))
                 count += 1
                 if len(rows) >= 5000:
-                    conn.execute(insert_receipts, rows)
+                    self._execute_many(conn, insert_receipts, rows)
                     rows = []
             if rows:
-                conn.execute(insert_receipts, rows)
+                self._execute_many(conn, insert_receipts, rows)
             self._apply_delta(conn, delta.prune())
             self._write_summary(conn, today)
             entries = list(quarantine)
@@ -606,6 +608,24 @@ class Store:
             )
         self._statements[cache_key] = stmt
         return stmt
+
+    def _execute_many(self, conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        """executemany straight to the driver, for rows already in driver types.
+
+        The statement is compiled once by SQLAlchemy for this dialect (so MySQL 8 and
+        MariaDB each get their own upsert syntax); skipping per-row parameter processing
+        roughly halves the client-side cost of the hot path.
+        """
+        cached = self._compiled.get(id(stmt))
+        if cached is None:
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            cached = self._compiled[id(stmt)] = (str(compiled), order)
+        sql, order = cached
+        if order is not None:
+            conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+        else:
+            conn.exec_driver_sql(sql, rows)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -707,8 +727,11 @@ def encode_receipt(receipt: Receipt, receipt_id: str) -> dict[str, Any]:
         "day": day.year * 10000 + day.month * 100 + day.day,
         "hour": receipt.hour,
         "cents": receipt.cents,
-        "lines": json.dumps(receipt.items, ensure_ascii=False, separators=(",", ":")),
+        "lines": _JSON.encode(receipt.items),
     }
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_receipt(key: str, store_id: int, day: int, hour: int, cents: int, lines: str) -> Receipt:
