@@ -78,7 +78,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = _env_name(str(first["loc"][0]) if first["loc"] else "settings")
-        raise ConfigError(f"bad configuration {name}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"bad configuration {name}: {message}") from None
 
 
 def _env_name(field: str) -> str:
