@@ -28,6 +28,8 @@ READ_SIZE = 1 << 20
 # A line this long is kept in quarantine only in part (the position says where the rest is).
 MAX_LINE_BYTES = 16 << 20
 _BOM = b"\xef\xbb\xbf"
+# Numbers with a fraction (and NaN/Infinity, rejected later) become exact Decimals.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
 
 
 def decode_line(data: bytes, *, where: str) -> Event | None:
@@ -53,7 +55,7 @@ def decode_line(data: bytes, *, where: str) -> Event | None:
             raw=data.decode("utf-8", "backslashreplace"),
         )
     try:
-        obj = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+        obj = _DECODER.decode(text)
     except RecursionError:
         return Unreadable(reason="invalid JSON: nested too deeply", where=where, raw=text)
     except json.JSONDecodeError as exc:
@@ -199,9 +201,7 @@ class JsonlSource:
         """With --once, a last line without a newline counts only when it is complete JSON."""
         text = data[len(_BOM) :] if self._offset == 0 and data.startswith(_BOM) else data
         try:
-            json.loads(
-                text.decode("utf-8").rstrip("\r"), parse_float=Decimal, parse_constant=Decimal
-            )
+            _DECODER.decode(text.decode("utf-8").rstrip("\r"))
         except (ValueError, RecursionError):
             return None
         self._line += 1

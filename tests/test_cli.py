@@ -1,0 +1,175 @@
+"""The `coffeeshop` command as a user runs it: a real subprocess, real files and databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import receipt, write_lines
+
+from coffeeshop.store import Store
+
+COMMANDS = ["sync", "reconcile", "quarantine", "tables", "generate", "sample", "db upgrade"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *args],
+        cwd=cwd,
+        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], fragment: str, code: int = 2
+) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert fragment in errors[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(tmp_path: Path, command: str) -> None:
+    result = run(*command.split(), "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "Example:" in result.stdout
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for command in COMMANDS:
+        assert f"coffeeshop {command}" in readme
+
+
+def test_sample_syncs_into_sqlite_and_prints_the_four_tables(tmp_path: Path) -> None:
+    result = run("sample", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for table in ("receipts_summary", "store_monthly", "item_performance", "store_peak_hours"):
+        assert f"\n{table} (" in result.stdout
+    assert "Crème Brûlée" in result.stdout
+    assert (tmp_path / "analysis.db").exists()  # the embedded default
+
+
+def test_sync_reports_counts_and_quarantine_lists_the_rejects(tmp_path: Path) -> None:
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1), receipt(2, total=-1), "garbage"])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    result = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 applied, 2 quarantined" in result.stderr
+    listed = run("quarantine", "--db", db, "--raw", cwd=tmp_path)
+    assert "line 2 (byte" in listed.stdout and "total_price: must be ≥ 0" in listed.stdout
+    assert "line 3 (byte" in listed.stdout and "invalid JSON" in listed.stdout
+    assert "    garbage" in listed.stdout
+    assert listed.stdout.rstrip().endswith("2 quarantined entries")
+
+
+def test_env_and_dotenv_configure_the_database(tmp_path: Path) -> None:
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1)])
+    (tmp_path / ".env").write_text(f"SQL_DSN=sqlite:///{tmp_path / 'from_env.db'}\n")
+    assert run("sync", "--source", str(source), cwd=tmp_path).returncode == 0
+    assert (tmp_path / "from_env.db").exists()
+    other = tmp_path / "from_var.db"
+    result = run(
+        "sync",
+        cwd=tmp_path,
+        env={"COFFEESHOP_DB": f"sqlite:///{other}", "COFFEESHOP_SOURCE": str(source)},
+    )
+    assert result.returncode == 0 and other.exists()
+
+
+def test_a_missing_source_file_is_one_line_and_touches_no_database(tmp_path: Path) -> None:
+    result = run("sync", "--source", str(tmp_path / "nope.jsonl"), cwd=tmp_path)
+    assert_one_line_error(result, "does not exist")
+    assert not (tmp_path / "analysis.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--db", "not a url"], {}, "not a database URL"),
+        (["--db", "oracle://x@y/z"], {}, "unsupported database 'oracle'"),
+        (["--db", "mysql+pymysql://root@127.0.0.1:1/test"], {}, "cannot use database"),
+        (["--db", "sqlite:////no/such/dir/a.db"], {}, "cannot use database"),
+        ([], {"COFFEESHOP_BATCH_SIZE": "lots"}, "COFFEESHOP_BATCH_SIZE"),
+        ([], {"COFFEESHOP_TIMEZONE": "Mars/Olympus"}, "unknown IANA time zone"),
+        (["--once", "--follow"], {}, "exclude each other"),
+    ],
+)
+def test_bad_configuration_is_one_clear_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], fragment: str
+) -> None:
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1)])
+    result = run("sync", "--source", str(source), *args, cwd=tmp_path, env=env)
+    assert_one_line_error(result, fragment)
+
+
+@pytest.mark.mariadb
+def test_a_wrong_password_never_appears_in_any_output(tmp_path: Path, mysql_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    secret = "S3cr3t-Pa55word-xyz"
+    url = make_url(mysql_url).set(password=secret).render_as_string(hide_password=False)
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1)])
+    for args in (
+        ["sync", "--source", str(source)],
+        ["tables"],
+        ["reconcile", "--source", str(source)],
+    ):
+        result = run(*args, "--db", url, cwd=tmp_path, env={"COFFEESHOP_LOG_LEVEL": "DEBUG"})
+        assert_one_line_error(result, "Access denied")
+        assert secret not in result.stdout + result.stderr
+        assert "***" in result.stderr
+
+
+def test_a_second_writer_exits_with_a_clear_message(tmp_path: Path) -> None:
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    with Store(db) as store:
+        store.upgrade()
+        store.acquire_writer()
+        result = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+        assert_one_line_error(result, "another coffeeshop writer holds the lock", code=3)
+    result = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert result.returncode == 0
+
+
+def test_reconcile_finds_tampering_and_repair_fixes_it(tmp_path: Path) -> None:
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(i, items=[("Latte", 1), ("Tea", i)]) for i in range(1, 6)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
+    clean = run("reconcile", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert clean.returncode == 0 and "reconcile: 0 difference(s)" in clean.stdout
+    with Store(db) as store:
+        store.execute("UPDATE item_performance SET total_sold = 99 WHERE item_name = 'Tea'")
+    found = run("reconcile", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert found.returncode == 1
+    assert "item_performance 'Tea': expected 15, found 99" in found.stdout
+    repaired = run("reconcile", "--source", str(source), "--db", db, "--repair", cwd=tmp_path)
+    assert repaired.returncode == 0 and "repaired" in repaired.stdout
+    assert run("reconcile", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
+
+
+def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    upgraded = run("db", "upgrade", "--db", db, cwd=tmp_path)
+    assert upgraded.returncode == 0 and "schema version 0 -> 1" in upgraded.stdout
+    again = run("db", "upgrade", "--db", db, cwd=tmp_path)
+    assert "up to date (version 1)" in again.stdout
+    shown = run("tables", "--db", db, cwd=tmp_path)
+    assert shown.returncode == 0 and "store_monthly (0 rows)" in shown.stdout

@@ -1,0 +1,143 @@
+"""The store: schema and migrations, exact money storage, the single-writer lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pymysql
+import pytest
+from helpers import receipt, write_lines
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from coffeeshop.engine import Syncer
+from coffeeshop.errors import ConfigError, StoreError, WriterBusy
+from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.store import Store, normalize_url, schema
+
+TODAY = dt.date(2026, 11, 25)
+
+
+def test_first_start_creates_every_table_at_the_current_version(db_url: str) -> None:
+    with Store(db_url) as store:
+        assert store.upgrade() == (0, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)
+        names = set(inspect(store.engine).get_table_names())
+    assert {t.name for t in schema.metadata.sorted_tables} <= names
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(db_url: str) -> None:
+    with Store(db_url) as store:
+        store.upgrade()
+        store.execute("UPDATE cs_meta SET value = '99' WHERE name = 'schema_version'")
+        with pytest.raises(StoreError, match="schema is version 99, newer than this coffeeshop"):
+            store.upgrade()
+
+
+def test_tables_of_the_original_design_are_kept_aside_not_read(db_url: str) -> None:
+    with Store(db_url) as store:
+        store.execute(
+            "CREATE TABLE item_performance (item_name VARCHAR(100) PRIMARY KEY, total_sold FLOAT)"
+        )
+        store.execute("INSERT INTO item_performance VALUES ('Latte', 3.0)")
+        store.upgrade()
+        with store.engine.connect() as conn:
+            legacy = conn.execute(
+                text("SELECT item_name, total_sold FROM item_performance_pre_coffeeshop")
+            ).all()
+            fresh = conn.execute(text("SELECT count(*) FROM item_performance")).scalar()
+    assert [tuple(row) for row in legacy] == [("Latte", 3.0)]
+    assert fresh == 0
+
+
+def test_money_is_stored_as_exact_decimals(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(
+        path, [receipt(1, total="0.10"), receipt(2, total="0.20"), receipt(3, total=12.345)]
+    )
+    with Store(db_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        with store.engine.connect() as conn:
+            if store.dialect == "sqlite":
+                stored = conn.execute(text("SELECT sales, typeof(sales) FROM store_monthly")).one()
+                assert tuple(stored) == ("12.65", "text")
+            else:
+                column = conn.execute(
+                    text(
+                        "SELECT data_type, numeric_scale FROM information_schema.columns "
+                        "WHERE table_schema = DATABASE() AND table_name = 'store_monthly' "
+                        "AND column_name = 'sales'"
+                    )
+                ).one()
+                assert tuple(column) == ("decimal", 2)
+        tables = store.read_tables(TODAY)
+    assert tables.store_monthly == {("2026-11", 1): Decimal("12.65")}  # 0.1 + 0.2 + 12.35, exactly
+
+
+def test_only_one_writer_at_a_time(db_url: str) -> None:
+    first, second = Store(db_url), Store(db_url)
+    try:
+        first.upgrade()
+        first.acquire_writer()
+        with pytest.raises(WriterBusy, match="another coffeeshop writer"):
+            second.acquire_writer()
+        first.release_writer()
+        second.acquire_writer()  # free again once the first writer let go
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.mariadb
+def test_a_writer_whose_lock_connection_died_stops_writing(mysql_url: str) -> None:
+    with Store(mysql_url) as store:
+        store.upgrade()
+        store.acquire_writer()
+        assert store._lock is not None and store._lock.owner_id is not None
+        url = make_url(mysql_url)
+        admin = pymysql.connect(
+            host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
+        )
+        with admin.cursor() as cur:
+            cur.execute(f"KILL {int(store._lock.owner_id)}")
+        admin.close()
+        with pytest.raises(WriterBusy, match="lost its lock"):
+            store.apply_batch("s", [], position="{}", expected_version=0, today=TODAY)
+        # and another writer can now take over
+        with Store(mysql_url) as other:
+            other.acquire_writer()
+
+
+@pytest.mark.mariadb
+def test_the_lock_is_not_left_on_a_pooled_connection(mysql_url: str) -> None:
+    store = Store(mysql_url)
+    store.upgrade()
+    store.acquire_writer()
+    store.release_writer()
+    with store.engine.connect() as conn:  # a pooled connection of the same engine
+        holder = conn.exec_driver_sql(
+            "SELECT IS_USED_LOCK(%s)", (f"coffeeshop.writer.{make_url(mysql_url).database}",)
+        ).scalar()
+    store.close()
+    assert holder is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("mysql://u:p@h/db", "mysql+pymysql://u:***@h/db?charset=utf8mb4"),
+        ("mariadb://u@h:3307/db?charset=latin1", "mariadb+pymysql://u@h:3307/db?charset=latin1"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///a.db", "sqlite:///a.db"),
+    ],
+)
+def test_urls_get_the_shipped_drivers(raw: str, expected: str) -> None:
+    assert normalize_url(raw).render_as_string(hide_password=True) == expected
+
+
+def test_a_malformed_url_never_echoes_its_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        normalize_url("mysql+pymysql://user:hunter2@host:notaport/db")
+    assert "hunter2" not in str(info.value)
