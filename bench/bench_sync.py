@@ -35,12 +35,19 @@ COFFEESHOP = Path(sys.executable).with_name("coffeeshop")
 TODAY = dt.date(2026, 11, 25)
 
 
-def generate(path: Path, count: int, *, seed: int) -> None:
+HISTORY_START = dt.date(2023, 11, 25)
+HISTORY_DAYS = 3 * 365
+
+
+def generate(
+    path: Path, count: int, *, seed: int, start: dt.date = HISTORY_START, days: int = HISTORY_DAYS
+) -> None:
+    """Receipts of 50 stores over 3 years (or the given days), written once and reused."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    generator = ReceiptGenerator(seed=seed, stores=50, start=dt.date(2023, 11, 25), days=3 * 365)
+    generator = ReceiptGenerator(seed=seed, stores=50, start=start, days=days)
     write_jsonl(path, count, generator=generator, append=False)
     seconds = time.perf_counter() - started
     print(f"generated {count:,} receipts in {seconds:.1f} s ({count / seconds:,.0f}/s) -> {path}")
@@ -121,11 +128,12 @@ def main() -> None:
     small_n = 10_000
     small = DATA / f"receipts-{small_n}.jsonl"
     tenth = DATA / f"receipts-{n // 10}.jsonl"
-    extra = DATA / "batches-5000.jsonl"
+    # New receipts are newer than the history (their ObjectIds too), as in production.
+    extra = DATA / "new-batches-5000.jsonl"
     generate(big, n, seed=42)
     generate(small, small_n, seed=42)
     generate(tenth, n // 10, seed=42)
-    generate(extra, 5000, seed=7)
+    generate(extra, 5000, seed=7, start=HISTORY_START + dt.timedelta(days=HISTORY_DAYS), days=1)
 
     machine = f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"\nmachine: {machine}, {dt.date.today()}")

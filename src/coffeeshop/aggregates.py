@@ -79,11 +79,17 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """An upsert event with its validation outcome."""
+    """An upsert after validation: its receipt, or the reason it is invalid.
 
-    event: Upsert
+    The raw input is kept only for an invalid receipt (it goes to quarantine).
+    """
+
+    key: str
+    receipt_id: str
     receipt: Receipt | None
     reason: str | None
+    where: str
+    raw: str
 
 
 ParsedEvent = Parsed | Delete | Unreadable | Skip
@@ -97,9 +103,11 @@ def parse_events(events: Iterable[Event]) -> list[ParsedEvent]:
             try:
                 receipt = parse_receipt(event.doc, key=event.key)
             except InvalidReceipt as exc:
-                out.append(Parsed(event, None, exc.reason))
+                out.append(
+                    Parsed(event.key, event.receipt_id, None, exc.reason, event.where, event.raw)
+                )
             else:
-                out.append(Parsed(event, receipt, None))
+                out.append(Parsed(event.key, event.receipt_id, receipt, None, event.where, ""))
         else:
             out.append(event)
     return out
@@ -108,9 +116,7 @@ def parse_events(events: Iterable[Event]) -> list[ParsedEvent]:
 def touched_keys(events: Iterable[ParsedEvent]) -> set[str]:
     keys: set[str] = set()
     for event in events:
-        if isinstance(event, Parsed):
-            keys.add(event.event.key)
-        elif isinstance(event, Delete):
+        if isinstance(event, Parsed | Delete):
             keys.add(event.key)
     return keys
 
@@ -144,8 +150,8 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
     applied = quarantined = skipped = 0
     for event in events:
         if isinstance(event, Parsed):
-            key = event.event.key
-            receipt_ids[key] = event.event.receipt_id
+            key = event.key
+            receipt_ids[key] = event.receipt_id
             if event.receipt is not None:
                 state[key] = event.receipt
                 quarantine[key] = _CLEAR
@@ -154,10 +160,10 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
                 state[key] = None
                 quarantine[key] = QuarantineEntry(
                     key=key,
-                    receipt_id=event.event.receipt_id,
+                    receipt_id=event.receipt_id,
                     reason=event.reason or "invalid",
-                    where=event.event.where,
-                    raw=event.event.raw,
+                    where=event.where,
+                    raw=event.raw,
                 )
                 quarantined += 1
         elif isinstance(event, Delete):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 import threading
 import time
@@ -19,9 +20,10 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from coffeeshop.aggregates import parse_events
+from coffeeshop.aggregates import ParsedEvent
 from coffeeshop.errors import StoreError
-from coffeeshop.sources.base import BatchLimits, Source, SourceBatch
+from coffeeshop.readahead import read_ahead, read_inline
+from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 from coffeeshop.store.database import describe_error
 
@@ -91,6 +93,7 @@ class Syncer:
         today: Callable[[], dt.date] = dt.date.today,
         retry: RetryPolicy | None = None,
         on_batch: Callable[[SyncReport], None] | None = None,
+        read_ahead: bool = True,
     ) -> None:
         self.store = store
         self.source = source
@@ -98,6 +101,8 @@ class Syncer:
         self.today = today
         self.retry = retry or RetryPolicy()
         self.on_batch = on_batch
+        # Read and validate in a second process when there is a second core to run it.
+        self.read_ahead = read_ahead and (os.cpu_count() or 1) > 1
 
     def run(
         self, *, follow: bool = False, stop: threading.Event | None = None, wait_lock: float = 0.0
@@ -117,11 +122,14 @@ class Syncer:
             last_position = checkpoint.position if checkpoint else None
             today = self.today()
             self._call(lambda: store.refresh_summary(today), report)
-            for batch in source.batches(self.limits, follow=follow, stop=stop):
-                if not batch.events and batch.position == last_position:
+            read = read_ahead if self.read_ahead else read_inline
+            for position, parsed in read(source, self.limits, follow=follow, stop=stop):
+                if not parsed and position == last_position:
                     continue
-                version = self._apply(batch, version, today, report)
-                last_position = batch.position
+                version = self._apply(position, parsed, version, today, report)
+                last_position = position
+                if stop.is_set():
+                    break
                 if self.today() != today:  # local midnight passed: start the new day's row
                     today = self.today()
                     self._call(lambda day=today: store.refresh_summary(day), report)
@@ -134,13 +142,19 @@ class Syncer:
             store.release_writer()
         return report
 
-    def _apply(self, batch: SourceBatch, version: int, today: dt.date, report: SyncReport) -> int:
-        parsed = parse_events(batch.events)
+    def _apply(
+        self,
+        position: str,
+        parsed: list[ParsedEvent],
+        version: int,
+        today: dt.date,
+        report: SyncReport,
+    ) -> int:
         result = self._call(
             lambda: self.store.apply_batch(
                 self.source.name,
                 parsed,
-                position=batch.position,
+                position=position,
                 expected_version=version,
                 today=today,
             ),

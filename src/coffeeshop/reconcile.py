@@ -83,20 +83,20 @@ class SourceSnapshot:
         db = self.db
         for event in events:
             if isinstance(event, Parsed):
-                key = event.event.key.encode("utf-8", "surrogatepass")
+                key = event.key.encode("utf-8", "surrogatepass")
                 if event.receipt is not None:
                     payload = json.dumps(
-                        encode_receipt(event.receipt, event.event.receipt_id) | {"key": None}
+                        encode_receipt(event.receipt, event.receipt_id) | {"key": None}
                     )
                     valid = 1
                 else:
                     payload = json.dumps(
-                        {"reason": event.reason, "where": event.event.where, "raw": event.event.raw}
+                        {"reason": event.reason, "where": event.where, "raw": event.raw}
                     )
                     valid = 0
                 db.execute(
                     "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)",
-                    (key, event.event.receipt_id, valid, payload),
+                    (key, event.receipt_id, valid, payload),
                 )
             elif isinstance(event, Delete):
                 db.execute(
