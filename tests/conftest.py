@@ -82,17 +82,63 @@ def drop_mysql_database(url: str) -> None:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty analysis database: a SQLite file, then a MariaDB database."""
+    """A URL of an empty analysis database: a SQLite file, a MariaDB database, and a
+    PostgreSQL database (optional: skipped with the reason when no server answers)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'analysis.db'}"
+        return
+    if request.param == "postgresql":
+        url = create_pg_database()
+        try:
+            yield url
+        finally:
+            drop_pg_database(url)
         return
     url = create_mysql_database()
     try:
         yield url
     finally:
         drop_mysql_database(url)
+
+
+PG_URL = os.environ.get("COFFEESHOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    url = make_url(PG_URL)
+    return psycopg.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password or "",
+        dbname=url.database or "postgres",
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def create_pg_database() -> str:
+    """A fresh PostgreSQL database. PostgreSQL support is optional: skipped when absent."""
+    try:
+        conn = _pg_admin()
+    except Exception as exc:
+        pytest.skip(
+            f"PostgreSQL at {make_url(PG_URL).host} is unreachable ({exc}); optional backend"
+        )
+    name = f"cs_test_{uuid.uuid4().hex[:12]}"
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    name = make_url(url).database
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

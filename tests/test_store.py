@@ -64,14 +64,15 @@ def test_money_is_stored_as_exact_decimals(db_url: str, tmp_path: Path) -> None:
                 stored = conn.execute(text("SELECT sales, typeof(sales) FROM store_monthly")).one()
                 assert tuple(stored) == ("12.65", "text")
             else:
+                schema_name = "DATABASE()" if store.is_mysql else "current_schema()"
                 column = conn.execute(
                     text(
                         "SELECT data_type, numeric_scale FROM information_schema.columns "
-                        "WHERE table_schema = DATABASE() AND table_name = 'store_monthly' "
+                        f"WHERE table_schema = {schema_name} AND table_name = 'store_monthly' "
                         "AND column_name = 'sales'"
                     )
                 ).one()
-                assert tuple(column) == ("decimal", 2)
+                assert tuple(column) == ("decimal" if store.is_mysql else "numeric", 2)
         tables = store.read_tables(TODAY)
     assert tables.store_monthly == {("2026-11", 1): Decimal("12.65")}  # 0.1 + 0.2 + 12.35, exactly
 
