@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from helpers import receipt, write_lines
 
 from coffeeshop.errors import SourceChanged
-from coffeeshop.readahead import pack, read_ahead, read_inline, unpack
+from coffeeshop.readahead import ReadBatch, pack, read_ahead, read_inline, unpack
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 
@@ -30,7 +31,7 @@ def mixed_lines() -> list[object]:
     ]
 
 
-def collect(reader: object, path: Path, *, max_events: int = 2) -> list[tuple[str, list[object]]]:
+def collect(reader: object, path: Path, *, max_events: int = 2) -> list[ReadBatch]:
     source = JsonlSource(path)
     source.open(None)
     try:
@@ -44,9 +45,9 @@ def collect(reader: object, path: Path, *, max_events: int = 2) -> list[tuple[st
 def test_pack_and_unpack_round_trip_every_kind_of_event(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     write_lines(path, mixed_lines())
-    ((_, events),) = collect(read_inline, path, max_events=100)
-    assert len(events) == 6
-    assert unpack(pack(events)) == events
+    (batch,) = collect(read_inline, path, max_events=100)
+    assert len(batch.events) == 6
+    assert unpack(pack(batch.events)) == batch.events
 
 
 def test_the_child_reads_the_same_batches_and_positions_as_inline(tmp_path: Path) -> None:
@@ -54,9 +55,9 @@ def test_the_child_reads_the_same_batches_and_positions_as_inline(tmp_path: Path
     write_lines(path, mixed_lines())
     inline = collect(read_inline, path)
     ahead = collect(read_ahead, path)
-    assert [position for position, _ in ahead] == [position for position, _ in inline]
-    assert [unpack(pack(events)) for _, events in ahead] == [
-        unpack(pack(events)) for _, events in inline
+    assert ahead == inline  # positions, events, and how far behind the file each batch was
+    assert [batch.behind for batch in inline] == [
+        path.stat().st_size - json.loads(batch.position)["offset"] for batch in inline
     ]
 
 

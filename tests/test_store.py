@@ -142,3 +142,41 @@ def test_a_malformed_url_never_echoes_its_password() -> None:
     with pytest.raises(ConfigError) as info:
         normalize_url("mysql+pymysql://user:hunter2@host:notaport/db")
     assert "hunter2" not in str(info.value)
+
+
+def test_a_version_1_database_migrates_to_2_keeping_its_data(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(1, total=4), receipt(2, total=6)])
+    with Store(db_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        # Put the database back to how release 1 left it: no cs_state, no lag columns.
+        store.execute("DROP TABLE cs_state")
+        for column in ("behind", "source_time"):
+            store.execute(f"ALTER TABLE cs_checkpoint DROP COLUMN {column}")
+        store.execute("UPDATE cs_meta SET value = '1' WHERE name = 'schema_version'")
+    with Store(db_url) as store:
+        assert store.upgrade() == (1, 2)
+        assert store.data_version()[0] == 0
+        assert store.read_tables(TODAY).store_monthly == {("2026-11", 1): Decimal("10.00")}
+    write_lines(path, [receipt(3, total=5)])
+    with Store(db_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        checkpoint = store.load_checkpoint(JsonlSource(path).name)
+        assert checkpoint is not None and checkpoint.behind == 0
+        assert store.data_version()[0] >= 1
+        assert store.read_tables(TODAY).store_monthly == {("2026-11", 1): Decimal("15.00")}
+
+
+def test_every_change_of_the_tables_bumps_the_data_version(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(1)])
+    with Store(db_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        before, _ = store.data_version()
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()  # nothing new to apply
+        unchanged, _ = store.data_version()
+        store.refresh_summary(TODAY)  # the same row again: no change
+        same, _ = store.data_version()
+        store.refresh_summary(TODAY + dt.timedelta(days=1))  # a new day's row
+        after, _ = store.data_version()
+    assert before >= 1 and unchanged == same == before and after == before + 1

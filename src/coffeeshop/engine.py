@@ -20,9 +20,8 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from coffeeshop.aggregates import ParsedEvent
 from coffeeshop.errors import StoreError
-from coffeeshop.readahead import read_ahead, read_inline
+from coffeeshop.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 from coffeeshop.store.database import describe_error
@@ -123,11 +122,11 @@ class Syncer:
             today = self.today()
             self._call(lambda: store.refresh_summary(today), report)
             read = read_ahead if self.read_ahead else read_inline
-            for position, parsed in read(source, self.limits, follow=follow, stop=stop):
-                if not parsed and position == last_position:
+            for batch in read(source, self.limits, follow=follow, stop=stop):
+                if not batch.events and batch.position == last_position:
                     continue
-                version = self._apply(position, parsed, version, today, report)
-                last_position = position
+                version = self._apply(batch, version, today, report)
+                last_position = batch.position
                 if stop.is_set():
                     break
                 if self.today() != today:  # local midnight passed: start the new day's row
@@ -142,19 +141,14 @@ class Syncer:
             store.release_writer()
         return report
 
-    def _apply(
-        self,
-        position: str,
-        parsed: list[ParsedEvent],
-        version: int,
-        today: dt.date,
-        report: SyncReport,
-    ) -> int:
+    def _apply(self, batch: ReadBatch, version: int, today: dt.date, report: SyncReport) -> int:
         result = self._call(
             lambda: self.store.apply_batch(
                 self.source.name,
-                parsed,
-                position=position,
+                batch.events,
+                behind=batch.behind,
+                source_time=batch.source_time,
+                position=batch.position,
                 expected_version=version,
                 today=today,
             ),

@@ -23,6 +23,7 @@ import signal
 import threading
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -34,7 +35,15 @@ from coffeeshop.sources.base import BatchLimits, Source
 
 log = logging.getLogger("coffeeshop.engine")
 
-Batch = tuple[str, list[ParsedEvent]]  # (position after the batch, its events)
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """A source batch, validated: what the engine applies in one transaction."""
+
+    position: str
+    events: list[ParsedEvent]
+    behind: int | None = None
+    source_time: dt.datetime | None = None
 
 
 def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
@@ -122,7 +131,12 @@ def _child(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         for batch in source.batches(limits, follow=follow, stop=stop):
-            payload = (batch.position, pack(parse_events(batch.events)))
+            payload = (
+                batch.position,
+                pack(parse_events(batch.events)),
+                batch.behind,
+                batch.source_time,
+            )
             out.send_bytes(pickle.dumps(("batch", payload), protocol=pickle.HIGHEST_PROTOCOL))
         out.send_bytes(pickle.dumps(("done", None)))
     except BrokenPipeError:
@@ -139,7 +153,7 @@ def _child(
 
 def read_ahead(
     source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event
-) -> Iterator[Batch]:
+) -> Iterator[ReadBatch]:
     """Yield (position, parsed events) per batch, read and validated in a child process."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -163,8 +177,8 @@ def read_ahead(
                     )
             kind, payload = pickle.loads(receive.recv_bytes())
             if kind == "batch":
-                position, packed = payload
-                yield position, unpack(packed)
+                position, packed, behind, source_time = payload
+                yield ReadBatch(position, unpack(packed), behind, source_time)
             elif kind == "done":
                 return
             elif kind == "error":
@@ -185,7 +199,7 @@ def read_ahead(
 
 def read_inline(
     source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event
-) -> Iterator[Batch]:
+) -> Iterator[ReadBatch]:
     """The same batches, read in this process (for a single core, or for debugging)."""
     for batch in source.batches(limits, follow=follow, stop=stop):
-        yield batch.position, parse_events(batch.events)
+        yield ReadBatch(batch.position, parse_events(batch.events), batch.behind, batch.source_time)

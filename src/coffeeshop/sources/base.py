@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ class SourceBatch:
 
     events: list[Event]
     position: str
+    behind: int | None = None  # what the source still holds past this batch (bytes of a file)
+    source_time: dt.datetime | None = None  # the source's time of the newest change (UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,11 @@ class JsonlSource:
             separators=(",", ":"),
         )
 
+    def _behind(self) -> int:
+        """Bytes of the file past the position: how far the reader is behind the writer."""
+        assert self._fd is not None
+        return max(0, os.fstat(self._fd).st_size - self._offset)
+
     def _digest(self, start: int, end: int) -> str:
         assert self._fd is not None
         data = os.pread(self._fd, end - start, start) if end > start else b""
@@ -179,7 +184,7 @@ class JsonlSource:
                     if len(events) >= limits.max_events or (
                         time.monotonic() - started >= limits.max_wait
                     ):
-                        yield SourceBatch(events, self.position())
+                        yield SourceBatch(events, self.position(), behind=self._behind())
                         events, moved = [], False
                 continue
             # End of the data written so far.
@@ -190,7 +195,7 @@ class JsonlSource:
                     pending = b""
                     moved = True
             if events or moved:
-                yield SourceBatch(events, self.position())
+                yield SourceBatch(events, self.position(), behind=self._behind())
                 events, moved = [], False
             if not follow:
                 return

@@ -65,6 +65,8 @@ class Checkpoint:
     quarantined: int
     batches: int
     committed_at: dt.datetime
+    behind: int | None = None
+    source_time: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,8 @@ class Store:
         position: str,
         expected_version: int,
         today: dt.date,
+        behind: int | None = None,
+        source_time: dt.datetime | None = None,
     ) -> BatchResult:
         """Apply `events` and move the checkpoint to `position`, all in one transaction.
 
@@ -237,7 +241,17 @@ class Store:
                 self._write_summary(conn, today)
             self._write_quarantine(conn, source, plan)
             self._fault_at("quarantine")
-            version = self._advance_checkpoint(conn, source, position, expected_version, plan)
+            version = self._advance_checkpoint(
+                conn,
+                source,
+                position,
+                expected_version,
+                plan,
+                behind=behind,
+                source_time=source_time,
+            )
+            if not plan.delta.is_empty or plan.quarantine_add or plan.quarantine_clear:
+                self._bump_data_version(conn)
             self._fault_at("checkpoint")
         return BatchResult(
             applied=plan.applied,
@@ -250,8 +264,13 @@ class Store:
 
     def refresh_summary(self, today: dt.date) -> SummaryRow:
         """Write today's `receipts_summary` row from the running totals."""
+        rs = schema.receipts_summary
         with self.writer.begin() as conn:
-            return self._write_summary(conn, today)
+            old = conn.execute(select(rs).where(rs.c.as_of == today)).first()
+            row = self._write_summary(conn, today)
+            if old is None or SummaryRow(**old._mapping) != row:
+                self._bump_data_version(conn)
+            return row
 
     def _fault_at(self, stage: str) -> None:
         if self._fault is not None:
@@ -484,7 +503,15 @@ class Store:
             )
 
     def _advance_checkpoint(
-        self, conn: Connection, source: str, position: str, expected: int, plan: BatchPlan
+        self,
+        conn: Connection,
+        source: str,
+        position: str,
+        expected: int,
+        plan: BatchPlan,
+        *,
+        behind: int | None = None,
+        source_time: dt.datetime | None = None,
     ) -> int:
         c = schema.checkpoints
         now = _utcnow()
@@ -501,6 +528,8 @@ class Store:
                     quarantined=plan.quarantined,
                     batches=1,
                     committed_at=now,
+                    behind=behind,
+                    source_time=source_time,
                 )
             )
             return 1
@@ -514,6 +543,8 @@ class Store:
                 quarantined=c.c.quarantined + plan.quarantined,
                 batches=c.c.batches + 1,
                 committed_at=now,
+                behind=behind,
+                source_time=source_time,
             )
         )
         if result.rowcount != 1:
@@ -577,6 +608,7 @@ class Store:
                 skipped=0,
             )
             self._write_quarantine(conn, source, plan)
+            self._bump_data_version(conn)
             c = schema.checkpoints
             existing = conn.execute(select(c.c.version).where(c.c.source == source)).scalar()
             if existing is None:
@@ -584,6 +616,20 @@ class Store:
             else:
                 self._advance_checkpoint(conn, source, position, int(existing), plan)
         return count
+
+    def _bump_data_version(self, conn: Connection) -> None:
+        st = schema.state
+        conn.execute(
+            update(st)
+            .where(st.c.id == 1)
+            .values(data_version=st.c.data_version + 1, changed_at=_utcnow())
+        )
+
+    def data_version(self) -> tuple[int, dt.datetime]:
+        """The counter every change of the public tables bumps, and when it last moved."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.state.c.data_version, schema.state.c.changed_at)).one()
+        return int(row[0]), row[1]
 
     # -- statements ------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ A later release appends a step; it never edits a released one.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -42,7 +43,33 @@ def _v1_initial(conn: Connection) -> None:
     conn.execute(insert(schema.meta).values(name="schema_version", value="1"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial}
+def _v2_data_version_and_lag(conn: Connection) -> None:
+    """`cs_state` (a data version for readers and ETags) and the checkpoint's lag columns.
+
+    On a database created by this release, v1's `create_all` already made them; each
+    part is added only where it is missing."""
+    inspector = inspect(conn)
+    columns = {c["name"] for c in inspector.get_columns(schema.checkpoints.name)}
+    preparer = conn.dialect.identifier_preparer
+    table = preparer.quote(schema.checkpoints.name)
+    for name in ("behind", "source_time"):
+        if name not in columns:
+            column = schema.checkpoints.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} ADD COLUMN {preparer.quote(name)} {kind} NULL"
+            )
+    if not inspector.has_table(schema.state.name):
+        schema.state.create(conn)
+    if conn.execute(select(schema.state.c.id)).first() is None:
+        conn.execute(
+            insert(schema.state).values(
+                id=1, data_version=0, changed_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            )
+        )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial, 2: _v2_data_version_and_lag}
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -150,6 +150,21 @@ checkpoints = Table(
     Column("quarantined", BigInteger, nullable=False),
     Column("batches", BigInteger, nullable=False),
     Column("committed_at", DateTime, nullable=False),
+    # What the source still held beyond this batch when it was read (bytes for a file),
+    # and the source's own time of the newest applied change (MongoDB's wallTime): the lag.
+    Column("behind", BigInteger, nullable=True),
+    Column("source_time", DateTime, nullable=True),
+    **_MYSQL_TABLE,
+)
+
+# One row: a counter bumped by every transaction that changes the public tables, so a
+# reader can tell (and an API can ETag) whether anything changed without reading it.
+state = Table(
+    "cs_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("data_version", BigInteger, nullable=False),
+    Column("changed_at", DateTime, nullable=False),
     **_MYSQL_TABLE,
 )
 
@@ -222,4 +237,14 @@ quarantine = Table(
     **_MYSQL_TABLE,
 )
 
-STATE_TABLES = (meta, checkpoints, receipts, totals, daily, store_month, store_hour, quarantine)
+STATE_TABLES = (
+    meta,
+    state,
+    checkpoints,
+    receipts,
+    totals,
+    daily,
+    store_month,
+    store_hour,
+    quarantine,
+)
