@@ -16,7 +16,8 @@ import typer
 
 from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError
-from coffeeshop.sources.base import BatchLimits, Source
+from coffeeshop.sources import open_source
+from coffeeshop.sources.base import BatchLimits
 from coffeeshop.store import Store
 
 app = typer.Typer(
@@ -71,22 +72,6 @@ def _setup(**overrides: Any) -> Settings:
         stream=sys.stderr,
     )
     return settings
-
-
-def open_source(spec: str | None) -> Source:
-    """A source from its spec: a path to a JSONL file."""
-    if not spec:
-        raise ConfigError("no source given: pass --source FILE.jsonl or set COFFEESHOP_SOURCE")
-    if spec.startswith(("mongodb://", "mongodb+srv://")):
-        raise ConfigError(
-            "MongoDB sources are not supported by this version; export the collection with "
-            "`mongoexport --jsonArray=false` and pass the file"
-        )
-    from coffeeshop.sources.jsonl import JsonlSource
-
-    if not Path(spec).expanduser().exists():
-        raise ConfigError(f"source file {spec} does not exist")
-    return JsonlSource(spec)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -373,3 +358,6 @@ def _schema() -> Any:
     from coffeeshop.store import schema
 
     return schema
+
+
+# -- command groups that live in their own modules ---------------------------------------------
