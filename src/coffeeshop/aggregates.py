@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from coffeeshop.events import Delete, Event, Skip, Unreadable, Upsert
-from coffeeshop.receipts import CENT, InvalidReceipt, Receipt, parse_receipt
+from coffeeshop.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +103,8 @@ def parse_events(events: Iterable[Event]) -> list[ParsedEvent]:
             try:
                 receipt = parse_receipt(event.doc, key=event.key)
             except InvalidReceipt as exc:
-                out.append(
-                    Parsed(event.key, event.receipt_id, None, exc.reason, event.where, event.raw)
-                )
+                raw = event.raw or render_document(event.doc)  # sources may defer this
+                out.append(Parsed(event.key, event.receipt_id, None, exc.reason, event.where, raw))
             else:
                 out.append(Parsed(event.key, event.receipt_id, receipt, None, event.where, ""))
         else:

@@ -16,7 +16,6 @@ import typer
 
 from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError
-from coffeeshop.sources import open_source
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.store import Store
 
@@ -42,7 +41,26 @@ DbOption = Annotated[
 SourceOption = Annotated[
     str | None,
     typer.Option(
-        "--source", help="JSONL file to read [env: COFFEESHOP_SOURCE]", show_default=False
+        "--source",
+        help="A JSONL file, or a mongodb:// or mongodb+srv:// URI "
+        "[env: COFFEESHOP_SOURCE, MONGO_URI]",
+        show_default=False,
+    ),
+]
+MongoDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="MongoDB database [env: COFFEESHOP_MONGO_DATABASE; default coffeeshop]",
+        show_default=False,
+    ),
+]
+MongoCollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        help="MongoDB collection [env: COFFEESHOP_MONGO_COLLECTION; default receipt]",
+        show_default=False,
     ),
 ]
 WaitOption = Annotated[
@@ -104,23 +122,56 @@ def sync(
         typer.Option(help="Most seconds a batch waits to fill [env: COFFEESHOP_BATCH_WAIT]."),
     ] = None,
     wait: WaitOption = 0.0,
+    database: MongoDatabaseOption = None,
+    collection: MongoCollectionOption = None,
+    full_document: Annotated[
+        str | None,
+        typer.Option(
+            "--full-document",
+            help="MongoDB: updateLookup (default) or whenAvailable (post-images, MongoDB 6.0+) "
+            "[env: COFFEESHOP_FULL_DOCUMENT]",
+            show_default=False,
+        ),
+    ] = None,
+    on_history_lost: Annotated[
+        str | None,
+        typer.Option(
+            "--on-history-lost",
+            help="MongoDB: when the change stream cannot resume, `rebuild` from a fresh "
+            "snapshot (default) or `stop` [env: COFFEESHOP_ON_HISTORY_LOST]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Apply receipt changes from a source to the analysis tables.
+
+    A MongoDB source is read as a snapshot of the collection, then its change stream
+    (a replica set is needed; a standalone server is polled for new documents only).
 
     Example: coffeeshop sync --source receipts.jsonl --db sqlite:///analysis.db --follow
     """
     if once and follow:
         raise ConfigError("--once and --follow exclude each other")
-    settings = _setup(source=source, db=db, batch_size=batch_size, batch_wait=batch_wait)
+    settings = _setup(
+        source=source,
+        db=db,
+        batch_size=batch_size,
+        batch_wait=batch_wait,
+        mongo_database=database,
+        mongo_collection=collection,
+        full_document=full_document,
+        on_history_lost=on_history_lost,
+    )
     from coffeeshop.engine import Syncer
 
     stop = _stop_on_signals()
     with Store(settings.db) as store:
         syncer = Syncer(
             store,
-            open_source(settings.source),
+            settings.open_source(),
             limits=BatchLimits(settings.batch_size, settings.batch_wait, settings.poll_interval),
             today=settings.today,
+            rebuild_on_history_lost=settings.on_history_lost == "rebuild",
         )
         report = syncer.run(follow=follow, stop=stop, wait_lock=wait)
     typer.echo(
@@ -139,19 +190,21 @@ def reconcile(
         bool, typer.Option("--repair", help="Make the tables right (takes the writer lock).")
     ] = False,
     wait: WaitOption = 0.0,
+    database: MongoDatabaseOption = None,
+    collection: MongoCollectionOption = None,
 ) -> None:
     """Recompute the tables from the whole source and report every difference.
 
     Exit status 1 when there are differences (0 after a successful --repair).
     Example: coffeeshop reconcile --source receipts.jsonl --db sqlite:///analysis.db --repair
     """
-    settings = _setup(source=source, db=db)
+    settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
     from coffeeshop.reconcile import reconcile as run_reconcile
 
     with Store(settings.db) as store:
         report = run_reconcile(
             store,
-            open_source(settings.source),
+            settings.open_source(),
             today=settings.today(),
             repair=repair,
             wait_lock=wait,

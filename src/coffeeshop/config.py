@@ -34,6 +34,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COFFEESHOP_SOURCE", "MONGO_URI"),
         description="a JSONL file path, or a mongodb:// URI",
     )
+    mongo_database: str = Field("coffeeshop", validation_alias="COFFEESHOP_MONGO_DATABASE")
+    mongo_collection: str = Field("receipt", validation_alias="COFFEESHOP_MONGO_COLLECTION")
+    full_document: str = Field(
+        "updateLookup",
+        pattern="^(updateLookup|whenAvailable)$",
+        validation_alias="COFFEESHOP_FULL_DOCUMENT",
+    )
+    on_history_lost: str = Field(
+        "rebuild", pattern="^(rebuild|stop)$", validation_alias="COFFEESHOP_ON_HISTORY_LOST"
+    )
     timezone: str | None = Field(None, validation_alias=AliasChoices("COFFEESHOP_TIMEZONE"))
     batch_size: int = Field(5000, ge=1, le=100_000, validation_alias="COFFEESHOP_BATCH_SIZE")
     batch_wait: float = Field(0.2, gt=0, le=60, validation_alias="COFFEESHOP_BATCH_WAIT")
@@ -57,6 +67,17 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
         return level
+
+    def open_source(self) -> Any:
+        """The configured source (a JSONL file or a MongoDB collection)."""
+        from coffeeshop.sources import open_source
+
+        return open_source(
+            self.source,
+            database=self.mongo_database,
+            collection=self.mongo_collection,
+            full_document=self.full_document,
+        )
 
     def zone(self) -> dt.tzinfo:
         if self.timezone:

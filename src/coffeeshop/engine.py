@@ -20,8 +20,9 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from coffeeshop.errors import StoreError
+from coffeeshop.errors import SourceHistoryLost, StoreError
 from coffeeshop.readahead import ReadBatch, read_ahead, read_inline
+from coffeeshop.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 from coffeeshop.store.database import describe_error
@@ -42,6 +43,7 @@ class SyncReport:
     quarantined: int = 0
     skipped: int = 0
     retries: int = 0
+    rebuilds: int = 0
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
@@ -93,6 +95,7 @@ class Syncer:
         retry: RetryPolicy | None = None,
         on_batch: Callable[[SyncReport], None] | None = None,
         read_ahead: bool = True,
+        rebuild_on_history_lost: bool = True,
     ) -> None:
         self.store = store
         self.source = source
@@ -102,6 +105,7 @@ class Syncer:
         self.on_batch = on_batch
         # Read and validate in a second process when there is a second core to run it.
         self.read_ahead = read_ahead and (os.cpu_count() or 1) > 1
+        self.rebuild_on_history_lost = rebuild_on_history_lost
 
     def run(
         self, *, follow: bool = False, stop: threading.Event | None = None, wait_lock: float = 0.0
@@ -109,12 +113,37 @@ class Syncer:
         """Apply everything the source has (and, with `follow`, keeps arriving) until `stop`."""
         stop = stop or threading.Event()
         report = SyncReport()
-        store, source = self.store, self.source
+        store = self.store
         store.upgrade()
         store.acquire_writer(wait=wait_lock)
         try:
-            checkpoint = self._call(lambda: store.load_checkpoint(source.name), report)
-            source.open(checkpoint.position if checkpoint else None)
+            while True:
+                try:
+                    self._follow(follow, stop, report)
+                    break
+                except SourceHistoryLost as exc:
+                    if not self.rebuild_on_history_lost:
+                        raise
+                    log.error(
+                        "%s. Rebuilding the tables from a fresh snapshot of the source; the "
+                        "changes in between cannot be replayed one by one.",
+                        exc,
+                    )
+                    self._rebuild(report)
+                    if stop.is_set():
+                        break
+            self._call(lambda: store.refresh_summary(self.today()), report)
+        finally:
+            report.seconds = time.monotonic() - report.started
+            store.release_writer()
+        return report
+
+    def _follow(self, follow: bool, stop: threading.Event, report: SyncReport) -> None:
+        """From the checkpoint to the end of the source (or to `stop`, with `follow`)."""
+        store, source = self.store, self.source
+        checkpoint = self._call(lambda: store.load_checkpoint(source.name), report)
+        source.open(checkpoint.position if checkpoint else None)
+        try:
             if checkpoint:
                 log.info("resuming %s after %s", source.name, _short(checkpoint.position))
             version = checkpoint.version if checkpoint else 0
@@ -134,12 +163,25 @@ class Syncer:
                     self._call(lambda day=today: store.refresh_summary(day), report)
                 if self.on_batch is not None:
                     self.on_batch(report)
-            self._call(lambda: store.refresh_summary(self.today()), report)
         finally:
-            report.seconds = time.monotonic() - report.started
             source.close()
-            store.release_writer()
-        return report
+
+    def _rebuild(self, report: SyncReport) -> None:
+        """Replace the state with a fresh read of the whole source (under our lock)."""
+        result = reconcile(
+            self.store,
+            self.source,
+            today=self.today(),
+            repair=True,
+            locked=True,
+            limits=BatchLimits(max_events=20_000, poll_interval=self.limits.poll_interval),
+        )
+        report.rebuilds += 1
+        log.warning(
+            "rebuilt from a fresh snapshot: %d receipt(s), %d difference(s) fixed",
+            result.receipts,
+            result.total_differences,
+        )
 
     def _apply(self, batch: ReadBatch, version: int, today: dt.date, report: SyncReport) -> int:
         result = self._call(

@@ -29,3 +29,12 @@ class SourceChanged(CoffeeshopError):
 
 class CheckpointMoved(CoffeeshopError):
     """The checkpoint in the database changed under this writer; it must re-read it."""
+
+
+class SourceUnavailable(CoffeeshopError):
+    """The source cannot be reached (after retrying): MongoDB down, DNS failure."""
+
+
+class SourceHistoryLost(CoffeeshopError):
+    """The source can no longer resume from the checkpoint (oplog rolled past it, the
+    collection was dropped or renamed): only a fresh snapshot can make the tables right."""

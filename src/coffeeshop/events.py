@@ -14,7 +14,11 @@ from coffeeshop.receipts import InvalidReceipt, display_id, receipt_key
 
 @dataclass(frozen=True, slots=True)
 class Upsert:
-    """An insert, replace or update: `doc` is the receipt's full current document."""
+    """An insert, replace or update: `doc` is the receipt's full current document.
+
+    `raw` is the input as read, kept in quarantine if the receipt is invalid; a source
+    may leave it empty, and the document is then rendered as Extended JSON only if needed.
+    """
 
     key: str
     receipt_id: str

@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from bson import Decimal128, ObjectId, json_util
-from bson.json_util import CANONICAL_JSON_OPTIONS
+from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
 
 MAX_STORE_ID = 2**31 - 1
 MAX_QUANTITY = 2**31 - 1
@@ -177,6 +177,14 @@ def _nativize(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_nativize(v) for v in value]
     return value
+
+
+def render_document(doc: Any) -> str:
+    """A document as relaxed Extended JSON (what `mongoexport` writes), for quarantine."""
+    try:
+        return json_util.dumps(_bson_ready(doc), json_options=RELAXED_JSON_OPTIONS)
+    except Exception:
+        return repr(doc)
 
 
 def _bson_ready(value: Any) -> Any:

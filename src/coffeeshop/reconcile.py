@@ -168,13 +168,18 @@ def reconcile(
     repair: bool = False,
     wait_lock: float = 0.0,
     limits: BatchLimits | None = None,
+    locked: bool = False,
 ) -> ReconcileReport:
+    """Compare the tables with a recomputation from the whole source; with `repair`,
+    replace the state by the recomputation (when anything differs, the checkpoint
+    included). `locked`: the caller already holds the writer lock (the engine does,
+    when it rebuilds after the source lost its history)."""
     store.upgrade()
     report = ReconcileReport()
     with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
         snapshot = SourceSnapshot(scratch)
         try:
-            if repair:
+            if repair and not locked:
                 # Hold the lock from before the read, so no batch lands between read and write.
                 store.acquire_writer(wait=wait_lock)
             snapshot.fold(source, limits or BatchLimits(max_events=20_000))
@@ -185,7 +190,9 @@ def reconcile(
             actual = store.read_tables(today)
             _compare_tables(expected, actual, report)
             _compare_receipts(snapshot.iter_receipts(), store.iter_receipts(), report)
-            if repair and report.total_differences and report.position is not None:
+            checkpoint = store.load_checkpoint(source.name)
+            moved = checkpoint is None or checkpoint.position != report.position
+            if repair and (report.total_differences or moved) and report.position is not None:
                 store.rebuild(
                     source.name,
                     snapshot.iter_receipts(),
@@ -196,7 +203,7 @@ def reconcile(
                 report.repaired = True
         finally:
             snapshot.close()
-            if repair:
+            if repair and not locked:
                 store.release_writer()
     return report
 

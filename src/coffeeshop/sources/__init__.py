@@ -7,15 +7,27 @@ from pathlib import Path
 from coffeeshop.errors import ConfigError
 from coffeeshop.sources.base import Source
 
+MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 
-def open_source(spec: str | None) -> Source:
-    """The source a spec names: a path to a JSONL file (or, later, a MongoDB URI)."""
+
+def open_source(
+    spec: str | None,
+    *,
+    database: str = "coffeeshop",
+    collection: str = "receipt",
+    full_document: str = "updateLookup",
+) -> Source:
+    """The source a spec names: a `mongodb://` / `mongodb+srv://` URI, or a JSONL file."""
     if not spec:
-        raise ConfigError("no source given: pass --source FILE.jsonl or set COFFEESHOP_SOURCE")
-    if spec.startswith(("mongodb://", "mongodb+srv://")):
         raise ConfigError(
-            "MongoDB sources are not supported by this version; export the collection with "
-            "`mongoexport` and pass the file"
+            "no source given: pass --source FILE.jsonl or mongodb://…, "
+            "or set COFFEESHOP_SOURCE or MONGO_URI"
+        )
+    if spec.startswith(MONGO_SCHEMES):
+        from coffeeshop.sources.mongo import MongoSource
+
+        return MongoSource(
+            spec, database=database, collection=collection, full_document=full_document
         )
     from coffeeshop.sources.jsonl import JsonlSource
 
