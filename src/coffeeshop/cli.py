@@ -314,7 +314,15 @@ def _cell(value: Any) -> str:
 @app.command()
 def generate(
     count: Annotated[int, typer.Option("--count", min=1, help="New receipts to write.")],
-    out: Annotated[Path, typer.Option("--out", help="JSONL file to append to.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="JSONL file to append to.", show_default=False)
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="A mongodb:// URI to insert into instead.", show_default=False),
+    ] = None,
+    database: MongoDatabaseOption = None,
+    collection: MongoCollectionOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same receipts.")] = 0,
     stores: Annotated[int, typer.Option(min=1, help="Number of stores.")] = 20,
     days: Annotated[int, typer.Option(min=1, help="Days of history, ending today.")] = 365,
@@ -323,19 +331,19 @@ def generate(
     ] = None,
     updates: Annotated[float, typer.Option(min=0, max=0.9, help="Share of updates.")] = 0.0,
     deletes: Annotated[float, typer.Option(min=0, max=0.9, help="Share of deletes.")] = 0.0,
-    invalid: Annotated[
-        float, typer.Option(min=0, max=0.9, help="Share of invalid receipts.")
-    ] = 0.0,
+    invalid: Annotated[float, typer.Option(min=0, max=0.9, help="Share of invalid lines.")] = 0.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the file.")] = False,
 ) -> None:
-    """Write realistic receipts in the original shape to a JSONL file.
+    """Write realistic receipts in the original shape to a JSONL file or a MongoDB collection.
 
     With --rate the receipts are stamped with the current time and written steadily, as live
     traffic for `sync --follow`. Example: coffeeshop generate --count 100000 --out r.jsonl --seed 1
     """
     from coffeeshop.generator import ReceiptGenerator, write_jsonl
 
-    _setup()
+    settings = _setup(mongo_database=database, mongo_collection=collection)
+    if (out is None) == (to is None):
+        raise ConfigError("pass exactly one of --out FILE or --to mongodb://…")
     try:
         generator = ReceiptGenerator(
             seed=seed,
@@ -349,13 +357,30 @@ def generate(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     stop = _stop_on_signals()
-    try:
-        written = write_jsonl(
-            out, count, generator=generator, append=not overwrite, rate=rate, stop=stop
+    if to is not None:
+        if not to.startswith(("mongodb://", "mongodb+srv://")):
+            raise ConfigError(f"--to takes a mongodb:// or mongodb+srv:// URI, got {to!r}")
+        from coffeeshop.sources.mongo import write_lines
+
+        written = write_lines(
+            to,
+            generator.iter_lines(count),
+            database=settings.mongo_database,
+            collection=settings.mongo_collection,
+            rate=rate,
+            stop=stop,
         )
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
-    typer.echo(f"wrote {written:,} line(s) to {out}", err=True)
+        target = f"{settings.mongo_database}.{settings.mongo_collection}"
+    else:
+        assert out is not None
+        try:
+            written = write_jsonl(
+                out, count, generator=generator, append=not overwrite, rate=rate, stop=stop
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
+        target = str(out)
+    typer.echo(f"wrote {written:,} line(s) to {target}", err=True)
 
 
 @db_app.command("upgrade")

@@ -460,3 +460,69 @@ def _describe(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:197] + "..."
     return f"{type(exc).__name__}{f' {code}' if code is not None else ''}: {text}"
+
+
+# -- writing (the generator's MongoDB target) ----------------------------------------------------
+
+
+def write_lines(
+    uri: str,
+    lines: Iterator[str],
+    *,
+    database: str = "coffeeshop",
+    collection: str = "receipt",
+    rate: float | None = None,
+    stop: threading.Event | None = None,
+    client_factory: ClientFactory | None = None,
+) -> int:
+    """Apply generated JSONL lines to a collection: documents are inserted (`insert_many`
+    in chunks, or steadily at `rate` lines per second), change events become
+    `replace_one` / `delete_one`, in order. Returns the lines applied."""
+    from pymongo import MongoClient
+
+    client = (client_factory or (lambda: MongoClient(uri, serverSelectionTimeoutMS=10_000)))()
+    coll = client[database][collection]
+    pending: list[dict[str, Any]] = []
+    applied = 0
+    chunk = 1000 if rate is None else max(1, min(1000, round(rate / 20)))
+    started = time.monotonic()
+
+    def flush() -> None:
+        if pending:
+            coll.insert_many(pending, ordered=True)
+            pending.clear()
+
+    try:
+        for line in lines:
+            if stop is not None and stop.is_set():
+                break
+            obj = json_util.loads(line)
+            operation = obj.get("operationType")
+            if operation is None:
+                pending.append(obj)
+            else:
+                flush()
+                key = obj["documentKey"]["_id"]
+                if operation == "delete":
+                    coll.delete_one({"_id": key})
+                else:
+                    coll.replace_one({"_id": key}, obj["fullDocument"], upsert=True)
+            applied += 1
+            if len(pending) >= chunk:
+                flush()
+            if rate is not None:
+                delay = started + applied / rate - time.monotonic()
+                if delay > 0:
+                    flush()
+                    if stop is not None:
+                        stop.wait(delay)
+                    else:
+                        time.sleep(delay)
+        flush()
+    except Exception as exc:
+        if _transient(exc) or exc.__class__.__module__.startswith("pymongo"):
+            raise SourceUnavailable(f"cannot write to {_hosts(uri)}: {_describe(exc)}") from None
+        raise
+    finally:
+        client.close()
+    return applied
