@@ -187,9 +187,11 @@ def reconcile(
     source: SourceOption = None,
     db: DbOption = None,
     repair: Annotated[
-        bool, typer.Option("--repair", help="Make the tables right (takes the writer lock).")
+        bool,
+        typer.Option(
+            "--repair", help="Make the tables right, in one transaction (safe while sync runs)."
+        ),
     ] = False,
-    wait: WaitOption = 0.0,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
 ) -> None:
@@ -207,7 +209,6 @@ def reconcile(
             settings.open_source(),
             today=settings.today(),
             repair=repair,
-            wait_lock=wait,
         )
     for difference in report.differences:
         typer.echo(str(difference))
@@ -439,3 +440,9 @@ def _schema() -> Any:
 
 
 # -- command groups that live in their own modules ---------------------------------------------
+from coffeeshop.cli_api import serve  # noqa: E402
+
+app.command()(serve)
+from coffeeshop.cli_flows import flows_app  # noqa: E402
+
+app.add_typer(flows_app, name="flows")

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from coffeeshop.errors import SourceHistoryLost, StoreError
+from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, StoreError
 from coffeeshop.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits, Source
@@ -121,6 +121,10 @@ class Syncer:
                 try:
                     self._follow(follow, stop, report)
                     break
+                except CheckpointMoved as exc:
+                    log.warning("%s; continuing from the new checkpoint", exc)
+                    if stop.is_set():
+                        break
                 except SourceHistoryLost as exc:
                     if not self.rebuild_on_history_lost:
                         raise
@@ -173,7 +177,6 @@ class Syncer:
             self.source,
             today=self.today(),
             repair=True,
-            locked=True,
             limits=BatchLimits(max_events=20_000, poll_interval=self.limits.poll_interval),
         )
         report.rebuilds += 1

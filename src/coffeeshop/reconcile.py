@@ -166,22 +166,22 @@ def reconcile(
     *,
     today: dt.date,
     repair: bool = False,
-    wait_lock: float = 0.0,
     limits: BatchLimits | None = None,
-    locked: bool = False,
 ) -> ReconcileReport:
     """Compare the tables with a recomputation from the whole source; with `repair`,
     replace the state by the recomputation (when anything differs, the checkpoint
-    included). `locked`: the caller already holds the writer lock (the engine does,
-    when it rebuilds after the source lost its history)."""
+    included).
+
+    A repair may run while `sync` runs: its rebuild is one transaction that first takes
+    the source's checkpoint row (SQLite: the database's write lock), so it lands between
+    two batches, and moves the checkpoint to where this read of the source ended. The
+    running sync's next batch sees the moved checkpoint, writes nothing, and continues
+    from the new position. The tables stay exact either way."""
     store.upgrade()
     report = ReconcileReport()
     with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
         snapshot = SourceSnapshot(scratch)
         try:
-            if repair and not locked:
-                # Hold the lock from before the read, so no batch lands between read and write.
-                store.acquire_writer(wait=wait_lock)
             snapshot.fold(source, limits or BatchLimits(max_events=20_000))
             report.position = snapshot.position
             report.receipts = snapshot.count(valid=True)
@@ -203,8 +203,6 @@ def reconcile(
                 report.repaired = True
         finally:
             snapshot.close()
-            if repair and not locked:
-                store.release_writer()
     return report
 
 

@@ -228,6 +228,7 @@ class Store:
         if the database holds another, nothing is written and `CheckpointMoved` is raised.
         """
         with self.writer.begin() as conn:
+            version = self._claim_checkpoint(conn, source, expected_version)
             self._check_writer(conn)
             self._fault_at("begin")
             keys = touched_keys(events)
@@ -241,14 +242,8 @@ class Store:
                 self._write_summary(conn, today)
             self._write_quarantine(conn, source, plan)
             self._fault_at("quarantine")
-            version = self._advance_checkpoint(
-                conn,
-                source,
-                position,
-                expected_version,
-                plan,
-                behind=behind,
-                source_time=source_time,
+            self._record_checkpoint(
+                conn, source, position, version, plan, behind=behind, source_time=source_time
             )
             if not plan.delta.is_empty or plan.quarantine_add or plan.quarantine_clear:
                 self._bump_data_version(conn)
@@ -502,54 +497,75 @@ class Store:
                 ],
             )
 
-    def _advance_checkpoint(
+    def _claim_checkpoint(self, conn: Connection, source: str, expected: int | None) -> int:
+        """First statement of a writing transaction: take the checkpoint row (a row lock on
+        MySQL/MariaDB/PostgreSQL, the write lock on SQLite) and check it is still at
+        `expected` (None: whatever it is). Returns the version this transaction commits.
+
+        A repair that rebuilt the state meanwhile moved the version: nothing is written and
+        `CheckpointMoved` tells the writer to re-read the checkpoint."""
+        c = schema.checkpoints
+        condition = c.c.source == source
+        if expected is not None:
+            condition = and_(condition, c.c.version == expected)
+        result = conn.execute(update(c).where(condition).values(version=c.c.version + 1))
+        if result.rowcount == 1:
+            if expected is not None:
+                return expected + 1
+            return int(conn.execute(select(c.c.version).where(c.c.source == source)).scalar_one())
+        if expected in (None, 0):
+            exists = conn.execute(select(c.c.version).where(c.c.source == source)).first()
+            if exists is None:
+                return 1  # no checkpoint yet: `_record_checkpoint` inserts it
+        raise CheckpointMoved(
+            f"the checkpoint of {source} moved under this writer (a repair rebuilt the tables?)"
+        )
+
+    def _record_checkpoint(
         self,
         conn: Connection,
         source: str,
         position: str,
-        expected: int,
+        version: int,
         plan: BatchPlan,
         *,
         behind: int | None = None,
         source_time: dt.datetime | None = None,
-    ) -> int:
+        reset_counts: bool = False,
+    ) -> None:
         c = schema.checkpoints
-        now = _utcnow()
-        if expected == 0:
-            exists = conn.execute(select(c.c.version).where(c.c.source == source)).first()
-            if exists is not None:
-                raise CheckpointMoved(f"checkpoint of {source} appeared under this writer")
+        values: dict[str, Any] = {
+            "position": position,
+            "version": version,
+            "committed_at": _utcnow(),
+            "behind": behind,
+            "source_time": source_time,
+        }
+        exists = conn.execute(select(c.c.source).where(c.c.source == source)).first()
+        if exists is None:
             conn.execute(
                 insert(c).values(
                     source=source,
-                    position=position,
-                    version=1,
                     applied=plan.applied,
                     quarantined=plan.quarantined,
                     batches=1,
-                    committed_at=now,
-                    behind=behind,
-                    source_time=source_time,
+                    **values,
                 )
             )
-            return 1
-        result = conn.execute(
-            update(c)
-            .where(and_(c.c.source == source, c.c.version == expected))
-            .values(
-                position=position,
-                version=c.c.version + 1,
-                applied=c.c.applied + plan.applied,
-                quarantined=c.c.quarantined + plan.quarantined,
-                batches=c.c.batches + 1,
-                committed_at=now,
-                behind=behind,
-                source_time=source_time,
-            )
-        )
-        if result.rowcount != 1:
-            raise CheckpointMoved(f"checkpoint of {source} moved under this writer")
-        return expected + 1
+            return
+        if reset_counts:
+            counts: dict[str, Any] = {
+                "applied": plan.applied,
+                "quarantined": plan.quarantined,
+                "batches": 1,
+            }
+        else:
+            counts = {
+                "applied": c.c.applied + plan.applied,
+                "quarantined": c.c.quarantined + plan.quarantined,
+                "batches": c.c.batches + 1,
+            }
+        conn.execute(update(c).where(c.c.source == source).values(**values, **counts))
 
     # -- rebuilding ------------------------------------------------------------------------------
 
@@ -566,6 +582,7 @@ class Store:
         transaction, and move `source`'s checkpoint to `position`. Earlier days'
         `receipts_summary` rows are kept as the snapshots they were."""
         with self.writer.begin() as conn:
+            version = self._claim_checkpoint(conn, source, None)
             self._check_writer(conn)
             for table in (
                 schema.receipts,
@@ -609,12 +626,7 @@ class Store:
             )
             self._write_quarantine(conn, source, plan)
             self._bump_data_version(conn)
-            c = schema.checkpoints
-            existing = conn.execute(select(c.c.version).where(c.c.source == source)).scalar()
-            if existing is None:
-                self._advance_checkpoint(conn, source, position, 0, plan)
-            else:
-                self._advance_checkpoint(conn, source, position, int(existing), plan)
+            self._record_checkpoint(conn, source, position, version, plan, reset_counts=True)
         return count
 
     def _bump_data_version(self, conn: Connection) -> None:
