@@ -180,3 +180,16 @@ def test_every_change_of_the_tables_bumps_the_data_version(db_url: str, tmp_path
         store.refresh_summary(TODAY + dt.timedelta(days=1))  # a new day's row
         after, _ = store.data_version()
     assert before >= 1 and unchanged == same == before and after == before + 1
+
+
+def test_a_first_migration_killed_half_way_is_finished_not_mistaken_for_legacy(db_url: str) -> None:
+    with Store(db_url) as store:
+        # What a process killed during its first start leaves on MySQL/MariaDB, where each
+        # CREATE TABLE commits by itself: our marker table and some of the tables.
+        schema.meta.create(store.engine)
+        schema.receipts_summary.create(store.engine)
+        schema.store_monthly.create(store.engine)
+        assert store.upgrade() == (0, schema.SCHEMA_VERSION)
+        names = set(inspect(store.engine).get_table_names())
+    assert not any(name.endswith("_pre_coffeeshop") for name in names)
+    assert {t.name for t in schema.metadata.sorted_tables} <= names

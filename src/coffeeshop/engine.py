@@ -106,12 +106,14 @@ class Syncer:
         # Read and validate in a second process when there is a second core to run it.
         self.read_ahead = read_ahead and (os.cpu_count() or 1) > 1
         self.rebuild_on_history_lost = rebuild_on_history_lost
+        self._stop = threading.Event()
 
     def run(
         self, *, follow: bool = False, stop: threading.Event | None = None, wait_lock: float = 0.0
     ) -> SyncReport:
         """Apply everything the source has (and, with `follow`, keeps arriving) until `stop`."""
         stop = stop or threading.Event()
+        self._stop = stop
         report = SyncReport()
         store = self.store
         store.upgrade()
@@ -238,7 +240,11 @@ class Syncer:
                     self.retry.attempts,
                     describe_error(exc, self.store.safe_url),
                 )
-                time.sleep(delay)
+                if self._stop.wait(delay):
+                    raise StoreError(
+                        "stopped while waiting to retry: "
+                        + describe_error(exc, self.store.safe_url)
+                    ) from None
 
 
 def _short(position: str) -> str:

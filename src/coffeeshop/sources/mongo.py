@@ -92,7 +92,11 @@ class MongoSource:
         from pymongo import MongoClient
 
         # tz_aware=False: datetimes come back as naive UTC, as the receipt parser expects.
-        return MongoClient(self.uri, serverSelectionTimeoutMS=10_000, appname="coffeeshop")
+        # Options in the URI win: a default is only given where the URI has none.
+        options: dict[str, Any] = {"appname": "coffeeshop"}
+        if "serverselectiontimeoutms" not in self.uri.lower():
+            options["serverSelectionTimeoutMS"] = 10_000
+        return MongoClient(self.uri, **options)
 
     # -- position ------------------------------------------------------------------------------
 
@@ -126,7 +130,11 @@ class MongoSource:
         self._client = self._connect()
         coll = self._client[self.database][self.collection]
         streaming = self._supports_streams()
-        state = self._state
+        state = dict(self._state) if self._state is not None else None
+        if state is not None:  # the checkpoint holds BSON values as Extended JSON text
+            for field in ("resume", "after"):
+                if state.get(field) is not None:
+                    state[field] = _decode(state[field])
         if state is None:
             if streaming:
                 state = {"mode": "snapshot", "resume": self._start_token(coll), "after": None}
@@ -144,7 +152,7 @@ class MongoSource:
             if stop.is_set():
                 return
         if state["mode"] == "stream":
-            yield from self._stream(coll, _decode(state["resume"]), limits, follow, stop)
+            yield from self._stream(coll, state["resume"], limits, follow, stop)
         else:
             yield from self._poll(coll, state.get("after"), limits, follow, stop)
 
@@ -160,8 +168,8 @@ class MongoSource:
             return self.mode == "stream"
         try:
             hello = self._with_retries(lambda: self._client.admin.command("hello"), what="connect")
-        except NotImplementedError:  # a test double without server commands
-            return False
+        except NotImplementedError:  # a test double without server commands: standalone
+            hello = {}
         if "setName" in hello or hello.get("msg") == "isdbgrid":
             return True
         log.warning(
@@ -231,6 +239,11 @@ class MongoSource:
                     batch_size=limits.max_events,
                 )
             except Exception as exc:
+                if _history_lost(exc):
+                    raise SourceHistoryLost(
+                        f"the change stream of {self.name} cannot resume from the checkpoint: "
+                        f"{_describe(exc)} (the oplog no longer holds it)"
+                    ) from None
                 attempt = self._retry_or_raise(
                     exc, attempt, follow, stop, what="open the change stream"
                 )
@@ -241,8 +254,8 @@ class MongoSource:
                 started = 0.0
                 while not stop.is_set():
                     change = stream.try_next()
-                    attempt = 0
-                    if change is None:
+                    if change is None:  # the server answered and we are caught up
+                        attempt = 0
                         token = stream.resume_token or token
                         idle_due = time.monotonic() - last_commit >= IDLE_COMMIT_SECONDS
                         if events or (token != yielded and (idle_due or not follow)):
@@ -274,6 +287,7 @@ class MongoSource:
                         )
                         events, newest = [], None
                         yielded, last_commit = token, time.monotonic()
+                        attempt = 0
                 if events:  # stopped with a batch in hand: hand it out
                     yield SourceBatch(events, _position("stream", resume=token), source_time=newest)
                     yielded = token
@@ -297,7 +311,7 @@ class MongoSource:
     def _poll(
         self, coll: Any, after: Any, limits: BatchLimits, follow: bool, stop: threading.Event
     ) -> Iterator[SourceBatch]:
-        last_id = _decode(after) if after is not None else None
+        last_id = after
         attempt = 0
         while not stop.is_set():
             query = {"_id": {"$gt": last_id}} if last_id is not None else {}
@@ -370,17 +384,13 @@ def _position(mode: str, *, resume: Any = None, after: Any = None) -> str:
     return json.dumps(state, separators=(",", ":"))
 
 
-def _encode(value: Any) -> Any:
+def _encode(value: Any) -> str:
     """A BSON value (resume token, _id) as canonical Extended JSON, inside the position."""
-    if isinstance(value, str) and value.startswith("{"):
-        return value
     return json_util.dumps(value, json_options=CANONICAL_JSON_OPTIONS)
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, str):
-        return json_util.loads(value, json_options=CANONICAL_JSON_OPTIONS)
-    return value
+def _decode(text: str) -> Any:
+    return json_util.loads(text, json_options=CANONICAL_JSON_OPTIONS)
 
 
 def _hosts(uri: str) -> str:

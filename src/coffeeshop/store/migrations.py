@@ -24,24 +24,39 @@ LEGACY_SUFFIX = "_pre_coffeeshop"
 
 def _v1_initial(conn: Connection) -> None:
     """Create every table. Public tables left by the original design (float money, no
-    state) are renamed to `<name>_pre_coffeeshop`, kept for reference, not read."""
+    state) are renamed to `<name>_pre_coffeeshop`, kept for reference, not read.
+
+    MySQL/MariaDB commit each DDL statement on its own, so a process killed half-way
+    leaves some tables behind: `cs_meta` is created first and marks them as ours, and
+    every step here can run again."""
     existing = set(inspect(conn).get_table_names())
-    for table in schema.PUBLIC_TABLES:
-        if table.name in existing:
-            legacy = table.name + LEGACY_SUFFIX
-            log.warning(
-                "found a %s table from before coffeeshop; renamed it to %s "
-                "(run `coffeeshop reconcile --repair` to fill the new one from the source)",
-                table.name,
-                legacy,
-            )
-            preparer = conn.dialect.identifier_preparer
-            conn.exec_driver_sql(
-                f"ALTER TABLE {preparer.quote(table.name)} RENAME TO {preparer.quote(legacy)}"
-            )
+    if schema.meta.name not in existing:
+        for table in schema.PUBLIC_TABLES:
+            if table.name in existing:
+                _set_aside(conn, table.name)
+        schema.meta.create(conn)
+    if (
+        conn.execute(
+            select(schema.meta.c.name).where(schema.meta.c.name == "schema_version")
+        ).first()
+        is None
+    ):
+        conn.execute(insert(schema.meta).values(name="schema_version", value="0"))
     schema.metadata.create_all(conn)
-    conn.execute(insert(schema.totals).values(id=1, receipts=0, cents=0, units=0))
-    conn.execute(insert(schema.meta).values(name="schema_version", value="1"))
+    if conn.execute(select(schema.totals.c.id)).first() is None:
+        conn.execute(insert(schema.totals).values(id=1, receipts=0, cents=0, units=0))
+
+
+def _set_aside(conn: Connection, name: str) -> None:
+    legacy = name + LEGACY_SUFFIX
+    log.warning(
+        "found a %s table from before coffeeshop; renamed it to %s "
+        "(run `coffeeshop reconcile --repair` to fill the new one from the source)",
+        name,
+        legacy,
+    )
+    preparer = conn.dialect.identifier_preparer
+    conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(name)} RENAME TO {preparer.quote(legacy)}")
 
 
 def _v2_data_version_and_lag(conn: Connection) -> None:

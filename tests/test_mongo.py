@@ -1,0 +1,813 @@
+"""The MongoDB source end to end: mongomock for a standalone server (no change streams),
+the scripted fake of `fake_mongo` for a replica set (snapshot, change stream, resume
+tokens, failures), a real subprocess for credentials, and an optional live replica set.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import mongomock
+import pytest
+from bson import Decimal128, ObjectId, json_util
+from fake_mongo import FakeClient, delete, drop, insert, invalidate, replace, token, update
+from helpers import receipt, reference_tables
+from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
+from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
+
+from coffeeshop.engine import Syncer, SyncReport
+from coffeeshop.errors import SourceHistoryLost, SourceUnavailable
+from coffeeshop.receipts import render_document
+from coffeeshop.reconcile import reconcile
+from coffeeshop.sources import mongo
+from coffeeshop.sources.base import BatchLimits
+from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.store import Store, schema
+
+TODAY = dt.date(2026, 11, 25)  # a Wednesday
+URI = "mongodb://fake-host:27017/"
+NAME = "mongodb:fake-host:27017/coffeeshop.receipt"  # MongoSource(URI).name
+MAX_EVENTS = 1000
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def oid(n: int) -> ObjectId:
+    return ObjectId(f"{n:024x}")
+
+
+def doc(n: int, *, total: str | None = None, items: list[tuple[str, int]] | None = None) -> Any:
+    """A receipt as PyMongo returns it: ObjectId _id, Decimal128 total; even numbers carry a
+    datetime transactionDate (the hour comes from it), odd ones the original strings."""
+    d = receipt(
+        oid(n),
+        store=1 + n % 3,
+        date=f"2026-11-{10 + n % 15:02d}",
+        time=f"{7 + n % 10:02d}:15:00",
+        total=Decimal128(total if total is not None else f"{n}.25"),
+        items=items if items is not None else [("Latte", 1 + n % 2), ("Muffin", 1)],
+    )
+    if n % 2 == 0:
+        d["transactionDate"] = dt.datetime(2026, 11, 10 + n % 15, 6 + n % 12, 5, 9)
+        del d["transactionTime"]
+    return d
+
+
+def invalid(n: int) -> Any:
+    d = doc(n)
+    d["total_price"] = "12,50"
+    return d
+
+
+class RecordingStop(threading.Event):
+    """A stop event whose timed waits (the source's backoff) return at once, recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            return super().wait()
+        self.waits.append(round(timeout, 3))
+        return self.is_set()
+
+
+def fake_source(client: Any, **options: Any) -> MongoSource:
+    return MongoSource(URI, client_factory=lambda: client, **options)
+
+
+def sync(
+    url: str,
+    source: MongoSource,
+    *,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    read_ahead: bool = False,
+    max_events: int = MAX_EVENTS,
+    fault: Any = None,
+    rebuild: bool = True,
+    on_batch: Any = None,
+) -> SyncReport:
+    with Store(url, fault=fault) as store:
+        syncer = Syncer(
+            store,
+            source,
+            # max_wait is long so batches close only at max_events or an idle getMore.
+            limits=BatchLimits(max_events=max_events, max_wait=30.0, poll_interval=0.01),
+            today=lambda: TODAY,
+            read_ahead=read_ahead,
+            rebuild_on_history_lost=rebuild,
+            on_batch=(lambda report: on_batch(store, report)) if on_batch else None,
+        )
+        return syncer.run(follow=follow, stop=stop)
+
+
+def tables(url: str) -> Any:
+    with Store(url) as store:
+        return store.read_tables(TODAY)
+
+
+def committed_token(store: Store) -> Any:
+    found = store.load_checkpoint(NAME)
+    assert found is not None
+    return json_util.loads(json.loads(found.position)["resume"])
+
+
+def checkpoint(url: str, name: str = NAME) -> Any:
+    """The committed position, its resume token and _id decoded."""
+    with Store(url) as store:
+        found = store.load_checkpoint(name)
+    assert found is not None
+    state = json.loads(found.position)
+    for field in ("resume", "after"):
+        if state.get(field) is not None:
+            state[field] = json_util.loads(state[field])
+    return state
+
+
+def stream_at(position: int) -> dict[str, Any]:
+    return {"mode": "stream", "resume": token(position)}
+
+
+def changes(script: list[Any]) -> list[Any]:
+    return [step for step in script if isinstance(step, dict)]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'analysis.db'}"
+
+
+# -- a standalone server (mongomock): no change streams, polling by _id ----------------------------
+
+
+def mongomock_client(docs: list[Any]) -> Any:
+    client = mongomock.MongoClient()
+    if docs:
+        client["coffeeshop"]["receipt"].insert_many(copy.deepcopy(docs))
+    return client
+
+
+def test_mongomock_standalone_reads_every_document_then_polls_after_the_last_id(
+    db_url: str,
+) -> None:
+    docs = [doc(n) for n in range(1, 13)]
+    client = mongomock_client(docs)
+    source = MongoSource("mongodb://localhost/", client_factory=lambda: client)
+    report = sync(db_url, source, read_ahead=True, max_events=5)  # the forked reader process
+    assert report.applied == 12 and report.quarantined == 0
+    assert tables(db_url) == reference_tables(docs, TODAY)
+    name = source.name
+    assert checkpoint(db_url, name) == {"mode": "poll", "after": oid(12)}
+
+    later = [doc(n) for n in range(13, 16)]
+    client["coffeeshop"]["receipt"].insert_many(copy.deepcopy(later))
+    again = MongoSource("mongodb://localhost/", client_factory=lambda: client)
+    report = sync(db_url, again, read_ahead=True, max_events=5)
+    assert report.applied == 3  # only the documents after the last _id
+    assert tables(db_url) == reference_tables(docs + later, TODAY)
+    assert checkpoint(db_url, name) == {"mode": "poll", "after": oid(15)}
+
+
+def test_mongomock_standalone_logs_the_polling_warning(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = mongomock_client([doc(1)])
+    sync(sqlite_url, MongoSource("mongodb://localhost/", client_factory=lambda: client))
+    warnings = [
+        r for r in caplog.records if r.name == "coffeeshop.mongo" and r.levelname == "WARNING"
+    ]
+    assert any("Falling back to polling" in r.getMessage() for r in warnings)
+
+
+def test_a_standalone_server_is_polled_by_id_with_a_warning(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = [doc(n) for n in range(1, 5)]
+    client = FakeClient(docs, [], replica_set=False)
+    sync(sqlite_url, fake_source(client))
+    (warning,) = [r for r in caplog.records if r.name == "coffeeshop.mongo"]
+    assert warning.levelname == "WARNING"
+    assert "standalone server" in warning.getMessage()
+    assert "updates and deletes are NOT seen" in warning.getMessage()
+    assert client.collection.watch_calls == []  # no change stream on a standalone
+
+    client.collection.docs.append(doc(7))
+    report = sync(sqlite_url, fake_source(client))
+    assert report.applied == 1
+    assert client.collection.find_calls[-1]["filter"] == {"_id": {"$gt": oid(4)}}
+    assert tables(sqlite_url) == reference_tables([*docs, doc(7)], TODAY)
+
+
+def test_mongomock_invalid_documents_are_quarantined_as_extended_json(sqlite_url: str) -> None:
+    docs = [doc(1), invalid(2), doc(3), invalid(5)]
+    client = mongomock_client(docs)
+    report = sync(sqlite_url, MongoSource("mongodb://localhost/", client_factory=lambda: client))
+    assert report.applied == 2 and report.quarantined == 2
+    assert tables(sqlite_url) == reference_tables(docs, TODAY)
+    with Store(sqlite_url) as store:
+        rows = {row["receipt_id"]: row for row in store.quarantine_rows()}
+    assert set(rows) == {str(oid(2)), str(oid(5))}
+    for n in (2, 5):
+        row = rows[str(oid(n))]
+        assert row["reason"].startswith("total_price: must be a decimal number")
+        assert row["position"] == "poll"
+        assert row["raw"] == render_document(invalid(n))
+        assert json_util.loads(row["raw"]) == invalid(n)  # relaxed Extended JSON, exact
+        assert f'{{"$oid": "{oid(n)}"}}' in row["raw"]
+    assert '"$date"' in rows[str(oid(2))]["raw"]  # the datetime transactionDate
+
+
+def test_reconcile_against_mongomock_finds_tampering_and_repair_fixes_it(sqlite_url: str) -> None:
+    docs = [doc(n) for n in range(1, 9)] + [invalid(9)]
+    client = mongomock_client(docs)
+
+    def source() -> MongoSource:
+        return MongoSource("mongodb://localhost/", client_factory=lambda: client)
+
+    sync(sqlite_url, source())
+    with Store(sqlite_url) as store:
+        clean = reconcile(store, source(), today=TODAY)
+        assert clean.total_differences == 0
+        assert clean.receipts == 8 and clean.quarantined == 1
+        store.execute("UPDATE item_performance SET total_sold = 99 WHERE item_name = 'Muffin'")
+        store.execute("DELETE FROM store_monthly")
+        found = reconcile(store, source(), today=TODAY)
+        assert found.counts["item_performance"] == 1
+        assert found.counts["store_monthly"] == 3
+        assert any(
+            str(d) == "item_performance 'Muffin': expected 8, found 99" for d in found.differences
+        )
+        repaired = reconcile(store, source(), today=TODAY, repair=True)
+        assert repaired.repaired
+        assert reconcile(store, source(), today=TODAY).total_differences == 0
+    assert tables(sqlite_url) == reference_tables(docs, TODAY)
+
+
+def test_polling_resumes_after_string_ids_in_braces(sqlite_url: str) -> None:
+    # .NET-style GUID strings, e.g. Guid.ToString("B"), are plausible receipt _ids.
+    guids = [f"{{3F2504E0-4F89-11D3-9A0C-0305E82C33{n:02d}}}" for n in range(1, 4)]
+    docs = [{**doc(n), "_id": guid} for n, guid in enumerate(guids[:2], start=1)]
+    client = mongomock_client(docs)
+    sync(sqlite_url, MongoSource("mongodb://localhost/", client_factory=lambda: client))
+    later = {**doc(3), "_id": guids[2]}
+    client["coffeeshop"]["receipt"].insert_one(copy.deepcopy(later))
+    report = sync(sqlite_url, MongoSource("mongodb://localhost/", client_factory=lambda: client))
+    assert report.applied == 1
+    assert tables(sqlite_url) == reference_tables([*docs, later], TODAY)
+
+
+# -- a replica set (scripted fake): snapshot, then the change stream ------------------------------
+
+
+def test_snapshot_then_stream_takes_the_start_token_before_the_snapshot(db_url: str) -> None:
+    docs = [doc(1), doc(2), doc(3)]
+    script = [
+        insert(doc(4)),
+        replace(doc(1, total="99.90", items=[("Mocha", 3)])),
+        update(oid(2), doc(2, total="0.50"), total_price=Decimal128("0.50")),
+        update(oid(3), None, total_price=Decimal128("1")),  # looked up after its delete
+        delete(oid(3)),
+        insert(invalid(5)),
+        None,
+    ]
+    client = FakeClient(docs, script)
+    positions: list[Any] = []
+    report = sync(
+        db_url,
+        fake_source(client),
+        on_batch=lambda store, _: positions.append(store.load_checkpoint(NAME).position),
+    )
+    calls = client.collection.calls
+    assert [name for name, _ in calls] == ["watch", "find", "watch"]
+    assert calls[0][1] == {
+        "full_document": "updateLookup",
+        "resume_after": None,
+        "max_await_time_ms": None,
+        "batch_size": None,
+    }
+    assert calls[1][1] == {
+        "filter": {},
+        "sort": [("_id", 1)],
+        "batch_size": MAX_EVENTS,
+        "limit": 0,
+    }
+    assert calls[2][1] == {
+        "full_document": "updateLookup",
+        "resume_after": token(0),  # the token taken before the snapshot
+        "max_await_time_ms": 10,
+        "batch_size": MAX_EVENTS,
+    }
+    # the snapshot's batch already commits a stream position: the start token
+    assert [json.loads(p)["mode"] for p in positions] == ["stream", "stream"]
+    assert json_util.loads(json.loads(positions[0])["resume"]) == token(0)
+    assert checkpoint(db_url) == stream_at(7)
+    assert report.applied == 3 + 4 and report.skipped == 1 and report.quarantined == 1
+    assert tables(db_url) == reference_tables(docs + changes(script), TODAY)
+    assert tables(db_url) == reference_tables(client.collection.docs, TODAY)
+    with Store(db_url) as store:
+        (row,) = store.quarantine_rows()
+    assert row["receipt_id"] == str(oid(5))
+    assert row["position"].startswith("change at 2026-11-18T")  # the change's clusterTime
+    assert row["raw"] == render_document(invalid(5))
+    assert client.closed == 1  # the run's one client is closed at the end
+
+
+def test_changes_seen_in_the_snapshot_and_again_in_the_stream_change_nothing(
+    sqlite_url: str,
+) -> None:
+    # After the start token and before the snapshot read: doc 9 was inserted, doc 1
+    # updated and doc 2 deleted. The snapshot shows all three; the stream then replays them.
+    updated = doc(1, total="42.00", items=[("Tea", 5)])
+    docs = [updated, doc(3), doc(9)]
+    script = [insert(doc(9)), update(oid(1), updated, total_price=Decimal128("42.00"))]
+    script += [delete(oid(2)), None]
+    client = FakeClient(docs, script)
+    seen: list[Any] = []
+    report = sync(
+        sqlite_url,
+        fake_source(client),
+        on_batch=lambda store, _: seen.append(
+            (store.read_tables(TODAY), list(store.iter_receipts()))
+        ),
+    )
+    assert report.batches == 2
+    (after_snapshot, receipts_before), (after_stream, receipts_after) = seen
+    assert after_stream == after_snapshot and receipts_after == receipts_before
+    assert after_stream == reference_tables(docs, TODAY)
+    assert checkpoint(sqlite_url) == stream_at(4)
+
+
+def test_snapshot_and_stream_through_the_read_ahead_process(sqlite_url: str) -> None:
+    docs = [doc(n) for n in range(1, 8)]
+    script = [insert(doc(8)), delete(oid(2)), replace(doc(3, total="3.33")), None]
+    client = FakeClient(docs, script)
+    report = sync(sqlite_url, fake_source(client), read_ahead=True, max_events=3)
+    assert report.applied == 7 + 3
+    assert tables(sqlite_url) == reference_tables(docs + changes(script), TODAY)
+    assert checkpoint(sqlite_url) == stream_at(4)
+
+
+def test_a_second_run_resumes_after_the_committed_token(sqlite_url: str) -> None:
+    docs = [doc(1), doc(2)]
+    script = [insert(doc(3)), None, insert(doc(4)), delete(oid(1)), None]
+    client = FakeClient(docs, script)
+    first = sync(sqlite_url, fake_source(client))
+    assert first.applied == 3
+    assert checkpoint(sqlite_url) == stream_at(2)
+
+    before = len(client.collection.calls)
+    second = sync(sqlite_url, fake_source(client))
+    assert second.applied == 2  # only the later changes
+    assert client.collection.calls[before:] == [
+        (
+            "watch",
+            {
+                "full_document": "updateLookup",
+                "resume_after": token(2),
+                "max_await_time_ms": 10,
+                "batch_size": MAX_EVENTS,
+            },
+        )
+    ]
+    assert checkpoint(sqlite_url) == stream_at(5)
+    assert tables(sqlite_url) == reference_tables(docs + changes(script), TODAY)
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stage", ["receipts", "checkpoint"])
+def test_a_crash_inside_a_stream_batch_rereads_from_the_last_committed_token(
+    sqlite_url: str, stage: str
+) -> None:
+    docs = [doc(1), doc(2), doc(3)]
+    script = [insert(doc(4)), insert(doc(5)), insert(doc(6)), delete(oid(1))]
+    script += [replace(doc(2, total="7.00")), None]
+    client = FakeClient(docs, script)
+    applied = {"n": 0}
+
+    def fault(at: str) -> None:
+        if at == stage:
+            applied["n"] += 1
+            if applied["n"] == 4:  # snapshot (2 docs), snapshot (1 doc), stream, stream ← here
+                raise Crash(at)
+
+    with pytest.raises(Crash):
+        sync(sqlite_url, fake_source(client), max_events=2, fault=fault)
+    assert checkpoint(sqlite_url) == stream_at(2)  # after the first stream batch
+    assert tables(sqlite_url) == reference_tables(docs + changes(script)[:2], TODAY)
+
+    before = len(client.collection.calls)
+    report = sync(sqlite_url, fake_source(client), max_events=2)
+    assert client.collection.calls[before][1]["resume_after"] == token(2)
+    assert report.applied == 3
+    assert tables(sqlite_url) == reference_tables(docs + changes(script), TODAY)
+    assert checkpoint(sqlite_url) == stream_at(6)
+
+
+def test_a_crash_during_the_snapshot_reads_it_again_and_keeps_the_start_token(
+    sqlite_url: str,
+) -> None:
+    docs = [doc(n) for n in range(1, 6)]
+    script = [insert(doc(6)), delete(oid(1)), None]
+    client = FakeClient(docs, script)
+    batches = {"n": 0}
+
+    def fault(at: str) -> None:
+        if at == "aggregates":
+            batches["n"] += 1
+            if batches["n"] == 2:
+                raise Crash(at)
+
+    with pytest.raises(Crash):
+        sync(sqlite_url, fake_source(client), max_events=2, fault=fault)
+    assert checkpoint(sqlite_url) == {"mode": "snapshot", "resume": token(0), "after": oid(2)}
+
+    before = len(client.collection.calls)
+    sync(sqlite_url, fake_source(client), max_events=2)
+    calls = client.collection.calls[before:]
+    # no new start token: the snapshot is read again, then the stream starts at the old token
+    assert [name for name, _ in calls] == ["find", "watch"]
+    assert calls[0][1]["filter"] == {}
+    assert calls[1][1]["resume_after"] == token(0)
+    assert tables(sqlite_url) == reference_tables(docs + changes(script), TODAY)
+    assert checkpoint(sqlite_url) == stream_at(3)
+
+
+def test_idle_post_batch_tokens_are_committed_while_following(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo, "IDLE_COMMIT_SECONDS", 0.0)
+    docs = [doc(1), doc(2)]
+    client = FakeClient(docs, [None, None, None])  # three empty getMores, then idle
+    stop = threading.Event()
+    committed: list[Any] = []
+
+    def on_batch(store: Store, _: SyncReport) -> None:
+        committed.append(committed_token(store))
+        if committed[-1] == token(3):
+            stop.set()
+
+    safety = threading.Timer(10.0, stop.set)
+    safety.start()
+    try:
+        report = sync(sqlite_url, fake_source(client), follow=True, stop=stop, on_batch=on_batch)
+    finally:
+        safety.cancel()
+    assert committed == [token(0), token(1), token(2), token(3)]
+    assert report.applied == 2
+    assert checkpoint(sqlite_url) == stream_at(3)
+
+
+# -- a stream that can no longer resume: rebuild from a fresh snapshot ----------------------------
+
+
+def test_history_lost_286_rebuilds_from_a_fresh_snapshot(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = [doc(1), doc(2), doc(3)]
+    lost = OperationFailure("Resume of change stream was not possible", code=286)
+    script = [insert(doc(4)), None, lost, insert(doc(6)), None]
+    client = FakeClient(docs, script)
+    sync(db_url, fake_source(client))
+    assert checkpoint(db_url) == stream_at(2)
+    # changes that fell off the oplog: the stream will never deliver them
+    coll = client.collection
+    coll.docs = [d for d in coll.docs if d["_id"] != oid(2)]
+    coll.docs[0] = doc(1, total="10.10", items=[("Scone", 4)])
+
+    before = len(coll.calls)
+    report = sync(db_url, fake_source(client))
+    assert report.rebuilds == 1
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    message = errors[0].getMessage()
+    assert "OperationFailure 286" in message and "cannot resume from the checkpoint" in message
+    assert "Rebuilding the tables from a fresh snapshot" in message
+    assert [kw["resume_after"] for call, kw in coll.calls[before:] if call == "watch"] == [
+        token(2),  # the failed stream
+        None,  # the fresh start token, before the snapshot
+        token(3),  # the rebuild's stream
+        token(5),  # following on from the rebuilt checkpoint
+    ]
+    assert tables(db_url) == reference_tables(coll.docs, TODAY)
+    assert {d["_id"] for d in coll.docs} == {oid(1), oid(3), oid(4), oid(6)}
+    assert checkpoint(db_url) == stream_at(5)
+
+
+@pytest.mark.parametrize("end", [drop(), invalidate()], ids=["drop", "invalidate"])
+def test_a_drop_or_invalidate_event_rebuilds_from_a_fresh_snapshot(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, end: dict[str, Any]
+) -> None:
+    docs = [doc(1), doc(2)]
+    script = [insert(doc(3)), None, end, insert(doc(7)), None]
+    client = FakeClient(docs, script)
+    sync(sqlite_url, fake_source(client))
+    report = sync(sqlite_url, fake_source(client))
+    assert report.rebuilds == 1
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert f"ended with a '{end['operationType']}' event" in error.getMessage()
+    expected = {oid(7)} if end["operationType"] == "drop" else {oid(1), oid(2), oid(3), oid(7)}
+    assert {d["_id"] for d in client.collection.docs} == expected
+    assert tables(sqlite_url) == reference_tables(client.collection.docs, TODAY)
+    assert checkpoint(sqlite_url) == stream_at(5)
+
+
+def test_history_lost_stops_with_source_history_lost_when_rebuild_is_off(sqlite_url: str) -> None:
+    docs = [doc(1), doc(2)]
+    lost = OperationFailure("Resume of change stream was not possible", code=286)
+    client = FakeClient(docs, [insert(doc(3)), None, lost, insert(doc(4)), None])
+    sync(sqlite_url, fake_source(client))
+    with pytest.raises(SourceHistoryLost, match="cannot resume from the checkpoint"):
+        sync(sqlite_url, fake_source(client), rebuild=False)
+    assert checkpoint(sqlite_url) == stream_at(2)  # untouched
+    assert tables(sqlite_url) == reference_tables([*docs, doc(3)], TODAY)
+
+
+def test_history_lost_when_reopening_the_stream_rebuilds(sqlite_url: str) -> None:
+    docs = [doc(1), doc(2), doc(3)]
+    script = [insert(doc(4)), None, insert(doc(5)), delete(oid(1)), None, insert(doc(6)), None]
+    client = FakeClient(docs, script)
+    sync(sqlite_url, fake_source(client))
+    assert checkpoint(sqlite_url) == stream_at(2)
+    # the sync was down while the oplog rolled past its checkpoint: resuming from
+    # token(2) now fails in watch() itself with ChangeStreamHistoryLost (286)
+    client.collection.roll_oplog(5)
+    report = sync(sqlite_url, fake_source(client))
+    assert report.rebuilds == 1
+    assert tables(sqlite_url) == reference_tables(client.collection.docs, TODAY)
+    assert checkpoint(sqlite_url) == stream_at(7)
+
+
+# -- network errors: back off, resume from the last committed position ---------------------------
+
+
+@pytest.mark.parametrize("follow", [False, True], ids=["once", "follow"])
+def test_network_errors_back_off_with_increasing_delays_then_the_stream_continues(
+    sqlite_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    follow: bool,
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)  # no jitter
+    docs = [doc(1), doc(2)]
+    failures = [AutoReconnect("connection reset"), NetworkTimeout("timed out")]
+    failures.append(SelectionTimeout("no primary available"))
+    script = [*failures, insert(doc(3)), delete(oid(1)), None]
+    client = FakeClient(docs, script)
+    stop = RecordingStop()
+
+    def on_batch(store: Store, _: SyncReport) -> None:
+        if committed_token(store) == token(6):  # following: stop once everything is in
+            stop.set()
+
+    report = sync(sqlite_url, fake_source(client), follow=follow, stop=stop, on_batch=on_batch)
+    assert stop.waits == [0.5, 1.0, 2.0]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "coffeeshop.mongo"]
+    limit = "" if follow else " of 5"
+    assert len(warnings) == 3
+    for attempt, (line, kind, delay) in enumerate(
+        zip(
+            warnings,
+            ["AutoReconnect", "NetworkTimeout", "ServerSelectionTimeoutError"],
+            [0.5, 1.0, 2.0],
+            strict=True,
+        ),
+        start=1,
+    ):
+        assert line.startswith(
+            f"MongoDB error, retrying in {delay:.1f} s (attempt {attempt}{limit})"
+        )
+        assert f"cannot read the change stream on {NAME}: {kind}" in line
+    # every reopened stream resumes from the committed position: nothing is skipped
+    assert [c["resume_after"] for c in client.collection.watch_calls] == [None] + [token(0)] * 4
+    assert report.applied == 2 + 2
+    assert tables(sqlite_url) == reference_tables(docs + changes(script), TODAY)
+    assert checkpoint(sqlite_url) == stream_at(6)
+
+
+def test_more_failures_than_the_retry_limit_raise_and_apply_nothing_half(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    docs = [doc(1), doc(2)]
+    script = [insert(doc(3)), insert(doc(4))]  # one batch of max_events=2, committed
+    script += [AutoReconnect(f"connection reset #{n}") for n in range(1, 7)]
+    script += [insert(doc(5)), None]
+    client = FakeClient(docs, script)
+    stop = RecordingStop()
+    with pytest.raises(
+        SourceUnavailable, match=r"after 5 retries: AutoReconnect: connection reset #6"
+    ):
+        sync(sqlite_url, fake_source(client), stop=stop, max_events=2)
+    assert stop.waits == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert len([r for r in caplog.records if r.name == "coffeeshop.mongo"]) == 5
+    # the batch of doc 3 and doc 4 is committed, and nothing after it
+    assert checkpoint(sqlite_url) == stream_at(2)
+    assert tables(sqlite_url) == reference_tables([*docs, doc(3), doc(4)], TODAY)
+    with Store(sqlite_url) as store:
+        assert store.count(schema.receipts) == 4
+
+    report = sync(sqlite_url, fake_source(client), max_events=2)  # the server is back
+    assert report.applied == 1  # doc 5, read from the committed token
+    assert tables(sqlite_url) == reference_tables(docs + changes(script), TODAY)
+
+
+def test_failures_after_a_replayed_change_still_count_toward_the_limit(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    script = [insert(doc(2)), *[AutoReconnect(f"reset #{n}") for n in range(1, 7)], None]
+    client = FakeClient([doc(1)], script)
+    stop = RecordingStop()
+    try:
+        with pytest.raises(SourceUnavailable, match="after 5 retries"):
+            sync(sqlite_url, fake_source(client), stop=stop)
+    finally:
+        print("backoff delays:", stop.waits)
+    assert stop.waits == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+# -- credentials -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "hosts"),
+    [
+        ("mongodb://user:secret@127.0.0.1:27017/?authSource=admin", "127.0.0.1:27017"),
+        (
+            "mongodb://user:secret@db1.example.com,db2.example.com:27018/shop?replicaSet=rs0",
+            "db1.example.com:27017,db2.example.com:27018",
+        ),
+        (
+            "mongodb+srv://user:secret@cluster0.example.net/?retryWrites=true",
+            "cluster0.example.net",
+        ),
+        ("mongodb://user:se%40cret%3A@host.example:27019", "host.example:27019"),
+        ("mongodb://user:sec@ret@host.example:27017/", "host.example:27017"),  # unescaped @
+    ],
+)
+def test_the_source_name_never_contains_credentials(uri: str, hosts: str) -> None:
+    source = MongoSource(uri, database="shop", collection="receipts")
+    assert source.name == f"mongodb:{hosts}/shop.receipts"
+    assert "user" not in source.name and "sec" not in source.name
+
+
+SITECUSTOMIZE = """\
+import random
+
+random.uniform = lambda low, high: 0.0  # no backoff sleeps in this test subprocess
+"""
+
+
+def test_cli_sync_with_an_unreachable_server_fails_with_one_line_and_no_password(
+    tmp_path: Path,
+) -> None:
+    # timeoutMS=200 only works around the ignored serverSelectionTimeoutMS (see the xfail
+    # test below); the sitecustomize removes the backoff waits, not the retries.
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    uri = "mongodb://user:secret@127.0.0.1:1/?serverSelectionTimeoutMS=200&timeoutMS=200"
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", "sync", "--source", uri],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tmp_path),
+            "COFFEESHOP_DB": f"sqlite:///{tmp_path / 'a.db'}",
+            "COFFEESHOP_LOG_LEVEL": "DEBUG",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "secret" not in output and "user:" not in output
+    assert "Traceback" not in output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(
+        "error: cannot connect on mongodb:127.0.0.1:1/coffeeshop.receipt after 5 retries: "
+        "ServerSelectionTimeoutError: "
+    )
+    assert result.stderr.count("MongoDB error, retrying") == 5
+
+
+def test_the_server_selection_timeout_in_the_uri_is_honoured() -> None:
+    source = MongoSource("mongodb://user:secret@127.0.0.1:1/?serverSelectionTimeoutMS=200")
+    client = source._default_client()
+    try:
+        assert client.options.server_selection_timeout == 0.2
+    finally:
+        client.close()
+
+
+# -- a live replica set (optional) ---------------------------------------------------------------
+
+LIVE_URI = os.environ.get("COFFEESHOP_TEST_MONGO_URI", "")
+live = pytest.mark.skipif(
+    not LIVE_URI,
+    reason="COFFEESHOP_TEST_MONGO_URI is not set: the live MongoDB replica-set tests were skipped",
+)
+
+
+@pytest.fixture
+def live_collection() -> Any:
+    from pymongo import MongoClient
+
+    client: Any = MongoClient(LIVE_URI, serverSelectionTimeoutMS=10_000)
+    name = f"cs_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]["receipt"]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+def _live_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+COMMAND = [sys.executable, "-m", "coffeeshop"]
+
+
+def _cli_sync(tmp_path: Path, database: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, "sync", "--once", "--source", LIVE_URI, "--database", database],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "COFFEESHOP_DB": f"sqlite:///{tmp_path / 'live.db'}",
+            "COFFEESHOP_TIMEZONE": "UTC",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _live_tables(tmp_path: Path, today: dt.date) -> Any:
+    with Store(f"sqlite:///{tmp_path / 'live.db'}") as store:
+        return store.read_tables(today)
+
+
+@live
+def test_live_replica_set_sync_once_then_updates_and_deletes(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    coll.insert_many([doc(n) for n in range(1, 21)])
+    first = _cli_sync(tmp_path, coll.database.name)
+    assert first.returncode == 0, first.stderr
+    today = _live_today()
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+
+    coll.update_one({"_id": oid(2)}, {"$set": {"total_price": Decimal128("77.70")}})
+    coll.replace_one({"_id": oid(3)}, doc(3, total="1.00", items=[("Tea", 9)]))
+    coll.delete_many({"_id": {"$in": [oid(4), oid(5)]}})
+    coll.insert_one(invalid(30))
+    coll.insert_one(doc(31))
+    second = _cli_sync(tmp_path, coll.database.name)
+    assert second.returncode == 0, second.stderr
+    today = _live_today()
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+    with Store(f"sqlite:///{tmp_path / 'live.db'}") as store:
+        assert [row["receipt_id"] for row in store.quarantine_rows()] == [str(oid(30))]
+        source = MongoSource(LIVE_URI, database=coll.database.name)
+        assert reconcile(store, source, today=today).total_differences == 0
+
+
+@live
+def test_live_replica_set_resumes_from_its_token_with_read_ahead(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    coll.insert_many([doc(n) for n in range(1, 6)])
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+
+    def run() -> SyncReport:
+        with Store(url) as store:
+            source = MongoSource(LIVE_URI, database=coll.database.name)
+            return Syncer(store, source, today=lambda: today).run()
+
+    run()
+    coll.insert_many([doc(n) for n in range(6, 9)])
+    coll.delete_one({"_id": oid(1)})
+    report = run()
+    assert report.applied == 4 and report.rebuilds == 0
+    with Store(url) as store:
+        assert store.read_tables(today) == reference_tables(list(coll.find()), today)
