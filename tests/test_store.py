@@ -91,24 +91,38 @@ def test_only_one_writer_at_a_time(db_url: str) -> None:
         second.close()
 
 
+def _kill_lock_connection(store: Store, mysql_url: str) -> None:
+    assert store._lock is not None and store._lock.owner_id is not None
+    url = make_url(mysql_url)
+    admin = pymysql.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
+    )
+    with admin.cursor() as cur:
+        cur.execute(f"KILL {int(store._lock.owner_id)}")
+    admin.close()
+
+
 @pytest.mark.mariadb
-def test_a_writer_whose_lock_connection_died_stops_writing(mysql_url: str) -> None:
+def test_a_writer_whose_lock_was_taken_over_stops_writing(mysql_url: str) -> None:
+    with Store(mysql_url) as store, Store(mysql_url) as other:
+        store.upgrade()
+        store.acquire_writer()
+        _kill_lock_connection(store, mysql_url)
+        other.acquire_writer()  # the server released the lock with its connection
+        with pytest.raises(WriterBusy, match="another writer holds it now"):
+            store.apply_batch("s", [], position="{}", expected_version=0, today=TODAY)
+
+
+@pytest.mark.mariadb
+def test_a_writer_whose_lock_connection_died_takes_the_lock_again(mysql_url: str) -> None:
     with Store(mysql_url) as store:
         store.upgrade()
         store.acquire_writer()
-        assert store._lock is not None and store._lock.owner_id is not None
-        url = make_url(mysql_url)
-        admin = pymysql.connect(
-            host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
-        )
-        with admin.cursor() as cur:
-            cur.execute(f"KILL {int(store._lock.owner_id)}")
-        admin.close()
-        with pytest.raises(WriterBusy, match="lost its lock"):
-            store.apply_batch("s", [], position="{}", expected_version=0, today=TODAY)
-        # and another writer can now take over
-        with Store(mysql_url) as other:
-            other.acquire_writer()
+        _kill_lock_connection(store, mysql_url)
+        result = store.apply_batch("s", [], position="{}", expected_version=0, today=TODAY)
+        assert result.version == 1
+        with Store(mysql_url) as other, pytest.raises(WriterBusy):
+            other.acquire_writer()  # held again, by the first writer
 
 
 @pytest.mark.mariadb

@@ -116,8 +116,8 @@ class Syncer:
         self._stop = stop
         report = SyncReport()
         store = self.store
-        store.upgrade()
-        store.acquire_writer(wait=wait_lock)
+        self._call(store.upgrade, report)
+        self._call(lambda: store.acquire_writer(wait=wait_lock), report)
         try:
             while True:
                 try:
@@ -226,7 +226,12 @@ class Syncer:
         attempt = 0
         while True:
             try:
-                return action()
+                try:
+                    return action()
+                except StoreError as wrapped:  # the store's own one-line error: look inside
+                    if isinstance(wrapped.__cause__, SQLAlchemyError):
+                        raise wrapped.__cause__ from None
+                    raise
             except SQLAlchemyError as exc:
                 attempt += 1
                 if not is_transient(exc) or attempt >= self.retry.attempts:

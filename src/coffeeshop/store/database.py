@@ -153,7 +153,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execute(select(1))
         except SQLAlchemyError as exc:
-            raise StoreError(describe_error(exc, self.safe_url)) from None
+            raise StoreError(describe_error(exc, self.safe_url)) from exc
 
     def close(self) -> None:
         self.release_writer()
@@ -173,7 +173,7 @@ class Store:
         try:
             return upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(describe_error(exc, self.safe_url)) from None
+            raise StoreError(describe_error(exc, self.safe_url)) from exc
 
     # -- single writer ---------------------------------------------------------------------------
 
@@ -187,7 +187,7 @@ class Store:
             raise
         except SQLAlchemyError as exc:
             lock.release()
-            raise StoreError(describe_error(exc, self.safe_url)) from None
+            raise StoreError(describe_error(exc, self.safe_url)) from exc
         self._lock = lock
 
     def release_writer(self) -> None:
@@ -272,11 +272,20 @@ class Store:
             self._fault(stage)
 
     def _check_writer(self, conn: Connection) -> None:
-        if self._lock is not None and not self._lock.verify(conn):
-            raise WriterBusy(
-                "this writer lost its lock on the database (its lock connection closed); "
-                "stopping without writing"
-            )
+        """Inside the batch transaction: does this writer still hold the lock?
+
+        If its lock connection died (a network cut, a server restart), the server released
+        the lock: take it again if nobody else did (the checkpoint's compare-and-set then
+        catches any batch another writer committed meanwhile); otherwise stop."""
+        if self._lock is None or self._lock.verify(conn):
+            return
+        if self._lock.reacquire():
+            log.warning("the writer lock's connection was lost; took the lock again")
+            return
+        raise WriterBusy(
+            "this writer lost its lock on the database (its lock connection closed) and "
+            "another writer holds it now; stopping without writing"
+        )
 
     def _load_receipts(self, conn: Connection, keys: Iterable[str]) -> dict[str, Receipt]:
         table = schema.receipts

@@ -105,6 +105,16 @@ class WriterLock:
             return row is not None
         return True  # flock dies with the process
 
+    def reacquire(self) -> bool:
+        """After the lock's connection died (the server dropped the lock with it), try once
+        to take it again on a new connection. False when another writer has it now."""
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.invalidate()  # dead: don't try to roll it back
+                self._connection.close()
+            self._connection = None
+        return self._try_acquire()
+
     def release(self) -> None:
         if self._file is not None:
             try:

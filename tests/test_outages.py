@@ -1,0 +1,199 @@
+"""Database outages: a fault-injecting proxy between the engine and MariaDB, lock waits,
+deadlocks, and a locked SQLite file. The engine retries with backoff, logs a line per
+attempt, never commits half a batch, catches up, and ends exact."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from fault_proxy import FaultProxy
+from helpers import receipt, reference_tables, write_lines
+from sqlalchemy.engine import make_url
+
+from coffeeshop.engine import RetryPolicy, Syncer
+from coffeeshop.sources.base import BatchLimits
+from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.store import Store
+
+TODAY = dt.date(2026, 11, 25)
+FAST_RETRY = RetryPolicy(attempts=40, first_delay=0.05, max_delay=0.4)
+
+
+def many(start: int, count: int) -> list[Any]:
+    out: list[Any] = []
+    for i in range(start, start + count):
+        out.append(
+            receipt(i, store=i % 5, total=f"{i % 40}.{i % 100:02d}", items=[("Latte", 1 + i % 2)])
+        )
+        if i % 9 == 0:
+            out.append({"operationType": "delete", "documentKey": {"_id": i - 4}})
+    return out
+
+
+def through(proxy: FaultProxy, mysql_url: str) -> str:
+    return (
+        make_url(mysql_url)
+        .set(host="127.0.0.1", port=proxy.port)
+        .render_as_string(hide_password=False)
+    )
+
+
+@pytest.fixture
+def proxy(mysql_url: str) -> Any:
+    url = make_url(mysql_url)
+    p = FaultProxy((url.host or "127.0.0.1", url.port or 3306))
+    yield p
+    p.close()
+
+
+def run_while(url: str, path: Path, action: Any, *, follow_until: int) -> Any:
+    """Sync in a thread (following the file) while `action` injects faults; stop once
+    `follow_until` events were applied."""
+    stop = threading.Event()
+    reports: list[Any] = []
+
+    def on_batch(report: Any) -> None:
+        if report.events >= follow_until:
+            stop.set()
+
+    def target() -> None:
+        with Store(url) as store:
+            syncer = Syncer(
+                store,
+                JsonlSource(path),
+                limits=BatchLimits(max_events=200, poll_interval=0.02),
+                today=lambda: TODAY,
+                retry=FAST_RETRY,
+                on_batch=on_batch,
+            )
+            reports.append(syncer.run(follow=True, stop=stop))
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    try:
+        action()
+    finally:
+        thread.join(timeout=120)
+        stop.set()
+    assert not thread.is_alive()
+    assert reports, "the sync thread died"
+    return reports[0]
+
+
+@pytest.mark.mariadb
+def test_dropped_connections_are_retried_and_the_tables_end_exact(
+    mysql_url: str, proxy: FaultProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = many(0, 4000)
+    write_lines(path, lines[:1000])
+    url = through(proxy, mysql_url)
+    caplog.set_level(logging.WARNING)
+
+    def faults() -> None:
+        step = (len(lines) - 1000) // 5 + 1
+        for n in range(5):
+            time.sleep(0.3)
+            write_lines(path, lines[1000 + n * step : 1000 + (n + 1) * step])
+            proxy.drop_all()
+
+    report = run_while(url, path, faults, follow_until=len(lines))
+    assert proxy.dropped >= 5
+    assert report.retries >= 1
+    retries = [r for r in caplog.records if "retrying the batch" in r.getMessage()]
+    assert retries and all("attempt" in r.getMessage() for r in retries)
+    with Store(mysql_url) as store:
+        assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
+
+
+@pytest.mark.mariadb
+def test_refused_and_slow_connections_are_waited_out(
+    mysql_url: str, proxy: FaultProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = many(0, 3000)
+    write_lines(path, lines[:500])
+    url = through(proxy, mysql_url)
+    caplog.set_level(logging.WARNING)
+
+    def faults() -> None:
+        time.sleep(0.3)
+        with proxy.refuse():
+            write_lines(path, lines[500:1500])
+            time.sleep(1.5)  # the database is "down" for 1.5 s
+        proxy.delay = 0.01  # then slow
+        write_lines(path, lines[1500:])
+        time.sleep(0.5)
+        proxy.delay = 0.0
+
+    run_while(url, path, faults, follow_until=len(lines))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(("retrying the batch" in m and "(2003)" in m) or "(2013)" in m for m in messages)
+    assert not any("password" in m.lower() for m in messages)
+    with Store(mysql_url) as store:
+        assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
+
+
+@pytest.mark.mariadb
+def test_a_lock_wait_timeout_retries_the_whole_batch(mysql_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = many(0, 300)
+    write_lines(path, lines)
+    with Store(mysql_url) as store:
+        store.upgrade()
+    url = make_url(mysql_url)
+    blocker = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+    )
+    with blocker.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT * FROM cs_totals WHERE id = 1 FOR UPDATE")  # holds the row lock
+    release = threading.Timer(2.5, blocker.rollback)
+    release.start()
+    lock_wait_url = make_url(mysql_url).update_query_dict(
+        {"init_command": "SET innodb_lock_wait_timeout=1"}
+    )
+    with Store(lock_wait_url.render_as_string(hide_password=False)) as store:
+        report = Syncer(store, JsonlSource(path), today=lambda: TODAY, retry=FAST_RETRY).run()
+    release.join()
+    blocker.close()
+    assert report.retries >= 1  # 1205 Lock wait timeout, then the batch ran again whole
+    with Store(mysql_url) as store:
+        assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
+
+
+def test_sqlite_busy_with_another_writer_is_waited_out(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = many(0, 300)
+    write_lines(path, lines)
+    db = tmp_path / "a.db"
+    url = f"sqlite:///{db}"
+    with Store(url) as store:
+        store.upgrade()
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database for 1.5 s
+    threading.Timer(1.5, lambda: other.execute("ROLLBACK")).start()
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute(
+        "SELECT count(*) FROM cs_receipts"
+    ).fetchone()  # and a reader keeps a snapshot open
+    started = time.monotonic()
+    with Store(url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+    assert time.monotonic() - started >= 1.0  # it waited for the writer, then went on
+    reader.execute("COMMIT")
+    with Store(url) as store:
+        assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
