@@ -105,7 +105,7 @@ def test_repair_while_sync_follows_leaves_the_tables_exact(db_url: str, tmp_path
         writer.join()
     wait_until_caught_up(db_url, path)
     follower.send_signal(signal.SIGTERM)
-    code = follower.wait(timeout=90)
+    code = follower.wait(timeout=120)
     _, err = follower.communicate()
     assert code == 0, err
     assert "Traceback" not in err

@@ -136,7 +136,7 @@ class Store:
         url = self.url
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.get_backend_name() == "sqlite":
-            kwargs = {"connect_args": {"timeout": 60.0}}
+            kwargs = {"connect_args": {"timeout": 10.0}}
         try:
             engine = create_engine(url, **kwargs)
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -873,7 +873,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA busy_timeout=10000")  # then the engine retries, with backoff
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache (default: 2 MiB)
         cursor.close()
 
