@@ -103,10 +103,14 @@ def test_repair_while_sync_follows_leaves_the_tables_exact(db_url: str, tmp_path
     finally:
         stop.set()
         writer.join()
-    wait_until_caught_up(db_url, path)
-    follower.send_signal(signal.SIGTERM)
-    code = follower.wait(timeout=120)
-    _, err = follower.communicate()
+    try:
+        wait_until_caught_up(db_url, path)
+        follower.send_signal(signal.SIGTERM)
+        code = follower.wait(timeout=120)
+        _, err = follower.communicate()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
     assert code == 0, err
     assert "Traceback" not in err
     today = dt.date.today()

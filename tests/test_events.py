@@ -230,13 +230,18 @@ def test_delete_of_string_id_does_not_match_number_id() -> None:
         {"documentKey": {"store": 1}},
         {"documentKey": "abc"},
         {"documentKey": [{"_id": 1}]},
-        {"documentKey": {"_id": None}},
         {"fullDocument": {"_id": 1}},  # a delete's id comes only from documentKey
     ],
 )
 def test_delete_without_document_key_id_is_unreadable(fields: dict[str, Any]) -> None:
     event = to_event(change("delete", **fields))
     assert event == Unreadable(reason="delete event has no documentKey._id", where=WHERE, raw=RAW)
+
+
+def test_a_null_id_is_an_id_a_delete_can_name() -> None:
+    event = to_event(change("delete", documentKey={"_id": None}))
+    assert isinstance(event, Delete)
+    assert event.key == to_event({"_id": None}).key
 
 
 # -- other operation types ----------------------------------------------------------------------

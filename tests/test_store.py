@@ -158,7 +158,9 @@ def test_a_malformed_url_never_echoes_its_password() -> None:
     assert "hunter2" not in str(info.value)
 
 
-def test_a_version_1_database_migrates_to_2_keeping_its_data(db_url: str, tmp_path: Path) -> None:
+def test_a_version_1_database_migrates_to_the_current_version_keeping_its_data(
+    db_url: str, tmp_path: Path
+) -> None:
     path = tmp_path / "r.jsonl"
     write_lines(path, [receipt(1, total=4), receipt(2, total=6)])
     with Store(db_url) as store:
@@ -169,7 +171,7 @@ def test_a_version_1_database_migrates_to_2_keeping_its_data(db_url: str, tmp_pa
             store.execute(f"ALTER TABLE cs_checkpoint DROP COLUMN {column}")
         store.execute("UPDATE cs_meta SET value = '1' WHERE name = 'schema_version'")
     with Store(db_url) as store:
-        assert store.upgrade() == (1, 2)
+        assert store.upgrade() == (1, schema.SCHEMA_VERSION)
         assert store.data_version()[0] == 0
         assert store.read_tables(TODAY).store_monthly == {("2026-11", 1): Decimal("10.00")}
     write_lines(path, [receipt(3, total=5)])

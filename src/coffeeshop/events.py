@@ -54,6 +54,7 @@ class Skip:
 Event = Upsert | Delete | Unreadable | Skip
 
 CHANGE_OPERATIONS = frozenset({"insert", "replace", "update", "delete"})
+_ABSENT: Any = object()
 
 
 def event_from_object(obj: Any, *, where: str, raw: str) -> Event:
@@ -88,11 +89,11 @@ def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Ev
             reason=f"unsupported change event operationType {operation!r}", where=where, raw=raw
         )
     document_key = change.get("documentKey")
-    key_id: Any = None
+    key_id: Any = _ABSENT  # an _id of null is a real (if odd) _id
     if isinstance(document_key, Mapping) and "_id" in document_key:
         key_id = document_key["_id"]
     if operation == "delete":
-        if key_id is None:
+        if key_id is _ABSENT:
             return Unreadable(reason="delete event has no documentKey._id", where=where, raw=raw)
         try:
             key = receipt_key(key_id)
@@ -116,7 +117,7 @@ def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Ev
             reason=f"{operation} event has no fullDocument object", where=where, raw=raw
         )
     if "_id" not in full:
-        if key_id is None:
+        if key_id is _ABSENT:
             return Unreadable(reason=f"{operation} event has no _id", where=where, raw=raw)
         full = {"_id": key_id, **full}
     return _upsert(full, where=where, raw=raw)

@@ -123,12 +123,22 @@ class _StopWhen:
 
 
 def _child(
-    source: Source, limits: BatchLimits, follow: bool, halt: Any, parent: int, out: Connection
+    source: Source,
+    limits: BatchLimits,
+    follow: bool,
+    halt: Any,
+    parent: int,
+    out: Connection,
+    inherited: Connection,
 ) -> None:
+    # The pipe's read end came along with the fork: close it, so that once the parent
+    # closes its own, a write here fails at once instead of waiting forever.
+    inherited.close()
     stop = _StopWhen(halt, parent)
-    # The parent handles Ctrl-C and SIGTERM and tells the child; the child just stops.
+    # The parent handles Ctrl-C and tells the child through `halt`. SIGTERM (the parent
+    # terminating it) ends the child at once: it holds no state worth saving.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
         for batch in source.batches(limits, follow=follow, stop=stop):
             payload = (
@@ -160,7 +170,7 @@ def read_ahead(
     halt = context.Event()
     child = context.Process(
         target=_child,
-        args=(source, limits, follow, halt, os.getpid(), send),
+        args=(source, limits, follow, halt, os.getpid(), send, receive),
         name="coffeeshop-reader",
         daemon=True,
     )
@@ -195,6 +205,9 @@ def read_ahead(
         if child.is_alive():
             child.terminate()
             child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
 def read_inline(

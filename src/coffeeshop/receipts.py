@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from bson import Decimal128, ObjectId, json_util
@@ -27,6 +27,13 @@ MAX_NAME_LENGTH = 100
 MAX_TOTAL = Decimal("9999999999.99")
 CENT = Decimal("0.01")
 MAX_KEY_BYTES = 200
+# Numbers with more digits than this are never a valid Store_ID or quantity, and keys
+# of such numbers use scientific notation: no value is ever written out digit by digit.
+_HUGE_DIGITS = 30
+HUGE = 10**_HUGE_DIGITS
+# normalize() under the default context would round past 28 digits (and overflow past
+# 1e999999): keys must never merge two different numbers.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?", re.ASCII)
@@ -154,7 +161,9 @@ def _token(value: Any) -> str:
 
 def _number_key(value: int | float | Decimal | Decimal128) -> str:
     if isinstance(value, int):
-        return f"int:{value}"
+        if -HUGE < value < HUGE:
+            return f"int:{value}"
+        value = Decimal(value)
     if isinstance(value, Decimal128):
         value = value.to_decimal()
     number = Decimal(repr(value)) if isinstance(value, float) else value
@@ -162,9 +171,9 @@ def _number_key(value: int | float | Decimal | Decimal128) -> str:
         return f"num:{number}"
     if number.is_zero():
         return "int:0"
-    if number == number.to_integral_value():
+    if number.adjusted() <= _HUGE_DIGITS and number == number.to_integral_value():
         return f"int:{number.to_integral_value():f}"
-    return f"num:{number.normalize()}"
+    return f"num:{number.normalize(_EXACT)}"
 
 
 def _nativize(value: Any) -> Any:
@@ -219,8 +228,9 @@ def display_id(value: Any) -> str:
             text = json_util.dumps(_bson_ready(_nativize(value)))
         except Exception:
             text = repr(value)
-    text = text if len(text) <= 200 else text[:197] + "..."
-    return text if _is_encodable(text) else text.encode("utf-8", "backslashreplace").decode()
+    if not _is_encodable(text):
+        text = text.encode("utf-8", "backslashreplace").decode()
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _is_encodable(text: str) -> bool:
@@ -285,6 +295,8 @@ def _native(value: Any) -> Any:
 
 
 def _as_integer(value: Any) -> int | None:
+    """The integer `value` holds, or None. Integral values far beyond any column (1e5000)
+    come back as ±HUGE instead of being written out digit by digit."""
     if type(value) is int:
         return value
     value = _native(value)
@@ -296,8 +308,11 @@ def _as_integer(value: Any) -> int | None:
         return int(value) if value.is_integer() else None
     if isinstance(value, Decimal128):
         value = value.to_decimal()
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        if value.adjusted() > _HUGE_DIGITS:
+            return HUGE if value > 0 else -HUGE  # integral: its exponent is positive
+        if value == value.to_integral_value():
+            return int(value)
     return None
 
 

@@ -495,7 +495,7 @@ class Store:
                         "key": e.key.encode("utf-8", "surrogatepass")
                         if e.key is not None
                         else None,
-                        "receipt_id": e.receipt_id,
+                        "receipt_id": e.receipt_id[:255] if e.receipt_id else None,
                         "reason": e.reason,
                         "source": source[:255],
                         "position": e.where[:255],

@@ -85,7 +85,31 @@ def _v2_data_version_and_lag(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_initial, 2: _v2_data_version_and_lag}
+def _v3_wider_decimals(conn: Connection) -> None:
+    """Sums and averages that can outgrow DECIMAL(12/16, 2) get DECIMAL(20, 2): a store's
+    month of large receipts, or the units per receipt of very large quantities. (SQLite
+    stores exact decimals as text: nothing to change there.)"""
+    widened = {
+        schema.receipts_summary: ("items_per_rcpt", "this_week_sales", "last_week_sales"),
+        schema.store_monthly: ("sales",),
+    }
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return
+    q = conn.dialect.identifier_preparer.quote
+    for table, columns in widened.items():
+        if dialect in ("mysql", "mariadb"):
+            changes = ", ".join(f"MODIFY {q(c)} DECIMAL(20, 2) NOT NULL" for c in columns)
+        else:
+            changes = ", ".join(f"ALTER COLUMN {q(c)} TYPE NUMERIC(20, 2)" for c in columns)
+        conn.exec_driver_sql(f"ALTER TABLE {q(table.name)} {changes}")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _v1_initial,
+    2: _v2_data_version_and_lag,
+    3: _v3_wider_decimals,
+}
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
 

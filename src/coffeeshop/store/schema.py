@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -96,9 +96,9 @@ receipts_summary = Table(
     metadata,
     Column("as_of", Date, primary_key=True),
     Column("spend_per_rcpt", Exact(12), nullable=False),
-    Column("items_per_rcpt", Exact(12), nullable=False),
-    Column("this_week_sales", Exact(16), nullable=False),
-    Column("last_week_sales", Exact(16), nullable=False),
+    Column("items_per_rcpt", Exact(20), nullable=False),
+    Column("this_week_sales", Exact(20), nullable=False),
+    Column("last_week_sales", Exact(20), nullable=False),
     **_MYSQL_TABLE,
 )
 
@@ -107,7 +107,7 @@ store_monthly = Table(
     metadata,
     Column("month", CHAR(7), primary_key=True),
     Column("store_id", Integer, primary_key=True, autoincrement=False),
-    Column("sales", Exact(16), nullable=False),
+    Column("sales", Exact(20), nullable=False),
     **_MYSQL_TABLE,
 )
 
