@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,30 @@ def test_follow_applies_lines_as_they_are_appended(db_url: str, tmp_path: Path) 
         assert not thread.is_alive()
     assert seen[-1] == 3
     assert tables(db_url).item_performance == {"Latte": 6}
+
+
+def test_an_idle_follower_starts_the_new_days_summary_row_at_midnight(
+    db_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(1, total=10, date="2026-11-25")])
+    clock = {"today": TODAY}
+    stop = threading.Event()
+
+    def on_batch(_: Any) -> None:  # after the first batch, midnight passes; nothing else comes
+        clock["today"] = TODAY + dt.timedelta(days=1)
+
+    with Store(db_url) as store:
+        syncer = Syncer(store, JsonlSource(path), today=lambda: clock["today"], on_batch=on_batch)
+        thread = threading.Thread(target=syncer.run, kwargs={"follow": True, "stop": stop})
+        thread.start()
+        deadline = time.monotonic() + 15
+        rows: list[Any] = []
+        while time.monotonic() < deadline:
+            rows = [row.as_of for row in store.summary_rows()]
+            if TODAY + dt.timedelta(days=1) in rows:
+                break
+            time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=20)
+    assert TODAY + dt.timedelta(days=1) in rows

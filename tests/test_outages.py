@@ -54,7 +54,7 @@ def proxy(mysql_url: str) -> Any:
     p.close()
 
 
-def run_while(url: str, path: Path, action: Any, *, follow_until: int) -> Any:
+def run_while(url: str, path: Path, action: Any, *, follow_until: int, fault: Any = None) -> Any:
     """Sync in a thread (following the file) while `action` injects faults; stop once
     `follow_until` events were applied."""
     stop = threading.Event()
@@ -65,7 +65,7 @@ def run_while(url: str, path: Path, action: Any, *, follow_until: int) -> Any:
             stop.set()
 
     def target() -> None:
-        with Store(url) as store:
+        with Store(url, fault=fault) as store:
             syncer = Syncer(
                 store,
                 JsonlSource(path),
@@ -105,7 +105,17 @@ def test_dropped_connections_are_retried_and_the_tables_end_exact(
             write_lines(path, lines[1000 + n * step : 1000 + (n + 1) * step])
             proxy.drop_all()
 
-    report = run_while(url, path, faults, follow_until=len(lines))
+    calls = {"n": 0}
+
+    def cut_inside_a_transaction(stage: str) -> None:
+        # Every 4th batch loses its connections between its receipts and its aggregates:
+        # the half-done transaction must roll back and the whole batch run again.
+        if stage == "receipts":
+            calls["n"] += 1
+            if calls["n"] % 4 == 0:
+                proxy.drop_all()
+
+    report = run_while(url, path, faults, follow_until=len(lines), fault=cut_inside_a_transaction)
     assert proxy.dropped >= 5
     assert report.retries >= 1
     retries = [r for r in caplog.records if "retrying the batch" in r.getMessage()]

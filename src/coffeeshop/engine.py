@@ -158,15 +158,15 @@ class Syncer:
             self._call(lambda: store.refresh_summary(today), report)
             read = read_ahead if self.read_ahead else read_inline
             for batch in read(source, self.limits, follow=follow, stop=stop):
-                if not batch.events and batch.position == last_position:
+                if self.today() != today:  # local midnight passed: start the new day's row
+                    today = self.today()
+                    self._call(lambda day=today: store.refresh_summary(day), report)
+                if batch.position is None or (not batch.events and batch.position == last_position):
                     continue
                 version = self._apply(batch, version, today, report)
                 last_position = batch.position
                 if stop.is_set():
                     break
-                if self.today() != today:  # local midnight passed: start the new day's row
-                    today = self.today()
-                    self._call(lambda day=today: store.refresh_summary(day), report)
                 if self.on_batch is not None:
                     self.on_batch(report)
         finally:
@@ -189,6 +189,7 @@ class Syncer:
         )
 
     def _apply(self, batch: ReadBatch, version: int, today: dt.date, report: SyncReport) -> int:
+        assert batch.position is not None  # ticks never get here
         result = self._call(
             lambda: self.store.apply_batch(
                 self.source.name,

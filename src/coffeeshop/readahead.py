@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,12 +40,18 @@ log = logging.getLogger("coffeeshop.engine")
 
 @dataclass(frozen=True, slots=True)
 class ReadBatch:
-    """A source batch, validated: what the engine applies in one transaction."""
+    """A source batch, validated: what the engine applies in one transaction.
 
-    position: str
+    A batch without a position (`TICK`) carries nothing: the source was quiet a while."""
+
+    position: str | None
     events: list[ParsedEvent]
     behind: int | None = None
     source_time: dt.datetime | None = None
+
+
+TICK = ReadBatch(None, [])
+TICK_SECONDS = 1.0
 
 
 def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
@@ -174,13 +182,21 @@ def read_ahead(
         name="coffeeshop-reader",
         daemon=True,
     )
+    # Objects alive now (the parent's modules, the engine) never need collecting: freezing
+    # them keeps the collector's full passes short, in the parent and in the forked child.
+    gc.collect()
+    gc.freeze()
     child.start()
     send.close()
     try:
         while True:
+            idle_since = time.monotonic()
             while not receive.poll(0.1):
                 if stop.is_set():
                     return
+                if time.monotonic() - idle_since >= TICK_SECONDS:
+                    yield TICK  # let the engine look at the clock while the source is quiet
+                    idle_since = time.monotonic()
                 if not child.is_alive() and not receive.poll(0):
                     raise RuntimeError(
                         f"the source reader process died (exit code {child.exitcode})"

@@ -450,7 +450,10 @@ class Store:
 
     def _write_summary(self, conn: Connection, today: dt.date) -> SummaryRow:
         t = schema.totals
-        totals = conn.execute(select(t.c.receipts, t.c.cents, t.c.units).where(t.c.id == 1)).one()
+        # FOR UPDATE: a batch committing meanwhile waits, so the row is never a batch behind.
+        totals = conn.execute(
+            select(t.c.receipts, t.c.cents, t.c.units).where(t.c.id == 1).with_for_update()
+        ).one()
         first, _, end = week_bounds(today)
         d = schema.daily
         daily = {
