@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Main job on the embedded default: sync the bundled sample into SQLite, print the tables.
+# Main job: live traffic, the engine and the dashboard on http://127.0.0.1:8000 (Ctrl-C stops).
 demo: setup
-	$(BIN)/coffeeshop sample --db sqlite:///analysis.db
+	$(BIN)/coffeeshop demo
 
-sample: demo
+# The bundled sample synced into SQLite, the tables printed.
+sample: setup
+	$(BIN)/coffeeshop sample --db sqlite:///analysis.db
 
 lint: setup
 	$(BIN)/ruff check src tests bench
@@ -28,6 +30,7 @@ lint: setup
 
 test: setup lint
 	bash scripts/ensure-mariadb.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 bench: setup

@@ -12,7 +12,19 @@ from helpers import receipt, write_lines
 
 from coffeeshop.store import Store
 
-COMMANDS = ["sync", "reconcile", "quarantine", "tables", "generate", "sample", "db upgrade"]
+COMMANDS = [
+    "sync",
+    "reconcile",
+    "quarantine",
+    "tables",
+    "generate",
+    "sample",
+    "db upgrade",
+    "serve",
+    "demo",
+    "flows run",
+    "flows serve",
+]
 
 
 def run(

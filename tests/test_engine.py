@@ -299,6 +299,7 @@ def test_an_idle_follower_starts_the_new_days_summary_row_at_midnight(
         clock["today"] = TODAY + dt.timedelta(days=1)
 
     with Store(db_url) as store:
+        store.upgrade()  # the tables exist before this test starts reading them
         syncer = Syncer(store, JsonlSource(path), today=lambda: clock["today"], on_batch=on_batch)
         thread = threading.Thread(target=syncer.run, kwargs={"follow": True, "stop": stop})
         thread.start()

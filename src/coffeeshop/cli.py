@@ -446,3 +446,6 @@ app.command()(serve)
 from coffeeshop.cli_flows import flows_app  # noqa: E402
 
 app.add_typer(flows_app, name="flows")
+from coffeeshop.cli_demo import demo  # noqa: E402
+
+app.command()(demo)

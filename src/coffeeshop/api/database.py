@@ -1,0 +1,220 @@
+"""Read-only, asynchronous access to the analysis database.
+
+The URL comes from `ASYNC_SQL_DSN`, or is derived from the sync one (`--db`/`SQL_DSN`) by
+swapping in the async driver. Every connection is made read-only where the database allows it
+(SQLite `query_only` and `mode=rw`, so a missing file is an error and never created;
+`SET SESSION TRANSACTION READ ONLY` on MySQL/MariaDB; `default_transaction_read_only` on
+PostgreSQL), and each request reads inside one transaction, so the data version and the rows it
+reads come from the same snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from coffeeshop.config import Settings
+from coffeeshop.errors import ConfigError, StoreError
+from coffeeshop.store import normalize_url
+from coffeeshop.store.database import describe_error
+
+log = logging.getLogger("coffeeshop.api")
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(StoreError):
+    """The database could not answer a read (unreachable, refused, no schema, too slow)."""
+
+
+class SchemaMissing(DatabaseUnavailable):
+    """The database has no coffeeshop tables (never synced nor upgraded)."""
+
+
+class _StaleConnection(Exception):
+    """A pooled connection turned out dead (the server restarted or closed it)."""
+
+
+def async_url(settings: Settings) -> URL:
+    """The async URL: `ASYNC_SQL_DSN` when set, else the sync URL with the async driver
+    (mysql+pymysql -> mysql+asyncmy, sqlite -> sqlite+aiosqlite, postgresql -> +psycopg)."""
+    if settings.async_db:
+        try:
+            url = make_url(settings.async_db)
+        except (ArgumentError, ValueError):
+            raise ConfigError(
+                "ASYNC_SQL_DSN is not a database URL "
+                "(expected e.g. mysql+asyncmy://user@host:3306/db)"
+            ) from None
+    else:
+        url = normalize_url(settings.db)
+    backend = url.get_backend_name()
+    driver = url.get_driver_name() if "+" in url.drivername else ""
+    if backend in ("mysql", "mariadb"):
+        if driver in ("", "pymysql", "mysqldb", "mysqlconnector"):
+            url = url.set(drivername="mysql+asyncmy")
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+    elif backend == "sqlite":
+        if driver in ("", "pysqlite"):
+            url = url.set(drivername="sqlite+aiosqlite")
+        url = _sqlite_existing_file(url)
+    elif backend == "postgresql":
+        if driver in ("", "psycopg", "psycopg2", "pg8000"):
+            url = url.set(drivername="postgresql+psycopg")
+    else:
+        raise ConfigError(
+            f"unsupported database {backend!r} in {url.render_as_string(hide_password=True)}: "
+            "use SQLite, MySQL/MariaDB or PostgreSQL"
+        )
+    return url
+
+
+def _sqlite_existing_file(url: URL) -> URL:
+    """Open an SQLite file as a URI with mode=rw: never create it, whatever the path."""
+    path = url.database
+    if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
+        return url
+    return url.set(database=f"file:{quote(path)}").update_query_dict({"mode": "rw", "uri": "true"})
+
+
+def display_url(url: URL) -> str:
+    """The URL for logs and /pipeline: password hidden, an SQLite path as it was given."""
+    if url.get_backend_name() == "sqlite":
+        path = unquote((url.database or "").removeprefix("file:"))
+        return f"{url.drivername}:///{path}" if path else f"{url.drivername}://"
+    return url.render_as_string(hide_password=True)
+
+
+class ReadOnlyDatabase:
+    """An async engine that only reads. `start()` creates it (in the app's lifespan)."""
+
+    def __init__(self, url: URL, *, timeout: float = 10.0) -> None:
+        self.url = url
+        self.safe_url = display_url(url)
+        self.dialect = url.get_backend_name()
+        self.timeout = timeout
+        self._engine: AsyncEngine | None = None
+        try:
+            url.get_dialect().import_dbapi()
+        except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+            raise ConfigError(f"no async driver for {self.safe_url}: {exc}") from None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("the database is not started (is the app's lifespan running?)")
+        return self._engine
+
+    def start(self) -> None:
+        if self._engine is not None:
+            return
+        # No pre-ping and no reset-on-return: each is a round trip per request that misses the
+        # cache. A connection that died is found by its first statement: SQLAlchemy then drops
+        # the whole pool, and `read` retries once on a fresh connection. Every transaction is
+        # ended by `snapshot` itself, so there is nothing to reset.
+        kwargs: dict[str, Any] = {
+            "pool_size": 5,
+            "max_overflow": 10,
+            "pool_timeout": self.timeout,
+            "pool_recycle": 1800,
+            "pool_reset_on_return": None,
+        }
+        if self.dialect in ("mysql", "mariadb"):
+            kwargs["isolation_level"] = "REPEATABLE READ"
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        elif self.dialect == "postgresql":
+            kwargs["isolation_level"] = "REPEATABLE READ"
+            kwargs["connect_args"] = {
+                "connect_timeout": 5,
+                "options": "-c default_transaction_read_only=on",
+            }
+        elif self.dialect == "sqlite":
+            kwargs["connect_args"] = {"timeout": 5.0}
+        try:
+            engine = create_async_engine(self.url, **kwargs)
+        except (ArgumentError, TypeError) as exc:
+            raise ConfigError(f"bad database URL {self.safe_url}: {exc}") from None
+        _make_read_only(engine)
+        self._engine = engine
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            if self.dialect == "sqlite":
+                # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to
+                # hand back: keep the loop alive for it (else "Event loop is closed" there).
+                await asyncio.sleep(0.05)
+
+    async def read(self, action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`action` inside one snapshot, retried once when the pooled connection was dead."""
+        try:
+            async with self.snapshot(retryable=True) as conn:
+                return await action(conn)
+        except _StaleConnection:
+            async with self.snapshot() as conn:
+                return await action(conn)
+
+    @asynccontextmanager
+    async def snapshot(self, *, retryable: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One read transaction (one consistent snapshot); database failures and timeouts
+        become `DatabaseUnavailable`, with no password in the message."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.engine.connect() as conn, conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            if retryable and exc.connection_invalidated:
+                raise _StaleConnection from None
+            if _is_missing_table(exc):
+                raise SchemaMissing(describe_error(exc, self.safe_url)) from None
+            raise DatabaseUnavailable(describe_error(exc, self.safe_url)) from None
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(describe_error(exc, self.safe_url)) from None
+        except (OSError, TimeoutError) as exc:
+            detail = str(exc) or type(exc).__name__
+            raise DatabaseUnavailable(f"cannot use database {self.safe_url}: {detail}") from None
+
+
+def _is_missing_table(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    return (
+        str(orig).startswith("no such table")  # SQLite
+        or (bool(args) and args[0] == 1146)  # MySQL/MariaDB: table doesn't exist
+        or getattr(orig, "sqlstate", None) == "42P01"  # PostgreSQL: undefined table
+    )
+
+
+def _make_read_only(engine: AsyncEngine) -> None:
+    dialect = engine.dialect.name
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if dialect == "sqlite":
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (a snapshot)
+            statements = ["PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"]
+        elif dialect in ("mysql", "mariadb"):
+            statements = ["SET SESSION TRANSACTION READ ONLY"]
+        else:
+            return
+        cursor = dbapi_connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+
+    if dialect == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")

@@ -1,0 +1,119 @@
+"""Query parameters of each endpoint: validated, bounded, and normalized into a cache key.
+
+Unknown parameters are rejected (a typo such as `month_form` must not silently return
+everything), and every value reaches the database only as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_LIMIT = 10_000
+MAX_OFFSET = 1_000_000_000
+MAX_STORE_ID = 2**31 - 1
+
+_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _month(value: str) -> str:
+    if not re.fullmatch(_MONTH, value):
+        raise ValueError("must be a month as YYYY-MM, e.g. 2026-01")
+    return value
+
+
+def _day(value: str) -> str:
+    if not re.fullmatch(_DAY, value):
+        raise ValueError("must be a date as YYYY-MM-DD, e.g. 2026-11-01")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is not a date on the calendar") from None
+    return value
+
+
+# The patterns are published in the OpenAPI document and checked by the validators, which say
+# what is wrong in words rather than by quoting a regular expression.
+Month = Annotated[
+    str,
+    Field(
+        max_length=7,
+        json_schema_extra={"pattern": _MONTH},
+        description="A month, YYYY-MM (inclusive).",
+        examples=["2026-01"],
+    ),
+    AfterValidator(_month),
+]
+Day = Annotated[
+    str,
+    Field(
+        max_length=10,
+        json_schema_extra={"pattern": _DAY, "format": "date"},
+        description="A date, YYYY-MM-DD (inclusive).",
+        examples=["2026-11-01"],
+    ),
+    AfterValidator(_day),
+]
+StoreId = Annotated[int, Field(ge=0, le=MAX_STORE_ID, description="Only this store.", examples=[3])]
+
+
+Limit = Annotated[
+    int | None, Field(ge=1, le=MAX_LIMIT, description=f"At most this many rows (1–{MAX_LIMIT:,}).")
+]
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="Skip this many rows first.")]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def key(self) -> tuple[Any, ...]:
+        """The normalized parameters: equal requests (in any spelling) get equal keys."""
+        return tuple(getattr(self, name) for name in type(self).model_fields)
+
+
+class SummaryParams(Params):
+    as_of_from: Day | None = Field(None, description="First day (YYYY-MM-DD, inclusive).")
+    as_of_to: Day | None = Field(None, description="Last day (YYYY-MM-DD, inclusive).")
+    limit: Limit = None
+    offset: Offset = 0
+
+
+class StoreMonthlyParams(Params):
+    store_id: StoreId | None = Field(None, description="Only this store.")
+    month_from: Month | None = Field(None, description="First month (YYYY-MM, inclusive).")
+    month_to: Month | None = Field(None, description="Last month (YYYY-MM, inclusive).")
+    limit: Limit = None
+    offset: Offset = 0
+
+
+class ItemParams(Params):
+    order: Literal["total_sold", "item_name"] = Field(
+        "total_sold",
+        description="`total_sold`: best sellers first (ties by name); `item_name`: by name.",
+    )
+    limit: Limit = None
+    offset: Offset = 0
+
+
+class PeakHoursParams(Params):
+    store_id: StoreId | None = Field(None, description="Only this store.")
+    limit: Limit = None
+    offset: Offset = 0
+
+
+class QuarantineParams(Params):
+    source: str | None = Field(
+        None, min_length=1, max_length=255, description="Only entries from this source."
+    )
+    limit: int = Field(  # a bounded default: the quarantine can be large
+        100, ge=1, le=MAX_LIMIT, description=f"At most this many entries (1–{MAX_LIMIT:,})."
+    )
+    offset: Offset = 0
+
+
+def as_date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value is not None else None

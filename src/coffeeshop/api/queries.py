@@ -1,0 +1,168 @@
+"""The API's reads, as SQLAlchemy Core over the engine's own table definitions.
+
+Each function takes a connection inside a read transaction and returns plain rows (dicts
+whose keys are the JSON field names). Values come back in exact types: `Decimal` money (the
+`Exact` column type turns SQLite's text back into `Decimal`), `date`, `int`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from coffeeshop.api.cache import VersionTag
+from coffeeshop.api.database import SchemaMissing
+from coffeeshop.api.params import (
+    ItemParams,
+    PeakHoursParams,
+    QuarantineParams,
+    StoreMonthlyParams,
+    SummaryParams,
+    as_date,
+)
+from coffeeshop.store import schema
+
+Row = dict[str, Any]
+
+
+async def read_tag(conn: AsyncConnection) -> VersionTag:
+    st = schema.state
+    row = (
+        await conn.execute(select(st.c.data_version, st.c.changed_at).where(st.c.id == 1))
+    ).first()
+    if row is None:
+        raise SchemaMissing("cs_state has no row: run `coffeeshop db upgrade` or `coffeeshop sync`")
+    return VersionTag(int(row[0]), row[1])
+
+
+def _page(query: Select[Any], limit: int | None, offset: int) -> Select[Any]:
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return query
+
+
+async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[Row]:
+    result = await conn.execute(query)
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
+async def receipts_summary(conn: AsyncConnection, params: SummaryParams) -> list[Row]:
+    rs = schema.receipts_summary
+    query = select(
+        rs.c.as_of,
+        rs.c.spend_per_rcpt,
+        rs.c.items_per_rcpt,
+        rs.c.this_week_sales,
+        rs.c.last_week_sales,
+    ).order_by(rs.c.as_of)
+    first, last = as_date(params.as_of_from), as_date(params.as_of_to)
+    if first is not None:
+        query = query.where(rs.c.as_of >= first)
+    if last is not None:
+        query = query.where(rs.c.as_of <= last)
+    return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+async def store_monthly(conn: AsyncConnection, params: StoreMonthlyParams) -> list[Row]:
+    sm = schema.store_monthly
+    query = select(sm.c.month, sm.c.store_id, sm.c.sales).order_by(sm.c.month, sm.c.store_id)
+    if params.store_id is not None:
+        query = query.where(sm.c.store_id == params.store_id)
+    if params.month_from is not None:
+        query = query.where(sm.c.month >= params.month_from)
+    if params.month_to is not None:
+        query = query.where(sm.c.month <= params.month_to)
+    return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+async def item_performance(conn: AsyncConnection, params: ItemParams) -> list[Row]:
+    ip = schema.item_performance
+    query = select(ip.c.item_name, ip.c.total_sold)
+    if params.order == "item_name":
+        query = query.order_by(ip.c.item_name)
+    else:
+        query = query.order_by(ip.c.total_sold.desc(), ip.c.item_name)
+    return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+async def store_peak_hours(conn: AsyncConnection, params: PeakHoursParams) -> list[Row]:
+    ph = schema.store_peak_hours
+    query = select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count).order_by(ph.c.store_id)
+    if params.store_id is not None:
+        query = query.where(ph.c.store_id == params.store_id)
+    return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+async def quarantine(conn: AsyncConnection, params: QuarantineParams) -> list[Row]:
+    q = schema.quarantine
+    query = select(
+        q.c.id, q.c.receipt_id, q.c.reason, q.c.source, q.c.position, q.c.raw, q.c.received_at
+    ).order_by(q.c.id)
+    if params.source is not None:
+        query = query.where(q.c.source == params.source)
+    return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+async def checkpoints(conn: AsyncConnection) -> list[Row]:
+    c = schema.checkpoints
+    query = select(
+        c.c.source,
+        c.c.committed_at,
+        c.c.behind,
+        c.c.source_time,
+        c.c.applied,
+        c.c.quarantined,
+        c.c.batches,
+    ).order_by(c.c.source)
+    return await _rows(conn, query)
+
+
+def pipeline_status(
+    tag: VersionTag,
+    sources: list[Row],
+    *,
+    now: dt.datetime,
+    checked_at: dt.datetime,
+    database: str,
+) -> dict[str, Any]:
+    """The body of GET /pipeline: per source and in total, how current the tables are."""
+
+    def since(moment: dt.datetime | None) -> float | None:
+        return None if moment is None else round(max(0.0, (now - moment).total_seconds()), 3)
+
+    entries = [
+        {
+            "source": s["source"],
+            "committed_at": s["committed_at"],
+            "seconds_since_commit": since(s["committed_at"]),
+            "behind": s["behind"],
+            "source_time": s["source_time"],
+            "applied": int(s["applied"]),
+            "quarantined": int(s["quarantined"]),
+            "batches": int(s["batches"]),
+        }
+        for s in sources
+    ]
+    last = max((s["committed_at"] for s in sources), default=None)
+    behind = [int(s["behind"]) for s in sources if s["behind"] is not None]
+    return {
+        "data_version": tag.data_version,
+        "changed_at": tag.changed_at,
+        "checked_at": checked_at,
+        "database": database,
+        "totals": {
+            "applied": sum(e["applied"] for e in entries),
+            "quarantined": sum(e["quarantined"] for e in entries),
+            "batches": sum(e["batches"] for e in entries),
+            "behind": sum(behind) if behind else None,
+            "last_committed_at": last,
+            "seconds_since_commit": since(last),
+        },
+        "sources": entries,
+    }

@@ -1,0 +1,1 @@
+"""One router per concern: the four tables, the quarantine, the pipeline, health, metrics."""

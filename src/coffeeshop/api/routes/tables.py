@@ -1,0 +1,88 @@
+"""The four analytics tables, with the original paths, fields and JSON types.
+
+With no parameters each returns all rows, as the original did. Responses come from the
+cache while the data version stands (see `coffeeshop.api.cache`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from coffeeshop.api import queries
+from coffeeshop.api.deps import (
+    Api,
+    ItemQuery,
+    PeakHoursQuery,
+    StoreMonthlyQuery,
+    SummaryQuery,
+    only_known,
+)
+from coffeeshop.api.params import ItemParams, PeakHoursParams, StoreMonthlyParams, SummaryParams
+from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.schemas import (
+    ItemPerformanceRow,
+    ReceiptsSummaryRow,
+    StoreMonthlyRow,
+    StorePeakHoursRow,
+)
+
+router = APIRouter(tags=["tables"], responses=DATA_RESPONSES)
+
+
+@router.get(
+    "/receipts_summary",
+    response_model=list[ReceiptsSummaryRow],
+    dependencies=[Depends(only_known(SummaryParams))],
+    summary="Daily snapshots of spend and items per receipt, this and last week's sales",
+)
+async def receipts_summary(params: SummaryQuery, request: Request, api: Api) -> Response:
+    """One row per day the engine ran, oldest first. Money is an exact JSON number."""
+    return await api.cached(
+        request,
+        ("receipts_summary", params.key()),
+        lambda conn: queries.receipts_summary(conn, params),
+    )
+
+
+@router.get(
+    "/store_monthly",
+    response_model=list[StoreMonthlyRow],
+    dependencies=[Depends(only_known(StoreMonthlyParams))],
+    summary="Sales per store per month",
+)
+async def store_monthly(params: StoreMonthlyQuery, request: Request, api: Api) -> Response:
+    """Ordered by month, then store. A range whose start is after its end is empty."""
+    return await api.cached(
+        request,
+        ("store_monthly", params.key()),
+        lambda conn: queries.store_monthly(conn, params),
+    )
+
+
+@router.get(
+    "/item_performance",
+    response_model=list[ItemPerformanceRow],
+    dependencies=[Depends(only_known(ItemParams))],
+    summary="Units sold per product, all time",
+)
+async def item_performance(params: ItemQuery, request: Request, api: Api) -> Response:
+    """Best sellers first (`order=total_sold`, the default), or by name (`order=item_name`)."""
+    return await api.cached(
+        request,
+        ("item_performance", params.key()),
+        lambda conn: queries.item_performance(conn, params),
+    )
+
+
+@router.get(
+    "/store_peak_hours",
+    response_model=list[StorePeakHoursRow],
+    dependencies=[Depends(only_known(PeakHoursParams))],
+    summary="Each store's busiest hour of day",
+)
+async def store_peak_hours(params: PeakHoursQuery, request: Request, api: Api) -> Response:
+    """Ordered by store. A tie between hours goes to the earliest."""
+    return await api.cached(
+        request,
+        ("store_peak_hours", params.key()),
+        lambda conn: queries.store_peak_hours(conn, params),
+    )

@@ -1,0 +1,120 @@
+"""Response shapes, for the OpenAPI document only: the endpoints send prerendered bytes, so
+these models are never used to validate or serialize a response on the hot path. Tests check
+that every response conforms to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+Money = Annotated[
+    Decimal,
+    WithJsonSchema(
+        {"type": "number", "description": "Exact decimal with 2 places, written with its digits."}
+    ),
+]
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReceiptsSummaryRow(Row):
+    as_of: dt.date = Field(description="The day of this snapshot (local date).")
+    spend_per_rcpt: Money = Field(description="All-time average total_price per receipt.")
+    items_per_rcpt: Money = Field(description="All-time average units per receipt.")
+    this_week_sales: Money = Field(description="Sales of the week of as_of (Monday first).")
+    last_week_sales: Money = Field(description="Sales of the week before.")
+
+
+class StoreMonthlyRow(Row):
+    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", description="YYYY-MM")
+    store_id: int
+    sales: Money
+
+
+class ItemPerformanceRow(Row):
+    item_name: str
+    total_sold: int = Field(description="Units sold, all time.")
+
+
+class StorePeakHoursRow(Row):
+    store_id: int
+    peak_hour: int = Field(ge=0, le=23, description="Hour of day with the most receipts.")
+    tx_count: int = Field(description="Receipts in that hour, all time.")
+
+
+class QuarantineEntry(Row):
+    id: int
+    receipt_id: str | None = Field(description="The receipt's _id, when it could be read.")
+    reason: str = Field(description="What was wrong, field by field.")
+    source: str
+    position: str = Field(description="Where in the source (e.g. line and byte offset).")
+    raw: str = Field(description="The input as received.")
+    received_at: dt.datetime
+
+
+class SourceStatus(Row):
+    source: str
+    committed_at: dt.datetime = Field(description="When its last batch was committed (UTC).")
+    seconds_since_commit: float
+    behind: int | None = Field(
+        description="What the source still held beyond that batch when read (bytes of a file)."
+    )
+    source_time: dt.datetime | None = Field(
+        description="The source's own time of the newest applied change, when it has one."
+    )
+    applied: int
+    quarantined: int
+    batches: int
+
+
+class PipelineTotals(Row):
+    applied: int
+    quarantined: int
+    batches: int
+    behind: int | None
+    last_committed_at: dt.datetime | None
+    seconds_since_commit: float | None
+
+
+class PipelineStatus(Row):
+    data_version: int = Field(description="Bumped by every commit that changes the tables.")
+    changed_at: dt.datetime = Field(description="When the data version last moved (UTC).")
+    checked_at: dt.datetime = Field(description="When this status was read (UTC).")
+    database: str = Field(description="The database URL, password hidden.")
+    totals: PipelineTotals
+    sources: list[SourceStatus]
+
+
+class Health(Row):
+    status: Literal["ok"]
+
+
+class Ready(Row):
+    status: Literal["ready"]
+    data_version: int
+
+
+class NotReady(Row):
+    status: Literal["unavailable"]
+    detail: str
+
+
+class Problem(Row):
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description='Where, e.g. ["query", "limit"].')
+    msg: str = Field(description="What is wrong with it.")
+    type: str
+    input: str | None = Field(None, description="The value given (cut at 100 characters).")
+
+
+class ValidationProblem(BaseModel):
+    message: str = Field(description="One line naming each bad parameter and why.")
+    detail: list[ValidationIssue]

@@ -1,0 +1,87 @@
+"""One background task per process re-reads the data version every `interval` seconds.
+
+Requests never read it themselves: they compare their cached entry's tag with `watcher.tag`.
+When the version moves, entries of older versions are dropped from the cache. The same read
+(one snapshot) takes the checkpoints, which /pipeline and /metrics report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from coffeeshop.api.cache import ResponseCache, VersionTag
+from coffeeshop.api.database import DatabaseUnavailable, ReadOnlyDatabase
+from coffeeshop.api.queries import checkpoints, read_tag
+
+log = logging.getLogger("coffeeshop.api")
+
+
+class VersionWatcher:
+    def __init__(
+        self, database: ReadOnlyDatabase, cache: ResponseCache, *, interval: float
+    ) -> None:
+        self.database = database
+        self.cache = cache
+        self.interval = interval
+        self.tag: VersionTag | None = None
+        self.sources: list[dict[str, Any]] = []  # cs_checkpoint rows at the last read
+        self.read_at: dt.datetime | None = None  # UTC (naive) of the last successful read
+        self.error: DatabaseUnavailable | None = DatabaseUnavailable(
+            "the database has not been read yet"
+        )
+        self.checked_at = 0.0  # time.monotonic() of the last successful read
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def problem(self) -> str | None:
+        return None if self.error is None else str(self.error)
+
+    async def refresh(self) -> VersionTag | None:
+        """Read the version now; on failure keep the last one and record the problem."""
+        try:
+            tag, sources = await self.database.read(_tag_and_sources)
+        except DatabaseUnavailable as exc:
+            if self.error is None or not self.checked_at:
+                log.warning("cannot read the data version: %s", exc)
+            self.error = exc
+            return self.tag
+        if self.error is not None and self.checked_at:
+            log.info("the database answers again (data version %d)", tag.data_version)
+        self.error = None
+        self.sources = sources
+        self.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.checked_at = time.monotonic()
+        if tag != self.tag:
+            self.tag = tag
+            self.cache.retain(tag)
+        return tag
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="coffeeshop-version-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.refresh()
+            except Exception:  # never let the one watcher die: log and keep polling
+                log.exception("unexpected error while reading the data version")
+
+
+async def _tag_and_sources(conn: AsyncConnection) -> tuple[VersionTag, list[dict[str, Any]]]:
+    return await read_tag(conn), await checkpoints(conn)

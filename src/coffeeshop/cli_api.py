@@ -1,0 +1,87 @@
+"""`coffeeshop serve`: the read-only REST API under uvicorn (registered by `coffeeshop.cli`).
+
+The API and uvicorn are imported when the command runs, so the other commands start fast.
+"""
+
+from __future__ import annotations
+
+import logging.config
+import os
+from typing import Annotated, Any
+
+import typer
+
+
+def serve(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="SQLAlchemy URL of the analysis database (env SQL_DSN or COFFEESHOP_DB; "
+            "without --db, ASYNC_SQL_DSN picks the async URL when set).",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (about one per core).")
+    ] = 1,
+) -> None:
+    """Serve the read-only REST API: the tables, quarantine, pipeline state and metrics.
+
+    JSON with ETags; OpenAPI docs at /docs. A SELECT-only database user is enough.
+
+    COFFEESHOP_API_TOKEN: a bearer token the data endpoints require.
+
+    COFFEESHOP_CORS_ORIGINS: browser origins allowed to call it (comma-separated).
+
+    Example: coffeeshop serve --db mysql+pymysql://reader@127.0.0.1:3306/shop --workers 2
+    """
+    from coffeeshop.api.app import create_app
+    from coffeeshop.api.server import serve as run_server
+    from coffeeshop.api.settings import load_api_settings
+
+    # --db on the command line wins over ASYNC_SQL_DSN too: the async URL is derived from it.
+    settings = load_api_settings(db=db, async_db="" if db else None)
+    logging.config.dictConfig(log_config(settings.log_level))
+    app = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
+    # Worker processes build their own app from the environment: hand them these settings.
+    os.environ["COFFEESHOP_DB"] = settings.db
+    os.environ["ASYNC_SQL_DSN"] = settings.async_db or ""
+    options: dict[str, Any] = {
+        "access_log": False,
+        "server_header": False,
+        "log_config": log_config(settings.log_level),
+        "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": 5,
+        "backlog": 2048,
+    }
+    run_server(app, host=host, port=port, workers=workers, options=options)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """One log format for uvicorn and coffeeshop, applied in every worker process."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {
+                "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                "datefmt": "%Y-%m-%dT%H:%M:%S",
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"level": level},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"level": "WARNING"},
+        },
+    }

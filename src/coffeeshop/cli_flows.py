@@ -1,0 +1,225 @@
+"""`coffeeshop flows …`: the Prefect flows from the command line, a thin shell over
+`coffeeshop.flows`.
+
+Prefect is imported only when one of these commands runs (importing it takes seconds, and the
+other commands should not pay for that), and only after the options were checked: bad
+configuration is one line on stderr and exit status 2 before any flow run exists.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coffeeshop.config import Settings, load_settings
+from coffeeshop.errors import ConfigError
+from coffeeshop.sources import MONGO_SCHEMES
+from coffeeshop.store import Store
+
+flows_app = typer.Typer(
+    help="Prefect flows over the engine: run one once, or serve them all on schedules.",
+    no_args_is_help=True,
+)
+
+
+class FlowName(StrEnum):
+    SYNC = "sync"
+    RECONCILE = "reconcile"
+    REFRESH_SUMMARY = "refresh-summary"
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the analysis database [env: SQL_DSN, COFFEESHOP_DB; default sqlite:///analysis.db]",
+        show_default=False,
+    ),
+]
+SourceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        help="A JSONL file, or a mongodb:// or mongodb+srv:// URI "
+        "[env: COFFEESHOP_SOURCE, MONGO_URI]",
+        show_default=False,
+    ),
+]
+MongoDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="MongoDB database [env: COFFEESHOP_MONGO_DATABASE; default coffeeshop]",
+        show_default=False,
+    ),
+]
+MongoCollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        help="MongoDB collection [env: COFFEESHOP_MONGO_COLLECTION; default receipt]",
+        show_default=False,
+    ),
+]
+
+
+@flows_app.command("run")
+def run(
+    name: Annotated[FlowName, typer.Argument(help="The flow to run.", show_default=False)],
+    source: SourceOption = None,
+    db: DbOption = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="reconcile: rebuild the tables when they differ.")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="sync: keep following the source until Ctrl-C.")
+    ] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", help="sync: seconds to wait for another writer's lock.")
+    ] = 0.0,
+    database: MongoDatabaseOption = None,
+    collection: MongoCollectionOption = None,
+) -> None:
+    """Run one flow once, recorded in the Prefect API (without PREFECT_API_URL: a temporary one).
+
+    sync: applies everything the source holds and exits, like `coffeeshop sync --once`.
+    reconcile: recomputes the tables from the source and compares (exit status 1 on differences).
+    With --repair it rebuilds what differs, in one transaction (safe while a sync runs).
+    refresh-summary: writes today's receipts_summary row.
+    Example: coffeeshop flows run sync --source receipts.jsonl --db sqlite:///analysis.db
+    """
+    _exit_on_sigterm()
+    if repair and name is not FlowName.RECONCILE:
+        raise ConfigError("--repair applies to `flows run reconcile` only")
+    if follow and name is not FlowName.SYNC:
+        raise ConfigError("--follow applies to `flows run sync` only")
+    _prepare(
+        with_source=name is not FlowName.REFRESH_SUMMARY,
+        connect=True,
+        source=source,
+        db=db,
+        mongo_database=database,
+        mongo_collection=collection,
+    )
+    from coffeeshop import flows
+
+    flows.check_api()
+    if name is FlowName.SYNC:
+        _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
+    elif name is FlowName.RECONCILE:
+        _echo_reconcile(flows.reconcile_flow(repair=repair))
+    else:
+        row = flows.refresh_summary_flow()
+        typer.echo("receipts_summary " + ", ".join(f"{k}={v}" for k, v in row.items()))
+
+
+@flows_app.command("serve")
+def serve(
+    source: SourceOption = None,
+    db: DbOption = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="The nightly reconcile also rebuilds what differs.")
+    ] = False,
+    reconcile_cron: Annotated[
+        str, typer.Option(help="When the reconcile runs (cron, local time).")
+    ] = "0 3 * * *",
+    summary_cron: Annotated[
+        str, typer.Option(help="When today's summary row is written (cron, local time).")
+    ] = "1 0 * * *",
+    stream: Annotated[
+        bool, typer.Option(help="Start the sync stream (off: another process syncs).")
+    ] = True,
+    port: Annotated[
+        int, typer.Option(help="Port of the local Prefect server (without PREFECT_API_URL).")
+    ] = 4200,
+    database: MongoDatabaseOption = None,
+    collection: MongoCollectionOption = None,
+) -> None:
+    """Register the three deployments and serve them in this process until Ctrl-C or SIGTERM.
+
+    sync/stream follows the source: no schedule; started at once, it runs until stopped.
+    reconcile/nightly runs at 03:00 and refresh-summary/daily at 00:01, local time.
+    Local time is COFFEESHOP_TIMEZONE, by default this machine's zone.
+    Schedules need a Prefect server: PREFECT_API_URL, else one started on 127.0.0.1:--port.
+    Stopping cancels the runs in flight; the stream stops after the batch in hand.
+    Example: coffeeshop flows serve --source receipts.jsonl --db sqlite:///analysis.db
+    """
+    _exit_on_sigterm()
+    settings = _prepare(
+        with_source=True,
+        connect=False,
+        source=source,
+        db=db,
+        mongo_database=database,
+        mongo_collection=collection,
+    )
+    from coffeeshop import flows
+
+    flows.serve_flows(
+        settings,
+        repair=repair,
+        reconcile_cron=reconcile_cron,
+        summary_cron=summary_cron,
+        stream=stream,
+        port=port,
+    )
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM exits through Python (status 143), so that clean-ups run: the temporary Prefect
+    API or the local Prefect server this process started is stopped, not left behind. (A flow
+    run in progress handles SIGTERM itself first, and hands it on here when it is done.)"""
+
+    def exit_now(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
+def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Settings:
+    """Check the settings (and, with `connect`, the database) before Prefect starts, then hand
+    them to the flows through the environment: flow parameters are stored in the Prefect
+    database, and a database URL or a MongoDB URI may hold a password."""
+    settings = load_settings(**options)
+    if with_source:
+        settings.open_source()
+    with Store(settings.db) as store:
+        if connect:
+            store.check()
+    os.environ["COFFEESHOP_DB"] = settings.db
+    if settings.source:
+        os.environ["COFFEESHOP_SOURCE"] = _absolute(settings.source)
+    os.environ["COFFEESHOP_MONGO_DATABASE"] = settings.mongo_database
+    os.environ["COFFEESHOP_MONGO_COLLECTION"] = settings.mongo_collection
+    return settings
+
+
+def _absolute(source: str) -> str:
+    """A file path that still holds in another working directory; a URI as it is."""
+    if source.startswith(MONGO_SCHEMES):
+        return source
+    return str(Path(source).expanduser().resolve())
+
+
+def _echo_sync(result: dict[str, Any]) -> None:
+    seconds = result["seconds"]
+    rate = result["events"] / seconds if seconds > 0 else 0.0
+    typer.echo(
+        f"synced {result['events']} event(s) in {result['batches']} batch(es): "
+        f"{result['applied']} applied, {result['quarantined']} quarantined, "
+        f"{result['skipped']} skipped ({seconds:.2f} s, {rate:,.0f} events/s)",
+        err=True,
+    )
+
+
+def _echo_reconcile(summary: dict[str, Any]) -> None:
+    typer.echo(
+        f"reconcile: {summary['differences']} difference(s); the source has "
+        f"{summary['receipts']} valid receipt(s) and {summary['quarantined']} quarantined "
+        "input(s)" + ("; repaired" if summary["repaired"] else "")
+    )

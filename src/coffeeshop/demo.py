@@ -1,0 +1,409 @@
+"""The one-command demo: live receipt traffic, the sync engine and the API with its dashboard,
+in one process (three threads), over a folder that holds an SQLite database and a JSONL file.
+
+    generator thread  --appends-->  receipts.jsonl  --tailed by-->  engine thread (Syncer)
+                                                                          |
+    browser  <--polls--  uvicorn thread (API + dashboard)  <--reads--  analysis.db
+
+The first run seeds the file with some history so the charts have shape; a later run reuses
+the folder and carries on; `fresh` starts over. SIGINT or SIGTERM stops all three parts
+(the engine after its current batch) and `run` returns normally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coffeeshop.errors import CoffeeshopError, ConfigError
+
+log = logging.getLogger("coffeeshop.demo")
+
+DB_FILE = "analysis.db"
+SOURCE_FILE = "receipts.jsonl"
+LOCK_FILE = ".demo.lock"
+# What `fresh` removes: the demo's own files, never anything else in the folder.
+DEMO_FILES = (
+    SOURCE_FILE,
+    f"{SOURCE_FILE}.part",
+    DB_FILE,
+    f"{DB_FILE}-wal",
+    f"{DB_FILE}-shm",
+    f"{DB_FILE}-journal",
+    f"{DB_FILE}.lock",
+)
+HISTORY_SEED = 1  # the same history on every machine
+LIVE_LINES = 10**15  # "forever": the live generator runs until stopped
+JOIN_TIMEOUT = 15.0
+
+
+class PartFailed(CoffeeshopError):
+    """A part of the demo (engine, generator, web server) ended before the demo was stopped."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    directory: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    fresh: bool = False
+    rate: float = 25.0  # live receipts per second
+    history: int = 50_000  # receipts seeded on a first run
+    history_days: int = 60
+    stores: int = 12
+    invalid_share: float = 0.02
+    update_share: float = 0.01
+    delete_share: float = 0.005
+    status_every: float = 30.0  # seconds between two progress lines
+
+    @property
+    def db_path(self) -> Path:
+        return self.directory / DB_FILE
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.db_path.resolve()}"
+
+    @property
+    def source_path(self) -> Path:
+        return self.directory / SOURCE_FILE
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+
+@dataclass(slots=True)
+class Progress:
+    """What the engine thread reports after each batch (this run only)."""
+
+    applied: int = 0
+    quarantined: int = 0
+    batches: int = 0
+
+
+class Demo:
+    """Runs the demo until `stop` is set (by a signal when `run` installs the handlers)."""
+
+    def __init__(self, options: DemoOptions, *, stop: threading.Event | None = None) -> None:
+        self.options = options
+        self.stop = stop or threading.Event()
+        self.progress = Progress()
+        self._errors: list[BaseException] = []
+        self._server: Any = None
+        self._token_required = False
+        self._signals = 0
+
+    # -- the whole run ---------------------------------------------------------------------------
+
+    def run(self, *, handle_signals: bool = True) -> None:
+        """Prepare the folder, start the three parts, wait for a signal, stop them all.
+
+        Raises `ConfigError` (one line for the user) when the port is taken, another demo
+        uses the folder, or a part fails; returns normally after a signal.
+        """
+        with self._signal_handlers(handle_signals):
+            from coffeeshop.api.server import check_port
+
+            check_port(self.options.host, self.options.port)  # fail before touching files
+            with self._folder_lock():
+                self._prepare()
+                if self.stop.is_set():
+                    return
+                self._serve()
+
+    def _serve(self) -> None:
+        options = self.options
+        started = time.monotonic()
+        threads = [
+            self._thread("engine", self._run_engine),
+            self._thread("generator", self._run_generator),
+            self._thread("api", self._run_api),
+        ]
+        try:
+            self._wait_for_api()
+            self._watch()
+        finally:
+            self.stop.set()
+            if self._server is not None:
+                self._server.should_exit = True
+            for thread in threads:
+                thread.join(JOIN_TIMEOUT)
+                if thread.is_alive():
+                    log.warning("the %s did not stop within %.0f s", thread.name, JOIN_TIMEOUT)
+        minutes, seconds = divmod(round(time.monotonic() - started), 60)
+        log.info(
+            "stopped after %dm%02ds: %s change(s) applied, %s quarantined; the folder %s is "
+            "kept (run again to continue, or with --fresh to start over)",
+            minutes,
+            seconds,
+            f"{self.progress.applied:,}",
+            f"{self.progress.quarantined:,}",
+            options.directory,
+        )
+        if self._errors:
+            raise self._errors[0]
+
+    def _watch(self) -> None:
+        """A progress line now and then, until stopped (by a signal, or a part that ended)."""
+        every = self.options.status_every
+        last = self.progress.applied
+        while not self.stop.wait(every if every > 0 else None):
+            applied = self.progress.applied
+            log.info(
+                "live: %s change(s) in the last %.0f s; %s applied and %s quarantined so far",
+                f"{applied - last:,}",
+                every,
+                f"{applied:,}",
+                f"{self.progress.quarantined:,}",
+            )
+            last = applied
+
+    # -- the folder ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _folder_lock(self) -> Iterator[None]:
+        """One demo per folder: a second one would write the same file and database."""
+        directory = self.options.directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot use the folder {directory}: {exc.strerror or exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"another demo is running in {directory}; stop it first, "
+                    "or pass --dir OTHER_FOLDER"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+    def _prepare(self) -> None:
+        """Reset (fresh), seed a new folder with history, and create the tables."""
+        options = self.options
+        if options.fresh:
+            removed = _remove(options.directory, DEMO_FILES)
+            log.info("fresh start in %s: removed %s", options.directory, ", ".join(removed) or "-")
+        source = options.source_path
+        if not _has_data(source):
+            if options.db_path.exists():  # its checkpoint would not match a new file
+                _remove(options.directory, DEMO_FILES[2:])
+            self._seed(source)
+        else:
+            log.info("reusing %s (%s)", options.directory, _size(source))
+        if self.stop.is_set():
+            return
+        from coffeeshop.store import Store
+
+        with Store(options.db_url) as store:
+            store.upgrade()
+
+    def _seed(self, source: Path) -> None:
+        from coffeeshop.generator import ReceiptGenerator, write_jsonl
+
+        options = self.options
+        days = options.history_days
+        generator = ReceiptGenerator(
+            seed=HISTORY_SEED,
+            stores=options.stores,
+            start=dt.date.today() - dt.timedelta(days=days),  # up to yesterday
+            days=days,
+            update_share=options.update_share,
+            delete_share=options.delete_share,
+            invalid_share=options.invalid_share,
+        )
+        part = source.with_name(f"{source.name}.part")
+        written = write_jsonl(
+            part, options.history, generator=generator, append=False, stop=self.stop
+        )
+        if self.stop.is_set():
+            part.unlink(missing_ok=True)
+            return
+        part.replace(source)  # a whole history or none: an interrupted seed starts over
+        log.info(
+            "seeded %s with %s lines: %s receipts over the last %d days, %d stores",
+            source,
+            f"{written:,}",
+            f"{options.history:,}",
+            days,
+            options.stores,
+        )
+
+    # -- the three parts -------------------------------------------------------------------------
+
+    def _thread(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        """Run `target` in a thread; when it ends before the demo stops, the demo stops."""
+
+        def guarded() -> None:
+            try:
+                target()
+            except SystemExit:  # uvicorn exits when it cannot start; it has logged why
+                if not self.stop.is_set():
+                    self._errors.append(PartFailed(f"the {name} could not start"))
+            except Exception as exc:
+                log.debug("the %s failed", name, exc_info=True)
+                self._errors.append(
+                    exc
+                    if isinstance(exc, CoffeeshopError)
+                    else PartFailed(f"the {name} failed: {exc}")
+                )
+            else:
+                if not self.stop.is_set():
+                    self._errors.append(PartFailed(f"the {name} stopped by itself"))
+            finally:
+                self.stop.set()
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _run_engine(self) -> None:
+        from coffeeshop.config import load_settings
+        from coffeeshop.engine import Syncer, SyncReport
+        from coffeeshop.sources.base import BatchLimits
+        from coffeeshop.sources.jsonl import JsonlSource
+        from coffeeshop.store import Store
+
+        options = self.options
+        settings = load_settings(db=options.db_url, source=str(options.source_path))
+        progress = self.progress
+
+        def on_batch(report: SyncReport) -> None:
+            progress.applied = report.applied
+            progress.quarantined = report.quarantined
+            progress.batches = report.batches
+
+        with Store(options.db_url) as store:
+            syncer = Syncer(
+                store,
+                JsonlSource(options.source_path),
+                limits=BatchLimits(
+                    settings.batch_size, settings.batch_wait, settings.poll_interval
+                ),
+                today=settings.today,
+                on_batch=on_batch,
+                read_ahead=False,  # no second process: a terminal's Ctrl-C would reach it too
+            )
+            on_batch(syncer.run(follow=True, stop=self.stop))
+
+    def _run_generator(self) -> None:
+        from coffeeshop.generator import ReceiptGenerator, write_jsonl
+
+        options = self.options
+        generator = ReceiptGenerator(
+            seed=time.time_ns(),  # _ids of its own, different from any earlier run's
+            stores=options.stores,
+            update_share=options.update_share,
+            delete_share=options.delete_share,
+            invalid_share=options.invalid_share,
+            live=True,
+        )
+        write_jsonl(
+            options.source_path,
+            LIVE_LINES,
+            generator=generator,
+            rate=options.rate,
+            stop=self.stop,
+        )
+
+    def _run_api(self) -> None:
+        import uvicorn
+
+        from coffeeshop.api.app import create_app
+        from coffeeshop.api.settings import load_api_settings
+
+        options = self.options
+        settings = load_api_settings(db=options.db_url, async_db="")
+        self._token_required = settings.token is not None
+        config = uvicorn.Config(
+            create_app(settings),
+            host=options.host,
+            port=options.port,
+            log_config=None,  # the demo's logging, set up by the command
+            log_level=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = server = uvicorn.Server(config)
+        if self.stop.is_set():
+            return
+        server.run()  # outside the main thread uvicorn leaves the signals to us
+
+    def _wait_for_api(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.stop.wait(0.05):
+            server = self._server
+            if server is not None and server.started:
+                token = " (the page asks for the API token)" if self._token_required else ""
+                log.info(
+                    "dashboard on %s%s; live traffic %g receipts/s into %s; Ctrl-C stops",
+                    self.options.url,
+                    token,
+                    self.options.rate,
+                    self.options.source_path,
+                )
+                return
+            if time.monotonic() > deadline:
+                raise ConfigError(f"the web server did not start within {timeout:.0f} s")
+
+    # -- signals ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _signal_handlers(self, install: bool) -> Iterator[None]:
+        if not install:
+            yield
+            return
+        caught = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in caught}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.info("%s: stopping (again to force)", signal.Signals(signum).name)
+            self.stop.set()
+        elif self._server is not None:
+            self._server.force_exit = True
+
+
+def _has_data(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _remove(directory: Path, names: tuple[str, ...]) -> list[str]:
+    removed = []
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+            removed.append(name)
+    return removed
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    if size < 1024 * 1024:
+        return f"{size / 1024:,.1f} KiB"
+    return f"{size / 1024 / 1024:,.1f} MiB"

@@ -1,0 +1,110 @@
+"""Schemathesis over the published OpenAPI document: generated requests (valid and invalid)
+never get a 5xx, and every response conforms to the schema (status, content type, body,
+headers). Bounded: a few dozen examples per operation, well under a minute.
+
+The schema comes from `app.openapi()` of an app with the same configuration (no database
+needed to publish it); the requests go to an app over a database filled by the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from prometheus_client.parser import text_string_to_metric_families
+from schemathesis.config import HttpBearerAuthConfig
+from test_api_support import fill
+from test_api_support import settings as api_settings
+
+from coffeeshop.api import create_app
+
+EXAMPLES = 40
+TOKEN = "schema-test-token"
+BASE_URL = "http://testserver"
+LIMITS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+class Deferred:
+    """An ASGI app that forwards to the one a fixture sets: the schema is loaded at import (for
+    `parametrize`), the app over a filled database only exists once the fixture runs."""
+
+    def __init__(self) -> None:
+        self.app: FastAPI | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.app is not None, "the app fixture has not run"
+        await self.app(scope, receive, send)
+
+
+def published(token: str | None) -> tuple[Any, Deferred]:
+    app = create_app(api_settings("sqlite:///never-opened.db", api_token=token))
+    schema = schemathesis.openapi.from_dict(app.openapi())
+    schema.app = target = Deferred()
+    if token:  # schemathesis sends it, and knows which requests are meant to lack it
+        schema.config.auth.openapi.schemes["HTTPBearer"] = HttpBearerAuthConfig(bearer=token)
+    return schema, target
+
+
+open_schema, open_target = published(None)
+token_schema, token_target = published(TOKEN)
+
+
+@contextlib.contextmanager
+def serving(directory: Path, target: Deferred, token: str | None) -> Iterator[None]:
+    url = f"sqlite:///{directory / 'analysis.db'}"
+    fill(url, directory)
+    target.app = create_app(api_settings(url, api_token=token))
+    yield
+    from schemathesis.python import asgi  # stop the lifespans its client started
+
+    with contextlib.suppress(Exception):
+        asgi.shutdown_lifespans()
+    # The runs reached the data (with a token: a 401 for everything would conform too).
+    assert answered_200(target.app, "/store_monthly") > 0
+
+
+def answered_200(app: FastAPI, route: str) -> float:
+    text, _ = app.state.api.metrics.render(None, accept=None)
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text.decode())
+        if family.name == "coffeeshop_api_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and sample.labels["route"] == route
+        and sample.labels["status"] == "200"
+    )
+
+
+@pytest.fixture(scope="module")
+def open_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with serving(tmp_path_factory.mktemp("schema_open"), open_target, None):
+        yield
+
+
+@pytest.fixture(scope="module")
+def token_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with serving(tmp_path_factory.mktemp("schema_token"), token_target, TOKEN):
+        yield
+
+
+@open_schema.parametrize()
+@LIMITS
+def test_every_response_conforms_and_none_is_a_server_error(case: Any, open_app: None) -> None:
+    case.call_and_validate(base_url=BASE_URL)
+
+
+@token_schema.parametrize()
+@LIMITS
+def test_with_a_token_too(case: Any, token_app: None) -> None:
+    case.call_and_validate(base_url=BASE_URL)

@@ -1,0 +1,188 @@
+"""`coffeeshop serve` as a user runs it: a real process on a real port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_api_support import fill
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "coffeeshop", *args]
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class Server:
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.log = tmp_path / f"serve-{self.port}.log"
+        env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                command("serve", "--port", str(self.port), *args),
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited: {self.output()}")
+            try:
+                if get(self.port, "/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"serve did not answer: {self.output()}")
+
+    def stop(self) -> bool:
+        """SIGTERM; True when it shut down gracefully (uvicorn then re-raises the signal, so
+        the status is that of a SIGTERM, or 0 from the multi-worker supervisor)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=30)
+        return status in (0, -signal.SIGTERM) and "Application shutdown complete" in self.output()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    url = f"sqlite:///{tmp_path / 'analysis.db'}"
+    fill(url, tmp_path)
+    servers: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = Server(tmp_path, "--db", url, *args)
+        servers.append(server)
+        server.wait_until_up()
+        return server
+
+    yield start, url  # type: ignore[misc]
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def test_serve_has_help_with_an_example(tmp_path: Path) -> None:
+    result = subprocess.run(
+        command("serve", "--help"), capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0
+    assert "Example: coffeeshop serve" in result.stdout
+    for option in ("--db", "--host", "--port", "--workers"):
+        assert option in result.stdout
+
+
+def test_serve_answers_and_stops_cleanly_on_sigterm(served: tuple[object, str]) -> None:
+    start, _ = served
+    server = start()  # type: ignore[operator]
+    status, body = get(server.port, "/store_peak_hours")
+    assert status == 200 and body.startswith(b'[{"store_id":1,')
+    assert get(server.port, "/ready")[0] == 200
+    assert server.stop()
+    assert "Traceback" not in server.output()
+
+
+def test_two_workers_share_the_port_and_their_metrics(served: tuple[object, str]) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("coffeeshop-metrics-*"))
+    start, _ = served
+    server = start("--workers", "2")
+    for _ in range(40):  # new connections each: the kernel spreads them over both workers
+        assert get(server.port, "/store_monthly?store_id=1")[0] == 200
+    families = text_string_to_metric_families(get(server.port, "/metrics")[1].decode())
+    counts = {
+        sample.labels["route"]: sample.value
+        for family in families
+        if family.name == "coffeeshop_api_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels["status"] == "200"
+    }
+    assert counts["/store_monthly"] == 40  # summed over both worker processes
+    assert server.stop()
+    assert server.output().count("Application shutdown complete") == 2
+    assert "Traceback" not in server.output()
+    assert set(Path(tempfile.gettempdir()).glob("coffeeshop-metrics-*")) == before
+
+
+def test_a_bad_database_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        command("serve", "--db", "oracle://scott:tiger@db/x"),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "tiger" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            command("serve", "--db", f"sqlite:///{tmp_path / 'a.db'}", "--port", str(port)),
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+
+
+@pytest.mark.mariadb
+def test_serve_never_logs_the_password(tmp_path: Path) -> None:
+    from conftest import require_mysql
+
+    require_mysql()
+    secret = "Sup3r-S3cret-pw"
+    server = Server(tmp_path, "--db", f"mysql+pymysql://root:{secret}@127.0.0.1:3306/nope")
+    try:
+        server.wait_until_up()
+        assert get(server.port, "/ready")[0] == 503
+        status, body = get(server.port, "/store_monthly")
+        assert status == 503 and secret.encode() not in body
+    finally:
+        server.stop()
+    output = server.output()
+    assert "Access denied" in output or "cannot use database" in output
+    assert secret not in output

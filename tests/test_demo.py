@@ -1,0 +1,211 @@
+"""`coffeeshop demo` as a user runs it: a real process, a real port, Ctrl-C (SIGINT) to stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coffeeshop.demo import Demo, DemoOptions, PartFailed
+
+TABLES = ("receipts_summary", "store_monthly", "item_performance", "store_peak_hours")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "coffeeshop", "demo", *args]
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    """A demo that is expected to refuse to start."""
+    return subprocess.run(demo_command(*args), capture_output=True, text=True, timeout=30)
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def get_json(port: int, path: str) -> Any:
+    status, body = get(port, path)
+    assert status == 200, (path, status, body[:200])
+    return json.loads(body)
+
+
+class DemoProcess:
+    def __init__(self, tmp_path: Path, folder: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.log = tmp_path / f"demo-{self.port}-{time.monotonic_ns()}.log"
+        env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+        self.started = time.monotonic()
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                demo_command("--port", str(self.port), "--dir", str(folder), *args),
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_for_health(self) -> None:
+        deadline = self.started + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"demo exited early: {self.output()}")
+            try:
+                if get(self.port, "/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"demo did not answer /health: {self.output()}")
+
+    def wait_for_data(self) -> float:
+        """Seconds from the start until all four tables have rows."""
+        while time.monotonic() < self.started + 10:
+            if all(get_json(self.port, f"/{table}") for table in TABLES):
+                return time.monotonic() - self.started
+            time.sleep(0.2)
+        raise AssertionError(f"no data within 10 s of the start: {self.output()}")
+
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT, then the exit status."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"demo did not stop on SIGINT: {self.output()}") from None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def applied(port: int) -> int:
+    return int(get_json(port, "/pipeline")["totals"]["applied"])
+
+
+def wait_for_change(port: int, seconds: float = 5.0) -> None:
+    """The numbers move: new receipts keep arriving and the tables follow."""
+    before_applied = applied(port)
+    before_summary = get_json(port, "/receipts_summary")[-1]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        summary = get_json(port, "/receipts_summary")[-1]
+        if applied(port) > before_applied and summary != before_summary:
+            return
+    raise AssertionError(f"the tables did not change within {seconds:.0f} s")
+
+
+def test_demo_serves_live_data_stops_on_ctrl_c_and_reuses_or_resets_its_folder(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "demo"
+    first = DemoProcess(tmp_path, folder)
+    try:
+        first.wait_for_health()
+        assert first.wait_for_data() < 10
+        wait_for_change(first.port)
+        status, page = get(first.port, "/")
+        assert status == 200 and b"Coffeeshop Analytics" in page
+        assert get(first.port, "/dashboard/app.js")[0] == 200
+        assert get(first.port, "/dashboard/vendor/chart.js/chart.umd.min.js")[0] == 200
+
+        # One demo per folder, and a port in use: one line each, exit status 2.
+        rival = run_demo("--port", str(free_port()), "--dir", str(folder))
+        assert rival.returncode == 2
+        assert "another demo is running" in rival.stderr and "Traceback" not in rival.stderr
+        taken = run_demo("--port", str(first.port), "--dir", str(tmp_path / "other"))
+        assert taken.returncode == 2
+        assert "cannot listen" in taken.stderr and "Traceback" not in taken.stderr
+        assert first.interrupt() == 0
+    finally:
+        first.kill()
+    out = first.output()
+    assert "Traceback" not in out, out
+    assert f"http://127.0.0.1:{first.port}/" in out
+    source = folder / "receipts.jsonl"
+    assert source.stat().st_size > 0 and (folder / "analysis.db").exists()
+    inode, size = source.stat().st_ino, source.stat().st_size
+
+    # A second run continues in the same folder: same file, grown; the counts carry on.
+    second = DemoProcess(tmp_path, folder)
+    try:
+        second.wait_for_health()
+        second.wait_for_data()
+        wait_for_change(second.port)
+        assert second.interrupt() == 0
+    finally:
+        second.kill()
+    assert "reusing" in second.output() and "seeded" not in second.output()
+    assert "Traceback" not in second.output()
+    assert source.stat().st_ino == inode and source.stat().st_size > size
+
+    # --fresh starts over: a new history file and database; other files are left alone.
+    with source.open("a") as file:
+        file.write('{"_id": "written-before-fresh", "Store_ID": "x"}\n')
+    (folder / "keep.txt").write_text("not the demo's")
+    third = DemoProcess(tmp_path, folder, "--fresh")
+    try:
+        third.wait_for_health()
+        third.wait_for_data()
+        assert third.interrupt() == 0
+    finally:
+        third.kill()
+    assert "removed receipts.jsonl, analysis.db" in third.output()
+    assert "seeded" in third.output() and "Traceback" not in third.output()
+    assert b"written-before-fresh" not in source.read_bytes()
+    assert (folder / "keep.txt").read_text() == "not the demo's"
+
+
+def test_demo_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    demo = DemoProcess(tmp_path, tmp_path / "demo", "--history", "500")
+    try:
+        demo.wait_for_health()
+        demo.process.send_signal(signal.SIGTERM)
+        assert demo.process.wait(timeout=20) == 0
+    finally:
+        demo.kill()
+    assert "Traceback" not in demo.output()
+    assert "SIGTERM: stopping" in demo.output()
+
+
+def test_a_part_that_fails_stops_the_demo_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_generator(self: Demo) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Demo, "_run_generator", broken_generator)
+    demo = Demo(DemoOptions(directory=tmp_path / "demo", port=free_port(), history=200))
+    before = threading.active_count()
+    with pytest.raises(PartFailed, match="the generator failed: No space left on device"):
+        demo.run(handle_signals=False)
+    assert demo.stop.is_set()
+    assert threading.active_count() == before  # the engine and the web server stopped too

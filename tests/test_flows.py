@@ -1,0 +1,527 @@
+"""The Prefect flows over the engine, against a temporary Prefect API (prefect_test_harness, one
+per session: it takes seconds to start), on real SQLite files and MariaDB databases; and the
+`coffeeshop flows` commands as a user runs them, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+
+# Before Prefect is first imported: it reads its settings and starts its analytics then.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import contextlib
+import contextvars
+import datetime as dt
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pymysql
+import pytest
+from helpers import current_receipts, receipt, reference_tables, write_lines
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner
+
+from coffeeshop import flows
+from coffeeshop.config import load_settings
+from coffeeshop.engine import Syncer
+from coffeeshop.errors import (
+    CheckpointMoved,
+    ConfigError,
+    SourceChanged,
+    StoreError,
+    WriterBusy,
+)
+from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.store import Store
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A temporary Prefect API for the whole session; its URL, for subprocesses."""
+    with prefect_test_harness(server_startup_timeout=60):
+        url = PREFECT_API_URL.value()
+        assert url
+        yield url
+
+
+def lines() -> list[Any]:
+    """Inserts over four stores and a month, a replace, deletes, and two rejects."""
+    out: list[Any] = [
+        receipt(
+            i,
+            store=i % 4,
+            date=f"2026-11-{10 + i % 15:02d}",
+            time=f"{7 + i % 12:02d}:15",
+            total=f"{i}.35",
+            items=[("Latte", 1 + i % 3), ("Crème Brûlée", 1)],
+        )
+        for i in range(60)
+    ]
+    out.append(receipt(3, store=9, total="7.10", items=[("Tea", 2)]))
+    out += [{"operationType": "delete", "documentKey": {"_id": i}} for i in range(0, 60, 7)]
+    out += [receipt(500, total=-1), "not json"]
+    return out
+
+
+DEAD_API = "http://127.0.0.1:1/api"  # nothing listens on port 1
+RECEIPTS = len(current_receipts(lines()))  # valid receipts left after all the lines
+
+
+def today() -> dt.date:
+    return load_settings().today()
+
+
+def assert_exact(url: str, written: list[Any], *, day: dt.date | None = None) -> None:
+    day = day or today()
+    with Store(url) as store:
+        assert store.read_tables(day) == reference_tables(written, day)
+
+
+def sync_directly(url: str, path: Path, *, day: dt.date | None = None) -> None:
+    with Store(url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: day or today()).run()
+
+
+def wait_for(condition: Callable[[], bool], *, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def receipts_in(url: str) -> int:
+    with Store(url) as store:
+        store.upgrade()
+        return sum(1 for _ in store.iter_receipts())
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, api: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    environment |= {"PREFECT_HOME": str(cwd / ".prefect"), **(env or {})}
+    if api:
+        environment["PREFECT_API_URL"] = api
+    return subprocess.run(
+        [sys.executable, "-m", "coffeeshop", "flows", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], fragment: str, code: int = 2
+) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert fragment in errors[0]
+
+
+# -- the flows, in this process ---------------------------------------------------------------
+
+
+def test_sync_flow_applies_a_file_exactly(db_url: str, tmp_path: Path, prefect_api: str) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, lines())
+    result = flows.sync_flow(source=str(path), db=db_url, follow=False)
+    assert result["passes"] == 1
+    assert result["applied"] == 61 + 9 and result["quarantined"] == 2
+    assert_exact(db_url, lines())
+
+
+def test_one_pass_applies_what_is_there_exits_and_the_next_resumes(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    first, more = lines(), [receipt(900, total="1.50"), receipt(3, total="2.00")]
+    write_lines(path, first)
+    assert flows.sync_flow(source=str(path), db=url, follow=False)["events"] == len(first)
+    write_lines(path, more)
+    assert flows.sync_flow(source=str(path), db=url, follow=False)["events"] == len(more)
+    assert_exact(url, first + more)
+
+
+def test_reconcile_flow_reports_differences_and_repairs_them(
+    db_url: str, tmp_path: Path, prefect_api: str
+) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, lines())
+    sync_directly(db_url, path)
+    with Store(db_url) as store:
+        store.execute("UPDATE store_peak_hours SET tx_count = tx_count + 1")
+        store.execute("DELETE FROM item_performance")
+    with pytest.raises(flows.ReconcileDifferences) as raised:
+        flows.reconcile_flow(source=str(path), db=db_url)
+    assert raised.value.exit_code == 1
+    assert "item_performance: 3" in str(raised.value) and "store_peak_hours: 5" in str(raised.value)
+    repaired = flows.reconcile_flow(source=str(path), db=db_url, repair=True)
+    assert repaired["repaired"] and repaired["differences"] == 8
+    assert flows.reconcile_flow(source=str(path), db=db_url)["differences"] == 0
+    assert_exact(db_url, lines())
+
+
+def test_refresh_summary_writes_todays_row_without_a_new_receipt(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    yesterday = today() - dt.timedelta(days=1)
+    sync_directly(url, path, day=yesterday)  # the last sync ran yesterday; nothing came since
+    row = flows.refresh_summary_flow(db=url)
+    assert row["as_of"] == str(today())
+    with Store(url) as store:
+        rows = {r.as_of: r for r in store.summary_rows()}
+    assert set(rows) == {yesterday, today()}  # yesterday's row stays the snapshot it was
+    assert rows[today()] == reference_tables(lines(), today()).summary
+
+
+def test_a_transient_store_error_is_retried_and_the_tables_stay_exact(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    monkeypatch.setenv("COFFEESHOP_BATCH_SIZE", "10")
+    calls = {"apply": 0, "run": 0}
+    apply_batch, run = Store.apply_batch, Syncer.run
+
+    def flaky_apply(self: Store, *args: Any, **kwargs: Any) -> Any:
+        calls["apply"] += 1
+        if calls["apply"] == 3:  # two batches are committed; the third fails once
+            raise StoreError("cannot use database: (2013) Lost connection (injected)")
+        return apply_batch(self, *args, **kwargs)
+
+    def counted_run(self: Syncer, **kwargs: Any) -> Any:
+        calls["run"] += 1
+        return run(self, **kwargs)
+
+    monkeypatch.setattr(Store, "apply_batch", flaky_apply)
+    monkeypatch.setattr(Syncer, "run", counted_run)
+    monkeypatch.setattr(flows, "sync_pass", flows.sync_pass.with_options(retry_delay_seconds=0))
+    state = flows.sync_flow(source=str(path), db=url, follow=False, return_state=True)
+    assert state.is_completed()
+    assert calls["run"] == 2
+    assert state.result()["events"] == len(lines()) - 20  # the retry resumed after 2 batches
+    assert_exact(url, lines())
+    run_counts = task_run_counts(state.state_details.flow_run_id)
+    assert run_counts == [2]  # one task run, recorded by Prefect with its retry
+
+
+def task_run_counts(flow_run_id: Any) -> list[int]:
+    """Run counts of the flow run's task runs (the API records them a moment later)."""
+    counts: list[int] = []
+
+    def recorded() -> bool:
+        nonlocal counts
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+        counts = [r.run_count for r in runs if r.state and r.state.is_final()]
+        return bool(counts) and len(counts) == len(runs)
+
+    wait_for(recorded, seconds=20)
+    return counts
+
+
+def test_a_config_error_is_not_retried(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    calls = 0
+
+    def misconfigured(self: Syncer, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise ConfigError("bad configuration COFFEESHOP_SOURCE: injected")
+
+    monkeypatch.setattr(Syncer, "run", misconfigured)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="injected"):
+        flows.sync_flow(source=str(path), db=url, follow=False)
+    assert calls == 1 and time.monotonic() - started < 10  # no retry, no backoff
+
+
+def test_bad_configuration_fails_the_flow_before_any_task(tmp_path: Path, prefect_api: str) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        flows.sync_flow(source=str(tmp_path / "missing.jsonl"), db="sqlite://", follow=False)
+    with pytest.raises(ConfigError, match="unsupported database"):
+        flows.refresh_summary_flow(db="oracle://x@y/z")
+
+
+@pytest.mark.parametrize(
+    ("error", "retry"),
+    [
+        (StoreError("cannot use database x: (2006) gone away"), True),
+        (CheckpointMoved("checkpoint of x moved"), True),
+        (ConnectionResetError(104, "reset by peer"), True),
+        (TimeoutError("timed out"), True),
+        (OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2013, "Lost")), True),
+        (OperationalError("SELECT 1", {}, pymysql.err.OperationalError(1045, "Denied")), False),
+        (ConfigError("bad configuration"), False),
+        (WriterBusy("another writer"), False),
+        (SourceChanged("truncated"), False),
+        (FileNotFoundError(2, "No such file"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_transient_errors_are_retried(error: BaseException, retry: bool) -> None:
+    assert flows.is_retryable(error) is retry
+
+
+@contextlib.contextmanager
+def streaming(monkeypatch: pytest.MonkeyPatch, **params: Any) -> Iterator[dict[str, Any]]:
+    """`sync_flow(**params)` following in a thread until the block ends; yields the dict its
+    result lands in."""
+    stops: list[flows.Stop] = []
+
+    class KeptStop(flows.Stop):
+        def __init__(self) -> None:
+            super().__init__()
+            stops.append(self)
+
+    monkeypatch.setattr(flows, "Stop", KeptStop)
+    result: dict[str, Any] = {}
+    context = contextvars.copy_context()  # the thread sees the harness's API settings
+    thread = threading.Thread(target=lambda: result.update(context.run(flows.sync_flow, **params)))
+    thread.start()
+    try:
+        wait_for(lambda: bool(stops), seconds=30)
+        yield result
+    finally:
+        stops[0].set()
+        thread.join(timeout=60)
+
+
+def test_a_repair_while_the_stream_runs_leaves_the_tables_exact(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    sync_directly(url, path)
+    with Store(url) as store:
+        store.execute("DELETE FROM store_monthly")
+    more = [receipt(901, store=2, total="3.30")]
+    started = time.monotonic()
+    with streaming(monkeypatch, source=str(path), db=url, segment_seconds=1.0) as result:
+        repaired = flows.reconcile_flow(source=str(path), db=url, repair=True)
+        assert repaired["repaired"] and repaired["by_table"] == {"store_monthly": 5}
+        write_lines(path, more)
+        wait_for(lambda: receipts_in(url) == RECEIPTS + 1, seconds=30)
+        time.sleep(max(0.0, started + 2.5 - time.monotonic()))  # at least two segments
+    assert result["passes"] >= 2 and result["events"] == 1
+    assert_exact(url, lines() + more)
+
+
+def test_a_stream_outlives_a_failure_that_outlasts_its_task_retries(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    apply_batch, calls = Store.apply_batch, []
+
+    def down_once(self: Store, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("cannot use database: (2003) Can't connect (injected)")
+        return apply_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "apply_batch", down_once)
+    monkeypatch.setattr(flows, "sync_pass", flows.sync_pass.with_options(retries=0))
+    monkeypatch.setattr(flows, "RESTART_DELAY", 0.2)
+    with streaming(monkeypatch, source=str(path), db=url) as result:
+        wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=30)
+    assert (result["restarts"], result["passes"], result["events"]) == (1, 1, len(lines()))
+    assert_exact(url, lines())
+
+
+def test_a_signal_lets_the_work_in_hand_finish_then_is_handed_on() -> None:
+    stop, finished = flows.Stop(), []
+    with pytest.raises(KeyboardInterrupt), flows.stop_on_signals(stop, logging.getLogger("t")):
+        signal.raise_signal(signal.SIGINT)
+        assert stop.is_set()
+        finished.append(True)  # the batch in hand completes before the signal goes on
+    assert finished
+    with pytest.raises(KeyboardInterrupt), flows.stop_on_signals(stop, logging.getLogger("t")):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # asked twice: handed on at once
+        finished.append(False)
+    assert finished == [True]
+
+
+def test_a_pass_event_is_set_by_its_timer_or_by_the_stop() -> None:
+    stop = flows.Stop()
+    with stop.watch(0.05) as timed, stop.watch() as untimed:
+        assert timed.wait(5) and not untimed.is_set()
+        stop.set()
+        assert untimed.is_set()
+    with stop.watch() as late:
+        assert late.is_set()  # a pass that starts after the stop ends at once
+
+
+def test_deployments_run_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COFFEESHOP_TIMEZONE", "America/New_York")
+    stream, nightly, daily = flows.build_deployments(load_settings(), repair=True)
+    assert (stream.name, stream.schedules) == ("stream", [])
+    assert nightly.schedules[0].schedule.cron == "0 3 * * *"
+    assert daily.schedules[0].schedule.cron == "1 0 * * *"
+    assert {d.schedules[0].schedule.timezone for d in (nightly, daily)} == {"America/New_York"}
+    assert nightly.parameters == {"repair": True}
+    monkeypatch.delenv("COFFEESHOP_TIMEZONE")
+    monkeypatch.setattr("tzlocal.get_localzone_name", lambda: "Asia/Tokyo")
+    assert flows.schedule_timezone(load_settings()) == "Asia/Tokyo"
+    with pytest.raises(ConfigError, match="bad schedule"):
+        flows.build_deployments(load_settings(), reconcile_cron="at three")
+
+
+# -- the commands, as a user runs them --------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_flows_commands_have_help_with_an_example(command: str) -> None:
+    from coffeeshop.cli import app
+
+    result = CliRunner().invoke(app, ["flows", command, "--help"])
+    assert result.exit_code == 0 and "Example: coffeeshop flows " in result.output
+
+
+def test_flows_run_sync_is_one_pass_recorded_in_the_prefect_api(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    result = run_cli(
+        "run", "sync", "--source", "r.jsonl", "--db", url, cwd=tmp_path, api=prefect_api
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"synced {len(lines())} event(s)" in result.stderr
+    assert_exact(url, lines())
+    with get_client(sync_client=True) as client:
+        latest = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["sync"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )[0]
+    assert latest.state is not None and latest.state.is_completed()
+    assert latest.parameters["db"] is None  # the URL went through the environment, not the API
+
+
+def test_flows_run_reconcile_differences_are_one_line_and_exit_1(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    sync_directly(url, path)
+    with Store(url) as store:
+        store.execute("DELETE FROM store_peak_hours")
+    result = run_cli(
+        "run", "reconcile", "--source", str(path), "--db", url, cwd=tmp_path, api=prefect_api
+    )
+    assert_one_line_error(result, "5 difference(s)", code=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["run", "sync", "--source", "r.jsonl", "--db", "oracle://x@y/z"], {}, "unsupported"),
+        (
+            ["run", "sync", "--source", "r.jsonl", "--db", "sqlite:////no/such/a.db"],
+            {},
+            "cannot use",
+        ),
+        (["run", "reconcile", "--source", "missing.jsonl"], {}, "does not exist"),
+        (["run", "refresh-summary", "--repair"], {}, "--repair applies to"),
+        (["serve", "--source", "r.jsonl"], {"COFFEESHOP_TIMEZONE": "Mars/Olympus"}, "time zone"),
+        (["serve", "--source", "r.jsonl", "--reconcile-cron", "at three"], {}, "bad schedule"),
+        (["run", "sync", "--source", "r.jsonl"], {"PREFECT_API_URL": DEAD_API}, "does not answer"),
+        (["serve", "--source", "r.jsonl"], {"PREFECT_API_URL": DEAD_API}, "does not answer"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], env: dict[str, str], fragment: str
+) -> None:
+    write_lines(tmp_path / "r.jsonl", [receipt(1)])
+    assert_one_line_error(run_cli(*args, cwd=tmp_path, env=env), fragment)
+
+
+@pytest.mark.mariadb
+def test_a_wrong_password_never_appears_in_the_output(tmp_path: Path, mysql_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    secret = "S3cr3t-Pa55word-xyz"
+    url = make_url(mysql_url).set(password=secret).render_as_string(hide_password=False)
+    write_lines(tmp_path / "r.jsonl", [receipt(1)])
+    result = run_cli("run", "sync", "--source", "r.jsonl", "--db", url, cwd=tmp_path)
+    assert_one_line_error(result, "Access denied")
+    assert secret not in result.stdout + result.stderr
+
+
+def test_serve_schedules_the_flows_streams_and_stops_cleanly(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    environment = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect")}
+    environment |= {"PREFECT_API_URL": prefect_api, "COFFEESHOP_TIMEZONE": "Europe/Berlin"}
+    command = [sys.executable, "-m", "coffeeshop", "flows", "serve", "--source", str(path)]
+    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 - read back after the process ends
+    served = subprocess.Popen(
+        [*command, "--db", url], cwd=tmp_path, env=environment, stdout=log, stderr=log
+    )
+    try:
+        wait_for(lambda: receipts_in(url) == RECEIPTS)
+        more = [receipt(902, total="4.40")]
+        write_lines(path, more)
+        wait_for(lambda: receipts_in(url) == RECEIPTS + 1, seconds=15)
+        with get_client(sync_client=True) as client:
+            nightly = client.read_deployment_by_name("reconcile/nightly")
+            daily = client.read_deployment_by_name("refresh-summary/daily")
+        assert (nightly.schedules[0].schedule.cron, daily.schedules[0].schedule.cron) == (
+            "0 3 * * *",
+            "1 0 * * *",
+        )
+        assert nightly.schedules[0].schedule.timezone == "Europe/Berlin"
+        served.send_signal(signal.SIGTERM)
+        assert served.wait(timeout=60) == 0
+        with get_client(sync_client=True) as client:
+            stream = client.read_deployment_by_name("sync/stream")
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[stream.id]))
+            )
+        assert [r.state.type.value for r in runs if r.state] == ["CANCELLED"]
+    finally:
+        if served.poll() is None:
+            served.kill()
+        log.seek(0)
+        output = log.read()
+        log.close()
+    assert "received SIGTERM: stopped after the last committed batch" in output, output
+    assert_exact(url, lines() + more, day=dt.datetime.now(ZoneInfo("Europe/Berlin")).date())
+    sync_directly(url, path)  # the lock is free, and nothing was left unapplied
+    assert receipts_in(url) == RECEIPTS + 1
