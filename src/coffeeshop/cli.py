@@ -14,6 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
+from coffeeshop.cli_options import (
+    DbOption,
+    MongoCollectionOption,
+    MongoDatabaseOption,
+    SourceOption,
+)
 from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError
 from coffeeshop.sources.base import BatchLimits
@@ -30,39 +36,6 @@ app.add_typer(db_app, name="db")
 
 log = logging.getLogger("coffeeshop")
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLAlchemy URL of the analysis database [env: SQL_DSN, COFFEESHOP_DB; default sqlite:///analysis.db]",
-        show_default=False,
-    ),
-]
-SourceOption = Annotated[
-    str | None,
-    typer.Option(
-        "--source",
-        help="A JSONL file, or a mongodb:// or mongodb+srv:// URI "
-        "[env: COFFEESHOP_SOURCE, MONGO_URI]",
-        show_default=False,
-    ),
-]
-MongoDatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        help="MongoDB database [env: COFFEESHOP_MONGO_DATABASE; default coffeeshop]",
-        show_default=False,
-    ),
-]
-MongoCollectionOption = Annotated[
-    str | None,
-    typer.Option(
-        "--collection",
-        help="MongoDB collection [env: COFFEESHOP_MONGO_COLLECTION; default receipt]",
-        show_default=False,
-    ),
-]
 WaitOption = Annotated[
     float,
     typer.Option("--wait", help="Seconds to wait for another writer to finish before giving up."),

@@ -16,6 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
+from coffeeshop.cli_options import (
+    DbOption,
+    MongoCollectionOption,
+    MongoDatabaseOption,
+    SourceOption,
+)
 from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import ConfigError
 from coffeeshop.sources import MONGO_SCHEMES
@@ -31,41 +37,6 @@ class FlowName(StrEnum):
     SYNC = "sync"
     RECONCILE = "reconcile"
     REFRESH_SUMMARY = "refresh-summary"
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLAlchemy URL of the analysis database [env: SQL_DSN, COFFEESHOP_DB; default sqlite:///analysis.db]",
-        show_default=False,
-    ),
-]
-SourceOption = Annotated[
-    str | None,
-    typer.Option(
-        "--source",
-        help="A JSONL file, or a mongodb:// or mongodb+srv:// URI "
-        "[env: COFFEESHOP_SOURCE, MONGO_URI]",
-        show_default=False,
-    ),
-]
-MongoDatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        help="MongoDB database [env: COFFEESHOP_MONGO_DATABASE; default coffeeshop]",
-        show_default=False,
-    ),
-]
-MongoCollectionOption = Annotated[
-    str | None,
-    typer.Option(
-        "--collection",
-        help="MongoDB collection [env: COFFEESHOP_MONGO_COLLECTION; default receipt]",
-        show_default=False,
-    ),
-]
 
 
 @flows_app.command("run")
