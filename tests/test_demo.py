@@ -209,3 +209,9 @@ def test_a_part_that_fails_stops_the_demo_with_one_line(
         demo.run(handle_signals=False)
     assert demo.stop.is_set()
     assert threading.active_count() == before  # the engine and the web server stopped too
+
+
+def test_demo_help_has_an_example() -> None:
+    result = subprocess.run(demo_command("--help"), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert "Example: coffeeshop demo" in result.stdout
