@@ -58,7 +58,7 @@ def _setup(**overrides: Any) -> Settings:
     settings = load_settings(**overrides)
     logging.basicConfig(
         level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
         stream=sys.stderr,
     )

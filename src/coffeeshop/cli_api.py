@@ -67,7 +67,7 @@ def log_config(level: str) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {
             "plain": {
-                "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                "format": "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
                 "datefmt": "%Y-%m-%dT%H:%M:%S",
             }
         },

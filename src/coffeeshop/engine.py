@@ -190,6 +190,7 @@ class Syncer:
 
     def _apply(self, batch: ReadBatch, version: int, today: dt.date, report: SyncReport) -> int:
         assert batch.position is not None  # ticks never get here
+        started = time.perf_counter()
         result = self._call(
             lambda: self.store.apply_batch(
                 self.source.name,
@@ -213,12 +214,13 @@ class Syncer:
                 result.quarantined,
             )
         log.debug(
-            "batch %d: %d applied, %d quarantined, %d written, %d deleted",
+            "batch %d: %d applied, %d quarantined, %d written, %d deleted in %.3f s",
             result.version,
             result.applied,
             result.quarantined,
             result.receipts_written,
             result.receipts_deleted,
+            time.perf_counter() - started,
         )
         return result.version
 
