@@ -22,6 +22,8 @@ from coffeeshop.api.queries import checkpoints, read_tag
 
 log = logging.getLogger("coffeeshop.api")
 
+STOP_PATIENCE = 1.0  # seconds between two cancellations of the polling task at shutdown
+
 
 class VersionWatcher:
     def __init__(
@@ -68,19 +70,29 @@ class VersionWatcher:
             self._task = asyncio.create_task(self._run(), name="coffeeshop-version-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Cancel the polling task and wait for it. A cancellation that a database driver
+        turns into an ordinary error (so the task's loop goes on) must not hang the
+        shutdown: the loop also checks for a pending cancellation, and stop cancels again
+        until the task is done."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_PATIENCE)
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
 
     async def _run(self) -> None:
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await self.refresh()
             except Exception:  # never let the one watcher die: log and keep polling
                 log.exception("unexpected error while reading the data version")
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # a cancellation that became an error above
 
 
 async def _tag_and_sources(conn: AsyncConnection) -> tuple[VersionTag, list[dict[str, Any]]]:
