@@ -37,6 +37,7 @@ DATA_PATHS = (
     "/store_monthly",
     "/item_performance",
     "/store_peak_hours",
+    "/store_hours",
     "/quarantine",
 )
 

@@ -24,6 +24,7 @@ ENDPOINTS = (
     "/store_monthly?store_id=1&month_from=2026-01&month_to=2026-12",
     "/item_performance?limit=20",
     "/store_peak_hours",
+    "/store_hours",
     "/quarantine",
     "/pipeline",
     "/metrics",
@@ -64,7 +65,7 @@ async def test_a_select_only_user_serves_every_endpoint(reader: tuple[str, str])
     url, _ = reader
     async with running(url) as client:
         assert (await client.get("/ready")).json()["status"] == "ready"
-        for path in ENDPOINTS[:9]:
+        for path in ENDPOINTS[:10]:
             response = await client.get(path)
             assert response.status_code == 200, (path, response.text)
         assert (await client.get("/store_monthly")).json()

@@ -12,7 +12,13 @@ from test_api_support import BACKENDS, empty_database, fill, running
 
 pytestmark = pytest.mark.anyio
 
-ENDPOINTS = ("/receipts_summary", "/store_monthly", "/item_performance", "/store_peak_hours")
+ENDPOINTS = (
+    "/receipts_summary",
+    "/store_monthly",
+    "/item_performance",
+    "/store_peak_hours",
+    "/store_hours",
+)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -91,6 +97,7 @@ async def test_hostile_values_get_422_never_500_and_change_nothing(url: str, end
         "/store_monthly": ("store_id", "month_from", "month_to", "limit", "offset"),
         "/item_performance": ("order", "limit", "offset"),
         "/store_peak_hours": ("store_id", "limit", "offset"),
+        "/store_hours": ("store_id", "limit", "offset"),
     }[endpoint]
     async with running(url) as client:
         before = (await client.get(endpoint)).text

@@ -1,15 +1,17 @@
-"""The four table endpoints over databases filled by the real engine, on SQLite, MariaDB and
-PostgreSQL (when a server answers): paths, field names, JSON types, exact values, filters."""
+"""The four table endpoints and the store × hour grid over databases filled by the real
+engine, on SQLite, MariaDB and PostgreSQL (when a server answers): paths, field names, JSON
+types, exact values, filters."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers import reference_tables
+from helpers import current_receipts, reference_tables
 from test_api_support import ALL_BACKENDS, LINES, TODAY, empty_database, exact, fill, running
 
 pytestmark = pytest.mark.anyio
@@ -80,6 +82,30 @@ async def test_store_peak_hours_rows_equal_the_reference(url: str) -> None:
         sorted(REFERENCE.store_peak_hours.items())
     )
     assert [r["store_id"] for r in rows] == sorted(REFERENCE.store_peak_hours)
+
+
+async def test_store_hours_count_every_current_receipt_by_store_and_hour(url: str) -> None:
+    rows = await get(url, "/store_hours")
+    assert all(list(row) == ["store_id", "hour", "receipts"] for row in rows)
+    expected = Counter((r.store_id, r.hour) for r in current_receipts(LINES))
+    assert [(r["store_id"], r["hour"], r["receipts"]) for r in rows] == [
+        (store, hour, n) for (store, hour), n in sorted(expected.items())
+    ]
+    peaks = {r["store_id"]: (r["peak_hour"], r["tx_count"]) for r in rows_of_peaks(rows)}
+    assert peaks == dict(REFERENCE.store_peak_hours)  # the grid's maxima are the peak table
+    assert {r["store_id"] for r in await get(url, "/store_hours?store_id=2")} == {2}
+    assert await get(url, "/store_hours?store_id=99") == []
+    assert await get(url, "/store_hours?limit=3&offset=1") == rows[1:4]
+
+
+def rows_of_peaks(rows: list[dict[str, int]]) -> list[dict[str, int]]:
+    """Each store's busiest hour in the grid, the earliest on a tie."""
+    best: dict[int, dict[str, int]] = {}
+    for row in rows:  # ordered by store, then hour: a later hour must be strictly busier
+        store = row["store_id"]
+        if store not in best or row["receipts"] > best[store]["tx_count"]:
+            best[store] = {"store_id": store, "peak_hour": row["hour"], "tx_count": row["receipts"]}
+    return list(best.values())
 
 
 async def test_money_is_written_with_its_exact_digits(url: str) -> None:

@@ -230,6 +230,19 @@ def test_dashboard_draws_the_tables_and_follows_new_receipts(
         page.wait_for_function(f"({PAINTED})('{chart}') > 2000", timeout=5_000)
     assert page.evaluate(CHART_POINTS, "chart-products") == 10
     assert len(page.query_selector_all("#heatmap [data-store]")) == STORES
+    # The heat map shades every (store, hour) with receipts, not only the peaks.
+    hours = httpx.get(f"{server.base}/store_hours").json()
+    assert len(hours) > 2 * STORES
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#heatmap .cell[style*=background]').length === n",
+        arg=len(hours),
+        timeout=5_000,
+    )
+    first = hours[0]
+    row = page.query_selector(f"#heatmap [data-store='{first['store_id']}']")
+    assert row is not None
+    title = row.query_selector_all(".cell")[first["hour"]].get_attribute("title") or ""
+    assert f"{first['receipts']:,} receipts" in title, title
     for kpi in ("#kpi-spend", "#kpi-items", "#kpi-this-week", "#kpi-last-week"):
         assert any(ch.isdigit() for ch in text(page, kpi)), kpi
     assert text(page, "#kpi-change").endswith("%")

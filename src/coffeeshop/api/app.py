@@ -24,7 +24,7 @@ from coffeeshop.api.database import ReadOnlyDatabase, async_url
 from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
 from coffeeshop.api.metrics import MetricsMiddleware
-from coffeeshop.api.routes import health, metrics, pipeline, quarantine, tables
+from coffeeshop.api.routes import health, metrics, pipeline, quarantine, store_hours, tables
 from coffeeshop.api.settings import ApiSettings, as_api_settings, load_api_settings
 from coffeeshop.api.state import ApiState
 from coffeeshop.config import Settings
@@ -104,7 +104,13 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.state.api = state
     errors.install(app)
     protected = [Depends(require_token)] if state.auth.required else []
-    for router in (tables.router, quarantine.router, pipeline.router, metrics.router):
+    for router in (
+        tables.router,
+        store_hours.router,
+        quarantine.router,
+        pipeline.router,
+        metrics.router,
+    ):
         app.include_router(router, dependencies=protected)
     app.include_router(health.router)
     # The live dashboard: the page at "/" (public; it asks for the token when one is set) and

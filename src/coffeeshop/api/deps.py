@@ -17,6 +17,7 @@ from coffeeshop.api.params import (
     Params,
     PeakHoursParams,
     QuarantineParams,
+    StoreHoursParams,
     StoreMonthlyParams,
     SummaryParams,
 )
@@ -81,4 +82,5 @@ SummaryQuery = Annotated[SummaryParams, Query()]
 StoreMonthlyQuery = Annotated[StoreMonthlyParams, Query()]
 ItemQuery = Annotated[ItemParams, Query()]
 PeakHoursQuery = Annotated[PeakHoursParams, Query()]
+StoreHoursQuery = Annotated[StoreHoursParams, Query()]
 QuarantineQuery = Annotated[QuarantineParams, Query()]

@@ -105,6 +105,12 @@ class PeakHoursParams(Params):
     offset: Offset = 0
 
 
+class StoreHoursParams(Params):
+    store_id: StoreId | None = Field(None, description="Only this store.")
+    limit: Limit = None
+    offset: Offset = 0
+
+
 class QuarantineParams(Params):
     source: str | None = Field(
         None, min_length=1, max_length=255, description="Only entries from this source."

@@ -19,6 +19,7 @@ from coffeeshop.api.params import (
     ItemParams,
     PeakHoursParams,
     QuarantineParams,
+    StoreHoursParams,
     StoreMonthlyParams,
     SummaryParams,
     as_date,
@@ -96,6 +97,18 @@ async def store_peak_hours(conn: AsyncConnection, params: PeakHoursParams) -> li
     query = select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count).order_by(ph.c.store_id)
     if params.store_id is not None:
         query = query.where(ph.c.store_id == params.store_id)
+    return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+async def store_hours(conn: AsyncConnection, params: StoreHoursParams) -> list[Row]:
+    sh = schema.store_hour
+    query = (
+        select(sh.c.store_id, sh.c.hour, sh.c.receipts)
+        .where(sh.c.receipts > 0)
+        .order_by(sh.c.store_id, sh.c.hour)
+    )
+    if params.store_id is not None:
+        query = query.where(sh.c.store_id == params.store_id)
     return await _rows(conn, _page(query, params.limit, params.offset))
 
 

@@ -47,6 +47,12 @@ class StorePeakHoursRow(Row):
     tx_count: int = Field(description="Receipts in that hour, all time.")
 
 
+class StoreHourRow(Row):
+    store_id: int
+    hour: int = Field(ge=0, le=23, description="Hour of day (local time of the receipt).")
+    receipts: int = Field(ge=1, description="Receipts in that hour, all time.")
+
+
 class QuarantineEntry(Row):
     id: int
     receipt_id: str | None = Field(description="The receipt's _id, when it could be read.")

@@ -21,6 +21,7 @@
     latte: "#e0c3a0",
     muted: "#7a6a5f",
     grid: "#efe6dc",
+    foam: "#f6efe7",
   };
   const MONTH_COLORS = [COLORS.latte, COLORS.caramel, COLORS.espresso]; // oldest to newest
 
@@ -29,6 +30,7 @@
     monthly: "store_monthly",
     products: `item_performance?limit=${TOP_PRODUCTS}`,
     peaks: "store_peak_hours",
+    hours: "store_hours",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -127,11 +129,13 @@
         state.pipelineAt = performance.now();
         renderPipeline();
       }
+      const due = new Set(); // two endpoints feed the heat map: draw it once
       for (const name of names) {
         if (!state.dirty[name]) continue;
         state.dirty[name] = false;
-        RENDER[name]();
+        due.add(RENDER[name]);
       }
+      for (const render of due) render();
       renderFreshness();
     } finally {
       schedule(document.hidden ? HIDDEN_POLL_MS : POLL_MS);
@@ -265,10 +269,18 @@
     chart.update();
   }
 
-  function renderPeaks() {
-    const rows = [...state.bodies.peaks].sort((a, b) => a.store_id - b.store_id);
+  // The store × hour heat map: every hour's receipts from /store_hours, shaded against the
+  // busiest cell of all; each store's peak hour (from /store_peak_hours) carries its count.
+  function renderHeat() {
     const grid = $("heatmap");
-    const max = Math.max(1, ...rows.map((r) => r.tx_count));
+    const rows = [...(state.bodies.peaks ?? [])].sort((a, b) => a.store_id - b.store_id);
+    const counts = new Map();
+    for (const r of state.bodies.hours ?? []) {
+      if (!counts.has(r.store_id)) counts.set(r.store_id, new Array(24).fill(0));
+      counts.get(r.store_id)[r.hour] = r.receipts;
+    }
+    let max = 1;
+    for (const row of rows) max = Math.max(max, row.tx_count, ...(counts.get(row.store_id) ?? []));
     const cells = [];
     cells.push(el("div", "row", [
       el("span", "label", "store"),
@@ -278,14 +290,20 @@
       el("span", "peaktext", "peak"),
     ], { role: "row" }));
     for (const row of rows) {
-      const share = row.tx_count / max;
-      const hours = Array.from({ length: 24 }, (_, h) => {
-        if (h !== row.peak_hour) return el("span", "cell", "", { role: "cell" });
-        const cell = el("span", "cell peak", compact.format(row.tx_count), {
+      const byHour = counts.get(row.store_id) ?? new Array(24).fill(0);
+      byHour[row.peak_hour] = Math.max(byHour[row.peak_hour], row.tx_count);
+      const hours = byHour.map((n, h) => {
+        const peak = h === row.peak_hour;
+        const cell = el("span", peak ? "cell peak" : "cell", peak ? compact.format(n) : "", {
           role: "cell",
-          title: `Store ${row.store_id}: busiest ${hourRange(h)}, ${integer.format(row.tx_count)} receipts`,
+          title: `Store ${row.store_id}, ${hourRange(h)}: ${integer.format(n)} receipts` +
+            (peak ? " (busiest hour)" : ""),
         });
-        cell.style.background = mix(COLORS.latte, COLORS.espresso, 0.25 + 0.75 * share);
+        if (n > 0) {
+          const share = n / max;
+          cell.style.background = mix(COLORS.foam, COLORS.espresso, 0.08 + 0.92 * share);
+          if (peak && share < 0.45) cell.style.color = COLORS.espresso;
+        }
         return cell;
       });
       const text = el("span", "peaktext", "");
@@ -325,7 +343,8 @@
     summary: renderSummary,
     monthly: renderMonthly,
     products: renderProducts,
-    peaks: renderPeaks,
+    peaks: renderHeat,
+    hours: renderHeat,
   };
 
   // -- charts ----------------------------------------------------------------------------------

@@ -1,0 +1,29 @@
+"""Receipts per store and hour of day: the whole grid behind `store_peak_hours`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from coffeeshop.api import queries
+from coffeeshop.api.deps import Api, StoreHoursQuery, only_known
+from coffeeshop.api.params import StoreHoursParams
+from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.schemas import StoreHourRow
+
+router = APIRouter(tags=["tables"], responses=DATA_RESPONSES)
+
+
+@router.get(
+    "/store_hours",
+    response_model=list[StoreHourRow],
+    dependencies=[Depends(only_known(StoreHoursParams))],
+    summary="Receipts per store per hour of day (the heat map)",
+)
+async def store_hours(params: StoreHoursQuery, request: Request, api: Api) -> Response:
+    """All time, ordered by store, then hour; hours without receipts are left out. Its
+    maximum per store is that store's row of `/store_peak_hours`."""
+    return await api.cached(
+        request,
+        ("store_hours", params.key()),
+        lambda conn: queries.store_hours(conn, params),
+    )
