@@ -2,7 +2,7 @@
 
 Two presets (every figure can be overridden on the command line):
 
-  load   60 s of `wrk` at 64 connections against the dashboard's five endpoints while
+  load   60 s of `wrk` at 64 connections against the dashboard's six endpoints while
          `sync --follow` applies 1,000 receipts/s. Reports the requests, the errors and the
          freshness: from a receipt's line being written to the file to the API showing it.
   soak   30 minutes at 2,000 receipts/s with the API under the same load. Reports each
@@ -61,9 +61,9 @@ PRESETS: dict[str, dict[str, float]] = {
     "soak": {"seconds": 1800, "rate": 2000, "connections": 64, "history": 200_000, "sample": 10},
 }
 DASHBOARD_LUA = """
--- The dashboard's five requests, in turn (what one open dashboard asks every second).
+-- The dashboard's six requests, in turn (what one open dashboard asks every second).
 local paths = {"/pipeline", "/receipts_summary", "/store_monthly",
-               "/item_performance?limit=12", "/store_peak_hours"}
+               "/item_performance?limit=10", "/store_peak_hours", "/store_hours"}
 local i = 0
 request = function()
   i = i % #paths + 1
@@ -265,6 +265,7 @@ def wrk_figures(text: str) -> dict[str, Any]:
         "p99_ms": ms(r"99%"),
         "non_2xx": int(number(r"Non-2xx or 3xx responses: (\d+)")),
         "socket_errors": sum(int(g) for g in socket.groups()) if socket else 0,
+        "socket_detail": socket.group(0) if socket else "Socket errors: none",
     }
 
 
@@ -448,7 +449,8 @@ def main() -> None:
     print(
         f"wrk: {figures['requests']:,} requests, {figures['rps']:,.0f} req/s, "
         f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
-        f"non-2xx {figures['non_2xx']}, socket errors {figures['socket_errors']}"
+        f"non-2xx {figures['non_2xx']}, socket errors {figures['socket_errors']} "
+        f"({figures['socket_detail']}; a timeout is a request wrk gave up on after 5 s)"
     )
     if probe.delays:
         ms = [d * 1000 for d in probe.delays]
@@ -461,15 +463,18 @@ def main() -> None:
     print(f"probe: {probe.requests:,} requests, errors {len(probe.errors)}: {probe.errors[:3]}")
     if probe.slow:
         print("probes slower than 1 s (written at, seconds):", probe.slow[:10])
-    warm = max(1, len(next(iter(samples.values()))) // 6)  # the first sixth is warm-up
+    # The first sixth is warm-up. RSS moves with the size of the batch in hand, so besides the
+    # peak (strict, noisy), the trend: the last sixth's mean against the sixth after warm-up.
+    warm = max(1, len(next(iter(samples.values()))) // 6)
     for name, values in samples.items():
-        if len(values) > warm:
+        if len(values) >= 3 * warm:
             base, after = values[warm - 1], values[warm:]
+            early, late = statistics.fmean(after[:warm]), statistics.fmean(values[-warm:])
             print(
                 f"memory {name}: {values[0]:.0f} MB at start, {base:.0f} MB after warm-up "
-                f"({warm * sample_every:.0f} s), peak after {max(after):.0f} MB, "
-                f"end {values[-1]:.0f} MB, growth after warm-up "
-                f"{(max(after) - base) / base * 100:+.1f}%"
+                f"({warm * sample_every:.0f} s), peak after {max(after):.0f} MB "
+                f"({(max(after) - base) / base * 100:+.1f}%), end {values[-1]:.0f} MB; "
+                f"trend {early:.0f} -> {late:.0f} MB ({(late - early) / early * 100:+.1f}%)"
             )
     cores = os.cpu_count() or 1
     shares = ", ".join(
