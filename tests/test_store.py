@@ -190,6 +190,9 @@ def test_every_change_of_the_tables_bumps_the_data_version(db_url: str, tmp_path
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
         before, _ = store.data_version()
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()  # nothing new to apply
+        write_lines(path, [receipt(1)])  # the same receipt again: re-confirmed, no change
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        assert store.load_checkpoint(JsonlSource(path).name).applied == 2  # type: ignore[union-attr]
         unchanged, _ = store.data_version()
         store.refresh_summary(TODAY)  # the same row again: no change
         same, _ = store.data_version()

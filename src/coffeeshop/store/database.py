@@ -240,13 +240,13 @@ class Store:
             self._fault_at("aggregates")
             if not plan.delta.is_empty:
                 self._write_summary(conn, today)
-            self._write_quarantine(conn, source, plan)
+            quarantine_changed = self._write_quarantine(conn, source, plan)
             self._fault_at("quarantine")
             self._record_checkpoint(
                 conn, source, position, version, plan, behind=behind, source_time=source_time
             )
-            if not plan.delta.is_empty or plan.quarantine_add or plan.quarantine_clear:
-                self._bump_data_version(conn)
+            if not plan.delta.is_empty or quarantine_changed:
+                self._bump_data_version(conn)  # readers' caches are stale only then
             self._fault_at("checkpoint")
         return BatchResult(
             applied=plan.applied,
@@ -483,12 +483,15 @@ class Store:
         )
         return row
 
-    def _write_quarantine(self, conn: Connection, source: str, plan: BatchPlan) -> None:
+    def _write_quarantine(self, conn: Connection, source: str, plan: BatchPlan) -> bool:
+        """Clear the entries of keys that are valid again and add the new ones; True when
+        the quarantine changed (a valid receipt usually has no entry to clear)."""
         q = schema.quarantine
+        cleared = 0
         if plan.quarantine_clear:
             keys = [k.encode("utf-8", "surrogatepass") for k in plan.quarantine_clear]
             for chunk in _chunks(keys, CHUNK):
-                conn.execute(delete(q).where(q.c.key.in_(chunk)))
+                cleared += conn.execute(delete(q).where(q.c.key.in_(chunk))).rowcount
         if plan.quarantine_add:
             now = _utcnow()
             conn.execute(
@@ -508,6 +511,7 @@ class Store:
                     for e in plan.quarantine_add
                 ],
             )
+        return cleared > 0 or bool(plan.quarantine_add)
 
     def _claim_checkpoint(self, conn: Connection, source: str, expected: int | None) -> int:
         """First statement of a writing transaction: take the checkpoint row (a row lock on
