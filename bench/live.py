@@ -292,6 +292,12 @@ def main() -> None:
         help="run wrk at this nice level (the load "
         "generator shares the cores; production clients would not)",
     )
+    parser.add_argument(
+        "--nice-serve",
+        type=int,
+        default=0,
+        help="run the API at this nice level (the sync and the database then come first)",
+    )
     parser.add_argument("--sync-log-level", default="WARNING", help="e.g. DEBUG: every batch")
     args = parser.parse_args()
     preset = PRESETS[args.preset]
@@ -346,8 +352,10 @@ def main() -> None:
         {"COFFEESHOP_LOG_LEVEL": args.sync_log_level},
     )
     port = str(args.port)
+    niced = ["nice", "-n", str(args.nice_serve)] if args.nice_serve else []
     serve = start(
-        "serve", [*COFFEESHOP, "serve", "--db", db, "--port", port, "--workers", str(args.workers)]
+        "serve",
+        [*niced, *COFFEESHOP, "serve", "--db", db, "--port", port, "--workers", str(args.workers)],
     )
 
     def totals() -> dict[str, Any]:
