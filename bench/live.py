@@ -113,22 +113,11 @@ def fresh_database(url: str | None, work: Path) -> str:
     if url is None:
         return f"sqlite:///{work / 'live.db'}"
     u = make_url(url)
-    if u.get_backend_name() != "mysql":
-        raise SystemExit("--db: a mysql+pymysql:// URL (or none, for SQLite)")
-    import pymysql
+    if u.get_backend_name() != "mysql" or not u.database:
+        raise SystemExit("--db: a mysql+pymysql://user@host/database URL (or none, for SQLite)")
+    from bench_sync import fresh_mysql  # this folder's sync benchmark: drop and create
 
-    conn = pymysql.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 3306,
-        user=u.username or "root",
-        password=u.password or "",
-        autocommit=True,
-    )
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{u.database}`")
-        cur.execute(f"CREATE DATABASE `{u.database}`")
-    conn.close()
-    return url
+    return fresh_mysql(url, u.database)
 
 
 def run(args: list[str], env: dict[str, str], log: Path) -> float:
