@@ -7,7 +7,7 @@ Everything else is `COFFEESHOP_*`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -91,20 +91,29 @@ class Settings(BaseSettings):
         return dt.datetime.now(self.zone()).date()
 
 
+S = TypeVar("S", bound=Settings)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings with command-line `overrides` (None means "not given") on top."""
+    return build_settings(Settings, **overrides)
+
+
+def build_settings(model: type[S], **overrides: Any) -> S:
+    """`model` (Settings or a subclass) from the environment with `overrides` (None means
+    "not given") on top; a bad value is one `ConfigError` naming its environment variable."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**given)
+        return model(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = _env_name(str(first["loc"][0]) if first["loc"] else "settings")
+        name = _env_name(model, str(first["loc"][0]) if first["loc"] else "settings")
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"bad configuration {name}: {message}") from None
 
 
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
+def _env_name(model: type[Settings], field: str) -> str:
+    info = model.model_fields.get(field)
     alias = info.validation_alias if info is not None else None
     if isinstance(alias, AliasChoices):
         return "/".join(str(choice) for choice in alias.choices)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from coffeeshop.config import Settings
-from coffeeshop.errors import ConfigError
+from coffeeshop.config import Settings, build_settings
 
 
 class ApiSettings(Settings):
@@ -70,14 +69,7 @@ def _split(value: str) -> list[str]:
 
 def load_api_settings(**overrides: Any) -> ApiSettings:
     """API settings with command-line `overrides` (None means "not given") on top."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return ApiSettings(**given)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "settings"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"bad configuration {_env_name(field)}: {message}") from None
+    return build_settings(ApiSettings, **overrides)
 
 
 def as_api_settings(settings: Settings) -> ApiSettings:
@@ -86,13 +78,3 @@ def as_api_settings(settings: Settings) -> ApiSettings:
     if isinstance(settings, ApiSettings):
         return settings
     return load_api_settings(**settings.model_dump(exclude_unset=False))
-
-
-def _env_name(field: str) -> str:
-    info = ApiSettings.model_fields.get(field)
-    alias = info.validation_alias if info is not None else None
-    if isinstance(alias, AliasChoices):
-        return "/".join(str(choice) for choice in alias.choices)
-    if isinstance(alias, str):
-        return alias
-    return field
