@@ -33,7 +33,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pymysql
+from bench_sync import admin
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent
@@ -103,18 +103,6 @@ end
 
 
 # -- data ----------------------------------------------------------------------------------------
-
-
-def admin(url: str, database: str | None = None) -> pymysql.connections.Connection:
-    u = make_url(url)
-    return pymysql.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 3306,
-        user=u.username or "root",
-        password=u.password or "",
-        database=database,
-        autocommit=True,
-    )
 
 
 def ensure_receipts(path: Path, count: int) -> None:

@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data"
 os.environ.setdefault("PREFECT_HOME", str(DATA / "prefect-home"))
 
-import pymysql  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from bench_sync import admin, fresh_mysql  # noqa: E402
 
 from coffeeshop.config import load_settings  # noqa: E402
 from coffeeshop.engine import Syncer  # noqa: E402
@@ -59,26 +58,8 @@ def generate(path: Path, count: int) -> None:
     print(f"generated {count:,} receipts in {time.perf_counter() - started:.1f} s -> {path}")
 
 
-def _admin(base: str) -> pymysql.connections.Connection:
-    url = make_url(base)
-    return pymysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        autocommit=True,
-    )
-
-
-def fresh_mysql(base: str) -> str:
-    with _admin(base) as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{MYSQL_DATABASE}`")
-        cur.execute(f"CREATE DATABASE `{MYSQL_DATABASE}`")
-    return make_url(base).set(database=MYSQL_DATABASE).render_as_string(hide_password=False)
-
-
 def drop_mysql(base: str) -> None:
-    with _admin(base) as conn, conn.cursor() as cur:
+    with admin(base) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{MYSQL_DATABASE}`")
 
 
@@ -168,7 +149,7 @@ def measure(source: Path, n: int, *, repeat: int, mysql: str) -> list[tuple[str,
     rows = []
     try:
         for label, fresh in (
-            ("MariaDB", lambda: fresh_mysql(mysql)),
+            ("MariaDB", lambda: fresh_mysql(mysql, MYSQL_DATABASE)),
             ("SQLite", lambda: fresh_sqlite("bench_prefect")),
         ):
             print(f"{n:,} receipts into {label}:")

@@ -53,20 +53,25 @@ def generate(
     print(f"generated {count:,} receipts in {seconds:.1f} s ({count / seconds:,.0f}/s) -> {path}")
 
 
-def fresh_mysql(base: str, name: str) -> str:
-    url = make_url(base)
-    conn = pymysql.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
+def admin(url: str, database: str | None = None) -> pymysql.connections.Connection:
+    """An autocommit connection for set-up (the benchmarks in this folder share it)."""
+    u = make_url(url)
+    return pymysql.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 3306,
+        user=u.username or "root",
+        password=u.password or "",
+        database=database,
         autocommit=True,
     )
-    with conn.cursor() as cur:
+
+
+def fresh_mysql(base: str, name: str) -> str:
+    """Drop and create database `name` on the server of `base`; returns its URL."""
+    with admin(base) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         cur.execute(f"CREATE DATABASE `{name}`")
-    conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
 def fresh_sqlite(name: str) -> str:
