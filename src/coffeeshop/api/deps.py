@@ -15,10 +15,9 @@ from coffeeshop.api.errors import bad_parameters
 from coffeeshop.api.params import (
     ItemParams,
     Params,
-    PeakHoursParams,
     QuarantineParams,
-    StoreHoursParams,
     StoreMonthlyParams,
+    StoreParams,
     SummaryParams,
 )
 from coffeeshop.api.state import ApiState
@@ -81,6 +80,5 @@ def only_known(model: type[Params]) -> Callable[[Request], Awaitable[None]]:
 SummaryQuery = Annotated[SummaryParams, Query()]
 StoreMonthlyQuery = Annotated[StoreMonthlyParams, Query()]
 ItemQuery = Annotated[ItemParams, Query()]
-PeakHoursQuery = Annotated[PeakHoursParams, Query()]
-StoreHoursQuery = Annotated[StoreHoursParams, Query()]
+StoreQuery = Annotated[StoreParams, Query()]
 QuarantineQuery = Annotated[QuarantineParams, Query()]

@@ -99,13 +99,9 @@ class ItemParams(Params):
     offset: Offset = 0
 
 
-class PeakHoursParams(Params):
-    store_id: StoreId | None = Field(None, description="Only this store.")
-    limit: Limit = None
-    offset: Offset = 0
+class StoreParams(Params):
+    """Of the per-store endpoints, /store_peak_hours and /store_hours."""
 
-
-class StoreHoursParams(Params):
     store_id: StoreId | None = Field(None, description="Only this store.")
     limit: Limit = None
     offset: Offset = 0

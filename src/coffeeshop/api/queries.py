@@ -17,10 +17,9 @@ from coffeeshop.api.cache import VersionTag
 from coffeeshop.api.database import SchemaMissing
 from coffeeshop.api.params import (
     ItemParams,
-    PeakHoursParams,
     QuarantineParams,
-    StoreHoursParams,
     StoreMonthlyParams,
+    StoreParams,
     SummaryParams,
     as_date,
 )
@@ -92,7 +91,7 @@ async def item_performance(conn: AsyncConnection, params: ItemParams) -> list[Ro
     return await _rows(conn, _page(query, params.limit, params.offset))
 
 
-async def store_peak_hours(conn: AsyncConnection, params: PeakHoursParams) -> list[Row]:
+async def store_peak_hours(conn: AsyncConnection, params: StoreParams) -> list[Row]:
     ph = schema.store_peak_hours
     query = select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count).order_by(ph.c.store_id)
     if params.store_id is not None:
@@ -100,7 +99,7 @@ async def store_peak_hours(conn: AsyncConnection, params: PeakHoursParams) -> li
     return await _rows(conn, _page(query, params.limit, params.offset))
 
 
-async def store_hours(conn: AsyncConnection, params: StoreHoursParams) -> list[Row]:
+async def store_hours(conn: AsyncConnection, params: StoreParams) -> list[Row]:
     sh = schema.store_hour
     query = (
         select(sh.c.store_id, sh.c.hour, sh.c.receipts)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from coffeeshop.api import queries
-from coffeeshop.api.deps import Api, StoreHoursQuery, only_known
-from coffeeshop.api.params import StoreHoursParams
+from coffeeshop.api.deps import Api, StoreQuery, only_known
+from coffeeshop.api.params import StoreParams
 from coffeeshop.api.routes._docs import DATA_RESPONSES
 from coffeeshop.api.schemas import StoreHourRow
 
@@ -16,10 +16,10 @@ router = APIRouter(tags=["tables"], responses=DATA_RESPONSES)
 @router.get(
     "/store_hours",
     response_model=list[StoreHourRow],
-    dependencies=[Depends(only_known(StoreHoursParams))],
+    dependencies=[Depends(only_known(StoreParams))],
     summary="Receipts per store per hour of day (the heat map)",
 )
-async def store_hours(params: StoreHoursQuery, request: Request, api: Api) -> Response:
+async def store_hours(params: StoreQuery, request: Request, api: Api) -> Response:
     """All time, ordered by store, then hour; hours without receipts are left out. Its
     maximum per store is that store's row of `/store_peak_hours`."""
     return await api.cached(

@@ -11,12 +11,12 @@ from coffeeshop.api import queries
 from coffeeshop.api.deps import (
     Api,
     ItemQuery,
-    PeakHoursQuery,
     StoreMonthlyQuery,
+    StoreQuery,
     SummaryQuery,
     only_known,
 )
-from coffeeshop.api.params import ItemParams, PeakHoursParams, StoreMonthlyParams, SummaryParams
+from coffeeshop.api.params import ItemParams, StoreMonthlyParams, StoreParams, SummaryParams
 from coffeeshop.api.routes._docs import DATA_RESPONSES
 from coffeeshop.api.schemas import (
     ItemPerformanceRow,
@@ -76,10 +76,10 @@ async def item_performance(params: ItemQuery, request: Request, api: Api) -> Res
 @router.get(
     "/store_peak_hours",
     response_model=list[StorePeakHoursRow],
-    dependencies=[Depends(only_known(PeakHoursParams))],
+    dependencies=[Depends(only_known(StoreParams))],
     summary="Each store's busiest hour of day",
 )
-async def store_peak_hours(params: PeakHoursQuery, request: Request, api: Api) -> Response:
+async def store_peak_hours(params: StoreQuery, request: Request, api: Api) -> Response:
     """Ordered by store. A tie between hours goes to the earliest."""
     return await api.cached(
         request,
