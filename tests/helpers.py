@@ -5,7 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -83,3 +88,49 @@ def current_receipts(lines: Iterable[Any]) -> list[Receipt]:
 
 def reference_tables(lines: Iterable[Any], today: dt.date) -> Tables:
     return recompute(current_receipts(lines), today)
+
+
+# -- processes the tests start -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    """(status, body) of a GET on loopback; an HTTP error status is an answer, not a raise."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_for_health(
+    process: subprocess.Popen[bytes], port: int, output: Callable[[], str], *, deadline: float
+) -> None:
+    """Until `/health` answers 200 (by `deadline`, a `time.monotonic()`); the process's
+    `output()` in the failure when it exits first or never answers."""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"exited with {process.returncode}: {output()}")
+        try:
+            if http_get(port, "/health")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"did not answer /health: {output()}")
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], fragment: str, code: int = 2
+) -> None:
+    """A failed command: exit `code`, no traceback, exactly one `error:` line holding `fragment`."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert fragment in errors[0]

@@ -9,32 +9,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port, http_get, wait_for_health
 from prometheus_client.parser import text_string_to_metric_families
 from test_api_support import fill
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "coffeeshop", *args]
-
-
-def get(port: int, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 class Server:
@@ -53,17 +38,7 @@ class Server:
             )
 
     def wait_until_up(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited: {self.output()}")
-            try:
-                if get(self.port, "/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"serve did not answer: {self.output()}")
+        wait_for_health(self.process, self.port, self.output, deadline=time.monotonic() + 30)
 
     def stop(self) -> bool:
         """SIGTERM; True when it shut down gracefully (uvicorn then re-raises the signal, so
@@ -109,9 +84,9 @@ def test_serve_has_help_with_an_example(tmp_path: Path) -> None:
 def test_serve_answers_and_stops_cleanly_on_sigterm(served: tuple[object, str]) -> None:
     start, _ = served
     server = start()  # type: ignore[operator]
-    status, body = get(server.port, "/store_peak_hours")
+    status, body = http_get(server.port, "/store_peak_hours")
     assert status == 200 and body.startswith(b'[{"store_id":1,')
-    assert get(server.port, "/ready")[0] == 200
+    assert http_get(server.port, "/ready")[0] == 200
     assert server.stop()
     assert "Traceback" not in server.output()
 
@@ -121,8 +96,8 @@ def test_two_workers_share_the_port_and_their_metrics(served: tuple[object, str]
     start, _ = served
     server = start("--workers", "2")
     for _ in range(40):  # new connections each: the kernel spreads them over both workers
-        assert get(server.port, "/store_monthly?store_id=1")[0] == 200
-    families = text_string_to_metric_families(get(server.port, "/metrics")[1].decode())
+        assert http_get(server.port, "/store_monthly?store_id=1")[0] == 200
+    families = text_string_to_metric_families(http_get(server.port, "/metrics")[1].decode())
     counts = {
         sample.labels["route"]: sample.value
         for family in families
@@ -178,8 +153,8 @@ def test_serve_never_logs_the_password(tmp_path: Path) -> None:
     server = Server(tmp_path, "--db", f"mysql+pymysql://root:{secret}@127.0.0.1:3306/nope")
     try:
         server.wait_until_up()
-        assert get(server.port, "/ready")[0] == 503
-        status, body = get(server.port, "/store_monthly")
+        assert http_get(server.port, "/ready")[0] == 503
+        status, body = http_get(server.port, "/store_monthly")
         assert status == 503 and secret.encode() not in body
     finally:
         server.stop()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import receipt, write_lines
+from helpers import assert_one_line_error, receipt, write_lines
 
 from coffeeshop.store import Store
 
@@ -38,16 +38,6 @@ def run(
         text=True,
         timeout=120,
     )
-
-
-def assert_one_line_error(
-    result: subprocess.CompletedProcess[str], fragment: str, code: int = 2
-) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    assert fragment in errors[0]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -5,27 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port, http_get, wait_for_health
 
 from coffeeshop.demo import Demo, DemoOptions, PartFailed
 
 TABLES = ("receipts_summary", "store_monthly", "item_performance", "store_peak_hours")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_command(*args: str) -> list[str]:
@@ -37,16 +29,8 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(demo_command(*args), capture_output=True, text=True, timeout=30)
 
 
-def get(port: int, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def get_json(port: int, path: str) -> Any:
-    status, body = get(port, path)
+    status, body = http_get(port, path)
     assert status == 200, (path, status, body[:200])
     return json.loads(body)
 
@@ -67,17 +51,7 @@ class DemoProcess:
             )
 
     def wait_for_health(self) -> None:
-        deadline = self.started + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"demo exited early: {self.output()}")
-            try:
-                if get(self.port, "/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"demo did not answer /health: {self.output()}")
+        wait_for_health(self.process, self.port, self.output, deadline=self.started + 30)
 
     def wait_for_data(self) -> float:
         """Seconds from the start until all four tables have rows."""
@@ -132,10 +106,10 @@ def test_demo_serves_live_data_stops_on_ctrl_c_and_reuses_or_resets_its_folder(
         first.wait_for_health()
         assert first.wait_for_data() < 10
         wait_for_change(first.port)
-        status, page = get(first.port, "/")
+        status, page = http_get(first.port, "/")
         assert status == 200 and b"Coffeeshop Analytics" in page
-        assert get(first.port, "/dashboard/app.js")[0] == 200
-        assert get(first.port, "/dashboard/vendor/chart.js/chart.umd.min.js")[0] == 200
+        assert http_get(first.port, "/dashboard/app.js")[0] == 200
+        assert http_get(first.port, "/dashboard/vendor/chart.js/chart.umd.min.js")[0] == 200
 
         # One demo per folder, and a port in use: one line each, exit status 2.
         rival = run_demo("--port", str(free_port()), "--dir", str(folder))

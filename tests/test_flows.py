@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pymysql
 import pytest
-from helpers import current_receipts, receipt, reference_tables, write_lines
+from helpers import assert_one_line_error, current_receipts, receipt, reference_tables, write_lines
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -131,16 +131,6 @@ def run_cli(
         text=True,
         timeout=120,
     )
-
-
-def assert_one_line_error(
-    result: subprocess.CompletedProcess[str], fragment: str, code: int = 2
-) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    assert fragment in errors[0]
 
 
 # -- the flows, in this process ---------------------------------------------------------------
