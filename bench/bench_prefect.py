@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data"
 os.environ.setdefault("PREFECT_HOME", str(DATA / "prefect-home"))
 
-from bench_sync import admin, fresh_mysql  # noqa: E402
+from bench_sync import admin, fresh_mysql, fresh_sqlite  # noqa: E402
 
 from coffeeshop.config import load_settings  # noqa: E402
 from coffeeshop.engine import Syncer  # noqa: E402
@@ -61,13 +61,6 @@ def generate(path: Path, count: int) -> None:
 def drop_mysql(base: str) -> None:
     with admin(base) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{MYSQL_DATABASE}`")
-
-
-def fresh_sqlite(name: str) -> str:
-    path = DATA / f"{name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
 
 
 def time_engine(source: Path, db: str) -> tuple[int, float]:
