@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from helpers import receipt, reference_tables, write_lines
+from sqlalchemy.exc import OperationalError
 
-from coffeeshop.engine import Syncer
+from coffeeshop.engine import RetryPolicy, Syncer
 from coffeeshop.errors import CheckpointMoved, SourceChanged
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
@@ -256,6 +257,61 @@ def test_a_stale_writer_cannot_move_the_checkpoint(db_url: str, tmp_path: Path) 
             store.apply_batch(
                 JsonlSource(path).name, [], position="{}", expected_version=0, today=TODAY
             )
+
+
+def test_a_batch_whose_commit_acknowledgement_was_lost_is_not_applied_twice(
+    db_url: str, tmp_path: Path
+) -> None:
+    name = JsonlSource(tmp_path / "r.jsonl").name
+    with Store(db_url) as store:
+        store.upgrade()
+        first = store.apply_batch(name, [], position="p1", expected_version=0, today=TODAY)
+        assert not first.recovered
+        # the same call again, as a retry after a lost acknowledgement would make it
+        again = store.apply_batch(name, [], position="p1", expected_version=0, today=TODAY)
+        assert again.recovered and again.version == first.version == 1
+        # a different position at that version is a real move, not our own commit
+        with pytest.raises(CheckpointMoved) as moved:
+            store.apply_batch(name, [], position="p2", expected_version=0, today=TODAY)
+        assert (moved.value.version, moved.value.position) == (1, "p1")
+
+
+@pytest.mark.parametrize("lost_at_batch", [1, 2])
+def test_the_engine_counts_a_recovered_batch_once_and_the_tables_stay_exact(
+    db_url: str, tmp_path: Path, lost_at_batch: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = [receipt(i, total=i, items=[("Latte", 1)]) for i in range(1, 31)]
+    lines.append("{not json")
+    write_lines(path, lines)
+    with Store(db_url) as store:
+        real_apply = store.apply_batch
+        calls = {"n": 0}
+
+        def apply_then_lose_the_acknowledgement(*args: Any, **kwargs: Any) -> Any:
+            result = real_apply(*args, **kwargs)
+            calls["n"] += 1
+            if calls["n"] == lost_at_batch:  # committed, but the client never hears so
+                raise OperationalError(
+                    "COMMIT", {}, Exception("(2013) Lost connection"), connection_invalidated=True
+                )
+            return result
+
+        store.apply_batch = apply_then_lose_the_acknowledgement  # type: ignore[method-assign]
+        report = Syncer(
+            store,
+            JsonlSource(path),
+            limits=BatchLimits(max_events=10),
+            today=lambda: TODAY,
+            retry=RetryPolicy(attempts=3, first_delay=0.0),
+        ).run()
+    assert report.recovered == 1 and report.retries == 1
+    assert (report.applied, report.quarantined) == (30, 1)
+    assert not [r for r in caplog.records if "moved under this writer" in r.getMessage()]
+    assert any(
+        "had committed before its connection was lost" in r.getMessage() for r in caplog.records
+    )
+    assert_exact(db_url, lines)
 
 
 def test_follow_applies_lines_as_they_are_appended(db_url: str, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ class SyncReport:
     quarantined: int = 0
     skipped: int = 0
     retries: int = 0
+    recovered: int = 0  # batches whose commit was acknowledged on a connection that died
     rebuilds: int = 0
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
@@ -207,6 +208,12 @@ class Syncer:
         report.applied += result.applied
         report.quarantined += result.quarantined
         report.skipped += result.skipped
+        if result.recovered:
+            report.recovered += 1
+            log.warning(
+                "batch %d had committed before its connection was lost; not applied again",
+                result.version,
+            )
         if result.quarantined:
             log.warning(
                 "batch %d: %d event(s) quarantined (see `coffeeshop quarantine`)",

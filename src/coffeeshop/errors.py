@@ -30,6 +30,13 @@ class SourceChanged(CoffeeshopError):
 class CheckpointMoved(CoffeeshopError):
     """The checkpoint in the database changed under this writer; it must re-read it."""
 
+    def __init__(
+        self, message: str, *, version: int | None = None, position: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.version = version  # what the database holds now (None: no checkpoint row)
+        self.position = position
+
 
 class SourceUnavailable(CoffeeshopError):
     """The source cannot be reached (after retrying): MongoDB down, DNS failure."""

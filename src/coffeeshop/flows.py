@@ -334,6 +334,7 @@ class SyncTotals:
     quarantined: int = 0
     skipped: int = 0
     retries: int = 0
+    recovered: int = 0
     rebuilds: int = 0
     restarts: int = 0
     seconds: float = 0.0
@@ -346,6 +347,7 @@ class SyncTotals:
         self.quarantined += report.quarantined
         self.skipped += report.skipped
         self.retries += report.retries
+        self.recovered += report.recovered
         self.rebuilds += report.rebuilds
         self.seconds += report.seconds
 

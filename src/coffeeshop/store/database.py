@@ -77,6 +77,7 @@ class BatchResult:
     receipts_written: int
     receipts_deleted: int
     version: int
+    recovered: bool = False  # an earlier attempt had committed it; nothing written now
 
 
 def normalize_url(raw: str) -> URL:
@@ -226,7 +227,48 @@ class Store:
 
         `expected_version` is the checkpoint version this writer last saw (0 for none);
         if the database holds another, nothing is written and `CheckpointMoved` is raised.
+
+        When the connection dies while a COMMIT is acknowledged, the caller cannot know
+        whether the batch committed and retries it. If the checkpoint already stands at
+        `position` one version on, that retry finds its own earlier commit: nothing is
+        written again and the result says `recovered` (the counts come from the events;
+        the written/deleted receipt counts of the lost attempt are unknown and left 0).
         """
+        try:
+            return self._apply_batch(
+                source,
+                events,
+                position=position,
+                expected_version=expected_version,
+                today=today,
+                behind=behind,
+                source_time=source_time,
+            )
+        except CheckpointMoved as moved:
+            if moved.position != position or moved.version != expected_version + 1:
+                raise
+        counts = plan_batch(events, {})
+        return BatchResult(
+            applied=counts.applied,
+            quarantined=counts.quarantined,
+            skipped=counts.skipped,
+            receipts_written=0,
+            receipts_deleted=0,
+            version=expected_version + 1,
+            recovered=True,
+        )
+
+    def _apply_batch(
+        self,
+        source: str,
+        events: Sequence[ParsedEvent],
+        *,
+        position: str,
+        expected_version: int,
+        today: dt.date,
+        behind: int | None,
+        source_time: dt.datetime | None,
+    ) -> BatchResult:
         with self.writer.begin() as conn:
             version = self._claim_checkpoint(conn, source, expected_version)
             self._check_writer(conn)
@@ -529,12 +571,13 @@ class Store:
             if expected is not None:
                 return expected + 1
             return int(conn.execute(select(c.c.version).where(c.c.source == source)).scalar_one())
-        if expected in (None, 0):
-            exists = conn.execute(select(c.c.version).where(c.c.source == source)).first()
-            if exists is None:
-                return 1  # no checkpoint yet: `_record_checkpoint` inserts it
+        row = conn.execute(select(c.c.version, c.c.position).where(c.c.source == source)).first()
+        if row is None and expected in (None, 0):
+            return 1  # no checkpoint yet: `_record_checkpoint` inserts it
         raise CheckpointMoved(
-            f"the checkpoint of {source} moved under this writer (a repair rebuilt the tables?)"
+            f"the checkpoint of {source} moved under this writer (a repair rebuilt the tables?)",
+            version=None if row is None else int(row.version),
+            position=None if row is None else row.position,
         )
 
     def _record_checkpoint(
