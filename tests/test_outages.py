@@ -184,6 +184,68 @@ def test_a_lock_wait_timeout_retries_the_whole_batch(mysql_url: str, tmp_path: P
         assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
 
 
+@pytest.mark.mariadb
+def test_a_deadlock_retries_the_whole_batch(
+    mysql_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real InnoDB deadlock: the engine holds the checkpoint row and waits for `cs_daily`;
+    another transaction holds `cs_daily` and asks for the checkpoint row. InnoDB rolls back
+    the lighter transaction, which is the engine's (the other one has inserted 20,000 rows)."""
+    path = tmp_path / "r.jsonl"
+    lines = many(0, 300)
+    write_lines(path, lines[:100])
+    with Store(mysql_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()  # the checkpoint row exists
+    write_lines(path, lines[100:])
+    url = make_url(mysql_url)
+    other = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+        autocommit=True,
+    )
+    with other.cursor() as cur:
+        cur.execute("CREATE TABLE ballast (n INT PRIMARY KEY) ENGINE=InnoDB")
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO ballast SELECT seq FROM seq_1_to_20000")  # weight
+        cur.execute("SELECT * FROM cs_daily FOR UPDATE")
+    holds_checkpoint = threading.Event()
+
+    def fault(stage: str) -> None:
+        if stage == "receipts":  # the engine's batch has claimed the checkpoint row
+            holds_checkpoint.set()
+
+    reports: list[Any] = []
+
+    def target() -> None:
+        with Store(mysql_url, fault=fault) as store:
+            reports.append(
+                Syncer(store, JsonlSource(path), today=lambda: TODAY, retry=FAST_RETRY).run()
+            )
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    try:
+        assert holds_checkpoint.wait(30)
+        time.sleep(0.2)  # the engine is now waiting for cs_daily
+        with other.cursor() as cur:  # closes the cycle; InnoDB picks the engine as victim
+            cur.execute("UPDATE cs_checkpoint SET version = version WHERE 1 = 1")
+    finally:
+        other.rollback()
+        thread.join(timeout=60)
+        with other.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS ballast")
+        other.close()
+    assert not thread.is_alive() and reports
+    assert reports[0].retries >= 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("retrying the batch" in m and "(1213)" in m for m in messages), messages
+    with Store(mysql_url) as store:
+        assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
+
+
 def test_sqlite_busy_with_another_writer_is_waited_out(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     lines = many(0, 300)
