@@ -56,9 +56,11 @@ from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_api() -> Iterator[str]:
-    """A temporary Prefect API for the whole session; its URL, for subprocesses."""
+    """A temporary Prefect API for this module; its URL, for subprocesses. Its teardown
+    drains Prefect's event and log worker threads, which would otherwise stay alive and touch
+    the global `random` under the hypothesis tests that run later (a deprecation warning)."""
     with prefect_test_harness(server_startup_timeout=60):
         url = PREFECT_API_URL.value()
         assert url
