@@ -97,6 +97,25 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def around(vmstat: str, at: str, seconds: float) -> list[str]:
+    """The header and the `vmstat -t` lines from 2 s before `at` (HH:MM:SS.mmm) to 2 s after
+    `at` + `seconds`."""
+    lines = vmstat.splitlines()
+    start = dt.datetime.strptime(at[:8], "%H:%M:%S")
+    first = (start - dt.timedelta(seconds=2)).time()
+    last = (start + dt.timedelta(seconds=seconds + 2)).time()
+    picked = []
+    for line in lines:
+        stamp = line.split()[-1] if line.strip() else ""
+        try:
+            when = dt.datetime.strptime(stamp, "%H:%M:%S").time()
+        except ValueError:
+            continue
+        if first <= when <= last:
+            picked.append(line)
+    return lines[1:2] + picked
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) used so far by a process and its children."""
     total = 0
@@ -308,7 +327,8 @@ def main() -> None:
     source.touch()
     db = fresh_database(args.db, work)
     env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "WARNING"}
-    logs = {name: work / f"{name}.log" for name in ("setup", "generate", "sync", "serve", "wrk")}
+    names = ("setup", "generate", "sync", "serve", "wrk", "vmstat")
+    logs = {name: work / f"{name}.log" for name in names}
     print(
         f"{args.preset}: {seconds:.0f} s at {rate:.0f} receipts/s, wrk -c{connections}, "
         f"serve --workers {args.workers}, history {history:,}, db {make_url(db).get_backend_name()}"
@@ -364,6 +384,8 @@ def main() -> None:
     if args.nice_load:
         load = f"nice -n {args.nice_load} {load}"
     wrk = start("wrk", [*load.split(), "-s", str(lua), f"http://127.0.0.1:{port}"])
+    # One line a second of run queue, blocked processes, I/O wait and steal, to explain a stall.
+    start("vmstat", ["vmstat", "-t", "-w", "1"])
     probe = Probe(source, args.port)
     probe_thread = threading.Thread(target=probe.run, daemon=True)
     probe_thread.start()
@@ -460,18 +482,27 @@ def main() -> None:
     print(f"probe: {probe.requests:,} requests, errors {len(probe.errors)}: {probe.errors[:3]}")
     if probe.slow:
         print("probes slower than 1 s (written at, seconds):", probe.slow[:10])
+        at, worst = max(probe.slow, key=lambda s: s[1])
+        if worst > 3:
+            print(f"vmstat around the slowest probe ({worst:.1f} s, written at {at}):")
+            print("\n".join(around(logs["vmstat"].read_text(), at, worst)))
     # The first sixth is warm-up. RSS moves with the size of the batch in hand, so besides the
-    # peak (strict, noisy), the trend: the last sixth's mean against the sixth after warm-up.
+    # peak against one sample (strict, noisy), two measures a leak moves and a batch does not:
+    # the trend (the last sixth's mean against the sixth after warm-up) and the window peaks
+    # (the highest sample of each sixth after warm-up: a leak raises them one after another).
     warm = max(1, len(next(iter(samples.values()))) // 6)
     for name, values in samples.items():
         if len(values) >= 3 * warm:
             base, after = values[warm - 1], values[warm:]
             early, late = statistics.fmean(after[:warm]), statistics.fmean(values[-warm:])
+            peaks = [max(after[i : i + warm]) for i in range(0, len(after) - warm + 1, warm)]
             print(
                 f"memory {name}: {values[0]:.0f} MB at start, {base:.0f} MB after warm-up "
                 f"({warm * sample_every:.0f} s), peak after {max(after):.0f} MB "
                 f"({(max(after) - base) / base * 100:+.1f}%), end {values[-1]:.0f} MB; "
-                f"trend {early:.0f} -> {late:.0f} MB ({(late - early) / early * 100:+.1f}%)"
+                f"trend {early:.0f} -> {late:.0f} MB ({(late - early) / early * 100:+.1f}%); "
+                f"window peaks {' '.join(f'{p:.0f}' for p in peaks)} MB "
+                f"(last against first {(peaks[-1] - peaks[0]) / peaks[0] * 100:+.1f}%)"
             )
     cores = os.cpu_count() or 1
     shares = ", ".join(
