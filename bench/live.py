@@ -182,6 +182,76 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
 
 
 @dataclass
+class RunQueue:
+    """Twice a second, the runnable threads of the machine counted by process (from
+    /proc/*/task/*/stat) and, on MariaDB, the statements its connections are running: who
+    was queueing for a CPU, and for what, during a stall."""
+
+    watched: dict[str, int]  # role -> pid; a role covers the process and its children
+    db: str | None = None  # a MySQL/MariaDB URL: its running statements are sampled too
+    samples: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    statements: list[tuple[str, list[str]]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        server = None
+        if self.db is not None:
+            from bench_sync import admin
+
+            server = admin(self.db)
+        while not self.stop.wait(0.5):
+            if server is not None:
+                self.statements.append((_now(), running_statements(server)))
+            roles = {p: role for role, pid in self.watched.items() for p in family(pid)}
+            counts: dict[str, int] = {}
+            for task in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
+                try:
+                    text = task.read_text()
+                except OSError:
+                    continue
+                comm, _, rest = text.partition("(")[2].rpartition(")")
+                if rest.split()[:1] == ["R"]:
+                    name = roles.get(int(task.parts[2]), comm)
+                    counts[name] = counts.get(name, 0) + 1
+            self.samples.append((_now(), counts))
+        if server is not None:
+            server.close()
+
+    def around(self, at: str, seconds: float) -> list[str]:
+        """The samples from 1 s before `at` (HH:MM:SS.mmm) to 1 s after `at` + `seconds`."""
+        start = dt.datetime.strptime(at[:8], "%H:%M:%S")
+        first = (start - dt.timedelta(seconds=1)).strftime("%H:%M:%S")
+        last = (start + dt.timedelta(seconds=seconds + 1)).strftime("%H:%M:%S")
+        threads = [
+            f"{when}  {sum(c.values()):3d} runnable: "
+            + ", ".join(f"{n} {k}" for n, k in sorted(c.items(), key=lambda x: -x[1]))
+            for when, c in self.samples
+            if first <= when[:8] <= last
+        ]
+        statements = [
+            f"{when}  {len(rows)} statement(s) running: " + " | ".join(rows)
+            for when, rows in self.statements
+            if first <= when[:8] <= last
+        ]
+        return threads + statements
+
+
+def _now() -> str:
+    return dt.datetime.now().strftime("%H:%M:%S.%f")[:-4]
+
+
+def running_statements(server: Any) -> list[str]:
+    """What the database server's connections are doing: state, milliseconds, statement."""
+    with server.cursor() as cur:
+        cur.execute(
+            "SELECT STATE, ROUND(TIME_MS), LEFT(REPLACE(INFO, '\\n', ' '), 50)"
+            " FROM information_schema.PROCESSLIST"
+            " WHERE COMMAND <> 'Sleep' AND ID <> CONNECTION_ID() AND INFO IS NOT NULL"
+        )
+        return [f"{state or '-'} {ms:.0f} ms: {info}" for state, ms, info in cur.fetchall()]
+
+
+@dataclass
 class Probe:
     """Appends its own receipts and times how long each takes to show in the API."""
 
@@ -397,6 +467,8 @@ def main() -> None:
         server = subprocess.run(["pgrep", "-x", "mariadbd|mysqld"], capture_output=True, text=True)
         if server.stdout.split():
             watched["database server"] = int(server.stdout.split()[0])
+    runqueue = RunQueue(watched, db if make_url(db).get_backend_name() == "mysql" else None)
+    threading.Thread(target=runqueue.run, daemon=True).start()
     cpu_start = {name: cpu_seconds(pid) for name, pid in watched.items()}
     cpu_last = dict(cpu_start)
     started = time.monotonic()
@@ -420,6 +492,7 @@ def main() -> None:
             break
     live_seconds = time.monotonic() - started
     probe.stop.set()
+    runqueue.stop.set()
     probe_thread.join(timeout=60)
     during = totals()
 
@@ -483,9 +556,11 @@ def main() -> None:
     if probe.slow:
         print("probes slower than 1 s (written at, seconds):", probe.slow[:10])
         at, worst = max(probe.slow, key=lambda s: s[1])
-        if worst > 3:
+        if worst > 1:
             print(f"vmstat around the slowest probe ({worst:.1f} s, written at {at}):")
             print("\n".join(around(logs["vmstat"].read_text(), at, worst)))
+            print("runnable threads by process and running statements, around it:")
+            print("\n".join(runqueue.around(at, worst)))
     # The first sixth is warm-up. RSS moves with the size of the batch in hand, so besides the
     # peak against one sample (strict, noisy), two measures a leak moves and a batch does not:
     # the trend (the last sixth's mean against the sixth after warm-up) and the window peaks
