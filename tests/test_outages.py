@@ -46,6 +46,19 @@ def through(proxy: FaultProxy, mysql_url: str) -> str:
     )
 
 
+def connect(mysql_url: str, *, autocommit: bool = False) -> pymysql.connections.Connection:
+    """A plain connection of another client, to hold locks against the engine."""
+    url = make_url(mysql_url)
+    return pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+        autocommit=autocommit,
+    )
+
+
 @pytest.fixture
 def proxy(mysql_url: str) -> Any:
     url = make_url(mysql_url)
@@ -159,14 +172,7 @@ def test_a_lock_wait_timeout_retries_the_whole_batch(mysql_url: str, tmp_path: P
     write_lines(path, lines)
     with Store(mysql_url) as store:
         store.upgrade()
-    url = make_url(mysql_url)
-    blocker = pymysql.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        database=url.database,
-    )
+    blocker = connect(mysql_url)
     with blocker.cursor() as cur:
         cur.execute("BEGIN")
         cur.execute("SELECT * FROM cs_totals WHERE id = 1 FOR UPDATE")  # holds the row lock
@@ -197,15 +203,7 @@ def test_a_deadlock_retries_the_whole_batch(
     with Store(mysql_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()  # the checkpoint row exists
     write_lines(path, lines[100:])
-    url = make_url(mysql_url)
-    other = pymysql.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        database=url.database,
-        autocommit=True,
-    )
+    other = connect(mysql_url, autocommit=True)
     with other.cursor() as cur:
         cur.execute("CREATE TABLE ballast (n INT PRIMARY KEY) ENGINE=InnoDB")
         cur.execute("BEGIN")

@@ -235,61 +235,40 @@ class Store:
         the written/deleted receipt counts of the lost attempt are unknown and left 0).
         """
         try:
-            return self._apply_batch(
-                source,
-                events,
-                position=position,
-                expected_version=expected_version,
-                today=today,
-                behind=behind,
-                source_time=source_time,
-            )
+            with self.writer.begin() as conn:
+                version = self._claim_checkpoint(conn, source, expected_version)
+                self._check_writer(conn)
+                self._fault_at("begin")
+                keys = touched_keys(events)
+                current = self._load_receipts(conn, keys)
+                plan = plan_batch(events, current)
+                self._write_receipts(conn, plan)
+                self._fault_at("receipts")
+                self._apply_delta(conn, plan.delta)
+                self._fault_at("aggregates")
+                if not plan.delta.is_empty:
+                    self._write_summary(conn, today)
+                quarantine_changed = self._write_quarantine(conn, source, plan)
+                self._fault_at("quarantine")
+                self._record_checkpoint(
+                    conn, source, position, version, plan, behind=behind, source_time=source_time
+                )
+                if not plan.delta.is_empty or quarantine_changed:
+                    self._bump_data_version(conn)  # readers' caches are stale only then
+                self._fault_at("checkpoint")
         except CheckpointMoved as moved:
             if moved.position != position or moved.version != expected_version + 1:
                 raise
-        counts = plan_batch(events, {})
-        return BatchResult(
-            applied=counts.applied,
-            quarantined=counts.quarantined,
-            skipped=counts.skipped,
-            receipts_written=0,
-            receipts_deleted=0,
-            version=expected_version + 1,
-            recovered=True,
-        )
-
-    def _apply_batch(
-        self,
-        source: str,
-        events: Sequence[ParsedEvent],
-        *,
-        position: str,
-        expected_version: int,
-        today: dt.date,
-        behind: int | None,
-        source_time: dt.datetime | None,
-    ) -> BatchResult:
-        with self.writer.begin() as conn:
-            version = self._claim_checkpoint(conn, source, expected_version)
-            self._check_writer(conn)
-            self._fault_at("begin")
-            keys = touched_keys(events)
-            current = self._load_receipts(conn, keys)
-            plan = plan_batch(events, current)
-            self._write_receipts(conn, plan)
-            self._fault_at("receipts")
-            self._apply_delta(conn, plan.delta)
-            self._fault_at("aggregates")
-            if not plan.delta.is_empty:
-                self._write_summary(conn, today)
-            quarantine_changed = self._write_quarantine(conn, source, plan)
-            self._fault_at("quarantine")
-            self._record_checkpoint(
-                conn, source, position, version, plan, behind=behind, source_time=source_time
+            counts = plan_batch(events, {})  # these counts depend on the events alone
+            return BatchResult(
+                applied=counts.applied,
+                quarantined=counts.quarantined,
+                skipped=counts.skipped,
+                receipts_written=0,
+                receipts_deleted=0,
+                version=expected_version + 1,
+                recovered=True,
             )
-            if not plan.delta.is_empty or quarantine_changed:
-                self._bump_data_version(conn)  # readers' caches are stale only then
-            self._fault_at("checkpoint")
         return BatchResult(
             applied=plan.applied,
             quarantined=plan.quarantined,
