@@ -72,8 +72,10 @@ def run_while(url: str, path: Path, action: Any, *, follow_until: int, fault: An
     `follow_until` events were applied."""
     stop = threading.Event()
     reports: list[Any] = []
+    seen = {"events": 0}
 
     def on_batch(report: Any) -> None:
+        seen["events"] = report.events
         if report.events >= follow_until:
             stop.set()
 
@@ -96,7 +98,7 @@ def run_while(url: str, path: Path, action: Any, *, follow_until: int, fault: An
     finally:
         thread.join(timeout=120)
         stop.set()
-    assert not thread.is_alive()
+    assert not thread.is_alive(), f"the sync counted {seen['events']} of {follow_until} events"
     assert reports, "the sync thread died"
     return reports[0]
 
