@@ -193,17 +193,15 @@ class RunQueue:
     statements: list[tuple[str, list[str]]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> None:
-        server = None
-        if self.db is not None:
-            from bench_sync import admin
+    connections: dict[int, str] = field(default_factory=dict)  # the last process list's
 
-            server = admin(self.db)
+    def run(self) -> None:
+        if self.db is not None:  # in its own thread: a stalled server must not stop the rest
+            threading.Thread(target=self.watch_server, args=(self.db,), daemon=True).start()
         while not self.stop.wait(0.5):
-            if server is not None:
-                self.statements.append((_now(), running_statements(server)))
             roles = {p: role for role, pid in self.watched.items() for p in family(pid)}
             counts: dict[str, int] = {}
+            database_threads: list[int] = []
             for task in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
                 try:
                     text = task.read_text()
@@ -212,10 +210,23 @@ class RunQueue:
                 comm, _, rest = text.partition("(")[2].rpartition(")")
                 if rest.split()[:1] == ["R"]:
                     name = roles.get(int(task.parts[2]), comm)
+                    if name == "database server":
+                        database_threads.append(int(task.parts[4]))
                     counts[name] = counts.get(name, 0) + 1
+            # A runnable server thread is a connection's (by its last command) or internal.
+            for tid in database_threads if self.db is not None else ():
+                what = f"  database: {self.connections.get(tid, 'internal')}"
+                counts[what] = counts.get(what, 0) + 1
             self.samples.append((_now(), counts))
-        if server is not None:
-            server.close()
+
+    def watch_server(self, db: str) -> None:
+        from bench_sync import admin
+
+        with admin(db) as server:
+            while not self.stop.wait(0.5):
+                asked = _now()
+                running, self.connections = server_activity(server)
+                self.statements.append((asked, running))
 
     def around(self, at: str, seconds: float) -> list[str]:
         """The samples from 1 s before `at` (HH:MM:SS.mmm) to 1 s after `at` + `seconds`."""
@@ -229,7 +240,7 @@ class RunQueue:
             if first <= when[:8] <= last
         ]
         statements = [
-            f"{when}  {len(rows)} statement(s) running: " + " | ".join(rows)
+            f"{when}  (asked) {len(rows)} statement(s) running: " + " | ".join(rows)
             for when, rows in self.statements
             if first <= when[:8] <= last
         ]
@@ -240,15 +251,21 @@ def _now() -> str:
     return dt.datetime.now().strftime("%H:%M:%S.%f")[:-4]
 
 
-def running_statements(server: Any) -> list[str]:
-    """What the database server's connections are doing: state, milliseconds, statement."""
+def server_activity(server: Any) -> tuple[list[str], dict[int, str]]:
+    """The statements MariaDB's connections are running (state, milliseconds, statement),
+    and each connection's OS thread id -> its command (Sleep, Query, ...)."""
     with server.cursor() as cur:
         cur.execute(
-            "SELECT STATE, ROUND(TIME_MS), LEFT(REPLACE(INFO, '\\n', ' '), 50)"
-            " FROM information_schema.PROCESSLIST"
-            " WHERE COMMAND <> 'Sleep' AND ID <> CONNECTION_ID() AND INFO IS NOT NULL"
+            "SELECT TID, COMMAND, STATE, ROUND(TIME_MS), LEFT(REPLACE(INFO, '\\n', ' '), 50)"
+            " FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
         )
-        return [f"{state or '-'} {ms:.0f} ms: {info}" for state, ms, info in cur.fetchall()]
+        rows = cur.fetchall()
+    running = [
+        f"{state or '-'} {ms:.0f} ms: {info}"
+        for _, command, state, ms, info in rows
+        if command != "Sleep" and info is not None
+    ]
+    return running, {int(tid): f"connection {command}" for tid, command, *_ in rows}
 
 
 @dataclass
