@@ -128,6 +128,14 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def autogroup() -> str:
+    """The kernel's autogroup setting: on, it leaves MariaDB's threads waiting for seconds."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
 def fresh_database(url: str | None, work: Path) -> str:
     if url is None:
         return f"sqlite:///{work / 'live.db'}"
@@ -419,7 +427,9 @@ def main() -> None:
     print(
         f"{args.preset}: {seconds:.0f} s at {rate:.0f} receipts/s, wrk -c{connections}, "
         f"serve --workers {args.workers}, history {history:,}, db {make_url(db).get_backend_name()}"
-        f"\nmachine: {os.cpu_count()} cores, {platform.python_version()}, {dt.date.today()}"
+        f"\nmachine: {os.cpu_count()} cores, {platform.python_version()}, {dt.date.today()}, "
+        f"kernel.sched_autogroup_enabled={autogroup()} (1: expect a freshness tail, see "
+        "docs/deployment.md)"
         f"\nwork directory: {work}",
         flush=True,
     )
