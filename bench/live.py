@@ -199,9 +199,8 @@ class RunQueue:
     db: str | None = None  # a MySQL/MariaDB URL: its running statements are sampled too
     samples: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     statements: list[tuple[str, list[str]]] = field(default_factory=list)
+    connections: dict[int, str] = field(default_factory=dict)  # thread id -> last command
     stop: threading.Event = field(default_factory=threading.Event)
-
-    connections: dict[int, str] = field(default_factory=dict)  # the last process list's
 
     def run(self) -> None:
         if self.db is not None:  # in its own thread: a stalled server must not stop the rest
