@@ -15,6 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pymysql
+from sqlalchemy.engine import make_url
+
 from coffeeshop.receipts import InvalidReceipt, Receipt, parse_receipt, receipt_key
 from coffeeshop.recompute import Tables, recompute
 
@@ -91,6 +94,20 @@ def reference_tables(lines: Iterable[Any], today: dt.date) -> Tables:
 
 
 # -- processes the tests start -------------------------------------------------------------------
+
+
+def mysql_connect(mysql_url: str, *, autocommit: bool = False) -> pymysql.connections.Connection:
+    """A plain PyMySQL connection to the database of `mysql_url`: another client, to hold
+    locks against the engine or to kill one of its connections."""
+    url = make_url(mysql_url)
+    return pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+        autocommit=autocommit,
+    )
 
 
 def free_port() -> int:

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 from fault_proxy import FaultProxy
-from helpers import receipt, reference_tables, write_lines
+from helpers import mysql_connect, receipt, reference_tables, write_lines
 from sqlalchemy.engine import make_url
 
 from coffeeshop.engine import RetryPolicy, Syncer
@@ -43,19 +42,6 @@ def through(proxy: FaultProxy, mysql_url: str) -> str:
         make_url(mysql_url)
         .set(host="127.0.0.1", port=proxy.port)
         .render_as_string(hide_password=False)
-    )
-
-
-def connect(mysql_url: str, *, autocommit: bool = False) -> pymysql.connections.Connection:
-    """A plain connection of another client, to hold locks against the engine."""
-    url = make_url(mysql_url)
-    return pymysql.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        database=url.database,
-        autocommit=autocommit,
     )
 
 
@@ -174,7 +160,7 @@ def test_a_lock_wait_timeout_retries_the_whole_batch(mysql_url: str, tmp_path: P
     write_lines(path, lines)
     with Store(mysql_url) as store:
         store.upgrade()
-    blocker = connect(mysql_url)
+    blocker = mysql_connect(mysql_url)
     with blocker.cursor() as cur:
         cur.execute("BEGIN")
         cur.execute("SELECT * FROM cs_totals WHERE id = 1 FOR UPDATE")  # holds the row lock
@@ -205,7 +191,7 @@ def test_a_deadlock_retries_the_whole_batch(
     with Store(mysql_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()  # the checkpoint row exists
     write_lines(path, lines[100:])
-    other = connect(mysql_url, autocommit=True)
+    other = mysql_connect(mysql_url, autocommit=True)
     with other.cursor() as cur:
         cur.execute("CREATE TABLE ballast (n INT PRIMARY KEY) ENGINE=InnoDB")
         cur.execute("BEGIN")

@@ -6,9 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import pymysql
 import pytest
-from helpers import receipt, write_lines
+from helpers import mysql_connect, receipt, write_lines
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
@@ -93,10 +92,7 @@ def test_only_one_writer_at_a_time(db_url: str) -> None:
 
 def _kill_lock_connection(store: Store, mysql_url: str) -> None:
     assert store._lock is not None and store._lock.owner_id is not None
-    url = make_url(mysql_url)
-    admin = pymysql.connect(
-        host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
-    )
+    admin = mysql_connect(mysql_url)
     with admin.cursor() as cur:
         cur.execute(f"KILL {int(store._lock.owner_id)}")
     admin.close()
