@@ -97,23 +97,26 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def around(vmstat: str, at: str, seconds: float) -> list[str]:
-    """The header and the `vmstat -t` lines from 2 s before `at` (HH:MM:SS.mmm) to 2 s after
-    `at` + `seconds`."""
-    lines = vmstat.splitlines()
+def window(at: str, seconds: float, margin: float) -> tuple[str, str]:
+    """("HH:MM:SS", "HH:MM:SS") from `margin` before `at` (HH:MM:SS.mmm) to `margin` after
+    `at` + `seconds`; compared as text, so a window across midnight comes out empty."""
     start = dt.datetime.strptime(at[:8], "%H:%M:%S")
-    first = (start - dt.timedelta(seconds=2)).time()
-    last = (start + dt.timedelta(seconds=seconds + 2)).time()
-    picked = []
-    for line in lines:
-        stamp = line.split()[-1] if line.strip() else ""
-        try:
-            when = dt.datetime.strptime(stamp, "%H:%M:%S").time()
-        except ValueError:
-            continue
-        if first <= when <= last:
-            picked.append(line)
-    return lines[1:2] + picked
+    first = start - dt.timedelta(seconds=margin)
+    last = start + dt.timedelta(seconds=seconds + margin)
+    return first.strftime("%H:%M:%S"), last.strftime("%H:%M:%S")
+
+
+def around(vmstat: str, at: str, seconds: float) -> list[str]:
+    """The header and the `vmstat -t` lines (each ends in HH:MM:SS) from 2 s before `at` to
+    2 s after `at` + `seconds`."""
+    first, last = window(at, seconds, 2)
+    lines = vmstat.splitlines()
+    return lines[1:2] + [
+        line
+        for line in lines
+        if re.fullmatch(r"\d\d:\d\d:\d\d", stamp := (line.split() or [""])[-1])
+        and first <= stamp <= last
+    ]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -237,9 +240,7 @@ class RunQueue:
 
     def around(self, at: str, seconds: float) -> list[str]:
         """The samples from 1 s before `at` (HH:MM:SS.mmm) to 1 s after `at` + `seconds`."""
-        start = dt.datetime.strptime(at[:8], "%H:%M:%S")
-        first = (start - dt.timedelta(seconds=1)).strftime("%H:%M:%S")
-        last = (start + dt.timedelta(seconds=seconds + 1)).strftime("%H:%M:%S")
+        first, last = window(at, seconds, 1)
         threads = [
             f"{when}  {sum(c.values()):3d} runnable: "
             + ", ".join(f"{n} {k}" for n, k in sorted(c.items(), key=lambda x: -x[1]))
@@ -582,11 +583,10 @@ def main() -> None:
     if probe.slow:
         print("probes slower than 1 s (written at, seconds):", probe.slow[:10])
         at, worst = max(probe.slow, key=lambda s: s[1])
-        if worst > 1:
-            print(f"vmstat around the slowest probe ({worst:.1f} s, written at {at}):")
-            print("\n".join(around(logs["vmstat"].read_text(), at, worst)))
-            print("runnable threads by process and running statements, around it:")
-            print("\n".join(runqueue.around(at, worst)))
+        print(f"vmstat around the slowest probe ({worst:.1f} s, written at {at}):")
+        print("\n".join(around(logs["vmstat"].read_text(), at, worst)))
+        print("runnable threads by process and running statements, around it:")
+        print("\n".join(runqueue.around(at, worst)))
     # The first sixth is warm-up. RSS moves with the size of the batch in hand, so besides the
     # peak against one sample (strict, noisy), two measures a leak moves and a batch does not:
     # the trend (the last sixth's mean against the sixth after warm-up) and the window peaks
