@@ -1,7 +1,10 @@
 """The four tables computed from scratch over a set of current receipts.
 
 Pure and deliberately naive: this is the reference that `reconcile` and the tests
-hold the incremental engine to, so it shares none of the engine's delta logic.
+hold the incremental engine to. It computes every formula itself (averages and their
+rounding, the weeks, the peak hour) with arithmetic of its own, so a rounding or tie-break
+bug in the incremental path cannot hide here. It shares only the receipt parser and the
+`SummaryRow` record the two results are compared as.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from coffeeshop.aggregates import SummaryRow, peak_hour, summary_row
+from coffeeshop.aggregates import SummaryRow
 from coffeeshop.receipts import Receipt
 
 
@@ -42,14 +45,46 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
             items[name] = items.get(name, 0) + quantity
         store_hours = hours.setdefault(receipt.store_id, {})
         store_hours[receipt.hour] = store_hours.get(receipt.hour, 0) + 1
-    peaks: dict[int, tuple[int, int]] = {}
-    for store_id, by_hour in hours.items():
-        peak = peak_hour(by_hour)
-        if peak is not None:
-            peaks[store_id] = peak
+    peaks = {store_id: _busiest(by_hour) for store_id, by_hour in hours.items()}
     return Tables(
-        summary=summary_row(today, receipts=count, cents=cents, units=units, daily_cents=daily),
+        summary=_summary(today, receipts=count, cents=cents, units=units, daily=daily),
         store_monthly={k: Decimal(v).scaleb(-2) for k, v in monthly.items()},
         item_performance=items,
         store_peak_hours=peaks,
     )
+
+
+def _busiest(by_hour: dict[int, int]) -> tuple[int, int]:
+    """(hour, receipts) of the busiest hour; max over (count, -hour) takes the earliest tie."""
+    count, negative_hour = max((n, -hour) for hour, n in by_hour.items())
+    return -negative_hour, count
+
+
+def _summary(
+    today: dt.date, *, receipts: int, cents: int, units: int, daily: dict[dt.date, int]
+) -> SummaryRow:
+    """Weeks by ISO calendar week (Monday first); averages rounded half-up in integers."""
+    this_week = today.isocalendar()[:2]
+    last_week = (today - dt.timedelta(days=7)).isocalendar()[:2]
+    by_week: dict[tuple[int, int], int] = {}
+    for day, day_cents in daily.items():
+        week = day.isocalendar()[:2]
+        by_week[week] = by_week.get(week, 0) + day_cents
+    return SummaryRow(
+        as_of=today,
+        spend_per_rcpt=_cents(_half_up(cents, receipts)),
+        items_per_rcpt=_cents(_half_up(units * 100, receipts)),
+        this_week_sales=_cents(by_week.get(this_week, 0)),
+        last_week_sales=_cents(by_week.get(last_week, 0)),
+    )
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half-up (both ≥ 0); 0 when nothing to divide."""
+    if denominator == 0:
+        return 0
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def _cents(cents: int) -> Decimal:
+    return Decimal(f"{cents // 100}.{cents % 100:02d}")
