@@ -30,17 +30,26 @@ import datetime as dt
 import json
 import logging
 import random
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import bson
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
 
-from coffeeshop.errors import ConfigError, SourceHistoryLost, SourceUnavailable
+from coffeeshop.errors import (
+    CoffeeshopError,
+    ConfigError,
+    SourceHistoryLost,
+    SourceSwitched,
+    SourceUnavailable,
+)
 from coffeeshop.events import Event, event_from_object
 from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.mongo_poll import POLL_WINDOW, SWEEP_EVERY, Poller, type_of
 
 log = logging.getLogger("coffeeshop.mongo")
 
@@ -67,6 +76,8 @@ class MongoSource:
         mode: str = "auto",
         retries: int | None = None,
         client_factory: ClientFactory | None = None,
+        poll_window: float = POLL_WINDOW,
+        sweep_every: float = SWEEP_EVERY,
     ) -> None:
         if full_document not in FULL_DOCUMENT_MODES:
             choices = ", ".join(FULL_DOCUMENT_MODES)
@@ -79,6 +90,8 @@ class MongoSource:
         self.full_document = full_document
         self.mode = mode
         self.retries = retries  # None: keep retrying while following
+        self.poll_window = poll_window
+        self.sweep_every = sweep_every
         self._client_factory = client_factory or self._default_client
         self._hosts = _hosts(uri)
         self._state: dict[str, Any] | None = None
@@ -87,6 +100,16 @@ class MongoSource:
     @property
     def name(self) -> str:
         return f"mongodb:{self._hosts}/{self.database}.{self.collection}"
+
+    @property
+    def repair_args(self) -> str:
+        """The options that name this source on a command line, the password masked."""
+        args = f"--source {shlex.quote(_masked(self.uri))}"
+        if self.database != "coffeeshop":
+            args += f" --database {shlex.quote(self.database)}"
+        if self.collection != "receipt":
+            args += f" --collection {shlex.quote(self.collection)}"
+        return args
 
     def _default_client(self) -> Any:
         from pymongo import MongoClient
@@ -127,34 +150,47 @@ class MongoSource:
     def batches(
         self, limits: BatchLimits, *, follow: bool, stop: threading.Event
     ) -> Iterator[SourceBatch]:
+        try:
+            yield from self._batches(limits, follow, stop)
+        except _Stopped:  # stopped while waiting for the server
+            return
+
+    def _batches(
+        self, limits: BatchLimits, follow: bool, stop: threading.Event
+    ) -> Iterator[SourceBatch]:
         self._client = self._connect()
         coll = self._client[self.database][self.collection]
-        streaming = self._supports_streams()
-        state = dict(self._state) if self._state is not None else None
-        if state is not None:  # the checkpoint holds BSON values as Extended JSON text
-            for field in ("resume", "after"):
-                if state.get(field) is not None:
-                    state[field] = _decode(state[field])
+        streaming = self._supports_streams(follow, stop)
+        state = _decoded(self._state)
+        if streaming and self.full_document == "whenAvailable":
+            self._check_post_images(follow, stop)
         if state is None:
             if streaming:
-                state = {"mode": "snapshot", "resume": self._start_token(coll), "after": None}
+                resume = self._start_token(coll, follow, stop)
+                state = {"mode": "snapshot", "resume": resume, "after": None}
             else:
-                state = {"mode": "poll", "after": None}
+                state = {"mode": "poll", "marks": [], "swept": None}
         if state["mode"] in ("snapshot", "stream") and not streaming:
             raise ConfigError(
                 f"{self.name} no longer supports change streams (standalone server?), but the "
                 "checkpoint is a change stream position; run `coffeeshop reconcile --repair`"
             )
+        if state["mode"] == "poll" and streaming:
+            raise SourceSwitched(
+                f"{self.name} now has change streams (a replica set): switching from polling "
+                "to the change stream; the stream's start point is taken first, then the "
+                "collection is read again into fresh tables, then the stream follows"
+            )
         if state["mode"] == "snapshot":
             resume = state["resume"]
-            yield from self._snapshot(coll, resume, limits, stop)
+            yield from self._snapshot(coll, resume, state.get("after"), limits, follow, stop)
             state = {"mode": "stream", "resume": resume}
             if stop.is_set():
                 return
         if state["mode"] == "stream":
             yield from self._stream(coll, state["resume"], limits, follow, stop)
         else:
-            yield from self._poll(coll, state.get("after"), limits, follow, stop)
+            yield from self._poll(coll, state, limits, follow, stop)
 
     def _connect(self) -> Any:
         try:
@@ -163,25 +199,58 @@ class MongoSource:
             raise ConfigError(f"cannot use MongoDB source {self.name}: {exc}") from None
         return client
 
-    def _supports_streams(self) -> bool:
+    def _supports_streams(self, follow: bool, stop: threading.Event) -> bool:
         if self.mode != "auto":
             return self.mode == "stream"
         try:
-            hello = self._with_retries(lambda: self._client.admin.command("hello"), what="connect")
+            hello = self._startup(self._hello, "connect", follow, stop)
         except NotImplementedError:  # a test double without server commands: standalone
             hello = {}
         if "setName" in hello or hello.get("msg") == "isdbgrid":
             return True
         log.warning(
-            "%s is a standalone server: it has no change streams. Falling back to polling new "
-            "documents by _id; updates and deletes are NOT seen: run `coffeeshop reconcile` "
-            "to pick them up, or run MongoDB as a replica set (a single node is enough: "
-            "`mongod --replSet rs0`, then `rs.initiate()`).",
+            "%s is a standalone server: it has no change streams. Falling back to polling: "
+            "new documents (any _id type, in any order) are read within the poll interval; "
+            "an insert landing more than %.0f s after a higher _id, updates, and deletes of "
+            "documents this run has read, only by a read of the whole collection every "
+            "%.0f s; deletes made while no sync runs are NOT seen: run "
+            "`coffeeshop reconcile --repair` to pick them up, or run MongoDB as a replica set "
+            "(a single node is enough: `mongod --replSet rs0`, then `rs.initiate()`).",
             self.name,
+            self.poll_window,
+            self.sweep_every,
         )
         return False
 
-    def _start_token(self, coll: Any) -> dict[str, Any]:
+    def _hello(self) -> dict[str, Any]:
+        from pymongo.errors import OperationFailure
+
+        try:
+            return dict(self._client.admin.command("hello"))
+        except OperationFailure as exc:
+            if exc.code != 59:  # CommandNotFound: MongoDB 4.4.0 and 4.4.1 have no `hello`
+                raise
+            return dict(self._client.admin.command("isMaster"))
+
+    def _check_post_images(self, follow: bool, stop: threading.Event) -> None:
+        """`whenAvailable` reads post-images: refuse a collection that does not record them."""
+        database = self._client[self.database]
+        infos = self._startup(
+            lambda: list(database.list_collections(filter={"name": self.collection})),
+            "read the collection options",
+            follow,
+            stop,
+        )
+        options = (infos[0].get("options") or {}) if infos else {}
+        if not (options.get("changeStreamPreAndPostImages") or {}).get("enabled"):
+            raise ConfigError(
+                f"--full-document whenAvailable needs post-images, but {self.name} does not "
+                f'record them: run `db.runCommand({{collMod: "{self.collection}", '
+                "changeStreamPreAndPostImages: {enabled: true}})` (MongoDB 6.0+), or use "
+                "--full-document updateLookup"
+            )
+
+    def _start_token(self, coll: Any, follow: bool, stop: threading.Event) -> dict[str, Any]:
         """The stream's starting point, taken before the snapshot is read."""
 
         def take() -> dict[str, Any]:
@@ -191,28 +260,58 @@ class MongoSource:
                 raise SourceUnavailable(f"{self.name} gave no resume token for a new change stream")
             return dict(token)
 
-        return self._with_retries(take, what="open the change stream")
+        return self._startup(take, "open the change stream", follow, stop)
 
     def _snapshot(
-        self, coll: Any, resume: Any, limits: BatchLimits, stop: threading.Event
+        self,
+        coll: Any,
+        resume: Any,
+        after: Any,
+        limits: BatchLimits,
+        follow: bool,
+        stop: threading.Event,
     ) -> Iterator[SourceBatch]:
-        log.info("reading a snapshot of %s (then streaming changes from before it)", self.name)
+        """The collection in `_id` order, after `after` (None: from the start). PyMongo
+        retries the `find` but never a `getMore`: a failure while reading goes on after
+        the last `_id` read, with `min()` on the `_id` index, which (unlike `$gt`) also
+        covers every BSON type that sorts after it."""
+        if after is None:
+            log.info("reading a snapshot of %s (then streaming changes from before it)", self.name)
+        else:
+            log.info("continuing the snapshot of %s after _id %s", self.name, _encode(after))
         count = 0
         events: list[Event] = []
-        last_id: Any = None
-        cursor = coll.find({}, sort=[("_id", 1)], batch_size=limits.max_events)
-        try:
-            for doc in cursor:
-                if stop.is_set():
-                    return
-                last_id = doc.get("_id")
-                events.append(event_from_object(doc, where="snapshot", raw=""))
-                if len(events) >= limits.max_events:
-                    count += len(events)
-                    yield SourceBatch(events, _position("snapshot", resume=resume, after=last_id))
-                    events = []
-        finally:
-            cursor.close()
+        last_id: Any = after
+        attempt = 0
+        while True:
+            options: dict[str, Any] = {"sort": [("_id", 1)], "batch_size": limits.max_events}
+            if last_id is not None:
+                options |= {"hint": [("_id", 1)], "min": [("_id", last_id)]}
+            skip = _id_key(last_id) if last_id is not None else None  # min() is inclusive
+            cursor = coll.find({}, **options)
+            try:
+                for doc in cursor:
+                    if stop.is_set():
+                        return
+                    doc_id = doc.get("_id")
+                    if skip is not None:
+                        first, skip = skip, None
+                        if _id_key(doc_id) == first:
+                            continue
+                    last_id = doc_id
+                    events.append(event_from_object(doc, where="snapshot", raw=""))
+                    if len(events) >= limits.max_events:
+                        count += len(events)
+                        yield SourceBatch(
+                            events, _position("snapshot", resume=resume, after=last_id)
+                        )
+                        events = []
+                        attempt = 0
+                break
+            except Exception as exc:
+                attempt = self._retry(exc, attempt, follow, stop, "read the snapshot")
+            finally:
+                cursor.close()
         count += len(events)
         # The last snapshot batch already carries the stream position: once it commits,
         # a restart streams instead of reading the snapshot again.
@@ -232,12 +331,17 @@ class MongoSource:
         attempt = 0
         while not stop.is_set():
             try:
-                stream = coll.watch(
-                    full_document=self.full_document,
-                    resume_after=token,
-                    max_await_time_ms=max(1, int(limits.poll_interval * 1000)),
-                    batch_size=limits.max_events,
+                stream = _interruptible(
+                    lambda resume=token: coll.watch(
+                        full_document=self.full_document,
+                        resume_after=resume,
+                        max_await_time_ms=max(1, int(limits.poll_interval * 1000)),
+                        batch_size=limits.max_events,
+                    ),
+                    stop,
                 )
+            except _Stopped:
+                return
             except Exception as exc:
                 if _history_lost(exc):
                     raise SourceHistoryLost(
@@ -270,13 +374,20 @@ class MongoSource:
                     operation = change.get("operationType")
                     if operation in END_OF_STREAM:
                         raise SourceHistoryLost(
-                            f"the change stream of {self.name} ended with a {operation!r} event "
+                            f"the change stream of {self.name} ended with "
+                            f"{'an' if operation[0] in 'aeiou' else 'a'} {operation!r} event "
                             "(the collection was dropped or renamed)"
                         )
                     token = stream.resume_token or change.get("_id") or token
                     newest = _change_time(change) or newest
                     if not events:
                         started = time.monotonic()
+                    if (
+                        operation == "update"
+                        and change.get("fullDocument") is None
+                        and self.full_document == "whenAvailable"
+                    ):
+                        change = _looked_up(coll, change)
                     events.append(event_from_object(change, where=_where(change), raw=""))
                     if (
                         len(events) >= limits.max_events
@@ -309,34 +420,41 @@ class MongoSource:
                 stream.close()
 
     def _poll(
-        self, coll: Any, after: Any, limits: BatchLimits, follow: bool, stop: threading.Event
+        self,
+        coll: Any,
+        state: dict[str, Any],
+        limits: BatchLimits,
+        follow: bool,
+        stop: threading.Event,
     ) -> Iterator[SourceBatch]:
-        last_id = after
-        attempt = 0
-        while not stop.is_set():
-            query = {"_id": {"$gt": last_id}} if last_id is not None else {}
-            try:
-                docs = list(coll.find(query, sort=[("_id", 1)], limit=limits.max_events))
-                attempt = 0
-            except Exception as exc:
-                attempt = self._retry_or_raise(exc, attempt, follow, stop, what="poll")
-                continue
-            if docs:
-                last_id = docs[-1].get("_id")
-                events = [event_from_object(doc, where="poll", raw="") for doc in docs]
-                yield SourceBatch(events, _position("poll", after=last_id))
-                if len(docs) >= limits.max_events:
-                    continue  # more are waiting
-            if not follow:
-                return
-            stop.wait(limits.poll_interval)
+        poller = Poller(
+            coll,
+            self.name,
+            marks=state["marks"],
+            swept=state["swept"],
+            window=self.poll_window,
+            sweep_every=self.sweep_every,
+            retry=lambda exc, attempt: self._retry(exc, attempt, follow, stop, "poll"),
+        )
+        for events in poller.cycles(limits, follow, stop):
+            yield SourceBatch(events, _poll_position(poller.marks, poller.swept))
 
     # -- failures ------------------------------------------------------------------------------
+
+    def _retry(
+        self, exc: BaseException, attempt: int, follow: bool, stop: threading.Event, what: str
+    ) -> int:
+        """`_retry_or_raise`, then stop here if asked to while waiting."""
+        attempt = self._retry_or_raise(exc, attempt, follow, stop, what=what)
+        if stop.is_set():
+            raise _Stopped
+        return attempt
 
     def _retry_or_raise(
         self, exc: BaseException, attempt: int, follow: bool, stop: threading.Event, *, what: str
     ) -> int:
-        """Back off after a connection failure; raise when it is not one, or when retries end."""
+        """Back off after a connection failure; raise when it is not one, or when retries
+        end (never while following, unless `retries` is set)."""
         if not _transient(exc):
             raise SourceUnavailable(f"cannot {what} on {self.name}: {_describe(exc)}") from None
         attempt += 1
@@ -358,21 +476,101 @@ class MongoSource:
         stop.wait(delay)
         return attempt
 
-    def _with_retries(self, action: Callable[[], Any], *, what: str) -> Any:
+    def _startup(
+        self, action: Callable[[], Any], what: str, follow: bool, stop: threading.Event
+    ) -> Any:
+        """A start-up call, retried like the stream (for ever while following); a stop
+        request ends it at once, even in the middle of an attempt."""
         attempt = 0
-        stop = threading.Event()
         while True:
+            if stop.is_set():
+                raise _Stopped
             try:
-                return action()
-            except NotImplementedError:
-                raise
-            except (SourceUnavailable, SourceHistoryLost):
+                return _interruptible(action, stop)
+            except (NotImplementedError, _Stopped, CoffeeshopError):
                 raise
             except Exception as exc:
-                attempt = self._retry_or_raise(exc, attempt, False, stop, what=what)
+                attempt = self._retry(exc, attempt, follow, stop, what)
+
+
+class _Stopped(Exception):
+    """Stop was requested while waiting for the server."""
+
+
+def _interruptible(action: Callable[[], Any], stop: Any) -> Any:
+    """Run a call that may block on server selection (up to its timeout) in a helper
+    thread, so that a stop request (Ctrl-C) is answered within a tenth of a second."""
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, action()))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="coffeeshop-mongo-call", daemon=True).start()
+    while not done.wait(0.1):
+        if stop.is_set():
+            raise _Stopped
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _looked_up(coll: Any, change: dict[str, Any]) -> dict[str, Any]:
+    """An update whose post-image is unavailable (`whenAvailable`: not recorded, or
+    expired; no delete follows): the document as it is now, or its delete if it is gone.
+    Later changes in the stream then apply on top, so the tables end up exact."""
+    key = (change.get("documentKey") or {}).get("_id")
+    current = coll.find_one({"_id": key})
+    if current is None:
+        return {**change, "operationType": "delete"}
+    return {**change, "operationType": "replace", "fullDocument": current}
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _decoded(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A checkpoint with its BSON values (stored as Extended JSON text) decoded."""
+    if state is None:
+        return None
+    state = dict(state)
+    for field in ("resume", "after", "marks"):
+        if state.get(field) is not None:
+            state[field] = _decode(state[field])
+    if state["mode"] == "poll":
+        marks = [(float(at), dict(highs)) for at, highs in state.get("marks") or []]
+        after = state.pop("after", None)
+        if after is not None and type_of(after) is not None:  # a position of version 1
+            marks = [(0.0, {type_of(after): after})]
+        state["marks"] = marks
+        state.setdefault("swept", None)  # None: read the whole collection first
+    return state
+
+
+def _poll_position(marks: list[tuple[float, dict[str, Any]]], swept: float | None) -> str:
+    state = {"mode": "poll", "marks": _encode([[at, highs] for at, highs in marks])}
+    state["swept"] = swept  # type: ignore[assignment]
+    return json.dumps(state, separators=(",", ":"))
+
+
+def _id_key(doc_id: Any) -> bytes:
+    return bson.encode({"_id": doc_id})
+
+
+def _masked(uri: str) -> str:
+    """A URI with its password replaced by ****."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest:
+        return uri
+    userinfo, _, hosts = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':****' if colon else ''}@{hosts}"
 
 
 def _position(mode: str, *, resume: Any = None, after: Any = None) -> str:
@@ -449,6 +647,7 @@ def _transient(exc: BaseException) -> bool:
         labels = getattr(exc, "_error_labels", None) or set()
         return "ResumableChangeStreamError" in labels or exc.code in (
             6,
+            43,  # CursorNotFound: a cursor that sat idle, or a node that restarted
             7,
             89,
             91,
