@@ -1,24 +1,23 @@
 """The MongoDB source: a snapshot of the receipt collection, then its change stream.
 
-Every line that talks to MongoDB is in this module. The order of work is what makes it
+Every line that talks to MongoDB is in the `sources.mongo*` modules. The order of work is what makes it
 gap-free: the change stream's starting point (a resume token) is taken *before* the
 snapshot is read, the snapshot is read in `_id` order in bounded batches, and then the
 stream opens from that point. Changes made during the snapshot are seen twice (in the
 snapshot and in the stream); the engine is idempotent, so that is harmless.
 
-Positions (the checkpoint, committed with each batch) are JSON:
+Positions (the checkpoint, committed with each batch) are described in `mongo_position`:
+a snapshot position records the last `_id` read, and a restart continues after it (with
+`min()` on the `_id` index, which covers every BSON type that sorts later). A standalone
+server has no change streams: it is polled (`mongo_poll`); when a server that was polled
+has change streams at a start, the source switches to them through a rebuild (the
+stream's start point first, then a fresh read, then the stream).
 
-- `{"mode": "snapshot", "resume": TOKEN, "after": ID}`: reading the snapshot; the
-  stream will start at TOKEN. A restart reads the snapshot again from the beginning
-  (re-applying a receipt changes nothing), then streams from TOKEN.
-- `{"mode": "stream", "resume": TOKEN}`: streaming; TOKEN is the resume token after
-  the last applied change, or the post-batch token of an idle poll, so a quiet
-  collection never falls off the oplog.
-- `{"mode": "poll", "after": ID}`: a standalone server has no change streams: new
-  documents are polled by `_id` (updates and deletes then need `coffeeshop reconcile`).
-
-The driver resumes a broken stream once by itself; after that this source retries
-with exponential backoff, logging each attempt, from the last change it read. A
+The driver resumes a broken stream once by itself, and retries a `find` once, but never
+a `getMore`; after that this source retries with exponential backoff (capped at 60 s),
+logging each attempt, from the last change or `_id` it read: for ever while following,
+5 times otherwise. Start-up calls (`hello`, the start token) are retried the same way,
+and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
 invalidate event after a drop or rename) raises `SourceHistoryLost`; the engine
 then rebuilds from a fresh snapshot, or stops if told to.
@@ -33,12 +32,8 @@ import random
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
-
-import bson
-from bson import json_util
-from bson.json_util import CANONICAL_JSON_OPTIONS
 
 from coffeeshop.errors import (
     CoffeeshopError,
@@ -49,14 +44,23 @@ from coffeeshop.errors import (
 )
 from coffeeshop.events import Event, event_from_object
 from coffeeshop.sources.base import BatchLimits, SourceBatch
-from coffeeshop.sources.mongo_poll import POLL_WINDOW, SWEEP_EVERY, Poller, type_of
+from coffeeshop.sources.mongo_errors import (
+    change_time,
+    describe,
+    history_lost,
+    hosts,
+    masked,
+    transient,
+    where,
+)
+from coffeeshop.sources.mongo_poll import POLL_WINDOW, SWEEP_EVERY, Poller
+from coffeeshop.sources.mongo_position import decoded, encode, id_key, poll_position, position
+from coffeeshop.sources.mongo_write import write_lines
+
+__all__ = ["MongoSource", "write_lines"]
 
 log = logging.getLogger("coffeeshop.mongo")
 
-# Server errors that mean the stream cannot resume from its token.
-HISTORY_LOST_CODES = frozenset(
-    {136, 280, 286}
-)  # CappedPositionLost, ChangeStreamFatalError, …HistoryLost
 END_OF_STREAM = frozenset({"invalidate", "drop", "rename", "dropDatabase"})
 FULL_DOCUMENT_MODES = ("updateLookup", "whenAvailable")
 IDLE_COMMIT_SECONDS = 5.0  # how often an idle stream's newer post-batch token is saved
@@ -93,7 +97,7 @@ class MongoSource:
         self.poll_window = poll_window
         self.sweep_every = sweep_every
         self._client_factory = client_factory or self._default_client
-        self._hosts = _hosts(uri)
+        self._hosts = hosts(uri)
         self._state: dict[str, Any] | None = None
         self._client: Any = None
 
@@ -104,7 +108,7 @@ class MongoSource:
     @property
     def repair_args(self) -> str:
         """The options that name this source on a command line, the password masked."""
-        args = f"--source {shlex.quote(_masked(self.uri))}"
+        args = f"--source {shlex.quote(masked(self.uri))}"
         if self.database != "coffeeshop":
             args += f" --database {shlex.quote(self.database)}"
         if self.collection != "receipt":
@@ -161,7 +165,7 @@ class MongoSource:
         self._client = self._connect()
         coll = self._client[self.database][self.collection]
         streaming = self._supports_streams(follow, stop)
-        state = _decoded(self._state)
+        state = decoded(self._state)
         if streaming and self.full_document == "whenAvailable":
             self._check_post_images(follow, stop)
         if state is None:
@@ -278,7 +282,7 @@ class MongoSource:
         if after is None:
             log.info("reading a snapshot of %s (then streaming changes from before it)", self.name)
         else:
-            log.info("continuing the snapshot of %s after _id %s", self.name, _encode(after))
+            log.info("continuing the snapshot of %s after _id %s", self.name, encode(after))
         count = 0
         events: list[Event] = []
         last_id: Any = after
@@ -287,7 +291,7 @@ class MongoSource:
             options: dict[str, Any] = {"sort": [("_id", 1)], "batch_size": limits.max_events}
             if last_id is not None:
                 options |= {"hint": [("_id", 1)], "min": [("_id", last_id)]}
-            skip = _id_key(last_id) if last_id is not None else None  # min() is inclusive
+            skip = id_key(last_id) if last_id is not None else None  # min() is inclusive
             cursor = coll.find({}, **options)
             try:
                 for doc in cursor:
@@ -296,14 +300,14 @@ class MongoSource:
                     doc_id = doc.get("_id")
                     if skip is not None:
                         first, skip = skip, None
-                        if _id_key(doc_id) == first:
+                        if id_key(doc_id) == first:
                             continue
                     last_id = doc_id
                     events.append(event_from_object(doc, where="snapshot", raw=""))
                     if len(events) >= limits.max_events:
                         count += len(events)
                         yield SourceBatch(
-                            events, _position("snapshot", resume=resume, after=last_id)
+                            events, position("snapshot", resume=resume, after=last_id)
                         )
                         events = []
                         attempt = 0
@@ -315,7 +319,7 @@ class MongoSource:
         count += len(events)
         # The last snapshot batch already carries the stream position: once it commits,
         # a restart streams instead of reading the snapshot again.
-        yield SourceBatch(events, _position("stream", resume=resume))
+        yield SourceBatch(events, position("stream", resume=resume))
         log.info("snapshot of %s done: %d document(s)", self.name, count)
 
     def _stream(
@@ -343,10 +347,10 @@ class MongoSource:
             except _Stopped:
                 return
             except Exception as exc:
-                if _history_lost(exc):
+                if history_lost(exc):
                     raise SourceHistoryLost(
                         f"the change stream of {self.name} cannot resume from the checkpoint: "
-                        f"{_describe(exc)} (the oplog no longer holds it)"
+                        f"{describe(exc)} (the oplog no longer holds it)"
                     ) from None
                 attempt = self._retry_or_raise(
                     exc, attempt, follow, stop, what="open the change stream"
@@ -364,7 +368,7 @@ class MongoSource:
                         idle_due = time.monotonic() - last_commit >= IDLE_COMMIT_SECONDS
                         if events or (token != yielded and (idle_due or not follow)):
                             yield SourceBatch(
-                                events, _position("stream", resume=token), source_time=newest
+                                events, position("stream", resume=token), source_time=newest
                             )
                             events, newest = [], None
                             yielded, last_commit = token, time.monotonic()
@@ -379,7 +383,7 @@ class MongoSource:
                             "(the collection was dropped or renamed)"
                         )
                     token = stream.resume_token or change.get("_id") or token
-                    newest = _change_time(change) or newest
+                    newest = change_time(change) or newest
                     if not events:
                         started = time.monotonic()
                     if (
@@ -388,27 +392,27 @@ class MongoSource:
                         and self.full_document == "whenAvailable"
                     ):
                         change = _looked_up(coll, change)
-                    events.append(event_from_object(change, where=_where(change), raw=""))
+                    events.append(event_from_object(change, where=where(change), raw=""))
                     if (
                         len(events) >= limits.max_events
                         or time.monotonic() - started >= limits.max_wait
                     ):
                         yield SourceBatch(
-                            events, _position("stream", resume=token), source_time=newest
+                            events, position("stream", resume=token), source_time=newest
                         )
                         events, newest = [], None
                         yielded, last_commit = token, time.monotonic()
                         attempt = 0
                 if events:  # stopped with a batch in hand: hand it out
-                    yield SourceBatch(events, _position("stream", resume=token), source_time=newest)
+                    yield SourceBatch(events, position("stream", resume=token), source_time=newest)
                     yielded = token
             except SourceHistoryLost:
                 raise
             except Exception as exc:
-                if _history_lost(exc):
+                if history_lost(exc):
                     raise SourceHistoryLost(
                         f"the change stream of {self.name} cannot resume from the checkpoint: "
-                        f"{_describe(exc)} (the oplog no longer holds it)"
+                        f"{describe(exc)} (the oplog no longer holds it)"
                     ) from None
                 # Changes read but not yet handed out are dropped and read again: resume
                 # from the position of the last batch handed out.
@@ -437,7 +441,7 @@ class MongoSource:
             retry=lambda exc, attempt: self._retry(exc, attempt, follow, stop, "poll"),
         )
         for events in poller.cycles(limits, follow, stop):
-            yield SourceBatch(events, _poll_position(poller.marks, poller.swept))
+            yield SourceBatch(events, poll_position(poller.marks, poller.swept))
 
     # -- failures ------------------------------------------------------------------------------
 
@@ -455,13 +459,13 @@ class MongoSource:
     ) -> int:
         """Back off after a connection failure; raise when it is not one, or when retries
         end (never while following, unless `retries` is set)."""
-        if not _transient(exc):
-            raise SourceUnavailable(f"cannot {what} on {self.name}: {_describe(exc)}") from None
+        if not transient(exc):
+            raise SourceUnavailable(f"cannot {what} on {self.name}: {describe(exc)}") from None
         attempt += 1
         limit = self.retries if self.retries is not None else (None if follow else 5)
         if limit is not None and attempt > limit:
             raise SourceUnavailable(
-                f"cannot {what} on {self.name} after {attempt - 1} retries: {_describe(exc)}"
+                f"cannot {what} on {self.name} after {attempt - 1} retries: {describe(exc)}"
             ) from None
         delay = min(MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
         log.warning(
@@ -471,7 +475,7 @@ class MongoSource:
             f" of {limit}" if limit is not None else "",
             what,
             self.name,
-            _describe(exc),
+            describe(exc),
         )
         stop.wait(delay)
         return attempt
@@ -530,208 +534,3 @@ def _looked_up(coll: Any, change: dict[str, Any]) -> dict[str, Any]:
     if current is None:
         return {**change, "operationType": "delete"}
     return {**change, "operationType": "replace", "fullDocument": current}
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def _decoded(state: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A checkpoint with its BSON values (stored as Extended JSON text) decoded."""
-    if state is None:
-        return None
-    state = dict(state)
-    for field in ("resume", "after", "marks"):
-        if state.get(field) is not None:
-            state[field] = _decode(state[field])
-    if state["mode"] == "poll":
-        marks = [(float(at), dict(highs)) for at, highs in state.get("marks") or []]
-        after = state.pop("after", None)
-        if after is not None and type_of(after) is not None:  # a position of version 1
-            marks = [(0.0, {type_of(after): after})]
-        state["marks"] = marks
-        state.setdefault("swept", None)  # None: read the whole collection first
-    return state
-
-
-def _poll_position(marks: list[tuple[float, dict[str, Any]]], swept: float | None) -> str:
-    state = {"mode": "poll", "marks": _encode([[at, highs] for at, highs in marks])}
-    state["swept"] = swept  # type: ignore[assignment]
-    return json.dumps(state, separators=(",", ":"))
-
-
-def _id_key(doc_id: Any) -> bytes:
-    return bson.encode({"_id": doc_id})
-
-
-def _masked(uri: str) -> str:
-    """A URI with its password replaced by ****."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest:
-        return uri
-    userinfo, _, hosts = rest.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':****' if colon else ''}@{hosts}"
-
-
-def _position(mode: str, *, resume: Any = None, after: Any = None) -> str:
-    state: dict[str, Any] = {"mode": mode}
-    if resume is not None:
-        state["resume"] = _encode(resume)
-    if mode != "stream":
-        state["after"] = _encode(after) if after is not None else None
-    return json.dumps(state, separators=(",", ":"))
-
-
-def _encode(value: Any) -> str:
-    """A BSON value (resume token, _id) as canonical Extended JSON, inside the position."""
-    return json_util.dumps(value, json_options=CANONICAL_JSON_OPTIONS)
-
-
-def _decode(text: str) -> Any:
-    return json_util.loads(text, json_options=CANONICAL_JSON_OPTIONS)
-
-
-def _hosts(uri: str) -> str:
-    """Hosts of a URI, never its credentials."""
-    try:
-        from pymongo.uri_parser import parse_uri
-
-        nodes = (
-            parse_uri(uri, connect_timeout=None)["nodelist"]
-            if not uri.startswith("mongodb+srv")
-            else []
-        )
-    except Exception:
-        nodes = []
-    if nodes:
-        return ",".join(f"{host}:{port}" for host, port in nodes)
-    rest = uri.split("://", 1)[-1]
-    rest = rest.rsplit("@", 1)[-1]
-    return rest.split("/", 1)[0].split("?", 1)[0]
-
-
-def _where(change: Mapping[str, Any]) -> str:
-    stamp = change.get("clusterTime")
-    if stamp is not None and hasattr(stamp, "time"):
-        when = dt.datetime.fromtimestamp(stamp.time, dt.UTC)
-        return f"change at {when:%Y-%m-%dT%H:%M:%SZ} #{stamp.inc}"
-    return "change"
-
-
-def _change_time(change: Mapping[str, Any]) -> dt.datetime | None:
-    wall = change.get("wallTime")
-    if isinstance(wall, dt.datetime):
-        return (
-            wall.replace(tzinfo=None)
-            if wall.tzinfo is None
-            else wall.astimezone(dt.UTC).replace(tzinfo=None)
-        )
-    stamp = change.get("clusterTime")
-    if stamp is not None and hasattr(stamp, "time"):
-        return dt.datetime.fromtimestamp(stamp.time, dt.UTC).replace(tzinfo=None)
-    return None
-
-
-def _history_lost(exc: BaseException) -> bool:
-    from pymongo.errors import OperationFailure
-
-    return isinstance(exc, OperationFailure) and exc.code in HISTORY_LOST_CODES
-
-
-def _transient(exc: BaseException) -> bool:
-    from pymongo.errors import ConnectionFailure, OperationFailure
-
-    if isinstance(exc, ConnectionFailure):
-        return True
-    if isinstance(exc, OperationFailure):
-        labels = getattr(exc, "_error_labels", None) or set()
-        return "ResumableChangeStreamError" in labels or exc.code in (
-            6,
-            43,  # CursorNotFound: a cursor that sat idle, or a node that restarted
-            7,
-            89,
-            91,
-            189,
-            262,
-            9001,
-            10107,
-            11600,
-            11602,
-            13435,
-            13436,
-        )
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if len(text) > 200:
-        text = text[:197] + "..."
-    return f"{type(exc).__name__}{f' {code}' if code is not None else ''}: {text}"
-
-
-# -- writing (the generator's MongoDB target) ----------------------------------------------------
-
-
-def write_lines(
-    uri: str,
-    lines: Iterator[str],
-    *,
-    database: str = "coffeeshop",
-    collection: str = "receipt",
-    rate: float | None = None,
-    stop: threading.Event | None = None,
-    client_factory: ClientFactory | None = None,
-) -> int:
-    """Apply generated JSONL lines to a collection: documents are inserted (`insert_many`
-    in chunks, or steadily at `rate` lines per second), change events become
-    `replace_one` / `delete_one`, in order. Returns the lines applied."""
-    from pymongo import MongoClient
-
-    client = (client_factory or (lambda: MongoClient(uri, serverSelectionTimeoutMS=10_000)))()
-    coll = client[database][collection]
-    pending: list[dict[str, Any]] = []
-    applied = 0
-    chunk = 1000 if rate is None else max(1, min(1000, round(rate / 20)))
-    started = time.monotonic()
-
-    def flush() -> None:
-        if pending:
-            coll.insert_many(pending, ordered=True)
-            pending.clear()
-
-    try:
-        for line in lines:
-            if stop is not None and stop.is_set():
-                break
-            obj = json_util.loads(line)
-            operation = obj.get("operationType")
-            if operation is None:
-                pending.append(obj)
-            else:
-                flush()
-                key = obj["documentKey"]["_id"]
-                if operation == "delete":
-                    coll.delete_one({"_id": key})
-                else:
-                    coll.replace_one({"_id": key}, obj["fullDocument"], upsert=True)
-            applied += 1
-            if len(pending) >= chunk:
-                flush()
-            if rate is not None:
-                delay = started + applied / rate - time.monotonic()
-                if delay > 0:
-                    flush()
-                    if stop is not None:
-                        stop.wait(delay)
-                    else:
-                        time.sleep(delay)
-        flush()
-    except Exception as exc:
-        if _transient(exc) or exc.__class__.__module__.startswith("pymongo"):
-            raise SourceUnavailable(f"cannot write to {_hosts(uri)}: {_describe(exc)}") from None
-        raise
-    finally:
-        client.close()
-    return applied

@@ -1,0 +1,103 @@
+"""MongoDB errors: which are worth retrying, which mean the history is lost; and the
+one-line descriptions (of an error, a change, a URI without its password)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+# Server errors that mean the stream cannot resume from its token.
+HISTORY_LOST_CODES = frozenset(
+    {136, 280, 286}
+)  # CappedPositionLost, ChangeStreamFatalError, …HistoryLost
+
+
+def history_lost(exc: BaseException) -> bool:
+    from pymongo.errors import OperationFailure
+
+    return isinstance(exc, OperationFailure) and exc.code in HISTORY_LOST_CODES
+
+
+def transient(exc: BaseException) -> bool:
+    from pymongo.errors import ConnectionFailure, OperationFailure
+
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, OperationFailure):
+        labels = getattr(exc, "_error_labels", None) or set()
+        return "ResumableChangeStreamError" in labels or exc.code in (
+            6,
+            43,  # CursorNotFound: a cursor that sat idle, or a node that restarted
+            7,
+            89,
+            91,
+            189,
+            262,
+            9001,
+            10107,
+            11600,
+            11602,
+            13435,
+            13436,
+        )
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"{type(exc).__name__}{f' {code}' if code is not None else ''}: {text}"
+
+
+def masked(uri: str) -> str:
+    """A URI with its password replaced by ****."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest:
+        return uri
+    userinfo, _, hosts = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':****' if colon else ''}@{hosts}"
+
+
+def hosts(uri: str) -> str:
+    """Hosts of a URI, never its credentials."""
+    try:
+        from pymongo.uri_parser import parse_uri
+
+        nodes = (
+            parse_uri(uri, connect_timeout=None)["nodelist"]
+            if not uri.startswith("mongodb+srv")
+            else []
+        )
+    except Exception:
+        nodes = []
+    if nodes:
+        return ",".join(f"{host}:{port}" for host, port in nodes)
+    rest = uri.split("://", 1)[-1]
+    rest = rest.rsplit("@", 1)[-1]
+    return rest.split("/", 1)[0].split("?", 1)[0]
+
+
+def where(change: Mapping[str, Any]) -> str:
+    stamp = change.get("clusterTime")
+    if stamp is not None and hasattr(stamp, "time"):
+        when = dt.datetime.fromtimestamp(stamp.time, dt.UTC)
+        return f"change at {when:%Y-%m-%dT%H:%M:%SZ} #{stamp.inc}"
+    return "change"
+
+
+def change_time(change: Mapping[str, Any]) -> dt.datetime | None:
+    wall = change.get("wallTime")
+    if isinstance(wall, dt.datetime):
+        return (
+            wall.replace(tzinfo=None)
+            if wall.tzinfo is None
+            else wall.astimezone(dt.UTC).replace(tzinfo=None)
+        )
+    stamp = change.get("clusterTime")
+    if stamp is not None and hasattr(stamp, "time"):
+        return dt.datetime.fromtimestamp(stamp.time, dt.UTC).replace(tzinfo=None)
+    return None
