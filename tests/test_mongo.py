@@ -1242,3 +1242,112 @@ def test_history_lost_with_stop_names_the_repair_command_with_a_masked_password(
     ) in message
     assert "s3cret" not in message
     del lost
+
+
+def _live_sync(url: str, source: MongoSource, today: dt.date, **options: Any) -> SyncReport:
+    with Store(url) as store:
+        return Syncer(store, source, today=lambda: today, **options).run()
+
+
+@live
+def test_live_a_killed_snapshot_cursor_is_continued_after_the_last_id(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    numbers = [{**doc(n), "_id": n} for n in range(1, 301)]
+    strings = [{**doc(n), "_id": f"R-{n:04d}"} for n in range(301, 601)]
+    coll.insert_many(numbers + strings + [doc(n) for n in range(601, 901)])
+    source = MongoSource(LIVE_URI, database=coll.database.name)
+    source.open(None)
+    admin = coll.database.client.admin
+    namespace = f"{coll.database.name}.{coll.name}"
+    seen: list[Any] = []
+    killed = 0
+    try:
+        for batch in source.batches(
+            BatchLimits(max_events=100), follow=False, stop=threading.Event()
+        ):
+            seen.extend(batch.events)
+            if len(seen) in (200, 500):  # in the numbers, then in the strings
+                idle = admin.aggregate(
+                    [{"$currentOp": {"idleCursors": True}}, {"$match": {"type": "idleCursor"}}]
+                )
+                ids = [op["cursor"]["cursorId"] for op in idle if op.get("ns") == namespace]
+                if ids:
+                    coll.database.command("killCursors", coll.name, cursors=ids)
+                    killed += 1
+    finally:
+        source.close()
+    assert killed == 2
+    keys = [event.key for event in seen]
+    assert len(keys) == len(set(keys)) == 900  # every document once, across every type
+
+
+@live
+def test_live_polling_sees_out_of_order_and_mixed_type_inserts(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+
+    def run() -> SyncReport:
+        source = MongoSource(LIVE_URI, database=coll.database.name, mode="poll")
+        return _live_sync(url, source, today)
+
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    coll.insert_one({**doc(1), "_id": oid_at(now - 100, 1)})
+    run()
+    coll.insert_one({**doc(3), "_id": oid_at(now + 1, 3)})  # writer B
+    run()
+    coll.insert_one({**doc(2), "_id": oid_at(now, 2)})  # writer A, landing after B was read
+    coll.insert_one({**doc(4), "_id": "R-0004"})
+    coll.insert_one({**doc(5), "_id": oid_at(now + 2, 5)})  # an ObjectId after a string
+    run()
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+
+
+@live
+def test_live_a_poll_checkpoint_switches_to_the_change_stream(
+    tmp_path: Path, live_collection: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    coll.insert_many([doc(n) for n in range(1, 6)])
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name, mode="poll"), today)
+    coll.delete_one({"_id": oid(2)})  # not seen by polling yet
+    coll.update_one({"_id": oid(3)}, {"$set": {"total_price": Decimal128("1.10")}})
+    report = _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert report.rebuilds == 1
+    assert any("switching from polling" in r.getMessage() for r in caplog.records)
+    coll.insert_one(doc(9))
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+
+
+@live
+def test_live_when_available_is_refused_without_post_images(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    coll.insert_one(doc(1))
+    source = MongoSource(LIVE_URI, database=coll.database.name, full_document="whenAvailable")
+    with pytest.raises(ConfigError, match="changeStreamPreAndPostImages"):
+        _live_sync(f"sqlite:///{tmp_path / 'live.db'}", source, _live_today())
+
+
+@live
+def test_live_history_lost_with_stop_names_the_repair_command(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    coll.insert_many([doc(1), doc(2)])
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    coll.drop()  # the stream ends with a drop and an invalidate
+    coll.insert_one(doc(3))
+    source = MongoSource(LIVE_URI, database=coll.database.name)
+    with pytest.raises(SourceHistoryLost, match="coffeeshop reconcile --repair --source"):
+        _live_sync(url, source, today, rebuild_on_history_lost=False)
