@@ -1,7 +1,7 @@
 """The MongoDB source: a snapshot of the receipt collection, then its change stream.
 
-Every line that talks to MongoDB is in the `sources.mongo*` modules. The order of work is what makes it
-gap-free: the change stream's starting point (a resume token) is taken *before* the
+Every line that talks to MongoDB is in the `sources.mongo*` modules. The order of work
+is what makes it gap-free: the change stream's starting point (a resume token) is taken *before* the
 snapshot is read, the snapshot is read in `_id` order in bounded batches, and then the
 stream opens from that point. Changes made during the snapshot are seen twice (in the
 snapshot and in the stream); the engine is idempotent, so that is harmless.
@@ -45,11 +45,14 @@ from coffeeshop.errors import (
 from coffeeshop.events import Event, event_from_object
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.mongo_errors import (
+    Stopped,
     change_time,
     describe,
     history_lost,
     hosts,
+    interruptible,
     masked,
+    opened,
     transient,
     where,
 )
@@ -156,7 +159,7 @@ class MongoSource:
     ) -> Iterator[SourceBatch]:
         try:
             yield from self._batches(limits, follow, stop)
-        except _Stopped:  # stopped while waiting for the server
+        except Stopped:  # stopped while waiting for the server
             return
 
     def _batches(
@@ -294,7 +297,7 @@ class MongoSource:
             skip = id_key(last_id) if last_id is not None else None  # min() is inclusive
             cursor = coll.find({}, **options)
             try:
-                for doc in cursor:
+                for doc in opened(cursor, stop):
                     if stop.is_set():
                         return
                     doc_id = doc.get("_id")
@@ -335,7 +338,7 @@ class MongoSource:
         attempt = 0
         while not stop.is_set():
             try:
-                stream = _interruptible(
+                stream = interruptible(
                     lambda resume=token: coll.watch(
                         full_document=self.full_document,
                         resume_after=resume,
@@ -344,7 +347,7 @@ class MongoSource:
                     ),
                     stop,
                 )
-            except _Stopped:
+            except Stopped:
                 return
             except Exception as exc:
                 if history_lost(exc):
@@ -451,7 +454,7 @@ class MongoSource:
         """`_retry_or_raise`, then stop here if asked to while waiting."""
         attempt = self._retry_or_raise(exc, attempt, follow, stop, what=what)
         if stop.is_set():
-            raise _Stopped
+            raise Stopped
         return attempt
 
     def _retry_or_raise(
@@ -488,41 +491,13 @@ class MongoSource:
         attempt = 0
         while True:
             if stop.is_set():
-                raise _Stopped
+                raise Stopped
             try:
-                return _interruptible(action, stop)
-            except (NotImplementedError, _Stopped, CoffeeshopError):
+                return interruptible(action, stop)
+            except (NotImplementedError, Stopped, CoffeeshopError):
                 raise
             except Exception as exc:
                 attempt = self._retry(exc, attempt, follow, stop, what)
-
-
-class _Stopped(Exception):
-    """Stop was requested while waiting for the server."""
-
-
-def _interruptible(action: Callable[[], Any], stop: Any) -> Any:
-    """Run a call that may block on server selection (up to its timeout) in a helper
-    thread, so that a stop request (Ctrl-C) is answered within a tenth of a second."""
-    done = threading.Event()
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, action()))
-        except BaseException as exc:  # handed to the caller
-            outcome.append((False, exc))
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="coffeeshop-mongo-call", daemon=True).start()
-    while not done.wait(0.1):
-        if stop.is_set():
-            raise _Stopped
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
 
 
 def _looked_up(coll: Any, change: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""MongoDB errors: which are worth retrying, which mean the history is lost; and the
-one-line descriptions (of an error, a change, a URI without its password)."""
+"""MongoDB errors: which are worth retrying, which mean the history is lost; waits that
+a stop request ends; and one-line descriptions (of an error, a change, a URI without its
+password)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 # Server errors that mean the stream cannot resume from its token.
@@ -101,3 +103,45 @@ def change_time(change: Mapping[str, Any]) -> dt.datetime | None:
     if stamp is not None and hasattr(stamp, "time"):
         return dt.datetime.fromtimestamp(stamp.time, dt.UTC).replace(tzinfo=None)
     return None
+
+
+class Stopped(Exception):
+    """Stop was requested while waiting for the server."""
+
+
+def interruptible(action: Callable[[], Any], stop: Any) -> Any:
+    """Run a call that may block on server selection (up to its timeout) in a helper
+    thread, so that a stop request (Ctrl-C) is answered within a tenth of a second."""
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, action()))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="coffeeshop-mongo-call", daemon=True).start()
+    while not done.wait(0.1):
+        if stop.is_set():
+            raise Stopped
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def opened(cursor: Any, stop: Any) -> Iterator[Any]:
+    """A cursor's documents; its first batch (the `find`, which waits for server selection
+    when the server is unreachable) is fetched so that a stop request ends the wait."""
+    documents = iter(cursor)
+    first = interruptible(lambda: next(documents, _END), stop)
+    if first is _END:
+        return
+    yield first
+    yield from documents
+
+
+_END = object()

@@ -32,6 +32,7 @@ from bson import Binary, Decimal128, Int64, ObjectId, Timestamp
 
 from coffeeshop.events import Event, event_from_object
 from coffeeshop.sources.base import BatchLimits
+from coffeeshop.sources.mongo_errors import opened
 
 log = logging.getLogger("coffeeshop.mongo")
 
@@ -130,13 +131,14 @@ class Poller:
             sweep = self.swept is None or now - self.swept >= self.sweep_every
             if sweep:
                 log.info("polling %s: reading the whole collection", self.name)
-            yield from self._scan({} if sweep else window_filter(self.lows(now)), sweep, limits)
+            query = {} if sweep else window_filter(self.lows(now))
+            yield from self._scan(query, sweep, limits, stop)
             if stop.is_set() or not follow:
                 return
             stop.wait(limits.poll_interval)
 
     def _scan(
-        self, query: dict[str, Any], sweep: bool, limits: BatchLimits
+        self, query: dict[str, Any], sweep: bool, limits: BatchLimits, stop: Any
     ) -> Iterator[list[Event]]:
         attempt = 0
         while True:
@@ -147,7 +149,7 @@ class Poller:
             try:
                 cursor = self.coll.find(query, sort=[("_id", 1)], batch_size=limits.max_events)
                 try:
-                    for doc in cursor:
+                    for doc in opened(cursor, stop):
                         doc_id = doc.get("_id")
                         kind = type_of(doc_id)
                         if kind is not None:
