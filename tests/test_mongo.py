@@ -1351,3 +1351,41 @@ def test_live_history_lost_with_stop_names_the_repair_command(
     source = MongoSource(LIVE_URI, database=coll.database.name)
     with pytest.raises(SourceHistoryLost, match="coffeeshop reconcile --repair --source"):
         _live_sync(url, source, today, rebuild_on_history_lost=False)
+
+
+@pytest.mark.parametrize("replica_set", [True, False], ids=["snapshot", "poll"])
+def test_a_stop_while_a_find_waits_for_the_server_ends_the_run_quietly(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, replica_set: bool
+) -> None:
+    import time
+
+    client = FakeClient([doc(1)], [None], replica_set=replica_set)
+    original = client.collection.find
+
+    class Unreachable:
+        """A find whose first batch waits for server selection (as when the server is down)."""
+
+        def __init__(self, cursor: Any) -> None:
+            self.cursor = cursor
+            self.docs: Any = None
+
+        def __iter__(self) -> Any:  # as PyMongo's Cursor: the I/O is in next()
+            return self
+
+        def __next__(self) -> Any:
+            if self.docs is None:
+                time.sleep(3.0)
+                self.docs = iter(self.cursor)
+            return next(self.docs)
+
+        def close(self) -> None:
+            self.cursor.close()
+
+    monkeypatch.setattr(client.collection, "find", lambda *a, **kw: Unreachable(original(*a, **kw)))
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    started = time.monotonic()
+    report = sync(sqlite_url, fake_source(client), follow=True, stop=stop)
+    assert time.monotonic() - started < 2.0
+    assert report.applied == 0

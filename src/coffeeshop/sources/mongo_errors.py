@@ -105,8 +105,9 @@ def change_time(change: Mapping[str, Any]) -> dt.datetime | None:
     return None
 
 
-class Stopped(Exception):
-    """Stop was requested while waiting for the server."""
+class Stopped(BaseException):
+    """Stop was requested while waiting for the server. A BaseException, so that the
+    handlers that retry MongoDB errors (`except Exception`) let it through."""
 
 
 def interruptible(action: Callable[[], Any], stop: Any) -> Any:
@@ -136,12 +137,17 @@ def interruptible(action: Callable[[], Any], stop: Any) -> Any:
 def opened(cursor: Any, stop: Any) -> Iterator[Any]:
     """A cursor's documents; its first batch (the `find`, which waits for server selection
     when the server is unreachable) is fetched so that a stop request ends the wait."""
-    documents = iter(cursor)
-    first = interruptible(lambda: next(documents, _END), stop)
+    documents: list[Iterator[Any]] = []
+
+    def first_batch() -> Any:
+        documents.append(iter(cursor))
+        return next(documents[0], _END)
+
+    first = interruptible(first_batch, stop)
     if first is _END:
         return
     yield first
-    yield from documents
+    yield from documents[0]
 
 
 _END = object()
