@@ -1389,3 +1389,21 @@ def test_a_stop_while_a_find_waits_for_the_server_ends_the_run_quietly(
     report = sync(sqlite_url, fake_source(client), follow=True, stop=stop)
     assert time.monotonic() - started < 2.0
     assert report.applied == 0
+
+
+def test_a_poll_checkpoint_of_the_old_format_reads_the_whole_collection_once(
+    sqlite_url: str,
+) -> None:
+    # The old poller recorded only the last _id: what it missed (here an ObjectId that
+    # landed below it, and one after a string) is found by a first full read.
+    docs = [doc(1), doc(5)]
+    client = FakeClient(docs, [], replica_set=False)
+    sync(sqlite_url, fake_source(client))
+    old = json.dumps({"mode": "poll", "after": json_util.dumps(oid(5))})
+    with Store(sqlite_url) as store:
+        store.execute(f"UPDATE cs_checkpoint SET position = '{old}'")
+    client.collection.docs += [doc(3), {**doc(4), "_id": "R-0004"}, doc(9)]
+    sync(sqlite_url, fake_source(client))
+    assert client.collection.find_calls[-1]["filter"] == {}  # the whole collection
+    assert tables(sqlite_url) == reference_tables(client.collection.docs, TODAY)
+    assert checkpoint(sqlite_url)["swept"] is not None
