@@ -1407,3 +1407,23 @@ def test_a_poll_checkpoint_of_the_old_format_reads_the_whole_collection_once(
     assert client.collection.find_calls[-1]["filter"] == {}  # the whole collection
     assert tables(sqlite_url) == reference_tables(client.collection.docs, TODAY)
     assert checkpoint(sqlite_url)["swept"] is not None
+
+
+def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
+    from coffeeshop.sources.mongo_poll import Poller
+
+    poller = Poller(
+        None,
+        NAME,
+        marks=[],
+        swept=0.0,
+        window=60.0,
+        sweep_every=300.0,
+        retry=lambda exc, attempt: attempt,
+    )
+    for second in range(0, 200):  # a poll a second, the highest _id growing with time
+        poller._mark(float(second), {"objectId": oid(second)})
+        low = poller.lows(float(second))["objectId"]
+        # never less than a window back: the low end's _id was read at least 60 s ago
+        assert second < 60 or low <= oid(second - 60), (second, low)
+        assert len(poller.marks) <= 12

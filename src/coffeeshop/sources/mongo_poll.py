@@ -38,7 +38,7 @@ log = logging.getLogger("coffeeshop.mongo")
 
 POLL_WINDOW = 60.0  # seconds: an insert landing up to this late is read by the next poll
 SWEEP_EVERY = 300.0  # seconds between two reads of the whole collection
-MAX_MARKS = 8  # window marks kept in the position
+MAX_MARKS = 8  # window marks per window, kept in the position
 
 wall_clock: Callable[[], float] = time.time  # replaced by tests
 
@@ -191,5 +191,4 @@ class Poller:
         else:
             self.marks.append(mark)
         while len(self.marks) > 1 and self.marks[1][0] <= now - self.window:
-            self.marks.pop(0)
-        del self.marks[: max(0, len(self.marks) - MAX_MARKS)]
+            self.marks.pop(0)  # the spacing keeps them about MAX_MARKS + 2
