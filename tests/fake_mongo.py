@@ -26,11 +26,18 @@ starts "now", at the furthest position any stream reached. Positions before
 timeline is exhausted the stream is idle (`try_next()` returns None), so a
 follow-mode loop runs until its stop event is set.
 
-Only what `MongoSource` calls exists: `client[db][coll]`, `client.admin.command("hello")`,
-`client.close()`, `collection.find(filter, sort=, batch_size=, limit=)` with a filter
-of `{}` or `{"_id": {"$gt": x}}` (documents of one `_id` type), and
-`collection.watch(full_document=, resume_after=, max_await_time_ms=, batch_size=)`
+Only what `MongoSource` calls exists: `client[db][coll]`, `client[db].list_collections()`,
+`client.admin.command("hello" | "isMaster")`, `client.close()`,
+`collection.find(filter, sort=, batch_size=, limit=, hint=, min=)`, `collection.find_one()`
+and `collection.watch(full_document=, resume_after=, max_await_time_ms=, batch_size=)`
 returning a stream with `try_next()`, `resume_token`, `close()` and `with`.
+
+`find` compares `_id`s as the server does: in BSON type order (numbers < strings < objects
+< binary < ObjectId < booleans < dates), and `$gt` / `$lt` only match values of the same
+type ("type bracketing"). Like PyMongo, a `find` cursor gets its first batch with the
+`find` itself (which PyMongo retries once) and every further batch with a `getMore`, which
+the driver never retries: an exception put in `collection.getmore_faults` is raised by the
+next getMore of any cursor (AutoReconnect, NetworkTimeout, CursorNotFound (43), …).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from bson import Timestamp
+from bson import Binary, Decimal128, ObjectId, Timestamp
 from pymongo.errors import OperationFailure
 
 EPOCH = 1_795_000_000  # clusterTime seconds of position 0 (late November 2026)
@@ -67,14 +74,21 @@ def replace(doc: dict[str, Any]) -> dict[str, Any]:
     return {"operationType": "replace", "documentKey": {"_id": doc["_id"]}, "fullDocument": doc}
 
 
-def update(doc_id: Any, full_document: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
-    """An update; `full_document` is the looked-up document, None if it is gone by then."""
-    return {
+def update(
+    doc_id: Any, full_document: dict[str, Any] | None, *, image: bool = True, **fields: Any
+) -> dict[str, Any]:
+    """An update; `full_document` is the looked-up document, None if it is gone by then.
+    `image=False`: the document becomes `full_document`, but the event has no post-image
+    (`fullDocument: null` under `whenAvailable`: not recorded, or expired)."""
+    change = {
         "operationType": "update",
         "documentKey": {"_id": doc_id},
         "updateDescription": {"updatedFields": fields, "removedFields": []},
         "fullDocument": full_document,
     }
+    if not image:
+        change |= {"fullDocument": None, "_applied": full_document}
+    return change
 
 
 def delete(doc_id: Any) -> dict[str, Any]:
@@ -92,14 +106,89 @@ def invalidate() -> dict[str, Any]:
 # -- client ---------------------------------------------------------------------------------------
 
 
+# -- BSON comparison order -----------------------------------------------------------------------
+
+_BRACKETS: tuple[tuple[type | tuple[type, ...], int], ...] = (
+    (type(None), 1),
+    (bool, 8),  # before int: a bool is an int in Python
+    ((int, float, Decimal128), 2),
+    (str, 3),
+    (dict, 4),
+    ((bytes, Binary), 6),
+    (ObjectId, 7),
+    (dt.datetime, 9),
+    (Timestamp, 10),
+)
+
+
+def bracket(value: Any) -> int:
+    """The rank of a value's type in MongoDB's comparison order."""
+    for kinds, rank in _BRACKETS:
+        if isinstance(value, kinds):
+            return rank
+    raise AssertionError(f"the fake does not order {type(value).__name__} values")
+
+
+def bson_key(value: Any) -> tuple[Any, ...]:
+    """A sort key that orders values as MongoDB orders `_id`s."""
+    rank = bracket(value)
+    if rank == 2:
+        return (rank, value.to_decimal() if isinstance(value, Decimal128) else value)
+    if rank == 4:
+        return (rank, tuple((k, bson_key(v)) for k, v in value.items()))
+    if rank == 6:
+        return (rank, len(value), bytes(value))
+    if rank == 10:
+        return (rank, value.time, value.inc)
+    if rank == 1:
+        return (rank,)
+    return (rank, value)
+
+
+def _matches(doc_id: Any, filter: dict[str, Any]) -> bool:
+    """The filters the source sends: `{}`, `{"_id": {"$gt"|"$gte"|"$lt": x}}`, `{"$nor": [...]}`,
+    `{"_id": x}`."""
+    for field, condition in filter.items():
+        if field == "$nor":
+            if any(_matches(doc_id, clause) for clause in condition):
+                return False
+            continue
+        assert field == "_id", filter
+        if not isinstance(condition, dict):
+            if bracket(condition) != bracket(doc_id) or bson_key(doc_id) != bson_key(condition):
+                return False
+            continue
+        for op, bound in condition.items():
+            if bracket(bound) != bracket(doc_id):  # type bracketing
+                return False
+            mine, theirs = bson_key(doc_id), bson_key(bound)
+            ok = {"$gt": mine > theirs, "$gte": mine >= theirs, "$lt": mine < theirs}[op]
+            if not ok:
+                return False
+    return True
+
+
 class FakeClient:
-    """`FakeClient(docs, timeline)`: one collection, whatever database and name are asked for."""
+    """`FakeClient(docs, timeline)`: one collection, whatever database and name are asked for.
+
+    `replica_set=False`: a standalone server (no change streams). `hello=False`: a server
+    older than 4.4.2 that only knows `isMaster`. `post_images`: whether the collection has
+    `changeStreamPreAndPostImages` enabled (what `listCollections` reports)."""
 
     def __init__(
-        self, collection_docs: list[dict[str, Any]], script: list[Any], *, replica_set: bool = True
+        self,
+        collection_docs: list[dict[str, Any]],
+        script: list[Any],
+        *,
+        replica_set: bool = True,
+        hello: bool = True,
+        post_images: bool = False,
     ) -> None:
         self.collection = FakeCollection(collection_docs, script)
         self.replica_set = replica_set
+        self.hello = hello
+        self.post_images = post_images
+        self.commands: list[str] = []
         self.admin = _Admin(self)
         self.opened: list[tuple[str, str]] = []  # (database, collection) asked for
         self.closed = 0
@@ -119,13 +208,23 @@ class _Database:
         self._client.opened.append((self._name, collection))
         return self._client.collection
 
+    def list_collections(self, *, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        options: dict[str, Any] = {}
+        if self._client.post_images:
+            options["changeStreamPreAndPostImages"] = {"enabled": True}
+        name = (filter or {}).get("name", "receipt")
+        return [{"name": name, "type": "collection", "options": options}]
+
 
 class _Admin:
     def __init__(self, client: FakeClient) -> None:
         self._client = client
 
     def command(self, name: str) -> dict[str, Any]:
-        assert name == "hello", f"the fake only answers 'hello', not {name!r}"
+        assert name in ("hello", "isMaster"), f"the fake only answers hello/isMaster, not {name!r}"
+        self._client.commands.append(name)
+        if name == "hello" and not self._client.hello:  # MongoDB 4.4.0 / 4.4.1
+            raise OperationFailure("no such command: 'hello'", code=59)
         if self._client.replica_set:
             return {"isWritablePrimary": True, "setName": "rs0", "ok": 1.0}
         return {"isWritablePrimary": True, "ok": 1.0}  # a standalone: no setName
@@ -141,6 +240,8 @@ class FakeCollection:
         self.now = 0  # the furthest position reached: steps before it have happened
         self.oldest = 0  # positions before this are no longer in the oplog
         self.calls: list[tuple[str, dict[str, Any]]] = []  # ("find"|"watch", arguments)
+        self.getmore_faults: list[BaseException] = []  # raised by the next getMores, in turn
+        self.getmores = 0
 
     @property
     def watch_calls(self) -> list[dict[str, Any]]:
@@ -157,21 +258,36 @@ class FakeCollection:
         sort: list[tuple[str, int]] | None = None,
         batch_size: int = 0,
         limit: int = 0,
+        hint: list[tuple[str, int]] | None = None,
+        min: list[tuple[str, Any]] | None = None,
     ) -> FakeCursor:
-        self.calls.append(
-            ("find", {"filter": filter, "sort": sort, "batch_size": batch_size, "limit": limit})
-        )
+        arguments: dict[str, Any] = {
+            "filter": copy.deepcopy(filter),
+            "sort": sort,
+            "batch_size": batch_size,
+            "limit": limit,
+        }
+        if hint is not None or min is not None:
+            arguments |= {"hint": hint, "min": copy.deepcopy(min)}
+        self.calls.append(("find", arguments))
         assert sort in (None, [("_id", 1)]), f"unsupported sort {sort!r}"
-        docs = sorted(self.docs, key=lambda d: d["_id"])
-        if filter:
-            assert list(filter) == ["_id"] and list(filter["_id"]) == ["$gt"], filter
-            after = filter["_id"]["$gt"]
-            docs = [d for d in docs if d["_id"] > after]
-        elif filter != {}:
-            raise AssertionError(f"unsupported filter {filter!r}")
+        docs = sorted(self.docs, key=lambda d: bson_key(d["_id"]))
+        docs = [d for d in docs if _matches(d["_id"], filter)]
+        if min is not None:  # inclusive lower bound on the index, across every type
+            assert hint == [("_id", 1)], "min() needs hint() on the index (PyMongo 4)"
+            ((field, low),) = min
+            assert field == "_id"
+            docs = [d for d in docs if bson_key(d["_id"]) >= bson_key(low)]
         if limit:
             docs = docs[:limit]
-        return FakeCursor(copy.deepcopy(docs))
+        return FakeCursor(self, copy.deepcopy(docs), batch_size)
+
+    def find_one(self, filter: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls.append(("find_one", {"filter": copy.deepcopy(filter)}))
+        for d in self.docs:
+            if _matches(d["_id"], filter):
+                return copy.deepcopy(d)
+        return None
 
     def watch(
         self,
@@ -223,18 +339,29 @@ class FakeCollection:
             return
         doc_id = step["documentKey"]["_id"]
         self.docs = [d for d in self.docs if d["_id"] != doc_id]
-        full = step.get("fullDocument")
+        full = step["_applied"] if "_applied" in step else step.get("fullDocument")
         if operation != "delete" and full is not None:
             self.docs.append(copy.deepcopy(full))
 
 
 class FakeCursor:
-    def __init__(self, docs: list[dict[str, Any]]) -> None:
+    """The first batch comes with the find; each further batch costs a getMore, which raises
+    the collection's next `getmore_faults` entry, if any (and the cursor is then dead)."""
+
+    def __init__(self, collection: FakeCollection, docs: list[dict[str, Any]], batch: int) -> None:
+        self._collection = collection
         self._docs = docs
+        self._batch = batch or 101  # the server's default first batch
         self.closed = False
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._docs)
+        for index, d in enumerate(self._docs):
+            if index and index % self._batch == 0:  # this batch is used up: getMore
+                self._collection.getmores += 1
+                if self._collection.getmore_faults:
+                    self.closed = True
+                    raise self._collection.getmore_faults.pop(0)
+            yield d
 
     def close(self) -> None:
         self.closed = True
@@ -281,6 +408,7 @@ class FakeChangeStream:
                 self._token = token(index + 1)  # the post-batch token of an empty getMore
                 return None
             change = copy.deepcopy(step)
+            change.pop("_applied", None)
             change["_id"] = token(index + 1)
             change["clusterTime"] = Timestamp(EPOCH + index + 1, 1)
             change["wallTime"] = dt.datetime.fromtimestamp(EPOCH + index + 1, dt.UTC).replace(

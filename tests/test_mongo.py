@@ -21,11 +21,11 @@ import pytest
 from bson import Decimal128, ObjectId, json_util
 from fake_mongo import FakeClient, delete, drop, insert, invalidate, replace, token, update
 from helpers import receipt, reference_tables
-from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
+from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
 from coffeeshop.engine import Syncer, SyncReport
-from coffeeshop.errors import SourceHistoryLost, SourceUnavailable
+from coffeeshop.errors import ConfigError, SourceHistoryLost, SourceUnavailable
 from coffeeshop.receipts import render_document
 from coffeeshop.reconcile import reconcile
 from coffeeshop.sources import mongo
@@ -130,10 +130,15 @@ def checkpoint(url: str, name: str = NAME) -> Any:
         found = store.load_checkpoint(name)
     assert found is not None
     state = json.loads(found.position)
-    for field in ("resume", "after"):
+    for field in ("resume", "after", "marks"):
         if state.get(field) is not None:
             state[field] = json_util.loads(state[field])
     return state
+
+
+def poll_highs(url: str, name: str = NAME) -> dict[str, Any]:
+    """The highest _id per type that the last poll read (its newest mark)."""
+    return dict(checkpoint(url, name)["marks"][-1][1])
 
 
 def stream_at(position: int) -> dict[str, Any]:
@@ -169,15 +174,17 @@ def test_mongomock_standalone_reads_every_document_then_polls_after_the_last_id(
     assert report.applied == 12 and report.quarantined == 0
     assert tables(db_url) == reference_tables(docs, TODAY)
     name = source.name
-    assert checkpoint(db_url, name) == {"mode": "poll", "after": oid(12)}
+    assert poll_highs(db_url, name) == {"objectId": oid(12)}
+    assert checkpoint(db_url, name)["swept"] is not None  # the first read was a sweep
 
     later = [doc(n) for n in range(13, 16)]
     client["coffeeshop"]["receipt"].insert_many(copy.deepcopy(later))
     again = MongoSource("mongodb://localhost/", client_factory=lambda: client)
     report = sync(db_url, again, read_ahead=True, max_events=5)
-    assert report.applied == 3  # only the documents after the last _id
+    # the trailing window: from the highest _id of the last poll (read again, harmlessly)
+    assert report.applied == 1 + 3
     assert tables(db_url) == reference_tables(docs + later, TODAY)
-    assert checkpoint(db_url, name) == {"mode": "poll", "after": oid(15)}
+    assert poll_highs(db_url, name) == {"objectId": oid(15)}
 
 
 def test_mongomock_standalone_logs_the_polling_warning(
@@ -200,13 +207,13 @@ def test_a_standalone_server_is_polled_by_id_with_a_warning(
     (warning,) = [r for r in caplog.records if r.name == "coffeeshop.mongo"]
     assert warning.levelname == "WARNING"
     assert "standalone server" in warning.getMessage()
-    assert "updates and deletes are NOT seen" in warning.getMessage()
+    assert "deletes made while no sync runs are NOT seen" in warning.getMessage()
     assert client.collection.watch_calls == []  # no change stream on a standalone
 
     client.collection.docs.append(doc(7))
     report = sync(sqlite_url, fake_source(client))
-    assert report.applied == 1
-    assert client.collection.find_calls[-1]["filter"] == {"_id": {"$gt": oid(4)}}
+    assert report.applied == 1 + 1  # the window starts at the last poll's highest _id
+    assert client.collection.find_calls[-1]["filter"] == {"$nor": [{"_id": {"$lt": oid(4)}}]}
     assert tables(sqlite_url) == reference_tables([*docs, doc(7)], TODAY)
 
 
@@ -264,7 +271,7 @@ def test_polling_resumes_after_string_ids_in_braces(sqlite_url: str) -> None:
     later = {**doc(3), "_id": guids[2]}
     client["coffeeshop"]["receipt"].insert_one(copy.deepcopy(later))
     report = sync(sqlite_url, MongoSource("mongodb://localhost/", client_factory=lambda: client))
-    assert report.applied == 1
+    assert report.applied == 1 + 1  # the second GUID again (the window), and the new one
     assert tables(sqlite_url) == reference_tables([*docs, later], TODAY)
 
 
@@ -519,7 +526,8 @@ def test_a_drop_or_invalidate_event_rebuilds_from_a_fresh_snapshot(
     report = sync(sqlite_url, fake_source(client))
     assert report.rebuilds == 1
     (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert f"ended with a '{end['operationType']}' event" in error.getMessage()
+    article = "an" if end["operationType"] == "invalidate" else "a"
+    assert f"ended with {article} '{end['operationType']}' event" in error.getMessage()
     expected = {oid(7)} if end["operationType"] == "drop" else {oid(1), oid(2), oid(3), oid(7)}
     assert {d["_id"] for d in client.collection.docs} == expected
     assert tables(sqlite_url) == reference_tables(client.collection.docs, TODAY)
@@ -811,3 +819,611 @@ def test_live_replica_set_resumes_from_its_token_with_read_ahead(
     assert report.applied == 4 and report.rebuilds == 0
     with Store(url) as store:
         assert store.read_tables(today) == reference_tables(list(coll.find()), today)
+
+
+# -- issue 9: the snapshot survives getMore failures and resumes after the recorded _id ----------
+
+
+def mixed_docs() -> list[Any]:
+    """Receipts whose _ids are of three types, in BSON order: numbers < strings < ObjectIds."""
+    numbers = [{**doc(n), "_id": n} for n in (1, 2, 3)]
+    strings = [{**doc(n), "_id": f"R-{n:04d}"} for n in (4, 5, 6)]
+    return numbers + strings + [doc(n) for n in (7, 8, 9)]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        AutoReconnect("connection reset by peer"),
+        NetworkTimeout("timed out"),
+        CursorNotFound("cursor id 42 not found", code=43),
+    ],
+    ids=["AutoReconnect", "NetworkTimeout", "CursorNotFound"],
+)
+@pytest.mark.parametrize("follow", [False, True], ids=["once", "follow"])
+def test_a_getmore_failure_in_the_snapshot_is_retried_after_the_last_id_read(
+    sqlite_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Exception,
+    follow: bool,
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)  # no jitter
+    docs = mixed_docs()
+    client = FakeClient(docs, [insert(doc(10)), None])
+    coll = client.collection
+    # the first getMore fails (the last _id read is 2), and so does the first getMore of
+    # the continued cursor (the last _id read is then 3)
+    coll.getmore_faults = [fault, fault]
+    stop = RecordingStop()
+
+    def on_batch(store: Store, _: SyncReport) -> None:
+        if committed_token(store) == token(2):
+            stop.set()
+
+    report = sync(
+        sqlite_url, fake_source(client), follow=follow, stop=stop, max_events=2, on_batch=on_batch
+    )
+    finds = coll.find_calls
+    assert len(finds) == 3  # the first scan, then one per failure
+    assert finds[0]["filter"] == {} and "min" not in finds[0]
+    # each continuation starts at the last _id read, on the index, across every type
+    assert finds[1]["min"] == [("_id", 2)] and finds[1]["hint"] == [("_id", 1)]
+    assert finds[2]["min"] == [("_id", 3)]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "coffeeshop.mongo"]
+    assert len(warnings) == 2
+    limit = "" if follow else " of 5"
+    assert warnings[0].startswith(f"MongoDB error, retrying in 0.5 s (attempt 1{limit})")
+    assert warnings[1].startswith(f"MongoDB error, retrying in 1.0 s (attempt 2{limit})")
+    assert f"cannot read the snapshot on {NAME}: {type(fault).__name__}" in warnings[0]
+    assert stop.waits[:2] == [0.5, 1.0]
+    assert report.applied == 9 + 1
+    assert tables(sqlite_url) == reference_tables([*docs, doc(10)], TODAY)
+
+
+def test_a_crash_in_a_mixed_type_snapshot_continues_from_the_recorded_id(
+    sqlite_url: str,
+) -> None:
+    docs = mixed_docs()
+    script = [insert(doc(10)), None]
+    client = FakeClient(docs, script)
+    batches = {"n": 0}
+
+    def fault(at: str) -> None:
+        if at == "aggregates":
+            batches["n"] += 1
+            if batches["n"] == 3:
+                raise Crash(at)
+
+    with pytest.raises(Crash):
+        sync(sqlite_url, fake_source(client), max_events=2, fault=fault)
+    # two batches committed: the snapshot is recorded after _id 'R-0004'
+    assert checkpoint(sqlite_url) == {"mode": "snapshot", "resume": token(0), "after": "R-0004"}
+
+    before = len(client.collection.calls)
+    report = sync(sqlite_url, fake_source(client), max_events=2)
+    calls = client.collection.calls[before:]
+    assert [name for name, _ in calls] == ["find", "watch"]
+    assert calls[0][1]["min"] == [("_id", "R-0004")]  # not the whole collection again
+    assert calls[1][1]["resume_after"] == token(0)
+    # 'R-0005', 'R-0006' and the three ObjectIds that sort after every string, then doc 10
+    assert report.applied == 5 + 1
+    assert tables(sqlite_url) == reference_tables([*docs, doc(10)], TODAY)
+
+
+# -- issue 9: polling never misses an insert ------------------------------------------------------
+
+
+class Clock:
+    """The poller's wall clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_795_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from coffeeshop.sources import mongo_poll
+
+    fake = Clock()
+    monkeypatch.setattr(mongo_poll, "wall_clock", fake)
+    return fake
+
+
+def oid_at(seconds: float, n: int) -> ObjectId:
+    """An ObjectId made by a client at `seconds` (its first 4 bytes), counter `n`."""
+    return ObjectId(f"{int(seconds):08x}{n:016x}")
+
+
+def test_polling_sees_an_insert_that_lands_after_a_higher_id_was_polled(
+    sqlite_url: str, clock: Clock
+) -> None:
+    # writer A makes its ObjectId, writer B inserts 1 s later, the poll passes B, A's
+    # insert lands 2.6 s after it was made
+    t = clock.now
+    client = mongomock_client([{**doc(1), "_id": oid_at(t - 100, 1)}])
+
+    def source() -> MongoSource:
+        return MongoSource("mongodb://localhost/", client_factory=lambda: client)
+
+    sync(sqlite_url, source())
+    a = {**doc(2), "_id": oid_at(t, 2)}
+    b = {**doc(3), "_id": oid_at(t + 1, 3)}
+    client["coffeeshop"]["receipt"].insert_one(copy.deepcopy(b))
+    clock.now = t + 1.5
+    sync(sqlite_url, source())
+    assert poll_highs(sqlite_url, "mongodb:localhost:27017/coffeeshop.receipt") == {
+        "objectId": b["_id"]
+    }
+    client["coffeeshop"]["receipt"].insert_one(copy.deepcopy(a))
+    clock.now = t + 2.6
+    sync(sqlite_url, source())  # A, below B's _id, is read by the trailing window
+    everything = list(client["coffeeshop"]["receipt"].find())
+    assert tables(sqlite_url) == reference_tables(everything, TODAY)
+
+
+def test_polling_sees_object_ids_after_a_string_id(sqlite_url: str, clock: Clock) -> None:
+    docs = [doc(1), {**doc(2), "_id": "R-0002"}]
+    client = mongomock_client(docs)
+
+    def source() -> MongoSource:
+        return MongoSource("mongodb://localhost/", client_factory=lambda: client)
+
+    sync(sqlite_url, source())
+    later = [doc(3), {**doc(4), "_id": "R-0004"}, {**doc(5), "_id": 5}]
+    client["coffeeshop"]["receipt"].insert_many(copy.deepcopy(later))
+    clock.now += 1
+    report = sync(sqlite_url, source())
+    # an ObjectId, a string and a number: every type is covered (and the two _ids that
+    # were the highest of their type are read again, harmlessly)
+    assert report.applied == 3 + 2
+    assert tables(sqlite_url) == reference_tables(docs + later, TODAY)
+
+
+def test_a_periodic_sweep_finds_late_inserts_updates_and_deletes_while_polling(
+    sqlite_url: str, clock: Clock
+) -> None:
+    t = clock.now
+    docs = [{**doc(n), "_id": oid_at(t - 1000 + n, n)} for n in range(1, 6)]
+    client = FakeClient(docs, [], replica_set=False)
+    stop = threading.Event()
+    coll = client.collection
+    steps = iter(range(100))
+
+    def on_batch(store: Store, report: SyncReport) -> None:
+        step = next(steps)
+        if step == 0:  # after the first sweep: changes the trailing window cannot see
+            coll.docs = [d for d in coll.docs if d["_id"] != docs[1]["_id"]]  # a delete
+            coll.docs[0] = {**doc(1, total="9.99", items=[("Tea", 3)]), "_id": docs[0]["_id"]}
+            coll.docs.append({**doc(9), "_id": oid_at(t - 997, 9)})  # landed 997 s late
+            coll.docs.append({**doc(10), "_id": oid_at(t + 1, 10)})  # a fresh insert
+            clock.now = t + 2
+        elif step == 1:  # the trailing window found the fresh insert, and only that
+            assert report.applied == 5 + 1
+            assert store.count(schema.receipts) == 6
+            assert store.read_tables(TODAY) != reference_tables(coll.docs, TODAY)
+            clock.now = t + 400  # the sweep is due (every 300 s)
+        elif store.read_tables(TODAY) == reference_tables(coll.docs, TODAY):
+            stop.set()
+
+    safety = threading.Timer(20.0, stop.set)
+    safety.start()
+    try:
+        sync(sqlite_url, fake_source(client), follow=True, stop=stop, on_batch=on_batch)
+    finally:
+        safety.cancel()
+    assert tables(sqlite_url) == reference_tables(coll.docs, TODAY)
+    with Store(sqlite_url) as store:
+        assert store.count(schema.receipts) == 6  # 1, 3, 4, 5, 9 and 10: 2 is deleted
+
+
+def test_generate_to_mongodb_never_writes_object_ids_from_the_future(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pymongo
+    from typer.testing import CliRunner
+
+    from coffeeshop.cli import app
+
+    client = mongomock.MongoClient()
+    monkeypatch.setattr(pymongo, "MongoClient", lambda *args, **kwargs: client)
+    monkeypatch.setattr(client, "close", lambda: None)
+    before = dt.datetime.now(dt.UTC)
+    result = CliRunner().invoke(
+        app, ["generate", "--count", "500", "--days", "1", "--to", "mongodb://localhost/"]
+    )
+    assert result.exit_code == 0, result.output
+    ids = [d["_id"] for d in client["coffeeshop"]["receipt"].find()]
+    assert len(ids) == 500
+    latest = max(i.generation_time for i in ids)
+    assert latest <= dt.datetime.now(dt.UTC)
+    assert latest >= before.replace(microsecond=0) - dt.timedelta(days=1)
+
+
+# -- issue 9: a poll checkpoint switches to the change stream when the server has one -------------
+
+
+def test_a_poll_checkpoint_switches_to_the_change_stream_without_a_gap(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, clock: Clock
+) -> None:
+    docs = [doc(n) for n in range(1, 5)]
+    client = FakeClient(docs, [], replica_set=False)
+    sync(sqlite_url, fake_source(client))
+    assert checkpoint(sqlite_url)["mode"] == "poll"
+    # while polling: a delete and an update that polling has not seen yet
+    coll = client.collection
+    coll.docs = [d for d in coll.docs if d["_id"] != oid(2)]
+    coll.docs[0] = doc(1, total="5.55", items=[("Mocha", 2)])
+    # the operator turns the server into a replica set (as the warning advises)
+    client.replica_set = True
+    coll.script += [insert(doc(7)), delete(oid(3)), None]
+    caplog.clear()
+    report = sync(sqlite_url, fake_source(client))
+    assert report.rebuilds == 1
+    switch = [r.getMessage() for r in caplog.records if "switching" in r.getMessage()]
+    assert len(switch) == 1 and "change stream" in switch[0]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    # the start point is taken first, then the collection read, then the stream
+    assert [c["resume_after"] for c in coll.watch_calls] == [None, token(0), token(3)]
+    assert checkpoint(sqlite_url)["mode"] == "stream"
+    assert tables(sqlite_url) == reference_tables(coll.docs, TODAY)
+    assert {d["_id"] for d in coll.docs} == {oid(1), oid(4), oid(7)}
+
+
+# -- issue 9: the polling warning, start-up retries, whenAvailable, small fixes -------------------
+
+
+def test_the_polling_warning_names_reconcile_repair_and_what_polling_sees(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = FakeClient([doc(1)], [], replica_set=False)
+    sync(sqlite_url, fake_source(client))
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "coffeeshop.mongo"]
+    assert "`coffeeshop reconcile --repair`" in warning
+    assert "every 300 s" in warning  # the sweep that finds updates and deletes
+
+
+class FlakyAdmin:
+    """`hello` fails with AutoReconnect `failures` times, then the replica set answers."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def command(self, name: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SelectionTimeout("127.0.0.1:27017: [Errno 111] Connection refused")
+        return {"isWritablePrimary": True, "setName": "rs0", "ok": 1.0}
+
+
+def test_follow_retries_an_unreachable_server_at_start_forever_with_capped_backoff(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    client = FakeClient([doc(1), doc(2)], [insert(doc(3)), None])
+    client.admin = FlakyAdmin(failures=12)  # type: ignore[assignment]
+    stop = RecordingStop()
+
+    def on_batch(store: Store, _: SyncReport) -> None:
+        if committed_token(store) == token(2):
+            stop.set()
+
+    report = sync(sqlite_url, fake_source(client), follow=True, stop=stop, on_batch=on_batch)
+    assert report.applied == 3
+    assert stop.waits[:12] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0, 60.0]
+    lines = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(lines) == 12
+    assert lines[11].startswith("MongoDB error, retrying in 60.0 s (attempt 12)")
+    assert "cannot connect on" in lines[11]
+
+
+def test_once_gives_up_on_an_unreachable_server_after_five_attempts(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    client = FakeClient([doc(1)], [])
+    client.admin = FlakyAdmin(failures=100)  # type: ignore[assignment]
+    with pytest.raises(SourceUnavailable, match=r"cannot connect on .* after 5 retries"):
+        sync(sqlite_url, fake_source(client), stop=RecordingStop())
+
+
+def test_ctrl_c_stops_a_follow_that_waits_for_an_unreachable_server(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    uri = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=3000"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coffeeshop", "sync", "--follow", "--source", uri],
+        cwd=tmp_path,
+        env={**os.environ, "COFFEESHOP_DB": f"sqlite:///{tmp_path / 'a.db'}"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # wait for the second attempt to be under way
+            seen.append(line)
+            if "(attempt 2" in line:
+                break
+        assert "(attempt 2)" in seen[-1], seen  # no "of 5": following retries for ever
+        time.sleep(0.5)  # inside the 3 s server selection of attempt 3, or in its backoff
+        assert process.poll() is None, seen
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=10)[1]
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert took < 1.5, (took, seen, rest)
+    assert "Traceback" not in rest
+    assert process.returncode in (0, 2), rest
+
+
+def test_when_available_is_refused_without_pre_and_post_images(sqlite_url: str) -> None:
+    client = FakeClient([doc(1)], [None], post_images=False)
+    with pytest.raises(ConfigError) as info:
+        sync(sqlite_url, fake_source(client, full_document="whenAvailable"))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "changeStreamPreAndPostImages" in message and "collMod" in message
+    assert client.collection.find_calls == []  # refused before reading anything
+
+
+def test_when_available_reads_the_document_when_a_post_image_is_missing(
+    sqlite_url: str,
+) -> None:
+    docs = [doc(1), doc(2), doc(3)]
+    client = FakeClient(docs, [None], post_images=True)
+    sync(sqlite_url, fake_source(client, full_document="whenAvailable"))
+    coll = client.collection
+    updated = doc(1, total="3.30", items=[("Tea", 4)])
+    # post-images not recorded (expired): no fullDocument, and no delete follows the update
+    # of doc 1; doc 2 is updated, then deleted, before the stream reads its update
+    coll.script += [
+        update(oid(1), updated, image=False, total_price=Decimal128("3.30")),
+        update(oid(2), doc(2, total="0.10"), image=False, total_price=Decimal128("0.10")),
+        delete(oid(2)),
+        None,
+    ]
+    for index in range(1, len(coll.script)):  # the server is ahead of the stream
+        coll._happen(index, coll.script[index])
+    report = sync(sqlite_url, fake_source(client, full_document="whenAvailable"))
+    lookups = [kw["filter"] for name, kw in coll.calls if name == "find_one"]
+    assert lookups == [{"_id": oid(1)}, {"_id": oid(2)}]
+    assert report.skipped == 0
+    assert tables(sqlite_url) == reference_tables([updated, doc(3)], TODAY)
+    assert tables(sqlite_url) == reference_tables(coll.docs, TODAY)
+
+
+def test_a_server_without_hello_is_asked_is_master(sqlite_url: str) -> None:
+    client = FakeClient([doc(1)], [None], hello=False)  # MongoDB 4.4.0 / 4.4.1
+    report = sync(sqlite_url, fake_source(client))
+    assert client.commands == ["hello", "isMaster"]
+    assert report.applied == 1
+    assert checkpoint(sqlite_url) == stream_at(1)  # a replica set: streamed
+
+
+def test_cursor_not_found_in_the_stream_is_transient(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    script = [CursorNotFound("cursor id 7 not found", code=43), insert(doc(2)), None]
+    client = FakeClient([doc(1)], script)
+    report = sync(sqlite_url, fake_source(client), stop=RecordingStop())
+    assert report.applied == 2
+    assert checkpoint(sqlite_url) == stream_at(3)
+
+
+def test_history_lost_with_stop_names_the_repair_command_with_a_masked_password(
+    sqlite_url: str,
+) -> None:
+    lost = OperationFailure("Resume of change stream was not possible", code=286)
+    client = FakeClient([doc(1)], [insert(doc(3)), None, invalidate(), None])
+    uri = "mongodb://app:s3cret@fake-host:27017/?authSource=admin"
+
+    def source() -> MongoSource:
+        return MongoSource(
+            uri, database="shop", collection="receipts", client_factory=lambda: client
+        )
+
+    sync(sqlite_url, source())
+    with pytest.raises(SourceHistoryLost) as info:
+        sync(sqlite_url, source(), rebuild=False)
+    message = str(info.value)
+    assert "ended with an 'invalidate' event" in message
+    assert (
+        "coffeeshop reconcile --repair --source 'mongodb://app:****@fake-host:27017/?authSource"
+        f"=admin' --database shop --collection receipts --db {sqlite_url}"
+    ) in message
+    assert "s3cret" not in message
+    del lost
+
+
+def _live_sync(url: str, source: MongoSource, today: dt.date, **options: Any) -> SyncReport:
+    with Store(url) as store:
+        return Syncer(store, source, today=lambda: today, **options).run()
+
+
+@live
+def test_live_a_killed_snapshot_cursor_is_continued_after_the_last_id(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    numbers = [{**doc(n), "_id": n} for n in range(1, 301)]
+    strings = [{**doc(n), "_id": f"R-{n:04d}"} for n in range(301, 601)]
+    coll.insert_many(numbers + strings + [doc(n) for n in range(601, 901)])
+    source = MongoSource(LIVE_URI, database=coll.database.name)
+    source.open(None)
+    admin = coll.database.client.admin
+    namespace = f"{coll.database.name}.{coll.name}"
+    seen: list[Any] = []
+    killed = 0
+    try:
+        for batch in source.batches(
+            BatchLimits(max_events=100), follow=False, stop=threading.Event()
+        ):
+            seen.extend(batch.events)
+            if len(seen) in (200, 500):  # in the numbers, then in the strings
+                idle = admin.aggregate(
+                    [{"$currentOp": {"idleCursors": True}}, {"$match": {"type": "idleCursor"}}]
+                )
+                ids = [op["cursor"]["cursorId"] for op in idle if op.get("ns") == namespace]
+                if ids:
+                    coll.database.command("killCursors", coll.name, cursors=ids)
+                    killed += 1
+    finally:
+        source.close()
+    assert killed == 2
+    keys = [event.key for event in seen]
+    assert len(keys) == len(set(keys)) == 900  # every document once, across every type
+
+
+@live
+def test_live_polling_sees_out_of_order_and_mixed_type_inserts(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+
+    def run() -> SyncReport:
+        source = MongoSource(LIVE_URI, database=coll.database.name, mode="poll")
+        return _live_sync(url, source, today)
+
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    coll.insert_one({**doc(1), "_id": oid_at(now - 100, 1)})
+    run()
+    coll.insert_one({**doc(3), "_id": oid_at(now + 1, 3)})  # writer B
+    run()
+    coll.insert_one({**doc(2), "_id": oid_at(now, 2)})  # writer A, landing after B was read
+    coll.insert_one({**doc(4), "_id": "R-0004"})
+    coll.insert_one({**doc(5), "_id": oid_at(now + 2, 5)})  # an ObjectId after a string
+    run()
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+
+
+@live
+def test_live_a_poll_checkpoint_switches_to_the_change_stream(
+    tmp_path: Path, live_collection: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    coll.insert_many([doc(n) for n in range(1, 6)])
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name, mode="poll"), today)
+    coll.delete_one({"_id": oid(2)})  # not seen by polling yet
+    coll.update_one({"_id": oid(3)}, {"$set": {"total_price": Decimal128("1.10")}})
+    report = _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert report.rebuilds == 1
+    assert any("switching from polling" in r.getMessage() for r in caplog.records)
+    coll.insert_one(doc(9))
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+
+
+@live
+def test_live_when_available_is_refused_without_post_images(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    coll.insert_one(doc(1))
+    source = MongoSource(LIVE_URI, database=coll.database.name, full_document="whenAvailable")
+    with pytest.raises(ConfigError, match="changeStreamPreAndPostImages"):
+        _live_sync(f"sqlite:///{tmp_path / 'live.db'}", source, _live_today())
+
+
+@live
+def test_live_history_lost_with_stop_names_the_repair_command(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    coll.insert_many([doc(1), doc(2)])
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    coll.drop()  # the stream ends with a drop and an invalidate
+    coll.insert_one(doc(3))
+    source = MongoSource(LIVE_URI, database=coll.database.name)
+    with pytest.raises(SourceHistoryLost, match="coffeeshop reconcile --repair --source"):
+        _live_sync(url, source, today, rebuild_on_history_lost=False)
+
+
+@pytest.mark.parametrize("replica_set", [True, False], ids=["snapshot", "poll"])
+def test_a_stop_while_a_find_waits_for_the_server_ends_the_run_quietly(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, replica_set: bool
+) -> None:
+    import time
+
+    client = FakeClient([doc(1)], [None], replica_set=replica_set)
+    original = client.collection.find
+
+    class Unreachable:
+        """A find whose first batch waits for server selection (as when the server is down)."""
+
+        def __init__(self, cursor: Any) -> None:
+            self.cursor = cursor
+            self.docs: Any = None
+
+        def __iter__(self) -> Any:  # as PyMongo's Cursor: the I/O is in next()
+            return self
+
+        def __next__(self) -> Any:
+            if self.docs is None:
+                time.sleep(3.0)
+                self.docs = iter(self.cursor)
+            return next(self.docs)
+
+        def close(self) -> None:
+            self.cursor.close()
+
+    monkeypatch.setattr(client.collection, "find", lambda *a, **kw: Unreachable(original(*a, **kw)))
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    started = time.monotonic()
+    report = sync(sqlite_url, fake_source(client), follow=True, stop=stop)
+    assert time.monotonic() - started < 2.0
+    assert report.applied == 0
+
+
+def test_a_poll_checkpoint_of_the_old_format_reads_the_whole_collection_once(
+    sqlite_url: str,
+) -> None:
+    # The old poller recorded only the last _id: what it missed (here an ObjectId that
+    # landed below it, and one after a string) is found by a first full read.
+    docs = [doc(1), doc(5)]
+    client = FakeClient(docs, [], replica_set=False)
+    sync(sqlite_url, fake_source(client))
+    old = json.dumps({"mode": "poll", "after": json_util.dumps(oid(5))})
+    with Store(sqlite_url) as store:
+        store.execute(f"UPDATE cs_checkpoint SET position = '{old}'")
+    client.collection.docs += [doc(3), {**doc(4), "_id": "R-0004"}, doc(9)]
+    sync(sqlite_url, fake_source(client))
+    assert client.collection.find_calls[-1]["filter"] == {}  # the whole collection
+    assert tables(sqlite_url) == reference_tables(client.collection.docs, TODAY)
+    assert checkpoint(sqlite_url)["swept"] is not None
+
+
+def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
+    from coffeeshop.sources.mongo_poll import Poller
+
+    poller = Poller(
+        None,
+        NAME,
+        marks=[],
+        swept=0.0,
+        window=60.0,
+        sweep_every=300.0,
+        retry=lambda exc, attempt: attempt,
+    )
+    for second in range(0, 200):  # a poll a second, the highest _id growing with time
+        poller._mark(float(second), {"objectId": oid(second)})
+        low = poller.lows(float(second))["objectId"]
+        # never less than a window back: the low end's _id was read at least 60 s ago
+        assert second < 60 or low <= oid(second - 60), (second, low)
+        assert len(poller.marks) <= 12

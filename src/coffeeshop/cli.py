@@ -327,6 +327,7 @@ def generate(
             delete_share=deletes,
             invalid_share=invalid,
             live=rate is not None,
+            ids_until_now=to is not None,  # MongoDB: no _id from the future (polling)
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

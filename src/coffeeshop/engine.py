@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import random
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, StoreError
+from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
 from coffeeshop.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits, Source
@@ -128,9 +129,19 @@ class Syncer:
                     log.warning("%s; continuing from the new checkpoint", exc)
                     if stop.is_set():
                         break
+                except SourceSwitched as exc:  # no failure: a better way to read the source
+                    log.warning("%s", exc)
+                    self._rebuild(report)
+                    if stop.is_set():
+                        break
                 except SourceHistoryLost as exc:
                     if not self.rebuild_on_history_lost:
-                        raise
+                        source = getattr(self.source, "repair_args", f"--source {self.source.name}")
+                        raise SourceHistoryLost(
+                            f"{exc}. The tables stay as they are; to rebuild them from the "
+                            f"source: coffeeshop reconcile --repair {source} "
+                            f"--db {shlex.quote(store.safe_url)}"
+                        ) from None
                     log.error(
                         "%s. Rebuilding the tables from a fresh snapshot of the source; the "
                         "changes in between cannot be replayed one by one.",

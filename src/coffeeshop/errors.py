@@ -45,3 +45,9 @@ class SourceUnavailable(CoffeeshopError):
 class SourceHistoryLost(CoffeeshopError):
     """The source can no longer resume from the checkpoint (oplog rolled past it, the
     collection was dropped or renamed): only a fresh snapshot can make the tables right."""
+
+
+class SourceSwitched(SourceHistoryLost):
+    """The source can now be read a better way (a MongoDB server that polling read now has
+    change streams): the tables are rebuilt from a fresh read taken at the switch, as after
+    a lost history, but this is no failure."""

@@ -230,10 +230,14 @@ class ReceiptGenerator:
         delete_share: float = 0.0,
         invalid_share: float = 0.0,
         live: bool = False,
+        ids_until_now: bool = False,
     ) -> None:
         """
         `start`: the first day (None: the `days` days ending today). `live`: stamp each
         receipt with the current local date and time when it is generated instead.
+        `ids_until_now`: no ObjectId's time is later than the moment it is generated (for
+        a MongoDB target: an `_id` from the future sorts above every real insert made
+        before then); the receipt's own date and time are unchanged.
         `update_share`, `delete_share`, `invalid_share`: the expected share of all emitted
         lines that are replace events, delete events and invalid receipts; the rest are new
         receipts. Their sum must be below 1.
@@ -274,6 +278,7 @@ class ReceiptGenerator:
         self.delete_share = float(delete_share)
         self.invalid_share = float(invalid_share)
         self.live = live
+        self.ids_until_now = ids_until_now
 
         self._rng = Random(f"coffeeshop-receipts:{seed}")
         self._mix = Random(f"coffeeshop-changes:{seed}")
@@ -377,6 +382,8 @@ class ReceiptGenerator:
                         {"product_name": name, "product_quantity": quantity, "product_price": price}
                     )
                     cents += cents_of[code]
+                if self.ids_until_now:
+                    seconds = min(seconds, int(time.time()))
                 yield {
                     "_id": ObjectId(f"{seconds << 64 | (base + serial):024x}"),
                     "Store_ID": store,
@@ -486,6 +493,7 @@ class ReceiptGenerator:
         store_ids = self._store_ids
         prefixes: list[str] = []
         prefix_date = None
+        until_now = self.ids_until_now
         for batch in self._batches(count):
             picks = batch.picks
             pos = 0
@@ -509,6 +517,8 @@ class ReceiptGenerator:
                     pos += n
                     items = join(map(fragment_of, codes))
                     cents = sum(map(cents_get, codes))
+                if until_now:
+                    seconds = min(seconds, int(time.time()))
                 oid = f"{seconds << 64 | (base + serial):024x}"
                 serial += 1
                 self._serial = serial
