@@ -26,6 +26,7 @@ class LimitedServer:
         self.port = free_port()
         self.log = tmp_path / f"serve-{self.port}.log"
         url = f"sqlite:///{tmp_path / 'analysis.db'}"
+        args = ["serve", "--db", url, "--port", str(self.port)]
         full_env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO", **env}
         full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
@@ -35,7 +36,7 @@ class LimitedServer:
 
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "coffeeshop", "serve", "--db", url, "--port", str(self.port)],
+                [sys.executable, "-m", "coffeeshop", *args],
                 cwd=tmp_path,
                 env=full_env,
                 stdout=log,

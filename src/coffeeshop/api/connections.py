@@ -36,7 +36,7 @@ log = logging.getLogger("coffeeshop.api")
 # Descriptors kept free for everything but client sockets: database connections, log files,
 # the event loop's own, a worker's metrics files.
 RESERVED_FILES = 64
-LINGER_SECONDS = 2.0  # after a 431: read and drop what the client still sends, so it gets the answer
+LINGER_SECONDS = 2.0  # after a 431: drop what the client still sends, so it reads the answer
 
 
 @dataclass(frozen=True, slots=True)

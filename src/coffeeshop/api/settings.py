@@ -2,9 +2,10 @@
 
 `COFFEESHOP_API_TOKEN` (a bearer token for the data endpoints), `COFFEESHOP_CORS_ORIGINS`
 (comma-separated origins allowed to call the API from a browser, or `*`) and
-`COFFEESHOP_API_REFRESH` (how often the data version is re-read, in seconds), and the connection limits
-`COFFEESHOP_API_REQUEST_TIMEOUT`, `COFFEESHOP_API_KEEP_ALIVE`, `COFFEESHOP_API_MAX_HEADER_BYTES`
-and `COFFEESHOP_API_MAX_CONNECTIONS` (see `coffeeshop.api.connections`).
+`COFFEESHOP_API_REFRESH` (how often the data version is re-read, in seconds), and the
+connection limits `COFFEESHOP_API_REQUEST_TIMEOUT`, `COFFEESHOP_API_KEEP_ALIVE`,
+`COFFEESHOP_API_MAX_HEADER_BYTES` and `COFFEESHOP_API_MAX_CONNECTIONS` (see
+`coffeeshop.api.connections`).
 """
 
 from __future__ import annotations
