@@ -1,8 +1,9 @@
 """The application factory: `create_app(settings)` builds a fresh app; the async engine and the
 data-version watcher start in its lifespan.
 
-Middleware, outermost first: request metrics, CORS (when origins are configured), then the
-cache fast path, which answers repeated requests before FastAPI routes them.
+Middleware, outermost first: security headers (CSP, no framing), request metrics, CORS (when
+origins are configured), then the cache fast path, which answers repeated requests before
+FastAPI routes them. The API docs (/docs, /redoc) are served from vendored assets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
 from coffeeshop.api.metrics import MetricsMiddleware
 from coffeeshop.api.routes import health, metrics, pipeline, quarantine, store_hours, tables
+from coffeeshop.api.security import SecurityHeadersMiddleware
 from coffeeshop.api.settings import ApiSettings, as_api_settings, load_api_settings
 from coffeeshop.api.state import ApiState
 from coffeeshop.config import Settings
@@ -73,7 +75,10 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             await state.watcher.stop()
             await state.database.stop()
 
-    middleware = [Middleware(MetricsMiddleware, metrics=state.metrics)]
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(MetricsMiddleware, metrics=state.metrics),
+    ]
     if api_settings.cors_origin_list:
         middleware.append(
             Middleware(
@@ -100,6 +105,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         description=DESCRIPTION,
         lifespan=lifespan,
         middleware=middleware,
+        docs_url=None,  # served below from vendored assets, not from a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.api = state
     errors.install(app)
@@ -122,6 +130,18 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+    docs = StaticFiles(packages=[("coffeeshop.api", "static")])
+    app.mount("/api-docs", docs, name="api-docs")
+    docs_directory = docs.all_directories[0]
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> FileResponse:
+        return FileResponse(f"{docs_directory}/docs.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> FileResponse:
+        return FileResponse(f"{docs_directory}/redoc.html", headers={"Cache-Control": "no-cache"})
 
     return app
 
