@@ -1,9 +1,10 @@
 """The application factory: `create_app(settings)` builds a fresh app; the async engine and the
 data-version watcher start in its lifespan.
 
-Middleware, outermost first: security headers (CSP, no framing), request metrics, CORS (when
-origins are configured), then the cache fast path, which answers repeated requests before
-FastAPI routes them. The API docs (/docs, /redoc) are served from vendored assets.
+Middleware, outermost first: request metrics, CORS (when origins are configured), the cache
+fast path, which answers repeated requests before FastAPI routes them, then the security
+headers (CSP, no framing; cached responses carry them already). The API docs (/docs, /redoc)
+are served from vendored assets.
 """
 
 from __future__ import annotations
@@ -75,10 +76,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             await state.watcher.stop()
             await state.database.stop()
 
-    middleware = [
-        Middleware(SecurityHeadersMiddleware),
-        Middleware(MetricsMiddleware, metrics=state.metrics),
-    ]
+    middleware = [Middleware(MetricsMiddleware, metrics=state.metrics)]
     if api_settings.cors_origin_list:
         middleware.append(
             Middleware(
@@ -99,6 +97,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             metrics=state.metrics,
         )
     )
+    middleware.append(Middleware(SecurityHeadersMiddleware))  # cached entries have them built in
     app = FastAPI(
         title="Coffeeshop Analytics API",
         version=__version__,

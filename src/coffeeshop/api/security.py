@@ -6,6 +6,10 @@ Pages and assets come from the API's own origin only: no CDN, no inline script. 
 (Swagger UI, ReDoc) also need inline styles (both set `style` elements at run time) and ReDoc
 a worker it starts from a `blob:` URL; the dashboard does not, so its policy does not allow
 them. JSON responses carry the same headers: harmless there, and one rule for everything.
+
+The middleware sits inside the cache's fast path, which must stay cheap: cached entries carry
+`SECURITY_HEADERS` in their prebuilt header lists (`cache.make_entry`), and the middleware adds
+the headers to every other response, unless it already has them.
 """
 
 from __future__ import annotations
@@ -48,12 +52,15 @@ def _headers(csp: str) -> Headers:
     ]
 
 
+SECURITY_HEADERS = _headers(DEFAULT_POLICY)
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers above to every HTTP response (the docs pages get `DOCS_POLICY`)."""
 
     def __init__(self, app: ASGIApp, *, docs_pages: Iterable[str] = DOCS_PAGES) -> None:
         self.app = app
-        self.default = _headers(DEFAULT_POLICY)
+        self.default = SECURITY_HEADERS
         self.by_path = {path: _headers(DOCS_POLICY) for path in docs_pages}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,8 +71,10 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # A new list: the cache's prebuilt header lists are shared between responses.
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = message.get("headers", ())
+                if not any(name == b"x-frame-options" for name, _ in headers):
+                    # A new list: a response's header list may be shared (the cache's are).
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
