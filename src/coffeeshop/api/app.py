@@ -43,6 +43,10 @@ quarantine and the pipeline's state.
   `If-None-Match` to get `304 Not Modified` until the next commit changes the tables.
 * With `COFFEESHOP_API_TOKEN` set, the data endpoints want `Authorization: Bearer <token>`;
   `/health` and `/ready` stay open.
+* `/quarantine` shows the first 1,000 characters of each rejected input (`raw`), with its whole
+  length (`raw_length`); `/quarantine/{entry_id}/raw` streams one entry's whole text.
+* A request must arrive whole within 10 s of connecting (else `408`), and its head must be at
+  most 64 KiB (else `431`); these and the connection cap are set by `COFFEESHOP_API_*` variables.
 """
 
 
