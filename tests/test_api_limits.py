@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port, http_get, wait_for_health
+from helpers import assert_one_line_error, free_port, http_get, wait_for_health
 from test_api_support import fill
 
 
@@ -284,3 +284,23 @@ def test_a_head_just_over_the_limit_gets_431(start: Start) -> None:
     with connect(server.port) as client:
         client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"b" * 8200 + b"\r\n\r\n")
         assert read_until_closed(client, within=8).startswith(b"HTTP/1.1 431 ")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("COFFEESHOP_API_MAX_CONNECTIONS", "0"),
+        ("COFFEESHOP_API_REQUEST_TIMEOUT", "abc"),
+        ("COFFEESHOP_API_MAX_HEADER_BYTES", "100"),
+    ],
+)
+def test_a_bad_limit_is_one_line_and_exit_2(tmp_path: Path, variable: str, value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", "serve", "--db", f"sqlite:///{tmp_path / 'a.db'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, variable: value},
+        timeout=60,
+    )
+    assert_one_line_error(result, variable)
