@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         tables.router,
         store_hours.router,
         insights.router,
+        insights.settings_router,
         quarantine.router,
         pipeline.router,
         metrics.router,

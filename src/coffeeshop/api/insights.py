@@ -45,11 +45,15 @@ class DailySalesParams(Params):
 
 class ComparisonParams(Params):
     store_id: StoreId | None = Field(None, description="Only this store.")
-    at: dt.datetime | None = Field(
+    day: Day | None = Field(
+        None, description="Compare as of this local date (default: today in COFFEESHOP_TIMEZONE)."
+    )
+    hour: int | None = Field(
         None,
-        description="Compare as of this local time (YYYY-MM-DDTHH:MM, no zone; "
-        "default: now in COFFEESHOP_TIMEZONE).",
-        examples=["2026-11-25T14:30"],
+        ge=0,
+        le=23,
+        description="... up to the end of this hour (default: the current hour; 23 with a "
+        "`day` alone).",
     )
     format: Format = "json"
 
@@ -144,24 +148,27 @@ def periods(at: dt.datetime) -> list[Period]:
     """The four periods compared at local time `at`: this week and today so far, and the same
     spans a week earlier."""
     today = at.date()
-    week = dt.timedelta(days=7)
-    monday = today - dt.timedelta(days=today.weekday())
+
+    def back(day: dt.date, days: int) -> dt.date:  # no error before year 1: an empty span
+        return day - dt.timedelta(days=days) if day.toordinal() > days else dt.date.min
+
+    monday = back(today, today.weekday())
     hour = at.hour
     return [
         Period("today", "today so far", today, today, hour),
         Period(
             "same_day_last_week",
             "same weekday last week, same hours",
-            today - week,
-            today - week,
+            back(today, 7),
+            back(today, 7),
             hour,
         ),
         Period("week_to_date", "this week so far (Monday to now)", monday, today, hour),
         Period(
             "same_period_last_week",
             "the same days and hours of last week",
-            monday - week,
-            today - week,
+            back(monday, 7),
+            back(today, 7),
             hour,
         ),
     ]

@@ -118,9 +118,11 @@ def parse_store_names(value: str) -> dict[int, str]:
                 raise ValueError(f"{path} is not valid JSON: {exc}") from None
             if not isinstance(loaded, dict):
                 raise ValueError(f"{path} must hold a JSON object of store id -> name")
-            pairs = [(str(k), v) for k, v in loaded.items()]
-            return _store_pairs(pairs)
-    entries = [e for e in re.split(r"[,\n]", text) if e.strip() and not e.strip().startswith("#")]
+            return _store_pairs([(str(k), v) for k, v in loaded.items()])
+        separator = r"\n"  # in a file, a name may hold a comma
+    else:
+        separator = r"[,\n]"
+    entries = [e for e in re.split(separator, text) if e.strip() and not e.strip().startswith("#")]
     pairs = []
     for entry in entries:
         key, sep, name = entry.partition("=")

@@ -12,7 +12,7 @@ from coffeeshop.api import insights
 from coffeeshop.api.deps import Api, only_known
 from coffeeshop.api.insights import ComparisonParams, DailySalesParams, ReasonParams
 from coffeeshop.api.params import Params
-from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.routes._docs import DATA_RESPONSES, TABLE_RESPONSES
 from coffeeshop.api.schemas import (
     ComparisonRow,
     DailySalesRow,
@@ -20,7 +20,8 @@ from coffeeshop.api.schemas import (
     QuarantineReasonRow,
 )
 
-router = APIRouter(tags=["insights"], responses=DATA_RESPONSES)
+router = APIRouter(tags=["insights"], responses=TABLE_RESPONSES)
+settings_router = APIRouter(tags=["insights"], responses=DATA_RESPONSES)
 
 
 @router.get(
@@ -52,19 +53,18 @@ async def sales_comparison(
     same weekday a week ago, until the same hour); `week_to_date` (Monday to now) and
     `same_period_last_week` (Monday a week ago to the same weekday and hour). A partial week is
     never compared with a whole one. Receipts count by their own date and hour."""
-    at = params.at
-    if at is None:
-        at = dt.datetime.now(api.settings.zone()).replace(tzinfo=None)
-    elif at.tzinfo is not None:
-        at = at.astimezone(api.settings.zone()).replace(tzinfo=None)
-    hour = at.replace(minute=0, second=0, microsecond=0)
+    now = dt.datetime.now(api.settings.zone()).replace(tzinfo=None)
+    day = dt.date.fromisoformat(params.day) if params.day is not None else now.date()
+    default_hour = now.hour if params.day is None else 23
+    until = params.hour if params.hour is not None else default_hour
+    hour = dt.datetime.combine(day, dt.time(until))
     store_id = params.store_id
     return await api.cached(
         request,
         ("sales_comparison", store_id),
         lambda conn: insights.sales_comparison(conn, hour, store_id),
         variant=hour.strftime("%Y%m%dT%H"),
-        alias=params.at is not None,  # "now" moves on: never answer it from the fast path
+        alias=params.day is not None,  # "now" moves on: never answer it from the fast path
     )
 
 
@@ -85,7 +85,7 @@ async def quarantine_reasons(
     )
 
 
-@router.get(
+@settings_router.get(
     "/display",
     response_model=DisplaySettings,
     dependencies=[Depends(only_known(Params))],

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from coffeeshop.api import queries
 from coffeeshop.api.deps import Api, QuarantineQuery, only_known
 from coffeeshop.api.params import QuarantineParams
-from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.routes._docs import TABLE_RESPONSES
 from coffeeshop.api.schemas import QuarantineEntry
 
-router = APIRouter(tags=["pipeline"], responses=DATA_RESPONSES)
+router = APIRouter(tags=["pipeline"], responses=TABLE_RESPONSES)
 
 
 @router.get(
