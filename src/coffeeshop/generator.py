@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate, islice
@@ -735,10 +735,12 @@ def write_live(
     stop: threading.Event,
     tick: float = 0.25,
     seed: int | None = None,
+    now: Callable[[], dt.datetime] = dt.datetime.now,
 ) -> int:
     """Append live traffic to `path` until `stop` is set: every `tick` seconds, the receipts
     `model` says arrived meanwhile (with the generator's shares of changes and invalid lines),
-    stamped with the current local time. Returns the receipts written."""
+    stamped with the current local time. Returns the receipts written. `now` (local time) and
+    `stop.wait` are the clock: a test runs a simulated day through them."""
     rng = Random(seed)
     written = 0
     fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
@@ -746,11 +748,11 @@ def write_live(
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             _write_all(fd, b"\n")
-        last = dt.datetime.now()
+        last = now()
         while not stop.wait(tick):
-            now = dt.datetime.now()
-            n = poisson(rng, model.expected(last, now)) if now > last else 0
-            last = now
+            moment = now()
+            n = poisson(rng, model.expected(last, moment)) if moment > last else 0
+            last = moment
             if n:
                 lines = list(generator.iter_lines(n))
                 lines.append("")
