@@ -40,7 +40,7 @@ def demo(
             help="Receipts on an average day: the seeded history and the live traffic "
             "(which follows its hours and weekdays).",
         ),
-    ] = 3000,
+    ] = 1000,
     rate: Annotated[
         float | None,
         typer.Option(

@@ -59,7 +59,7 @@ class DemoOptions:
     fresh: bool = False
     # Receipts on an average day: the seeded history and the live traffic follow the same
     # rhythm (`generator.TrafficModel`), so live receipts continue the history believably.
-    per_day: int = 3000
+    per_day: int = 1000
     rate: float | None = None  # a steady rate (receipts/s) instead of the rhythm, for tests
     history: int | None = None  # receipts seeded on a first run (None: what per_day gives)
     history_days: int = 60
