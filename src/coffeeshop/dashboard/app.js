@@ -259,7 +259,7 @@
     });
     for (const render of due) render();
     for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
-    $("csv-quarantine").href = csvHref("quarantine?limit=10000");
+    $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
   }
 
   function csvHref(path) {
