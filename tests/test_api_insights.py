@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import current_receipts, receipt
@@ -185,7 +186,7 @@ async def test_comparison_defaults_to_now_and_its_etag_follows_the_hour(url: str
     async with running(url, timezone="Europe/Paris") as client:
         now = await client.get("/sales_comparison")
         assert now.status_code == 200
-        paris = dt.datetime.now(dt.UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
+        paris = dt.datetime.now(ZoneInfo("Europe/Paris"))
         assert exact(now)[0]["last_day"] == paris.date().isoformat()
         other = await client.get("/sales_comparison?day=2026-11-25&hour=10")
         assert now.headers["etag"] != other.headers["etag"]
