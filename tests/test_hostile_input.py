@@ -466,8 +466,9 @@ def test_huge_exponents_do_not_stall_the_reader(
 
 # -- a line far over the 16 MiB limit: bounded memory (a real file, a real `sync` process) -------
 
-# Peak memory (VmHWM, the parent and its forked reader) a `sync` may reach whatever the line
-# length: the figure. The old reader held the whole line (633 MiB for 200 MB).
+# Peak memory a `sync` may reach whatever the line length (the figure): the sum of the
+# peaks (VmHWM) of the process and its forked reader, an upper bound of their total. The old
+# reader held the whole line (633 MiB for 200 MB).
 PEAK_LIMIT_MB = 300
 # Over the limit by itself: a reader that holds the line cannot pass.
 HUGE_LINE = 320 << 20
@@ -547,7 +548,7 @@ def test_a_320_mib_line_is_skipped_with_bounded_memory(tmp_path: Path) -> None:
         proc.wait()
         pytest.fail(f"sync did not finish in 120 s (peaks so far, kB: {seen})")
     seconds = time.monotonic() - started
-    peak = max(seen.values(), default=0) / 1024
+    peak = sum(seen.values()) / 1024  # parent + reader, each at its own peak
     assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
     print(f"320 MiB line, sync --once: {seconds:.1f} s, peak RSS {peak:.0f} MB ({seen})")
     assert peak < PEAK_LIMIT_MB, f"peak RSS {peak:.0f} MB"
@@ -598,7 +599,7 @@ def test_a_huge_line_still_being_written_is_followed_with_bounded_memory(tmp_pat
             proc.wait()
         done.set()
         sampler.join()
-    peak = max(seen.values(), default=0) / 1024
+    peak = sum(seen.values()) / 1024  # parent + reader, each at its own peak
     print(f"320 MiB line written while following: peak RSS {peak:.0f} MB ({seen})")
     assert peak < PEAK_LIMIT_MB, f"peak RSS {peak:.0f} MB"
     assert proc.returncode == 0, proc.returncode

@@ -10,6 +10,8 @@ it gives, and the size rule's boundary.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -19,8 +21,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from coffeeshop.aggregates import MAX_STORED_ITEMS, Parsed, parse_events
+from coffeeshop.engine import Syncer
 from coffeeshop.events import Upsert
 from coffeeshop.receipts import receipt_key
+from coffeeshop.reconcile import reconcile
+from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
 from coffeeshop.store.literal_sql import MAX_STATEMENT, MIN_PACKET, statement_limit
 
@@ -100,3 +105,30 @@ def test_multi_row_statements_stay_within_the_limit_read_from_the_server(mysql_u
     inserts = [s for s in sent if "cs_receipts" in s and s.lstrip().upper().startswith("INSERT")]
     assert len(inserts) >= 8, "the batch's ~2.3 MB of row literals took several statements"
     assert max(len(s) for s in inserts) <= (256 << 10) + 1024
+
+
+def test_reconcile_and_repair_agree_with_sync_on_large_input(db_url: str, tmp_path: Path) -> None:
+    """The size rule and the caps live where sync and reconcile both pass: a file of the
+    large inputs syncs, reconciles with no difference, and a repair rebuilds it (on MariaDB,
+    in statements that fit the packet)."""
+    big = [(f"Product {i:06d} " + "x" * 85, 1) for i in range(20_000)]  # 2.1 MB stored
+    path = tmp_path / "r.jsonl"
+    with open(path, "wb") as f:
+        for n in range(5):
+            f.write(json.dumps(receipt(n, items=[("Latte", 1)])).encode() + b"\n")
+        f.write(json.dumps(receipt(99, items=big)).encode() + b"\n")
+        f.write(b'"' * (8 << 20) + b"\n")
+        f.write(b'{"_id": 98, "pad": "' + b"\xe9" * 3_400_000 + b'"}\n')
+        f.write(b'{"_id": 97, "pad": "' + b"y" * (17 << 20) + b'"}\n')
+    with Store(db_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        report = reconcile(store, JsonlSource(path), today=TODAY)
+        assert report.total_differences == 0
+        assert (report.receipts, report.quarantined) == (5, 4)
+        store.execute("DELETE FROM store_monthly")
+        repaired = reconcile(store, JsonlSource(path), today=TODAY, repair=True)
+        assert repaired.total_differences > 0
+        assert reconcile(store, JsonlSource(path), today=TODAY).total_differences == 0
+        rows = store.quarantine_rows()
+        assert len(rows) == 4
+        assert max(len(row["raw"]) for row in rows) == 65_536
