@@ -215,7 +215,7 @@ class JsonlSource:
                         long.add(chunk)
                         continue
                     long.add(chunk[:newline])
-                    event, size = long.end()
+                    too_long_line, size = long.end()
                     long = None
                     self._offset += size + 1
                     moved = True
@@ -225,7 +225,7 @@ class JsonlSource:
                         self._line += 1
                     if not events:
                         started = time.monotonic()
-                    events.append(event)
+                    events.append(too_long_line)
                     if len(events) >= limits.max_events:
                         yield SourceBatch(events, self.position(), behind=self._behind())
                         events, moved = [], False
