@@ -175,3 +175,32 @@ def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None
     assert "up to date (version 3)" in again.stdout
     shown = run("tables", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0 and "store_monthly (0 rows)" in shown.stdout
+
+
+HEAVY = ("prefect", "fastapi", "pymongo", "sqlalchemy", "uvicorn")
+LOADED = """
+import runpy, sys
+sys.argv = ["coffeeshop", *sys.argv[1:]]
+try:
+    runpy.run_module("coffeeshop", run_name="__main__")
+except SystemExit:
+    pass
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_imports_no_heavy_library(tmp_path: Path, command: str) -> None:
+    """`--help` must stay fast: Prefect, FastAPI, PyMongo, SQLAlchemy and uvicorn are imported
+    only inside the commands that use them (see bench/bench_cli.py for the timings)."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, *command.split(), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Usage:" in result.stdout
+    loaded = set(result.stderr.split())
+    assert "typer" in loaded
+    assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)

@@ -8,9 +8,8 @@ import signal
 import sys
 import threading
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,18 +19,25 @@ from coffeeshop.cli_options import (
     MongoDatabaseOption,
     SourceOption,
 )
-from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError
-from coffeeshop.sources.base import BatchLimits
-from coffeeshop.store import Store
+
+if TYPE_CHECKING:
+    from coffeeshop.config import Settings
+    from coffeeshop.store import Store
+
+# Only what every command needs is imported here: `coffeeshop --help` must not pay for
+# SQLAlchemy, pydantic, Prefect, FastAPI or PyMongo. Each command imports its own.
 
 app = typer.Typer(
     help="Coffeeshop Analytics: receipts in, exact analytics tables out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich would add ~0.3 s to every `--help`
 )
-db_app = typer.Typer(help="Manage the analysis database schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Manage the analysis database schema.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 log = logging.getLogger("coffeeshop")
@@ -55,6 +61,8 @@ def main() -> None:
 
 
 def _setup(**overrides: Any) -> Settings:
+    from coffeeshop.config import load_settings
+
     settings = load_settings(**overrides)
     logging.basicConfig(
         level=settings.log_level,
@@ -63,6 +71,12 @@ def _setup(**overrides: Any) -> Settings:
         stream=sys.stderr,
     )
     return settings
+
+
+def _store(url: str) -> Store:
+    from coffeeshop.store import Store
+
+    return Store(url)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -136,9 +150,10 @@ def sync(
         on_history_lost=on_history_lost,
     )
     from coffeeshop.engine import Syncer
+    from coffeeshop.sources.base import BatchLimits
 
     stop = _stop_on_signals()
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         syncer = Syncer(
             store,
             settings.open_source(),
@@ -176,7 +191,7 @@ def reconcile(
     settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
     from coffeeshop.reconcile import reconcile as run_reconcile
 
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         report = run_reconcile(
             store,
             settings.open_source(),
@@ -208,7 +223,7 @@ def quarantine(
     Example: coffeeshop quarantine --db sqlite:///analysis.db --raw
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         store.upgrade()
         rows = store.quarantine_rows(limit=limit, offset=offset)
         total = store.count(_schema().quarantine)
@@ -230,7 +245,7 @@ def tables(db: DbOption = None) -> None:
     Example: coffeeshop tables --db sqlite:///analysis.db
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         store.upgrade()
         summaries = store.summary_rows()
         current = store.read_tables()
@@ -364,7 +379,7 @@ def db_upgrade(db: DbOption = None) -> None:
     Example: coffeeshop db upgrade --db mysql+pymysql://root@127.0.0.1:3306/test
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         before, after = store.upgrade()
     typer.echo(
         f"schema version {before} -> {after}"
@@ -381,6 +396,8 @@ def sample(
 
     Example: coffeeshop sample --db sqlite:///analysis.db
     """
+    from importlib import resources
+
     path = resources.files("coffeeshop") / "data" / "sample.jsonl"
     with resources.as_file(path) as sample_path:
         _run_sample(Path(sample_path), db)
@@ -391,7 +408,7 @@ def _run_sample(path: Path, db: str | None) -> None:
     from coffeeshop.engine import Syncer
     from coffeeshop.sources.jsonl import JsonlSource
 
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         report = Syncer(store, JsonlSource(path), today=settings.today).run()
     typer.echo(
         f"synced the bundled sample into {_safe_url(settings.db)}: {report.applied} applied, "

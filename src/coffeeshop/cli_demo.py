@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import logging.config
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from coffeeshop.config import load_settings
 
 # Quiet parts: the demo prints its own progress lines instead of one per batch or request.
 QUIET = {
@@ -48,9 +45,12 @@ def demo(
 
     Example: coffeeshop demo --port 8000 --dir demo --fresh
     """
+    from coffeeshop.config import load_settings
     from coffeeshop.demo import Demo, DemoOptions
 
     settings = load_settings()
+    import logging.config
+
     logging.config.dictConfig(log_config(settings.log_level))
     options = DemoOptions(
         directory=directory,

@@ -12,7 +12,7 @@ import os
 import signal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,14 +22,15 @@ from coffeeshop.cli_options import (
     MongoDatabaseOption,
     SourceOption,
 )
-from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import ConfigError
-from coffeeshop.sources import MONGO_SCHEMES
-from coffeeshop.store import Store
+
+if TYPE_CHECKING:
+    from coffeeshop.config import Settings
 
 flows_app = typer.Typer(
     help="Prefect flows over the engine: run one once, or serve them all on schedules.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -156,6 +157,9 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
     """Check the settings (and, with `connect`, the database) before Prefect starts, then hand
     them to the flows through the environment: flow parameters are stored in the Prefect
     database, and a database URL or a MongoDB URI may hold a password."""
+    from coffeeshop.config import load_settings
+    from coffeeshop.store import Store
+
     settings = load_settings(**options)
     if with_source:
         settings.open_source()
@@ -172,6 +176,8 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
 
 def _absolute(source: str) -> str:
     """A file path that still holds in another working directory; a URI as it is."""
+    from coffeeshop.sources import MONGO_SCHEMES
+
     if source.startswith(MONGO_SCHEMES):
         return source
     return str(Path(source).expanduser().resolve())
