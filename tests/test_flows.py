@@ -37,6 +37,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy.exc import OperationalError
@@ -517,3 +518,115 @@ def test_serve_schedules_the_flows_streams_and_stops_cleanly(
     assert_exact(url, lines() + more, day=dt.datetime.now(ZoneInfo("Europe/Berlin")).date())
     sync_directly(url, path)  # the lock is free, and nothing was left unapplied
     assert receipts_in(url) == RECEIPTS + 1
+
+
+# -- served deployments: parameters, the UI, printed hints, stopping --------------------------
+
+
+def start_serving(
+    tmp_path: Path, *args: str, api: str | None
+) -> tuple[subprocess.Popen[str], Path]:
+    """`coffeeshop flows serve …` in a session of its own (as systemd runs it); its log file."""
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    environment |= {"PREFECT_HOME": str(tmp_path / ".prefect"), "COFFEESHOP_TIMEZONE": "UTC"}
+    if api:
+        environment["PREFECT_API_URL"] = api
+    log_path = tmp_path / "serve.log"
+    served = subprocess.Popen(
+        [sys.executable, "-m", "coffeeshop", "flows", "serve", *args],
+        cwd=tmp_path,
+        env=environment,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return served, log_path
+
+
+def wait_for_deployment(name: str, log_path: Path, *, seconds: float = 120) -> Any:
+    """The deployment `name` once the serving process has registered it."""
+    found: list[Any] = []
+
+    def registered() -> bool:
+        assert "Traceback" not in log_path.read_text(), log_path.read_text()
+        with get_client(sync_client=True) as client:
+            try:
+                found.append(client.read_deployment_by_name(name))
+            except ObjectNotFound:
+                return False
+        return True
+
+    wait_for(registered, seconds=seconds)
+    return found[0]
+
+
+def stop_serving(served: subprocess.Popen[str]) -> None:
+    if served.poll() is None:
+        os.killpg(served.pid, signal.SIGKILL)
+        served.wait()
+
+
+def test_a_served_deployment_takes_no_source_or_database_from_a_run(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """issue 10.3: `prefect deployment run 'reconcile/nightly' --param source=/etc/passwd
+    --param db=sqlite:///x.db --param repair=true` must neither read that file nor touch that
+    database, even when the run asks the API not to enforce the parameter schema."""
+    import httpx
+
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    sync_directly(url, path)
+    hostile = {"source": "/etc/passwd", "db": f"sqlite:///{tmp_path / 'x.db'}", "repair": True}
+    served, log_path = start_serving(
+        tmp_path, "--source", str(path), "--db", url, "--no-stream", api=prefect_api
+    )
+    try:
+        nightly = wait_for_deployment("reconcile/nightly", log_path)
+        with (
+            get_client(sync_client=True) as client,
+            pytest.raises(Exception, match=r"422|409|[Vv]alidation|not allowed"),
+        ):
+            client.create_flow_run_from_deployment(nightly.id, parameters=hostile)
+        # The API has no authentication: a caller can ask it not to enforce the schema.
+        response = httpx.post(
+            f"{prefect_api}/deployments/{nightly.id}/create_flow_run",
+            json={"parameters": hostile, "enforce_parameter_schema": False},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        run_id = response.json()["id"]
+
+        def finished() -> bool:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(run_id).state
+            return state is not None and state.is_final()
+
+        wait_for(finished, seconds=90)
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run_id).state
+        assert state is not None and state.is_failed(), state
+        assert "refused" in str(state.message) + log_path.read_text()
+    finally:
+        stop_serving(served)
+    assert not (tmp_path / "x.db").exists()
+    with Store(url) as store:
+        assert not any("root:" in str(row["raw"]) for row in store.quarantine_rows(limit=1000))
+    assert_exact(url, lines())
+
+
+def test_a_run_with_connection_parameters_is_refused_in_a_served_process(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flows as the runner calls them, in a process `flows serve` started."""
+    monkeypatch.setenv(flows.SERVED, "check")
+    for call in (
+        lambda: flows.reconcile_flow(source="/etc/passwd", db=f"sqlite:///{tmp_path / 'x.db'}"),
+        lambda: flows.reconcile_flow(repair=True),
+        lambda: flows.sync_flow(db=f"sqlite:///{tmp_path / 'x.db'}", follow=False),
+        lambda: flows.refresh_summary_flow(db=f"sqlite:///{tmp_path / 'x.db'}"),
+    ):
+        with pytest.raises(ConfigError, match="refused"):
+            call()
+    assert not (tmp_path / "x.db").exists()
