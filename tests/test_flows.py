@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pymysql
 import pytest
 from helpers import assert_one_line_error, current_receipts, receipt, reference_tables, write_lines
@@ -38,7 +39,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
@@ -553,7 +554,7 @@ def wait_for_deployment(name: str, log_path: Path, *, seconds: float = 120) -> A
         with get_client(sync_client=True) as client:
             try:
                 found.append(client.read_deployment_by_name(name))
-            except ObjectNotFound:
+            except (ObjectNotFound, httpx.HTTPError):  # not yet registered, or not yet up
                 return False
         return True
 
@@ -573,7 +574,6 @@ def test_a_served_deployment_takes_no_source_or_database_from_a_run(
     """issue 10.3: `prefect deployment run 'reconcile/nightly' --param source=/etc/passwd
     --param db=sqlite:///x.db --param repair=true` must neither read that file nor touch that
     database, even when the run asks the API not to enforce the parameter schema."""
-    import httpx
 
     path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
     write_lines(path, lines())
@@ -630,3 +630,84 @@ def test_a_run_with_connection_parameters_is_refused_in_a_served_process(
         with pytest.raises(ConfigError, match="refused"):
             call()
     assert not (tmp_path / "x.db").exists()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def test_serve_on_any_port_ui_works_offline_hints_work_and_a_group_sigterm_stops_it(
+    tmp_path: Path,
+) -> None:
+    """issue 11.1–3: `flows serve --port P` with its own Prefect server. The printed UI link
+    lists the three deployments in Chromium with no request leaving the machine; the printed
+    `prefect deployment run …` works as printed from a shell without PREFECT_API_URL; SIGTERM
+    to the whole process group (systemd, `timeout`) stops it within 10 s, exit 0, no traceback."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing (run: bash scripts/ensure-chromium.sh)")
+    from helpers import free_port
+    from playwright.sync_api import sync_playwright
+
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    port = free_port()
+    served, log_path = start_serving(
+        tmp_path, "--source", str(path), "--db", url, "--port", str(port), api=None
+    )
+    try:
+        wait_for_registered(port, log_path)
+        wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=60)
+        output = log_path.read_text()
+        ui = next(line.split(": ", 1)[1] for line in output.splitlines() if "Prefect UI:" in line)
+        assert ui == f"http://127.0.0.1:{port}/deployments"
+        outside: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"]
+            )
+            page = browser.new_page()
+
+            def only_local(route: Any) -> None:
+                host = route.request.url.split("/")[2].split(":")[0]
+                if host in LOCAL_HOSTS or route.request.url.startswith(("data:", "blob:")):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_local)
+            page.goto(ui)
+            for name in ("stream", "nightly", "daily"):
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            assert page.get_by_text("Unable to connect").count() == 0
+            browser.close()
+        assert outside == []
+        hint = next(
+            line.split(": ", 1)[1]
+            for line in output.splitlines()
+            if "prefect deployment run 'refresh-summary/daily'" in line
+        )
+        shell_env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        shell_env["PATH"] = f"{Path(sys.executable).parent}:{shell_env.get('PATH', '')}"
+        shell_env["PREFECT_HOME"] = str(tmp_path / "elsewhere")
+        printed = subprocess.run(
+            hint, shell=True, env=shell_env, capture_output=True, text=True, timeout=120
+        )
+        assert printed.returncode == 0, printed.stdout + printed.stderr
+        started = time.monotonic()
+        os.killpg(served.pid, signal.SIGTERM)
+        code = served.wait(timeout=60)
+        stopped_in = time.monotonic() - started
+    finally:
+        stop_serving(served)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert stopped_in < 10, (stopped_in, output)
+    assert "Traceback" not in output and "ConnectError" not in output, output
+    assert_exact(url, lines(), day=dt.datetime.now(dt.UTC).date())
+
+
+def wait_for_registered(port: int, log_path: Path) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        for name in ("sync/stream", "reconcile/nightly", "refresh-summary/daily"):
+            wait_for_deployment(name, log_path, seconds=240)

@@ -857,7 +857,7 @@ def _local_server(url: str, port: int) -> Iterator[None]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
