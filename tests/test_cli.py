@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,51 @@ def test_help_imports_no_heavy_library(tmp_path: Path, command: str) -> None:
     loaded = set(result.stderr.split())
     assert "typer" in loaded
     assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_sync_stops_cleanly_then_exits_128_plus_the_signal(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Ctrl-C (or SIGTERM) during `sync`: the batch in hand commits, then the exit status says
+    the run was interrupted (130 / 143, as shells expect), not finished (0)."""
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(i) for i in range(1, 51)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    following = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coffeeshop",
+            "sync",
+            "--follow",
+            "--source",
+            str(source),
+            *["--db", db],
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while receipts_in(db) < 50:
+            assert time.monotonic() < deadline and following.poll() is None
+            time.sleep(0.2)
+        following.send_signal(signum)
+        _, stderr = following.communicate(timeout=60)
+    finally:
+        if following.poll() is None:
+            following.kill()
+    assert following.returncode == code, stderr
+    assert "synced 50 event(s)" in stderr and "Traceback" not in stderr
+
+
+def receipts_in(db: str) -> int:
+    path = Path(db.removeprefix("sqlite:///"))
+    if not path.exists():
+        return 0
+    with Store(db) as store:
+        store.upgrade()
+        return sum(1 for _ in store.iter_receipts())

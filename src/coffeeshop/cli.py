@@ -79,11 +79,25 @@ def _store(url: str) -> Store:
     return Store(url)
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+class _Stopped(threading.Event):
+    """Set by SIGINT/SIGTERM; remembers which signal came first (exit status 128 + it)."""
+
+    signum: int | None = None
+
+    def exit_if_signalled(self) -> None:
+        """After a clean stop: exit 130 (SIGINT) or 143 (SIGTERM), as shells expect, so that
+        a script can tell an interrupted run from a finished one."""
+        if self.signum is not None:
+            raise typer.Exit(128 + self.signum)
+
+
+def _stop_on_signals() -> _Stopped:
+    stop = _Stopped()
 
     def handler(signum: int, _frame: Any) -> None:
         log.info("received %s, stopping after the current batch", signal.Signals(signum).name)
+        if stop.signum is None:
+            stop.signum = signum
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)
@@ -168,6 +182,7 @@ def sync(
         f"({report.seconds:.2f} s, {report.rate():,.0f} events/s)",
         err=True,
     )
+    stop.exit_if_signalled()
 
 
 @app.command()
@@ -370,6 +385,7 @@ def generate(
             raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
         target = str(out)
     typer.echo(f"wrote {written:,} line(s) to {target}", err=True)
+    stop.exit_if_signalled()
 
 
 @db_app.command("upgrade")
