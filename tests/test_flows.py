@@ -426,6 +426,28 @@ def test_flows_run_sync_is_one_pass_recorded_in_the_prefect_api(
     assert latest.parameters["db"] is None  # the URL went through the environment, not the API
 
 
+def test_flows_run_reuses_a_running_local_prefect_server(tmp_path: Path, prefect_api: str) -> None:
+    """Without PREFECT_API_URL, a Prefect server on 127.0.0.1:--port is used (no temporary
+    API to start: seconds saved, and the run is recorded where the UI shows it)."""
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'reuse.db'}"
+    write_lines(path, lines())
+    port = prefect_api.rsplit(":", 1)[1].split("/")[0]
+    result = run_cli(
+        "run", "sync", "--source", "r.jsonl", "--db", url, "--port", port, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"using the Prefect server running at {prefect_api}" in result.stderr
+    assert "Starting temporary server" not in result.stderr
+    with get_client(sync_client=True) as client:
+        latest = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["sync"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )[0]
+    assert latest.state is not None and latest.state.is_completed()
+    assert_exact(url, lines())
+
+
 def test_flows_run_reconcile_differences_are_one_line_and_exit_1(
     tmp_path: Path, prefect_api: str
 ) -> None:
@@ -455,6 +477,11 @@ def test_flows_run_reconcile_differences_are_one_line_and_exit_1(
         (["serve", "--source", "r.jsonl", "--reconcile-cron", "at three"], {}, "bad schedule"),
         (["run", "sync", "--source", "r.jsonl"], {"PREFECT_API_URL": DEAD_API}, "does not answer"),
         (["serve", "--source", "r.jsonl"], {"PREFECT_API_URL": DEAD_API}, "does not answer"),
+        (  # Prefect's temporary API cannot start in time (a loaded machine): what helps
+            ["run", "sync", "--source", "r.jsonl", "--port", "1"],
+            {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"},
+            "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(

@@ -799,7 +799,7 @@ def run_api(*, port: int = DEFAULT_PORT) -> Iterator[str | None]:
         return
     url = f"http://127.0.0.1:{port}/api"
     if _healthy(url):
-        log.info("using the Prefect server running at %s", url)
+        print(f"using the Prefect server running at {url}", file=sys.stderr, flush=True)
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
         return
