@@ -254,3 +254,116 @@ def receipts_in(db: str) -> int:
     with Store(db) as store:
         store.upgrade()
         return sum(1 for _ in store.iter_receipts())
+
+
+# -- what the commands print ------------------------------------------------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x9b1m"
+
+
+def test_tables_and_quarantine_escape_control_characters(tmp_path: Path) -> None:
+    """issue 10.13: receipt content with terminal escapes (retitle, clipboard, clear screen)
+    is printed escaped, never as the raw control characters."""
+    source = tmp_path / "r.jsonl"
+    write_lines(
+        source,
+        [
+            receipt(1, items=[(f"Latte{ESCAPES}", 1)]),
+            receipt(2, total=-1, items=[(f"Tea{ESCAPES}", 1)]),
+            f"not json {ESCAPES}",
+        ],
+    )
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
+    for args in (["tables"], ["tables", "--format", "csv"], ["quarantine", "--raw"]):
+        shown = run(*args, "--db", db, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+        assert "\x9b" not in shown.stdout
+        assert "\\x1b]0;pwned\\x07" in shown.stdout
+    assert "Latte\\x1b]0;pwned\\x07\\x1b]52;c;" in run("tables", "--db", db, cwd=tmp_path).stdout
+
+
+def test_tables_limit_and_formats_for_scripts(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sample", "--db", db, cwd=tmp_path).returncode == 0
+    limited = run("tables", "--db", db, "--limit", "2", cwd=tmp_path)
+    assert "item_performance (11 rows, showing 2)" in limited.stdout
+    as_json = json.loads(run("tables", "--db", db, "--format", "json", cwd=tmp_path).stdout)
+    assert set(as_json) == {
+        "receipts_summary",
+        "store_monthly",
+        "item_performance",
+        "store_peak_hours",
+    }
+    items = {r["item_name"]: r["total_sold"] for r in as_json["item_performance"]}
+    assert items["Latte"] == 8 and "Crème Brûlée" in items
+    assert all(isinstance(r["sales"], str) for r in as_json["store_monthly"])  # exact decimals
+    text = run("tables", "--db", db, "--format", "csv", "--limit", "1", cwd=tmp_path).stdout
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[0] == [
+        "table",
+        "as_of",
+        "spend_per_rcpt",
+        "items_per_rcpt",
+        "this_week_sales",
+        "last_week_sales",
+    ]
+    assert sum(1 for r in rows if r[0] == "item_performance") == 1
+
+
+def test_generate_to_standard_output(tmp_path: Path) -> None:
+    result = run("generate", "--count", "3", "--out", "-", "--seed", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3 and result.stdout.startswith('{"_id"')
+    assert not (tmp_path / "-").exists()
+    assert "wrote 3 line(s) to standard output" in result.stderr
+
+
+def test_help_shows_flags_as_flags_and_the_batch_options_with_their_defaults(
+    tmp_path: Path,
+) -> None:
+    shown = " ".join(run("sync", "--help", cwd=tmp_path).stdout.split())
+    assert "<bool>" not in shown
+    assert "[env: COFFEESHOP_BATCH_SIZE; default 5000]" in shown
+    assert "[env: COFFEESHOP_BATCH_WAIT; default 0.2]" in shown
+    assert " ." not in shown
+
+
+def test_an_invalid_option_is_named_as_the_option(tmp_path: Path) -> None:
+    write_lines(tmp_path / "r.jsonl", [receipt(1)])
+    result = run("sync", "--source", "r.jsonl", "--batch-size", "0", cwd=tmp_path)
+    assert_one_line_error(result, "bad configuration --batch-size:")
+    assert "COFFEESHOP_BATCH_SIZE" not in result.stderr
+
+
+def test_a_csv_source_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text("Store_ID,transactionDate,total_price\n3,2026-11-20,12.5\n")
+    for command in ("sync", "reconcile"):
+        result = run(command, "--source", "r.csv", "--db", "sqlite:///a.db", cwd=tmp_path)
+        assert_one_line_error(result, "looks like CSV")
+        assert "the source is JSON lines" in result.stderr
+
+
+def test_postgres_scheme_is_accepted_like_postgresql() -> None:
+    from coffeeshop.store import normalize_url
+
+    assert normalize_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u:p@h/db") == normalize_url("postgresql://u:p@h/db")
+
+
+def test_hints_name_the_database_and_source_the_user_gave(tmp_path: Path) -> None:
+    """Copying a printed hint must act on the same database (password masked)."""
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1), "garbage"])
+    db = f"sqlite:///{tmp_path / 'hinted.db'}"
+    result = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert f"(see `coffeeshop quarantine --db {db}`)" in result.stderr
+    sample = run("sample", "--db", db, cwd=tmp_path)
+    assert f"(see `coffeeshop quarantine --db {db}`)" in sample.stdout
+    source.write_text("")  # truncated under the checkpoint
+    truncated = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert f"`coffeeshop reconcile --repair --source {source} --db {db}`" in truncated.stderr

@@ -89,6 +89,8 @@ def normalize_url(raw: str) -> URL:
             f"not a database URL: {_mask(raw)!r} "
             "(expected e.g. sqlite:///analysis.db or mysql+pymysql://user@host:3306/db)"
         ) from None
+    if url.drivername.split("+")[0] == "postgres":  # libpq's and Heroku's spelling
+        url = url.set(drivername="postgresql" + url.drivername.removeprefix("postgres"))
     backend = url.get_backend_name()
     if backend in ("mysql", "mariadb"):
         if url.get_driver_name() in ("", "mysqldb") and "+" not in url.drivername:
