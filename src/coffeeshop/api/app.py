@@ -23,6 +23,7 @@ from coffeeshop.api import errors
 from coffeeshop.api.database import ReadOnlyDatabase, async_url
 from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
+from coffeeshop.api.head import HeadAsGet
 from coffeeshop.api.metrics import MetricsMiddleware
 from coffeeshop.api.routes import health, metrics, pipeline, quarantine, store_hours, tables
 from coffeeshop.api.settings import ApiSettings, as_api_settings, load_api_settings
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             await state.watcher.stop()
             await state.database.stop()
 
-    middleware = [Middleware(MetricsMiddleware, metrics=state.metrics)]
+    middleware = [Middleware(HeadAsGet), Middleware(MetricsMiddleware, metrics=state.metrics)]
     if api_settings.cors_origin_list:
         middleware.append(
             Middleware(
