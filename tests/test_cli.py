@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -367,3 +368,44 @@ def test_hints_name_the_database_and_source_the_user_gave(tmp_path: Path) -> Non
     source.write_text("")  # truncated under the checkpoint
     truncated = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
     assert f"`coffeeshop reconcile --repair --source {source} --db {db}`" in truncated.stderr
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_make_demo_takes_a_port_and_installs_only_the_runtime(tmp_path: Path) -> None:
+    """`make demo PORT=8765` runs the demo on that port; the demo's set-up installs the
+    package alone, the test tools only come with `make test` (dry runs in a copy of the
+    Makefile's folder without a virtual environment)."""
+    for name in ("Makefile", "pyproject.toml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+
+    def dry(*targets: str) -> str:
+        result = subprocess.run(
+            ["make", "-n", *targets], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    demo = dry("demo", "PORT=8765")
+    assert ".venv/bin/coffeeshop demo --port 8765" in demo
+    assert "pip install --quiet -e ." in demo and "[dev]" not in demo
+    assert "--port 8000" in dry("demo")
+    test = dry("test")
+    assert "pip install --quiet -e '.[dev]'" in test and ".venv/bin/pytest" in test
+
+
+def test_a_port_in_use_says_which_option_changes_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("demo", "--port", str(port), "--dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert "--port N" in result.stderr and "make demo PORT=N" in result.stderr
+
+
+def test_what_the_readme_commands_write_is_ignored_by_git() -> None:
+    for path in ("receipts.jsonl", "demo/receipts.jsonl", "demo/analysis.db", "analysis.db"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, timeout=30)
+        assert ignored.returncode == 0, f"{path} is not in .gitignore"

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from coffeeshop.errors import ConfigError
+
 # Quiet parts: the demo prints its own progress lines instead of one per batch or request.
 QUIET = {
     "coffeeshop.engine": "ERROR",  # a warning per batch with an invalid receipt: by design here
@@ -60,7 +62,14 @@ def demo(
         rate=rate,
         history=history,
     )
-    Demo(options).run()
+    try:
+        Demo(options).run()
+    except ConfigError as exc:
+        if not str(exc).startswith("cannot listen on"):
+            raise
+        raise ConfigError(
+            f"{exc}: choose another port with --port N (with make: `make demo PORT=N`)"
+        ) from None
 
 
 def log_config(level: str) -> dict[str, Any]:
