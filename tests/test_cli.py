@@ -409,3 +409,16 @@ def test_what_the_readme_commands_write_is_ignored_by_git() -> None:
     for path in ("receipts.jsonl", "demo/receipts.jsonl", "demo/analysis.db", "analysis.db"):
         ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, timeout=30)
         assert ignored.returncode == 0, f"{path} is not in .gitignore"
+
+
+def test_the_readme_shows_the_dashboard_near_the_top_and_says_which_variable_wins(
+    tmp_path: Path,
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/dashboard.png)" in "\n".join(readme.splitlines()[:15])
+    assert (ROOT / "docs" / "dashboard.png").exists()
+    assert "When both `COFFEESHOP_DB` and `SQL_DSN` are set, `COFFEESHOP_DB` wins" in readme
+    write_lines(tmp_path / "r.jsonl", [receipt(1)])
+    env = {"COFFEESHOP_DB": "sqlite:///cs.db", "SQL_DSN": "sqlite:///sql.db"}
+    assert run("sync", "--source", "r.jsonl", cwd=tmp_path, env=env).returncode == 0
+    assert (tmp_path / "cs.db").exists() and not (tmp_path / "sql.db").exists()
