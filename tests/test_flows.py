@@ -63,7 +63,7 @@ def prefect_api() -> Iterator[str]:
     """A temporary Prefect API for this module; its URL, for subprocesses. Its teardown
     drains Prefect's event and log worker threads, which would otherwise stay alive and touch
     the global `random` under the hypothesis tests that run later (a deprecation warning)."""
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):  # a loaded machine needs it
         url = PREFECT_API_URL.value()
         assert url
         yield url

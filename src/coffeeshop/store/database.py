@@ -23,9 +23,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import mysql as mysql_dialect
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
@@ -698,7 +695,11 @@ class Store:
         stmt = self._statements.get(cache_key)
         if stmt is not None:
             return stmt
+        # Each dialect's insert is imported when first used: the other dialects' modules
+        # cost ~0.1 s apiece to import, on every command (see bench/bench_cli.py).
         if self.is_mysql:
+            from sqlalchemy.dialects import mysql as mysql_dialect
+
             ins = mysql_dialect.insert(table)
             stmt = ins.on_duplicate_key_update(
                 {
@@ -707,7 +708,10 @@ class Store:
                 }
             )
         else:
-            module = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects import postgresql as module
+            else:
+                from sqlalchemy.dialects import sqlite as module
             ins = module.insert(table)
             stmt = ins.on_conflict_do_update(
                 index_elements=list(keys),
