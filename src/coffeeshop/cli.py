@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from coffeeshop import cli_dask
 from coffeeshop.cli_options import (
     DbOption,
     MongoCollectionOption,
@@ -167,6 +168,8 @@ def reconcile(
     ] = False,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
+    workers: cli_dask.WorkersOption = None,
+    dask_address: cli_dask.DaskAddressOption = None,
 ) -> None:
     """Recompute the tables from the whole source and report every difference.
 
@@ -174,15 +177,19 @@ def reconcile(
     Example: coffeeshop reconcile --source receipts.jsonl --db sqlite:///analysis.db --repair
     """
     settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
-    from coffeeshop.reconcile import reconcile as run_reconcile
+    on_dask = cli_dask.wanted(workers, dask_address)
+    if on_dask is not None:
+        report = cli_dask.reconcile(settings, repair=repair, workers=on_dask[0], address=on_dask[1])
+    else:
+        from coffeeshop.reconcile import reconcile as run_reconcile
 
-    with Store(settings.db) as store:
-        report = run_reconcile(
-            store,
-            settings.open_source(),
-            today=settings.today(),
-            repair=repair,
-        )
+        with Store(settings.db) as store:
+            report = run_reconcile(
+                store,
+                settings.open_source(),
+                today=settings.today(),
+                repair=repair,
+            )
     for difference in report.differences:
         typer.echo(str(difference))
     for table, count in sorted(report.counts.items()):
