@@ -208,3 +208,29 @@ def test_the_command_prints_what_the_single_process_command_prints(
     assert run().returncode == 0
     bad = run("--dask-address", "localhost:1")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_backfill_builds_the_first_state_on_dask_and_sync_continues_without_a_gap(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import reference_tables
+
+    from coffeeshop import cli_dask
+    from coffeeshop.config import load_settings
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    first = history(500)
+    write_lines(path, first)
+    monkeypatch.setenv("COFFEESHOP_DB", url)  # backfill hands them to the flow this way
+    monkeypatch.setenv("COFFEESHOP_SOURCE", str(path))
+    settings = load_settings(source=str(path), db=url)
+    built = cli_dask.backfill(settings, workers=None, address=cluster.scheduler_address)
+    assert built is not None and built.repaired
+    more = [receipt(1, total=99), {"operationType": "delete", "documentKey": {"_id": 2}}]
+    more += [receipt(10_000 + i, total=1) for i in range(5)]
+    write_lines(path, more)
+    sync(url, path)  # continues from the backfill's checkpoint
+    with Store(url) as store:
+        assert store.read_tables(today()) == reference_tables(first + more, today())
+    assert cli_dask.backfill(settings, workers=None, address=cluster.scheduler_address) is None

@@ -116,6 +116,7 @@ def sync(
             show_default=False,
         ),
     ] = None,
+    backfill_workers: cli_dask.BackfillWorkersOption = None,
 ) -> None:
     """Apply receipt changes from a source to the analysis tables.
 
@@ -138,6 +139,8 @@ def sync(
     )
     from coffeeshop.engine import Syncer
 
+    if backfill_workers and (built := cli_dask.backfill(settings, workers=backfill_workers)):
+        typer.echo(f"backfill: {built.receipts} receipt(s) from partitions on Dask", err=True)
     stop = _stop_on_signals()
     with Store(settings.db) as store:
         syncer = Syncer(

@@ -58,3 +58,28 @@ def reconcile(settings: Settings, *, repair: bool, workers: int | None, address:
     from coffeeshop.scaleout import reconcile_on_dask
 
     return reconcile_on_dask(source=None, db=None, repair=repair, workers=workers, address=address)
+
+
+BackfillWorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--backfill-workers",
+        min=1,
+        help="First sync of a large JSONL file: build the state from partitions on a local "
+        "Dask cluster of N processes, then follow from where they ended.",
+    ),
+]
+
+
+def backfill(settings: Settings, *, workers: int | None, address: str | None = None) -> Any:
+    """The first sync's state, built by the partitioned reconcile's repair (the same rebuild,
+    one transaction, checkpoint at the end of the planned ranges) so that `sync` continues
+    from there without a gap. None when the source already has a checkpoint (not a first
+    sync: the engine's incremental path is the right one then)."""
+    from coffeeshop.store import Store
+
+    with Store(settings.db) as store:
+        store.upgrade()
+        if store.load_checkpoint(settings.open_source().name) is not None:
+            return None
+    return reconcile(settings, repair=True, workers=workers, address=address)
