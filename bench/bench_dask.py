@@ -1,8 +1,8 @@
 """Partitioned reconcile on Dask: prints numbers, asserts nothing.
 
 `python bench/bench_dask.py [--receipts N] [--repeat R] [--workers 1,2]` measures, on this
-machine, the whole-history reconcile of N generated receipts (with updates, deletes and
-invalid lines) into SQLite:
+machine, the whole-history reconcile of N generated receipts (`bench_sync.generate`: inserts
+of 50 stores over 3 years) against a SQLite database holding them:
 
 1. the single-process `reconcile` (the reference);
 2. the partitioned reconcile as a Prefect flow on a local Dask cluster of 1 and of 2 worker
