@@ -6,8 +6,7 @@
 1. `read-range` (one per partition): read one part of the source, validate every receipt with
    the same rules as `sync`, fold it into last-write-wins candidates, split them by key hash
    into `buckets` shards;
-2. `take-shard` (one per partition and bucket, run where the range's output lives) and
-   `resolve-bucket` (one per bucket): every version of a receipt meets in its bucket, the
+2. `resolve-bucket` (one per bucket): every version of a receipt meets in its bucket, the
    last one wins, and the bucket returns its mergeable `Partial` and its rows;
 3. the flow merges the partials (exact, associative) and compares them with the database,
    then repairs through `Store.rebuild`, in the flow's own process (see `merged_reconcile`).
@@ -35,6 +34,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import contextlib
 import logging
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +47,7 @@ from pydantic import Field
 
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
-from coffeeshop.merged_reconcile import BucketOutput, Gathered, combine, finish, resolve_outputs
+from coffeeshop.merged_reconcile import Gathered, combine, finish, resolve_outputs
 from coffeeshop.partitions import FileRange, RangeOutput, plan_file, read_range
 from coffeeshop.reconcile import ReconcileReport
 from coffeeshop.sources import MONGO_SCHEMES
@@ -103,17 +103,32 @@ def task_runner(*, workers: int | None, address: str | None) -> DaskTaskRunner:
 # -- tasks: they run on the workers -------------------------------------------------------------
 
 
+# Task results travel as pickled bytes: Prefect walks every task parameter looking for futures
+# to resolve (`visit_collection`), which over a partition's candidates cost three times the
+# reading itself; bytes are opaque to it, and Dask moves them without copying.
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
+
 @task(name="read-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def read_file_range(part: FileRange, buckets: int) -> RangeOutput:
-    return read_range(part, buckets)
+def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
+    """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
+    output = read_range(part, buckets)
+    head = RangeOutput([], output.unkeyed, output.lines, output.end, output.open_line)
+    return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
 
 
 @task(name="resolve-bucket", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def resolve_bucket(outputs: list[RangeOutput], bucket: int) -> BucketOutput:
+def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
     """One bucket's shard of every range, resolved (bucket 0 also carries the ranges'
-    line counts and unreadable input). Dask moves each range's output to a worker at most
-    once, whichever buckets that worker resolves."""
-    return resolve_outputs(outputs, bucket)
+    summaries). Dask moves each range's output to a worker at most once, whichever buckets
+    that worker resolves; only this bucket's shards are unpickled."""
+    ranges = [
+        RangeOutput([{}] * bucket + [pickle.loads(o[bucket + 1])], [], 0, 0, False) for o in outputs
+    ]
+    result = resolve_outputs(ranges, bucket)
+    if bucket == 0:
+        result.heads = [pickle.loads(o[0]) for o in outputs]
+    return pickle.dumps(result, _PICKLE)
 
 
 # -- the flow: it runs where it was started ---------------------------------------------------
@@ -124,7 +139,7 @@ def gather_file(path: str, partitions: int) -> Gathered:
     ranges = plan_file(path, partitions)
     outputs = [read_file_range.submit(part, len(ranges)) for part in ranges]
     futures = [resolve_bucket.submit(outputs, b) for b in range(len(ranges))]
-    return combine(path, [future.result() for future in futures])
+    return combine(path, [pickle.loads(future.result()) for future in futures])
 
 
 def _partitions(settings: DaskSettings) -> int:
