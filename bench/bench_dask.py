@@ -86,6 +86,7 @@ def main() -> None:
                     single = reconcile(store, JsonlSource(path), today=today)
                     took = time.perf_counter() - started
                     best["single"] = min(best.get("single", took), took)
+                    print(f"  run: single process {took:.1f} s", flush=True)
                     started = time.perf_counter()
                     gathered = gather_in_process(str(path), 4)
                     merged = finish(
@@ -95,6 +96,7 @@ def main() -> None:
                     best["in-process partitions"] = min(
                         best.get("in-process partitions", took), took
                     )
+                    print(f"  run: in-process partitions {took:.1f} s", flush=True)
                     assert merged.total_differences == single.total_differences == 0
                 for n, cluster in clusters.items():
                     started = time.perf_counter()
@@ -109,6 +111,7 @@ def main() -> None:
                     took = time.perf_counter() - started
                     assert got.total_differences == 0 and got.receipts == single.receipts
                     best[f"dask {n}"] = min(best.get(f"dask {n}", took), took)
+                    print(f"  run: dask {n} worker(s) {took:.1f} s", flush=True)
                     with Client(cluster.scheduler_address) as client:
                         rss = client.run(_peak_rss_mib)
                     memory[n] = sorted(rss.values())
