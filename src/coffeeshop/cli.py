@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from coffeeshop import cli_dask
 from coffeeshop.cli_options import (
     DbOption,
     MongoCollectionOption,
@@ -178,6 +179,7 @@ def sync(
             show_default=False,
         ),
     ] = None,
+    backfill_workers: cli_dask.BackfillWorkersOption = None,
 ) -> None:
     """Apply receipt changes from a source to the analysis tables.
 
@@ -202,6 +204,8 @@ def sync(
     from coffeeshop.engine import Syncer
     from coffeeshop.sources.base import BatchLimits
 
+    if backfill_workers and (built := cli_dask.backfill(settings, workers=backfill_workers)):
+        typer.echo(f"backfill: {built.receipts} receipt(s) from partitions on Dask", err=True)
     stop = _stop_on_signals()
     with _store(settings.db) as store:
         syncer = Syncer(
@@ -233,6 +237,8 @@ def reconcile(
     ] = False,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
+    workers: cli_dask.WorkersOption = None,
+    dask_address: cli_dask.DaskAddressOption = None,
 ) -> None:
     """Recompute the tables from the whole source and report every difference.
 
@@ -241,15 +247,19 @@ def reconcile(
     """
     settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
     _refuse_csv(settings.source)
-    from coffeeshop.reconcile import reconcile as run_reconcile
+    on_dask = cli_dask.wanted(workers, dask_address)
+    if on_dask is not None:
+        report = cli_dask.reconcile(settings, repair=repair, workers=on_dask[0], address=on_dask[1])
+    else:
+        from coffeeshop.reconcile import reconcile as run_reconcile
 
-    with _store(settings.db) as store:
-        report = run_reconcile(
-            store,
-            settings.open_source(),
-            today=settings.today(),
-            repair=repair,
-        )
+        with _store(settings.db) as store:
+            report = run_reconcile(
+                store,
+                settings.open_source(),
+                today=settings.today(),
+                repair=repair,
+            )
     for difference in report.differences:
         typer.echo(str(difference))
     for table, count in sorted(report.counts.items()):

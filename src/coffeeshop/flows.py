@@ -617,7 +617,13 @@ def reconcile_flow(
         refuse_run_parameters(repair=repair)
     settings = _settings(source, db, logger, with_source=True)
     with _engine_log_level(settings):
-        summary = reconcile_source(settings, repair=repair)
+        from coffeeshop.scaleout import dask_settings, summary_on_dask
+
+        on_dask = dask_settings(source=source, db=db)
+        if on_dask.on_dask:  # COFFEESHOP_DASK_ADDRESS / _WORKERS: partitions on a Dask cluster
+            summary = summary_on_dask(on_dask, source=source, db=db, repair=repair)
+        else:
+            summary = reconcile_source(settings, repair=repair)
     if summary["differences"] and not summary["repaired"]:
         tables = ", ".join(f"{table}: {n}" for table, n in summary["by_table"].items())
         raise ReconcileDifferences(
