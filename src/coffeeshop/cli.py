@@ -22,6 +22,7 @@ from coffeeshop.cli_options import (
 )
 from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError
+from coffeeshop.redact import mask_text, mask_url
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.store import Store
 
@@ -47,7 +48,7 @@ def main() -> None:
     try:
         app()
     except CoffeeshopError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {mask_text(str(exc))}", err=True)  # masked where made; once more
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -165,23 +166,44 @@ def reconcile(
             "--repair", help="Make the tables right, in one transaction (safe while sync runs)."
         ),
     ] = False,
+    replace_source: Annotated[
+        bool,
+        typer.Option(
+            "--replace-source",
+            help="With --repair: the database holds another source's receipts; remove them "
+            "and rebuild from this source (says what it removes first).",
+        ),
+    ] = False,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
 ) -> None:
     """Recompute the tables from the whole source and report every difference.
 
-    Exit status 1 when there are differences (0 after a successful --repair).
+    Exit status 1 when there are differences (0 after a successful --repair). Without
+    --repair nothing is written: a missing database or one without the tables is an error.
     Example: coffeeshop reconcile --source receipts.jsonl --db sqlite:///analysis.db --repair
     """
+    if replace_source and not repair:
+        raise ConfigError("--replace-source replaces the database's source: it needs --repair")
     settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
     from coffeeshop.reconcile import reconcile as run_reconcile
 
-    with Store(settings.db) as store:
+    the_source = settings.open_source()
+    with Store(settings.db, read_only=not repair) as store:
+        if replace_source:
+            _announce_replacement(store, the_source.name)
         report = run_reconcile(
             store,
-            settings.open_source(),
+            the_source,
             today=settings.today(),
             repair=repair,
+            replace_source=replace_source,
+        )
+    recorded = report.recorded_sources
+    if recorded and the_source.name not in recorded and not report.repaired:
+        typer.echo(
+            f"note: the database was synced from {', '.join(recorded)}, not from {the_source.name}",
+            err=True,
         )
     for difference in report.differences:
         typer.echo(str(difference))
@@ -196,6 +218,26 @@ def reconcile(
         raise typer.Exit(1)
 
 
+def _announce_replacement(store: Store, source: str) -> None:
+    """Before `--replace-source` removes anything: what it will remove (stderr)."""
+    store.upgrade()
+    held = store.holdings()
+    others = [name for name in held.sources if name != source]
+    if not others:
+        typer.echo(
+            f"--replace-source: the database {store.safe_url} holds no other source's "
+            f"receipts; a plain repair from {source}",
+            err=True,
+        )
+        return
+    typer.echo(
+        f"--replace-source: removing from {store.safe_url} the {held.receipts:,} receipt(s) "
+        f"and {held.quarantined:,} quarantine entr{'y' if held.quarantined == 1 else 'ies'} of "
+        f"{', '.join(others)}, then rebuilding from {source}",
+        err=True,
+    )
+
+
 @app.command()
 def quarantine(
     db: DbOption = None,
@@ -208,8 +250,8 @@ def quarantine(
     Example: coffeeshop quarantine --db sqlite:///analysis.db --raw
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
-        store.upgrade()
+    with Store(settings.db, read_only=True) as store:
+        store.require_schema()
         rows = store.quarantine_rows(limit=limit, offset=offset)
         total = store.count(_schema().quarantine)
     for row in rows:
@@ -230,8 +272,8 @@ def tables(db: DbOption = None) -> None:
     Example: coffeeshop tables --db sqlite:///analysis.db
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
-        store.upgrade()
+    with Store(settings.db, read_only=True) as store:
+        store.require_schema()
         summaries = store.summary_rows()
         current = store.read_tables()
     _print_table(
@@ -333,7 +375,9 @@ def generate(
     stop = _stop_on_signals()
     if to is not None:
         if not to.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigError(f"--to takes a mongodb:// or mongodb+srv:// URI, got {to!r}")
+            raise ConfigError(
+                f"--to takes a mongodb:// or mongodb+srv:// URI, got {mask_url(to)!r}"
+            )
         from coffeeshop.sources.mongo import write_lines
 
         written = write_lines(
@@ -403,7 +447,7 @@ def _run_sample(path: Path, db: str | None) -> None:
 def _safe_url(url: str) -> str:
     from coffeeshop.store import normalize_url
 
-    return normalize_url(url).render_as_string(hide_password=True)
+    return mask_url(normalize_url(url))
 
 
 def _schema() -> Any:
