@@ -27,10 +27,14 @@ _SECRET_WORDS = ("pass", "pwd", "secret", "token", "authmechanismproperties", "c
 
 # A URL-like token in free text: a scheme and `://`, up to whitespace or a closing quote.
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+# `user:password@host` without a scheme, in free text.
+_USERINFO_IN_TEXT = re.compile(
+    r"(?<![\w/:%.+-])(?P<user>[\w.%+-]+):(?P<password>[^\s@/:'\"]+)@(?=\S)"
+)
 # `name=value` pairs of secret options in free text (a driver's message, a DSN without `?`).
 _OPTION_IN_TEXT = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:pass|pwd|secret|token)[A-Za-z0-9_]*"
-    r"|pass[A-Za-z0-9_]*|authMechanismProperties)(?P<eq>\s*=\s*)(?P<value>[^\s&;,'\"]+)",
+    r"|pass[A-Za-z0-9_]*|authMechanismProperties)(?P<eq>\s*=\s*)(?P<value>(?!\*\*\*(?:[\s&;,:'\"]|$))[^\s&;,'\"]+)",
     re.IGNORECASE,
 )
 
@@ -81,12 +85,20 @@ def mask_text(text: str, *secrets: str | None) -> str:
     """Free text (an error message, a log line) with every URL in it masked, every
     `password=…`-style option masked, and each of `secrets` (known credential values, such
     as the password of the URL in use) replaced wherever it appears."""
-    text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+    text = _URL_IN_TEXT.sub(_mask_url_in_text, text)
+    text = _USERINFO_IN_TEXT.sub(lambda m: f"{m.group('user')}:{MASK}@", text)
     text = _OPTION_IN_TEXT.sub(_mask_option, text)
     for secret in secrets:
         if secret and len(secret) >= 3:  # a one- or two-character "secret" would mask noise
             text = text.replace(secret, MASK)
     return text
+
+
+def _mask_url_in_text(match: re.Match[str]) -> str:
+    """A URL in a sentence: punctuation after it (`…/db: refused`) is not part of it."""
+    found = match.group(0)
+    url = found.rstrip(".,:;)]")
+    return mask_url(url) + found[len(url) :]
 
 
 def secrets_of(url: Any) -> tuple[str, ...]:
