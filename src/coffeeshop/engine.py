@@ -26,7 +26,6 @@ from coffeeshop.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
-from coffeeshop.store.database import describe_error
 
 log = logging.getLogger("coffeeshop.engine")
 
@@ -121,6 +120,8 @@ class Syncer:
         self._call(store.upgrade, report)
         self._call(lambda: store.acquire_writer(wait=wait_lock), report)
         try:
+            # One source per database: refuse another source's before reading anything.
+            self._call(lambda: store.check_source(self.source.name, rebuild=False), report)
             while True:
                 try:
                     self._follow(follow, stop, report)
@@ -256,7 +257,7 @@ class Syncer:
             except SQLAlchemyError as exc:
                 attempt += 1
                 if not is_transient(exc) or attempt >= self.retry.attempts:
-                    raise StoreError(describe_error(exc, self.store.safe_url)) from None
+                    raise StoreError(self.store.describe(exc)) from None
                 delay = self.retry.delay(attempt)
                 report.retries += 1
                 log.warning(
@@ -264,12 +265,11 @@ class Syncer:
                     delay,
                     attempt + 1,
                     self.retry.attempts,
-                    describe_error(exc, self.store.safe_url),
+                    self.store.describe(exc),
                 )
                 if self._stop.wait(delay):
                     raise StoreError(
-                        "stopped while waiting to retry: "
-                        + describe_error(exc, self.store.safe_url)
+                        "stopped while waiting to retry: " + self.store.describe(exc)
                     ) from None
 
 

@@ -107,9 +107,9 @@ from coffeeshop.errors import (
     WriterBusy,
 )
 from coffeeshop.reconcile import reconcile
+from coffeeshop.redact import mask_url
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.store import Store, normalize_url
-from coffeeshop.store.database import describe_error
 
 __all__ = [
     "RECONCILE_CRON",
@@ -196,7 +196,7 @@ def _one_line_errors(store: Store) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as exc:
-        raise StoreError(describe_error(exc, store.safe_url)) from None
+        raise StoreError(store.describe(exc)) from None
 
 
 class _OneLineErrors(logging.Filter):
@@ -497,7 +497,7 @@ def _settings(source: str | None, db: str | None, logger: Any, *, with_source: b
     """Settings for a run, checked before any task starts: what no retry can fix fails now."""
     refuse_run_parameters(source=source, db=db)
     settings = load_settings(source=source, db=db)
-    safe_db = normalize_url(settings.db).render_as_string(hide_password=True)
+    safe_db = mask_url(normalize_url(settings.db))
     if with_source:
         source_name = settings.open_source().name  # a URI's password is not in its name
         logger.info("source %s, database %s", source_name, safe_db)

@@ -105,7 +105,11 @@ def finish(
     """Compare, and with `repair` rebuild, exactly as `coffeeshop.reconcile.reconcile` does."""
     partial, rows, quarantine = gathered.partial, gathered.rows, gathered.quarantine
     position = gathered.position
-    store.upgrade()
+    if repair:
+        store.upgrade()
+        store.check_source(source_name, rebuild=True)  # never drops another source's receipts
+    else:
+        store.require_schema()  # a plain reconcile creates nothing
     report = ReconcileReport(
         receipts=partial.receipts, quarantined=len(quarantine), position=position
     )

@@ -176,7 +176,7 @@ def reconcile_partitioned_flow(
         gathered.partial.receipts,
         len(gathered.quarantine),
     )
-    with Store(settings.db) as store:
+    with Store(settings.db, read_only=not repair) as store:
         return finish(store, source_obj.name, gathered, today=settings.today(), repair=repair)
 
 
