@@ -24,10 +24,10 @@ from helpers import receipt, reference_tables
 from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
-from coffeeshop.engine import Syncer, SyncReport
+from coffeeshop.core.receipts import render_document
 from coffeeshop.errors import ConfigError, SourceHistoryLost, SourceUnavailable
-from coffeeshop.receipts import render_document
-from coffeeshop.reconcile import reconcile
+from coffeeshop.pipeline.engine import Syncer, SyncReport
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources import mongo
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.mongo import MongoSource

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from coffeeshop.events import Event
+from coffeeshop.core.events import Event
 
 
 @dataclass(frozen=True, slots=True)

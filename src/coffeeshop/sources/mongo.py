@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from coffeeshop.core.events import Event, event_from_object
 from coffeeshop.errors import (
     CoffeeshopError,
     ConfigError,
@@ -42,7 +43,6 @@ from coffeeshop.errors import (
     SourceSwitched,
     SourceUnavailable,
 )
-from coffeeshop.events import Event, event_from_object
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.mongo_errors import (
     Stopped,
