@@ -150,7 +150,7 @@ TAG = VersionTag(7, dt.datetime(2026, 11, 25, 12, 0, 0))
 
 def test_the_etag_is_weak_and_names_the_version_and_its_time() -> None:
     assert (
-        TAG.etag == f'W/"cs1-7-{int(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC).timestamp()):x}"'
+        TAG.etag == f'W/"cs2-7-{int(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC).timestamp()):x}"'
     )
     assert VersionTag(7, dt.datetime(2026, 11, 25, 12, 0, 1)).etag != TAG.etag  # rebuilt database
 

@@ -159,6 +159,8 @@ async def test_quarantine_lists_rejected_input_with_its_fields(url: str) -> None
             "source",
             "position",
             "raw",
+            "raw_length",
+            "raw_truncated",
             "received_at",
         ]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["received_at"])

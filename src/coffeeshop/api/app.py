@@ -1,8 +1,10 @@
 """The application factory: `create_app(settings)` builds a fresh app; the async engine and the
 data-version watcher start in its lifespan.
 
-Middleware, outermost first: request metrics, CORS (when origins are configured), then the
-cache fast path, which answers repeated requests before FastAPI routes them.
+Middleware, outermost first: request metrics, CORS (when origins are configured), the cache
+fast path, which answers repeated requests before FastAPI routes them, then the security
+headers (CSP, no framing; cached responses carry them already). The API docs (/docs, /redoc)
+are served from vendored assets.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
 from coffeeshop.api.metrics import MetricsMiddleware
 from coffeeshop.api.routes import health, metrics, pipeline, quarantine, store_hours, tables
+from coffeeshop.api.security import SecurityHeadersMiddleware
 from coffeeshop.api.settings import ApiSettings, as_api_settings, load_api_settings
 from coffeeshop.api.state import ApiState
 from coffeeshop.config import Settings
@@ -40,6 +43,10 @@ quarantine and the pipeline's state.
   `If-None-Match` to get `304 Not Modified` until the next commit changes the tables.
 * With `COFFEESHOP_API_TOKEN` set, the data endpoints want `Authorization: Bearer <token>`;
   `/health` and `/ready` stay open.
+* `/quarantine` shows the first 1,000 characters of each rejected input (`raw`), with its whole
+  length (`raw_length`); `/quarantine/{entry_id}/raw` streams one entry's whole text.
+* A request must arrive whole within 10 s of connecting (else `408`), and its head must be at
+  most 64 KiB (else `431`); these and the connection cap are set by `COFFEESHOP_API_*` variables.
 """
 
 
@@ -94,12 +101,16 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             metrics=state.metrics,
         )
     )
+    middleware.append(Middleware(SecurityHeadersMiddleware))  # cached entries have them built in
     app = FastAPI(
         title="Coffeeshop Analytics API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         middleware=middleware,
+        docs_url=None,  # served below from vendored assets, not from a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.api = state
     errors.install(app)
@@ -122,6 +133,18 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+    docs = StaticFiles(packages=[("coffeeshop.api", "static")])
+    app.mount("/api-docs", docs, name="api-docs")
+    docs_directory = docs.all_directories[0]
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> FileResponse:
+        return FileResponse(f"{docs_directory}/docs.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> FileResponse:
+        return FileResponse(f"{docs_directory}/redoc.html", headers={"Cache-Control": "no-cache"})
 
     return app
 

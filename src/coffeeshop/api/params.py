@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_LIMIT = 10_000
+# Each /quarantine entry carries up to 1,000 characters of raw text: 1,000 entries keep a page
+# under ~13 MB even when every character is written as an escape (12 bytes at worst).
+MAX_QUARANTINE_LIMIT = 1_000
 MAX_OFFSET = 1_000_000_000
 MAX_STORE_ID = 2**31 - 1
 
@@ -111,8 +114,11 @@ class QuarantineParams(Params):
     source: str | None = Field(
         None, min_length=1, max_length=255, description="Only entries from this source."
     )
-    limit: int = Field(  # a bounded default: the quarantine can be large
-        100, ge=1, le=MAX_LIMIT, description=f"At most this many entries (1–{MAX_LIMIT:,})."
+    limit: int = Field(  # a bounded default and maximum: the quarantine can be large
+        100,
+        ge=1,
+        le=MAX_QUARANTINE_LIMIT,
+        description=f"At most this many entries (1–{MAX_QUARANTINE_LIMIT:,}).",
     )
     offset: Offset = 0
 

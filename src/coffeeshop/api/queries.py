@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coffeeshop.api.cache import VersionTag
@@ -111,14 +111,65 @@ async def store_hours(conn: AsyncConnection, params: StoreParams) -> list[Row]:
     return await _rows(conn, _page(query, params.limit, params.offset))
 
 
+RAW_PREVIEW = 1000  # characters of an entry's raw text in /quarantine
+RAW_CHUNK = 256 * 1024  # characters read per query when streaming one entry's raw text
+
+
+def _char_length(conn: AsyncConnection, column: Any) -> Any:
+    # SQLite's length() counts characters of text; MySQL's and PostgreSQL's count bytes.
+    return func.length(column) if conn.dialect.name == "sqlite" else func.char_length(column)
+
+
 async def quarantine(conn: AsyncConnection, params: QuarantineParams) -> list[Row]:
+    """A page of entries, each with the first `RAW_PREVIEW` characters of its raw text and
+    that text's full length: the database cuts it, so a huge entry never reaches the API."""
     q = schema.quarantine
     query = select(
-        q.c.id, q.c.receipt_id, q.c.reason, q.c.source, q.c.position, q.c.raw, q.c.received_at
+        q.c.id,
+        q.c.receipt_id,
+        q.c.reason,
+        q.c.source,
+        q.c.position,
+        func.substr(q.c.raw, 1, RAW_PREVIEW).label("raw"),
+        _char_length(conn, q.c.raw).label("raw_length"),
+        q.c.received_at,
     ).order_by(q.c.id)
     if params.source is not None:
         query = query.where(q.c.source == params.source)
-    return await _rows(conn, _page(query, params.limit, params.offset))
+    rows = await _rows(conn, _page(query, params.limit, params.offset))
+    return [
+        {
+            "id": row["id"],
+            "receipt_id": row["receipt_id"],
+            "reason": row["reason"],
+            "source": row["source"],
+            "position": row["position"],
+            "raw": row["raw"],
+            "raw_length": int(row["raw_length"]),
+            "raw_truncated": int(row["raw_length"]) > RAW_PREVIEW,
+            "received_at": row["received_at"],
+        }
+        for row in rows
+    ]
+
+
+async def quarantine_raw_length(conn: AsyncConnection, entry_id: int) -> int | None:
+    """The length in characters of one entry's raw text; None when there is no such entry."""
+    q = schema.quarantine
+    length = (
+        await conn.execute(select(_char_length(conn, q.c.raw)).where(q.c.id == entry_id))
+    ).scalar()
+    return None if length is None else int(length)
+
+
+async def quarantine_raw_piece(
+    conn: AsyncConnection, entry_id: int, start: int, size: int
+) -> str | None:
+    """`size` characters of one entry's raw text from `start` (1-based)."""
+    q = schema.quarantine
+    query = select(func.substr(q.c.raw, start, size)).where(q.c.id == entry_id)
+    piece: str | None = (await conn.execute(query)).scalar()
+    return piece
 
 
 async def checkpoints(conn: AsyncConnection) -> list[Row]:

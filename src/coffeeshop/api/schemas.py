@@ -59,7 +59,12 @@ class QuarantineEntry(Row):
     reason: str = Field(description="What was wrong, field by field.")
     source: str
     position: str = Field(description="Where in the source (e.g. line and byte offset).")
-    raw: str = Field(description="The input as received.")
+    raw: str = Field(
+        description="The input as received: its first 1,000 characters (the whole text is "
+        "at /quarantine/{id}/raw)."
+    )
+    raw_length: int = Field(description="Length of the whole raw text, in characters.")
+    raw_truncated: bool = Field(description="True when `raw` holds only the first part.")
     received_at: dt.datetime
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from coffeeshop.api.connections import ConnectionLimits, protocol_options
 from coffeeshop.errors import ConfigError
 
 log = logging.getLogger("coffeeshop.api")
@@ -31,9 +32,21 @@ STARTUP_FAILURE = 3  # uvicorn's exit status when a worker cannot start
 
 
 def serve(app: Any, *, host: str, port: int, workers: int, options: dict[str, Any]) -> None:
-    """Serve `app` (workers == 1) or `APP_FACTORY` in `workers` processes, until a signal."""
+    """Serve `app` (workers == 1) or `APP_FACTORY` in `workers` processes, until a signal.
+
+    Every connection gets the limits of `coffeeshop.api.connections` from the app's settings
+    (request timeout, head size, connection cap)."""
     check_port(host, port)
     import uvicorn
+
+    limits: ConnectionLimits = app.state.api.settings.connection_limits
+    options = {**protocol_options(limits), **options}
+    log.info(
+        "limits: a request within %g s, heads up to %d bytes, %d connections per worker",
+        limits.request_timeout,
+        limits.max_header_bytes,
+        options["http"].keywords["max_connections"],
+    )
 
     if workers == 1:
         uvicorn.run(app, host=host, port=port, **options)

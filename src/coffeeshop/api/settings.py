@@ -2,7 +2,10 @@
 
 `COFFEESHOP_API_TOKEN` (a bearer token for the data endpoints), `COFFEESHOP_CORS_ORIGINS`
 (comma-separated origins allowed to call the API from a browser, or `*`) and
-`COFFEESHOP_API_REFRESH` (how often the data version is re-read, in seconds).
+`COFFEESHOP_API_REFRESH` (how often the data version is re-read, in seconds), and the
+connection limits `COFFEESHOP_API_REQUEST_TIMEOUT`, `COFFEESHOP_API_KEEP_ALIVE`,
+`COFFEESHOP_API_MAX_HEADER_BYTES` and `COFFEESHOP_API_MAX_CONNECTIONS` (see
+`coffeeshop.api.connections`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from coffeeshop.api.connections import ConnectionLimits
 from coffeeshop.config import Settings, build_settings
 
 
@@ -31,6 +35,36 @@ class ApiSettings(Settings):
         le=60,
         validation_alias=AliasChoices("COFFEESHOP_API_REFRESH"),
         description="seconds between two reads of the data version",
+    )
+
+    api_request_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("COFFEESHOP_API_REQUEST_TIMEOUT"),
+        description="seconds a client has to send a whole request, from connecting or from "
+        "the end of its previous response (else the connection is closed)",
+    )
+    api_keep_alive: int = Field(
+        5,
+        ge=1,
+        le=3600,
+        validation_alias=AliasChoices("COFFEESHOP_API_KEEP_ALIVE"),
+        description="seconds an idle keep-alive connection stays open after a response",
+    )
+    api_max_header_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        validation_alias=AliasChoices("COFFEESHOP_API_MAX_HEADER_BYTES"),
+        description="largest request line plus headers accepted (larger: 431)",
+    )
+    api_max_connections: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        validation_alias=AliasChoices("COFFEESHOP_API_MAX_CONNECTIONS"),
+        description="open connections per worker (lowered to fit the open-file limit)",
     )
 
     @field_validator("api_token")
@@ -57,6 +91,15 @@ class ApiSettings(Settings):
     @property
     def cors_origin_list(self) -> list[str]:
         return _split(self.cors_origins)
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            request_timeout=self.api_request_timeout,
+            keep_alive=self.api_keep_alive,
+            max_header_bytes=self.api_max_header_bytes,
+            max_connections=self.api_max_connections,
+        )
 
     @property
     def token(self) -> str | None:
