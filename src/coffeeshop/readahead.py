@@ -33,7 +33,7 @@ from coffeeshop import errors
 from coffeeshop.aggregates import Parsed, ParsedEvent, parse_events
 from coffeeshop.events import Delete, Skip, Unreadable
 from coffeeshop.receipts import Receipt
-from coffeeshop.sources.base import BatchLimits, Source
+from coffeeshop.sources.base import BatchLimits, Source, StopSignal
 
 log = logging.getLogger("coffeeshop.engine")
 
@@ -105,7 +105,8 @@ def unpack(packed: list[tuple[Any, ...]]) -> list[ParsedEvent]:
 
 
 class _StopWhen:
-    """The child's stop signal: the parent asked, the parent is gone, or a signal came."""
+    """The child's stop signal (a `StopSignal`): the parent asked, the parent is gone, or
+    a signal came."""
 
     def __init__(self, halt: Any, parent: int) -> None:
         self._halt = halt
@@ -170,7 +171,7 @@ def _child(
 
 
 def read_ahead(
-    source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event
+    source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[ReadBatch]:
     """Yield (position, parsed events) per batch, read and validated in a child process."""
     context = multiprocessing.get_context("fork")
@@ -227,7 +228,7 @@ def read_ahead(
 
 
 def read_inline(
-    source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event
+    source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[ReadBatch]:
     """The same batches, read in this process (for a single core, or for debugging)."""
     for batch in source.batches(limits, follow=follow, stop=stop):
