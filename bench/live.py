@@ -58,6 +58,8 @@ STORES = 50
 PROBE_STORE = 999_999  # no generated receipt uses it
 PRESETS: dict[str, dict[str, float]] = {
     "load": {"seconds": 60, "rate": 1000, "connections": 64, "history": 200_000, "sample": 5},
+    # Freshness alone: the same live traffic, no wrk (connections 0), the probe's delays.
+    "fresh": {"seconds": 60, "rate": 1000, "connections": 0, "history": 200_000, "sample": 5},
     "soak": {"seconds": 1800, "rate": 2000, "connections": 64, "history": 200_000, "sample": 10},
 }
 DASHBOARD_LUA = """
@@ -406,7 +408,7 @@ def main() -> None:
     preset = PRESETS[args.preset]
     seconds = args.seconds or preset["seconds"]
     rate = args.rate or preset["rate"]
-    connections = args.connections or int(preset["connections"])
+    connections = int(preset["connections"] if args.connections is None else args.connections)
     history = preset["history"] if args.history is None else args.history
     sample_every = preset["sample"]
     if shutil.which("wrk") is None:
@@ -480,7 +482,10 @@ def main() -> None:
     load = f"wrk -t2 -c{connections} -d{int(seconds)}s --latency --timeout 5s"
     if args.nice_load:
         load = f"nice -n {args.nice_load} {load}"
-    wrk = start("wrk", [*load.split(), "-s", str(lua), f"http://127.0.0.1:{port}"])
+    if connections:
+        wrk = start("wrk", [*load.split(), "-s", str(lua), f"http://127.0.0.1:{port}"])
+    else:  # no load: the live phase is just its length
+        wrk = start("wrk", ["sleep", str(int(seconds))])
     # One line a second of run queue, blocked processes, I/O wait and steal, to explain a stall.
     start("vmstat", ["vmstat", "-t", "-w", "1"])
     probe = Probe(source, args.port)
@@ -566,7 +571,9 @@ def main() -> None:
         f"the file ended with {lines:,} lines"
     )
     print(
-        f"wrk: {figures['requests']:,} requests, {figures['rps']:,.0f} req/s, "
+        "wrk: not run (connections 0)"
+        if not connections
+        else f"wrk: {figures['requests']:,} requests, {figures['rps']:,.0f} req/s, "
         f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
         f"non-2xx {figures['non_2xx']}, socket errors {figures['socket_errors']} "
         f"({figures['socket_detail']}; a timeout is a request wrk gave up on after 5 s)"

@@ -178,6 +178,11 @@ NAME_101 = NAME_100 + "!"
 EMOJI_100 = "🥐" * 100
 FIVE_MB = 5 * 1024 * 1024
 TEN_THOUSAND = [(f"Item {i:05d}", 1 + i % 3) for i in range(10_000)]
+SEVENTEEN_MIB = 17 << 20
+THREE_MIB_AND_A_BIT = 3_400_000
+EIGHT_MIB = 8 << 20
+# 100,000 distinct names of 100 characters: a 14 MB line, valid by every field rule.
+HUNDRED_THOUSAND = [(f"Product {i:06d} " + "x" * 85, 1) for i in range(100_000)]
 
 BAD_TIME = r'^transactionTime: must be "HH:MM:SS" or "HH:MM", got '
 BAD_DATE = r'^transactionDate: must be a "YYYY-MM-DD"'
@@ -647,6 +652,62 @@ def _cases() -> list[Case]:
             b'{"_id": 901, "x": "' + b"y" * FIVE_MB,
             r"^invalid JSON: Unterminated string starting at",
             slow=True,
+        )
+    )
+
+    # -- large lines (issue 10): each one stopped MariaDB syncing for good ----------------------
+    add(
+        quarantined(
+            "line-17mib-valid-json",
+            doc(padding=j("x" * SEVENTEEN_MIB)),
+            rf"^line is {len(doc(padding=j('x' * SEVENTEEN_MIB))):d} bytes long, more than "
+            rf"{16 << 20}",
+            note="over the 16 MiB line limit: skipped to its newline, kept as a prefix and hash",
+            slow=True,
+            mariadb=True,
+        )
+    )
+    line = doc(padding=b'"' + b"\xe9" * THREE_MIB_AND_A_BIT + b'"')
+    add(
+        quarantined(
+            "invalid-utf8-3.2mib",
+            line,
+            _utf8_error(line, 0xE9),
+            note="each bad byte is 4 characters of raw text (\\xe9): 13 MiB before the cap",
+            slow=True,
+            mariadb=True,
+        )
+    )
+    add(
+        quarantined(
+            "quotes-8mib",
+            b'"' * EIGHT_MIB,
+            r"^invalid JSON: Extra data \(column 3\)",
+            note="every quote is escaped in SQL: 16 MiB of statement before the cap",
+            slow=True,
+            mariadb=True,
+        )
+    )
+    add(
+        quarantined(
+            "receipt-100000-distinct-items-14mb",
+            doc(items=items(*HUNDRED_THOUSAND)),
+            r"^items: 100000 distinct products take \d+ bytes stored, more than the 1048576 "
+            r"one receipt may hold",
+            receipt_id="901",
+            note="valid by every field rule, but its stored row would not fit a statement",
+            slow=True,
+            mariadb=True,
+        )
+    )
+    add(
+        quarantined(
+            "operation-type-1mib",
+            change("x" * (1 << 20)),
+            r"^unsupported change event operationType 'x+… \[cut from 1,048,617 characters\]$",
+            note="a reason quoting the input is cut too (MySQL's TEXT holds 64 KiB)",
+            slow=True,
+            mariadb=True,
         )
     )
 

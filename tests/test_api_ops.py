@@ -203,4 +203,4 @@ async def test_docs_and_openapi_are_served(filled: str) -> None:
     assert summary["properties"]["spend_per_rcpt"]["type"] == "number"
     assert summary["properties"]["as_of"]["format"] == "date"
     parameters = {p["name"] for p in schema["paths"]["/store_monthly"]["get"]["parameters"]}
-    assert parameters == {"store_id", "month_from", "month_to", "limit", "offset"}
+    assert parameters == {"store_id", "month_from", "month_to", "limit", "offset", "format"}

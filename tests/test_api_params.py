@@ -65,7 +65,8 @@ async def test_an_unknown_parameter_lists_the_ones_the_endpoint_takes(url: str) 
     async with running(url) as client:
         body = (await client.get("/item_performance?sort=asc")).json()
     assert (
-        body["detail"][0]["msg"] == "unknown parameter (this endpoint takes: order, limit, offset)"
+        body["detail"][0]["msg"]
+        == "unknown parameter (this endpoint takes: order, limit, offset, format)"
     )
 
 

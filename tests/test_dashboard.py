@@ -29,9 +29,9 @@ from coffeeshop.store import Store
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "dashboard.png"
 STORES = 12
 TOKEN = "dashboard-test-token"
+STORE_NAMES = "1=Downtown,2=Harbour,3=Airport"
 
 
 # -- a database with history, and the app serving it on a real port ---------------------------
@@ -55,11 +55,13 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     directory = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{directory / 'analysis.db'}"
     source = directory / "receipts.jsonl"
+    now = dt.datetime.now().replace(microsecond=0)
     generator = ReceiptGenerator(
         seed=3,
         stores=STORES,
-        start=dt.date.today() - dt.timedelta(days=60),
-        days=60,
+        start=now.date() - dt.timedelta(days=60),
+        days=61,
+        until=now,  # the history reaches today, so "today so far" has sales
         update_share=0.01,
         delete_share=0.005,
         invalid_share=0.02,
@@ -72,12 +74,20 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 class LiveServer:
     """The API app under uvicorn, in a thread, on a free port."""
 
-    def __init__(self, url: str, *, token: str | None = None) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+    def __init__(self, url: str, *, token: str | None = None, port: int | None = None) -> None:
+        if port is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+        self.port = port
         settings = ApiSettings(
-            db=url, async_db="", api_token=token, cors_origins="", api_refresh=0.1
+            db=url,
+            async_db="",
+            api_token=token,
+            cors_origins="",
+            api_refresh=0.1,
+            currency="EUR",
+            store_names=STORE_NAMES,
         )
         config = uvicorn.Config(
             create_app(settings),
@@ -166,17 +176,36 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-class Problems:
-    """Everything that would show as an error in the browser's console, and failed requests."""
+# The policy the hardened API sends: everything from the page's own origin, nothing inline.
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
-    def __init__(self, page: Any) -> None:
+
+class Problems:
+    """Everything that would show as an error in the browser's console, failed requests, and
+    every request that left the page's own origin (the offline rule)."""
+
+    def __init__(self, page: Any, origin: str) -> None:
+        self.origin = origin
         self.seen: list[str] = []
+        self.foreign: list[str] = []
+        self.requests: list[str] = []
         self._answered_304: set[Any] = set()
         self.not_modified = 0  # responses
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.seen.append(f"page error: {error}"))
         page.on("requestfailed", self._failed)
         page.on("response", self._response)
+        page.on("request", self._request)
+
+    def _request(self, request: Any) -> None:
+        url = request.url
+        self.requests.append(url)
+        if not (url.startswith(f"{self.origin}/") or url.startswith(("blob:", "data:"))):
+            self.foreign.append(url)
 
     def _console(self, message: Any) -> None:
         if message.type in ("error", "warning"):
@@ -197,6 +226,26 @@ class Problems:
         self.seen.append(f"failed: {request.url} {request.failure}")
 
 
+def open_page(browser: Any, base: str, **options: Any) -> tuple[Any, Problems]:
+    """The dashboard in a new page, served with the strict CSP (added to the page's response,
+    so the test holds whatever the API sends itself)."""
+    page = browser.new_page(**options)
+    problems = Problems(page, base)
+
+    def with_csp(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(
+            response=response, headers={**response.headers, "content-security-policy": STRICT_CSP}
+        )
+
+    page.route(f"{base}/", with_csp)
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(base) else route.abort(),
+    )
+    return page, problems
+
+
 PAINTED = """(id) => {
     const canvas = document.getElementById(id);
     const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
@@ -205,52 +254,89 @@ PAINTED = """(id) => {
     return painted;
 }"""
 CHART_POINTS = "(id) => Chart.getChart(id).data.datasets.reduce((n, d) => n + d.data.length, 0)"
+CHART_LABELS = "(id) => Chart.getChart(id).data.labels"
 READY = """(stores) =>
     document.querySelectorAll("#heatmap .cell.peak").length === stores
-    && document.getElementById("kpi-this-week").textContent !== "–"
+    && document.getElementById("kpi-week").textContent !== "–"
+    && document.querySelectorAll("#quarantine-table tbody tr").length > 0
     && !!window.Chart && Chart.getChart("chart-monthly")?.data.datasets.length > 0
+    && Chart.getChart("chart-trend")?.data.datasets.length > 0
     && Chart.getChart("chart-products")?.data.datasets.length > 0"""
+# What the page shows for an amount: the browser's own currency formatting.
+EUROS = "(v) => new Intl.NumberFormat(undefined, {style: 'currency', currency: 'EUR'}).format(v)"
 
 
 def text(page: Any, selector: str) -> str:
     return str(page.text_content(selector)).strip()
 
 
-def test_dashboard_draws_the_tables_and_follows_new_receipts(
-    browser: Any, server: LiveServer, history: tuple[str, Path]
-) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    problems = Problems(page)
-    page.goto(f"{server.base}/")
-    page.wait_for_function(READY, arg=STORES, timeout=10_000)
+def api(server: LiveServer, path: str) -> Any:
+    response = httpx.get(f"{server.base}/{path}")
+    assert response.status_code == 200, response.text
+    return response.json()
 
-    # The charts are drawn: data in the chart objects and paint on their canvases.
-    for chart in ("chart-monthly", "chart-products"):
-        assert page.evaluate(CHART_POINTS, chart) >= 10, chart
+
+def test_dashboard_shows_every_panel_and_follows_new_receipts(
+    browser: Any, server: LiveServer, history: tuple[str, Path], tmp_path: Path
+) -> None:
+    page, problems = open_page(browser, server.base, viewport={"width": 1440, "height": 900})
+    page.goto(f"{server.base}/")
+    page.wait_for_function(READY, arg=STORES, timeout=15_000)
+
+    # KPIs: the honest comparisons, in euros with the browser's formatting.
+    rows = {r["period"]: r for r in api(server, "sales_comparison")}
+    assert rows["today"]["receipts"] > 0  # the history reaches today
+    assert text(page, "#kpi-today") == page.evaluate(EUROS, rows["today"]["sales"])
+    assert text(page, "#kpi-week") == page.evaluate(EUROS, rows["week_to_date"]["sales"])
+    assert text(page, "#kpi-receipts") == f"{rows['week_to_date']['receipts']:,}"
+    assert text(page, "#kpi-spend") == page.evaluate(EUROS, rows["week_to_date"]["spend_per_rcpt"])
+    assert "€" in text(page, "#kpi-week")
+    until = f"until {rows['today']['until_hour']:02d}:59"
+    assert until in text(page, "#kpi-today-note")
+    assert until in text(page, "#kpi-week-note")  # the same part of last week, said so
+    for kpi in ("today", "week", "receipts", "spend", "items"):
+        assert text(page, f"#kpi-{kpi}-change").endswith("%"), kpi
+
+    # The charts: data in the chart objects and paint on their canvases.
+    for chart in ("chart-trend", "chart-monthly", "chart-products"):
         page.wait_for_function(f"({PAINTED})('{chart}') > 2000", timeout=5_000)
     assert page.evaluate(CHART_POINTS, "chart-products") == 10
-    assert len(page.query_selector_all("#heatmap [data-store]")) == STORES
-    # The heat map shades every (store, hour) with receipts, not only the peaks.
-    hours = httpx.get(f"{server.base}/store_hours").json()
-    assert len(hours) > 2 * STORES
+    trend = page.evaluate("Chart.getChart('chart-trend').data.datasets[0].data")
+    start = (dt.date.today() - dt.timedelta(days=29)).isoformat()
+    assert trend == [r["sales"] for r in api(server, f"daily_sales?day_from={start}")]
+    labels = page.evaluate(CHART_LABELS, "chart-monthly")
+    assert labels[:3] == ["Downtown", "Harbour", "Airport"] and labels[3] == "Store 4"
+
+    # The heat map shades every (store, hour) with receipts; a click reads one out.
+    hours = api(server, "store_hours")
     page.wait_for_function(
         "(n) => document.querySelectorAll('#heatmap .cell[style*=background]').length === n",
         arg=len(hours),
         timeout=5_000,
     )
     first = hours[0]
-    row = page.query_selector(f"#heatmap [data-store='{first['store_id']}']")
-    assert row is not None
-    title = row.query_selector_all(".cell")[first["hour"]].get_attribute("title") or ""
-    assert f"{first['receipts']:,} receipts" in title, title
-    for kpi in ("#kpi-spend", "#kpi-items", "#kpi-this-week", "#kpi-last-week"):
-        assert any(ch.isdigit() for ch in text(page, kpi)), kpi
-    assert text(page, "#kpi-change").endswith("%")
-    assert int(text(page, "#kpi-quarantined").replace(",", "").replace("\u202f", "")) > 0
-    assert "ago" in text(page, "#freshness") or "just now" in text(page, "#freshness")
+    page.click(f"#heatmap [data-store='{first['store_id']}'] .cell[data-hour='{first['hour']}']")
+    assert f"{first['receipts']:,} receipts" in text(page, "#heat-readout")
+
+    # Quarantine: counts by field and the latest entries with reason, position and raw text.
+    reasons = api(server, "quarantine_reasons?by=field")
+    shown = page.query_selector_all("#quarantine-reasons li")
+    assert len(shown) == min(8, len(reasons))
+    assert text(page, "#quarantine-reasons li:first-child .what") == reasons[0]["reason"]
+    total = sum(r["entries"] for r in reasons)
+    latest = api(server, f"quarantine?offset={max(0, total - 8)}&limit=8")[::-1]
+    cells = page.query_selector_all("#quarantine-table tbody tr")
+    assert len(cells) == len(latest)
+    assert text(page, "#quarantine-table tbody tr:first-child td.reason") == latest[0]["reason"]
+    assert text(page, "#quarantine-table tbody tr:first-child td.where") == latest[0]["position"]
+    raw = page.evaluate(
+        "async () => (await fetch(document.querySelector('#quarantine-table a.raw').href)).text()"
+    )
+    assert raw == latest[0]["raw"]
+    assert "changes applied" in text(page, "#engine") and "data version" in text(page, "#engine")
 
     # New receipts arrive: the page follows without a reload, within about a second.
-    before = {kpi: text(page, kpi) for kpi in ("#kpi-this-week", "#kpi-applied", "#version")}
+    before = {kpi: text(page, kpi) for kpi in ("#kpi-today", "#kpi-week", "#engine")}
     url, source = history
     append_live_receipts(url, source, 400, seed=11)
     committed = time.monotonic()
@@ -262,40 +348,237 @@ def test_dashboard_draws_the_tables_and_follows_new_receipts(
     )
     assert time.monotonic() - committed < 2.0  # polled every 0.5 s; the API re-reads at 0.1 s
     assert text(page, "#freshness") in ("updated just now", "updated 1 s ago", "updated 2 s ago")
-    assert page.evaluate("document.querySelectorAll('canvas').length") == 2
 
-    page.wait_for_timeout(800)  # let the bars and the highlight of changed numbers settle
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    polled = problems.not_modified
-    page.wait_for_timeout(1200)  # two polls or so while nothing changes: the tables are 304s
-    assert problems.not_modified - polled >= 4
-    assert problems.seen == []  # before closing, which aborts the polls in flight
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    polled = len(problems.requests)
+    page.wait_for_timeout(2000)  # nothing changes: only the small pipeline poll goes out
+    quiet = problems.requests[polled:]
+    assert 2 <= len(quiet) <= 6 and all(u.endswith("/pipeline") for u in quiet), quiet
+    assert problems.seen == []  # no console error, no CSP violation, no failed request
+    assert problems.foreign == []  # nothing leaves the machine
     page.close()
 
 
-def test_dashboard_fits_a_phone(browser: Any, server: LiveServer) -> None:
-    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-    problems = Problems(page)
+def test_filters_drive_every_filterable_panel(browser: Any, server: LiveServer) -> None:
+    page, problems = open_page(browser, server.base, viewport={"width": 1280, "height": 900})
     page.goto(f"{server.base}/")
-    page.wait_for_function(READY, arg=STORES, timeout=10_000)
+    page.wait_for_function(READY, arg=STORES, timeout=15_000)
+    page.select_option("#filter-store", "3")
+    page.wait_for_function("() => document.querySelectorAll('#heatmap [data-store]').length === 1")
+    assert page.evaluate(CHART_LABELS, "chart-monthly") == ["Airport"]
+    rows = {r["period"]: r for r in api(server, "sales_comparison?store_id=3")}
+    page.wait_for_function(
+        "(v) => document.getElementById('kpi-week').textContent === v",
+        arg=page.evaluate(EUROS, rows["week_to_date"]["sales"]),
+    )
+    start = (dt.date.today() - dt.timedelta(days=29)).isoformat()
+    store_trend = [r["sales"] for r in api(server, f"daily_sales?store_id=3&day_from={start}")]
+    page.wait_for_function(
+        "(v) => { const d = Chart.getChart('chart-trend').data.datasets[0].data;"
+        " return d.length === v.length && d.every((x, i) => x === v[i]); }",
+        arg=store_trend,
+    )
+    assert "Airport" in text(page, "#trend-note")
+
+    # A month range: the monthly chart and the trend keep to it.
+    months = sorted({r["month"] for r in api(server, "store_monthly")})
+    page.select_option("#filter-from", months[1])
+    page.select_option("#filter-to", months[1])
+    page.wait_for_function(
+        "(n) => Chart.getChart('chart-monthly').data.datasets.length === n", arg=1
+    )
+    page.check("input[name=window][value='90']")
+    end = min(dt.date.today(), month_end(months[1]))
+    expected = api(server, f"daily_sales?store_id=3&day_from={months[1]}-01&day_to={end}")
+    page.wait_for_function(
+        "(n) => Chart.getChart('chart-trend').data.labels.length === n", arg=len(expected)
+    )
+    # Every CSV button follows the filters too.
+    assert page.get_attribute("#csv-monthly", "href") == (
+        f"store_monthly?store_id=3&month_from={months[1]}&month_to={months[1]}&format=csv"
+    )
+    page.click("#filter-reset")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#heatmap [data-store]').length === n", arg=STORES
+    )
+    assert problems.seen == [] and problems.foreign == []
+    page.close()
+
+
+def month_end(month: str) -> dt.date:
+    year, number = map(int, month.split("-"))
+    following = dt.date(year + number // 12, number % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
+
+
+def test_each_panel_downloads_its_table_as_csv(browser: Any, server: LiveServer) -> None:
+    page, problems = open_page(browser, server.base, viewport={"width": 1280, "height": 900})
+    page.goto(f"{server.base}/")
+    page.wait_for_function(READY, arg=STORES, timeout=15_000)
+    page.select_option("#filter-store", "2")
+    page.wait_for_function("() => document.querySelectorAll('#heatmap [data-store]').length === 1")
+    for button in (
+        "csv-trend",
+        "csv-monthly",
+        "csv-products",
+        "csv-heat",
+        "csv-reasons",
+        "csv-quarantine",
+    ):
+        href = page.get_attribute(f"#{button}", "href")
+        with page.expect_download() as info:
+            page.click(f"#{button}")
+        download = info.value
+        body = Path(download.path()).read_bytes().decode("utf-8")
+        expected = httpx.get(f"{server.base}/{href}")
+        assert expected.headers["content-type"].startswith("text/csv")
+        assert body == expected.text, button
+        assert download.suggested_filename.endswith(".csv")
+        assert body.count("\n") >= 2, button  # a header and rows
+    assert "store_id=2" in (page.get_attribute("#csv-monthly", "href") or "")
+    assert problems.seen == [] and problems.foreign == []
+    page.close()
+
+
+def test_dashboard_on_a_phone_taps_the_heat_map(browser: Any, server: LiveServer) -> None:
+    page, problems = open_page(
+        browser, server.base, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page.goto(f"{server.base}/")
+    page.wait_for_function(READY, arg=STORES, timeout=15_000)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{overflow}px wider than the screen"
-    for chart in ("chart-monthly", "chart-products"):
+    for chart in ("chart-trend", "chart-monthly", "chart-products"):
         assert page.evaluate(f"document.getElementById('{chart}').clientWidth") <= 390
+    width = page.evaluate("document.querySelector('#heatmap .cell').getBoundingClientRect().width")
+    assert width >= 20, f"heat map cells are {width:.1f} px wide"  # a finger can hit one
+    cell = page.query_selector("#heatmap [data-store='5'] .cell[data-hour='8']")
+    assert cell is not None
+    cell.scroll_into_view_if_needed()
+    cell.tap()
+    count = next(r["receipts"] for r in api(server, "store_hours?store_id=5") if r["hour"] == 8)
+    assert text(page, "#heat-readout") == f"Store 5, 08:00–09:00: {count:,} receipts" or text(
+        page, "#heat-readout"
+    ).startswith(f"Store 5, 08:00–09:00: {count:,} receipts")
+    assert problems.seen == [] and problems.foreign == []
     page.close()
+
+
+# A radio group is one stop of the Tab key (its options move with the arrow keys).
+FOCUSABLE = """() => [...document.querySelectorAll(
+    'a[href], button, select, input, [tabindex]:not([tabindex="-1"])')]
+    .filter((e) => e.offsetParent !== null && !e.closest('dialog'))
+    .map((e) => e.type === 'radio' ? 'radio:' + e.name : e.id || e.getAttribute('href'))"""
+ACTIVE = """() => { const e = document.activeElement;
+    return e.type === 'radio' ? 'radio:' + e.name : e.id || e.getAttribute('href'); }"""
+# WCAG 2.x contrast of every element's own text against the first opaque background behind it.
+CONTRAST = """() => {
+  const lum = (c) => { const [r, g, b] = c.map((v) => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const rgba = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const bad = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || e.offsetParent === null || e.closest('dialog, .skip, canvas')) continue;
+    const style = getComputedStyle(e);
+    if (style.visibility === 'hidden') continue;
+    let bg = null;
+    for (let p = e; p; p = p.parentElement) {
+      const c = rgba(getComputedStyle(p).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) { bg = c.slice(0, 3); break; }
+    }
+    bg = bg || [255, 255, 255];
+    const fg = rgba(style.color).slice(0, 3);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), weight = Number(style.fontWeight);
+    const large = size >= 24 || (size >= 18.66 && weight >= 700);
+    const what = `${e.className || e.tagName} "${e.textContent.trim().slice(0, 20)}"`;
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${what} ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+
+
+def test_every_control_is_keyboard_reachable_and_text_has_aa_contrast(
+    browser: Any, server: LiveServer
+) -> None:
+    page, problems = open_page(browser, server.base, viewport={"width": 1280, "height": 900})
+    page.goto(f"{server.base}/")
+    page.wait_for_function(READY, arg=STORES, timeout=15_000)
+    wanted = set(page.evaluate(FOCUSABLE))
+    assert {"filter-store", "filter-from", "filter-to", "heatmap", "csv-monthly"} <= wanted
+    reached = set()
+    for _ in range(len(wanted) + 5):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate(ACTIVE))
+    assert wanted <= reached, wanted - reached
+    # The heat map by keyboard: focus it, move with the arrows, the count is read out.
+    page.focus("#heatmap")
+    page.keyboard.press("ArrowRight")
+    readout = text(page, "#heat-readout")
+    assert "receipts" in readout and readout.startswith("Downtown")
+    # The trend window by keyboard: the arrow keys move within the radio group.
+    page.focus("input[name=window]:checked")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.querySelector('input[name=window]:checked').value") == "90"
+    # The store filter by keyboard.
+    page.focus("#filter-store")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => document.querySelectorAll('#heatmap [data-store]').length === 1")
+    assert page.evaluate(CONTRAST) == []
     assert problems.seen == []
+    page.close()
+
+
+def test_dashboard_backs_off_while_the_api_is_away_and_tells_offline_from_no_database(
+    browser: Any, history: tuple[str, Path], tmp_path: Path
+) -> None:
+    live = LiveServer(history[0])
+    with live:
+        page = browser.new_page()
+        requests: list[float] = []
+        page.on("request", lambda r: requests.append(time.monotonic()))
+        page.goto(f"{live.base}/")
+        page.wait_for_function(READY, arg=STORES, timeout=15_000)
+    # The server is gone: the page says offline and asks less and less often.
+    page.wait_for_function(
+        "document.getElementById('status').dataset.state === 'offline'", timeout=5_000
+    )
+    gone = time.monotonic()
+    page.wait_for_timeout(8000)
+    tries = [t for t in requests if t > gone]
+    assert len(tries) <= 5, f"{len(tries)} requests in 8 s while the API is down"
+    assert "offline" in text(page, "#freshness")
+    page.close()
+
+    # The server answers but its database file is missing: not "offline".
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    with LiveServer(missing) as broken:
+        page = browser.new_page()
+        page.goto(f"{broken.base}/")
+        page.wait_for_function(
+            "document.getElementById('status').dataset.state === 'unavailable'", timeout=10_000
+        )
+        status = text(page, "#freshness")
+        assert "database" in status and "offline" not in status, status
+        page.close()
 
 
 def test_dashboard_takes_the_token_from_the_url_fragment(
     browser: Any, history: tuple[str, Path]
 ) -> None:
     with LiveServer(history[0], token=TOKEN) as live:
-        page = browser.new_page()
-        problems = Problems(page)
+        page, problems = open_page(browser, live.base)
         page.goto(f"{live.base}/#token={TOKEN}")
-        page.wait_for_function(READY, arg=STORES, timeout=10_000)
+        page.wait_for_function(READY, arg=STORES, timeout=15_000)
         assert "token" not in page.url  # kept out of the address bar and the history
+        # A download sends the token too.
+        with page.expect_download() as info:
+            page.click("#csv-products")
+        assert Path(info.value.path()).read_text(encoding="utf-8").startswith("item_name,")
         assert problems.seen == []
         page.close()
 
@@ -305,5 +588,5 @@ def test_dashboard_takes_the_token_from_the_url_fragment(
         assert page.get_attribute("#status", "data-state") == "locked"
         page.fill("#token-input", TOKEN)
         page.click("#token-form button")
-        page.wait_for_function(READY, arg=STORES, timeout=10_000)
+        page.wait_for_function(READY, arg=STORES, timeout=15_000)
         page.close()

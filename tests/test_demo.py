@@ -101,7 +101,10 @@ def test_demo_serves_live_data_stops_on_ctrl_c_and_reuses_or_resets_its_folder(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "demo"
-    first = DemoProcess(tmp_path, folder)
+    # A steady 25 receipts/s instead of the history's rhythm (~1,000 a day, which may add
+    # nothing for a minute): this test wants to see the tables move within seconds.
+    fast = ("--rate", "25")
+    first = DemoProcess(tmp_path, folder, *fast)
     try:
         first.wait_for_health()
         assert first.wait_for_data() < 10
@@ -129,7 +132,7 @@ def test_demo_serves_live_data_stops_on_ctrl_c_and_reuses_or_resets_its_folder(
     inode, size = source.stat().st_ino, source.stat().st_size
 
     # A second run continues in the same folder: same file, grown; the counts carry on.
-    second = DemoProcess(tmp_path, folder)
+    second = DemoProcess(tmp_path, folder, *fast)
     try:
         second.wait_for_health()
         second.wait_for_data()

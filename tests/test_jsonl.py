@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -199,12 +200,61 @@ def test_integer_with_too_many_digits_is_unreadable() -> None:
     assert event.reason.startswith("invalid JSON: ")
 
 
-def test_line_longer_than_the_limit_is_unreadable_and_cut() -> None:
+def test_line_longer_than_the_limit_is_unreadable_and_kept_as_prefix_length_and_hash() -> None:
     data = b"x" * (MAX_LINE_BYTES + 1)
     event = decode(data)
     assert isinstance(event, Unreadable)
-    assert f"line is {MAX_LINE_BYTES + 1} bytes long" in event.reason
-    assert len(event.raw) == MAX_LINE_BYTES
+    assert event.reason.startswith(f"line is {MAX_LINE_BYTES + 1} bytes long")
+    digest = hashlib.sha256(data).hexdigest()
+    assert event.reason.endswith(
+        f" [raw input cut to its first 65,536 characters: the input is {MAX_LINE_BYTES + 1:,} "
+        f"bytes, sha256 {digest}]"
+    )
+    assert event.raw == "x" * 65_536
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_a_line_over_the_limit_is_skipped_while_read_and_reading_goes_on(
+    path: Path, eol: bytes
+) -> None:
+    """The reader never holds the whole line: it keeps a prefix, counts and hashes the rest,
+    and the lines after it (and the positions) are exactly as if it had been read whole."""
+    long = b'{"_id": 1, "pad": "' + "é".encode() * (MAX_LINE_BYTES // 2 + 3) + b'"}'
+    path.write_bytes(line(1).replace(b"\n", eol) + long + eol + line(2).replace(b"\n", eol))
+    batches = read(path, max_events=1)
+    events = events_of(batches)
+    assert [type(e) for e in events] == [Upsert, Unreadable, Upsert]
+    bad = events[1]
+    assert isinstance(bad, Unreadable)
+    start = len(line(1)) + len(eol) - 1
+    assert bad.where == f"line 2 (byte {start})"
+    assert bad.reason.startswith(f"line is {len(long)} bytes long, more than {MAX_LINE_BYTES}")
+    assert bad.reason.endswith(f"{len(long):,} bytes, sha256 {hashlib.sha256(long).hexdigest()}]")
+    assert bad.raw == long.decode()[:65_536]
+    assert events[2].where == f"line 3 (byte {start + len(long) + len(eol)})"  # type: ignore[union-attr]
+    # The position after the long line resumes at the third line.
+    assert offset_of(batches[1].position) == start + len(long) + len(eol)
+    assert line_of(batches[1].position) == 2
+    assert keys(events_of(read(path, batches[1].position))) == keys([events[2]])
+
+
+def test_invalid_utf8_and_invalid_json_keep_a_prefix_with_length_and_hash() -> None:
+    data = b'{"_id": 1, "x": "' + b"\xe9" * 100_000 + b'"}'
+    event = decode(data)
+    assert isinstance(event, Unreadable)
+    assert event.raw == data.decode("utf-8", "backslashreplace")[:65_536]
+    assert event.reason.startswith("not valid UTF-8: byte 0xe9 at column 18 [raw input cut")
+    assert event.reason.endswith(f"sha256 {hashlib.sha256(data).hexdigest()}]")
+    quotes = b'"' * 100_000
+    event = decode(quotes)
+    assert isinstance(event, Unreadable)
+    assert event.raw == '"' * 65_536
+    assert event.reason.startswith("invalid JSON: Extra data (column 3) [raw input cut")
+    short = b'{"_id": 1, "x": "\xe9"}'
+    event = decode(short)
+    assert isinstance(event, Unreadable)
+    assert event.raw == short.decode("utf-8", "backslashreplace")
+    assert "[raw input cut" not in event.reason
 
 
 @pytest.mark.parametrize(

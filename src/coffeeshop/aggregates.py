@@ -8,12 +8,66 @@ The cost is proportional to the batch, never to the history.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from coffeeshop.events import Delete, Event, Skip, Unreadable, Upsert
 from coffeeshop.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
+
+# Quarantine keeps at most this many characters of an input's raw text (a prefix), with the
+# input's full length and SHA-256 in the reason: a statement holding it then stays far below
+# MySQL's max_allowed_packet, and a listing of the quarantine stays small.
+RAW_KEEP = 65_536
+# A reason longer than this (one that quotes a huge value) is cut: MySQL's TEXT holds 64 KiB.
+MAX_REASON = 2_000
+# A receipt's items as stored (`[[name, quantity], …]` in compact JSON) may take at most this
+# many bytes; a receipt over it is quarantined. Its row then fits one statement on every
+# supported server (MySQL/MariaDB need max_allowed_packet ≥ 4 MiB: hex doubles the bytes).
+MAX_STORED_ITEMS = 1 << 20
+# Below this many distinct products a receipt cannot reach MAX_STORED_ITEMS (a name is at
+# most 100 characters: ≤ 600 bytes of JSON), so its size is not even computed.
+_ITEMS_ALWAYS_FIT = 1_000
+ITEMS_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def cut_note(length: int, digest: str) -> str:
+    """What a reason says when the raw text kept with it is only a prefix of the input."""
+    return (
+        f" [raw input cut to its first {RAW_KEEP:,} characters: the input is {length:,} bytes, "
+        f"sha256 {digest}]"
+    )
+
+
+def cap_reason(reason: str) -> str:
+    if len(reason) <= MAX_REASON + 256:  # room for a `cut_note`: capping twice changes nothing
+        return reason
+    return f"{reason[:MAX_REASON]}… [cut from {len(reason):,} characters]"
+
+
+def cap_raw(raw: str, reason: str) -> tuple[str, str]:
+    """(raw, reason) to keep in quarantine: a raw text over `RAW_KEEP` characters keeps its
+    prefix, and the reason gains the full length and the SHA-256 of its UTF-8 bytes."""
+    reason = cap_reason(reason)
+    if len(raw) <= RAW_KEEP:
+        return raw, reason
+    data = raw.encode("utf-8", "surrogatepass")
+    return raw[:RAW_KEEP], reason + cut_note(len(data), hashlib.sha256(data).hexdigest())
+
+
+def stored_items_problem(receipt: Receipt) -> str | None:
+    """Why a valid receipt is too large to store, or None (almost always, at no cost)."""
+    if len(receipt.items) < _ITEMS_ALWAYS_FIT:
+        return None
+    size = len(ITEMS_JSON.encode(receipt.items).encode("utf-8", "surrogatepass"))
+    if size <= MAX_STORED_ITEMS:
+        return None
+    return (
+        f"items: {len(receipt.items)} distinct products take {size} bytes stored, more than the "
+        f"{MAX_STORED_ITEMS} one receipt may hold"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +150,27 @@ ParsedEvent = Parsed | Delete | Unreadable | Skip
 
 
 def parse_events(events: Iterable[Event]) -> list[ParsedEvent]:
-    """Validate every upsert; other events pass through."""
+    """Validate every upsert; other events pass through. Raw text and reasons kept for
+    quarantine are capped here (see `cap_raw`), before they travel any further."""
     out: list[ParsedEvent] = []
     for event in events:
         if isinstance(event, Upsert):
             try:
                 receipt = parse_receipt(event.doc, key=event.key)
+                problem = stored_items_problem(receipt)
             except InvalidReceipt as exc:
-                raw = event.raw or render_document(event.doc)  # sources may defer this
-                out.append(Parsed(event.key, event.receipt_id, None, exc.reason, event.where, raw))
-            else:
+                problem = exc.reason
+            if problem is None:
                 out.append(Parsed(event.key, event.receipt_id, receipt, None, event.where, ""))
+            else:
+                raw = event.raw or render_document(event.doc)  # sources may defer this
+                raw, problem = cap_raw(raw, problem)
+                out.append(Parsed(event.key, event.receipt_id, None, problem, event.where, raw))
+        elif isinstance(event, Unreadable):
+            raw, reason = cap_raw(event.raw, event.reason)
+            if raw is not event.raw or reason is not event.reason:
+                event = Unreadable(reason=reason, where=event.where, raw=raw)
+            out.append(event)
         else:
             out.append(event)
     return out

@@ -33,13 +33,24 @@ def demo(
             "--dir", help="Folder for analysis.db and receipts.jsonl (created, then reused)."
         ),
     ] = Path("demo"),
-    rate: Annotated[
-        float, typer.Option(min=0.1, max=10_000, help="Live receipts per second.")
-    ] = 25.0,
-    history: Annotated[
+    per_day: Annotated[
         int,
-        typer.Option(min=0, help="Receipts of the last 60 days written on a first run."),
-    ] = 50_000,
+        typer.Option(
+            min=1,
+            help="Receipts on an average day: the seeded history and the live traffic "
+            "(which follows its hours and weekdays).",
+        ),
+    ] = 1000,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, max=10_000, help="A steady live rate (receipts/s) instead of the rhythm."
+        ),
+    ] = None,
+    history: Annotated[
+        int | None,
+        typer.Option(min=0, help="Receipts seeded on a first run (default: what --per-day gives)."),
+    ] = None,
 ) -> None:
     """Run the live demo: receipts stream into a file, the engine syncs them into SQLite, and
     the dashboard at http://HOST:PORT/ shows the tables as they change. Ctrl-C stops it all.
@@ -57,6 +68,7 @@ def demo(
         host=host,
         port=port,
         fresh=fresh,
+        per_day=per_day,
         rate=rate,
         history=history,
     )

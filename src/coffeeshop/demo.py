@@ -57,8 +57,11 @@ class DemoOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     fresh: bool = False
-    rate: float = 25.0  # live receipts per second
-    history: int = 50_000  # receipts seeded on a first run
+    # Receipts on an average day: the seeded history and the live traffic follow the same
+    # rhythm (`generator.TrafficModel`), so live receipts continue the history believably.
+    per_day: int = 1000
+    rate: float | None = None  # a steady rate (receipts/s) instead of the rhythm, for tests
+    history: int | None = None  # receipts seeded on a first run (None: what per_day gives)
     history_days: int = 60
     stores: int = 12
     invalid_share: float = 0.02
@@ -214,32 +217,38 @@ class Demo:
             store.upgrade()
 
     def _seed(self, source: Path) -> None:
-        from coffeeshop.generator import ReceiptGenerator, write_jsonl
+        from coffeeshop.generator import ReceiptGenerator, TrafficModel, write_jsonl
 
         options = self.options
         days = options.history_days
+        now = dt.datetime.now().replace(microsecond=0)
+        start = now.date() - dt.timedelta(days=days)
+        # The last `days` days and today up to now, as many receipts as the live rhythm has.
+        history = options.history
+        if history is None:
+            model = TrafficModel(options.per_day)
+            history = round(model.expected(dt.datetime.combine(start, dt.time()), now))
         generator = ReceiptGenerator(
             seed=HISTORY_SEED,
             stores=options.stores,
-            start=dt.date.today() - dt.timedelta(days=days),  # up to yesterday
-            days=days,
+            start=start,
+            days=days + 1,
+            until=now,
             update_share=options.update_share,
             delete_share=options.delete_share,
             invalid_share=options.invalid_share,
         )
         part = source.with_name(f"{source.name}.part")
-        written = write_jsonl(
-            part, options.history, generator=generator, append=False, stop=self.stop
-        )
+        written = write_jsonl(part, history, generator=generator, append=False, stop=self.stop)
         if self.stop.is_set():
             part.unlink(missing_ok=True)
             return
         part.replace(source)  # a whole history or none: an interrupted seed starts over
         log.info(
-            "seeded %s with %s lines: %s receipts over the last %d days, %d stores",
+            "seeded %s with %s lines: %s receipts over the last %d days and today, %d stores",
             source,
             f"{written:,}",
-            f"{options.history:,}",
+            f"{history:,}",
             days,
             options.stores,
         )
@@ -302,7 +311,7 @@ class Demo:
             on_batch(syncer.run(follow=True, stop=self.stop))
 
     def _run_generator(self) -> None:
-        from coffeeshop.generator import ReceiptGenerator, write_jsonl
+        from coffeeshop.generator import ReceiptGenerator, TrafficModel, write_jsonl, write_live
 
         options = self.options
         generator = ReceiptGenerator(
@@ -313,6 +322,10 @@ class Demo:
             invalid_share=options.invalid_share,
             live=True,
         )
+        if options.rate is None:
+            model = TrafficModel(options.per_day)
+            write_live(options.source_path, generator=generator, model=model, stop=self.stop)
+            return
         write_jsonl(
             options.source_path,
             LIVE_LINES,
@@ -351,11 +364,17 @@ class Demo:
             server = self._server
             if server is not None and server.started:
                 token = " (the page asks for the API token)" if self._token_required else ""
+                rate = self.options.rate
+                traffic = (
+                    f"{rate:g} receipts/s"
+                    if rate is not None
+                    else f"~{self.options.per_day:,} receipts a day, in the history's rhythm"
+                )
                 log.info(
-                    "dashboard on %s%s; live traffic %g receipts/s into %s; Ctrl-C stops",
+                    "dashboard on %s%s; live traffic %s into %s; Ctrl-C stops",
                     self.options.url,
                     token,
-                    self.options.rate,
+                    traffic,
                     self.options.source_path,
                 )
                 return

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate, islice
@@ -45,8 +46,10 @@ __all__ = [
     "MENU",
     "Product",
     "ReceiptGenerator",
+    "TrafficModel",
     "format_money",
     "write_jsonl",
+    "write_live",
 ]
 
 
@@ -231,6 +234,7 @@ class ReceiptGenerator:
         invalid_share: float = 0.0,
         live: bool = False,
         ids_until_now: bool = False,
+        until: dt.datetime | None = None,
     ) -> None:
         """
         `start`: the first day (None: the `days` days ending today). `live`: stamp each
@@ -238,6 +242,8 @@ class ReceiptGenerator:
         `ids_until_now`: no ObjectId's time is later than the moment it is generated (for
         a MongoDB target: an `_id` from the future sorts above every real insert made
         before then); the receipt's own date and time are unchanged.
+        `until` (naive local time on the last day): the last day ends there, its volume and
+        hours cut to the part before that moment (a history that reaches "now").
         `update_share`, `delete_share`, `invalid_share`: the expected share of all emitted
         lines that are replace events, delete events and invalid receipts; the rest are new
         receipts. Their sum must be below 1.
@@ -279,6 +285,9 @@ class ReceiptGenerator:
         self.invalid_share = float(invalid_share)
         self.live = live
         self.ids_until_now = ids_until_now
+        if until is not None and until.date() != end:
+            raise ValueError(f"until must fall on the last day {end}, got {until!r}")
+        self.until = until
 
         self._rng = Random(f"coffeeshop-receipts:{seed}")
         self._mix = Random(f"coffeeshop-changes:{seed}")
@@ -408,17 +417,26 @@ class ReceiptGenerator:
                 part = _DAYPART_OF_HOUR[time.localtime().tm_hour]
                 yield self._draw(n, "", 0, None, part)
             return
+        last = self.end
         for day, n_day in zip(self._days(), self._day_counts(count), strict=True):
             if not n_day:
                 continue
             weekend = day.weekday() >= 5
-            per_hour = Counter(choices(_HOURS, cum_weights=self._hour_cum[weekend], k=n_day))
+            if day == last and self.until is not None:
+                cut = _cut_hours(hour_shares(day), self.until)
+                per_hour = Counter(choices(_HOURS, weights=cut, k=n_day))
+            else:
+                per_hour = Counter(choices(_HOURS, cum_weights=self._hour_cum[weekend], k=n_day))
             date = day.isoformat()
             day_seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400
             for hour in _HOURS:
                 n = per_hour[hour]
                 if n:
-                    seconds = choices(_SECONDS_OF_HOUR[hour], k=n)
+                    span = _SECONDS_OF_HOUR[hour]
+                    if day == last and self.until is not None and hour == self.until.hour:
+                        upto = self.until.minute * 60 + self.until.second
+                        span = range(span.start, span.start + max(1, upto))
+                    seconds = choices(span, k=n)
                     seconds.sort()
                     yield self._draw(n, date, day_seconds, seconds, _DAYPART_OF_HOUR[hour])
 
@@ -442,7 +460,7 @@ class ReceiptGenerator:
         """Split `count` over the days by weekday, month and noise (exactly, deterministically)."""
         gauss = self._rng.gauss
         weights = [
-            WEEKDAY_VOLUME[day.weekday()] * MONTH_VOLUME[day.month - 1] * max(0.5, gauss(1.0, 0.08))
+            day_volume(day) * max(0.5, gauss(1.0, 0.08)) * self._day_fraction(day)
             for day in self._days()
         ]
         total = sum(weights)
@@ -456,6 +474,12 @@ class ReceiptGenerator:
             done = upto
         counts[-1] += count - done
         return counts
+
+    def _day_fraction(self, day: dt.date) -> float:
+        """The share of `day`'s volume that the range covers (less than 1 on an `until` day)."""
+        if self.until is None or day != self.end:
+            return 1.0
+        return sum(_cut_hours(hour_shares(day), self.until))
 
     def _stamps(self, batch: _Batch) -> Iterator[tuple[int, str, str]]:
         """(Unix seconds for the _id, date, time) of each receipt of `batch`, in order."""
@@ -634,6 +658,119 @@ class ReceiptGenerator:
         else:  # store_not_a_number
             doc["Store_ID"] = f"store-{store}"
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- the rhythm of traffic -----------------------------------------------------------------------
+
+_SHARES = tuple(tuple(w / sum(hours) for w in hours) for hours in (WEEKDAY_HOURS, WEEKEND_HOURS))
+_MEAN_VOLUME = sum(WEEKDAY_VOLUME) / 7 * sum(MONTH_VOLUME) / 12
+
+
+def day_volume(day: dt.date) -> float:
+    """A day's relative volume (weekday × month; 1.0 on an average day of the year)."""
+    return WEEKDAY_VOLUME[day.weekday()] * MONTH_VOLUME[day.month - 1] / _MEAN_VOLUME
+
+
+def hour_shares(day: dt.date) -> tuple[float, ...]:
+    """The share of `day`'s receipts in each hour of the day (they add up to 1)."""
+    return _SHARES[day.weekday() >= 5]
+
+
+def _cut_hours(shares: tuple[float, ...], until: dt.datetime) -> list[float]:
+    """`shares` of the hours before `until` (the hour it falls in, pro rata)."""
+    into = (until.minute * 60 + until.second) / 3600
+    return [
+        share if hour < until.hour else share * into if hour == until.hour else 0.0
+        for hour, share in enumerate(shares)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficModel:
+    """How many receipts arrive when: the rhythm the simulated history has, as a rate.
+
+    `per_day` receipts on an average day; a given day gets `per_day * day_volume(day)`,
+    spread over its hours by `hour_shares(day)`. The demo seeds its history from the same
+    numbers (`expected`) and draws its live traffic from `rate`, so live receipts continue the
+    history instead of drowning it: the same receipts per day, peak hours and weekly rhythm.
+    """
+
+    per_day: float
+
+    def __post_init__(self) -> None:
+        if not self.per_day > 0:
+            raise ValueError(f"per_day must be a positive number, got {self.per_day!r}")
+
+    def rate(self, moment: dt.datetime) -> float:
+        """Expected receipts per second at `moment` (naive local time)."""
+        day = moment.date()
+        return self.per_day * day_volume(day) * hour_shares(day)[moment.hour] / 3600
+
+    def expected(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Expected receipts between two moments (naive local time)."""
+        total = 0.0
+        moment = start
+        while moment < end:
+            next_hour = moment.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+            upto = min(end, next_hour)
+            total += self.rate(moment) * (upto - moment).total_seconds()
+            moment = upto
+        return total
+
+    def arrivals(self, moment: dt.datetime, seconds: float, rng: Random) -> int:
+        """A random number of receipts arriving in the `seconds` after `moment` (Poisson)."""
+        return poisson(rng, self.expected(moment, moment + dt.timedelta(seconds=seconds)))
+
+
+def poisson(rng: Random, mean: float) -> int:
+    """A Poisson-distributed count with the given mean."""
+    if mean <= 0.0:
+        return 0
+    if mean > 50.0:  # normal approximation, exact enough at this size
+        return max(0, round(rng.gauss(mean, mean**0.5)))
+    limit = math.exp(-mean)
+    count = 0
+    product = rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def write_live(
+    path: str | os.PathLike[str],
+    *,
+    generator: ReceiptGenerator,
+    model: TrafficModel,
+    stop: threading.Event,
+    tick: float = 0.25,
+    seed: int | None = None,
+    now: Callable[[], dt.datetime] = dt.datetime.now,
+) -> int:
+    """Append live traffic to `path` until `stop` is set: every `tick` seconds, the receipts
+    `model` says arrived meanwhile (with the generator's shares of changes and invalid lines),
+    stamped with the current local time. Returns the receipts written. `now` (local time) and
+    `stop.wait` are the clock: a test runs a simulated day through them."""
+    rng = Random(seed)
+    written = 0
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            _write_all(fd, b"\n")
+        last = now()
+        while not stop.wait(tick):
+            moment = now()
+            n = poisson(rng, model.expected(last, moment)) if moment > last else 0
+            last = moment
+            if n:
+                lines = list(generator.iter_lines(n))
+                lines.append("")
+                _write_all(fd, "\n".join(lines).encode("utf-8"))
+                written += n
+    finally:
+        os.close(fd)
+    return written
 
 
 def _check_count(count: int) -> None:

@@ -26,7 +26,15 @@ from coffeeshop.api.database import ReadOnlyDatabase, async_url
 from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
 from coffeeshop.api.metrics import MetricsMiddleware
-from coffeeshop.api.routes import health, metrics, pipeline, quarantine, store_hours, tables
+from coffeeshop.api.routes import (
+    health,
+    insights,
+    metrics,
+    pipeline,
+    quarantine,
+    store_hours,
+    tables,
+)
 from coffeeshop.api.security import SecurityHeadersMiddleware
 from coffeeshop.api.settings import ApiSettings, as_api_settings, load_api_settings
 from coffeeshop.api.state import ApiState
@@ -118,6 +126,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     for router in (
         tables.router,
         store_hours.router,
+        insights.router,
+        insights.settings_router,
         quarantine.router,
         pipeline.router,
         metrics.router,

@@ -49,6 +49,9 @@ class CacheMiddleware:
                 if_none_match = value
             elif name == b"accept-encoding":
                 accept_encoding = value
+            elif name == b"accept" and b"text/csv" in value.lower():
+                await self.app(scope, receive, send)  # CSV by content negotiation: the app
+                return
         if not self.auth.accepts(authorization):
             await self.app(scope, receive, send)  # the app answers 401
             return

@@ -68,6 +68,10 @@ Limit = Annotated[
     int | None, Field(ge=1, le=MAX_LIMIT, description=f"At most this many rows (1–{MAX_LIMIT:,}).")
 ]
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="Skip this many rows first.")]
+Format = Annotated[
+    Literal["json", "csv"],
+    Field(description="`csv`: the rows as CSV with a header line (also `Accept: text/csv`)."),
+]
 
 
 class Params(BaseModel):
@@ -83,6 +87,7 @@ class SummaryParams(Params):
     as_of_to: Day | None = Field(None, description="Last day (YYYY-MM-DD, inclusive).")
     limit: Limit = None
     offset: Offset = 0
+    format: Format = "json"
 
 
 class StoreMonthlyParams(Params):
@@ -91,6 +96,7 @@ class StoreMonthlyParams(Params):
     month_to: Month | None = Field(None, description="Last month (YYYY-MM, inclusive).")
     limit: Limit = None
     offset: Offset = 0
+    format: Format = "json"
 
 
 class ItemParams(Params):
@@ -100,6 +106,7 @@ class ItemParams(Params):
     )
     limit: Limit = None
     offset: Offset = 0
+    format: Format = "json"
 
 
 class StoreParams(Params):
@@ -108,6 +115,7 @@ class StoreParams(Params):
     store_id: StoreId | None = Field(None, description="Only this store.")
     limit: Limit = None
     offset: Offset = 0
+    format: Format = "json"
 
 
 class QuarantineParams(Params):
@@ -121,6 +129,7 @@ class QuarantineParams(Params):
         description=f"At most this many entries (1–{MAX_QUARANTINE_LIMIT:,}).",
     )
     offset: Offset = 0
+    format: Format = "json"
 
 
 def as_date(value: str | None) -> dt.date | None:

@@ -129,3 +129,35 @@ class ValidationIssue(BaseModel):
 class ValidationProblem(BaseModel):
     message: str = Field(description="One line naming each bad parameter and why.")
     detail: list[ValidationIssue]
+
+
+class DailySalesRow(Row):
+    day: dt.date = Field(description="The receipts' transactionDate.")
+    receipts: int = Field(ge=1, description="Current valid receipts of that day.")
+    sales: Money = Field(description="Their total_price, summed exactly.")
+
+
+class ComparisonRow(Row):
+    period: Literal["today", "same_day_last_week", "week_to_date", "same_period_last_week"]
+    label: str = Field(description="The period in words.")
+    first_day: dt.date
+    last_day: dt.date = Field(description="Counted up to the end of `until_hour` on this day.")
+    until_hour: int = Field(ge=0, le=23, description="The hour of `at` (local time).")
+    receipts: int
+    sales: Money
+    units: int = Field(description="Sum of product_quantity over the receipts' items.")
+    spend_per_rcpt: Money = Field(description="sales / receipts, half-up (0 without receipts).")
+    items_per_rcpt: Money = Field(description="units / receipts, half-up (0 without receipts).")
+
+
+class QuarantineReasonRow(Row):
+    reason: str = Field(description="The reason (or its field, with by=field).")
+    entries: int = Field(ge=1)
+    latest_id: int = Field(description="The newest entry's id (see /quarantine).")
+
+
+class DisplaySettings(Row):
+    currency: str | None = Field(description="ISO 4217 code (COFFEESHOP_CURRENCY), or null.")
+    store_names: dict[str, str] = Field(description="Store id -> name (COFFEESHOP_STORE_NAMES).")
+    timezone: str = Field(description="The zone of 'today' (COFFEESHOP_TIMEZONE).")
+    now: str = Field(description="The local time now in that zone, YYYY-MM-DDTHH:MM:SS.")

@@ -10,6 +10,9 @@ connection limits `COFFEESHOP_API_REQUEST_TIMEOUT`, `COFFEESHOP_API_KEEP_ALIVE`,
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -67,6 +70,38 @@ class ApiSettings(Settings):
         description="open connections per worker (lowered to fit the open-file limit)",
     )
 
+    currency: str | None = Field(
+        None,
+        validation_alias=AliasChoices("COFFEESHOP_CURRENCY"),
+        description="ISO 4217 code the dashboard shows money in (e.g. EUR); none: plain numbers",
+    )
+    store_names: str = Field(
+        "",
+        validation_alias=AliasChoices("COFFEESHOP_STORE_NAMES"),
+        description="store names for the dashboard: `1=Downtown,2=Airport`, or @FILE "
+        "(a JSON object, or one `ID=NAME` per line)",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        code = value.strip().upper()
+        if len(code) != 3 or not code.isascii() or not code.isalpha():
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD, GBP)")
+        return code
+
+    @field_validator("store_names")
+    @classmethod
+    def _store_names(cls, value: str) -> str:
+        parse_store_names(value)  # a bad mapping or an unreadable file fails at start
+        return value
+
+    @property
+    def store_name_map(self) -> dict[int, str]:
+        return parse_store_names(self.store_names)
+
     @field_validator("api_token")
     @classmethod
     def _non_empty_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -104,6 +139,54 @@ class ApiSettings(Settings):
     @property
     def token(self) -> str | None:
         return self.api_token.get_secret_value() if self.api_token is not None else None
+
+
+MAX_STORE_NAME = 60
+
+
+def parse_store_names(value: str) -> dict[int, str]:
+    """`1=Downtown,2=Airport` (commas or new lines), or `@path` to a file holding a JSON object
+    `{"1": "Downtown"}` or one `ID=NAME` per line (`#` starts a comment)."""
+    text = value.strip()
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read the store names file {path}: {exc}") from None
+        if text.lstrip().startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"{path} is not valid JSON: {exc}") from None
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path} must hold a JSON object of store id -> name")
+            return _store_pairs([(str(k), v) for k, v in loaded.items()])
+        separator = r"\n"  # in a file, a name may hold a comma
+    else:
+        separator = r"[,\n]"
+    entries = [e for e in re.split(separator, text) if e.strip() and not e.strip().startswith("#")]
+    pairs = []
+    for entry in entries:
+        key, sep, name = entry.partition("=")
+        if not sep:
+            raise ValueError(f"store names: {entry.strip()!r} is not ID=NAME")
+        pairs.append((key, name))
+    return _store_pairs(pairs)
+
+
+def _store_pairs(pairs: list[tuple[str, Any]]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for key, name in pairs:
+        key = key.strip()
+        if not key.isdigit() or not key.isascii():
+            raise ValueError(f"store names: {key!r} is not a store id (an integer >= 0)")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_STORE_NAME:
+            raise ValueError(
+                f"store names: the name of store {key} must be 1-{MAX_STORE_NAME} characters"
+            )
+        names[int(key)] = name.strip()
+    return names
 
 
 def _split(value: str) -> list[str]:

@@ -28,6 +28,8 @@ from coffeeshop.api.database import ReadOnlyDatabase
 from coffeeshop.api.metrics import Metrics
 from coffeeshop.api.render import dumps
 from coffeeshop.api.settings import ApiSettings
+from coffeeshop.api.tables_csv import MEDIA_TYPE as CSV_MEDIA_TYPE
+from coffeeshop.api.tables_csv import columns_of, dumps_csv, wants_csv
 from coffeeshop.api.watcher import VersionWatcher
 
 Read = Callable[[AsyncConnection], Awaitable[Any]]
@@ -42,24 +44,51 @@ class ApiState:
         self.auth = BearerAuth(settings.token)
         self.metrics = Metrics()
 
-    async def cached(self, request: Request, key: Key, read: Read) -> Response:
-        """The response for `key`: cached while the data version stands, else read now."""
+    async def cached(
+        self, request: Request, key: Key, read: Read, *, variant: str = "", alias: bool = True
+    ) -> Response:
+        """The response for `key`: cached while the data version stands, else read now.
+
+        `variant` tells apart answers that differ at one data version (e.g. by the hour of
+        "now"): it goes into the key and the ETag. CSV (`?format=csv` or `Accept: text/csv`)
+        is a variant of its own. `alias=False` keeps the raw request out of the fast path,
+        for answers that depend on more than the request line."""
+        as_csv = wants_csv(request.query_params.get("format"), request.headers.get("accept"))
+        if as_csv:
+            variant = f"{variant}+csv" if variant else "csv"
+            # An Accept header is not part of the request line the fast path looks up.
+            alias = alias and request.query_params.get("format") == "csv"
+        if variant:
+            key = (key, variant)
+        columns = columns_of(request.scope["route"].response_model) if as_csv else None
         tag = self.watcher.tag
         entry = self.cache.get(key, tag)
         if entry is None:
             self.metrics.cache_miss.inc()
-            entry = await self.cache.get_or_load(key, tag, lambda: self._load(read))
+            entry = await self.cache.get_or_load(
+                key, tag, lambda: self._load(read, variant, columns)
+            )
         else:
             self.metrics.cache_hit.inc()
-        self.cache.alias(request.scope["path"], request.scope["query_string"], key)
+        if alias:
+            self.cache.alias(request.scope["path"], request.scope["query_string"], key)
         return reply(entry, request)
 
-    async def _load(self, read: Read) -> Entry:
+    async def _load(self, read: Read, variant: str = "", columns: list[str] | None = None) -> Entry:
         async def tag_and_rows(conn: AsyncConnection) -> tuple[VersionTag, Any]:
             return await queries.read_tag(conn), await read(conn)
 
         tag, payload = await self.database.read(tag_and_rows)
-        return make_entry(dumps(payload), etag=tag.etag, tag=tag, private=self.auth.required)
+        etag = tag.etag if not variant else f'{tag.etag[:-1]}-{variant}"'
+        if columns is not None:
+            return make_entry(
+                dumps_csv(payload, columns),
+                etag=etag,
+                tag=tag,
+                private=self.auth.required,
+                media_type=CSV_MEDIA_TYPE,
+            )
+        return make_entry(dumps(payload), etag=etag, tag=tag, private=self.auth.required)
 
     def pipeline_status(self) -> dict[str, Any]:
         """The pipeline's state from the watcher's last read (at most one interval old);

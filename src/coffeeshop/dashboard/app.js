@@ -1,63 +1,70 @@
 // Coffeeshop Analytics: the live dashboard.
 //
-// Every POLL_MS the page asks the API for the pipeline state and the four tables. The tables
-// are sent with If-None-Match: until the pipeline commits, the API answers 304 from its cache
-// (no body, no database), so polling twice a second is cheap and a commit shows within a
-// second. All requests are relative to the page, so it also works behind a path prefix.
+// Every POLL_MS the page asks the API for the pipeline state (one small request). Only when
+// the data version moved, a filter changed or the hour turned does it ask for the panels,
+// each with If-None-Match, so an unchanged table costs a 304 and no database read. When the
+// API cannot be reached the polls back off (1 s, 2 s, 4 s … 30 s); when the server answers
+// but its database does not (503), the page says so instead of "offline". All requests are
+// relative to the page (it works behind a path prefix) and none leaves this origin.
 "use strict";
 
 (() => {
   const POLL_MS = 500;
   const HIDDEN_POLL_MS = 5000; // a background tab polls slowly
+  const BACKOFF_FIRST_MS = 1000;
+  const BACKOFF_MAX_MS = 30000;
+  const COMPARE_EVERY_MS = 60000; // "today so far" moves with the clock, not only with data
   const TICK_MS = 250; // how often "updated N s ago" is rewritten
-  const MONTHS_SHOWN = 3;
   const TOP_PRODUCTS = 10;
+  const RECENT_QUARANTINE = 8;
+  const MONTHS_SHOWN = 3; // without a month filter
   const TOKEN_KEY = "coffeeshop.token";
 
   const COLORS = {
     espresso: "#3b2417",
     roast: "#6f4428",
-    caramel: "#c98b4f",
-    latte: "#e0c3a0",
-    muted: "#7a6a5f",
+    caramel: "#b8763a",
+    latte: "#d9b88f",
+    muted: "#6b5a4e",
     grid: "#efe6dc",
     foam: "#f6efe7",
   };
-  const MONTH_COLORS = [COLORS.latte, COLORS.caramel, COLORS.espresso]; // oldest to newest
-
-  const ENDPOINTS = {
-    summary: "receipts_summary",
-    monthly: "store_monthly",
-    products: `item_performance?limit=${TOP_PRODUCTS}`,
-    peaks: "store_peak_hours",
-    hours: "store_hours",
-  };
+  const MONTH_COLORS = [COLORS.latte, COLORS.caramel, COLORS.roast, COLORS.espresso];
 
   const $ = (id) => document.getElementById(id);
-  const money = new Intl.NumberFormat(undefined, {
-    minimumFractionDigits: 2,
-    maximumFractionDigits: 2,
-  });
   const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  const decimal = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
-  const monthName = new Intl.DateTimeFormat(undefined, {
-    month: "short",
-    year: "numeric",
-    timeZone: "UTC",
-  });
+  const monthName = new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
+  const dayName = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  const shortDay = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
 
   class Unauthorized extends Error {}
+  class Unavailable extends Error {} // the server answered: its database cannot
+  class Unreachable extends Error {} // no answer at all
 
   const state = {
     token: null,
-    etags: {}, // endpoint -> ETag of the body we hold
-    bodies: {}, // endpoint -> parsed body
-    dirty: {}, // endpoint -> body not drawn yet
+    display: { currency: null, store_names: {}, timezone: "", now: "" },
+    money: decimal,
+    moneyCompact: compact,
+    etags: {}, // request -> ETag of the body held
+    held: {}, // request -> body
+    shown: {}, // panel -> request whose body it shows
+    bodies: {}, // panel -> body shown
     pipeline: null,
-    pipelineAt: 0, // performance.now() when `pipeline` arrived
-    failing: false,
+    pipelineAt: 0,
+    version: null, // data version the panels were last asked for
+    panelsKey: "", // filters the panels were last asked for
+    comparedAt: 0,
+    problem: null, // null, "offline" or "unavailable"
+    problemText: "",
+    failures: 0,
     locked: false,
     timer: 0,
+    heat: { store: null, hour: null },
+    stores: [],
+    months: [],
   };
 
   // -- token -----------------------------------------------------------------------------------
@@ -87,64 +94,235 @@
     state.token = value;
     state.locked = false;
     state.etags = {};
+    state.held = {};
+    state.shown = {};
+    state.version = null;
     schedule(0);
   }
 
   // -- fetching --------------------------------------------------------------------------------
 
-  async function fetchJSON(path, etag) {
-    const headers = { Accept: "application/json" };
-    if (etag) headers["If-None-Match"] = etag;
-    if (state.token) headers.Authorization = `Bearer ${state.token}`;
-    const response = await fetch(path, { headers, cache: "no-store" });
-    if (response.status === 304) return { changed: false };
+  function headers(accept, etag) {
+    const h = { Accept: accept };
+    if (etag) h["If-None-Match"] = etag;
+    if (state.token) h.Authorization = `Bearer ${state.token}`;
+    return h;
+  }
+
+  async function request(path, accept, etag) {
+    let response;
+    try {
+      response = await fetch(path, { headers: headers(accept, etag), cache: "no-store" });
+    } catch (error) {
+      throw new Unreachable(String(error));
+    }
     if (response.status === 401) throw new Unauthorized();
+    if (response.status === 503) {
+      let detail = "the database is unavailable";
+      try {
+        detail = (await response.json()).detail || detail;
+      } catch (_) {
+        /* not JSON: keep the generic text */
+      }
+      const error = new Unavailable(detail);
+      error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
+      throw error;
+    }
+    return response;
+  }
+
+  async function fetchJSON(path, etag) {
+    const response = await request(path, "application/json", etag);
+    if (response.status === 304) return { changed: false };
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return { changed: true, etag: response.headers.get("ETag"), body: await response.json() };
   }
 
-  async function fetchTable(name) {
-    const result = await fetchJSON(ENDPOINTS[name], state.etags[name]);
-    if (!result.changed) return;
-    state.etags[name] = result.etag;
-    state.bodies[name] = result.body;
-    state.dirty[name] = true;
+  // The panels' requests, from the filters.
+  function filters() {
+    const store = $("filter-store").value;
+    let from = $("filter-from").value;
+    let to = $("filter-to").value;
+    if (from && to && from > to) [from, to] = [to, from];
+    const window = Number(document.querySelector("input[name=window]:checked").value);
+    return { store, from, to, window };
+  }
+
+  function query(params) {
+    const parts = Object.entries(params)
+      .filter(([, v]) => v !== "" && v !== null && v !== undefined)
+      .map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
+    return parts.length ? `?${parts.join("&")}` : "";
+  }
+
+  function today() {
+    // The API's "today" (COFFEESHOP_TIMEZONE), advanced by the time since /display answered.
+    const now = state.display.now ? Date.parse(`${state.display.now}Z`) : Date.now();
+    const moved = state.displayAt ? performance.now() - state.displayAt : 0;
+    return new Date(now + moved).toISOString().slice(0, 10);
+  }
+
+  function addDays(day, n) {
+    const d = new Date(`${day}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  function monthEnd(month) {
+    const [y, m] = month.split("-").map(Number);
+    return new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
+  }
+
+  function endpoints() {
+    const f = filters();
+    const end = f.to ? (monthEnd(f.to) < today() ? monthEnd(f.to) : today()) : today();
+    let start = addDays(end, 1 - f.window);
+    if (f.from && `${f.from}-01` > start) start = `${f.from}-01`;
+    const total = state.quarantineTotal ?? 0;
+    return {
+      comparison: `sales_comparison${query({ store_id: f.store })}`,
+      trend: `daily_sales${query({ store_id: f.store, day_from: start, day_to: end })}`,
+      monthly: `store_monthly${query({ store_id: f.store, month_from: f.from, month_to: f.to })}`,
+      products: `item_performance${query({ limit: TOP_PRODUCTS })}`,
+      peaks: `store_peak_hours${query({ store_id: f.store })}`,
+      hours: `store_hours${query({ store_id: f.store })}`,
+      reasons: "quarantine_reasons?by=field",
+      recent: `quarantine${query({ limit: RECENT_QUARANTINE, offset: Math.max(0, total - RECENT_QUARANTINE) })}`,
+    };
+  }
+
+  const CSV_OF = {
+    trend: "csv-trend",
+    monthly: "csv-monthly",
+    products: "csv-products",
+    hours: "csv-heat",
+    reasons: "csv-reasons",
+  };
+
+  // The body of each request held with its ETag: going back to a filter seen before is a 304,
+  // and the page shows what it already holds for that request.
+  async function fetchPanel(name, path) {
+    const key = `${name}|${path}`;
+    const result = await fetchJSON(path, state.etags[key]);
+    if (result.changed) {
+      state.etags[key] = result.etag;
+      state.held[key] = result.body;
+    } else if (state.shown[name] === key) {
+      return false;
+    }
+    state.bodies[name] = state.held[key];
+    state.shown[name] = key;
+    return true;
   }
 
   async function poll() {
-    const names = Object.keys(ENDPOINTS);
-    const [pipeline, ...tables] = await Promise.allSettled([
-      fetchJSON("pipeline"),
-      ...names.map(fetchTable),
-    ]);
-    const failed = [pipeline, ...tables].filter((r) => r.status === "rejected");
-    if (failed.some((r) => r.reason instanceof Unauthorized)) {
-      askForToken();
-      return; // polling resumes once a token is entered
-    }
-    state.failing = failed.length > 0;
     try {
-      if (pipeline.status === "fulfilled") {
-        state.pipeline = pipeline.value.body;
-        state.pipelineAt = performance.now();
-        renderPipeline();
+      if (!state.displayAt) await loadDisplay(); // the API was away at the start
+      const pipeline = await fetchJSON("pipeline");
+      state.pipeline = pipeline.body;
+      state.pipelineAt = performance.now();
+      const version = state.pipeline.data_version;
+      const paths = endpoints();
+      const key = JSON.stringify(paths);
+      const clock = performance.now() - state.comparedAt > COMPARE_EVERY_MS;
+      if (version !== state.version || key !== state.panelsKey || clock) {
+        await refreshPanels(paths, version !== state.version || key !== state.panelsKey);
+        state.version = version;
+        state.panelsKey = JSON.stringify(endpoints()); // the quarantine offset may have moved
       }
-      const due = new Set(); // two endpoints feed the heat map: draw it once
-      for (const name of names) {
-        if (!state.dirty[name]) continue;
-        state.dirty[name] = false;
-        due.add(RENDER[name]);
-      }
-      for (const render of due) render();
-      renderFreshness();
-    } finally {
+      recovered();
+      renderEngine();
       schedule(document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+    } catch (error) {
+      if (error instanceof Unauthorized) {
+        askForToken();
+        return; // polling resumes once a token is entered
+      }
+      failed(error);
+    } finally {
+      renderFreshness();
     }
+  }
+
+  async function refreshPanels(paths, all) {
+    const names = all ? Object.keys(paths) : ["comparison"];
+    if (all) {
+      // The latest quarantine entries sit at an offset the counts give: those first.
+      if (await fetchPanel("reasons", paths.reasons)) renderReasons();
+      paths.recent = endpoints().recent;
+    }
+    const results = await Promise.all(names.map((name) => fetchPanel(name, paths[name])));
+    state.comparedAt = performance.now();
+    const due = new Set();
+    names.forEach((name, i) => {
+      if (results[i]) due.add(RENDER[name]);
+    });
+    for (const render of due) render();
+    for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
+    $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
+  }
+
+  function csvHref(path) {
+    return `${path}${path.includes("?") ? "&" : "?"}format=csv`;
+  }
+
+  function recovered() {
+    state.failures = 0;
+    state.problem = null;
+  }
+
+  function failed(error) {
+    state.failures += 1;
+    let delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (state.failures - 1));
+    if (error instanceof Unavailable) {
+      state.problem = "unavailable";
+      state.problemText = error.message;
+      delay = Math.max(delay, (error.retryAfter || 0) * 1000);
+    } else if (error instanceof Unreachable) {
+      state.problem = "offline";
+      state.problemText = "";
+    } else {
+      state.problem = "offline";
+      state.problemText = String(error.message || error);
+    }
+    delay *= 0.8 + 0.4 * Math.random(); // many tabs do not retry in step
+    state.retryAt = performance.now() + delay;
+    schedule(delay);
   }
 
   function schedule(delay) {
     clearTimeout(state.timer);
     if (!state.locked) state.timer = setTimeout(poll, delay);
+  }
+
+  // -- display settings --------------------------------------------------------------------------
+
+  async function loadDisplay() {
+    try {
+      const result = await fetchJSON("display");
+      state.display = result.body;
+      state.displayAt = performance.now();
+    } catch (error) {
+      return; // poll() says why, and tries again once the API answers
+    }
+    const currency = state.display.currency;
+    if (currency) {
+      try {
+        state.money = new Intl.NumberFormat(undefined, { style: "currency", currency });
+        state.moneyCompact = new Intl.NumberFormat(undefined, {
+          style: "currency",
+          currency,
+          notation: "compact",
+          maximumFractionDigits: 1,
+        });
+      } catch (_) {
+        /* a code this browser does not know: plain numbers */
+      }
+    }
+  }
+
+  function storeName(id) {
+    return state.display.store_names?.[String(id)] ?? `Store ${id}`;
   }
 
   // -- rendering -------------------------------------------------------------------------------
@@ -159,8 +337,7 @@
   }
 
   function setStatus(kind, text) {
-    const status = $("status");
-    status.dataset.state = kind;
+    $("status").dataset.state = kind;
     setText($("freshness"), text);
   }
 
@@ -172,68 +349,129 @@
     return `updated ${Math.round(seconds / 86400)} days ago`;
   }
 
+  function retryText() {
+    const left = Math.max(0, (state.retryAt - performance.now()) / 1000);
+    return left >= 1.5 ? `retrying in ${Math.round(left)} s` : "retrying…";
+  }
+
   function renderFreshness() {
     if (state.locked) return;
-    const pipeline = state.pipeline;
-    const since = pipeline ? pipeline.totals.seconds_since_commit : null;
-    if (!pipeline) {
-      setStatus(state.failing ? "offline" : "connecting", state.failing ? "offline, retrying…" : "connecting…");
+    if (state.problem === "unavailable") {
+      setStatus("unavailable", `server up, database unavailable: ${state.problemText} · ${retryText()}`);
       return;
     }
+    if (state.problem === "offline") {
+      setStatus("offline", `offline: the server does not answer · ${retryText()}`);
+      return;
+    }
+    const pipeline = state.pipeline;
+    if (!pipeline) {
+      setStatus("connecting", "connecting…");
+      return;
+    }
+    const since = pipeline.totals.seconds_since_commit;
     if (since === null) {
-      setStatus(state.failing ? "offline" : "stale", "no batch committed yet");
+      setStatus("stale", "no batch committed yet");
       return;
     }
     const age = since + (performance.now() - state.pipelineAt) / 1000;
-    if (state.failing) setStatus("offline", `offline, retrying · ${ago(age)}`);
-    else setStatus(age < 30 ? "live" : "stale", ago(age));
+    setStatus(age < 30 ? "live" : "stale", ago(age));
   }
 
-  function renderPipeline() {
+  function renderEngine() {
     const { totals, data_version: version } = state.pipeline;
-    setText($("kpi-quarantined"), integer.format(totals.quarantined));
-    setText($("kpi-applied"), integer.format(totals.applied));
-    setText($("kpi-batches"), `in ${integer.format(totals.batches)} batches`);
-    setText($("version"), `data version ${integer.format(version)}`);
+    const behind = totals.behind === null ? "" : ` · ${integer.format(totals.behind)} bytes behind`;
+    setText(
+      $("engine"),
+      `engine: ${integer.format(totals.applied)} changes applied in ${integer.format(totals.batches)} batches` +
+        ` · ${integer.format(totals.quarantined)} quarantined · data version ${integer.format(version)}${behind}`,
+    );
   }
 
-  function renderSummary() {
-    const rows = state.bodies.summary;
-    const today = rows.length ? rows[rows.length - 1] : null; // oldest first: the last is today
-    if (!today) return;
-    setText($("kpi-spend"), money.format(today.spend_per_rcpt));
-    setText($("kpi-items"), money.format(today.items_per_rcpt));
-    setText($("kpi-this-week"), money.format(today.this_week_sales));
-    setText($("kpi-last-week"), money.format(today.last_week_sales));
-    const change = $("kpi-change");
-    change.classList.remove("up", "down");
-    if (today.last_week_sales > 0) {
-      const pct = (100 * (today.this_week_sales - today.last_week_sales)) / today.last_week_sales;
-      setText(change, `${pct >= 0 ? "▲ +" : "▼ −"}${Math.abs(pct).toFixed(1)} %`);
-      change.classList.add(pct >= 0 ? "up" : "down");
-    } else {
-      setText(change, "–");
+  function change(element, now, before) {
+    element.classList.remove("up", "down");
+    if (!(before > 0)) {
+      setText(element, "–");
+      return;
     }
+    const pct = (100 * (now - before)) / before;
+    setText(element, `${pct >= 0 ? "▲ +" : "▼ −"}${Math.abs(pct).toFixed(1)} %`);
+    element.classList.add(pct >= 0 ? "up" : "down");
+  }
+
+  function hourEnd(h) {
+    return `${String(h).padStart(2, "0")}:59`;
+  }
+
+  function renderComparison() {
+    const rows = Object.fromEntries((state.bodies.comparison ?? []).map((r) => [r.period, r]));
+    const { today: t, same_day_last_week: tl, week_to_date: w, same_period_last_week: wl } = rows;
+    if (!t || !w) return;
+    const day = (d) => dayName.format(new Date(`${d}T00:00:00Z`));
+    setText($("kpi-today"), state.money.format(t.sales));
+    change($("kpi-today-change"), t.sales, tl.sales);
+    setText($("kpi-today-note"), `until ${hourEnd(t.until_hour)} vs ${day(tl.last_day)} until ${hourEnd(tl.until_hour)}`);
+    setText($("kpi-week"), state.money.format(w.sales));
+    change($("kpi-week-change"), w.sales, wl.sales);
+    const span = (p) =>
+      `${p.first_day === p.last_day ? "" : `${day(p.first_day)} – `}${day(p.last_day)} until ${hourEnd(p.until_hour)}`;
+    setText($("kpi-week-note"), `vs ${state.money.format(wl.sales)}, ${span(wl)}`);
+    setText($("kpi-receipts"), integer.format(w.receipts));
+    change($("kpi-receipts-change"), w.receipts, wl.receipts);
+    setText($("kpi-receipts-note"), `vs ${integer.format(wl.receipts)} the same days of last week`);
+    setText($("kpi-spend"), state.money.format(w.spend_per_rcpt));
+    change($("kpi-spend-change"), w.spend_per_rcpt, wl.spend_per_rcpt);
+    setText($("kpi-spend-note"), `per receipt this week, vs ${state.money.format(wl.spend_per_rcpt)}`);
+    setText($("kpi-items"), decimal.format(w.items_per_rcpt));
+    change($("kpi-items-change"), w.items_per_rcpt, wl.items_per_rcpt);
+    setText($("kpi-items-note"), `units this week, vs ${decimal.format(wl.items_per_rcpt)}`);
+  }
+
+  function renderTrend() {
+    const rows = state.bodies.trend ?? [];
+    const f = filters();
+    const scope = f.store ? storeName(f.store) : "all stores";
+    const first = rows.length ? shortDay.format(new Date(`${rows[0].day}T00:00:00Z`)) : "";
+    const last = rows.length ? shortDay.format(new Date(`${rows.at(-1).day}T00:00:00Z`)) : "";
+    setText($("trend-note"), rows.length ? `${scope}, ${first} – ${last}` : `${scope}: no receipts in these days`);
+    updateChart(
+      charts.trend,
+      rows.map((r) => shortDay.format(new Date(`${r.day}T00:00:00Z`))),
+      [
+        {
+          label: "Sales",
+          data: rows.map((r) => r.sales),
+          borderColor: COLORS.roast,
+          backgroundColor: "rgba(184, 118, 58, 0.18)",
+          fill: true,
+          tension: 0.25,
+          pointRadius: rows.length > 40 ? 0 : 2,
+        },
+      ],
+    );
   }
 
   function renderMonthly() {
-    const rows = state.bodies.monthly;
-    const months = [...new Set(rows.map((r) => r.month))].sort().slice(-MONTHS_SHOWN);
+    const rows = state.bodies.monthly ?? [];
+    const f = filters();
+    let months = [...new Set(rows.map((r) => r.month))].sort();
+    if (!f.from && !f.to) months = months.slice(-MONTHS_SHOWN);
+    months = months.slice(-12);
     const stores = [...new Set(rows.map((r) => r.store_id))].sort((a, b) => a - b);
     const sales = new Map(rows.map((r) => [`${r.month}|${r.store_id}`, r.sales]));
-    const palette = MONTH_COLORS.slice(-months.length);
+    const palette = months.length <= MONTH_COLORS.length ? MONTH_COLORS.slice(-months.length) : null;
     const datasets = months.map((month, i) => ({
       label: monthLabel(month),
       data: stores.map((store) => sales.get(`${month}|${store}`) ?? 0),
-      backgroundColor: palette[i],
+      backgroundColor: palette ? palette[i] : mix(COLORS.foam, COLORS.espresso, 0.25 + (0.75 * i) / Math.max(1, months.length - 1)),
       borderRadius: 3,
       maxBarThickness: 28,
     }));
     setText(
       $("monthly-note"),
-      months.length > 1 ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}` : "",
+      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}` : "no sales in these months",
     );
-    updateChart(charts.monthly, stores.map((s) => `Store ${s}`), datasets);
+    updateChart(charts.monthly, stores.map(storeName), datasets);
   }
 
   function monthLabel(month) {
@@ -242,7 +480,7 @@
   }
 
   function renderProducts() {
-    const rows = state.bodies.products;
+    const rows = state.bodies.products ?? [];
     updateChart(
       charts.products,
       rows.map((r) => r.item_name),
@@ -271,6 +509,7 @@
 
   // The store × hour heat map: every hour's receipts from /store_hours, shaded against the
   // busiest cell of all; each store's peak hour (from /store_peak_hours) carries its count.
+  // A tap (or the arrow keys, with the map focused) shows a cell's count below the map.
   function renderHeat() {
     const grid = $("heatmap");
     const rows = [...(state.bodies.peaks ?? [])].sort((a, b) => a.store_id - b.store_id);
@@ -279,25 +518,30 @@
       if (!counts.has(r.store_id)) counts.set(r.store_id, new Array(24).fill(0));
       counts.get(r.store_id)[r.hour] = r.receipts;
     }
+    state.heatCounts = counts;
+    state.heatRows = rows;
     let max = 1;
     for (const row of rows) max = Math.max(max, row.tx_count, ...(counts.get(row.store_id) ?? []));
     const cells = [];
     cells.push(el("div", "row", [
-      el("span", "label", "store"),
+      el("span", "label", "store", { role: "columnheader" }),
       ...Array.from({ length: 24 }, (_, h) =>
-        el("span", h % 6 === 0 ? "hour major" : "hour", String(h), { role: "columnheader" }),
+        el("span", h % 3 === 0 ? "hour major" : "hour", String(h), { role: "columnheader" }),
       ),
-      el("span", "peaktext", "peak"),
+      el("span", "peaktext", "peak", { role: "columnheader" }),
     ], { role: "row" }));
     for (const row of rows) {
       const byHour = counts.get(row.store_id) ?? new Array(24).fill(0);
       byHour[row.peak_hour] = Math.max(byHour[row.peak_hour], row.tx_count);
       const hours = byHour.map((n, h) => {
         const peak = h === row.peak_hour;
-        const cell = el("span", peak ? "cell peak" : "cell", peak ? compact.format(n) : "", {
-          role: "cell",
-          title: `Store ${row.store_id}, ${hourRange(h)}: ${integer.format(n)} receipts` +
+        const selected = state.heat.store === row.store_id && state.heat.hour === h;
+        const cell = el("span", `cell${peak ? " peak" : ""}${selected ? " selected" : ""}`, peak ? compact.format(n) : "", {
+          role: "gridcell",
+          title: `${storeName(row.store_id)}, ${hourRange(h)}: ${integer.format(n)} receipts` +
             (peak ? " (busiest hour)" : ""),
+          "data-hour": String(h),
+          "data-count": String(n),
         });
         if (n > 0) {
           const share = n / max;
@@ -310,18 +554,115 @@
       text.append(el("b", "", `${String(row.peak_hour).padStart(2, "0")}:00`));
       text.append(el("span", "count full", ` · ${integer.format(row.tx_count)}`));
       text.append(el("span", "count short", ` ${compact.format(row.tx_count)}`));
-      cells.push(el("div", "row", [el("span", "label", `Store ${row.store_id}`), ...hours, text], {
+      cells.push(el("div", "row", [el("span", "label", storeName(row.store_id), { role: "rowheader" }), ...hours, text], {
         role: "row",
         "data-store": String(row.store_id),
       }));
     }
     if (!rows.length) cells.push(el("p", "empty", "No receipts yet."));
     grid.replaceChildren(...cells);
+    if (state.heat.store !== null) showCell(state.heat.store, state.heat.hour, false);
+  }
+
+  function showCell(store, hour, focus) {
+    const rowsShown = state.heatRows ?? [];
+    if (!rowsShown.some((r) => r.store_id === store)) return;
+    state.heat = { store, hour };
+    for (const node of document.querySelectorAll("#heatmap .cell.selected")) node.classList.remove("selected");
+    const cell = document.querySelector(`#heatmap [data-store='${store}'] .cell[data-hour='${hour}']`);
+    if (!cell) return;
+    cell.classList.add("selected");
+    const n = Number(cell.dataset.count);
+    const peak = cell.classList.contains("peak") ? " — its busiest hour" : "";
+    setText($("heat-readout"), `${storeName(store)}, ${hourRange(hour)}: ${integer.format(n)} receipts${peak}`);
+    if (focus) cell.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
+
+  function onHeatClick(event) {
+    const cell = event.target.closest(".cell");
+    if (!cell) return;
+    const store = Number(cell.closest("[data-store]").dataset.store);
+    showCell(store, Number(cell.dataset.hour), false);
+  }
+
+  function onHeatKey(event) {
+    const rows = state.heatRows ?? [];
+    if (!rows.length) return;
+    const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0], Home: [0, -24], End: [0, 24] };
+    const move = moves[event.key];
+    if (!move) return;
+    event.preventDefault();
+    let index = rows.findIndex((r) => r.store_id === state.heat.store);
+    let hour = state.heat.hour;
+    if (index < 0 || hour === null) {
+      index = 0;
+      hour = rows[0].peak_hour;
+    } else {
+      index = Math.min(rows.length - 1, Math.max(0, index + move[0]));
+      hour = Math.min(23, Math.max(0, hour + move[1]));
+    }
+    showCell(rows[index].store_id, hour, true);
   }
 
   function hourRange(h) {
     const pad = (n) => String(n).padStart(2, "0");
     return `${pad(h)}:00–${pad((h + 1) % 24)}:00`;
+  }
+
+  // -- quarantine ------------------------------------------------------------------------------
+
+  function renderReasons() {
+    const rows = state.bodies.reasons ?? [];
+    const total = rows.reduce((n, r) => n + r.entries, 0);
+    state.quarantineTotal = total;
+    setText($("quarantine-note"), `${integer.format(total)} inputs rejected by validation, never counted`);
+    const max = Math.max(1, ...rows.map((r) => r.entries));
+    const items = rows.slice(0, 8).map((r) => {
+      const bar = el("span", "bar", "");
+      bar.style.width = `${Math.max(2, (100 * r.entries) / max)}%`;
+      return el("li", "", [el("span", "what", r.reason), el("span", "n", integer.format(r.entries)), bar]);
+    });
+    if (!rows.length) items.push(el("li", "empty", "Nothing quarantined."));
+    $("quarantine-reasons").replaceChildren(...items);
+  }
+
+  // Each entry's whole raw input is served by /quarantine/{id}/raw (the list carries only a
+  // preview). With a bearer token, a click fetches it with the token and opens the text.
+  function rawHref(entry) {
+    return entry.raw_url ?? `quarantine/${entry.id}/raw`;
+  }
+
+  async function onRawLink(event) {
+    const link = event.target.closest("a.raw");
+    if (!link || !state.token) return;
+    event.preventDefault();
+    const opened = window.open("", "_blank");
+    try {
+      const response = await request(link.getAttribute("href"), "text/plain");
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const url = URL.createObjectURL(await response.blob());
+      if (opened) opened.location = url;
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (error) {
+      if (opened) opened.close();
+      if (error instanceof Unauthorized) askForToken();
+    }
+  }
+
+  function renderRecent() {
+    const rows = [...(state.bodies.recent ?? [])].reverse(); // newest first
+    const body = rows.map((q) => {
+      const link = el("a", "raw", "raw text", { href: rawHref(q), target: "_blank", rel: "noopener" });
+      const preview = el("code", "", q.raw.length > 60 ? `${q.raw.slice(0, 60)}…` : q.raw);
+      return el("tr", "", [
+        el("td", "id", String(q.id)),
+        el("td", "reason", q.reason),
+        el("td", "where", `${q.position}`, { title: q.source }),
+        el("td", "input", [preview, el("br", "", ""), link]),
+      ]);
+    });
+    if (!rows.length) body.push(el("tr", "", [el("td", "empty", "Nothing quarantined.", { colspan: "4" })]));
+    $("quarantine-table").tBodies[0].replaceChildren(...body);
   }
 
   function el(tag, className, content, attributes = {}) {
@@ -339,13 +680,72 @@
     return `rgb(${a.map((v, i) => Math.round(v + (b[i] - v) * t)).join(",")})`;
   }
 
+  function renderFilters() {
+    // Stores and months to choose from: every store and month with sales (unfiltered).
+    const peaks = state.bodies.peaks ?? [];
+    const monthly = state.bodies.monthly ?? [];
+    const f = filters();
+    if (!f.store) {
+      const stores = peaks.map((r) => r.store_id).sort((a, b) => a - b);
+      if (stores.join() !== state.stores.join()) {
+        state.stores = stores;
+        fillSelect($("filter-store"), "All stores", stores.map((s) => [String(s), storeName(s)]));
+      }
+    }
+    if (!f.store && !f.from && !f.to) {
+      const months = [...new Set(monthly.map((r) => r.month))].sort();
+      if (months.join() !== state.months.join()) {
+        state.months = months;
+        const options = months.map((m) => [m, monthLabel(m)]);
+        fillSelect($("filter-from"), "first month", options);
+        fillSelect($("filter-to"), "latest month", options);
+      }
+    }
+  }
+
+  function fillSelect(select, blank, options) {
+    const value = select.value;
+    select.replaceChildren(el("option", "", blank, { value: "" }), ...options.map(([v, t]) => el("option", "", t, { value: v })));
+    select.value = value;
+  }
+
   const RENDER = {
-    summary: renderSummary,
-    monthly: renderMonthly,
+    comparison: renderComparison,
+    trend: renderTrend,
+    monthly: () => {
+      renderMonthly();
+      renderFilters();
+    },
     products: renderProducts,
-    peaks: renderHeat,
+    peaks: () => {
+      renderHeat();
+      renderFilters();
+    },
     hours: renderHeat,
+    reasons: renderReasons,
+    recent: renderRecent,
   };
+
+  // -- downloads ---------------------------------------------------------------------------------
+
+  // A download link fetches its CSV itself, so the bearer token goes with it when one is set.
+  async function onDownload(event) {
+    const link = event.target.closest("a.download");
+    if (!link || link.dataset.fetched) return;
+    event.preventDefault();
+    try {
+      const response = await request(link.getAttribute("href"), "text/csv");
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const url = URL.createObjectURL(await response.blob());
+      const save = el("a", "", "", { href: url, download: link.getAttribute("download") });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (error) {
+      if (error instanceof Unauthorized) askForToken();
+    }
+  }
 
   // -- charts ----------------------------------------------------------------------------------
 
@@ -360,6 +760,23 @@
       animation: { duration: 300 },
       interaction: { mode: "index", intersect: false },
     };
+    const moneyAxis = {
+      beginAtZero: true,
+      grid: { color: COLORS.grid },
+      ticks: { callback: (v) => state.moneyCompact.format(v) },
+    };
+    charts.trend = new Chart($("chart-trend"), {
+      type: "line",
+      data: { labels: [], datasets: [] },
+      options: {
+        ...base,
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: (c) => ` ${state.money.format(c.parsed.y)}` } },
+        },
+        scales: { x: { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } }, y: moneyAxis },
+      },
+    });
     charts.monthly = new Chart($("chart-monthly"), {
       type: "bar",
       data: { labels: [], datasets: [] },
@@ -368,16 +785,12 @@
         plugins: {
           legend: { position: "top", align: "end", labels: { boxWidth: 12, boxHeight: 12 } },
           tooltip: {
-            callbacks: { label: (c) => ` ${c.dataset.label}: ${money.format(c.parsed.y)}` },
+            callbacks: { label: (c) => ` ${c.dataset.label}: ${state.money.format(c.parsed.y)}` },
           },
         },
         scales: {
           x: { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } },
-          y: {
-            beginAtZero: true,
-            grid: { color: COLORS.grid },
-            ticks: { callback: (v) => compact.format(v) },
-          },
+          y: moneyAxis,
         },
       },
     });
@@ -390,16 +803,10 @@
         interaction: { mode: "nearest", axis: "y", intersect: false },
         plugins: {
           legend: { display: false },
-          tooltip: {
-            callbacks: { label: (c) => ` ${integer.format(c.parsed.x)} units` },
-          },
+          tooltip: { callbacks: { label: (c) => ` ${integer.format(c.parsed.x)} units` } },
         },
         scales: {
-          x: {
-            beginAtZero: true,
-            grid: { color: COLORS.grid },
-            ticks: { callback: (v) => compact.format(v) },
-          },
+          x: { beginAtZero: true, grid: { color: COLORS.grid }, ticks: { callback: (v) => compact.format(v) } },
           y: { grid: { display: false }, ticks: { color: "#2a211c", autoSkip: false } },
         },
       },
@@ -408,12 +815,23 @@
 
   // -- start -----------------------------------------------------------------------------------
 
-  function start() {
+  function onFilters() {
+    schedule(0);
+  }
+
+  async function start() {
     loadToken();
     makeCharts();
     $("token-form").addEventListener("submit", onTokenSubmit);
+    $("filters").addEventListener("change", onFilters);
+    $("filters").addEventListener("submit", (event) => event.preventDefault());
+    $("filters").addEventListener("reset", () => setTimeout(onFilters, 0));
+    $("heatmap").addEventListener("click", onHeatClick);
+    $("heatmap").addEventListener("keydown", onHeatKey);
+    document.addEventListener("click", onDownload);
+    document.addEventListener("click", onRawLink);
     document.addEventListener("visibilitychange", () => {
-      if (!document.hidden) schedule(0);
+      if (!document.hidden && !state.problem) schedule(0);
     });
     setInterval(renderFreshness, TICK_MS);
     schedule(0);

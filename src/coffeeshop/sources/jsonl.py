@@ -18,6 +18,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any
 
+from coffeeshop.aggregates import RAW_KEEP, cap_reason, cut_note
 from coffeeshop.errors import ConfigError, SourceChanged
 from coffeeshop.events import Event, Unreadable, event_from_object
 from coffeeshop.sources.base import BatchLimits, SourceBatch
@@ -25,8 +26,11 @@ from coffeeshop.sources.base import BatchLimits, SourceBatch
 HEAD_BYTES = 1024
 TAIL_BYTES = 64
 READ_SIZE = 1 << 20
-# A line this long is kept in quarantine only in part (the position says where the rest is).
+# A longer line is never held whole: it is skipped to its newline and quarantined as too
+# long, with its first bytes, its length and its SHA-256 (memory stays bounded).
 MAX_LINE_BYTES = 16 << 20
+# Bytes of a line kept for its quarantined raw text: enough for `RAW_KEEP` characters.
+_RAW_BYTES = 4 * RAW_KEEP
 _BOM = b"\xef\xbb\xbf"
 # Numbers with a fraction (and NaN/Infinity, rejected later) become exact Decimals.
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
@@ -39,32 +43,76 @@ def decode_line(data: bytes, *, where: str) -> Event | None:
     if not data.strip():
         return None
     if len(data) > MAX_LINE_BYTES:
-        raw = data[:MAX_LINE_BYTES].decode("utf-8", "backslashreplace")
-        return Unreadable(
-            reason=f"line is {len(data)} bytes long, more than {MAX_LINE_BYTES} "
-            "(the raw text kept here is cut; the full line is in the file at this position)",
-            where=where,
-            raw=raw,
-        )
+        return too_long(len(data), hashlib.sha256(data), data[:_RAW_BYTES], where=where)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Unreadable(
-            reason=f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}",
-            where=where,
-            raw=data.decode("utf-8", "backslashreplace"),
+        return _unreadable(
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}", where, data
         )
     try:
         obj = _DECODER.decode(text)
     except RecursionError:
-        return Unreadable(reason="invalid JSON: nested too deeply", where=where, raw=text)
+        return _unreadable("invalid JSON: nested too deeply", where, data, text)
     except json.JSONDecodeError as exc:
-        return Unreadable(
-            reason=f"invalid JSON: {exc.msg} (column {exc.colno})", where=where, raw=text
-        )
+        return _unreadable(f"invalid JSON: {exc.msg} (column {exc.colno})", where, data, text)
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        return Unreadable(reason=f"invalid JSON: {exc}", where=where, raw=text)
-    return event_from_object(obj, where=where, raw=text)
+        return _unreadable(f"invalid JSON: {exc}", where, data, text)
+    event = event_from_object(obj, where=where, raw=text)
+    if isinstance(event, Unreadable) and len(text) > RAW_KEEP:
+        return _unreadable(event.reason, where, data, text)
+    return event
+
+
+def _unreadable(reason: str, where: str, data: bytes, text: str | None = None) -> Unreadable:
+    """A line kept in quarantine: its text, or its first `RAW_KEEP` characters with the line's
+    length and the SHA-256 of its bytes (as in the file: `sha256sum` of the line agrees)."""
+    reason = cap_reason(reason)
+    raw = text if text is not None else data[:_RAW_BYTES].decode("utf-8", "backslashreplace")
+    if len(raw) <= RAW_KEEP and (text is not None or len(data) <= _RAW_BYTES):
+        return Unreadable(reason=reason, where=where, raw=raw)
+    note = cut_note(len(data), hashlib.sha256(data).hexdigest())
+    return Unreadable(reason=reason + note, where=where, raw=raw[:RAW_KEEP])
+
+
+def too_long(length: int, digest: Any, head: bytes, *, where: str) -> Unreadable:
+    """A line over `MAX_LINE_BYTES`, of which only `head` (its first bytes) was kept."""
+    return Unreadable(
+        reason=f"line is {length} bytes long, more than {MAX_LINE_BYTES}"
+        + cut_note(length, digest.hexdigest()),
+        where=where,
+        raw=head.decode("utf-8", "backslashreplace")[:RAW_KEEP],
+    )
+
+
+class _LongLine:
+    """A line past `MAX_LINE_BYTES` being skipped: its first bytes, length and hash so far.
+    The last byte is held back from the hash until the next, so a CR before the newline
+    is left out, as `decode_line` leaves it out."""
+
+    def __init__(self, where: str, data: bytes) -> None:
+        self.where = where
+        self.head = data[:_RAW_BYTES]
+        self.length = 0
+        self.hash = hashlib.sha256()
+        self._held = b""
+        self.add(data)
+
+    def add(self, data: bytes) -> None:
+        if not data:
+            return
+        self.hash.update(self._held)
+        self.hash.update(memoryview(data)[:-1])
+        self.length += len(self._held) + len(data) - 1
+        self._held = data[-1:]
+
+    def end(self) -> tuple[Unreadable, int]:
+        """The quarantine event, and the line's bytes in the file (its CR included)."""
+        total = self.length + len(self._held)
+        if self._held != b"\r":
+            self.hash.update(self._held)
+            self.length += len(self._held)
+        return too_long(self.length, self.hash, self.head, where=self.where), total
 
 
 class JsonlSource:
@@ -156,10 +204,32 @@ class JsonlSource:
         events: list[Event] = []
         started = 0.0
         moved = False  # position advanced since the last batch
+        long: _LongLine | None = None  # a line over MAX_LINE_BYTES being skipped
         while not stop.is_set():
             chunk = os.pread(fd, READ_SIZE, read_at)
             if chunk:
                 read_at += len(chunk)
+                if long is not None:
+                    newline = chunk.find(b"\n")
+                    if newline < 0:
+                        long.add(chunk)
+                        continue
+                    long.add(chunk[:newline])
+                    too_long_line, size = long.end()
+                    long = None
+                    self._offset += size + 1
+                    moved = True
+                    if self._line_open:  # it continued a line already counted
+                        self._line_open = False
+                    else:
+                        self._line += 1
+                    if not events:
+                        started = time.monotonic()
+                    events.append(too_long_line)
+                    if len(events) >= limits.max_events:
+                        yield SourceBatch(events, self.position(), behind=self._behind())
+                        events, moved = [], False
+                    chunk = chunk[newline + 1 :]
                 lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
                 pending = lines.pop()
                 for data in lines:
@@ -186,6 +256,10 @@ class JsonlSource:
                     ):
                         yield SourceBatch(events, self.position(), behind=self._behind())
                         events, moved = [], False
+                if len(pending) > MAX_LINE_BYTES + 1:  # (+1: a CR before the newline)
+                    number = self._line if self._line_open else self._line + 1
+                    where = f"line {number} (byte {self._offset})"
+                    long, pending = _LongLine(where, pending), b""
                 continue
             # End of the data written so far.
             if not follow and pending:

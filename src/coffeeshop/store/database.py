@@ -130,6 +130,7 @@ class Store:
         self._lock: WriterLock | None = None
         self._statements: dict[Any, Any] = {}
         self._compiled: dict[int, Any] = {}
+        self._statement_limit: int | None = None  # MySQL/MariaDB: from max_allowed_packet
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -172,9 +173,27 @@ class Store:
         """Create or migrate the schema; return (version before, version after)."""
         self.check()
         try:
-            return upgrade_schema(self.engine)
+            versions = upgrade_schema(self.engine)
+            if self.is_mysql:  # read max_allowed_packet at start: too small is bad config
+                with self.engine.connect() as conn:
+                    self._limit(conn)
+            return versions
         except SQLAlchemyError as exc:
             raise StoreError(describe_error(exc, self.safe_url)) from exc
+
+    def _limit(self, conn: Connection) -> int:
+        """Bytes of literals per multi-row statement on MySQL/MariaDB, from the server's
+        max_allowed_packet (read once): every statement the store sends fits the packet."""
+        if self._statement_limit is None:
+            packet = int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
+            if packet < literal_sql.MIN_PACKET:
+                raise ConfigError(
+                    f"the server of {self.safe_url} has max_allowed_packet = {packet} bytes; "
+                    f"coffeeshop needs at least {literal_sql.MIN_PACKET} (4 MiB): set "
+                    "max_allowed_packet = 16M in the server's configuration"
+                )
+            self._statement_limit = literal_sql.statement_limit(packet)
+        return self._statement_limit
 
     # -- single writer ---------------------------------------------------------------------------
 
@@ -317,7 +336,8 @@ class Store:
             names = ", ".join(q(c) for c in ("key", "store_id", "day", "hour", "cents", "lines"))
             head = f"SELECT {names} FROM cs_receipts WHERE {q('key')} IN "
             results = (
-                conn.exec_driver_sql(f"{head}({values})") for values in literal_sql.in_list(encoded)
+                conn.exec_driver_sql(f"{head}({values})")
+                for values in literal_sql.in_list(encoded, limit=self._limit(conn))
             )
         else:
             columns = (
@@ -350,7 +370,9 @@ class Store:
             bulk = self._compile(stmt)
             if isinstance(bulk, literal_sql.BulkInsert) and bulk.columns == RECEIPT_COLUMNS:
                 bulk.execute_rows(
-                    conn, (receipt_literal(r, rid) for r, rid in plan.upserts.values())
+                    conn,
+                    (receipt_literal(r, rid) for r, rid in plan.upserts.values()),
+                    limit=self._limit(conn),
                 )
             else:
                 rows = [encode_receipt(r, rid) for r, rid in plan.upserts.values()]
@@ -740,7 +762,7 @@ class Store:
         """
         cached = self._compile(stmt)
         if isinstance(cached, literal_sql.BulkInsert):
-            cached.execute(conn, rows)
+            cached.execute(conn, rows, limit=self._limit(conn))
             return
         sql, order = cached
         if order is not None:

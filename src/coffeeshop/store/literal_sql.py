@@ -14,8 +14,20 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-# A statement stays well under the default max_allowed_packet (16 MiB on MariaDB 10.11).
+# The most a multi-row statement holds: well under the default max_allowed_packet (16 MiB
+# on MariaDB 10.11); `statement_limit` lowers it for a server with a smaller packet.
 MAX_STATEMENT = 4 << 20
+# The smallest max_allowed_packet this package works with (MySQL 5.7's default). A receipt's
+# row is at most ~2.1 MiB as literals (`aggregates.MAX_STORED_ITEMS`, hex-encoded), quarantine
+# raw text at most 256 KiB: each fits one statement with room to spare.
+MIN_PACKET = 4 << 20
+
+
+def statement_limit(max_allowed_packet: int) -> int:
+    """Bytes of row literals per statement for a server with this max_allowed_packet: half
+    of it at most, so a single row over the limit (sent alone) still fits."""
+    return min(MAX_STATEMENT, max_allowed_packet // 2)
+
 
 _INSERT = re.compile(
     r"(?s)\A\s*(INSERT\b.+?\bVALUES\s*)(\(.*?\))(\s*(?:AS\s+\w+\s+)?ON\s+DUPLICATE\b.*)\Z", re.I
@@ -49,29 +61,36 @@ class BulkInsert:
         self.prefix, _, self.suffix = match.groups()
         self.columns = tuple(columns)
 
-    def execute(self, conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    def execute(
+        self, conn: Connection, rows: Iterable[dict[str, Any]], *, limit: int = MAX_STATEMENT
+    ) -> None:
         columns = self.columns
         self.execute_rows(
-            conn, ("(" + ",".join(literal(row[c]) for c in columns) + ")" for row in rows)
+            conn,
+            ("(" + ",".join(literal(row[c]) for c in columns) + ")" for row in rows),
+            limit=limit,
         )
 
-    def execute_rows(self, conn: Connection, rows: Iterable[str]) -> None:
-        """Execute with row literals already written, `(v1,v2,…)` in `self.columns` order."""
-        for chunk in _sized(rows):
+    def execute_rows(
+        self, conn: Connection, rows: Iterable[str], *, limit: int = MAX_STATEMENT
+    ) -> None:
+        """Execute with row literals already written, `(v1,v2,…)` in `self.columns` order,
+        as few statements as `limit` (bytes of literals per statement) allows."""
+        for chunk in _sized(rows, limit):
             conn.exec_driver_sql(self.prefix + ",".join(chunk) + self.suffix)
 
 
-def in_list(values: Iterable[bytes]) -> Iterator[str]:
+def in_list(values: Iterable[bytes], *, limit: int = MAX_STATEMENT) -> Iterator[str]:
     """`X'…',X'…'` lists for `IN (…)`, each within the statement size limit."""
-    for chunk in _sized(literal(v) for v in values):
+    for chunk in _sized((literal(v) for v in values), limit):
         yield ",".join(chunk)
 
 
-def _sized(literals: Iterable[str]) -> Iterator[list[str]]:
+def _sized(literals: Iterable[str], limit: int) -> Iterator[list[str]]:
     chunk: list[str] = []
     size = 0
     for text in literals:
-        if chunk and size + len(text) > MAX_STATEMENT:
+        if chunk and size + len(text) > limit:
             yield chunk
             chunk, size = [], 0
         chunk.append(text)

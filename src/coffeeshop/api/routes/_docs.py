@@ -21,3 +21,17 @@ DATA_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationProblem, "description": "A bad query parameter: which and why."},
     503: {"model": Problem, "description": "The database cannot answer right now."},
 }
+
+# The table endpoints also answer CSV (`?format=csv` or `Accept: text/csv`).
+TABLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **DATA_RESPONSES,
+    200: {
+        "headers": ETAG_HEADER,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "month,store_id,sales\r\n2026-11,3,1234.50\r\n",
+            }
+        },
+    },
+}

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from coffeeshop.api import queries
 from coffeeshop.api.deps import Api, QuarantineQuery, only_known
 from coffeeshop.api.params import Params, QuarantineParams
-from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.routes._docs import DATA_RESPONSES, TABLE_RESPONSES
 from coffeeshop.api.schemas import Problem, QuarantineEntry
 
 router = APIRouter(tags=["pipeline"], responses=DATA_RESPONSES)
@@ -24,6 +24,7 @@ router = APIRouter(tags=["pipeline"], responses=DATA_RESPONSES)
 @router.get(
     "/quarantine",
     response_model=list[QuarantineEntry],
+    responses=TABLE_RESPONSES,
     dependencies=[Depends(only_known(QuarantineParams))],
     summary="Quarantined input, oldest first",
 )

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from coffeeshop.api import queries
 from coffeeshop.api.deps import Api, StoreQuery, only_known
 from coffeeshop.api.params import StoreParams
-from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.routes._docs import TABLE_RESPONSES
 from coffeeshop.api.schemas import StoreHourRow
 
-router = APIRouter(tags=["tables"], responses=DATA_RESPONSES)
+router = APIRouter(tags=["tables"], responses=TABLE_RESPONSES)
 
 
 @router.get(

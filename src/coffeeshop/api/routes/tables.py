@@ -17,7 +17,7 @@ from coffeeshop.api.deps import (
     only_known,
 )
 from coffeeshop.api.params import ItemParams, StoreMonthlyParams, StoreParams, SummaryParams
-from coffeeshop.api.routes._docs import DATA_RESPONSES
+from coffeeshop.api.routes._docs import TABLE_RESPONSES
 from coffeeshop.api.schemas import (
     ItemPerformanceRow,
     ReceiptsSummaryRow,
@@ -25,7 +25,7 @@ from coffeeshop.api.schemas import (
     StorePeakHoursRow,
 )
 
-router = APIRouter(tags=["tables"], responses=DATA_RESPONSES)
+router = APIRouter(tags=["tables"], responses=TABLE_RESPONSES)
 
 
 @router.get(

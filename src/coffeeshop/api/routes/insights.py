@@ -1,0 +1,105 @@
+"""The owner's view beyond the four tables: daily sales, honest week and day comparisons,
+quarantine counts by reason, and the display settings (currency, store names)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from coffeeshop.api import insights
+from coffeeshop.api.deps import Api, only_known
+from coffeeshop.api.insights import ComparisonParams, DailySalesParams, ReasonParams
+from coffeeshop.api.params import Params
+from coffeeshop.api.routes._docs import DATA_RESPONSES, TABLE_RESPONSES
+from coffeeshop.api.schemas import (
+    ComparisonRow,
+    DailySalesRow,
+    DisplaySettings,
+    QuarantineReasonRow,
+)
+
+router = APIRouter(tags=["insights"], responses=TABLE_RESPONSES)
+settings_router = APIRouter(tags=["insights"], responses=DATA_RESPONSES)
+
+
+@router.get(
+    "/daily_sales",
+    response_model=list[DailySalesRow],
+    dependencies=[Depends(only_known(DailySalesParams))],
+    summary="Receipts and sales per day (the daily trend)",
+)
+async def daily_sales(
+    params: Annotated[DailySalesParams, Query()], request: Request, api: Api
+) -> Response:
+    """Oldest first; days without receipts are left out. All stores from the per-day state the
+    engine keeps; one store (`store_id`) from its current receipts."""
+    return await api.cached(
+        request, ("daily_sales", params.key()), lambda conn: insights.daily_sales(conn, params)
+    )
+
+
+@router.get(
+    "/sales_comparison",
+    response_model=list[ComparisonRow],
+    dependencies=[Depends(only_known(ComparisonParams))],
+    summary="Today and this week so far, against the same part of last week",
+)
+async def sales_comparison(
+    params: Annotated[ComparisonParams, Query()], request: Request, api: Api
+) -> Response:
+    """Four rows: `today` (until the end of the current hour) and `same_day_last_week` (the
+    same weekday a week ago, until the same hour); `week_to_date` (Monday to now) and
+    `same_period_last_week` (Monday a week ago to the same weekday and hour). A partial week is
+    never compared with a whole one. Receipts count by their own date and hour."""
+    now = dt.datetime.now(api.settings.zone()).replace(tzinfo=None)
+    day = dt.date.fromisoformat(params.day) if params.day is not None else now.date()
+    default_hour = now.hour if params.day is None else 23
+    until = params.hour if params.hour is not None else default_hour
+    hour = dt.datetime.combine(day, dt.time(until))
+    store_id = params.store_id
+    return await api.cached(
+        request,
+        ("sales_comparison", store_id),
+        lambda conn: insights.sales_comparison(conn, hour, store_id),
+        variant=hour.strftime("%Y%m%dT%H"),
+        alias=params.day is not None,  # "now" moves on: never answer it from the fast path
+    )
+
+
+@router.get(
+    "/quarantine_reasons",
+    response_model=list[QuarantineReasonRow],
+    dependencies=[Depends(only_known(ReasonParams))],
+    summary="Quarantined entries counted by reason",
+)
+async def quarantine_reasons(
+    params: Annotated[ReasonParams, Query()], request: Request, api: Api
+) -> Response:
+    """Most frequent first (ties by reason)."""
+    return await api.cached(
+        request,
+        ("quarantine_reasons", params.key()),
+        lambda conn: insights.quarantine_reasons(conn, params),
+    )
+
+
+@settings_router.get(
+    "/display",
+    response_model=DisplaySettings,
+    dependencies=[Depends(only_known(Params))],
+    summary="How the dashboard shows money, stores and time",
+)
+async def display(request: Request, api: Api) -> Response:
+    settings = api.settings
+    zone = settings.zone()
+    return api.uncached(
+        request,
+        {
+            "currency": settings.currency,
+            "store_names": {str(k): v for k, v in sorted(settings.store_name_map.items())},
+            "timezone": settings.timezone or str(zone),
+            "now": dt.datetime.now(zone).replace(tzinfo=None).isoformat(timespec="seconds"),
+        },
+    )
