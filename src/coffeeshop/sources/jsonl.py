@@ -219,9 +219,9 @@ class JsonlSource:
                 continue
             # End of the data written so far.
             if not follow and self._pending:
-                event = self._complete_last_line(self._pending)
-                if event is not None:
-                    batch.add(event)
+                last = self._complete_last_line(self._pending)
+                if last is not None:
+                    batch.add(last)
                     self._pending = b""
             if batch or self._offset != self._handed_out:  # (blank lines move it too)
                 yield self._hand_out(batch)
