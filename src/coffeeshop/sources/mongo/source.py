@@ -14,9 +14,10 @@ has change streams at a start, the source switches to them through a rebuild (th
 stream's start point first, then a fresh read, then the stream).
 
 The driver resumes a broken stream once by itself, and retries a `find` once, but never
-a `getMore`; after that this source retries with exponential backoff (capped at 60 s),
-logging each attempt, from the last change or `_id` it read: for ever while following,
-5 times otherwise. Start-up calls (`hello`, the start token) are retried the same way,
+a `getMore`; after that this source retries with the shared backoff of `coffeeshop.retry`
+(capped at 60 s; `errors.MongoRetrying` says which errors are worth it), logging each
+attempt, from the last change or `_id` it read: for ever while following, 5 times
+otherwise. Start-up calls (`hello`, the start token) are retried the same way,
 and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
 invalidate event after a drop or rename) raises `SourceHistoryLost`; the engine
