@@ -1,43 +1,53 @@
 # The two commands of the README: `make demo` (main job) and `make test` (all tests).
-# Both set up the virtual environment first; nothing needs installing by hand.
+# Both set up the virtual environment first; nothing needs installing by hand. `make demo`
+# installs the package alone (what the demo runs); the test and lint tools come with the
+# targets that use them (`make test`, `make lint`, `make bench`).
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: setup demo sample test lint bench bench-quick clean
+.PHONY: setup setup-runtime demo sample test lint bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): $(RUNTIME) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV)
 
-setup: $(STAMP)
+setup-runtime: $(RUNTIME)
+setup: $(DEV)
 
-# Main job: live traffic, the engine and the dashboard on http://127.0.0.1:8000 (Ctrl-C stops).
-demo: setup
-	$(BIN)/coffeeshop demo
+# Main job: live traffic, the engine and the dashboard on http://127.0.0.1:$(PORT) (Ctrl-C
+# stops). `make demo PORT=8765` when port 8000 is taken.
+demo: $(RUNTIME)
+	$(BIN)/coffeeshop demo --port $(PORT)
 
 # The bundled sample synced into SQLite, the tables printed.
-sample: setup
+sample: $(RUNTIME)
 	$(BIN)/coffeeshop sample --db sqlite:///analysis.db
 
-lint: setup
+lint: $(DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
-test: setup lint
+test: $(DEV) lint
 	bash scripts/ensure-mariadb.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
-bench: setup
+bench: $(DEV)
 	bash scripts/ensure-mariadb.sh
 	$(BIN)/python bench/bench_sync.py
 
-bench-quick: setup
+bench-quick: $(DEV)
 	bash scripts/ensure-mariadb.sh
 	$(BIN)/python bench/bench_sync.py --receipts 100000
 

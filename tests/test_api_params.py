@@ -134,3 +134,66 @@ async def test_spellings_of_the_same_query_answer_the_same(url: str) -> None:
             assert response.status_code == 200
             assert response.content == plain.content
             assert response.headers["etag"] == plain.headers["etag"]
+
+
+@pytest.mark.parametrize(
+    ("query", "first", "last"),
+    [
+        ("/store_monthly?month_from=2026-05&month_to=2026-03", "month_from", "month_to"),
+        ("/receipts_summary?as_of_from=2026-11-20&as_of_to=2026-11-01", "as_of_from", "as_of_to"),
+    ],
+)
+async def test_a_range_whose_start_is_after_its_end_is_a_422_naming_both(
+    url: str, query: str, first: str, last: str
+) -> None:
+    async with running(url) as client:
+        response = await client.get(query)
+    assert response.status_code == 422, response.text
+    message = response.json()["message"]
+    assert f"{first} (" in message and f"is after {last} (" in message
+
+
+async def test_order_by_item_name_is_for_people(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`latte` sorts beside `Latte` and `Latté`, before `Turkey Club`; names equal once case
+    and accents are folded keep one exact order."""
+    from helpers import receipt, write_lines
+
+    from coffeeshop.engine import Syncer
+    from coffeeshop.sources.jsonl import JsonlSource
+    from coffeeshop.store import Store
+
+    directory = tmp_path_factory.mktemp("names")
+    source, db = directory / "r.jsonl", f"sqlite:///{directory / 'names.db'}"
+    names = ["Turkey Club", "latte", "Latté", "Latte", "Éclair", "apple pie", "Zucchini Bread"]
+    write_lines(source, [receipt(i, items=[(n, 1)]) for i, n in enumerate(names)])
+    with Store(db) as store:
+        Syncer(store, JsonlSource(source)).run()
+    async with running(db) as client:
+        ordered = [
+            r["item_name"] for r in (await client.get("/item_performance?order=item_name")).json()
+        ]
+        page = [
+            r["item_name"]
+            for r in (await client.get("/item_performance?order=item_name&offset=2&limit=2")).json()
+        ]
+    assert ordered == [
+        "apple pie",
+        "Éclair",
+        "Latte",
+        "Latté",
+        "latte",
+        "Turkey Club",
+        "Zucchini Bread",
+    ]
+    assert page == ordered[2:4]
+
+
+@pytest.mark.parametrize("path", ["/", "/health", *ENDPOINTS, "/item_performance?limit=2"])
+async def test_head_answers_like_get_without_a_body(url: str, path: str) -> None:
+    async with running(url) as client:
+        got = await client.get(path)
+        head = await client.head(path)
+    assert got.status_code == 200 and head.status_code == 200, head.text
+    assert head.content == b""
+    for name in ("content-type", "content-length", "etag"):
+        assert head.headers.get(name) == got.headers.get(name)

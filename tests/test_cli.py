@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,247 @@ def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None
     assert "up to date (version 3)" in again.stdout
     shown = run("tables", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0 and "store_monthly (0 rows)" in shown.stdout
+
+
+HEAVY = ("prefect", "fastapi", "pymongo", "sqlalchemy", "uvicorn")
+LOADED = """
+import runpy, sys
+sys.argv = ["coffeeshop", *sys.argv[1:]]
+try:
+    runpy.run_module("coffeeshop", run_name="__main__")
+except SystemExit:
+    pass
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_imports_no_heavy_library(tmp_path: Path, command: str) -> None:
+    """`--help` must stay fast: Prefect, FastAPI, PyMongo, SQLAlchemy and uvicorn are imported
+    only inside the commands that use them (see bench/bench_cli.py for the timings)."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, *command.split(), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Usage:" in result.stdout
+    loaded = set(result.stderr.split())
+    assert "typer" in loaded
+    assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_sync_stops_cleanly_then_exits_128_plus_the_signal(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Ctrl-C (or SIGTERM) during `sync`: the batch in hand commits, then the exit status says
+    the run was interrupted (130 / 143, as shells expect), not finished (0)."""
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(i) for i in range(1, 51)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    following = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coffeeshop",
+            "sync",
+            "--follow",
+            "--source",
+            str(source),
+            *["--db", db],
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while receipts_in(db) < 50:
+            assert time.monotonic() < deadline and following.poll() is None
+            time.sleep(0.2)
+        following.send_signal(signum)
+        _, stderr = following.communicate(timeout=60)
+    finally:
+        if following.poll() is None:
+            following.kill()
+    assert following.returncode == code, stderr
+    assert "synced 50 event(s)" in stderr and "Traceback" not in stderr
+
+
+def receipts_in(db: str) -> int:
+    path = Path(db.removeprefix("sqlite:///"))
+    if not path.exists():
+        return 0
+    with Store(db) as store:
+        store.upgrade()
+        return sum(1 for _ in store.iter_receipts())
+
+
+# -- what the commands print ------------------------------------------------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x9b1m"
+
+
+def test_tables_and_quarantine_escape_control_characters(tmp_path: Path) -> None:
+    """issue 10.13: receipt content with terminal escapes (retitle, clipboard, clear screen)
+    is printed escaped, never as the raw control characters."""
+    source = tmp_path / "r.jsonl"
+    write_lines(
+        source,
+        [
+            receipt(1, items=[(f"Latte{ESCAPES}", 1)]),
+            receipt(2, total=-1, items=[(f"Tea{ESCAPES}", 1)]),
+            f"not json {ESCAPES}",
+        ],
+    )
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
+    for args in (["tables"], ["tables", "--format", "csv"], ["quarantine", "--raw"]):
+        shown = run(*args, "--db", db, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+        assert "\x9b" not in shown.stdout
+        assert "\\x1b]0;pwned\\x07" in shown.stdout
+    assert "Latte\\x1b]0;pwned\\x07\\x1b]52;c;" in run("tables", "--db", db, cwd=tmp_path).stdout
+
+
+def test_tables_limit_and_formats_for_scripts(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sample", "--db", db, cwd=tmp_path).returncode == 0
+    limited = run("tables", "--db", db, "--limit", "2", cwd=tmp_path)
+    assert "item_performance (11 rows, showing 2)" in limited.stdout
+    as_json = json.loads(run("tables", "--db", db, "--format", "json", cwd=tmp_path).stdout)
+    assert set(as_json) == {
+        "receipts_summary",
+        "store_monthly",
+        "item_performance",
+        "store_peak_hours",
+    }
+    items = {r["item_name"]: r["total_sold"] for r in as_json["item_performance"]}
+    assert items["Latte"] == 8 and "Crème Brûlée" in items
+    assert all(isinstance(r["sales"], str) for r in as_json["store_monthly"])  # exact decimals
+    text = run("tables", "--db", db, "--format", "csv", "--limit", "1", cwd=tmp_path).stdout
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[0] == [
+        "table",
+        "as_of",
+        "spend_per_rcpt",
+        "items_per_rcpt",
+        "this_week_sales",
+        "last_week_sales",
+    ]
+    assert sum(1 for r in rows if r[0] == "item_performance") == 1
+
+
+def test_generate_to_standard_output(tmp_path: Path) -> None:
+    result = run("generate", "--count", "3", "--out", "-", "--seed", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3 and result.stdout.startswith('{"_id"')
+    assert not (tmp_path / "-").exists()
+    assert "wrote 3 line(s) to standard output" in result.stderr
+
+
+def test_help_shows_flags_as_flags_and_the_batch_options_with_their_defaults(
+    tmp_path: Path,
+) -> None:
+    shown = " ".join(run("sync", "--help", cwd=tmp_path).stdout.split())
+    assert "<bool>" not in shown
+    assert "[env: COFFEESHOP_BATCH_SIZE; default 5000]" in shown
+    assert "[env: COFFEESHOP_BATCH_WAIT; default 0.2]" in shown
+    assert " ." not in shown
+
+
+def test_an_invalid_option_is_named_as_the_option(tmp_path: Path) -> None:
+    write_lines(tmp_path / "r.jsonl", [receipt(1)])
+    result = run("sync", "--source", "r.jsonl", "--batch-size", "0", cwd=tmp_path)
+    assert_one_line_error(result, "bad configuration --batch-size:")
+    assert "COFFEESHOP_BATCH_SIZE" not in result.stderr
+
+
+def test_a_csv_source_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text("Store_ID,transactionDate,total_price\n3,2026-11-20,12.5\n")
+    for command in ("sync", "reconcile"):
+        result = run(command, "--source", "r.csv", "--db", "sqlite:///a.db", cwd=tmp_path)
+        assert_one_line_error(result, "looks like CSV")
+        assert "the source is JSON lines" in result.stderr
+
+
+def test_postgres_scheme_is_accepted_like_postgresql() -> None:
+    from coffeeshop.store import normalize_url
+
+    assert normalize_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u:p@h/db") == normalize_url("postgresql://u:p@h/db")
+
+
+def test_hints_name_the_database_and_source_the_user_gave(tmp_path: Path) -> None:
+    """Copying a printed hint must act on the same database (password masked)."""
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1), "garbage"])
+    db = f"sqlite:///{tmp_path / 'hinted.db'}"
+    result = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert f"(see `coffeeshop quarantine --db {db}`)" in result.stderr
+    sample = run("sample", "--db", db, cwd=tmp_path)
+    assert f"(see `coffeeshop quarantine --db {db}`)" in sample.stdout
+    source.write_text("")  # truncated under the checkpoint
+    truncated = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert f"`coffeeshop reconcile --repair --source {source} --db {db}`" in truncated.stderr
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_make_demo_takes_a_port_and_installs_only_the_runtime(tmp_path: Path) -> None:
+    """`make demo PORT=8765` runs the demo on that port; the demo's set-up installs the
+    package alone, the test tools only come with `make test` (dry runs in a copy of the
+    Makefile's folder without a virtual environment)."""
+    for name in ("Makefile", "pyproject.toml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+
+    def dry(*targets: str) -> str:
+        result = subprocess.run(
+            ["make", "-n", *targets], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    demo = dry("demo", "PORT=8765")
+    assert ".venv/bin/coffeeshop demo --port 8765" in demo
+    assert "pip install --quiet -e ." in demo and "[dev]" not in demo
+    assert "--port 8000" in dry("demo")
+    test = dry("test")
+    assert "pip install --quiet -e '.[dev]'" in test and ".venv/bin/pytest" in test
+
+
+def test_a_port_in_use_says_which_option_changes_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("demo", "--port", str(port), "--dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert "--port N" in result.stderr and "make demo PORT=N" in result.stderr
+
+
+def test_what_the_readme_commands_write_is_ignored_by_git() -> None:
+    for path in ("receipts.jsonl", "demo/receipts.jsonl", "demo/analysis.db", "analysis.db"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, timeout=30)
+        assert ignored.returncode == 0, f"{path} is not in .gitignore"
+
+
+def test_the_readme_shows_the_dashboard_near_the_top_and_says_which_variable_wins(
+    tmp_path: Path,
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/dashboard.png)" in "\n".join(readme.splitlines()[:15])
+    assert (ROOT / "docs" / "dashboard.png").exists()
+    assert "When both `COFFEESHOP_DB` and `SQL_DSN` are set, `COFFEESHOP_DB` wins" in readme
+    write_lines(tmp_path / "r.jsonl", [receipt(1)])
+    env = {"COFFEESHOP_DB": "sqlite:///cs.db", "SQL_DSN": "sqlite:///sql.db"}
+    assert run("sync", "--source", "r.jsonl", cwd=tmp_path, env=env).returncode == 0
+    assert (tmp_path / "cs.db").exists() and not (tmp_path / "sql.db").exists()

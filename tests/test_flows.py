@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pymysql
 import pytest
 from helpers import assert_one_line_error, current_receipts, receipt, reference_tables, write_lines
@@ -37,7 +38,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.settings import PREFECT_API_URL
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
@@ -61,7 +63,7 @@ def prefect_api() -> Iterator[str]:
     """A temporary Prefect API for this module; its URL, for subprocesses. Its teardown
     drains Prefect's event and log worker threads, which would otherwise stay alive and touch
     the global `random` under the hypothesis tests that run later (a deprecation warning)."""
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):  # a loaded machine needs it
         url = PREFECT_API_URL.value()
         assert url
         yield url
@@ -424,6 +426,28 @@ def test_flows_run_sync_is_one_pass_recorded_in_the_prefect_api(
     assert latest.parameters["db"] is None  # the URL went through the environment, not the API
 
 
+def test_flows_run_reuses_a_running_local_prefect_server(tmp_path: Path, prefect_api: str) -> None:
+    """Without PREFECT_API_URL, a Prefect server on 127.0.0.1:--port is used (no temporary
+    API to start: seconds saved, and the run is recorded where the UI shows it)."""
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'reuse.db'}"
+    write_lines(path, lines())
+    port = prefect_api.rsplit(":", 1)[1].split("/")[0]
+    result = run_cli(
+        "run", "sync", "--source", "r.jsonl", "--db", url, "--port", port, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"using the Prefect server running at {prefect_api}" in result.stderr
+    assert "Starting temporary server" not in result.stderr
+    with get_client(sync_client=True) as client:
+        latest = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["sync"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )[0]
+    assert latest.state is not None and latest.state.is_completed()
+    assert_exact(url, lines())
+
+
 def test_flows_run_reconcile_differences_are_one_line_and_exit_1(
     tmp_path: Path, prefect_api: str
 ) -> None:
@@ -453,6 +477,11 @@ def test_flows_run_reconcile_differences_are_one_line_and_exit_1(
         (["serve", "--source", "r.jsonl", "--reconcile-cron", "at three"], {}, "bad schedule"),
         (["run", "sync", "--source", "r.jsonl"], {"PREFECT_API_URL": DEAD_API}, "does not answer"),
         (["serve", "--source", "r.jsonl"], {"PREFECT_API_URL": DEAD_API}, "does not answer"),
+        (  # Prefect's temporary API cannot start in time (a loaded machine): what helps
+            ["run", "sync", "--source", "r.jsonl", "--port", "1"],
+            {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"},
+            "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(
@@ -517,3 +546,195 @@ def test_serve_schedules_the_flows_streams_and_stops_cleanly(
     assert_exact(url, lines() + more, day=dt.datetime.now(ZoneInfo("Europe/Berlin")).date())
     sync_directly(url, path)  # the lock is free, and nothing was left unapplied
     assert receipts_in(url) == RECEIPTS + 1
+
+
+# -- served deployments: parameters, the UI, printed hints, stopping --------------------------
+
+
+def start_serving(
+    tmp_path: Path, *args: str, api: str | None
+) -> tuple[subprocess.Popen[str], Path]:
+    """`coffeeshop flows serve …` in a session of its own (as systemd runs it); its log file."""
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    environment |= {"PREFECT_HOME": str(tmp_path / ".prefect"), "COFFEESHOP_TIMEZONE": "UTC"}
+    if api:
+        environment["PREFECT_API_URL"] = api
+    log_path = tmp_path / "serve.log"
+    served = subprocess.Popen(
+        [sys.executable, "-m", "coffeeshop", "flows", "serve", *args],
+        cwd=tmp_path,
+        env=environment,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return served, log_path
+
+
+def wait_for_deployment(name: str, log_path: Path, *, seconds: float = 120) -> Any:
+    """The deployment `name` once the serving process has registered it."""
+    found: list[Any] = []
+
+    def registered() -> bool:
+        assert "Traceback" not in log_path.read_text(), log_path.read_text()
+        with get_client(sync_client=True) as client:
+            try:
+                found.append(client.read_deployment_by_name(name))
+            except (ObjectNotFound, httpx.HTTPError):  # not yet registered, or not yet up
+                return False
+        return True
+
+    wait_for(registered, seconds=seconds)
+    return found[0]
+
+
+def stop_serving(served: subprocess.Popen[str]) -> None:
+    if served.poll() is None:
+        os.killpg(served.pid, signal.SIGKILL)
+        served.wait()
+
+
+def test_a_served_deployment_takes_no_source_or_database_from_a_run(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """issue 10.3: `prefect deployment run 'reconcile/nightly' --param source=/etc/passwd
+    --param db=sqlite:///x.db --param repair=true` must neither read that file nor touch that
+    database, even when the run asks the API not to enforce the parameter schema."""
+
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    sync_directly(url, path)
+    hostile = {"source": "/etc/passwd", "db": f"sqlite:///{tmp_path / 'x.db'}", "repair": True}
+    served, log_path = start_serving(
+        tmp_path, "--source", str(path), "--db", url, "--no-stream", api=prefect_api
+    )
+    try:
+        nightly = wait_for_deployment("reconcile/nightly", log_path)
+        with (
+            get_client(sync_client=True) as client,
+            pytest.raises(Exception, match=r"422|409|[Vv]alidation|not allowed"),
+        ):
+            client.create_flow_run_from_deployment(nightly.id, parameters=hostile)
+        # The API has no authentication: a caller can ask it not to enforce the schema.
+        response = httpx.post(
+            f"{prefect_api}/deployments/{nightly.id}/create_flow_run",
+            json={"parameters": hostile, "enforce_parameter_schema": False},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        run_id = response.json()["id"]
+
+        def finished() -> bool:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(run_id).state
+            return state is not None and state.is_final()
+
+        wait_for(finished, seconds=90)
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run_id).state
+        assert state is not None and state.is_failed(), state
+        assert "refused" in str(state.message) + log_path.read_text()
+    finally:
+        stop_serving(served)
+    assert not (tmp_path / "x.db").exists()
+    with Store(url) as store:
+        assert not any("root:" in str(row["raw"]) for row in store.quarantine_rows(limit=1000))
+    assert_exact(url, lines())
+
+
+def test_a_run_with_connection_parameters_is_refused_in_a_served_process(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flows as the runner calls them, in a process `flows serve` started."""
+    monkeypatch.setenv(flows.SERVED, "check")
+    for call in (
+        lambda: flows.reconcile_flow(source="/etc/passwd", db=f"sqlite:///{tmp_path / 'x.db'}"),
+        lambda: flows.reconcile_flow(repair=True),
+        lambda: flows.sync_flow(db=f"sqlite:///{tmp_path / 'x.db'}", follow=False),
+        lambda: flows.refresh_summary_flow(db=f"sqlite:///{tmp_path / 'x.db'}"),
+    ):
+        with pytest.raises(ConfigError, match="refused"):
+            call()
+    assert not (tmp_path / "x.db").exists()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def test_serve_on_any_port_ui_works_offline_hints_work_and_a_group_sigterm_stops_it(
+    tmp_path: Path,
+) -> None:
+    """issue 11.1–3: `flows serve --port P` with its own Prefect server. The printed UI link
+    lists the three deployments in Chromium with no request leaving the machine; the printed
+    `prefect deployment run …` works as printed from a shell without PREFECT_API_URL; SIGTERM
+    to the whole process group (systemd, `timeout`) stops it within 10 s, exit 0, no traceback."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing (run: bash scripts/ensure-chromium.sh)")
+    from helpers import free_port
+    from playwright.sync_api import sync_playwright
+
+    path, url = tmp_path / "r.jsonl", f"sqlite:///{tmp_path / 'a.db'}"
+    write_lines(path, lines())
+    port = free_port()
+    served, log_path = start_serving(
+        tmp_path, "--source", str(path), "--db", url, "--port", str(port), api=None
+    )
+    try:
+        wait_for_registered(port, log_path)
+        wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=60)
+        output = log_path.read_text()
+        ui = next(line.split(": ", 1)[1] for line in output.splitlines() if "Prefect UI:" in line)
+        assert ui == f"http://127.0.0.1:{port}/deployments"
+        outside: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"]
+            )
+            page = browser.new_page()
+
+            def only_local(route: Any) -> None:
+                host = route.request.url.split("/")[2].split(":")[0]
+                if host in LOCAL_HOSTS or route.request.url.startswith(("data:", "blob:")):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_local)
+            page.goto(ui)
+            for name in ("stream", "nightly", "daily"):
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            assert page.get_by_text("Unable to connect").count() == 0
+            browser.close()
+        assert outside == []
+        hint = next(
+            line.split(": ", 1)[1]
+            for line in output.splitlines()
+            if "prefect deployment run 'refresh-summary/daily'" in line
+        )
+        shell_env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        shell_env["PATH"] = f"{Path(sys.executable).parent}:{shell_env.get('PATH', '')}"
+        shell_env["PREFECT_HOME"] = str(tmp_path / "elsewhere")
+        printed = subprocess.run(
+            hint, shell=True, env=shell_env, capture_output=True, text=True, timeout=120
+        )
+        assert printed.returncode == 0, printed.stdout + printed.stderr
+        started = time.monotonic()
+        os.killpg(served.pid, signal.SIGTERM)
+        code = served.wait(timeout=60)
+        stopped_in = time.monotonic() - started
+    finally:
+        stop_serving(served)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert stopped_in < 10, (stopped_in, output)
+    assert "Traceback" not in output and "ConnectError" not in output, output
+    assert_exact(url, lines(), day=dt.datetime.now(dt.UTC).date())
+
+
+def wait_for_registered(port: int, log_path: Path) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        for name in ("sync/stream", "reconcile/nightly", "refresh-summary/daily"):
+            wait_for_deployment(name, log_path, seconds=240)

@@ -8,9 +8,9 @@ import signal
 import sys
 import threading
 from decimal import Decimal
-from importlib import resources
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,18 +20,26 @@ from coffeeshop.cli_options import (
     MongoDatabaseOption,
     SourceOption,
 )
-from coffeeshop.config import Settings, load_settings
+from coffeeshop.cli_text import HINTS, HintFilter, mask_source, printable
 from coffeeshop.errors import CoffeeshopError, ConfigError
-from coffeeshop.sources.base import BatchLimits
-from coffeeshop.store import Store
+
+if TYPE_CHECKING:
+    from coffeeshop.config import Settings
+    from coffeeshop.store import Store
+
+# Only what every command needs is imported here: `coffeeshop --help` must not pay for
+# SQLAlchemy, pydantic, Prefect, FastAPI or PyMongo. Each command imports its own.
 
 app = typer.Typer(
     help="Coffeeshop Analytics: receipts in, exact analytics tables out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich would add ~0.3 s to every `--help`
 )
-db_app = typer.Typer(help="Manage the analysis database schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Manage the analysis database schema.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 log = logging.getLogger("coffeeshop")
@@ -47,7 +55,7 @@ def main() -> None:
     try:
         app()
     except CoffeeshopError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {HINTS.complete(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -55,6 +63,8 @@ def main() -> None:
 
 
 def _setup(**overrides: Any) -> Settings:
+    from coffeeshop.config import load_settings
+
     settings = load_settings(**overrides)
     logging.basicConfig(
         level=settings.log_level,
@@ -62,14 +72,60 @@ def _setup(**overrides: Any) -> Settings:
         datefmt="%Y-%m-%dT%H:%M:%S",
         stream=sys.stderr,
     )
+    HINTS.db = _safe_url(settings.db)
+    HINTS.source = mask_source(settings.source) if settings.source else None
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, HintFilter) for f in handler.filters):
+            handler.addFilter(HintFilter(HINTS))
     return settings
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+def _refuse_csv(source: str | None) -> None:
+    """A CSV export given as the source would have every line quarantined: say so instead."""
+    if not source or source.startswith(("mongodb://", "mongodb+srv://")):
+        return
+    try:
+        with open(source, "rb") as file:
+            first = file.readline(4096).removeprefix(b"\xef\xbb\xbf").strip()
+    except OSError:
+        return  # the source's own checks report it
+    if (
+        first
+        and first[:1] not in (b"{", b"[")
+        and (b"," in first or b";" in first or b"\t" in first)
+    ):
+        line = printable(first[:80].decode(errors="replace"))
+        raise ConfigError(
+            f"{source} looks like CSV (its first line is {line!r}); "
+            "the source is JSON lines: one receipt document per line, as mongoexport writes"
+        )
+
+
+def _store(url: str) -> Store:
+    from coffeeshop.store import Store
+
+    return Store(url)
+
+
+class _Stopped(threading.Event):
+    """Set by SIGINT/SIGTERM; remembers which signal came first (exit status 128 + it)."""
+
+    signum: int | None = None
+
+    def exit_if_signalled(self) -> None:
+        """After a clean stop: exit 130 (SIGINT) or 143 (SIGTERM), as shells expect, so that
+        a script can tell an interrupted run from a finished one."""
+        if self.signum is not None:
+            raise typer.Exit(128 + self.signum)
+
+
+def _stop_on_signals() -> _Stopped:
+    stop = _Stopped()
 
     def handler(signum: int, _frame: Any) -> None:
         log.info("received %s, stopping after the current batch", signal.Signals(signum).name)
+        if stop.signum is None:
+            stop.signum = signum
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)
@@ -88,11 +144,18 @@ def sync(
         bool, typer.Option("--follow", help="Keep tailing the source for new receipts.")
     ] = False,
     batch_size: Annotated[
-        int | None, typer.Option(help="Most events per batch [env: COFFEESHOP_BATCH_SIZE].")
+        int | None,
+        typer.Option(
+            help="Most events per batch, 1–100000 [env: COFFEESHOP_BATCH_SIZE; default 5000]",
+            show_default=False,
+        ),
     ] = None,
     batch_wait: Annotated[
         float | None,
-        typer.Option(help="Most seconds a batch waits to fill [env: COFFEESHOP_BATCH_WAIT]."),
+        typer.Option(
+            help="Most seconds a batch waits to fill [env: COFFEESHOP_BATCH_WAIT; default 0.2]",
+            show_default=False,
+        ),
     ] = None,
     wait: WaitOption = 0.0,
     database: MongoDatabaseOption = None,
@@ -135,10 +198,12 @@ def sync(
         full_document=full_document,
         on_history_lost=on_history_lost,
     )
+    _refuse_csv(settings.source)
     from coffeeshop.engine import Syncer
+    from coffeeshop.sources.base import BatchLimits
 
     stop = _stop_on_signals()
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         syncer = Syncer(
             store,
             settings.open_source(),
@@ -153,6 +218,7 @@ def sync(
         f"({report.seconds:.2f} s, {report.rate():,.0f} events/s)",
         err=True,
     )
+    stop.exit_if_signalled()
 
 
 @app.command()
@@ -174,9 +240,10 @@ def reconcile(
     Example: coffeeshop reconcile --source receipts.jsonl --db sqlite:///analysis.db --repair
     """
     settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
+    _refuse_csv(settings.source)
     from coffeeshop.reconcile import reconcile as run_reconcile
 
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         report = run_reconcile(
             store,
             settings.open_source(),
@@ -208,68 +275,134 @@ def quarantine(
     Example: coffeeshop quarantine --db sqlite:///analysis.db --raw
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         store.upgrade()
         rows = store.quarantine_rows(limit=limit, offset=offset)
         total = store.count(_schema().quarantine)
     for row in rows:
         receipt = f"receipt {row['receipt_id']}" if row["receipt_id"] else "unreadable input"
-        typer.echo(f"#{row['id']} {row['source']} {row['position']}: {receipt}: {row['reason']}")
+        typer.echo(
+            printable(f"#{row['id']} {row['source']} {row['position']}: {receipt}: {row['reason']}")
+        )
         if raw:
-            typer.echo(f"    {row['raw']}")
+            typer.echo(f"    {printable(str(row['raw']))}")
     typer.echo(
         f"{total} quarantined entr{'y' if total == 1 else 'ies'}"
         + (f" (showing {len(rows)})" if len(rows) < total else "")
     )
 
 
+class TableFormat(StrEnum):
+    TEXT = "text"
+    CSV = "csv"
+    JSON = "json"
+
+
 @app.command()
-def tables(db: DbOption = None) -> None:
+def tables(
+    db: DbOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Most rows per table (the newest or largest first).", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        TableFormat,
+        typer.Option(
+            "--format",
+            help="text (aligned, for people), csv or json (for scripts; decimals as strings).",
+        ),
+    ] = TableFormat.TEXT,
+) -> None:
     """Print the four analytics tables.
 
-    Example: coffeeshop tables --db sqlite:///analysis.db
+    Example: coffeeshop tables --db sqlite:///analysis.db --limit 10 --format csv
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         store.upgrade()
         summaries = store.summary_rows()
         current = store.read_tables()
-    _print_table(
-        "receipts_summary",
-        ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
-        [
-            [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
-            for r in summaries
-        ],
-    )
-    _print_table(
-        "store_monthly",
-        ["month", "store_id", "sales"],
-        [[m, s, v] for (m, s), v in sorted(current.store_monthly.items())],
-    )
-    _print_table(
-        "item_performance",
-        ["item_name", "total_sold"],
-        [
-            [n, v]
-            for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
-        ],
-    )
-    _print_table(
-        "store_peak_hours",
-        ["store_id", "peak_hour", "tx_count"],
-        [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
-    )
+    contents = {
+        "receipts_summary": (
+            ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
+            [
+                [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
+                for r in sorted(summaries, key=lambda r: r.as_of, reverse=limit is not None)
+            ],
+        ),
+        "store_monthly": (
+            ["month", "store_id", "sales"],
+            [
+                [m, s, v]
+                for (m, s), v in sorted(current.store_monthly.items(), reverse=limit is not None)
+            ],
+        ),
+        "item_performance": (
+            ["item_name", "total_sold"],
+            [
+                [n, v]
+                for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+        ),
+        "store_peak_hours": (
+            ["store_id", "peak_hour", "tx_count"],
+            [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
+        ),
+    }
+    if output is TableFormat.JSON:
+        import json
+
+        typer.echo(
+            json.dumps(
+                {
+                    name: [
+                        dict(zip(header, map(_json_value, row), strict=True))
+                        for row in rows[:limit]
+                    ]
+                    for name, (header, rows) in contents.items()
+                },
+                ensure_ascii=True,  # control characters in names arrive escaped
+                indent=1,
+            )
+        )
+        return
+    for name, (header, rows) in contents.items():
+        if output is TableFormat.CSV:
+            _print_csv(name, header, rows[:limit])
+        else:
+            _print_table(name, header, rows[:limit], total=len(rows))
 
 
-def _print_table(name: str, header: list[str], rows: list[list[Any]]) -> None:
+def _json_value(value: Any) -> Any:
+    return value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _print_csv(name: str, header: list[str], rows: list[list[Any]]) -> None:
+    """One CSV block per table: a `table` column first, so the blocks can be concatenated."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["table", *header])
+    writer.writerows([name, *(printable(str(v)) for v in row)] for row in rows)
+    typer.echo(buffer.getvalue(), nl=False)
+
+
+def _print_table(
+    name: str, header: list[str], rows: list[list[Any]], *, total: int | None = None
+) -> None:
     cells = [header] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     numeric = [
         bool(rows) and all(isinstance(row[i], int | Decimal) for row in rows)
         for i in range(len(header))
     ]
-    typer.echo(f"\n{name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    total = len(rows) if total is None else total
+    shown = f", showing {len(rows)}" if len(rows) < total else ""
+    typer.echo(f"\n{name} ({total} row{'s' if total != 1 else ''}{shown})")
     for n, row in enumerate(cells):
         typer.echo(
             "  ".join(
@@ -282,14 +415,17 @@ def _print_table(name: str, header: list[str], rows: list[list[Any]]) -> None:
 
 
 def _cell(value: Any) -> str:
-    return str(value)
+    return printable(str(value))
 
 
 @app.command()
 def generate(
     count: Annotated[int, typer.Option("--count", min=1, help="New receipts to write.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="JSONL file to append to.", show_default=False)
+        Path | None,
+        typer.Option(
+            "--out", help="JSONL file to append to (- : standard output).", show_default=False
+        ),
     ] = None,
     to: Annotated[
         str | None,
@@ -348,14 +484,21 @@ def generate(
         target = f"{settings.mongo_database}.{settings.mongo_collection}"
     else:
         assert out is not None
+        to_stdout = str(out) == "-"
         try:
             written = write_jsonl(
-                out, count, generator=generator, append=not overwrite, rate=rate, stop=stop
+                "/dev/stdout" if to_stdout else out,
+                count,
+                generator=generator,
+                append=to_stdout or not overwrite,
+                rate=rate,
+                stop=stop,
             )
         except OSError as exc:
             raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
-        target = str(out)
+        target = "standard output" if to_stdout else str(out)
     typer.echo(f"wrote {written:,} line(s) to {target}", err=True)
+    stop.exit_if_signalled()
 
 
 @db_app.command("upgrade")
@@ -365,7 +508,7 @@ def db_upgrade(db: DbOption = None) -> None:
     Example: coffeeshop db upgrade --db mysql+pymysql://root@127.0.0.1:3306/test
     """
     settings = _setup(db=db)
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         before, after = store.upgrade()
     typer.echo(
         f"schema version {before} -> {after}"
@@ -382,6 +525,8 @@ def sample(
 
     Example: coffeeshop sample --db sqlite:///analysis.db
     """
+    from importlib import resources
+
     path = resources.files("coffeeshop") / "data" / "sample.jsonl"
     with resources.as_file(path) as sample_path:
         _run_sample(Path(sample_path), db)
@@ -392,11 +537,11 @@ def _run_sample(path: Path, db: str | None) -> None:
     from coffeeshop.engine import Syncer
     from coffeeshop.sources.jsonl import JsonlSource
 
-    with Store(settings.db) as store:
+    with _store(settings.db) as store:
         report = Syncer(store, JsonlSource(path), today=settings.today).run()
     typer.echo(
         f"synced the bundled sample into {_safe_url(settings.db)}: {report.applied} applied, "
-        f"{report.quarantined} quarantined (see `coffeeshop quarantine`)"
+        + HINTS.complete(f"{report.quarantined} quarantined (see `coffeeshop quarantine`)")
     )
     tables(db=settings.db)
 

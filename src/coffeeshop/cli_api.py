@@ -5,7 +5,6 @@ The API and uvicorn are imported when the command runs, so the other commands st
 
 from __future__ import annotations
 
-import logging.config
 import os
 from typing import Annotated, Any
 
@@ -44,6 +43,8 @@ def serve(
 
     # --db on the command line wins over ASYNC_SQL_DSN too: the async URL is derived from it.
     settings = load_api_settings(db=db, async_db="" if db else None)
+    import logging.config
+
     logging.config.dictConfig(log_config(settings.log_level))
     app = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
     # Worker processes build their own app from the environment: hand them these settings.

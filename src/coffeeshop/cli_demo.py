@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import logging.config
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from coffeeshop.config import load_settings
+from coffeeshop.errors import ConfigError
 
 # Quiet parts: the demo prints its own progress lines instead of one per batch or request.
 QUIET = {
@@ -59,9 +58,12 @@ def demo(
 
     Example: coffeeshop demo --port 8000 --dir demo --fresh
     """
+    from coffeeshop.config import load_settings
     from coffeeshop.demo import Demo, DemoOptions
 
     settings = load_settings()
+    import logging.config
+
     logging.config.dictConfig(log_config(settings.log_level))
     options = DemoOptions(
         directory=directory,
@@ -72,7 +74,14 @@ def demo(
         rate=rate,
         history=history,
     )
-    Demo(options).run()
+    try:
+        Demo(options).run()
+    except ConfigError as exc:
+        if not str(exc).startswith("cannot listen on"):
+            raise
+        raise ConfigError(
+            f"{exc}: choose another port with --port N (with make: `make demo PORT=N`)"
+        ) from None
 
 
 def log_config(level: str) -> dict[str, Any]:

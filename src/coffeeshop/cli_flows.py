@@ -12,7 +12,7 @@ import os
 import signal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,14 +22,15 @@ from coffeeshop.cli_options import (
     MongoDatabaseOption,
     SourceOption,
 )
-from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import ConfigError
-from coffeeshop.sources import MONGO_SCHEMES
-from coffeeshop.store import Store
+
+if TYPE_CHECKING:
+    from coffeeshop.config import Settings
 
 flows_app = typer.Typer(
     help="Prefect flows over the engine: run one once, or serve them all on schedules.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -53,10 +54,19 @@ def run(
     wait: Annotated[
         float, typer.Option("--wait", help="sync: seconds to wait for another writer's lock.")
     ] = 0.0,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Without PREFECT_API_URL: a Prefect server already running on 127.0.0.1:PORT "
+            "is used; else Prefect starts a temporary one."
+        ),
+    ] = 4200,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
 ) -> None:
-    """Run one flow once, recorded in the Prefect API (without PREFECT_API_URL: a temporary one).
+    """Run one flow once, recorded in the Prefect API: PREFECT_API_URL, else a Prefect server
+    running on 127.0.0.1:--port, else a temporary one Prefect starts (seconds to minutes on a
+    busy machine: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, default here 180).
 
     sync: applies everything the source holds and exits, like `coffeeshop sync --once`.
     reconcile: recomputes the tables from the source and compares (exit status 1 on differences).
@@ -79,14 +89,14 @@ def run(
     )
     from coffeeshop import flows
 
-    flows.check_api()
-    if name is FlowName.SYNC:
-        _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
-    elif name is FlowName.RECONCILE:
-        _echo_reconcile(flows.reconcile_flow(repair=repair))
-    else:
-        row = flows.refresh_summary_flow()
-        typer.echo("receipts_summary " + ", ".join(f"{k}={v}" for k, v in row.items()))
+    with flows.run_api(port=port), flows.one_line_prefect_errors():
+        if name is FlowName.SYNC:
+            _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
+        elif name is FlowName.RECONCILE:
+            _echo_reconcile(flows.reconcile_flow(repair=repair))
+        else:
+            row = flows.refresh_summary_flow()
+            typer.echo("receipts_summary " + ", ".join(f"{k}={v}" for k, v in row.items()))
 
 
 @flows_app.command("serve")
@@ -131,14 +141,15 @@ def serve(
     )
     from coffeeshop import flows
 
-    flows.serve_flows(
-        settings,
-        repair=repair,
-        reconcile_cron=reconcile_cron,
-        summary_cron=summary_cron,
-        stream=stream,
-        port=port,
-    )
+    with flows.one_line_prefect_errors():
+        flows.serve_flows(
+            settings,
+            repair=repair,
+            reconcile_cron=reconcile_cron,
+            summary_cron=summary_cron,
+            stream=stream,
+            port=port,
+        )
 
 
 def _exit_on_sigterm() -> None:
@@ -156,6 +167,9 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
     """Check the settings (and, with `connect`, the database) before Prefect starts, then hand
     them to the flows through the environment: flow parameters are stored in the Prefect
     database, and a database URL or a MongoDB URI may hold a password."""
+    from coffeeshop.config import load_settings
+    from coffeeshop.store import Store
+
     settings = load_settings(**options)
     if with_source:
         settings.open_source()
@@ -172,6 +186,8 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
 
 def _absolute(source: str) -> str:
     """A file path that still holds in another working directory; a URI as it is."""
+    from coffeeshop.sources import MONGO_SCHEMES
+
     if source.startswith(MONGO_SCHEMES):
         return source
     return str(Path(source).expanduser().resolve())

@@ -107,9 +107,24 @@ def build_settings(model: type[S], **overrides: Any) -> S:
         return model(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = _env_name(model, str(first["loc"][0]) if first["loc"] else "settings")
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        # A value given on the command line is reported as its option, not its variable.
+        name = _OPTIONS.get(field, "") if field in given else _env_name(model, field)
+        name = name or _env_name(model, field)
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"bad configuration {name}: {message}") from None
+
+
+_OPTIONS = {  # settings fields set by a command-line option of the same meaning
+    "db": "--db",
+    "source": "--source",
+    "batch_size": "--batch-size",
+    "batch_wait": "--batch-wait",
+    "mongo_database": "--database",
+    "mongo_collection": "--collection",
+    "full_document": "--full-document",
+    "on_history_lost": "--on-history-lost",
+}
 
 
 def _env_name(model: type[Settings], field: str) -> str:

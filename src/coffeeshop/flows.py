@@ -34,6 +34,13 @@ stored in the Prefect database, so a URL with a password must not be one: `coffe
 run/serve` put `--source`/`--db` into the environment of the process that runs the flows
 (`COFFEESHOP_SOURCE`, `COFFEESHOP_DB`) and leave the parameters empty; every run logs its
 database with the password masked.
+
+Served deployments take no connection settings from a run. The local Prefect API has no
+authentication, so whoever reaches it can start a run with any parameters (even past the
+parameter schema: a run may ask the API not to enforce it). A run of a deployment served by
+`coffeeshop flows serve` therefore takes its source, its database and (for the reconcile) its
+`repair` from the serving process only: the deployments' parameter schemas leave `source` and
+`db` out and freeze `repair`, and a run that passes them anyway fails before it opens anything.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ os.environ.setdefault("PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
 # The engine's own log lines go to the run's log in the API too (outside a run: nowhere).
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "coffeeshop")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+# Prefect's temporary API (a flow run without PREFECT_API_URL) gets 20 s to start by default;
+# on a loaded machine it took 57 s. Give it longer (the user's setting wins).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 import contextlib
 import dataclasses
@@ -64,6 +74,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect import State, Task, flow, get_run_logger, serve, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
@@ -80,6 +91,9 @@ from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.tasks import exponential_backoff
 from prefect.types.entrypoint import EntrypointType
+from prefect.utilities.annotations import freeze
+from prefect.utilities.callables import ParameterSchema
+from pydantic import ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.config import Settings, load_settings
@@ -126,6 +140,10 @@ RESTART_DELAY, MAX_RESTART_DELAY = 5.0, 300.0  # a failed stream starts again af
 DEFAULT_PORT = 4200  # the local Prefect server `flows serve` starts without PREFECT_API_URL
 SERVER_START_TIMEOUT = 90.0
 STREAM, NIGHTLY, DAILY = "stream", "nightly", "daily"  # deployment names
+# Set by `serve_flows` in the serving process (its flow runs inherit it): "repair" or "check",
+# what the nightly reconcile does. Its presence means run parameters cannot pick a source or db.
+SERVED = "COFFEESHOP_FLOWS_SERVED"
+EPHEMERAL_TIMEOUT = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"  # see the top
 TAGS = ["coffeeshop"]
 
 
@@ -461,8 +479,23 @@ def write_summary_row(settings: Settings) -> dict[str, str]:
 # -- flows ------------------------------------------------------------------------------------
 
 
+def refuse_run_parameters(**given: Any) -> None:
+    """In a run of a served deployment (SERVED set), run parameters that would choose what the
+    run reads or writes are refused: one line, before anything is opened."""
+    if os.environ.get(SERVED) is None:
+        return
+    named = sorted(name for name, value in given.items() if value is not None)
+    if named:
+        raise ConfigError(
+            f"run parameter(s) {', '.join(named)} refused: a deployment served by "
+            "`coffeeshop flows serve` takes its source, database and repair setting from the "
+            "serving process only"
+        )
+
+
 def _settings(source: str | None, db: str | None, logger: Any, *, with_source: bool) -> Settings:
     """Settings for a run, checked before any task starts: what no retry can fix fails now."""
+    refuse_run_parameters(source=source, db=db)
     settings = load_settings(source=source, db=db)
     safe_db = normalize_url(settings.db).render_as_string(hide_password=True)
     if with_source:
@@ -579,6 +612,9 @@ def reconcile_flow(
     differences remain. Run while receipts flow, a comparison may count the receipts of
     batches in flight as differences; a repair leaves the tables exact either way."""
     logger = get_run_logger()
+    served = os.environ.get(SERVED)
+    if served is not None and repair != (served == "repair"):
+        refuse_run_parameters(repair=repair)
     settings = _settings(source, db, logger, with_source=True)
     with _engine_log_level(settings):
         summary = reconcile_source(settings, repair=repair)
@@ -635,14 +671,14 @@ def build_deployments(
     except ValueError as exc:
         raise ConfigError(f"bad schedule: {_first_line(exc)}") from None
     common: dict[str, Any] = {"tags": TAGS, "entrypoint_type": EntrypointType.MODULE_PATH}
-    return [
+    deployments = [
         sync_flow.to_deployment(
             STREAM, description="Follows the source; started once by `flows serve`.", **common
         ),
         reconcile_flow.to_deployment(
             NIGHTLY,
             schedule=reconcile_schedule,
-            parameters={"repair": repair},
+            parameters={"repair": freeze(repair)},
             description=f"Recompute and compare{' and repair' if repair else ''}, nightly.",
             **common,
         ),
@@ -653,6 +689,26 @@ def build_deployments(
             **common,
         ),
     ]
+    for deployment in deployments:
+        _without_connection_parameters(deployment)
+    return deployments
+
+
+def _without_connection_parameters(deployment: RunnerDeployment) -> None:
+    """The API refuses a run of `deployment` that names `source` or `db` (or any parameter the
+    flow does not take): they come from the serving process. (A run can ask the API not to
+    enforce the schema; the flows refuse those parameters themselves too.)"""
+    fields = deployment._parameter_openapi_schema.model_dump()
+    for name in ("source", "db"):
+        fields["properties"].pop(name, None)
+    fields["required"] = [n for n in fields["required"] if n in fields["properties"]]
+    deployment._parameter_openapi_schema = _ClosedSchema(**fields, additionalProperties=False)
+
+
+class _ClosedSchema(ParameterSchema):
+    """Prefect's parameter schema with `additionalProperties` (the API validates with it)."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -694,12 +750,28 @@ def serve_flows(
     deployments = build_deployments(
         settings, repair=repair, reconcile_cron=reconcile_cron, summary_cron=summary_cron
     )
+    os.environ[SERVED] = "repair" if repair else "check"  # inherited by the flow runs
     with prefect_api(port=port) as api_url:
         log.info("Prefect API at %s", api_url)
         if stream:
             run_id = start_stream(deployments[0])
             log.info("stream: flow run %s of sync/%s", run_id, STREAM)
-        serve(*deployments)
+        print(serving_message(api_url, deployments), file=sys.stderr, flush=True)
+        serve(*deployments, print_starting_message=False)
+
+
+def serving_message(api_url: str, deployments: list[RunnerDeployment]) -> str:
+    """What is served, the UI's link and commands that work as printed (in another shell,
+    where PREFECT_API_URL may be unset or point elsewhere)."""
+    ui = api_url.rstrip("/").removesuffix("/api")
+    names = [f"{d.flow_name}/{d.name}" for d in deployments]
+    lines = [f"serving {len(names)} deployment(s): {', '.join(names)}"]
+    lines.append(f"Prefect UI: {ui}/deployments")
+    lines += [
+        f"run one now: PREFECT_API_URL={api_url} prefect deployment run '{name}'"
+        for name in names[1:]
+    ]
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager
@@ -714,6 +786,44 @@ def prefect_api(*, port: int = DEFAULT_PORT) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/api"
     with _local_server(url, port), temporary_settings(updates={PREFECT_API_URL: url}):
         yield url
+
+
+@contextlib.contextmanager
+def run_api(*, port: int = DEFAULT_PORT) -> Iterator[str | None]:
+    """The Prefect API for `coffeeshop flows run`: PREFECT_API_URL when set, else a Prefect
+    server already running on 127.0.0.1:`port` (no start-up to wait for), else None: Prefect
+    starts its temporary API (see EPHEMERAL_TIMEOUT)."""
+    configured = check_api()
+    if configured:
+        yield configured
+        return
+    url = f"http://127.0.0.1:{port}/api"
+    if _healthy(url):
+        print(f"using the Prefect server running at {url}", file=sys.stderr, flush=True)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+        return
+    yield None
+
+
+@contextlib.contextmanager
+def one_line_prefect_errors() -> Iterator[None]:
+    """Prefect's own failures to start or reach its API, as one line naming what helps."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "ephemeral Prefect API" not in str(exc):
+            raise
+        raise PrefectUnavailable(
+            f"Prefect's temporary API did not start within {os.environ.get(EPHEMERAL_TIMEOUT)} s "
+            f"(a busy machine?): raise {EPHEMERAL_TIMEOUT}, or run `prefect server start` "
+            "and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise PrefectUnavailable(
+            f"the Prefect API stopped answering ({type(exc).__name__}: {_first_line(exc)}); "
+            "check PREFECT_API_URL"
+        ) from None
 
 
 def check_api() -> str | None:
@@ -735,17 +845,35 @@ def _local_server(url: str, port: int) -> Iterator[None]:
     log.info("starting a Prefect server (scheduler and UI) at http://127.0.0.1:%d", port)
     command = [sys.executable, "-m", "prefect", "server", "start"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--analytics-off"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    # Its own session: a SIGTERM to the process group of `flows serve` (systemd, `timeout`)
+    # must not stop the API before the runs in flight have reported their end to it; this
+    # process stops it last, below.
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, env=local_server_env(url), start_new_session=True
+    )
     try:
         _wait_until_healthy(url, process)
         yield
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def local_server_env(url: str) -> dict[str, str]:
+    """The environment of the Prefect server `flows serve` starts: its UI calls this API (by
+    default it calls port 4200, whatever port the server listens on), and nothing it serves
+    reaches beyond this machine (no analytics, no promotional content, no telemetry)."""
+    return os.environ | {
+        "PREFECT_UI_API_URL": url,
+        "PREFECT_SERVER_UI_API_URL": url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        "DO_NOT_TRACK": "1",
+    }
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -25,6 +25,7 @@ from coffeeshop.api import errors
 from coffeeshop.api.database import ReadOnlyDatabase, async_url
 from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
+from coffeeshop.api.head import HeadAsGet
 from coffeeshop.api.metrics import MetricsMiddleware
 from coffeeshop.api.routes import (
     health,
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             await state.watcher.stop()
             await state.database.stop()
 
-    middleware = [Middleware(MetricsMiddleware, metrics=state.metrics)]
+    middleware = [Middleware(HeadAsGet), Middleware(MetricsMiddleware, metrics=state.metrics)]
     if api_settings.cors_origin_list:
         middleware.append(
             Middleware(

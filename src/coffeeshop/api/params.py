@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_LIMIT = 10_000
 # Each /quarantine entry carries up to 1,000 characters of raw text: 1,000 entries keep a page
@@ -89,6 +89,11 @@ class SummaryParams(Params):
     offset: Offset = 0
     format: Format = "json"
 
+    @model_validator(mode="after")
+    def _ordered(self) -> SummaryParams:
+        _check_range("as_of_from", self.as_of_from, "as_of_to", self.as_of_to)
+        return self
+
 
 class StoreMonthlyParams(Params):
     store_id: StoreId | None = Field(None, description="Only this store.")
@@ -98,11 +103,17 @@ class StoreMonthlyParams(Params):
     offset: Offset = 0
     format: Format = "json"
 
+    @model_validator(mode="after")
+    def _ordered(self) -> StoreMonthlyParams:
+        _check_range("month_from", self.month_from, "month_to", self.month_to)
+        return self
+
 
 class ItemParams(Params):
     order: Literal["total_sold", "item_name"] = Field(
         "total_sold",
-        description="`total_sold`: best sellers first (ties by name); `item_name`: by name.",
+        description="`total_sold`: best sellers first (ties by name); `item_name`: by name as "
+        "people read it (case and accents ignored, then the exact name).",
     )
     limit: Limit = None
     offset: Offset = 0
@@ -130,6 +141,12 @@ class QuarantineParams(Params):
     )
     offset: Offset = 0
     format: Format = "json"
+
+
+def _check_range(first: str, start: str | None, last: str, end: str | None) -> None:
+    """A range whose start is after its end is a mistake: a 422 naming both, not `[]`."""
+    if start is not None and end is not None and start > end:  # ISO text orders as time does
+        raise ValueError(f"{first} ({start}) is after {last} ({end})")
 
 
 def as_date(value: str | None) -> dt.date | None:

@@ -8,6 +8,7 @@ whose keys are the JSON field names). Values come back in exact types: `Decimal`
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -85,10 +86,22 @@ async def item_performance(conn: AsyncConnection, params: ItemParams) -> list[Ro
     ip = schema.item_performance
     query = select(ip.c.item_name, ip.c.total_sold)
     if params.order == "item_name":
-        query = query.order_by(ip.c.item_name)
-    else:
-        query = query.order_by(ip.c.total_sold.desc(), ip.c.item_name)
+        # As people read names: no SQL collation does this alike on SQLite, MariaDB and
+        # PostgreSQL, and a product list is small, so it is sorted here, then paged.
+        rows = sorted(await _rows(conn, query), key=lambda row: name_order(row["item_name"]))
+        end = None if params.limit is None else params.offset + params.limit
+        return rows[params.offset : end]
+    query = query.order_by(ip.c.total_sold.desc(), ip.c.item_name)
     return await _rows(conn, _page(query, params.limit, params.offset))
+
+
+def name_order(name: str) -> tuple[str, str]:
+    """Sort key for names as people read them: case and accents ignored (`latte` beside
+    `Latte` and `Latté`, all before `Turkey Club`), then the exact name, so that names
+    equal when folded still have one fixed order."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return folded, name
 
 
 async def store_peak_hours(conn: AsyncConnection, params: StoreParams) -> list[Row]:

@@ -23,6 +23,7 @@ from coffeeshop.api.queries import checkpoints, read_tag
 log = logging.getLogger("coffeeshop.api")
 
 STOP_PATIENCE = 1.0  # seconds between two cancellations of the polling task at shutdown
+LOG_EVERY = 60.0  # while the database stays unreadable: at most one log line this often
 
 
 class VersionWatcher:
@@ -39,6 +40,10 @@ class VersionWatcher:
             "the database has not been read yet"
         )
         self.checked_at = 0.0  # time.monotonic() of the last successful read
+        self.clock = time.monotonic
+        self._down_since: float | None = None  # clock() of the first failed read of an outage
+        self._logged_at = 0.0  # clock() of the last line about the outage
+        self._unlogged = 0  # failed reads since that line
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -50,12 +55,16 @@ class VersionWatcher:
         try:
             tag, sources = await self.database.read(_tag_and_sources)
         except DatabaseUnavailable as exc:
-            if self.error is None or not self.checked_at:
-                log.warning("cannot read the data version: %s", exc)
+            self._log_failure(exc)
             self.error = exc
             return self.tag
-        if self.error is not None and self.checked_at:
-            log.info("the database answers again (data version %d)", tag.data_version)
+        if self._down_since is not None:
+            log.info(
+                "the database answers again after %.0f s (data version %d)",
+                self.clock() - self._down_since,
+                tag.data_version,
+            )
+            self._down_since = None
         self.error = None
         self.sources = sources
         self.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -64,6 +73,24 @@ class VersionWatcher:
             self.tag = tag
             self.cache.retain(tag)
         return tag
+
+    def _log_failure(self, exc: DatabaseUnavailable) -> None:
+        """The first failed read of an outage is logged; then at most one line every
+        LOG_EVERY seconds with the count (the watcher polls every few hundred ms)."""
+        now = self.clock()
+        if self._down_since is None:
+            self._down_since, self._logged_at, self._unlogged = now, now, 0
+            log.warning("cannot read the data version: %s", exc)
+            return
+        self._unlogged += 1
+        if now - self._logged_at >= LOG_EVERY:
+            log.warning(
+                "still cannot read the data version after %.0f s (%d more failed reads): %s",
+                now - self._down_since,
+                self._unlogged,
+                exc,
+            )
+            self._logged_at, self._unlogged = now, 0
 
     def start(self) -> None:
         if self._task is None:

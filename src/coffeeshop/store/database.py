@@ -23,9 +23,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import mysql as mysql_dialect
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
@@ -89,6 +86,8 @@ def normalize_url(raw: str) -> URL:
             f"not a database URL: {_mask(raw)!r} "
             "(expected e.g. sqlite:///analysis.db or mysql+pymysql://user@host:3306/db)"
         ) from None
+    if url.drivername.split("+")[0] == "postgres":  # libpq's and Heroku's spelling
+        url = url.set(drivername="postgresql" + url.drivername.removeprefix("postgres"))
     backend = url.get_backend_name()
     if backend in ("mysql", "mariadb"):
         if url.get_driver_name() in ("", "mysqldb") and "+" not in url.drivername:
@@ -718,7 +717,11 @@ class Store:
         stmt = self._statements.get(cache_key)
         if stmt is not None:
             return stmt
+        # Each dialect's insert is imported when first used: the other dialects' modules
+        # cost ~0.1 s apiece to import, on every command (see bench/bench_cli.py).
         if self.is_mysql:
+            from sqlalchemy.dialects import mysql as mysql_dialect
+
             ins = mysql_dialect.insert(table)
             stmt = ins.on_duplicate_key_update(
                 {
@@ -727,7 +730,10 @@ class Store:
                 }
             )
         else:
-            module = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects import postgresql as module
+            else:
+                from sqlalchemy.dialects import sqlite as module
             ins = module.insert(table)
             stmt = ins.on_conflict_do_update(
                 index_elements=list(keys),

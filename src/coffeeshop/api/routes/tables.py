@@ -50,7 +50,7 @@ async def receipts_summary(params: SummaryQuery, request: Request, api: Api) -> 
     summary="Sales per store per month",
 )
 async def store_monthly(params: StoreMonthlyQuery, request: Request, api: Api) -> Response:
-    """Ordered by month, then store. A range whose start is after its end is empty."""
+    """Ordered by month, then store. A range whose start is after its end is a 422."""
     return await api.cached(
         request,
         ("store_monthly", params.key()),

@@ -1,0 +1,64 @@
+"""Text the `coffeeshop` command prints: receipt content made safe for a terminal, and hints
+completed with the database and source the user gave, so that copying them acts on the same
+data (registered by `coffeeshop.cli`; no heavy imports here)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped (`\\x1b`, `\\n`, `\\u2028`, …): receipt
+    content must not retitle the terminal, write to its clipboard or move the cursor."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class Hints:
+    """The `--db`/`--source` of this command, added to the commands a message suggests."""
+
+    def __init__(self) -> None:
+        self.db: str | None = None  # shown with its password masked
+        self.source: str | None = None
+
+    def complete(self, text: str) -> str:
+        if self.db is None or "`coffeeshop " not in text:
+            return text
+        db = f" --db {_quote(self.db)}"
+        source = f" --source {_quote(self.source)}" if self.source else ""
+        text = text.replace("`coffeeshop quarantine`", f"`coffeeshop quarantine{db}`")
+        for command in ("reconcile --repair", "reconcile"):
+            text = re.sub(rf"`coffeeshop {command}`", f"`coffeeshop {command}{source}{db}`", text)
+        return text
+
+
+def mask_source(source: str) -> str:
+    """A MongoDB URI with its password masked (a file path as it is)."""
+    return re.sub(r"^(mongodb(?:\+srv)?://[^:/@]*):[^@/]*@", r"\1:***@", source)
+
+
+def _quote(value: str) -> str:
+    return (
+        value
+        if re.fullmatch(r"[\w@%+=:,./*-]+", value)
+        else "'" + value.replace("'", "'\\''") + "'"
+    )
+
+
+class HintFilter(logging.Filter):
+    """Completes the hints in coffeeshop's log lines (the engine does not know the options)."""
+
+    def __init__(self, hints: Hints) -> None:
+        super().__init__()
+        self.hints = hints
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("coffeeshop") and "`coffeeshop " in str(record.msg):
+            record.msg = self.hints.complete(record.getMessage())
+            record.args = None
+        return True
+
+
+HINTS = Hints()
