@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from coffeeshop import cli_dask
 from coffeeshop.cli_options import (
     DbOption,
     MongoCollectionOption,
@@ -22,6 +23,7 @@ from coffeeshop.cli_options import (
 )
 from coffeeshop.cli_text import HINTS, HintFilter, mask_source, printable
 from coffeeshop.errors import CoffeeshopError, ConfigError
+from coffeeshop.redact import mask_text, mask_url
 
 if TYPE_CHECKING:
     from coffeeshop.config import Settings
@@ -55,7 +57,7 @@ def main() -> None:
     try:
         app()
     except CoffeeshopError as exc:
-        typer.echo(f"error: {HINTS.complete(str(exc))}", err=True)
+        typer.echo(f"error: {HINTS.complete(mask_text(str(exc)))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -101,10 +103,10 @@ def _refuse_csv(source: str | None) -> None:
         )
 
 
-def _store(url: str) -> Store:
+def _store(url: str, *, read_only: bool = False) -> Store:
     from coffeeshop.store import Store
 
-    return Store(url)
+    return Store(url, read_only=read_only)
 
 
 class _Stopped(threading.Event):
@@ -178,6 +180,7 @@ def sync(
             show_default=False,
         ),
     ] = None,
+    backfill_workers: cli_dask.BackfillWorkersOption = None,
 ) -> None:
     """Apply receipt changes from a source to the analysis tables.
 
@@ -202,6 +205,8 @@ def sync(
     from coffeeshop.engine import Syncer
     from coffeeshop.sources.base import BatchLimits
 
+    if backfill_workers and (built := cli_dask.backfill(settings, workers=backfill_workers)):
+        typer.echo(f"backfill: {built.receipts} receipt(s) from partitions on Dask", err=True)
     stop = _stop_on_signals()
     with _store(settings.db) as store:
         syncer = Syncer(
@@ -231,25 +236,55 @@ def reconcile(
             "--repair", help="Make the tables right, in one transaction (safe while sync runs)."
         ),
     ] = False,
+    replace_source: Annotated[
+        bool,
+        typer.Option(
+            "--replace-source",
+            help="With --repair: the database holds another source's receipts; remove them "
+            "and rebuild from this source (says what it removes first).",
+        ),
+    ] = False,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
+    workers: cli_dask.WorkersOption = None,
+    dask_address: cli_dask.DaskAddressOption = None,
 ) -> None:
     """Recompute the tables from the whole source and report every difference.
 
-    Exit status 1 when there are differences (0 after a successful --repair).
+    Exit status 1 when there are differences (0 after a successful --repair). Without
+    --repair nothing is written: a missing database or one without the tables is an error.
     Example: coffeeshop reconcile --source receipts.jsonl --db sqlite:///analysis.db --repair
     """
+    if replace_source and not repair:
+        raise ConfigError("--replace-source replaces the database's source: it needs --repair")
     settings = _setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
     _refuse_csv(settings.source)
-    from coffeeshop.reconcile import reconcile as run_reconcile
+    on_dask = cli_dask.wanted(workers, dask_address)
+    if on_dask is not None and replace_source:
+        raise ConfigError("--replace-source runs in one process: drop --workers/--dask-address")
+    if on_dask is not None:
+        report = cli_dask.reconcile(settings, repair=repair, workers=on_dask[0], address=on_dask[1])
+    else:
+        from coffeeshop.reconcile import reconcile as run_reconcile
 
-    with _store(settings.db) as store:
-        report = run_reconcile(
-            store,
-            settings.open_source(),
-            today=settings.today(),
-            repair=repair,
-        )
+        the_source = settings.open_source()
+        with _store(settings.db, read_only=not repair) as store:
+            if replace_source:
+                _announce_replacement(store, the_source.name)
+            report = run_reconcile(
+                store,
+                the_source,
+                today=settings.today(),
+                repair=repair,
+                replace_source=replace_source,
+            )
+        recorded = report.recorded_sources
+        if recorded and the_source.name not in recorded and not report.repaired:
+            typer.echo(
+                f"note: the database was synced from {', '.join(recorded)}, "
+                f"not from {the_source.name}",
+                err=True,
+            )
     for difference in report.differences:
         typer.echo(str(difference))
     for table, count in sorted(report.counts.items()):
@@ -261,6 +296,26 @@ def reconcile(
     )
     if report.total_differences and not report.repaired:
         raise typer.Exit(1)
+
+
+def _announce_replacement(store: Store, source: str) -> None:
+    """Before `--replace-source` removes anything: what it will remove (stderr)."""
+    store.upgrade()
+    held = store.holdings()
+    others = [name for name in held.sources if name != source]
+    if not others:
+        typer.echo(
+            f"--replace-source: the database {store.safe_url} holds no other source's "
+            f"receipts; a plain repair from {source}",
+            err=True,
+        )
+        return
+    typer.echo(
+        f"--replace-source: removing from {store.safe_url} the {held.receipts:,} receipt(s) "
+        f"and {held.quarantined:,} quarantine entr{'y' if held.quarantined == 1 else 'ies'} of "
+        f"{', '.join(others)}, then rebuilding from {source}",
+        err=True,
+    )
 
 
 @app.command()
@@ -275,8 +330,8 @@ def quarantine(
     Example: coffeeshop quarantine --db sqlite:///analysis.db --raw
     """
     settings = _setup(db=db)
-    with _store(settings.db) as store:
-        store.upgrade()
+    with _store(settings.db, read_only=True) as store:
+        store.require_schema()
         rows = store.quarantine_rows(limit=limit, offset=offset)
         total = store.count(_schema().quarantine)
     for row in rows:
@@ -320,8 +375,8 @@ def tables(
     Example: coffeeshop tables --db sqlite:///analysis.db --limit 10 --format csv
     """
     settings = _setup(db=db)
-    with _store(settings.db) as store:
-        store.upgrade()
+    with _store(settings.db, read_only=True) as store:
+        store.require_schema()
         summaries = store.summary_rows()
         current = store.read_tables()
     contents = {
@@ -470,7 +525,9 @@ def generate(
     stop = _stop_on_signals()
     if to is not None:
         if not to.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigError(f"--to takes a mongodb:// or mongodb+srv:// URI, got {to!r}")
+            raise ConfigError(
+                f"--to takes a mongodb:// or mongodb+srv:// URI, got {mask_url(to)!r}"
+            )
         from coffeeshop.sources.mongo import write_lines
 
         written = write_lines(
@@ -549,7 +606,7 @@ def _run_sample(path: Path, db: str | None) -> None:
 def _safe_url(url: str) -> str:
     from coffeeshop.store import normalize_url
 
-    return normalize_url(url).render_as_string(hide_password=True)
+    return mask_url(normalize_url(url))
 
 
 def _schema() -> Any:

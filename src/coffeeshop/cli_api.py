@@ -26,6 +26,15 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (about one per core).")
     ] = 1,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to wait for the database and its tables to appear (when started "
+            "together with the first sync); without it a missing one is an error.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the read-only REST API: the tables, quarantine, pipeline state and metrics.
 
@@ -38,8 +47,10 @@ def serve(
     Example: coffeeshop serve --db mysql+pymysql://reader@127.0.0.1:3306/shop --workers 2
     """
     from coffeeshop.api.app import create_app
+    from coffeeshop.api.server import check_port
     from coffeeshop.api.server import serve as run_server
     from coffeeshop.api.settings import load_api_settings
+    from coffeeshop.store.readiness import check_readable
 
     # --db on the command line wins over ASYNC_SQL_DSN too: the async URL is derived from it.
     settings = load_api_settings(db=db, async_db="" if db else None)
@@ -47,6 +58,9 @@ def serve(
 
     logging.config.dictConfig(log_config(settings.log_level))
     app = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
+    # The API never creates a database: a missing one (or one without the tables) exits 2.
+    check_port(host, port)  # first: a port in use is the more immediate problem
+    check_readable(settings.db, async_db=settings.async_db, wait=wait)
     # Worker processes build their own app from the environment: hand them these settings.
     os.environ["COFFEESHOP_DB"] = settings.db
     os.environ["ASYNC_SQL_DSN"] = settings.async_db or ""

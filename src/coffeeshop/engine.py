@@ -27,7 +27,6 @@ from coffeeshop.reconcile import reconcile
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
-from coffeeshop.store.database import describe_error
 
 log = logging.getLogger("coffeeshop.engine")
 
@@ -111,6 +110,8 @@ class Syncer:
         self._call(store.upgrade, report)
         self._call(lambda: store.acquire_writer(wait=wait_lock), report)
         try:
+            # One source per database: refuse another source's before reading anything.
+            self._call(lambda: store.check_source(self.source.name, rebuild=False), report)
             while True:
                 try:
                     self._follow(follow, stop, report)
@@ -259,16 +260,14 @@ class StoreRetrying(Retrying):
             delay,
             self.failures + 1,
             self.policy.attempts if self.policy.attempts is not None else "unlimited",
-            describe_error(exc, self.store.safe_url),
+            self.store.describe(exc),
         )
 
     def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
-        return StoreError(describe_error(exc, self.store.safe_url))
+        return StoreError(self.store.describe(exc))
 
     def stopped(self, exc: BaseException, what: str) -> BaseException:
-        return StoreError(
-            "stopped while waiting to retry: " + describe_error(exc, self.store.safe_url)
-        )
+        return StoreError("stopped while waiting to retry: " + self.store.describe(exc))
 
 
 def _unwrapped(action: Callable[[], T]) -> T:

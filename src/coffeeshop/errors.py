@@ -17,6 +17,16 @@ class StoreError(CoffeeshopError):
     """The analysis database cannot be used (unreachable, refused, too new a schema)."""
 
 
+class DatabaseMissing(StoreError):
+    """A command that only reads was pointed at a database that does not exist or has no
+    coffeeshop tables: it says so instead of creating anything."""
+
+
+class SourceMismatch(CoffeeshopError):
+    """The database holds the receipts of another source: one source per database, so a
+    sync or a repair from this one would mix them up or drop the others' receipts."""
+
+
 class WriterBusy(CoffeeshopError):
     """Another process holds the single-writer lock of this database."""
 

@@ -107,9 +107,9 @@ from coffeeshop.errors import (
     WriterBusy,
 )
 from coffeeshop.reconcile import reconcile
+from coffeeshop.redact import mask_url
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.store import Store, normalize_url
-from coffeeshop.store.database import describe_error
 
 __all__ = [
     "RECONCILE_CRON",
@@ -196,7 +196,7 @@ def _one_line_errors(store: Store) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as exc:
-        raise StoreError(describe_error(exc, store.safe_url)) from None
+        raise StoreError(store.describe(exc)) from None
 
 
 class _OneLineErrors(logging.Filter):
@@ -497,7 +497,7 @@ def _settings(source: str | None, db: str | None, logger: Any, *, with_source: b
     """Settings for a run, checked before any task starts: what no retry can fix fails now."""
     refuse_run_parameters(source=source, db=db)
     settings = load_settings(source=source, db=db)
-    safe_db = normalize_url(settings.db).render_as_string(hide_password=True)
+    safe_db = mask_url(normalize_url(settings.db))
     if with_source:
         source_name = settings.open_source().name  # a URI's password is not in its name
         logger.info("source %s, database %s", source_name, safe_db)
@@ -617,7 +617,13 @@ def reconcile_flow(
         refuse_run_parameters(repair=repair)
     settings = _settings(source, db, logger, with_source=True)
     with _engine_log_level(settings):
-        summary = reconcile_source(settings, repair=repair)
+        from coffeeshop.scaleout import dask_settings, summary_on_dask
+
+        on_dask = dask_settings(source=source, db=db)
+        if on_dask.on_dask:  # COFFEESHOP_DASK_ADDRESS / _WORKERS: partitions on a Dask cluster
+            summary = summary_on_dask(on_dask, source=source, db=db, repair=repair)
+        else:
+            summary = reconcile_source(settings, repair=repair)
     if summary["differences"] and not summary["repaired"]:
         tables = ", ".join(f"{table}: {n}" for table, n in summary["by_table"].items())
         raise ReconcileDifferences(

@@ -33,7 +33,7 @@ from coffeeshop import errors
 from coffeeshop.aggregates import Parsed, ParsedEvent, parse_events
 from coffeeshop.events import Delete, Skip, Unreadable
 from coffeeshop.receipts import Receipt
-from coffeeshop.sources.base import BatchLimits, Source, StopSignal
+from coffeeshop.sources.base import BatchLimits, Source, SourceBatch, StopSignal
 
 log = logging.getLogger("coffeeshop.engine")
 
@@ -131,6 +131,22 @@ class _StopWhen:
         return True
 
 
+def source_batches(
+    source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
+) -> Iterator[SourceBatch]:
+    """`source.batches(...)`, with an I/O error of the operating system (a failing disk,
+    EIO from a device, a file that vanished under `--follow`) turned into one clear
+    `SourceUnavailable` line instead of a traceback. Nothing read after the last
+    committed batch is applied, so the checkpoint stays where it was."""
+    try:
+        yield from source.batches(limits, follow=follow, stop=stop)
+    except OSError as exc:
+        raise errors.SourceUnavailable(
+            f"cannot read the source {source.name}: {exc.strerror or exc}"
+            + (f" (errno {exc.errno})" if exc.errno else "")
+        ) from None
+
+
 def _child(
     source: Source,
     limits: BatchLimits,
@@ -149,7 +165,7 @@ def _child(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
-        for batch in source.batches(limits, follow=follow, stop=stop):
+        for batch in source_batches(source, limits, follow=follow, stop=stop):
             payload = (
                 batch.position,
                 pack(parse_events(batch.events)),
@@ -231,5 +247,5 @@ def read_inline(
     source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[ReadBatch]:
     """The same batches, read in this process (for a single core, or for debugging)."""
-    for batch in source.batches(limits, follow=follow, stop=stop):
+    for batch in source_batches(source, limits, follow=follow, stop=stop):
         yield ReadBatch(batch.position, parse_events(batch.events), batch.behind, batch.source_time)

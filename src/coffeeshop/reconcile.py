@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from coffeeshop.aggregates import Parsed, QuarantineEntry, parse_events
+from coffeeshop.errors import ConfigError
 from coffeeshop.events import Delete, Unreadable
+from coffeeshop.readahead import source_batches
 from coffeeshop.receipts import Receipt
 from coffeeshop.recompute import Tables, recompute
 from coffeeshop.sources.base import BatchLimits, Source
@@ -49,6 +51,7 @@ class ReconcileReport:
     differences: list[Difference] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # table -> number of differences
     repaired: bool = False
+    recorded_sources: tuple[str, ...] = ()  # what the database's checkpoints named before
 
     @property
     def total_differences(self) -> int:
@@ -72,7 +75,7 @@ class SourceSnapshot:
     def fold(self, source: Source, limits: BatchLimits) -> None:
         source.open(None)
         try:
-            for batch in source.batches(limits, follow=False, stop=threading.Event()):
+            for batch in source_batches(source, limits, follow=False, stop=threading.Event()):
                 self._fold_batch(parse_events(batch.events))
                 self.position = batch.position
         finally:
@@ -167,18 +170,33 @@ def reconcile(
     today: dt.date,
     repair: bool = False,
     limits: BatchLimits | None = None,
+    replace_source: bool = False,
 ) -> ReconcileReport:
     """Compare the tables with a recomputation from the whole source; with `repair`,
     replace the state by the recomputation (when anything differs, the checkpoint
     included).
+
+    Without `repair` nothing is written, nor created: the database must have the schema
+    (`DatabaseMissing` otherwise). A repair is refused (`SourceMismatch`, before the source
+    is read) when the database holds another source's receipts, which it would delete;
+    `replace_source` replaces that source on purpose (see `store.ownership`).
 
     A repair may run while `sync` runs: its rebuild is one transaction that first takes
     the source's checkpoint row (SQLite: the database's write lock), so it lands between
     two batches, and moves the checkpoint to where this read of the source ended. The
     running sync's next batch sees the moved checkpoint, writes nothing, and continues
     from the new position. The tables stay exact either way."""
-    store.upgrade()
+    if replace_source and not repair:
+        raise ConfigError("--replace-source replaces the database's source: it needs --repair")
+    if repair:
+        store.upgrade()
+        if not replace_source:
+            store.check_source(source.name, rebuild=True)
+    else:
+        store.require_schema()
     report = ReconcileReport()
+    report.recorded_sources = store.holdings().sources
+    replacing = repair and any(name != source.name for name in report.recorded_sources)
     with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
         snapshot = SourceSnapshot(scratch)
         try:
@@ -192,13 +210,15 @@ def reconcile(
             _compare_receipts(snapshot.iter_receipts(), store.iter_receipts(), report)
             checkpoint = store.load_checkpoint(source.name)
             moved = checkpoint is None or checkpoint.position != report.position
-            if repair and (report.total_differences or moved) and report.position is not None:
+            changed = report.total_differences or moved or replacing
+            if repair and changed and report.position is not None:
                 store.rebuild(
                     source.name,
                     snapshot.iter_receipts(),
                     snapshot.iter_quarantine(),
                     position=report.position,
                     today=today,
+                    replace=replace_source,
                 )
                 report.repaired = True
         finally:

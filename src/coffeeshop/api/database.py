@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
+from coffeeshop.redact import mask_url
 from coffeeshop.store import normalize_url
 from coffeeshop.store.database import describe_error
 
@@ -73,7 +74,7 @@ def async_url(settings: Settings) -> URL:
             url = url.set(drivername="postgresql+psycopg")
     else:
         raise ConfigError(
-            f"unsupported database {backend!r} in {url.render_as_string(hide_password=True)}: "
+            f"unsupported database {backend!r} in {mask_url(url)}: "
             "use SQLite, MySQL/MariaDB or PostgreSQL"
         )
     return url
@@ -92,7 +93,7 @@ def display_url(url: URL) -> str:
     if url.get_backend_name() == "sqlite":
         path = unquote((url.database or "").removeprefix("file:"))
         return f"{url.drivername}:///{path}" if path else f"{url.drivername}://"
-    return url.render_as_string(hide_password=True)
+    return mask_url(url)  # the password, and secret options such as ?password=
 
 
 class ReadOnlyDatabase:

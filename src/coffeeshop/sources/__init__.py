@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from coffeeshop.errors import ConfigError
+from coffeeshop.redact import mask_url
 from coffeeshop.sources.base import Source
 
 MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
@@ -31,6 +33,30 @@ def open_source(
         )
     from coffeeshop.sources.jsonl import JsonlSource
 
-    if not Path(spec).expanduser().exists():
-        raise ConfigError(f"source file {spec} does not exist")
+    path = Path(spec).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"source file {mask_url(spec)} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot use source {mask_url(spec)}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"source {spec} is a directory, not a JSONL file")
+    if not stat.S_ISREG(mode):
+        # A FIFO would block the reader forever (and `--follow` needs a file that keeps its
+        # bytes); a device or socket is no file to resume in either.
+        raise ConfigError(
+            f"source {spec} is {_kind(mode)}, not a regular file: write the receipts to a "
+            "file (or pass a mongodb:// URI)"
+        )
     return JsonlSource(spec)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"

@@ -137,7 +137,8 @@ class JsonlSource:
 
     def open(self, position: str | None) -> None:
         try:
-            self._fd = os.open(self.path, os.O_RDONLY)
+            # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise ConfigError(f"source file {self.path} does not exist") from None
         except IsADirectoryError:
@@ -149,7 +150,11 @@ class JsonlSource:
         stat = os.fstat(self._fd)
         if not S_ISREG(stat.st_mode):
             self.close()
-            raise ConfigError(f"source {self.path} is not a regular file")
+            raise ConfigError(
+                f"source {self.path} is not a regular file (a FIFO, device or socket): "
+                "write the receipts to a file"
+            )
+        os.set_blocking(self._fd, True)
         self._ino = stat.st_ino
         if position is None:
             self._offset, self._line, self._line_open = 0, 0, False

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
-    create_engine,
     delete,
     event,
     func,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from coffeeshop.aggregates import (
     BatchPlan,
@@ -38,12 +37,19 @@ from coffeeshop.aggregates import (
     touched_keys,
     week_bounds,
 )
-from coffeeshop.errors import CheckpointMoved, ConfigError, StoreError, WriterBusy
+from coffeeshop.errors import (
+    CheckpointMoved,
+    ConfigError,
+    DatabaseMissing,
+    StoreError,
+    WriterBusy,
+)
 from coffeeshop.receipts import Receipt
 from coffeeshop.recompute import Tables
-from coffeeshop.store import literal_sql, schema
+from coffeeshop.redact import mask_text, mask_url, secrets_of
+from coffeeshop.store import access, literal_sql, ownership, schema
 from coffeeshop.store.lock import WriterLock
-from coffeeshop.store.migrations import upgrade_schema
+from coffeeshop.store.migrations import current_version, upgrade_schema
 
 log = logging.getLogger("coffeeshop.store")
 
@@ -83,7 +89,7 @@ def normalize_url(raw: str) -> URL:
         url = make_url(raw)
     except (ArgumentError, ValueError):
         raise ConfigError(
-            f"not a database URL: {_mask(raw)!r} "
+            f"not a database URL: {mask_url(raw)!r} "
             "(expected e.g. sqlite:///analysis.db or mysql+pymysql://user@host:3306/db)"
         ) from None
     if url.drivername.split("+")[0] == "postgres":  # libpq's and Heroku's spelling
@@ -99,28 +105,24 @@ def normalize_url(raw: str) -> URL:
             url = url.set(drivername="postgresql+psycopg")
     elif backend != "sqlite":
         raise ConfigError(
-            f"unsupported database {backend!r} in {url.render_as_string(hide_password=True)}: "
+            f"unsupported database {backend!r} in {mask_url(url)}: "
             "use sqlite:///FILE, mysql+pymysql://… (MySQL/MariaDB) or postgresql://…"
         )
     return url
 
 
-def _mask(raw: str) -> str:
-    """Hide a password in a URL-like string that SQLAlchemy could not parse."""
-    if "@" in raw and "://" in raw:
-        scheme, rest = raw.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else raw
-    return raw
-
-
 class Store:
     """One analysis database. Thread-compatible, not thread-safe: one writer thread."""
 
-    def __init__(self, url: str | URL, *, fault: FaultHook | None = None) -> None:
+    def __init__(
+        self, url: str | URL, *, fault: FaultHook | None = None, read_only: bool = False
+    ) -> None:
+        """`read_only`: for commands that only look (see `store.access`): nothing is ever
+        created, every connection is read-only, and `require_schema` replaces `upgrade`."""
         self.url = normalize_url(url) if isinstance(url, str) else url
-        self.safe_url = self.url.render_as_string(hide_password=True)
+        self.safe_url = mask_url(self.url)
+        self.secrets = secrets_of(self.url)  # scrubbed from any driver message we repeat
+        self.read_only = read_only
         self._fault = fault
         self.engine = self._create_engine()
         self.writer = self.engine.execution_options(coffeeshop_write=True)
@@ -134,27 +136,33 @@ class Store:
     # -- connection ------------------------------------------------------------------------------
 
     def _create_engine(self) -> Engine:
-        url = self.url
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if url.get_backend_name() == "sqlite":
-            kwargs = {"connect_args": {"timeout": 10.0}}
-        try:
-            engine = create_engine(url, **kwargs)
-        except (NoSuchModuleError, ModuleNotFoundError) as exc:
-            raise ConfigError(f"no driver for {self.safe_url}: {exc}") from None
-        except ArgumentError as exc:
-            raise ConfigError(f"bad database URL {self.safe_url}: {exc}") from None
+        engine = access.create_checked_engine(self.url, self.safe_url, read_only=self.read_only)
         if engine.dialect.name == "sqlite":
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, read_only=self.read_only)
         return engine
 
+    def describe(self, exc: BaseException) -> str:
+        """One line for a database error, with no credential in it."""
+        return describe_error(exc, self.safe_url, *self.secrets)
+
     def check(self) -> None:
-        """Connect once; raise `StoreError` with one clear line when that fails."""
+        """Connect once; raise `StoreError` with one clear line when that fails (a read-only
+        store: `DatabaseMissing` for a missing SQLite file or an unknown database)."""
+        if self.read_only:
+            missing = access.missing_database(self.url, self.safe_url)
+            if missing is not None:
+                raise missing
         try:
             with self.engine.connect() as conn:
                 conn.execute(select(1))
         except SQLAlchemyError as exc:
-            raise StoreError(describe_error(exc, self.safe_url)) from exc
+            if self.read_only and access.is_unknown_database(exc):
+                raise DatabaseMissing(
+                    f"{self.describe(exc)}; this command only reads and creates nothing"
+                ) from None
+            raise StoreError(self.describe(exc)) from exc
+        except access.OPTION_ERRORS as exc:  # the driver refused an option of the URL
+            raise access.bad_option(self.safe_url, exc, *self.secrets) from None
 
     def close(self) -> None:
         self.release_writer()
@@ -170,6 +178,8 @@ class Store:
 
     def upgrade(self) -> tuple[int, int]:
         """Create or migrate the schema; return (version before, version after)."""
+        if self.read_only:
+            raise RuntimeError("a read-only store never creates or migrates the schema")
         self.check()
         try:
             versions = upgrade_schema(self.engine)
@@ -178,7 +188,34 @@ class Store:
                     self._limit(conn)
             return versions
         except SQLAlchemyError as exc:
-            raise StoreError(describe_error(exc, self.safe_url)) from exc
+            raise StoreError(self.describe(exc)) from exc
+
+    def require_schema(self) -> int:
+        """For commands that only read: the schema must be there, at this version; nothing is
+        created or migrated. `DatabaseMissing` (one line) otherwise. Returns the version."""
+        self.check()
+        try:
+            with self.engine.connect() as conn:
+                version = current_version(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(self.describe(exc)) from exc
+        if version == 0:
+            raise DatabaseMissing(
+                f"database {self.safe_url} has no coffeeshop tables; this command only reads and "
+                "creates nothing: check --db / SQL_DSN, or run `coffeeshop sync` first"
+            )
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the database schema is version {version}, newer than this coffeeshop "
+                f"understands ({schema.SCHEMA_VERSION}); upgrade coffeeshop"
+            )
+        if version < schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the database schema is version {version}, older than this coffeeshop's "
+                f"({schema.SCHEMA_VERSION}); this command only reads: run `coffeeshop db upgrade` "
+                "(or any `coffeeshop sync`) first"
+            )
+        return version
 
     def _limit(self, conn: Connection) -> int:
         """Bytes of literals per multi-row statement on MySQL/MariaDB, from the server's
@@ -206,7 +243,7 @@ class Store:
             raise
         except SQLAlchemyError as exc:
             lock.release()
-            raise StoreError(describe_error(exc, self.safe_url)) from exc
+            raise StoreError(self.describe(exc)) from exc
         self._lock = lock
 
     def release_writer(self) -> None:
@@ -222,6 +259,21 @@ class Store:
                 select(schema.checkpoints).where(schema.checkpoints.c.source == source)
             ).first()
         return Checkpoint(**row._mapping) if row is not None else None
+
+    def holdings(self) -> ownership.Holdings:
+        """The sources this database holds, and its receipt and quarantine counts."""
+        with self.engine.connect() as conn:
+            return ownership.holdings(conn)
+
+    def check_source(self, source: str, *, rebuild: bool) -> None:
+        """Raise `SourceMismatch` (one line) when this database holds another source's
+        receipts (see `store.ownership`): before a sync (`rebuild=False`) or a repair reads
+        anything. The writing transactions check again."""
+        with self.engine.connect() as conn:
+            recorded = ownership.recorded_sources(conn)
+        error = ownership.conflict(recorded, source, rebuild=rebuild, database=self.safe_url)
+        if error is not None:
+            raise error
 
     def list_checkpoints(self) -> list[Checkpoint]:
         with self.engine.connect() as conn:
@@ -256,6 +308,8 @@ class Store:
             with self.writer.begin() as conn:
                 version = self._claim_checkpoint(conn, source, expected_version)
                 self._check_writer(conn)
+                if version == 1:  # this source's first batch: is the database its own?
+                    ownership.check(conn, source, rebuild=False, database=self.safe_url)
                 self._fault_at("begin")
                 keys = touched_keys(events)
                 current = self._load_receipts(conn, keys)
@@ -636,13 +690,31 @@ class Store:
         *,
         position: str,
         today: dt.date,
+        replace: bool = False,
     ) -> int:
         """Replace all state with `receipts` (the source's current valid receipts), in one
         transaction, and move `source`'s checkpoint to `position`. Earlier days'
-        `receipts_summary` rows are kept as the snapshots they were."""
+        `receipts_summary` rows are kept as the snapshots they were.
+
+        The database must be `source`'s own (`SourceMismatch` otherwise, nothing changed):
+        with `replace`, the checkpoints and quarantine entries of the sources it held before
+        are removed with their receipts."""
         with self.writer.begin() as conn:
             version = self._claim_checkpoint(conn, source, None)
             self._check_writer(conn)
+            others = ownership.check(
+                conn, source, rebuild=True, database=self.safe_url, replace=replace
+            )
+            if others:
+                c, q = schema.checkpoints, schema.quarantine
+                conn.execute(delete(c).where(c.c.source.in_(others)))
+                conn.execute(delete(q).where(q.c.source.in_([o[:255] for o in others])))
+                log.warning(
+                    "replacing the source of %s: removed the receipts, checkpoint and "
+                    "quarantine of %s",
+                    self.safe_url,
+                    ", ".join(others),
+                )
             for table in (
                 schema.receipts,
                 schema.daily,
@@ -921,14 +993,16 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL, and BEGIN IMMEDIATE so a writer takes its lock up front (no upgrade deadlocks)."""
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
+    """WAL, and BEGIN IMMEDIATE so a writer takes its lock up front (no upgrade deadlocks).
+    A read-only store leaves the journal mode alone (setting it writes the file)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")  # then the engine retries, with backoff
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache (default: 2 MiB)
@@ -940,11 +1014,13 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def describe_error(exc: BaseException, safe_url: str) -> str:
-    """One line for a database error, with no password in it."""
+def describe_error(exc: BaseException, safe_url: str, *secrets: str) -> str:
+    """One line for a database error, with no credential in it: `safe_url` is already masked
+    (`redact.mask_url`); the driver's own text is masked too, and `secrets` (the password
+    and secret options of the URL in use) are scrubbed from it wherever they appear."""
     orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     detail = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
     args = getattr(orig, "args", ())
     if len(args) >= 2 and isinstance(args[0], int):
         detail = f"({args[0]}) {args[1]}"
-    return f"cannot use database {safe_url}: {detail}"
+    return f"cannot use database {safe_url}: {mask_text(detail, *secrets)}"

@@ -1,0 +1,85 @@
+"""`coffeeshop reconcile --workers N / --dask-address tcp://…`: the partitioned reconcile on
+Dask (`coffeeshop.scaleout`). Prefect and Dask are imported only when asked for."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coffeeshop.config import Settings
+from coffeeshop.errors import ConfigError
+from coffeeshop.sources import MONGO_SCHEMES
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Read the source in partitions on a local Dask cluster of N worker processes "
+        "(env COFFEESHOP_DASK_WORKERS).",
+    ),
+]
+DaskAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Run the partitions on an existing Dask cluster: its scheduler, tcp://host:8786 "
+        "(env COFFEESHOP_DASK_ADDRESS).",
+    ),
+]
+
+
+def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | None] | None:
+    """The Dask set-up the options or the environment ask for; None: one process."""
+    env_workers = os.environ.get("COFFEESHOP_DASK_WORKERS") if workers is None else None
+    if env_workers is not None and not env_workers.strip().isdigit():
+        raise ConfigError(f"bad configuration COFFEESHOP_DASK_WORKERS: {env_workers!r}")
+    workers = workers or (int(env_workers) if env_workers else None)
+    address = address or os.environ.get("COFFEESHOP_DASK_ADDRESS") or None
+    if workers is None and address is None:
+        return None
+    if workers is not None and address is not None:
+        raise ConfigError("give --workers (a local cluster) or --dask-address, not both")
+    return workers, address
+
+
+def reconcile(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
+    """The partitioned reconcile; the same report as the single-process one."""
+    if settings.source and settings.source.startswith(MONGO_SCHEMES):
+        raise ConfigError("--workers/--dask-address read JSONL sources only in this version")
+    settings.open_source()  # a missing file is one line and exit 2, before Prefect starts
+    # Flow parameters are stored in the Prefect database: URLs go through the environment.
+    os.environ["COFFEESHOP_DB"] = settings.db
+    if settings.source:
+        os.environ["COFFEESHOP_SOURCE"] = str(Path(settings.source).expanduser().resolve())
+    from coffeeshop.scaleout import reconcile_on_dask
+
+    return reconcile_on_dask(source=None, db=None, repair=repair, workers=workers, address=address)
+
+
+BackfillWorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--backfill-workers",
+        min=1,
+        help="First sync of a large JSONL file: build the state from partitions on a local "
+        "Dask cluster of N processes, then follow from where they ended.",
+    ),
+]
+
+
+def backfill(settings: Settings, *, workers: int | None, address: str | None = None) -> Any:
+    """The first sync's state, built by the partitioned reconcile's repair (the same rebuild,
+    one transaction, checkpoint at the end of the planned ranges) so that `sync` continues
+    from there without a gap. None when the source already has a checkpoint (not a first
+    sync: the engine's incremental path is the right one then)."""
+    from coffeeshop.store import Store
+
+    with Store(settings.db) as store:
+        store.upgrade()
+        if store.load_checkpoint(settings.open_source().name) is not None:
+            return None
+    return reconcile(settings, repair=True, workers=workers, address=address)

@@ -1,0 +1,174 @@
+"""The end of a partitioned reconcile, in the process that started it: compare the merged
+partials with the database, and repair through the same rebuild as the single-process
+reconcile (`Store.rebuild`: one transaction that claims the checkpoint row, so it lands
+between two batches of a running sync and moves its checkpoint).
+
+The per-receipt comparison walks the buckets' rows (merged into key order) beside
+`cs_receipts` read in key ranges of `PAGE` rows: no receipt is decoded unless its row
+differs. The report is the single-process `ReconcileReport`, listed and counted alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from coffeeshop.aggregates import QuarantineEntry
+from coffeeshop.partials import (
+    BucketResult,
+    Partial,
+    Row,
+    finish_entries,
+    merge_all,
+    render_where,
+    resolve,
+    row_to_receipt,
+    unkeyed_partial,
+)
+from coffeeshop.partitions import RangeOutput, file_position, plan_file, read_range
+from coffeeshop.reconcile import ReconcileReport, _compare_tables, _record
+from coffeeshop.store import Store, schema
+from coffeeshop.store.database import decode_receipt
+
+PAGE = 20_000
+TABLE = "receipts (engine state)"
+
+
+@dataclass(slots=True)
+class BucketOutput:
+    result: BucketResult
+    heads: list[RangeOutput] | None  # bucket 0: every range without its candidates
+
+
+def resolve_outputs(outputs: list[RangeOutput], bucket: int) -> BucketOutput:
+    """Bucket `bucket` of every range's output, resolved (last write wins)."""
+    heads = None
+    if bucket == 0:
+        heads = [RangeOutput([], o.unkeyed, o.lines, o.end, o.open_line) for o in outputs]
+    return BucketOutput(resolve(o.shards[bucket] for o in outputs), heads)
+
+
+@dataclass(slots=True)
+class Gathered:
+    """Everything the partitions produced, merged: what reconcile compares and repair writes."""
+
+    partial: Partial  # sums and counts of the current valid receipts
+    runs: list[list[Row]]  # each bucket's rows, sorted by key
+    quarantine: list[QuarantineEntry]
+    position: str | None
+    partitions: int
+
+    def rows(self) -> Iterator[Row]:
+        return sorted_rows(self.runs)
+
+
+def combine(path: str, buckets: list[BucketOutput]) -> Gathered:
+    """Merge every bucket of a file: sums, rows, quarantine (with line numbers) and position."""
+    heads = buckets[0].heads
+    assert heads is not None
+    offsets = [0]
+    for head in heads:
+        offsets.append(offsets[-1] + head.lines)
+    partial = merge_all(
+        [b.result.partial for b in buckets] + [unkeyed_partial(h.unkeyed) for h in heads]
+    )
+    quarantine = list(finish_entries(partial, render_where(offsets)))
+    last = heads[-1]
+    position = file_position(path, end=last.end, lines=offsets[-1], open_line=last.open_line)
+    return Gathered(partial, [b.result.rows for b in buckets], quarantine, position, len(heads))
+
+
+def gather_in_process(path: str, partitions: int) -> Gathered:
+    """The same partitions, buckets and merge as on Dask, in this process, one at a time."""
+    ranges = plan_file(path, partitions)
+    outputs = [read_range(part, len(ranges)) for part in ranges]
+    return combine(path, [resolve_outputs(outputs, b) for b in range(len(ranges))])
+
+
+def sorted_rows(runs: Iterable[list[Row]]) -> Iterator[Row]:
+    """The buckets' rows (each run sorted by key) as one key-ordered stream."""
+    return heapq.merge(*runs)
+
+
+def finish(
+    store: Store,
+    source_name: str,
+    gathered: Gathered,
+    *,
+    today: dt.date,
+    repair: bool,
+) -> ReconcileReport:
+    """Compare, and with `repair` rebuild, exactly as `coffeeshop.reconcile.reconcile` does."""
+    partial, rows, quarantine = gathered.partial, gathered.rows, gathered.quarantine
+    position = gathered.position
+    if repair:
+        store.upgrade()
+        store.check_source(source_name, rebuild=True)  # never drops another source's receipts
+    else:
+        store.require_schema()  # a plain reconcile creates nothing
+    report = ReconcileReport(
+        receipts=partial.receipts, quarantined=len(quarantine), position=position
+    )
+    _compare_tables(partial.tables(today), store.read_tables(today), report)
+    _compare_rows(rows(), _stored_rows(store), report)
+    checkpoint = store.load_checkpoint(source_name)
+    moved = checkpoint is None or checkpoint.position != position
+    if repair and (report.total_differences or moved) and position is not None:
+        store.rebuild(
+            source_name,
+            (row_to_receipt(row) for row in rows()),
+            quarantine,
+            position=position,
+            today=today,
+        )
+        report.repaired = True
+    return report
+
+
+def _stored_rows(store: Store) -> Iterator[Row]:
+    """cs_receipts in key order, a range of `PAGE` keys per query."""
+    t = schema.receipts
+    columns = (t.c.key, t.c.receipt_id, t.c.store_id, t.c.day, t.c.hour, t.c.cents, t.c.lines)
+    last: bytes | None = None
+    while True:
+        query = select(*columns).order_by(t.c.key).limit(PAGE)
+        if last is not None:
+            query = query.where(t.c.key > last)
+        with store.engine.connect() as conn:
+            page = conn.execute(query).all()
+        if not page:
+            return
+        for key, receipt_id, store_id, day, hour, cents, lines in page:
+            yield (bytes(key), receipt_id, store_id, day, hour, cents, lines)
+        last = bytes(page[-1][0])
+
+
+def _compare_rows(expected: Iterator[Row], actual: Iterator[Row], report: ReconcileReport) -> None:
+    """Merge two key-ordered streams, as the single-process reconcile compares receipts."""
+    want = next(expected, None)
+    got = next(actual, None)
+    while want is not None or got is not None:
+        if got is None or (want is not None and want[0] < got[0]):
+            assert want is not None
+            _record(report, TABLE, want[1], "counted", "missing")
+            want = next(expected, None)
+        elif want is None or got[0] < want[0]:
+            _record(
+                report,
+                TABLE,
+                got[0].decode("utf-8", "surrogatepass"),
+                "not in the source",
+                "counted",
+            )
+            got = next(actual, None)
+        else:
+            if want[2:] != got[2:]:
+                expected_receipt = row_to_receipt(want)[0]
+                stored = decode_receipt(expected_receipt.key, *got[2:])
+                if expected_receipt != stored:
+                    _record(report, TABLE, want[1], expected_receipt, stored)
+            want, got = next(expected, None), next(actual, None)

@@ -1,0 +1,331 @@
+"""Mergeable partial results of whole-history work split into partitions.
+
+Pure: no I/O. A partition of the source (a byte range of a file, an `_id` range of a
+collection) folds its events into *candidates*: the last version of each receipt it saw,
+with its position in the source. Candidates are hash-split into buckets by key, so every
+version of one receipt meets in one bucket whatever partition read it; a bucket keeps the
+candidate with the highest position (last write wins), and turns the winners into:
+
+- a `Partial`: per-group sums and counts for every public table, and the quarantine
+  entries. Merging two partials is associative, commutative and exact (integers only;
+  money in cents), and the counts decide after the merge which groups are empty and
+  which hour is a store's peak;
+- its receipts' canonical rows (`Row`, exactly the columns of `cs_receipts`), sorted by
+  key: the per-receipt digest reconcile compares with `cs_receipts`, range by range, and
+  what a repair or a backfill writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from coffeeshop.aggregates import Parsed, ParsedEvent, QuarantineEntry, peak_hour, summary_row
+from coffeeshop.events import Delete, Unreadable
+from coffeeshop.receipts import Receipt
+from coffeeshop.recompute import Tables
+
+# Where an entry was read: a finished text ("snapshot"), or (partition, line within the
+# partition, byte offset) for a file, whose line number is known only once every partition
+# before it has counted its lines.
+Where = str | tuple[int, int, int]
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """The last version of one receipt a partition saw.
+
+    `items` is set for a valid receipt; `reason` for an invalid one (with `where`, `raw`);
+    neither for a delete."""
+
+    position: int  # order in the source: the later version has the higher position
+    receipt_id: str
+    store_id: int = 0
+    day: int = 0  # YYYYMMDD
+    hour: int = 0
+    cents: int = 0
+    items: tuple[tuple[str, int], ...] | None = None
+    reason: str | None = None
+    where: Where = ""
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unkeyed:
+    """Input that names no receipt (unreadable): always quarantined, never superseded."""
+
+    position: int
+    reason: str
+    where: Where
+    raw: str
+
+
+Positioned = tuple[int, Where, ParsedEvent]
+
+
+def fold(events: Iterable[Positioned]) -> tuple[dict[str, Candidate], list[Unkeyed]]:
+    """A partition's events, in source order, to its last version of every receipt."""
+    latest: dict[str, Candidate] = {}
+    unkeyed: list[Unkeyed] = []
+    for position, where, event in events:
+        if isinstance(event, Parsed):
+            receipt = event.receipt
+            if receipt is not None:
+                day = receipt.day
+                latest[event.key] = Candidate(
+                    position,
+                    event.receipt_id,
+                    receipt.store_id,
+                    day.year * 10000 + day.month * 100 + day.day,
+                    receipt.hour,
+                    receipt.cents,
+                    receipt.items,
+                )
+            else:
+                latest[event.key] = Candidate(
+                    position,
+                    event.receipt_id,
+                    reason=event.reason or "invalid",
+                    where=where,
+                    raw=event.raw,
+                )
+        elif isinstance(event, Delete):
+            latest[event.key] = Candidate(position, event.receipt_id)
+        elif isinstance(event, Unreadable):
+            unkeyed.append(Unkeyed(position, event.reason, where, event.raw))
+    return latest, unkeyed
+
+
+def bucket_of(key: str, buckets: int) -> int:
+    """Stable across processes and machines (unlike `hash`)."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % buckets
+
+
+def split(candidates: dict[str, Candidate], buckets: int) -> list[dict[str, Candidate]]:
+    shards: list[dict[str, Candidate]] = [{} for _ in range(buckets)]
+    for key, candidate in candidates.items():
+        shards[bucket_of(key, buckets)][key] = candidate
+    return shards
+
+
+def last_write_wins(shards: Iterable[dict[str, Candidate]]) -> dict[str, Candidate]:
+    """Every partition's candidates for one bucket, to the final version of each receipt."""
+    final: dict[str, Candidate] = {}
+    for shard in shards:
+        for key, candidate in shard.items():
+            held = final.get(key)
+            if held is None or candidate.position > held.position:
+                final[key] = candidate
+    return final
+
+
+# -- the digest: cs_receipts rows ----------------------------------------------------------------
+
+# (key as bytes, receipt_id, store_id, day YYYYMMDD, hour, cents, lines JSON): cs_receipts' columns.
+Row = tuple[bytes, str, int, int, int, int, str]
+
+
+def encode_key(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
+
+
+def row_to_receipt(row: Row) -> tuple[Receipt, str]:
+    key, receipt_id, store_id, day, hour, cents, lines = row
+    return (
+        Receipt(
+            key=key.decode("utf-8", "surrogatepass"),
+            store_id=store_id,
+            day=dt.date(day // 10000, day // 100 % 100, day % 100),
+            hour=hour,
+            cents=cents,
+            items=tuple((name, quantity) for name, quantity in json.loads(lines)),
+        ),
+        receipt_id,
+    )
+
+
+# -- mergeable sums --------------------------------------------------------------------------
+
+
+def _add_pairs(into: dict[Any, list[int]], other: dict[Any, list[int]]) -> None:
+    for key, (count, cents) in other.items():
+        held = into.get(key)
+        if held is None:
+            into[key] = [count, cents]
+        else:
+            held[0] += count
+            held[1] += cents
+
+
+def _add_counts(into: dict[Any, int], other: dict[Any, int]) -> None:
+    for key, n in other.items():
+        into[key] = into.get(key, 0) + n
+
+
+def _quarantine_order(entry: tuple[int, bytes, int, QuarantineEntry]) -> tuple[int, bytes, int]:
+    return entry[0], entry[1], entry[2]
+
+
+@dataclass(slots=True)
+class Partial:
+    """Sums and counts per group of every public table, and the quarantine entries.
+
+    `quarantine` holds (0, key, 0, entry) for an invalid receipt and (1, b"", position,
+    entry) for unreadable input: sorted, keyed entries by key, then unreadable input in
+    source order, as the single-process reconcile lists them."""
+
+    receipts: int = 0
+    cents: int = 0
+    units: int = 0
+    daily: dict[int, list[int]] = field(default_factory=dict)  # YYYYMMDD -> [receipts, cents]
+    store_month: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+    quarantine: list[tuple[int, bytes, int, QuarantineEntry]] = field(default_factory=list)
+
+    def add_row(self, row: Row, items: Iterable[tuple[str, int]]) -> None:
+        _, _, store_id, day, hour, cents, _ = row
+        self.receipts += 1
+        self.cents += cents
+        for name, quantity in items:
+            self.units += quantity
+            self.items[name] = self.items.get(name, 0) + quantity
+        pair = self.daily.get(day)
+        if pair is None:
+            self.daily[day] = [1, cents]
+        else:
+            pair[0] += 1
+            pair[1] += cents
+        month = (f"{day // 10000:04d}-{day // 100 % 100:02d}", store_id)
+        pair = self.store_month.get(month)
+        if pair is None:
+            self.store_month[month] = [1, cents]
+        else:
+            pair[0] += 1
+            pair[1] += cents
+        self.store_hour[(store_id, hour)] = self.store_hour.get((store_id, hour), 0) + 1
+
+    def merge(self, other: Partial) -> Partial:
+        """A new partial holding both (neither operand changes)."""
+        out = Partial(
+            self.receipts + other.receipts, self.cents + other.cents, self.units + other.units
+        )
+        for part in (self, other):
+            _add_pairs(out.daily, part.daily)
+            _add_pairs(out.store_month, part.store_month)
+            _add_counts(out.store_hour, part.store_hour)
+            _add_counts(out.items, part.items)
+        out.quarantine = sorted(self.quarantine + other.quarantine, key=_quarantine_order)
+        return out
+
+    def entries(self) -> list[QuarantineEntry]:
+        return [entry for *_, entry in self.quarantine]
+
+    def tables(self, today: dt.date) -> Tables:
+        """The four public tables; groups whose count is zero have no row."""
+        hours: dict[int, dict[int, int]] = {}
+        for (store_id, hour), n in self.store_hour.items():
+            if n:
+                hours.setdefault(store_id, {})[hour] = n
+        peaks: dict[int, tuple[int, int]] = {}
+        for store_id, by_hour in hours.items():
+            peak = peak_hour(by_hour)
+            if peak is not None:
+                peaks[store_id] = peak
+        return Tables(
+            summary=summary_row(
+                today,
+                receipts=self.receipts,
+                cents=self.cents,
+                units=self.units,
+                daily_cents={
+                    dt.date(d // 10000, d // 100 % 100, d % 100): c
+                    for d, (n, c) in self.daily.items()
+                    if n
+                },
+            ),
+            store_monthly={k: Decimal(c).scaleb(-2) for k, (n, c) in self.store_month.items() if n},
+            item_performance={name: n for name, n in self.items.items() if n},
+            store_peak_hours=peaks,
+        )
+
+
+def merge_all(partials: Iterable[Partial]) -> Partial:
+    out = Partial()
+    for partial in partials:
+        out = out.merge(partial)
+    return out
+
+
+@dataclass(slots=True)
+class BucketResult:
+    """One bucket's final receipts: its partial and its rows, sorted by key."""
+
+    partial: Partial
+    rows: list[Row]
+
+
+def resolve(shards: Iterable[dict[str, Candidate]]) -> BucketResult:
+    """Last write wins over every partition's candidates for one bucket, then the bucket's
+    partial and rows. A file position stays (partition, line, byte) until `finish_entries`."""
+    final = last_write_wins(shards)
+    partial = Partial()
+    rows: list[Row] = []
+    for key, c in final.items():
+        if c.items is not None:
+            row: Row = (
+                encode_key(key),
+                c.receipt_id[:255],
+                c.store_id,
+                c.day,
+                c.hour,
+                c.cents,
+                _JSON.encode(c.items),
+            )
+            rows.append(row)
+            partial.add_row(row, c.items)
+        elif c.reason is not None:
+            entry = QuarantineEntry(key, c.receipt_id, c.reason, c.where, c.raw)  # type: ignore[arg-type]
+            partial.quarantine.append((0, encode_key(key), 0, entry))
+    rows.sort()
+    partial.quarantine.sort(key=_quarantine_order)
+    return BucketResult(partial, rows)
+
+
+def unkeyed_partial(unkeyed: Iterable[Unkeyed]) -> Partial:
+    partial = Partial()
+    for u in unkeyed:
+        entry = QuarantineEntry(None, None, u.reason, u.where, u.raw)  # type: ignore[arg-type]
+        partial.quarantine.append((1, b"", u.position, entry))
+    partial.quarantine.sort(key=_quarantine_order)
+    return partial
+
+
+def render_where(line_offsets: list[int]) -> Any:
+    """A `render` for a file whose partition `i` starts after `line_offsets[i]` lines."""
+
+    def render(where: Where) -> str:
+        if isinstance(where, str):
+            return where
+        part, line, byte = where
+        return f"line {line_offsets[part] + line} (byte {byte})"
+
+    return render
+
+
+def finish_entries(partial: Partial, render: Any) -> Iterator[QuarantineEntry]:
+    """The quarantine entries with every file position rendered as 'line N (byte B)'."""
+    for *_, entry in partial.quarantine:
+        if isinstance(entry.where, tuple):
+            yield QuarantineEntry(
+                entry.key, entry.receipt_id, entry.reason, render(entry.where), entry.raw
+            )
+        else:
+            yield entry

@@ -1,0 +1,255 @@
+"""Whole-history work partitioned over a Dask cluster, as Prefect tasks on a `DaskTaskRunner`.
+
+`reconcile-partitioned` is a Prefect flow whose tasks run on Dask workers (a local cluster of
+`workers` processes, or an existing cluster at `address`):
+
+1. `read-range` (one per partition): read one part of the source, validate every receipt with
+   the same rules as `sync`, fold it into last-write-wins candidates, split them by key hash
+   into `buckets` shards;
+2. `resolve-bucket` (one per bucket): every version of a receipt meets in its bucket, the
+   last one wins, and the bucket returns its mergeable `Partial` and its rows;
+3. the flow merges the partials (exact, associative) and compares them with the database,
+   then repairs through `Store.rebuild`, in the flow's own process (see `merged_reconcile`).
+
+Only the source must be reachable from the workers (the file at the same path, or the
+MongoDB URI); the analysis database is read and written by the flow's process alone.
+
+A worker that dies mid-task loses its task: Dask runs it again on another worker (up to
+`distributed.scheduler.allowed-failures` times), and the flow waits for it; a task that
+raises is retried by Prefect (`RETRIES`). Either way no partial result is merged twice: a
+bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
+
+Connection settings are read from the environment (as `coffeeshop.flows` does) when the
+flow's `source`/`db` parameters are empty, so a password is never a flow parameter.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A loaded machine starts Prefect's temporary server slowly; the default 20 s is too short.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+import contextlib
+import logging
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_dask import DaskTaskRunner
+from pydantic import Field
+
+from coffeeshop.config import Settings, build_settings
+from coffeeshop.errors import ConfigError
+from coffeeshop.merged_reconcile import Gathered, combine, finish, resolve_outputs
+from coffeeshop.partitions import FileRange, RangeOutput, plan_file, read_range
+from coffeeshop.reconcile import ReconcileReport
+from coffeeshop.sources import MONGO_SCHEMES
+from coffeeshop.store import Store
+
+log = logging.getLogger("coffeeshop.scaleout")
+
+RETRIES = 2
+PARTS_PER_WORKER = 4  # more, smaller partitions: a lost one costs less, stragglers balance
+
+
+class DaskSettings(Settings):
+    """Where whole-history work runs: `COFFEESHOP_DASK_ADDRESS` (an existing cluster's
+    scheduler, tcp://host:8786) or `COFFEESHOP_DASK_WORKERS` local worker processes. With
+    neither, `reconcile` runs in one process as before."""
+
+    dask_address: str | None = Field(None, validation_alias="COFFEESHOP_DASK_ADDRESS")
+    dask_workers: int | None = Field(
+        None, ge=1, le=1024, validation_alias="COFFEESHOP_DASK_WORKERS"
+    )
+    dask_partitions: int | None = Field(
+        None, ge=1, le=100_000, validation_alias="COFFEESHOP_DASK_PARTITIONS"
+    )
+
+    @property
+    def on_dask(self) -> bool:
+        return bool(self.dask_address or self.dask_workers)
+
+
+def dask_settings(**overrides: Any) -> DaskSettings:
+    return build_settings(DaskSettings, **overrides)
+
+
+def task_runner(*, workers: int | None, address: str | None) -> DaskTaskRunner:
+    """A `DaskTaskRunner` on the cluster at `address`, else on a local cluster of `workers`
+    single-threaded worker processes (parsing is CPU-bound Python: threads would share the GIL)."""
+    if address:
+        if not address.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+            raise ConfigError(
+                f"bad Dask scheduler address {address!r}: expected tcp://host:port (or tls://…)"
+            )
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers or os.cpu_count() or 1,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": ":0",  # any free port: never a clash with another run
+        }
+    )
+
+
+# -- tasks: they run on the workers -------------------------------------------------------------
+
+
+# Task results travel as pickled bytes: Prefect walks every task parameter looking for futures
+# to resolve (`visit_collection`), which over a partition's candidates cost three times the
+# reading itself; bytes are opaque to it, and Dask moves them without copying.
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
+
+@task(name="read-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
+    """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
+    output = read_range(part, buckets)
+    head = RangeOutput([], output.unkeyed, output.lines, output.end, output.open_line)
+    return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
+
+
+@task(name="resolve-bucket", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
+    """One bucket's shard of every range, resolved (bucket 0 also carries the ranges'
+    summaries). Dask moves each range's output to a worker at most once, whichever buckets
+    that worker resolves; only this bucket's shards are unpickled."""
+    ranges = [
+        RangeOutput([{}] * bucket + [pickle.loads(o[bucket + 1])], [], 0, 0, False) for o in outputs
+    ]
+    result = resolve_outputs(ranges, bucket)
+    if bucket == 0:
+        result.heads = [pickle.loads(o[0]) for o in outputs]
+    return pickle.dumps(result, _PICKLE)
+
+
+# -- the flow: it runs where it was started ---------------------------------------------------
+
+
+def gather_file(path: str, partitions: int) -> Gathered:
+    """Run the read/resolve tasks of a JSONL file on the flow's task runner and merge them."""
+    ranges = plan_file(path, partitions)
+    outputs = [read_file_range.submit(part, len(ranges)) for part in ranges]
+    futures = [resolve_bucket.submit(outputs, b) for b in range(len(ranges))]
+    return combine(path, [pickle.loads(future.result()) for future in futures])
+
+
+def _partitions(settings: DaskSettings) -> int:
+    if settings.dask_partitions:
+        return settings.dask_partitions
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    workers = settings.dask_workers or 1
+    if isinstance(runner, DaskTaskRunner):
+        workers = max(1, len(runner.client.scheduler_info(n_workers=-1).get("workers", {})))
+    return PARTS_PER_WORKER * workers
+
+
+@flow(name="reconcile-partitioned")
+def reconcile_partitioned_flow(
+    source: str | None = None,
+    db: str | None = None,
+    repair: bool = False,
+    partitions: int | None = None,
+) -> ReconcileReport:
+    """Recompute the tables from the whole source in partitions on the flow's task runner (a
+    Dask cluster), compare them with the database, and with `repair` rebuild them."""
+    logger = get_run_logger()
+    settings = dask_settings(source=source, db=db, dask_partitions=partitions)
+    spec = settings.source
+    if spec and spec.startswith(MONGO_SCHEMES):
+        raise ConfigError("partitioned reconcile reads JSONL sources only in this version")
+    parts = _partitions(settings)
+    source_obj = settings.open_source()
+    gathered = gather_file(str(source_obj.path), parts)
+    logger.info(
+        "read %d partition(s): %d valid receipt(s), %d quarantined",
+        gathered.partitions,
+        gathered.partial.receipts,
+        len(gathered.quarantine),
+    )
+    with Store(settings.db, read_only=not repair) as store:
+        return finish(store, source_obj.name, gathered, today=settings.today(), repair=repair)
+
+
+def reconcile_on_dask(
+    *,
+    source: str | None,
+    db: str | None,
+    repair: bool,
+    workers: int | None,
+    address: str | None,
+    partitions: int | None = None,
+) -> ReconcileReport:
+    """`reconcile` on a local Dask cluster of `workers` processes, or the cluster at `address`."""
+    runner = task_runner(workers=workers, address=address)
+    run = reconcile_partitioned_flow.with_options(task_runner=runner)
+    with shared_api():
+        return run(source=source, db=db, repair=repair, partitions=partitions)
+
+
+def summary_on_dask(
+    settings: DaskSettings, *, source: str | None, db: str | None, repair: bool
+) -> dict[str, Any]:
+    """The `reconcile` deployment's run on Dask (a subflow): the summary it logs and returns."""
+    logger = get_run_logger()
+    runner = task_runner(workers=settings.dask_workers, address=settings.dask_address)
+    run = reconcile_partitioned_flow.with_options(task_runner=runner)
+    with shared_api():
+        report = run(source=source, db=db, repair=repair, partitions=settings.dask_partitions)
+    for difference in report.differences:
+        logger.warning("%s", difference)
+    for table, count in sorted(report.counts.items()):
+        logger.warning("%s: %d difference(s)", table, count)
+    summary = {
+        "receipts": report.receipts,
+        "quarantined": report.quarantined,
+        "differences": report.total_differences,
+        "by_table": dict(sorted(report.counts.items())),
+        "repaired": report.repaired,
+    }
+    logger.info("reconcile: %s", summary)
+    return summary
+
+
+@contextlib.contextmanager
+def shared_api() -> Iterator[str]:
+    """The Prefect API every process of the run reports to. Without PREFECT_API_URL each
+    process would start a temporary server of its own, a local worker included: start one
+    here and hand its URL to the workers through the environment they inherit. (Workers of
+    an existing cluster need PREFECT_API_URL in their own environment.)"""
+    configured = PREFECT_API_URL.value()
+    if configured:
+        previous = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = configured
+        try:
+            yield configured
+        finally:
+            _restore("PREFECT_API_URL", previous)
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    try:
+        os.environ["PREFECT_API_URL"] = server.api_url
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value

@@ -1,0 +1,154 @@
+"""How a `Store` connects: checking the URL's driver options up front, and read-only access.
+
+Read-only access (`Store(url, read_only=True)`) is for the commands that only look:
+`tables`, `quarantine`, `reconcile` without `--repair`, and the start-up check of `serve`.
+It never creates anything: an SQLite file is opened with `mode=rw` (a missing file is an
+error, not a new empty database) and no journal-mode change; every connection is made
+read-only (`PRAGMA query_only`, `SET SESSION TRANSACTION READ ONLY`, PostgreSQL's
+`default_transaction_read_only`); and `require_schema` refuses a database without the
+coffeeshop tables instead of creating them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning
+
+from coffeeshop.errors import ConfigError, DatabaseMissing
+from coffeeshop.redact import mask_text
+
+# Errors a driver raises for a bad option before it talks to the server (an unknown keyword,
+# a value of the wrong type, an unknown character set): configuration, not an outage.
+OPTION_ERRORS = (TypeError, ValueError, AttributeError, LookupError)
+
+
+def sqlite_path(url: URL) -> str | None:
+    """The file of an SQLite URL (None for an in-memory database)."""
+    path = url.database
+    if not path or path == ":memory:" or "mode=memory" in str(url.query.get("mode", "")):
+        return None
+    if path.startswith("file:"):
+        return unquote(path.removeprefix("file:").split("?", 1)[0]) or None
+    return path
+
+
+def sqlite_existing_file(url: URL) -> URL:
+    """An SQLite URL opened as a URI with `mode=rw`: the file is never created."""
+    path = url.database
+    if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
+        return url
+    return url.set(database=f"file:{quote(path)}").update_query_dict({"mode": "rw", "uri": "true"})
+
+
+def create_checked_engine(url: URL, safe_url: str, *, read_only: bool) -> Engine:
+    """`create_engine` for a store, with every bad driver option in the URL reported as one
+    `ConfigError` line (never a traceback): `?connect_timeout=abc`, `?unknownarg=1`,
+    `?charset=bogus`, or an SQLite option the driver would silently ignore."""
+    sqlite = url.get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 10.0}} if sqlite else {}
+    if not sqlite:
+        kwargs["pool_pre_ping"] = True
+    if sqlite and read_only:
+        url = sqlite_existing_file(url)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SAWarning)  # "query string argument(s) ... ignored"
+            engine = create_engine(url, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigError(f"no driver for {safe_url}: {exc}") from None
+    except (SAWarning, ArgumentError, *OPTION_ERRORS) as exc:
+        raise bad_option(safe_url, exc) from None
+    _check_driver_options(engine, safe_url)
+    if read_only:
+        _make_read_only(engine)
+    return engine
+
+
+def _check_driver_options(engine: Engine, safe_url: str) -> None:
+    """Options the driver's `connect()` would refuse with a bare Python exception."""
+    dialect = engine.dialect
+    try:
+        _args, params = dialect.create_connect_args(engine.url)
+    except OPTION_ERRORS as exc:
+        raise bad_option(safe_url, exc) from None
+    dbapi = dialect.loaded_dbapi
+    connect = getattr(dbapi, "connect", None)
+    try:
+        signature = inspect.signature(connect) if connect is not None else None
+    except (TypeError, ValueError):  # a built-in without a signature (sqlite3)
+        signature = None
+    if signature is not None and not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
+    ):
+        unknown = sorted(set(params) - set(signature.parameters))
+        if unknown:
+            raise ConfigError(
+                f"unknown option {', '.join(repr(u) for u in unknown)} in the database URL "
+                f"{safe_url} (the {dialect.driver} driver does not take it)"
+            )
+    charset = params.get("charset")
+    if dialect.driver == "pymysql" and charset:
+        from pymysql.charset import charset_by_name
+
+        if charset_by_name(str(charset)) is None:
+            raise ConfigError(
+                f"unknown character set {charset!r} in the database URL {safe_url} "
+                "(coffeeshop needs utf8mb4: leave charset out)"
+            )
+
+
+def _make_read_only(engine: Engine) -> None:
+    dialect = engine.dialect.name
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if dialect == "sqlite":
+            statements = ["PRAGMA query_only = ON"]
+        elif dialect in ("mysql", "mariadb"):
+            statements = ["SET SESSION TRANSACTION READ ONLY"]
+        elif dialect == "postgresql":
+            statements = ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"]
+        else:
+            return
+        cursor = dbapi_connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+        if dialect == "postgresql":
+            dbapi_connection.commit()
+
+
+def missing_database(url: URL, safe_url: str) -> DatabaseMissing | None:
+    """A `DatabaseMissing` error when `url` names an SQLite file that does not exist."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    path = sqlite_path(url)
+    if path is None or Path(path).expanduser().exists():
+        return None
+    return DatabaseMissing(
+        f"database {safe_url} does not exist (the file {path} is missing); this command only "
+        "reads and creates nothing: check --db / SQL_DSN, or run `coffeeshop sync` first"
+    )
+
+
+def is_unknown_database(exc: BaseException) -> bool:
+    """The server answered, but the database named in the URL does not exist."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    return (bool(args) and args[0] == 1049) or getattr(orig, "sqlstate", None) == "3D000"
+
+
+def bad_option(safe_url: str, exc: BaseException, *secrets: str) -> ConfigError:
+    """One line for an option of the URL that SQLAlchemy or the driver refused."""
+    text = str(exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    return ConfigError(f"bad option in the database URL {safe_url}: {mask_text(detail, *secrets)}")

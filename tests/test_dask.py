@@ -1,0 +1,236 @@
+"""The partitioned reconcile end to end: Prefect tasks on a real local Dask cluster (one per
+module: it takes seconds to start), against a temporary Prefect API, on SQLite and MariaDB;
+a worker killed mid-partition; and `coffeeshop reconcile --dask-address` as a user runs it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import Client, LocalCluster
+from helpers import receipt, write_lines
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+
+from coffeeshop.engine import Syncer
+from coffeeshop.reconcile import ReconcileReport, reconcile
+from coffeeshop.scaleout import reconcile_on_dask
+from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.store import Store
+
+
+def today() -> dt.date:
+    """The flow's "today": COFFEESHOP_TIMEZONE is UTC in this module (see `cluster`)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    with prefect_test_harness(server_startup_timeout=120):
+        url = PREFECT_API_URL.value()
+        assert url
+        yield url
+
+
+@pytest.fixture(scope="module")
+def cluster(prefect_api: str) -> Iterator[LocalCluster]:
+    """Two single-threaded worker processes that report to the test's Prefect API."""
+    os.environ["PREFECT_API_URL"] = prefect_api  # the worker processes inherit it
+    os.environ["COFFEESHOP_TIMEZONE"] = "UTC"
+    try:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as local:
+            yield local
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ.pop("COFFEESHOP_TIMEZONE", None)
+
+
+def history(n: int) -> list[Any]:
+    out: list[Any] = [
+        receipt(i, store=i % 4, total=f"{i % 50}.25", items=[("Latte", 1 + i % 3), ("Tè", 1)])
+        for i in range(n)
+    ]
+    out += [receipt(i, store=9, total=1) for i in range(0, n, 7)]  # replaced later
+    out += [{"operationType": "delete", "documentKey": {"_id": i}} for i in range(0, n, 11)]
+    out += [receipt(n + 1, total="oops"), "not json", receipt(3.0, total=2)]
+    return out
+
+
+def sync(url: str, path: Path) -> None:
+    with Store(url) as store:
+        Syncer(store, JsonlSource(path), today=today).run()
+
+
+def summary(report: ReconcileReport) -> tuple[Any, ...]:
+    return (
+        report.receipts,
+        report.quarantined,
+        report.position,
+        report.counts,
+        [str(d) for d in report.differences],
+        report.repaired,
+    )
+
+
+def single(url: str, path: Path, repair: bool = False) -> ReconcileReport:
+    with Store(url) as store:
+        return reconcile(store, JsonlSource(path), today=today(), repair=repair)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_reconcile_on_dask_equals_single_process_and_repairs(
+    backend: str, cluster: LocalCluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'a.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("mysql_url")
+    )
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(300))
+    sync(url, path)
+    with Store(url) as store:
+        store.execute("UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = '5'")
+        store.execute("DELETE FROM store_monthly WHERE store_id = 1")
+    expected = single(url, path)
+    assert expected.total_differences == 2
+    got = reconcile_on_dask(
+        source=str(path),
+        db=url,
+        repair=False,
+        workers=None,
+        address=cluster.scheduler_address,
+        partitions=5,
+    )
+    assert summary(got) == summary(expected)
+    repaired = reconcile_on_dask(
+        source=str(path),
+        db=url,
+        repair=True,
+        workers=None,
+        address=cluster.scheduler_address,
+        partitions=3,
+    )
+    assert repaired.repaired
+    assert single(url, path).total_differences == 0
+
+
+def test_a_worker_killed_mid_partition_reruns_that_partition(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(40_000))
+    sync(url, path)
+    expected = summary(single(url, path))
+    client = Client(cluster.scheduler_address)
+    pids: dict[str, int] = client.run(os.getpid)
+    killed: list[str] = []
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for worker, keys in client.processing().items():
+                if any("read-range" in str(key) or "read_file_range" in str(key) for key in keys):
+                    os.kill(pids[worker], signal.SIGKILL)
+                    killed.append(worker)
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    got = reconcile_on_dask(
+        source=str(path),
+        db=url,
+        repair=False,
+        workers=None,
+        address=cluster.scheduler_address,
+        partitions=2,
+    )
+    killer.join()
+    client.close()
+    assert killed, "no worker was seen reading a partition"
+    assert summary(got) == expected
+
+
+def test_the_command_prints_what_the_single_process_command_prints(
+    cluster: LocalCluster, prefect_api: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(200))
+    sync(url, path)
+    with Store(url) as store:
+        store.execute("DELETE FROM item_performance")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coffeeshop",
+                "reconcile",
+                "--source",
+                str(path),
+                "--db",
+                url,
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+
+    plain = run()
+    on_dask = run("--dask-address", cluster.scheduler_address)
+    assert plain.returncode == on_dask.returncode == 1, on_dask.stderr[-2000:]
+    assert on_dask.stdout == plain.stdout
+    repaired = run("--dask-address", cluster.scheduler_address, "--repair")
+    assert repaired.returncode == 0 and repaired.stdout.rstrip().endswith("; repaired")
+    assert run().returncode == 0
+    bad = run("--dask-address", "localhost:1")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_backfill_builds_the_first_state_on_dask_and_sync_continues_without_a_gap(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import reference_tables
+
+    from coffeeshop import cli_dask
+    from coffeeshop.config import load_settings
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    first = history(500)
+    write_lines(path, first)
+    monkeypatch.setenv("COFFEESHOP_DB", url)  # backfill hands them to the flow this way
+    monkeypatch.setenv("COFFEESHOP_SOURCE", str(path))
+    settings = load_settings(source=str(path), db=url)
+    built = cli_dask.backfill(settings, workers=None, address=cluster.scheduler_address)
+    assert built is not None and built.repaired
+    more = [receipt(1, total=99), {"operationType": "delete", "documentKey": {"_id": 2}}]
+    more += [receipt(10_000 + i, total=1) for i in range(5)]
+    write_lines(path, more)
+    sync(url, path)  # continues from the backfill's checkpoint
+    with Store(url) as store:
+        assert store.read_tables(today()) == reference_tables(first + more, today())
+    assert cli_dask.backfill(settings, workers=None, address=cluster.scheduler_address) is None

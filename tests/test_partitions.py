@@ -1,0 +1,264 @@
+"""Partitioned reconcile (the code the Dask tasks run, here in one process): for any history
+of the property test's generator and any number of partitions from 1 to 8, the report and the
+repair equal the single-process reconcile's, on SQLite and MariaDB; partition boundaries
+inside a multi-byte character or a CRLF; partial aggregates merge exactly and associatively."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import receipt, write_lines
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from test_properties import lines as histories
+
+from coffeeshop.aggregates import parse_events
+from coffeeshop.engine import Syncer
+from coffeeshop.events import Upsert
+from coffeeshop.merged_reconcile import finish, gather_in_process
+from coffeeshop.partials import Partial, fold, merge_all, resolve, row_to_receipt, split
+from coffeeshop.partitions import FileRange, _line_start, plan_file, read_range
+from coffeeshop.receipts import parse_receipt, receipt_key
+from coffeeshop.recompute import recompute
+from coffeeshop.reconcile import ReconcileReport, reconcile
+from coffeeshop.sources.base import BatchLimits
+from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.store import Store, schema
+
+TODAY = dt.date(2026, 11, 25)
+
+
+def report_of(report: ReconcileReport) -> tuple[Any, ...]:
+    return (
+        report.receipts,
+        report.quarantined,
+        report.position,
+        report.counts,
+        [str(d) for d in report.differences],
+        report.repaired,
+    )
+
+
+def state_of(url: str) -> tuple[Any, ...]:
+    """Everything a repair writes: tables, engine state, quarantine, checkpoint position."""
+    with Store(url) as store:
+        q = schema.quarantine
+        with store.engine.connect() as conn:
+            quarantine = conn.execute(
+                select(
+                    q.c.key, q.c.receipt_id, q.c.reason, q.c.source, q.c.position, q.c.raw
+                ).order_by(q.c.id)
+            ).all()
+        checkpoints = [(c.source, c.position) for c in store.list_checkpoints()]
+        return (
+            store.read_tables(TODAY),
+            list(store.iter_receipts()),
+            [tuple(row) for row in quarantine],
+            checkpoints,
+        )
+
+
+def partitioned(url: str, path: Path, parts: int, *, repair: bool = False) -> ReconcileReport:
+    with Store(url) as store:
+        gathered = gather_in_process(str(path), parts)
+        assert gathered.partitions <= parts
+        return finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=repair)
+
+
+def single(url: str, path: Path, *, repair: bool = False) -> ReconcileReport:
+    with Store(url) as store:
+        return reconcile(store, JsonlSource(path), today=TODAY, repair=repair)
+
+
+def sync_prefix(url: str, path: Path, events: int) -> None:
+    """Sync one batch of the first `events` events: the database then differs from the file."""
+    if not events:
+        return
+    stop = threading.Event()
+    with Store(url) as store:
+        Syncer(
+            store,
+            JsonlSource(path),
+            limits=BatchLimits(max_events=events, max_wait=3600),  # the same batch in both
+            today=lambda: TODAY,
+            on_batch=lambda report: stop.set(),
+        ).run(stop=stop)
+
+
+def check_equal(url: str, other_url: str, tmp_path: Path, data: st.DataObject) -> None:
+    everything = data.draw(histories())
+    if data.draw(st.booleans()):  # sometimes: CRLF line ends, a last line without newline
+        text = "".join(
+            (o if isinstance(o, str) else json.dumps(o, ensure_ascii=False)) + "\r\n"
+            for o in everything
+        )
+        if data.draw(st.booleans()):
+            text = text.rstrip("\r\n")
+        path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+        path.write_bytes(text.encode("utf-8"))
+    else:
+        path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+        write_lines(path, everything)
+    synced = data.draw(st.integers(min_value=0, max_value=len(everything)))
+    for target in (url, other_url):
+        sync_prefix(target, path, synced)
+    expected = report_of(single(url, path))
+    for parts in range(1, 9):
+        assert report_of(partitioned(url, path, parts)) == expected, parts
+    # The repair writes what the single-process repair writes.
+    parts = data.draw(st.integers(min_value=1, max_value=8))
+    assert report_of(partitioned(url, path, parts, repair=True)) == report_of(
+        single(other_url, path, repair=True)
+    )
+    assert state_of(url) == state_of(other_url)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_partitioned_reconcile_equals_single_process_on_sqlite(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    a = f"sqlite:///{tmp_path / uuid.uuid4().hex}.db"
+    b = f"sqlite:///{tmp_path / uuid.uuid4().hex}.db"
+    check_equal(a, b, tmp_path, data)
+
+
+@pytest.mark.mariadb
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_partitioned_reconcile_equals_single_process_on_mariadb(
+    mysql_url: str, tmp_path: Path, data: st.DataObject
+) -> None:
+    with Store(mysql_url) as store:
+        schema.metadata.drop_all(store.engine)
+    other = f"sqlite:///{tmp_path / uuid.uuid4().hex}.db"
+    check_equal(mysql_url, other, tmp_path, data)
+
+
+# -- boundaries --------------------------------------------------------------------------------
+
+
+def test_every_cut_inside_a_multibyte_character_or_a_crlf_keeps_every_line_whole(
+    tmp_path: Path,
+) -> None:
+    """Cut the file at every byte: each line is read once, whole, by the range it starts in."""
+    docs = [receipt(i, items=[("Crème brûlée ☕", 1 + i)], total=f"{i}.5") for i in range(1, 6)]
+    body = "\r\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\r\n"
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    data = path.read_bytes()
+    assert any(b >= 0x80 for b in data)
+    assert plan_file(path, 3)[0].start == 0
+    reference = recompute((r for r in _receipts(gather_in_process(str(path), 1))), TODAY)
+    size = len(data)
+    for cut in range(1, size):
+        ranges = _ranges_cut_at(path, cut)  # two ranges, the nominal cut at byte `cut`
+        for r in ranges:
+            assert r.start == 0 or data[r.start - 1 : r.start] == b"\n"
+        outputs = [read_range(r, 1) for r in ranges]
+        assert sum(o.lines for o in outputs) == 5
+        assert not any(o.unkeyed for o in outputs)
+        merged = resolve([o.shards[0] for o in outputs])
+        assert merged.partial.tables(TODAY) == reference
+
+
+def _ranges_cut_at(path: Path, cut: int) -> list[FileRange]:
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    start = _line_start(fd, cut, size)
+    os.close(fd)
+    if not 0 < start < size:
+        return [FileRange(str(path), 0, 0, size, size)]
+    return [FileRange(str(path), 0, 0, start, size), FileRange(str(path), 1, start, size, size)]
+
+
+def _receipts(gathered: Any) -> list[Any]:
+    return [row_to_receipt(row)[0] for row in gathered.rows()]
+
+
+def test_a_receipt_replaced_and_deleted_in_later_partitions_ends_in_its_final_state(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.jsonl"
+    lines: list[Any] = [receipt(i, total=1) for i in range(50)]
+    lines += [receipt(1, total=7), {"operationType": "delete", "documentKey": {"_id": 2}}]
+    lines += [receipt(3, total="bad"), receipt(4, total=1)] + [
+        receipt(i, total=2) for i in range(50, 99)
+    ]
+    lines += [receipt(3, total=9)]
+    write_lines(path, lines)
+    for parts in (1, 2, 5, 8):
+        gathered = gather_in_process(str(path), parts)
+        got = {r.key: r.cents for r in _receipts(gathered)}
+        assert got[receipt_key(1)] == 700 and receipt_key(2) not in got
+        assert got[receipt_key(3)] == 900 and gathered.quarantine == []
+        assert len(got) == 98
+
+
+# -- mergeable partials --------------------------------------------------------------------------
+
+money = st.decimals(min_value=0, max_value=10**6, places=2).map(str)
+docs = st.builds(
+    lambda rid, store, day, hour, total, items: receipt(
+        rid,
+        store=store,
+        date=f"2026-{day // 28 + 1:02d}-{day % 28 + 1:02d}",
+        time=f"{hour:02d}:00",
+        total=total,
+        items=items,
+    ),
+    st.integers(min_value=0, max_value=40),
+    st.integers(min_value=0, max_value=3),
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=0, max_value=23),
+    money,
+    st.lists(st.tuples(st.sampled_from(["Latte", "latte", "Tea"]), st.integers(1, 5)), max_size=3),
+)
+
+
+def partial_of(documents: list[dict[str, Any]], position: int = 0) -> Partial:
+    events = parse_events(
+        Upsert(receipt_key(d["_id"]), str(d["_id"]), d, "", "") for d in documents
+    )
+    candidates, _ = fold((position + i, "", e) for i, e in enumerate(events))
+    return resolve(split(candidates, 1)).partial
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(docs, max_size=40).map(lambda ds: list({d["_id"]: d for d in ds}.values())),
+    st.lists(st.integers(min_value=0, max_value=40), max_size=5),
+)
+def test_partials_merge_exactly_and_associatively(
+    documents: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    bounds = sorted({0, len(documents), *[min(c, len(documents)) for c in cuts]})
+    pieces = [partial_of(documents[a:b]) for a, b in itertools.pairwise(bounds)]
+    whole = partial_of(documents)
+    left = merge_all(pieces)
+    right = Partial()
+    for piece in reversed(pieces):
+        right = piece.merge(right)
+    assert left == whole and right == whole
+    if len(pieces) >= 3:
+        a, b, c = pieces[:3]
+        assert a.merge(b).merge(c) == a.merge(b.merge(c))
+    reference = recompute((parse_receipt(d) for d in documents), TODAY)
+    assert whole.tables(TODAY) == reference
