@@ -33,9 +33,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from bench_sync import fresh_sqlite, generate  # noqa: E402
 
-from coffeeshop.merged_reconcile import finish, gather_in_process  # noqa: E402
-from coffeeshop.reconcile import reconcile  # noqa: E402
-from coffeeshop.scaleout import reconcile_on_dask, shared_api  # noqa: E402
+from coffeeshop.orchestration.scaleout import reconcile_on_dask, shared_api  # noqa: E402
+from coffeeshop.pipeline.partitioned import finish, gather_in_process  # noqa: E402
+from coffeeshop.pipeline.reconcile import reconcile  # noqa: E402
 from coffeeshop.sources.jsonl import JsonlSource  # noqa: E402
 from coffeeshop.store import Store  # noqa: E402
 

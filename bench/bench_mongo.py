@@ -37,8 +37,8 @@ import bson
 from bench_sync import fresh_mysql
 from bson import json_util
 
-from coffeeshop.engine import Syncer, SyncReport
-from coffeeshop.generator import ReceiptGenerator
+from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.pipeline.engine import Syncer, SyncReport
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.store import Store

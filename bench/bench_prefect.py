@@ -37,8 +37,8 @@ os.environ.setdefault("PREFECT_HOME", str(DATA / "prefect-home"))
 from bench_sync import admin, fresh_mysql, fresh_sqlite  # noqa: E402
 
 from coffeeshop.config import load_settings  # noqa: E402
-from coffeeshop.engine import Syncer  # noqa: E402
-from coffeeshop.generator import ReceiptGenerator, write_jsonl  # noqa: E402
+from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl  # noqa: E402
+from coffeeshop.pipeline.engine import Syncer  # noqa: E402
 from coffeeshop.sources.base import BatchLimits  # noqa: E402
 from coffeeshop.sources.jsonl import JsonlSource  # noqa: E402
 from coffeeshop.store import Store  # noqa: E402
@@ -84,7 +84,7 @@ def with_engine(source: Path, db: str) -> tuple[int, float]:
 
 
 def with_flow(source: Path, db: str) -> tuple[int, float]:
-    from coffeeshop import flows
+    from coffeeshop.orchestration import flows
 
     started = time.perf_counter()
     events = flows.sync_flow(source=str(source), db=db, follow=False)["events"]
@@ -171,7 +171,9 @@ def main() -> None:
         source, db = args.time_engine
         print(json.dumps(time_engine(Path(source), db)))
         return
-    from coffeeshop import flows  # Prefect only here: the engine's process must not load it
+    from coffeeshop.orchestration import (
+        flows,  # Prefect only here: the engine's process must not load it
+    )
 
     if args.no_freeze:
         flows._frozen_heap = contextlib.nullcontext  # type: ignore[assignment]

@@ -23,8 +23,8 @@ from pathlib import Path
 import pymysql
 from sqlalchemy.engine import make_url
 
-from coffeeshop.aggregates import parse_events
-from coffeeshop.generator import ReceiptGenerator, write_jsonl
+from coffeeshop.core.plan import parse_events
+from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store

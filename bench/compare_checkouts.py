@@ -24,7 +24,7 @@ import bench_sync
 
 _READER = """
 import sys, threading, time
-from coffeeshop.aggregates import parse_events
+from coffeeshop.core.plan import parse_events
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 source = JsonlSource(sys.argv[1]); source.open(None)

@@ -18,8 +18,8 @@ from typing import Any
 import pymysql
 from sqlalchemy.engine import make_url
 
-from coffeeshop.receipts import InvalidReceipt, Receipt, parse_receipt, receipt_key
-from coffeeshop.recompute import Tables, recompute
+from coffeeshop.core.receipts import InvalidReceipt, Receipt, parse_receipt, receipt_key
+from coffeeshop.core.recompute import Tables, recompute
 
 
 def receipt(

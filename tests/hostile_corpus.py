@@ -27,7 +27,7 @@ from typing import Any
 from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from helpers import receipt
 
-from coffeeshop.receipts import Receipt, receipt_key
+from coffeeshop.core.receipts import Receipt, receipt_key
 
 BOM = b"\xef\xbb\xbf"
 OID = "6650c7e2a1b2c3d4e5f60718"

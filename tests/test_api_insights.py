@@ -21,9 +21,9 @@ from helpers import current_receipts, receipt
 from test_api_support import BACKENDS, empty_database, exact, running, sync
 
 from coffeeshop.api.settings import load_api_settings
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.demo.generator import ReceiptGenerator
 from coffeeshop.errors import ConfigError
-from coffeeshop.generator import ReceiptGenerator
-from coffeeshop.receipts import Receipt
 
 pytestmark = pytest.mark.anyio
 

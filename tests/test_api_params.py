@@ -158,7 +158,7 @@ async def test_order_by_item_name_is_for_people(tmp_path_factory: pytest.TempPat
     and accents are folded keep one exact order."""
     from helpers import receipt, write_lines
 
-    from coffeeshop.engine import Syncer
+    from coffeeshop.pipeline.engine import Syncer
     from coffeeshop.sources.jsonl import JsonlSource
     from coffeeshop.store import Store
 

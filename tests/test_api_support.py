@@ -24,7 +24,7 @@ from helpers import receipt, write_lines
 
 from coffeeshop.api import ApiSettings, create_app
 from coffeeshop.api.state import ApiState
-from coffeeshop.engine import Syncer
+from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store

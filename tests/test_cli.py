@@ -363,8 +363,9 @@ def test_hints_name_the_database_and_source_the_user_gave(tmp_path: Path) -> Non
     db = f"sqlite:///{tmp_path / 'hinted.db'}"
     result = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
     assert f"(see `coffeeshop quarantine --db {db}`)" in result.stderr
-    sample = run("sample", "--db", db, cwd=tmp_path)
-    assert f"(see `coffeeshop quarantine --db {db}`)" in sample.stdout
+    sample_db = f"sqlite:///{tmp_path / 'sample.db'}"  # a database holds one source
+    sample = run("sample", "--db", sample_db, cwd=tmp_path)
+    assert f"(see `coffeeshop quarantine --db {sample_db}`)" in sample.stdout
     source.write_text("")  # truncated under the checkpoint
     truncated = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
     assert f"`coffeeshop reconcile --repair --source {source} --db {db}`" in truncated.stderr

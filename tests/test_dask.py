@@ -25,9 +25,9 @@ from helpers import receipt, write_lines
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from coffeeshop.engine import Syncer
-from coffeeshop.reconcile import ReconcileReport, reconcile
-from coffeeshop.scaleout import reconcile_on_dask
+from coffeeshop.orchestration.scaleout import reconcile_on_dask
+from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
 
@@ -215,7 +215,7 @@ def test_backfill_builds_the_first_state_on_dask_and_sync_continues_without_a_ga
 ) -> None:
     from helpers import reference_tables
 
-    from coffeeshop import cli_dask
+    from coffeeshop.cli import dask as cli_dask
     from coffeeshop.config import load_settings
 
     url = f"sqlite:///{tmp_path / 'a.db'}"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from helpers import free_port, http_get, wait_for_health
 
-from coffeeshop.demo import Demo, DemoOptions, PartFailed
+from coffeeshop.demo.runner import Demo, DemoOptions, PartFailed
 
 TABLES = ("receipts_summary", "store_monthly", "item_performance", "store_peak_hours")
 

@@ -13,8 +13,8 @@ import pytest
 from helpers import receipt, reference_tables, write_lines
 from sqlalchemy.exc import OperationalError
 
-from coffeeshop.engine import RetryPolicy, Syncer
 from coffeeshop.errors import CheckpointMoved, SourceChanged
+from coffeeshop.pipeline.engine import RetryPolicy, Syncer
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema

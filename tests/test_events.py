@@ -1,4 +1,4 @@
-"""Behaviour of `coffeeshop.events.event_from_object`: documents and change events to events."""
+"""Behaviour of `core.events.event_from_object`: documents and change events to events."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from bson import Int64, ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coffeeshop.events import Delete, Skip, Unreadable, Upsert, event_from_object
-from coffeeshop.receipts import receipt_key
+from coffeeshop.core.events import Delete, Skip, Unreadable, Upsert, event_from_object
+from coffeeshop.core.receipts import receipt_key
 
 OID_HEX = "65e1f0a0a1b2c3d4e5f60718"
 WHERE = "line 7 (byte 420)"

@@ -44,9 +44,7 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-from coffeeshop import flows
 from coffeeshop.config import load_settings
-from coffeeshop.engine import Syncer
 from coffeeshop.errors import (
     CheckpointMoved,
     ConfigError,
@@ -54,6 +52,8 @@ from coffeeshop.errors import (
     StoreError,
     WriterBusy,
 )
+from coffeeshop.orchestration import flows
+from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
 

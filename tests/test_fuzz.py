@@ -44,10 +44,9 @@ from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coffeeshop.aggregates import Parsed, ParsedEvent, parse_events
-from coffeeshop.events import Delete, Skip, Unreadable, Upsert
-from coffeeshop.readahead import pack, unpack
-from coffeeshop.receipts import (
+from coffeeshop.core.events import Delete, Skip, Unreadable, Upsert
+from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
+from coffeeshop.core.receipts import (
     MAX_NAME_LENGTH,
     MAX_QUANTITY,
     MAX_STORE_ID,
@@ -56,6 +55,7 @@ from coffeeshop.receipts import (
     parse_receipt,
     receipt_key,
 )
+from coffeeshop.pipeline.readahead import pack, unpack
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource, decode_line
 

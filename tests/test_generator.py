@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from coffeeshop import generator as generator_module
-from coffeeshop.generator import (
+from coffeeshop.core.receipts import InvalidReceipt, parse_receipt, receipt_key
+from coffeeshop.demo import generator as generator_module
+from coffeeshop.demo.generator import (
     INVALID_KINDS,
     MENU,
     ReceiptGenerator,
     format_money,
     write_jsonl,
 )
-from coffeeshop.receipts import InvalidReceipt, parse_receipt, receipt_key
 
 START = dt.date(2026, 3, 2)  # a Monday
 OID_RE = re.compile(r"[0-9a-f]{24}")

@@ -32,9 +32,9 @@ import pytest
 from helpers import current_receipts, receipt, reference_tables
 from hostile_corpus import BEFORE, CASES, NEIGHBOURS, Case, R, doc, neighbour_lines
 
-from coffeeshop.engine import Syncer, SyncReport
-from coffeeshop.receipts import Receipt
-from coffeeshop.recompute import recompute
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.recompute import recompute
+from coffeeshop.pipeline.engine import Syncer, SyncReport
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
@@ -402,7 +402,7 @@ _SYNC_SCRIPT = textwrap.dedent(
     import datetime as dt, resource, sys
     limit = int(sys.argv[3])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from coffeeshop.engine import Syncer
+    from coffeeshop.pipeline.engine import Syncer
     from coffeeshop.sources.jsonl import JsonlSource
     from coffeeshop.store import Store
     with Store(sys.argv[1]) as store:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.core.receipts import InvalidReceipt, parse_receipt
 from coffeeshop.errors import ConfigError, SourceChanged
-from coffeeshop.events import Delete, Event, Skip, Unreadable, Upsert
-from coffeeshop.receipts import InvalidReceipt, parse_receipt
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.jsonl import MAX_LINE_BYTES, JsonlSource, decode_line
 

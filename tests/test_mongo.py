@@ -25,10 +25,10 @@ from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, Operat
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
 from coffeeshop import retry
-from coffeeshop.engine import Syncer, SyncReport
+from coffeeshop.core.receipts import render_document
 from coffeeshop.errors import ConfigError, SourceHistoryLost, SourceUnavailable
-from coffeeshop.receipts import render_document
-from coffeeshop.reconcile import reconcile
+from coffeeshop.pipeline.engine import Syncer, SyncReport
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo import stream as mongo_stream

@@ -9,11 +9,11 @@ import mongomock
 from bson import Int64, ObjectId
 from helpers import receipt
 
-from coffeeshop.aggregates import parse_events
-from coffeeshop.events import event_from_object
-from coffeeshop.mongo_partitions import plan_collection, read_id_range
-from coffeeshop.partials import merge_all, resolve, unkeyed_partial
-from coffeeshop.recompute import recompute
+from coffeeshop.core.events import event_from_object
+from coffeeshop.core.partials import merge_all, resolve, unkeyed_partial
+from coffeeshop.core.plan import parse_events
+from coffeeshop.core.recompute import recompute
+from coffeeshop.sources.mongo_partitions import plan_collection, read_id_range
 
 TODAY = dt.date(2026, 11, 25)
 

@@ -17,7 +17,7 @@ from fault_proxy import FaultProxy
 from helpers import mysql_connect, receipt, reference_tables, write_lines
 from sqlalchemy.engine import make_url
 
-from coffeeshop.engine import RetryPolicy, Syncer
+from coffeeshop.pipeline.engine import RetryPolicy, Syncer
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store

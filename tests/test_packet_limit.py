@@ -20,11 +20,11 @@ from helpers import current_receipts, receipt, reference_tables
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from coffeeshop.aggregates import MAX_STORED_ITEMS, Parsed, parse_events
-from coffeeshop.engine import Syncer
-from coffeeshop.events import Upsert
-from coffeeshop.receipts import receipt_key
-from coffeeshop.reconcile import reconcile
+from coffeeshop.core.events import Upsert
+from coffeeshop.core.plan import MAX_STORED_ITEMS, Parsed, parse_events
+from coffeeshop.core.receipts import receipt_key
+from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
 from coffeeshop.store.literal_sql import MAX_STATEMENT, MIN_PACKET, statement_limit

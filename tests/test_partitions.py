@@ -21,17 +21,17 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from test_properties import lines as histories
 
-from coffeeshop.aggregates import parse_events
-from coffeeshop.engine import Syncer
-from coffeeshop.events import Upsert
-from coffeeshop.merged_reconcile import finish, gather_in_process
-from coffeeshop.partials import Partial, fold, merge_all, resolve, row_to_receipt, split
-from coffeeshop.partitions import FileRange, _line_start, plan_file, read_range
-from coffeeshop.receipts import parse_receipt, receipt_key
-from coffeeshop.recompute import recompute
-from coffeeshop.reconcile import ReconcileReport, reconcile
+from coffeeshop.core.events import Upsert
+from coffeeshop.core.partials import Partial, fold, merge_all, resolve, row_to_receipt, split
+from coffeeshop.core.plan import parse_events
+from coffeeshop.core.receipts import parse_receipt, receipt_key
+from coffeeshop.core.recompute import recompute
+from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.pipeline.partitioned import finish, gather_in_process
+from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.sources.partitions import FileRange, _line_start, plan_file, read_range
 from coffeeshop.store import Store, schema
 
 TODAY = dt.date(2026, 11, 25)

@@ -16,7 +16,7 @@ from helpers import receipt, reference_tables, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coffeeshop.engine import Syncer
+from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema

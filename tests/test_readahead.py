@@ -15,7 +15,7 @@ import pytest
 from helpers import receipt, write_lines
 
 from coffeeshop.errors import SourceChanged
-from coffeeshop.readahead import ReadBatch, pack, read_ahead, read_inline, unpack
+from coffeeshop.pipeline.readahead import ReadBatch, pack, read_ahead, read_inline, unpack
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 

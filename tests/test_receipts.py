@@ -1,4 +1,4 @@
-"""Behaviour of `coffeeshop.receipts`: validation rules, Extended JSON, identity keys."""
+"""Behaviour of `coffeeshop.core.receipts`: validation rules, Extended JSON, identity keys."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from coffeeshop import receipts
-from coffeeshop.receipts import (
+from coffeeshop.core import receipts
+from coffeeshop.core.receipts import (
     MAX_KEY_BYTES,
     MAX_TOTAL,
     InvalidReceipt,

@@ -12,9 +12,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coffeeshop import recompute as reference
-from coffeeshop.aggregates import peak_hour, summary_row
-from coffeeshop.receipts import Receipt
+from coffeeshop.core import recompute as reference
+from coffeeshop.core.plan import peak_hour, summary_row
+from coffeeshop.core.receipts import Receipt
 
 days = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 12, 31))
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from helpers import receipt, reference_tables, write_lines
 
-from coffeeshop.engine import Syncer
-from coffeeshop.reconcile import reconcile
+from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema
 

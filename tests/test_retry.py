@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from coffeeshop import retry
-from coffeeshop.events import Skip
+from coffeeshop.core.events import Skip
 from coffeeshop.retry import Retrying, RetryPolicy
 from coffeeshop.sources import batching
 from coffeeshop.sources.base import BatchLimits

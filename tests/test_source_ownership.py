@@ -15,9 +15,9 @@ import pytest
 from helpers import assert_one_line_error, receipt, reference_tables, write_lines
 from sqlalchemy import text
 
-from coffeeshop.engine import Syncer
 from coffeeshop.errors import SourceHistoryLost, SourceMismatch
-from coffeeshop.reconcile import reconcile
+from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema
@@ -82,7 +82,7 @@ def test_the_writing_transaction_checks_too(synced: tuple[str, Path, Path]) -> N
     source.open(None)
     batch = next(source.batches(BatchLimits(), follow=False, stop=threading.Event()))
     source.close()
-    from coffeeshop.aggregates import parse_events
+    from coffeeshop.core.plan import parse_events
 
     with Store(url) as store, pytest.raises(SourceMismatch):
         store.apply_batch(

@@ -11,8 +11,8 @@ from helpers import mysql_connect, receipt, write_lines
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from coffeeshop.engine import Syncer
 from coffeeshop.errors import ConfigError, StoreError, WriterBusy
+from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, normalize_url, schema
 

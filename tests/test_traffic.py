@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from coffeeshop.generator import ReceiptGenerator, TrafficModel, poisson, write_live
+from coffeeshop.demo.generator import ReceiptGenerator, TrafficModel, poisson, write_live
 
 PER_DAY = 3000  # the demo's default
 TICK = 60.0  # simulated seconds between two writes

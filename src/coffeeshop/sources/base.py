@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from coffeeshop.events import Event
+from coffeeshop.core.events import Event
 from coffeeshop.retry import StopSignal
 
 __all__ = ["BatchLimits", "Source", "SourceBatch", "StopSignal"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 
-from coffeeshop.events import Event
+from coffeeshop.core.events import Event
 from coffeeshop.sources.base import BatchLimits
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any
 
-from coffeeshop.aggregates import RAW_KEEP, cap_reason, cut_note
+from coffeeshop.core.events import Event, Unreadable, event_from_object
+from coffeeshop.core.plan import RAW_KEEP, cap_reason, cut_note
 from coffeeshop.errors import ConfigError, SourceChanged
-from coffeeshop.events import Event, Unreadable, event_from_object
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.batching import MicroBatch

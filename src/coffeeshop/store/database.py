@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from coffeeshop.aggregates import (
+from coffeeshop.core.plan import (
     BatchPlan,
     Delta,
     ParsedEvent,
@@ -37,6 +37,8 @@ from coffeeshop.aggregates import (
     touched_keys,
     week_bounds,
 )
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.recompute import Tables
 from coffeeshop.errors import (
     CheckpointMoved,
     ConfigError,
@@ -44,8 +46,6 @@ from coffeeshop.errors import (
     StoreError,
     WriterBusy,
 )
-from coffeeshop.receipts import Receipt
-from coffeeshop.recompute import Tables
 from coffeeshop.redact import mask_text, mask_url, secrets_of
 from coffeeshop.store import access, literal_sql, ownership, schema
 from coffeeshop.store.lock import WriterLock

@@ -30,7 +30,7 @@ from typing import Any
 import bson
 from bson import Binary, Decimal128, Int64, ObjectId, Timestamp
 
-from coffeeshop.events import Event, event_from_object
+from coffeeshop.core.events import Event, event_from_object
 from coffeeshop.retry import Retrying, StopSignal
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.batching import MicroBatch

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from coffeeshop.events import event_from_object
+from coffeeshop.core.events import event_from_object
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.batching import MicroBatch

@@ -15,8 +15,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from coffeeshop.core.events import Event, event_from_object
 from coffeeshop.errors import SourceHistoryLost
-from coffeeshop.events import Event, event_from_object
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.batching import MicroBatch

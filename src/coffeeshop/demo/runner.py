@@ -27,7 +27,7 @@ from typing import Any
 
 from coffeeshop.errors import CoffeeshopError, ConfigError
 
-log = logging.getLogger("coffeeshop.demo")
+log = logging.getLogger("coffeeshop.demo.runner")
 
 DB_FILE = "analysis.db"
 SOURCE_FILE = "receipts.jsonl"
@@ -217,7 +217,7 @@ class Demo:
             store.upgrade()
 
     def _seed(self, source: Path) -> None:
-        from coffeeshop.generator import ReceiptGenerator, TrafficModel, write_jsonl
+        from coffeeshop.demo.generator import ReceiptGenerator, TrafficModel, write_jsonl
 
         options = self.options
         days = options.history_days
@@ -283,7 +283,7 @@ class Demo:
 
     def _run_engine(self) -> None:
         from coffeeshop.config import load_settings
-        from coffeeshop.engine import Syncer, SyncReport
+        from coffeeshop.pipeline.engine import Syncer, SyncReport
         from coffeeshop.sources.base import BatchLimits
         from coffeeshop.sources.jsonl import JsonlSource
         from coffeeshop.store import Store
@@ -311,7 +311,12 @@ class Demo:
             on_batch(syncer.run(follow=True, stop=self.stop))
 
     def _run_generator(self) -> None:
-        from coffeeshop.generator import ReceiptGenerator, TrafficModel, write_jsonl, write_live
+        from coffeeshop.demo.generator import (
+            ReceiptGenerator,
+            TrafficModel,
+            write_jsonl,
+            write_live,
+        )
 
         options = self.options
         generator = ReceiptGenerator(

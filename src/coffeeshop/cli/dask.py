@@ -1,5 +1,5 @@
 """`coffeeshop reconcile --workers N / --dask-address tcp://…`: the partitioned reconcile on
-Dask (`coffeeshop.scaleout`). Prefect and Dask are imported only when asked for."""
+Dask (`coffeeshop.orchestration.scaleout`). Prefect and Dask are imported only when asked for."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def reconcile(settings: Settings, *, repair: bool, workers: int | None, address:
     os.environ["COFFEESHOP_DB"] = settings.db
     if settings.source:
         os.environ["COFFEESHOP_SOURCE"] = str(Path(settings.source).expanduser().resolve())
-    from coffeeshop.scaleout import reconcile_on_dask
+    from coffeeshop.orchestration.scaleout import reconcile_on_dask
 
     return reconcile_on_dask(source=None, db=None, repair=repair, workers=workers, address=address)
 

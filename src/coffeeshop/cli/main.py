@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from coffeeshop import cli_dask
-from coffeeshop.cli_options import (
+from coffeeshop.cli import dask as cli_dask
+from coffeeshop.cli.options import (
     DbOption,
     MongoCollectionOption,
     MongoDatabaseOption,
     SourceOption,
 )
-from coffeeshop.cli_text import HINTS, HintFilter, mask_source, printable
+from coffeeshop.cli.text import HINTS, HintFilter, mask_source, printable
 from coffeeshop.errors import CoffeeshopError, ConfigError
 from coffeeshop.redact import mask_text, mask_url
 
@@ -202,7 +202,7 @@ def sync(
         on_history_lost=on_history_lost,
     )
     _refuse_csv(settings.source)
-    from coffeeshop.engine import Syncer
+    from coffeeshop.pipeline.engine import Syncer
     from coffeeshop.sources.base import BatchLimits
 
     if backfill_workers and (built := cli_dask.backfill(settings, workers=backfill_workers)):
@@ -265,7 +265,7 @@ def reconcile(
     if on_dask is not None:
         report = cli_dask.reconcile(settings, repair=repair, workers=on_dask[0], address=on_dask[1])
     else:
-        from coffeeshop.reconcile import reconcile as run_reconcile
+        from coffeeshop.pipeline.reconcile import reconcile as run_reconcile
 
         the_source = settings.open_source()
         with _store(settings.db, read_only=not repair) as store:
@@ -504,7 +504,7 @@ def generate(
     With --rate the receipts are stamped with the current time and written steadily, as live
     traffic for `sync --follow`. Example: coffeeshop generate --count 100000 --out r.jsonl --seed 1
     """
-    from coffeeshop.generator import ReceiptGenerator, write_jsonl
+    from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
 
     settings = _setup(mongo_database=database, mongo_collection=collection)
     if (out is None) == (to is None):
@@ -591,7 +591,7 @@ def sample(
 
 def _run_sample(path: Path, db: str | None) -> None:
     settings = _setup(db=db)
-    from coffeeshop.engine import Syncer
+    from coffeeshop.pipeline.engine import Syncer
     from coffeeshop.sources.jsonl import JsonlSource
 
     with _store(settings.db) as store:
@@ -616,12 +616,12 @@ def _schema() -> Any:
 
 
 # -- command groups that live in their own modules ---------------------------------------------
-from coffeeshop.cli_api import serve  # noqa: E402
+from coffeeshop.cli.api import serve  # noqa: E402
 
 app.command()(serve)
-from coffeeshop.cli_flows import flows_app  # noqa: E402
+from coffeeshop.cli.flows import flows_app  # noqa: E402
 
 app.add_typer(flows_app, name="flows")
-from coffeeshop.cli_demo import demo  # noqa: E402
+from coffeeshop.cli.demo import demo  # noqa: E402
 
 app.command()(demo)

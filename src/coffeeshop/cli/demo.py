@@ -1,5 +1,5 @@
 """`coffeeshop demo`: live traffic, the engine and the dashboard in one command (registered by
-`coffeeshop.cli`). The work is in `coffeeshop.demo`; this is the command-line shell."""
+`coffeeshop.cli`). The work is in `coffeeshop.demo.runner`; this is the command-line shell."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from coffeeshop.errors import ConfigError
 
 # Quiet parts: the demo prints its own progress lines instead of one per batch or request.
 QUIET = {
-    "coffeeshop.engine": "ERROR",  # a warning per batch with an invalid receipt: by design here
+    # a warning per batch with an invalid receipt: by design here
+    "coffeeshop.pipeline.engine": "ERROR",
     "coffeeshop.api": "WARNING",
     "uvicorn": "WARNING",
     "uvicorn.error": "WARNING",
@@ -59,7 +60,7 @@ def demo(
     Example: coffeeshop demo --port 8000 --dir demo --fresh
     """
     from coffeeshop.config import load_settings
-    from coffeeshop.demo import Demo, DemoOptions
+    from coffeeshop.demo.runner import Demo, DemoOptions
 
     settings = load_settings()
     import logging.config

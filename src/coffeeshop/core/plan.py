@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from coffeeshop.events import Delete, Event, Skip, Unreadable, Upsert
-from coffeeshop.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
+from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.core.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
 
 # Quarantine keeps at most this many characters of an input's raw text (a prefix), with the
 # input's full length and SHA-256 in the reason: a statement holding it then stays far below

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from coffeeshop.aggregates import Parsed, ParsedEvent, QuarantineEntry, peak_hour, summary_row
-from coffeeshop.events import Delete, Unreadable
-from coffeeshop.receipts import Receipt
-from coffeeshop.recompute import Tables
+from coffeeshop.core.events import Delete, Unreadable
+from coffeeshop.core.plan import Parsed, ParsedEvent, QuarantineEntry, peak_hour, summary_row
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.recompute import Tables
 
 # Where an entry was read: a finished text ("snapshot"), or (partition, line within the
 # partition, byte offset) for a file, whose line number is known only once every partition

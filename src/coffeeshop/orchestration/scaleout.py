@@ -19,7 +19,7 @@ A worker that dies mid-task loses its task: Dask runs it again on another worker
 raises is retried by Prefect (`RETRIES`). Either way no partial result is merged twice: a
 bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
 
-Connection settings are read from the environment (as `coffeeshop.flows` does) when the
+Connection settings are read from the environment (as `orchestration.flows` does) when the
 flow's `source`/`db` parameters are empty, so a password is never a flow parameter.
 """
 
@@ -47,13 +47,13 @@ from pydantic import Field
 
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
-from coffeeshop.merged_reconcile import Gathered, combine, finish, resolve_outputs
-from coffeeshop.partitions import FileRange, RangeOutput, plan_file, read_range
-from coffeeshop.reconcile import ReconcileReport
+from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
+from coffeeshop.pipeline.reconcile import ReconcileReport
 from coffeeshop.sources import MONGO_SCHEMES
+from coffeeshop.sources.partitions import FileRange, RangeOutput, plan_file, read_range
 from coffeeshop.store import Store
 
-log = logging.getLogger("coffeeshop.scaleout")
+log = logging.getLogger("coffeeshop.orchestration.scaleout")
 
 RETRIES = 2
 PARTS_PER_WORKER = 4  # more, smaller partitions: a lost one costs less, stragglers balance

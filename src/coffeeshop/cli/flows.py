@@ -1,5 +1,5 @@
 """`coffeeshop flows …`: the Prefect flows from the command line, a thin shell over
-`coffeeshop.flows`.
+`coffeeshop.orchestration.flows`.
 
 Prefect is imported only when one of these commands runs (importing it takes seconds, and the
 other commands should not pay for that), and only after the options were checked: bad
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from coffeeshop.cli_options import (
+from coffeeshop.cli.options import (
     DbOption,
     MongoCollectionOption,
     MongoDatabaseOption,
@@ -87,7 +87,7 @@ def run(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop import flows
+    from coffeeshop.orchestration import flows
 
     with flows.run_api(port=port), flows.one_line_prefect_errors():
         if name is FlowName.SYNC:
@@ -139,7 +139,7 @@ def serve(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop import flows
+    from coffeeshop.orchestration import flows
 
     with flows.one_line_prefect_errors():
         flows.serve_flows(

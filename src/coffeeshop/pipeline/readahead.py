@@ -30,12 +30,12 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from coffeeshop import errors
-from coffeeshop.aggregates import Parsed, ParsedEvent, parse_events
-from coffeeshop.events import Delete, Skip, Unreadable
-from coffeeshop.receipts import Receipt
+from coffeeshop.core.events import Delete, Skip, Unreadable
+from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
+from coffeeshop.core.receipts import Receipt
 from coffeeshop.sources.base import BatchLimits, Source, SourceBatch, StopSignal
 
-log = logging.getLogger("coffeeshop.engine")
+log = logging.getLogger("coffeeshop.pipeline.engine")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coffeeshop.receipts import InvalidReceipt, display_id, receipt_key
+from coffeeshop.core.receipts import InvalidReceipt, display_id, receipt_key
 
 
 @dataclass(frozen=True, slots=True)

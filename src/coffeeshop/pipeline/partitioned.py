@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from coffeeshop.aggregates import QuarantineEntry
-from coffeeshop.partials import (
+from coffeeshop.core.partials import (
     BucketResult,
     Partial,
     Row,
@@ -29,8 +28,9 @@ from coffeeshop.partials import (
     row_to_receipt,
     unkeyed_partial,
 )
-from coffeeshop.partitions import RangeOutput, file_position, plan_file, read_range
-from coffeeshop.reconcile import ReconcileReport, _compare_tables, _record
+from coffeeshop.core.plan import QuarantineEntry
+from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
+from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
 from coffeeshop.store import Store, schema
 from coffeeshop.store.database import decode_receipt
 
@@ -102,7 +102,7 @@ def finish(
     today: dt.date,
     repair: bool,
 ) -> ReconcileReport:
-    """Compare, and with `repair` rebuild, exactly as `coffeeshop.reconcile.reconcile` does."""
+    """Compare, and with `repair` rebuild, exactly as `pipeline.reconcile.reconcile` does."""
     partial, rows, quarantine = gathered.partial, gathered.rows, gathered.quarantine
     position = gathered.position
     if repair:

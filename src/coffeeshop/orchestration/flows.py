@@ -14,7 +14,7 @@ Why segments rather than one endless task: a task run stays a readable unit in t
 counts and its log lines cover a quarter of an hour, not weeks), each has its own retry budget,
 and each starts by re-reading the checkpoint and writing the day's summary row.
 `reconcile` needs no pause in the stream: a repair lands between two batches, and the stream
-continues from the checkpoint the repair moved (see `coffeeshop.reconcile`).
+continues from the checkpoint the repair moved (see `coffeeshop.pipeline.reconcile`).
 
 Errors. Tasks retry transient failures (`StoreError`, `SourceUnavailable`, a moved checkpoint,
 I/O and connection errors) with exponential backoff and jitter, on top of the engine's own
@@ -97,7 +97,6 @@ from pydantic import ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.config import Settings, load_settings
-from coffeeshop.engine import Syncer, SyncReport, is_transient
 from coffeeshop.errors import (
     CheckpointMoved,
     CoffeeshopError,
@@ -106,7 +105,8 @@ from coffeeshop.errors import (
     StoreError,
     WriterBusy,
 )
-from coffeeshop.reconcile import reconcile
+from coffeeshop.pipeline.engine import Syncer, SyncReport, is_transient
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.redact import mask_url
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.store import Store, normalize_url
@@ -130,7 +130,7 @@ __all__ = [
     "sync_flow",
 ]
 
-log = logging.getLogger("coffeeshop.flows")
+log = logging.getLogger("coffeeshop.orchestration.flows")
 
 RECONCILE_CRON = "0 3 * * *"  # nightly, local time
 SUMMARY_CRON = "1 0 * * *"  # just after local midnight: the new day's receipts_summary row
@@ -617,7 +617,7 @@ def reconcile_flow(
         refuse_run_parameters(repair=repair)
     settings = _settings(source, db, logger, with_source=True)
     with _engine_log_level(settings):
-        from coffeeshop.scaleout import dask_settings, summary_on_dask
+        from coffeeshop.orchestration.scaleout import dask_settings, summary_on_dask
 
         on_dask = dask_settings(source=source, db=db)
         if on_dask.on_dask:  # COFFEESHOP_DASK_ADDRESS / _WORKERS: partitions on a Dask cluster

@@ -5,7 +5,7 @@ after the next newline, so a line belongs to the range where it starts, whatever
 cut fell between (inside a multi-byte character, or between a CR and its LF: neither byte
 is a newline, and the line, CR included, goes to the range before). A range is read with the
 same line decoder and receipt rules as `sync` (`decode_line`, `parse_events`) and folded
-into last-write-wins candidates (see `coffeeshop.partials`), positioned by the byte offset
+into last-write-wins candidates (see `coffeeshop.core.partials`), positioned by the byte offset
 of their line, so a receipt replaced or deleted in a later range ends in its final state.
 
 The file's size is taken when the ranges are planned: what is appended later is not read,
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from coffeeshop.aggregates import ParsedEvent, parse_events
+from coffeeshop.core.events import Event
+from coffeeshop.core.partials import Candidate, Unkeyed, Where, fold, split
+from coffeeshop.core.plan import ParsedEvent, parse_events
 from coffeeshop.errors import ConfigError, SourceChanged
-from coffeeshop.events import Event
-from coffeeshop.partials import Candidate, Unkeyed, Where, fold, split
 from coffeeshop.sources.jsonl import JsonlSource, decode_line
 
 READ_SIZE = 1 << 20

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from coffeeshop.aggregates import SummaryRow
-from coffeeshop.receipts import Receipt
+from coffeeshop.core.plan import SummaryRow
+from coffeeshop.core.receipts import Receipt
 
 
 @dataclass(slots=True)

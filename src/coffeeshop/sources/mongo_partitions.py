@@ -20,9 +20,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from coffeeshop.aggregates import parse_events
-from coffeeshop.events import event_from_object
-from coffeeshop.partials import Candidate, Positioned, Unkeyed, fold, split
+from coffeeshop.core.events import event_from_object
+from coffeeshop.core.partials import Candidate, Positioned, Unkeyed, fold, split
+from coffeeshop.core.plan import parse_events
 
 # Brackets whose values Python orders as MongoDB does: these are cut at sampled quantiles.
 _ORDERED = {

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coffeeshop.aggregates import Parsed, QuarantineEntry, parse_events
+from coffeeshop.core.events import Delete, Unreadable
+from coffeeshop.core.plan import Parsed, QuarantineEntry, parse_events
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError
-from coffeeshop.events import Delete, Unreadable
-from coffeeshop.readahead import source_batches
-from coffeeshop.receipts import Receipt
-from coffeeshop.recompute import Tables, recompute
+from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 from coffeeshop.store.database import decode_receipt, encode_receipt

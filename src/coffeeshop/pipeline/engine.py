@@ -22,13 +22,13 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
-from coffeeshop.readahead import ReadBatch, read_ahead, read_inline
-from coffeeshop.reconcile import reconcile
+from coffeeshop.pipeline.readahead import ReadBatch, read_ahead, read_inline
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 
-log = logging.getLogger("coffeeshop.engine")
+log = logging.getLogger("coffeeshop.pipeline.engine")
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""The demo: realistic receipt traffic and the one-command demo."""

@@ -1,0 +1,1 @@
+"""Prefect flows, deployments and the Dask runner: the only package that imports Prefect."""
