@@ -69,6 +69,8 @@ def _setup(**overrides: Any) -> Settings:
     from coffeeshop.config import load_settings
 
     settings = load_settings(**overrides)
+    root = logging.getLogger()
+    existing = list(root.handlers)  # a host's (or a test's) handlers are left as they are
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
@@ -77,8 +79,8 @@ def _setup(**overrides: Any) -> Settings:
     )
     HINTS.db = _safe_url(settings.db)
     HINTS.source = mask_source(settings.source) if settings.source else None
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, HintFilter) for f in handler.filters):
+    for handler in root.handlers:
+        if handler not in existing and not any(isinstance(f, HintFilter) for f in handler.filters):
             handler.addFilter(HintFilter(HINTS))
     return settings
 
