@@ -545,7 +545,7 @@ def test_dashboard_backs_off_while_the_api_is_away_and_tells_offline_from_no_dat
         page.wait_for_function(READY, arg=STORES, timeout=15_000)
     # The server is gone: the page says offline and asks less and less often.
     page.wait_for_function(
-        "document.getElementById('status').dataset.state === 'offline'", timeout=5_000
+        "() => document.getElementById('status').dataset.state === 'offline'", timeout=5_000
     )
     gone = time.monotonic()
     page.wait_for_timeout(8000)
@@ -560,7 +560,8 @@ def test_dashboard_backs_off_while_the_api_is_away_and_tells_offline_from_no_dat
         page = browser.new_page()
         page.goto(f"{broken.base}/")
         page.wait_for_function(
-            "document.getElementById('status').dataset.state === 'unavailable'", timeout=10_000
+            "() => document.getElementById('status').dataset.state === 'unavailable'",
+            timeout=10_000,
         )
         status = text(page, "#freshness")
         assert "database" in status and "offline" not in status, status
