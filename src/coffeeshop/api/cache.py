@@ -13,6 +13,7 @@ lets a repeated request be answered before routing and validation (see `fastpath
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import gzip
 import hashlib
@@ -169,12 +170,12 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry
 
-    def lookup(self, path: str, query: bytes, tag: VersionTag | None) -> Entry | None:
+    def lookup(self, path: str, query: builtins.bytes, tag: VersionTag | None) -> Entry | None:
         """The current entry for a raw request seen before, else None."""
         key = self._aliases.get((path, query))
         return None if key is None else self.get(key, tag)
 
-    def alias(self, path: str, query: bytes, key: Key) -> None:
+    def alias(self, path: str, query: builtins.bytes, key: Key) -> None:
         """Remember that this raw request passed validation and means `key`."""
         raw = (path, query)
         if raw in self._aliases:

@@ -199,6 +199,52 @@ class BatchPlan:
     skipped: int
 
 
+@dataclass
+class _Fold:
+    """The state a batch's events leave behind, folded in order (the first half of a plan)."""
+
+    state: dict[str, Receipt | None] = field(default_factory=dict)
+    receipt_ids: dict[str, str] = field(default_factory=dict)
+    # key -> its new quarantine entry, or _CLEAR when its latest version is valid or deleted.
+    quarantine: dict[str, object] = field(default_factory=dict)
+    unkeyed: list[QuarantineEntry] = field(default_factory=list)
+    applied: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+
+    def add(self, event: ParsedEvent) -> None:
+        if isinstance(event, Parsed):
+            key = event.key
+            self.receipt_ids[key] = event.receipt_id
+            if event.receipt is not None:
+                self.state[key] = event.receipt
+                self.quarantine[key] = _CLEAR
+                self.applied += 1
+            else:
+                self.state[key] = None
+                self.quarantine[key] = QuarantineEntry(
+                    key=key,
+                    receipt_id=event.receipt_id,
+                    reason=event.reason or "invalid",
+                    where=event.where,
+                    raw=event.raw,
+                )
+                self.quarantined += 1
+        elif isinstance(event, Delete):
+            self.state[event.key] = None
+            self.quarantine[event.key] = _CLEAR
+            self.applied += 1
+        elif isinstance(event, Unreadable):
+            self.unkeyed.append(
+                QuarantineEntry(
+                    key=None, receipt_id=None, reason=event.reason, where=event.where, raw=event.raw
+                )
+            )
+            self.quarantined += 1
+        else:
+            self.skipped += 1
+
+
 def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) -> BatchPlan:
     """Fold `events` in order over `current` (the stored valid receipts they touch).
 
@@ -206,47 +252,14 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
     never seen, or its latest version invalid). The delta is final minus initial, so
     replays and duplicates change nothing.
     """
-    state: dict[str, Receipt | None] = {}
-    receipt_ids: dict[str, str] = {}
-    quarantine: dict[str, object] = {}
-    unkeyed: list[QuarantineEntry] = []
-    applied = quarantined = skipped = 0
+    fold = _Fold()
     for event in events:
-        if isinstance(event, Parsed):
-            key = event.key
-            receipt_ids[key] = event.receipt_id
-            if event.receipt is not None:
-                state[key] = event.receipt
-                quarantine[key] = _CLEAR
-                applied += 1
-            else:
-                state[key] = None
-                quarantine[key] = QuarantineEntry(
-                    key=key,
-                    receipt_id=event.receipt_id,
-                    reason=event.reason or "invalid",
-                    where=event.where,
-                    raw=event.raw,
-                )
-                quarantined += 1
-        elif isinstance(event, Delete):
-            state[event.key] = None
-            quarantine[event.key] = _CLEAR
-            applied += 1
-        elif isinstance(event, Unreadable):
-            unkeyed.append(
-                QuarantineEntry(
-                    key=None, receipt_id=None, reason=event.reason, where=event.where, raw=event.raw
-                )
-            )
-            quarantined += 1
-        else:
-            skipped += 1
+        fold.add(event)
 
     delta = Delta()
     upserts: dict[str, tuple[Receipt, str]] = {}
     deletes: set[str] = set()
-    for key, final in state.items():
+    for key, final in fold.state.items():
         initial = current.get(key)
         if initial == final:
             continue
@@ -254,20 +267,20 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
             delta.add(initial, -1)
         if final is not None:
             delta.add(final, +1)
-            upserts[key] = (final, receipt_ids[key])
+            upserts[key] = (final, fold.receipt_ids[key])
         else:
             deletes.add(key)
 
-    entries = [entry for entry in quarantine.values() if isinstance(entry, QuarantineEntry)]
+    entries = [entry for entry in fold.quarantine.values() if isinstance(entry, QuarantineEntry)]
     return BatchPlan(
         upserts=upserts,
         deletes=deletes,
         delta=delta.prune(),
-        quarantine_clear=set(quarantine),
-        quarantine_add=entries + unkeyed,
-        applied=applied,
-        quarantined=quarantined,
-        skipped=skipped,
+        quarantine_clear=set(fold.quarantine),
+        quarantine_add=entries + fold.unkeyed,
+        applied=fold.applied,
+        quarantined=fold.quarantined,
+        skipped=fold.skipped,
     )
 
 
