@@ -26,7 +26,8 @@ from coffeeshop.api.security import SECURITY_HEADERS
 
 API_REVISION = "cs2"  # bump when the JSON of an endpoint changes shape, so old ETags never match
 GZIP_MIN_BYTES = 1024
-# Level 1: 0.3 ms for 90 KB of JSON (level 6: 5 ms, on the event loop) for a 6x smaller body.
+# Bodies are compressed at level 1 (on the event loop): most of level 6's saving on JSON at a
+# small fraction of its CPU time.
 
 Headers = list[tuple[bytes, bytes]]
 Key = Hashable

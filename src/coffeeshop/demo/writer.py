@@ -49,17 +49,13 @@ def write_jsonl(
     written = 0
     try:
         if append:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                _write_all(fd, b"\n")
+            _end_last_line(fd)
         if rate is None:
             while stop is None or not stop.is_set():
                 chunk = list(islice(lines, _CHUNK_LINES))
                 if not chunk:
                     break
-                chunk.append("")
-                _write_all(fd, "\n".join(chunk).encode("utf-8"))
-                written += len(chunk) - 1
+                written += _write_lines(fd, chunk)
         else:
             burst = max(1, min(_CHUNK_LINES, round(rate / 20)))
             started = time.monotonic()
@@ -73,9 +69,7 @@ def write_jsonl(
                 chunk = list(islice(lines, burst))
                 if not chunk:
                     break
-                chunk.append("")
-                _write_all(fd, "\n".join(chunk).encode("utf-8"))
-                written += len(chunk) - 1
+                written += _write_lines(fd, chunk)
     finally:
         lines.close()
         os.close(fd)
@@ -106,19 +100,28 @@ def write_live(
     written = 0
     fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            _write_all(fd, b"\n")
+        _end_last_line(fd)
         last = now()
         while not stop.wait(tick):
             moment = now()
             n = poisson(rng, model.expected(last, moment)) if moment > last else 0
             last = moment
             if n:
-                lines = list(generator.iter_lines(n))
-                lines.append("")
-                _write_all(fd, "\n".join(lines).encode("utf-8"))
-                written += n
+                _write_lines(fd, list(generator.iter_lines(n)))
+                written += n  # receipts, not lines: changes and invalid lines come on top
     finally:
         os.close(fd)
     return written
+
+
+def _end_last_line(fd: int) -> None:
+    """End an unfinished last line of the file, so no line written after is glued to it."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        _write_all(fd, b"\n")
+
+
+def _write_lines(fd: int, lines: list[str]) -> int:
+    """Write `lines`, each ended by a newline, in one write call; return how many."""
+    _write_all(fd, ("\n".join(lines) + "\n").encode("utf-8"))
+    return len(lines)
