@@ -199,50 +199,58 @@ class BatchPlan:
     skipped: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Fold:
     """The state a batch's events leave behind, folded in order (the first half of a plan)."""
 
-    state: dict[str, Receipt | None] = field(default_factory=dict)
-    receipt_ids: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Receipt | None]
+    receipt_ids: dict[str, str]
     # key -> its new quarantine entry, or _CLEAR when its latest version is valid or deleted.
-    quarantine: dict[str, object] = field(default_factory=dict)
-    unkeyed: list[QuarantineEntry] = field(default_factory=list)
-    applied: int = 0
-    quarantined: int = 0
-    skipped: int = 0
+    quarantine: dict[str, object]
+    unkeyed: list[QuarantineEntry]
+    applied: int
+    quarantined: int
+    skipped: int
 
-    def add(self, event: ParsedEvent) -> None:
+
+def _fold(events: Iterable[ParsedEvent]) -> _Fold:
+    state: dict[str, Receipt | None] = {}
+    receipt_ids: dict[str, str] = {}
+    quarantine: dict[str, object] = {}
+    unkeyed: list[QuarantineEntry] = []
+    applied = quarantined = skipped = 0
+    for event in events:
         if isinstance(event, Parsed):
             key = event.key
-            self.receipt_ids[key] = event.receipt_id
+            receipt_ids[key] = event.receipt_id
             if event.receipt is not None:
-                self.state[key] = event.receipt
-                self.quarantine[key] = _CLEAR
-                self.applied += 1
+                state[key] = event.receipt
+                quarantine[key] = _CLEAR
+                applied += 1
             else:
-                self.state[key] = None
-                self.quarantine[key] = QuarantineEntry(
+                state[key] = None
+                quarantine[key] = QuarantineEntry(
                     key=key,
                     receipt_id=event.receipt_id,
                     reason=event.reason or "invalid",
                     where=event.where,
                     raw=event.raw,
                 )
-                self.quarantined += 1
+                quarantined += 1
         elif isinstance(event, Delete):
-            self.state[event.key] = None
-            self.quarantine[event.key] = _CLEAR
-            self.applied += 1
+            state[event.key] = None
+            quarantine[event.key] = _CLEAR
+            applied += 1
         elif isinstance(event, Unreadable):
-            self.unkeyed.append(
+            unkeyed.append(
                 QuarantineEntry(
                     key=None, receipt_id=None, reason=event.reason, where=event.where, raw=event.raw
                 )
             )
-            self.quarantined += 1
+            quarantined += 1
         else:
-            self.skipped += 1
+            skipped += 1
+    return _Fold(state, receipt_ids, quarantine, unkeyed, applied, quarantined, skipped)
 
 
 def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) -> BatchPlan:
@@ -252,9 +260,7 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
     never seen, or its latest version invalid). The delta is final minus initial, so
     replays and duplicates change nothing.
     """
-    fold = _Fold()
-    for event in events:
-        fold.add(event)
+    fold = _fold(events)
 
     delta = Delta()
     upserts: dict[str, tuple[Receipt, str]] = {}
