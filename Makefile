@@ -37,6 +37,7 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy src
 
 test: $(DEV) lint
 	bash scripts/ensure-mariadb.sh

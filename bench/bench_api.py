@@ -109,7 +109,8 @@ def ensure_receipts(path: Path, count: int) -> None:
     """The generated history (shared with bench_sync.py when it is there already)."""
     if path.exists():
         return
-    from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
+    from coffeeshop.demo.generator import ReceiptGenerator
+    from coffeeshop.demo.writer import write_jsonl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

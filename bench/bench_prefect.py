@@ -37,7 +37,8 @@ os.environ.setdefault("PREFECT_HOME", str(DATA / "prefect-home"))
 from bench_sync import admin, fresh_mysql, fresh_sqlite  # noqa: E402
 
 from coffeeshop.config import load_settings  # noqa: E402
-from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl  # noqa: E402
+from coffeeshop.demo.generator import ReceiptGenerator  # noqa: E402
+from coffeeshop.demo.writer import write_jsonl  # noqa: E402
 from coffeeshop.pipeline.engine import Syncer  # noqa: E402
 from coffeeshop.sources.base import BatchLimits  # noqa: E402
 from coffeeshop.sources.jsonl import JsonlSource  # noqa: E402

@@ -24,7 +24,8 @@ import pymysql
 from sqlalchemy.engine import make_url
 
 from coffeeshop.core.plan import parse_events
-from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
+from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.demo.writer import write_jsonl
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store

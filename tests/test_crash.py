@@ -21,7 +21,8 @@ from pathlib import Path
 
 from helpers import current_receipts, reference_tables
 
-from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
+from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.demo.writer import write_jsonl
 from coffeeshop.store import Store, schema
 
 ROUNDS = int(os.environ.get("COFFEESHOP_CRASH_ROUNDS", "4"))

@@ -21,7 +21,8 @@ import pytest
 import uvicorn
 
 from coffeeshop.api import ApiSettings, create_app
-from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
+from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.demo.writer import write_jsonl
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store

@@ -19,14 +19,11 @@ import pytest
 from bson import ObjectId
 
 from coffeeshop.core.receipts import InvalidReceipt, parse_receipt, receipt_key
-from coffeeshop.demo import generator as generator_module
-from coffeeshop.demo.generator import (
-    INVALID_KINDS,
-    MENU,
-    ReceiptGenerator,
-    format_money,
-    write_jsonl,
-)
+from coffeeshop.demo import writer as writer_module
+from coffeeshop.demo.catalog import MENU, format_money
+from coffeeshop.demo.changes import INVALID_KINDS
+from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.demo.writer import write_jsonl
 
 START = dt.date(2026, 3, 2)  # a Monday
 OID_RE = re.compile(r"[0-9a-f]{24}")
@@ -422,13 +419,13 @@ def test_write_jsonl_at_a_rate_writes_whole_lines_in_bursts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writes: list[bytes] = []
-    real_write_all = generator_module._write_all
+    real_write_all = writer_module._write_all
 
     def recording(fd: int, data: bytes) -> None:
         writes.append(data)
         real_write_all(fd, data)
 
-    monkeypatch.setattr(generator_module, "_write_all", recording)
+    monkeypatch.setattr(writer_module, "_write_all", recording)
     path = tmp_path / "receipts.jsonl"
     started = time.monotonic()
     written = write_jsonl(path, 200, generator=make(seed=33), rate=2000.0)

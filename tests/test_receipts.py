@@ -18,7 +18,7 @@ from bson.json_util import CANONICAL_JSON_OPTIONS, RELAXED_JSON_OPTIONS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from coffeeshop.core import receipts
+from coffeeshop.core import receipt_ids
 from coffeeshop.core.receipts import (
     MAX_KEY_BYTES,
     MAX_TOTAL,
@@ -1254,14 +1254,14 @@ def test_receipt_key_of_unrecognised_dollar_object_does_not_recurse(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = 0
-    nativize = receipts._nativize
+    nativize = receipt_ids._nativize
 
     def counting_nativize(value: Any) -> Any:
         nonlocal calls
         calls += 1
         return nativize(value)
 
-    monkeypatch.setattr(receipts, "_nativize", counting_nativize)
+    monkeypatch.setattr(receipt_ids, "_nativize", counting_nativize)
     key = receipt_key({"$unknown": 1})
     assert calls <= 3, f"_nativize called {calls} times"
     assert key.startswith("doc:")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from coffeeshop.demo.generator import ReceiptGenerator, TrafficModel, poisson, write_live
+from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.demo.traffic import TrafficModel, poisson
+from coffeeshop.demo.writer import write_live
 
 PER_DAY = 3000  # the demo's default
 TICK = 60.0  # simulated seconds between two writes

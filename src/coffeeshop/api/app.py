@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
@@ -64,10 +64,42 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
 
     `freeze_gc` (for a server process, not a test): after startup, move every object alive
     out of the collector's reach (`gc.freeze`), so a full collection scans only what requests
-    allocate: it then takes a few ms instead of ~100 ms of stalled requests.
+    allocate instead of stalling requests while it scans the whole heap.
     """
     api_settings = as_api_settings(settings) if settings is not None else load_api_settings()
     state = ApiState(api_settings, ReadOnlyDatabase(async_url(api_settings)))
+    app = FastAPI(
+        title="Coffeeshop Analytics API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(state, api_settings, freeze_gc=freeze_gc),
+        middleware=_middleware(state, api_settings),
+        docs_url=None,  # served below from vendored assets, not from a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.api = state
+    errors.install(app)
+    protected = [Depends(require_token)] if state.auth.required else []
+    for router in (
+        tables.router,
+        store_hours.router,
+        insights.router,
+        insights.settings_router,
+        quarantine.router,
+        pipeline.router,
+        metrics.router,
+    ):
+        app.include_router(router, dependencies=protected)
+    app.include_router(health.router)
+    _add_pages(app)
+    return app
+
+
+def _lifespan(
+    state: ApiState, api_settings: ApiSettings, *, freeze_gc: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the async engine and the data-version watcher with the app; stop them after."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +121,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             await state.watcher.stop()
             await state.database.stop()
 
+    return lifespan
+
+
+def _middleware(state: ApiState, api_settings: ApiSettings) -> list[Middleware]:
+    """The middleware stack, outermost first (see the module's docstring)."""
     middleware = [Middleware(HeadAsGet), Middleware(MetricsMiddleware, metrics=state.metrics)]
     if api_settings.cors_origin_list:
         middleware.append(
@@ -111,30 +148,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         )
     )
     middleware.append(Middleware(SecurityHeadersMiddleware))  # cached entries have them built in
-    app = FastAPI(
-        title="Coffeeshop Analytics API",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        middleware=middleware,
-        docs_url=None,  # served below from vendored assets, not from a CDN
-        redoc_url=None,
-        swagger_ui_oauth2_redirect_url=None,
-    )
-    app.state.api = state
-    errors.install(app)
-    protected = [Depends(require_token)] if state.auth.required else []
-    for router in (
-        tables.router,
-        store_hours.router,
-        insights.router,
-        insights.settings_router,
-        quarantine.router,
-        pipeline.router,
-        metrics.router,
-    ):
-        app.include_router(router, dependencies=protected)
-    app.include_router(health.router)
+    return middleware
+
+
+def _add_pages(app: FastAPI) -> None:
+    """The live dashboard and the API docs, from files shipped with the package."""
     # The live dashboard: the page at "/" (public; it asks for the token when one is set) and
     # its assets, the charting library included, under /dashboard/ (nothing from the internet).
     assets = StaticFiles(packages=[("coffeeshop", "dashboard")])
@@ -156,8 +174,6 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> FileResponse:
         return FileResponse(f"{docs_directory}/redoc.html", headers={"Cache-Control": "no-cache"})
-
-    return app
 
 
 def create_app_from_env() -> FastAPI:

@@ -13,6 +13,7 @@ lets a repeated request be answered before routing and validation (see `fastpath
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import gzip
 import hashlib
@@ -25,7 +26,8 @@ from coffeeshop.api.security import SECURITY_HEADERS
 
 API_REVISION = "cs2"  # bump when the JSON of an endpoint changes shape, so old ETags never match
 GZIP_MIN_BYTES = 1024
-# Level 1: 0.3 ms for 90 KB of JSON (level 6: 5 ms, on the event loop) for a 6x smaller body.
+# Bodies are compressed at level 1 (on the event loop): most of level 6's saving on JSON at a
+# small fraction of its CPU time.
 
 Headers = list[tuple[bytes, bytes]]
 Key = Hashable
@@ -169,12 +171,12 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry
 
-    def lookup(self, path: str, query: bytes, tag: VersionTag | None) -> Entry | None:
+    def lookup(self, path: str, query: builtins.bytes, tag: VersionTag | None) -> Entry | None:
         """The current entry for a raw request seen before, else None."""
         key = self._aliases.get((path, query))
         return None if key is None else self.get(key, tag)
 
-    def alias(self, path: str, query: bytes, key: Key) -> None:
+    def alias(self, path: str, query: builtins.bytes, key: Key) -> None:
         """Remember that this raw request passed validation and means `key`."""
         raw = (path, query)
         if raw in self._aliases:

@@ -3,8 +3,8 @@
 uvicorn's HTTP protocols (httptools and h11) arm a timer only after a response
 (`timeout_keep_alive`): a client that connects and sends nothing, or half a request head, holds
 its connection and file descriptor for ever, and the head itself is buffered whatever its size
-(httptools concatenates a header value chunk by chunk, so a 48 MiB header costs seconds of
-event-loop time). `GuardedHttpToolsProtocol` adds, per connection:
+(httptools concatenates a header value chunk by chunk, so a huge header stalls the event
+loop). `GuardedHttpToolsProtocol` adds, per connection:
 
 * a request timeout: from connecting (or from the end of the previous response) a client has
   `request_timeout` seconds to send a complete request, else the connection is closed (with

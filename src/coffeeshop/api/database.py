@@ -189,7 +189,7 @@ class ReadOnlyDatabase:
 
 def _is_missing_table(exc: DBAPIError) -> bool:
     orig = exc.orig
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return (
         str(orig).startswith("no such table")  # SQLite
         or (bool(args) and args[0] == 1146)  # MySQL/MariaDB: table doesn't exist

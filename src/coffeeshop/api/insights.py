@@ -206,11 +206,11 @@ async def sales_comparison(
         receipts = cents = units = 0
         day = p.first
         while day <= p.last:
-            acc = per_day.get(_day_number(day))
-            if acc is not None:
-                receipts += acc[0]
-                cents += acc[1]
-                units += acc[2]
+            totals = per_day.get(_day_number(day))
+            if totals is not None:
+                receipts += totals[0]
+                cents += totals[1]
+                units += totals[2]
             day += dt.timedelta(days=1)
         out.append(
             {

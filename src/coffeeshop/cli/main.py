@@ -509,7 +509,8 @@ def generate(
     With --rate the receipts are stamped with the current time and written steadily, as live
     traffic for `sync --follow`. Example: coffeeshop generate --count 100000 --out r.jsonl --seed 1
     """
-    from coffeeshop.demo.generator import ReceiptGenerator, write_jsonl
+    from coffeeshop.demo.generator import ReceiptGenerator
+    from coffeeshop.demo.writer import write_jsonl
 
     settings = _setup(mongo_database=database, mongo_collection=collection)
     if (out is None) == (to is None):

@@ -199,13 +199,21 @@ class BatchPlan:
     skipped: int
 
 
-def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) -> BatchPlan:
-    """Fold `events` in order over `current` (the stored valid receipts they touch).
+@dataclass(slots=True)
+class _Fold:
+    """The state a batch's events leave behind, folded in order (the first half of a plan)."""
 
-    A receipt's final state after the batch is a valid `Receipt` or nothing (deleted,
-    never seen, or its latest version invalid). The delta is final minus initial, so
-    replays and duplicates change nothing.
-    """
+    state: dict[str, Receipt | None]
+    receipt_ids: dict[str, str]
+    # key -> its new quarantine entry, or _CLEAR when its latest version is valid or deleted.
+    quarantine: dict[str, object]
+    unkeyed: list[QuarantineEntry]
+    applied: int
+    quarantined: int
+    skipped: int
+
+
+def _fold(events: Iterable[ParsedEvent]) -> _Fold:
     state: dict[str, Receipt | None] = {}
     receipt_ids: dict[str, str] = {}
     quarantine: dict[str, object] = {}
@@ -242,11 +250,22 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
             quarantined += 1
         else:
             skipped += 1
+    return _Fold(state, receipt_ids, quarantine, unkeyed, applied, quarantined, skipped)
+
+
+def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) -> BatchPlan:
+    """Fold `events` in order over `current` (the stored valid receipts they touch).
+
+    A receipt's final state after the batch is a valid `Receipt` or nothing (deleted,
+    never seen, or its latest version invalid). The delta is final minus initial, so
+    replays and duplicates change nothing.
+    """
+    fold = _fold(events)
 
     delta = Delta()
     upserts: dict[str, tuple[Receipt, str]] = {}
     deletes: set[str] = set()
-    for key, final in state.items():
+    for key, final in fold.state.items():
         initial = current.get(key)
         if initial == final:
             continue
@@ -254,20 +273,20 @@ def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) ->
             delta.add(initial, -1)
         if final is not None:
             delta.add(final, +1)
-            upserts[key] = (final, receipt_ids[key])
+            upserts[key] = (final, fold.receipt_ids[key])
         else:
             deletes.add(key)
 
-    entries = [entry for entry in quarantine.values() if isinstance(entry, QuarantineEntry)]
+    entries = [entry for entry in fold.quarantine.values() if isinstance(entry, QuarantineEntry)]
     return BatchPlan(
         upserts=upserts,
         deletes=deletes,
         delta=delta.prune(),
-        quarantine_clear=set(quarantine),
-        quarantine_add=entries + unkeyed,
-        applied=applied,
-        quarantined=quarantined,
-        skipped=skipped,
+        quarantine_clear=set(fold.quarantine),
+        quarantine_add=entries + fold.unkeyed,
+        applied=fold.applied,
+        quarantined=fold.quarantined,
+        skipped=fold.skipped,
     )
 
 

@@ -13,10 +13,7 @@ the folder and carries on; `fresh` starts over. SIGINT or SIGTERM stops all thre
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import fcntl
 import logging
-import os
 import signal
 import threading
 import time
@@ -25,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coffeeshop.demo.folder import file_size, folder_lock, has_data, remove_files, seed_history
 from coffeeshop.errors import CoffeeshopError, ConfigError
 
 log = logging.getLogger("coffeeshop.demo.runner")
 
 DB_FILE = "analysis.db"
 SOURCE_FILE = "receipts.jsonl"
-LOCK_FILE = ".demo.lock"
 # What `fresh` removes: the demo's own files, never anything else in the folder.
 DEMO_FILES = (
     SOURCE_FILE,
@@ -42,7 +39,6 @@ DEMO_FILES = (
     f"{DB_FILE}-journal",
     f"{DB_FILE}.lock",
 )
-HISTORY_SEED = 1  # the same history on every machine
 LIVE_LINES = 10**15  # "forever": the live generator runs until stopped
 JOIN_TIMEOUT = 15.0
 
@@ -120,7 +116,7 @@ class Demo:
             from coffeeshop.api.server import check_port
 
             check_port(self.options.host, self.options.port)  # fail before touching files
-            with self._folder_lock():
+            with folder_lock(self.options.directory):
                 self._prepare()
                 if self.stop.is_set():
                     return
@@ -175,83 +171,25 @@ class Demo:
 
     # -- the folder ------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _folder_lock(self) -> Iterator[None]:
-        """One demo per folder: a second one would write the same file and database."""
-        directory = self.options.directory
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ConfigError(f"cannot use the folder {directory}: {exc.strerror or exc}") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConfigError(
-                    f"another demo is running in {directory}; stop it first, "
-                    "or pass --dir OTHER_FOLDER"
-                ) from None
-            yield
-        finally:
-            os.close(fd)
-
     def _prepare(self) -> None:
         """Reset (fresh), seed a new folder with history, and create the tables."""
         options = self.options
         if options.fresh:
-            removed = _remove(options.directory, DEMO_FILES)
+            removed = remove_files(options.directory, DEMO_FILES)
             log.info("fresh start in %s: removed %s", options.directory, ", ".join(removed) or "-")
         source = options.source_path
-        if not _has_data(source):
+        if not has_data(source):
             if options.db_path.exists():  # its checkpoint would not match a new file
-                _remove(options.directory, DEMO_FILES[2:])
-            self._seed(source)
+                remove_files(options.directory, DEMO_FILES[2:])
+            seed_history(self.options, source, self.stop)
         else:
-            log.info("reusing %s (%s)", options.directory, _size(source))
+            log.info("reusing %s (%s)", options.directory, file_size(source))
         if self.stop.is_set():
             return
         from coffeeshop.store import Store
 
         with Store(options.db_url) as store:
             store.upgrade()
-
-    def _seed(self, source: Path) -> None:
-        from coffeeshop.demo.generator import ReceiptGenerator, TrafficModel, write_jsonl
-
-        options = self.options
-        days = options.history_days
-        now = dt.datetime.now().replace(microsecond=0)
-        start = now.date() - dt.timedelta(days=days)
-        # The last `days` days and today up to now, as many receipts as the live rhythm has.
-        history = options.history
-        if history is None:
-            model = TrafficModel(options.per_day)
-            history = round(model.expected(dt.datetime.combine(start, dt.time()), now))
-        generator = ReceiptGenerator(
-            seed=HISTORY_SEED,
-            stores=options.stores,
-            start=start,
-            days=days + 1,
-            until=now,
-            update_share=options.update_share,
-            delete_share=options.delete_share,
-            invalid_share=options.invalid_share,
-        )
-        part = source.with_name(f"{source.name}.part")
-        written = write_jsonl(part, history, generator=generator, append=False, stop=self.stop)
-        if self.stop.is_set():
-            part.unlink(missing_ok=True)
-            return
-        part.replace(source)  # a whole history or none: an interrupted seed starts over
-        log.info(
-            "seeded %s with %s lines: %s receipts over the last %d days and today, %d stores",
-            source,
-            f"{written:,}",
-            f"{history:,}",
-            days,
-            options.stores,
-        )
 
     # -- the three parts -------------------------------------------------------------------------
 
@@ -311,12 +249,9 @@ class Demo:
             on_batch(syncer.run(follow=True, stop=self.stop))
 
     def _run_generator(self) -> None:
-        from coffeeshop.demo.generator import (
-            ReceiptGenerator,
-            TrafficModel,
-            write_jsonl,
-            write_live,
-        )
+        from coffeeshop.demo.generator import ReceiptGenerator
+        from coffeeshop.demo.traffic import TrafficModel
+        from coffeeshop.demo.writer import write_jsonl, write_live
 
         options = self.options
         generator = ReceiptGenerator(
@@ -408,26 +343,3 @@ class Demo:
             self.stop.set()
         elif self._server is not None:
             self._server.force_exit = True
-
-
-def _has_data(path: Path) -> bool:
-    try:
-        return path.stat().st_size > 0
-    except FileNotFoundError:
-        return False
-
-
-def _remove(directory: Path, names: tuple[str, ...]) -> list[str]:
-    removed = []
-    for name in names:
-        with contextlib.suppress(FileNotFoundError):
-            (directory / name).unlink()
-            removed.append(name)
-    return removed
-
-
-def _size(path: Path) -> str:
-    size = path.stat().st_size
-    if size < 1024 * 1024:
-        return f"{size / 1024:,.1f} KiB"
-    return f"{size / 1024 / 1024:,.1f} MiB"
