@@ -1,4 +1,4 @@
-"""`coffeeshop serve`: the read-only REST API under uvicorn (registered by `coffeeshop.cli`).
+"""`coffeeshop serve`: the read-only REST API under uvicorn.
 
 The API and uvicorn are imported when the command runs, so the other commands start fast.
 """
@@ -10,7 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from coffeeshop.cli.app import app
+from coffeeshop.cli.logs import configure_server, server_config
 
+
+@app.command()
 def serve(
     db: Annotated[
         str | None,
@@ -54,10 +58,8 @@ def serve(
 
     # --db on the command line wins over ASYNC_SQL_DSN too: the async URL is derived from it.
     settings = load_api_settings(db=db, async_db="" if db else None)
-    import logging.config
-
-    logging.config.dictConfig(log_config(settings.log_level))
-    app = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
+    configure_server(settings.log_level)
+    api = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
     # The API never creates a database: a missing one (or one without the tables) exits 2.
     check_port(host, port)  # first: a port in use is the more immediate problem
     check_readable(settings.db, async_db=settings.async_db, wait=wait)
@@ -67,36 +69,9 @@ def serve(
     options: dict[str, Any] = {
         "access_log": False,
         "server_header": False,
-        "log_config": log_config(settings.log_level),
+        "log_config": server_config(settings.log_level),
         "log_level": settings.log_level.lower(),
         "timeout_graceful_shutdown": 5,
         "backlog": 2048,
     }
-    run_server(app, host=host, port=port, workers=workers, options=options)
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """One log format for uvicorn and coffeeshop, applied in every worker process."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "plain": {
-                "format": "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
-                "datefmt": "%Y-%m-%dT%H:%M:%S",
-            }
-        },
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {
-            "uvicorn": {"level": level},
-            "uvicorn.error": {"level": level},
-            "uvicorn.access": {"level": "WARNING"},
-        },
-    }
+    run_server(api, host=host, port=port, workers=workers, options=options)

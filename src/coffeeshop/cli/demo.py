@@ -1,13 +1,15 @@
-"""`coffeeshop demo`: live traffic, the engine and the dashboard in one command (registered by
-`coffeeshop.cli`). The work is in `coffeeshop.demo.runner`; this is the command-line shell."""
+"""`coffeeshop demo`: live traffic, the engine and the dashboard in one command. The work is in
+`coffeeshop.demo.runner`; this is the command-line shell."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from coffeeshop.cli.app import app
+from coffeeshop.cli.logs import configure_server
 from coffeeshop.errors import ConfigError
 
 # Quiet parts: the demo prints its own progress lines instead of one per batch or request.
@@ -21,6 +23,7 @@ QUIET = {
 }
 
 
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the dashboard.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -63,9 +66,10 @@ def demo(
     from coffeeshop.demo.runner import Demo, DemoOptions
 
     settings = load_settings()
-    import logging.config
-
-    logging.config.dictConfig(log_config(settings.log_level))
+    level = settings.log_level
+    configure_server(
+        level, short=True, quiet={n: q if level != "DEBUG" else level for n, q in QUIET.items()}
+    )
     options = DemoOptions(
         directory=directory,
         host=host,
@@ -83,25 +87,3 @@ def demo(
         raise ConfigError(
             f"{exc}: choose another port with --port N (with make: `make demo PORT=N`)"
         ) from None
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """Short lines on stderr: the time, the part, the message."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "short": {"format": "%(asctime)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}
-        },
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "short",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {
-            name: {"level": quiet if level != "DEBUG" else level} for name, quiet in QUIET.items()
-        },
-    }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from coffeeshop.cli.app import app
 from coffeeshop.cli.options import (
     DbOption,
     MongoCollectionOption,
@@ -32,6 +33,7 @@ flows_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+app.add_typer(flows_app, name="flows")
 
 
 class FlowName(StrEnum):

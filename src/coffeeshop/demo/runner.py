@@ -17,7 +17,6 @@ import datetime as dt
 import fcntl
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from coffeeshop.errors import CoffeeshopError, ConfigError
+from coffeeshop.signals import StopSignal
 
 log = logging.getLogger("coffeeshop.demo.runner")
 
@@ -99,14 +99,15 @@ class Progress:
 class Demo:
     """Runs the demo until `stop` is set (by a signal when `run` installs the handlers)."""
 
-    def __init__(self, options: DemoOptions, *, stop: threading.Event | None = None) -> None:
+    def __init__(self, options: DemoOptions, *, stop: StopSignal | None = None) -> None:
         self.options = options
-        self.stop = stop or threading.Event()
+        self.stop = stop or StopSignal(
+            log, "%s: stopping (again to force)", on_repeat=self._force_exit
+        )
         self.progress = Progress()
         self._errors: list[BaseException] = []
         self._server: Any = None
         self._token_required = False
-        self._signals = 0
 
     # -- the whole run ---------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class Demo:
         Raises `ConfigError` (one line for the user) when the port is taken, another demo
         uses the folder, or a part fails; returns normally after a signal.
         """
-        with self._signal_handlers(handle_signals):
+        with self.stop.install() if handle_signals else contextlib.nullcontext():
             from coffeeshop.api.server import check_port
 
             check_port(self.options.host, self.options.port)  # fail before touching files
@@ -283,9 +284,8 @@ class Demo:
 
     def _run_engine(self) -> None:
         from coffeeshop.config import load_settings
-        from coffeeshop.pipeline.engine import Syncer, SyncReport
-        from coffeeshop.sources.base import BatchLimits
-        from coffeeshop.sources.jsonl import JsonlSource
+        from coffeeshop.pipeline.engine import SyncReport
+        from coffeeshop.pipeline.facade import build_syncer
         from coffeeshop.store import Store
 
         options = self.options
@@ -298,13 +298,9 @@ class Demo:
             progress.batches = report.batches
 
         with Store(options.db_url) as store:
-            syncer = Syncer(
+            syncer = build_syncer(
                 store,
-                JsonlSource(options.source_path),
-                limits=BatchLimits(
-                    settings.batch_size, settings.batch_wait, settings.poll_interval
-                ),
-                today=settings.today,
+                settings,
                 on_batch=on_batch,
                 read_ahead=False,  # no second process: a terminal's Ctrl-C would reach it too
             )
@@ -386,27 +382,9 @@ class Demo:
             if time.monotonic() > deadline:
                 raise ConfigError(f"the web server did not start within {timeout:.0f} s")
 
-    # -- signals ---------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _signal_handlers(self, install: bool) -> Iterator[None]:
-        if not install:
-            yield
-            return
-        caught = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in caught}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        self._signals += 1
-        if self._signals == 1:
-            log.info("%s: stopping (again to force)", signal.Signals(signum).name)
-            self.stop.set()
-        elif self._server is not None:
+    def _force_exit(self) -> None:
+        """A second signal: the web server stops without waiting for its connections."""
+        if self._server is not None:
             self._server.force_exit = True
 
 
