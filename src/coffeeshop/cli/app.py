@@ -8,6 +8,7 @@ SQLAlchemy, pydantic, Prefect, FastAPI or PyMongo. Each command imports its own.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -85,6 +86,8 @@ def refuse_csv(source: str | None) -> None:
     """A CSV export given as the source would have every line quarantined: say so instead."""
     if not source or source.startswith(("mongodb://", "mongodb+srv://")):
         return
+    if not os.path.isfile(source):
+        return  # the source's own checks report it (and opening a FIFO would block)
     try:
         with open(source, "rb") as file:
             first = file.readline(4096).removeprefix(b"\xef\xbb\xbf").strip()

@@ -74,8 +74,10 @@ def sync_settings(
     wait_lock: float = 0.0,
 ) -> SyncReport:
     """`sync` with settings already loaded (as the command line has them)."""
+    source = settings.open_source()  # a bad source is refused before the database is touched
     with Store(settings.db) as store:
-        return build_syncer(store, settings).run(follow=follow, stop=stop, wait_lock=wait_lock)
+        syncer = build_syncer(store, settings, source=source)
+        return syncer.run(follow=follow, stop=stop, wait_lock=wait_lock)
 
 
 def reconcile(
