@@ -59,3 +59,13 @@ class StopSignal(threading.Event):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def exit_on_sigterm() -> None:
+    """From now on SIGTERM exits through Python (status 143, `SystemExit`), so that `finally`
+    blocks and context managers run: a process this one started is stopped, not left behind."""
+
+    def exit_now(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)

@@ -13,32 +13,35 @@ import typer
 from coffeeshop.cli.app import app
 from coffeeshop.cli.logs import configure_server, server_config
 
+ServeDbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the analysis database (env SQL_DSN or COFFEESHOP_DB; "
+        "without --db, ASYNC_SQL_DSN picks the async URL when set).",
+        show_default=False,
+    ),
+]
+ServeWaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="Seconds to wait for the database and its tables to appear (when started "
+        "together with the first sync); without it a missing one is an error.",
+    ),
+]
+
 
 @app.command()
 def serve(
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="SQLAlchemy URL of the analysis database (env SQL_DSN or COFFEESHOP_DB; "
-            "without --db, ASYNC_SQL_DSN picks the async URL when set).",
-            show_default=False,
-        ),
-    ] = None,
+    db: ServeDbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (about one per core).")
     ] = 1,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            min=0,
-            help="Seconds to wait for the database and its tables to appear (when started "
-            "together with the first sync); without it a missing one is an error.",
-        ),
-    ] = 0.0,
+    wait: ServeWaitOption = 0.0,
 ) -> None:
     """Serve the read-only REST API: the tables, quarantine, pipeline state and metrics.
 

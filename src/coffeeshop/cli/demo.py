@@ -23,6 +23,30 @@ QUIET = {
 }
 
 
+DirOption = Annotated[
+    Path,
+    typer.Option("--dir", help="Folder for analysis.db and receipts.jsonl (created, then reused)."),
+]
+PerDayOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Receipts on an average day: the seeded history and the live traffic "
+        "(which follows its hours and weekdays).",
+    ),
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1, max=10_000, help="A steady live rate (receipts/s) instead of the rhythm."
+    ),
+]
+HistoryOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Receipts seeded on a first run (default: what --per-day gives)."),
+]
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the dashboard.")] = 8000,
@@ -30,30 +54,10 @@ def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start over: delete the folder's demo data first.")
     ] = False,
-    directory: Annotated[
-        Path,
-        typer.Option(
-            "--dir", help="Folder for analysis.db and receipts.jsonl (created, then reused)."
-        ),
-    ] = Path("demo"),
-    per_day: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Receipts on an average day: the seeded history and the live traffic "
-            "(which follows its hours and weekdays).",
-        ),
-    ] = 1000,
-    rate: Annotated[
-        float | None,
-        typer.Option(
-            min=0.1, max=10_000, help="A steady live rate (receipts/s) instead of the rhythm."
-        ),
-    ] = None,
-    history: Annotated[
-        int | None,
-        typer.Option(min=0, help="Receipts seeded on a first run (default: what --per-day gives)."),
-    ] = None,
+    directory: DirOption = Path("demo"),
+    per_day: PerDayOption = 1000,
+    rate: RateOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """Run the live demo: receipts stream into a file, the engine syncs them into SQLite, and
     the dashboard at http://HOST:PORT/ shows the tables as they change. Ctrl-C stops it all.
@@ -65,11 +69,9 @@ def demo(
     from coffeeshop.config import load_settings
     from coffeeshop.demo.runner import Demo, DemoOptions
 
-    settings = load_settings()
-    level = settings.log_level
-    configure_server(
-        level, short=True, quiet={n: q if level != "DEBUG" else level for n, q in QUIET.items()}
-    )
+    level = load_settings().log_level
+    quiet = {name: quieter if level != "DEBUG" else level for name, quieter in QUIET.items()}
+    configure_server(level, short=True, quiet=quiet)
     options = DemoOptions(
         directory=directory,
         host=host,

@@ -30,7 +30,7 @@ def configure(level: str) -> None:
 
 
 def server_config(
-    level: str, *, short: bool = False, quiet: Mapping[str, str] = {}
+    level: str, *, short: bool = False, quiet: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """A `logging.config` dictionary for a process that runs uvicorn (also in each of its
     worker processes): one format for uvicorn and coffeeshop, LONG or SHORT; uvicorn at
