@@ -18,7 +18,7 @@ from types import FrameType
 CAUGHT = (signal.SIGINT, signal.SIGTERM)
 
 
-class StopSignal(threading.Event):
+class StopOnSignal(threading.Event):
     """Set by the first SIGINT/SIGTERM; `on_repeat` runs on each later one (e.g. to force)."""
 
     def __init__(
@@ -51,7 +51,7 @@ class StopSignal(threading.Event):
             self._on_repeat()
 
     @contextlib.contextmanager
-    def install(self) -> Iterator[StopSignal]:
+    def install(self) -> Iterator[StopOnSignal]:
         """Handle SIGINT and SIGTERM within the block; the previous handlers afterwards."""
         previous = {sig: signal.signal(sig, self.handle) for sig in CAUGHT}
         try:

@@ -18,7 +18,7 @@ from coffeeshop.cli.logs import configure
 from coffeeshop.cli.text import HINTS, mask_source, printable
 from coffeeshop.errors import CoffeeshopError, ConfigError
 from coffeeshop.redact import mask_text, mask_url
-from coffeeshop.signals import StopSignal
+from coffeeshop.signals import StopOnSignal
 
 if TYPE_CHECKING:
     from coffeeshop.config import Settings
@@ -70,12 +70,12 @@ def safe_url(url: str) -> str:
     return mask_url(normalize_url(url))
 
 
-def stop_signal() -> StopSignal:
+def stop_signal() -> StopOnSignal:
     """The event SIGINT/SIGTERM set (handlers installed by `with stop.install()`)."""
-    return StopSignal(log)
+    return StopOnSignal(log)
 
 
-def exit_if_signalled(stop: StopSignal) -> None:
+def exit_if_signalled(stop: StopOnSignal) -> None:
     """After a clean stop: exit 130 (SIGINT) or 143 (SIGTERM), as shells expect, so that a
     script can tell an interrupted run from a finished one."""
     if stop.exit_code is not None:

@@ -15,7 +15,7 @@ from coffeeshop.redact import mask_url
 if TYPE_CHECKING:
     from coffeeshop.config import Settings
     from coffeeshop.demo.generator import ReceiptGenerator
-    from coffeeshop.signals import StopSignal
+    from coffeeshop.signals import StopOnSignal
 
 
 @app.command()
@@ -83,7 +83,7 @@ def _to_mongo(
     generator: ReceiptGenerator,
     count: int,
     rate: float | None,
-    stop: StopSignal,
+    stop: StopOnSignal,
 ) -> tuple[int, str]:
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise ConfigError(f"--to takes a mongodb:// or mongodb+srv:// URI, got {mask_url(uri)!r}")
@@ -105,7 +105,7 @@ def _to_file(
     generator: ReceiptGenerator,
     count: int,
     rate: float | None,
-    stop: StopSignal,
+    stop: StopOnSignal,
     *,
     overwrite: bool,
 ) -> tuple[int, str]:

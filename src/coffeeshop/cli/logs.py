@@ -20,12 +20,14 @@ SHORT = {"format": "%(asctime)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}
 
 def configure(level: str) -> None:
     """A command's logging: LONG lines on stderr at `level` (unless the process has set up
-    logging already), with the hints in coffeeshop's lines completed (`HINTS`)."""
+    logging already), the hints in coffeeshop's lines completed (`HINTS`) on that handler."""
+    root = logging.getLogger()
+    existing = list(root.handlers)  # a host's (or a test's) handlers are left as they are
     logging.basicConfig(
         level=level, format=LONG["format"], datefmt=LONG["datefmt"], stream=sys.stderr
     )
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, HintFilter) for f in handler.filters):
+    for handler in root.handlers:
+        if handler not in existing and not any(isinstance(f, HintFilter) for f in handler.filters):
             handler.addFilter(HintFilter(HINTS))
 
 

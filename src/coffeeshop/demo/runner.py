@@ -26,7 +26,7 @@ from typing import Any
 
 from coffeeshop.demo.options import DEMO_FILES, LOCK_FILE, DemoOptions
 from coffeeshop.errors import CoffeeshopError, ConfigError
-from coffeeshop.signals import StopSignal
+from coffeeshop.signals import StopOnSignal
 
 log = logging.getLogger("coffeeshop.demo.runner")
 
@@ -51,9 +51,9 @@ class Progress:
 class Demo:
     """Runs the demo until `stop` is set (by a signal when `run` installs the handlers)."""
 
-    def __init__(self, options: DemoOptions, *, stop: StopSignal | None = None) -> None:
+    def __init__(self, options: DemoOptions, *, stop: StopOnSignal | None = None) -> None:
         self.options = options
-        self.stop = stop or StopSignal(
+        self.stop = stop or StopOnSignal(
             log, "%s: stopping (again to force)", on_repeat=self._force_exit
         )
         self.progress = Progress()
