@@ -1,4 +1,4 @@
-"""`coffeeshop serve`: the read-only REST API under uvicorn (registered by `coffeeshop.cli`).
+"""`coffeeshop serve`: the read-only REST API under uvicorn.
 
 The API and uvicorn are imported when the command runs, so the other commands start fast.
 """
@@ -10,31 +10,38 @@ from typing import Annotated, Any
 
 import typer
 
+from coffeeshop.cli.app import app
+from coffeeshop.cli.logs import configure_server, server_config
 
+ServeDbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the analysis database (env SQL_DSN or COFFEESHOP_DB; "
+        "without --db, ASYNC_SQL_DSN picks the async URL when set).",
+        show_default=False,
+    ),
+]
+ServeWaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="Seconds to wait for the database and its tables to appear (when started "
+        "together with the first sync); without it a missing one is an error.",
+    ),
+]
+
+
+@app.command()
 def serve(
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="SQLAlchemy URL of the analysis database (env SQL_DSN or COFFEESHOP_DB; "
-            "without --db, ASYNC_SQL_DSN picks the async URL when set).",
-            show_default=False,
-        ),
-    ] = None,
+    db: ServeDbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (about one per core).")
     ] = 1,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            min=0,
-            help="Seconds to wait for the database and its tables to appear (when started "
-            "together with the first sync); without it a missing one is an error.",
-        ),
-    ] = 0.0,
+    wait: ServeWaitOption = 0.0,
 ) -> None:
     """Serve the read-only REST API: the tables, quarantine, pipeline state and metrics.
 
@@ -54,10 +61,8 @@ def serve(
 
     # --db on the command line wins over ASYNC_SQL_DSN too: the async URL is derived from it.
     settings = load_api_settings(db=db, async_db="" if db else None)
-    import logging.config
-
-    logging.config.dictConfig(log_config(settings.log_level))
-    app = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
+    configure_server(settings.log_level)
+    api = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
     # The API never creates a database: a missing one (or one without the tables) exits 2.
     check_port(host, port)  # first: a port in use is the more immediate problem
     check_readable(settings.db, async_db=settings.async_db, wait=wait)
@@ -67,36 +72,9 @@ def serve(
     options: dict[str, Any] = {
         "access_log": False,
         "server_header": False,
-        "log_config": log_config(settings.log_level),
+        "log_config": server_config(settings.log_level),
         "log_level": settings.log_level.lower(),
         "timeout_graceful_shutdown": 5,
         "backlog": 2048,
     }
-    run_server(app, host=host, port=port, workers=workers, options=options)
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """One log format for uvicorn and coffeeshop, applied in every worker process."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "plain": {
-                "format": "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
-                "datefmt": "%Y-%m-%dT%H:%M:%S",
-            }
-        },
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {
-            "uvicorn": {"level": level},
-            "uvicorn.error": {"level": level},
-            "uvicorn.access": {"level": "WARNING"},
-        },
-    }
+    run_server(api, host=host, port=port, workers=workers, options=options)

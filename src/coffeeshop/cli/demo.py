@@ -1,13 +1,15 @@
-"""`coffeeshop demo`: live traffic, the engine and the dashboard in one command (registered by
-`coffeeshop.cli`). The work is in `coffeeshop.demo.runner`; this is the command-line shell."""
+"""`coffeeshop demo`: live traffic, the engine and the dashboard in one command. The work is in
+`coffeeshop.demo.runner`; this is the command-line shell."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from coffeeshop.cli.app import app
+from coffeeshop.cli.logs import configure_server
 from coffeeshop.errors import ConfigError
 
 # Quiet parts: the demo prints its own progress lines instead of one per batch or request.
@@ -21,36 +23,41 @@ QUIET = {
 }
 
 
+DirOption = Annotated[
+    Path,
+    typer.Option("--dir", help="Folder for analysis.db and receipts.jsonl (created, then reused)."),
+]
+PerDayOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Receipts on an average day: the seeded history and the live traffic "
+        "(which follows its hours and weekdays).",
+    ),
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1, max=10_000, help="A steady live rate (receipts/s) instead of the rhythm."
+    ),
+]
+HistoryOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Receipts seeded on a first run (default: what --per-day gives)."),
+]
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the dashboard.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start over: delete the folder's demo data first.")
     ] = False,
-    directory: Annotated[
-        Path,
-        typer.Option(
-            "--dir", help="Folder for analysis.db and receipts.jsonl (created, then reused)."
-        ),
-    ] = Path("demo"),
-    per_day: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Receipts on an average day: the seeded history and the live traffic "
-            "(which follows its hours and weekdays).",
-        ),
-    ] = 1000,
-    rate: Annotated[
-        float | None,
-        typer.Option(
-            min=0.1, max=10_000, help="A steady live rate (receipts/s) instead of the rhythm."
-        ),
-    ] = None,
-    history: Annotated[
-        int | None,
-        typer.Option(min=0, help="Receipts seeded on a first run (default: what --per-day gives)."),
-    ] = None,
+    directory: DirOption = Path("demo"),
+    per_day: PerDayOption = 1000,
+    rate: RateOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """Run the live demo: receipts stream into a file, the engine syncs them into SQLite, and
     the dashboard at http://HOST:PORT/ shows the tables as they change. Ctrl-C stops it all.
@@ -62,10 +69,9 @@ def demo(
     from coffeeshop.config import load_settings
     from coffeeshop.demo.runner import Demo, DemoOptions
 
-    settings = load_settings()
-    import logging.config
-
-    logging.config.dictConfig(log_config(settings.log_level))
+    level = load_settings().log_level
+    quiet = {name: quieter if level != "DEBUG" else level for name, quieter in QUIET.items()}
+    configure_server(level, short=True, quiet=quiet)
     options = DemoOptions(
         directory=directory,
         host=host,
@@ -83,25 +89,3 @@ def demo(
         raise ConfigError(
             f"{exc}: choose another port with --port N (with make: `make demo PORT=N`)"
         ) from None
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """Short lines on stderr: the time, the part, the message."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "short": {"format": "%(asctime)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}
-        },
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "short",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {
-            name: {"level": quiet if level != "DEBUG" else level} for name, quiet in QUIET.items()
-        },
-    }

@@ -9,13 +9,13 @@ configuration is one line on stderr and exit status 2 before any flow run exists
 from __future__ import annotations
 
 import os
-import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from coffeeshop.cli.app import app
 from coffeeshop.cli.options import (
     DbOption,
     MongoCollectionOption,
@@ -23,6 +23,7 @@ from coffeeshop.cli.options import (
     SourceOption,
 )
 from coffeeshop.errors import ConfigError
+from coffeeshop.signals import exit_on_sigterm
 
 if TYPE_CHECKING:
     from coffeeshop.config import Settings
@@ -32,6 +33,7 @@ flows_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+app.add_typer(flows_app, name="flows")
 
 
 class FlowName(StrEnum):
@@ -74,7 +76,9 @@ def run(
     refresh-summary: writes today's receipts_summary row.
     Example: coffeeshop flows run sync --source receipts.jsonl --db sqlite:///analysis.db
     """
-    _exit_on_sigterm()
+    # SIGTERM exits through Python, so that the temporary Prefect API or the local Prefect
+    # server this process started is stopped (a flow run hands SIGTERM on when it is done).
+    exit_on_sigterm()
     if repair and name is not FlowName.RECONCILE:
         raise ConfigError("--repair applies to `flows run reconcile` only")
     if follow and name is not FlowName.SYNC:
@@ -130,7 +134,7 @@ def serve(
     Stopping cancels the runs in flight; the stream stops after the batch in hand.
     Example: coffeeshop flows serve --source receipts.jsonl --db sqlite:///analysis.db
     """
-    _exit_on_sigterm()
+    exit_on_sigterm()
     settings = _prepare(
         with_source=True,
         connect=False,
@@ -150,17 +154,6 @@ def serve(
             stream=stream,
             port=port,
         )
-
-
-def _exit_on_sigterm() -> None:
-    """SIGTERM exits through Python (status 143), so that clean-ups run: the temporary Prefect
-    API or the local Prefect server this process started is stopped, not left behind. (A flow
-    run in progress handles SIGTERM itself first, and hands it on here when it is done.)"""
-
-    def exit_now(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, exit_now)
 
 
 def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Settings:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coffeeshop.demo.options import LOCK_FILE
 from coffeeshop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("coffeeshop.demo.runner")
 
 HISTORY_SEED = 1  # the same history on every machine
-LOCK_FILE = ".demo.lock"
 
 
 @contextlib.contextmanager

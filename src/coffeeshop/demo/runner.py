@@ -14,73 +14,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from coffeeshop.demo.folder import file_size, folder_lock, has_data, remove_files, seed_history
+from coffeeshop.demo.options import DEMO_FILES, DemoOptions
 from coffeeshop.errors import CoffeeshopError, ConfigError
+from coffeeshop.signals import StopOnSignal
 
 log = logging.getLogger("coffeeshop.demo.runner")
 
-DB_FILE = "analysis.db"
-SOURCE_FILE = "receipts.jsonl"
-# What `fresh` removes: the demo's own files, never anything else in the folder.
-DEMO_FILES = (
-    SOURCE_FILE,
-    f"{SOURCE_FILE}.part",
-    DB_FILE,
-    f"{DB_FILE}-wal",
-    f"{DB_FILE}-shm",
-    f"{DB_FILE}-journal",
-    f"{DB_FILE}.lock",
-)
 LIVE_LINES = 10**15  # "forever": the live generator runs until stopped
 JOIN_TIMEOUT = 15.0
 
 
 class PartFailed(CoffeeshopError):
     """A part of the demo (engine, generator, web server) ended before the demo was stopped."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DemoOptions:
-    directory: Path
-    host: str = "127.0.0.1"
-    port: int = 8000
-    fresh: bool = False
-    # Receipts on an average day: the seeded history and the live traffic follow the same
-    # rhythm (`generator.TrafficModel`), so live receipts continue the history believably.
-    per_day: int = 1000
-    rate: float | None = None  # a steady rate (receipts/s) instead of the rhythm, for tests
-    history: int | None = None  # receipts seeded on a first run (None: what per_day gives)
-    history_days: int = 60
-    stores: int = 12
-    invalid_share: float = 0.02
-    update_share: float = 0.01
-    delete_share: float = 0.005
-    status_every: float = 30.0  # seconds between two progress lines
-
-    @property
-    def db_path(self) -> Path:
-        return self.directory / DB_FILE
-
-    @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.db_path.resolve()}"
-
-    @property
-    def source_path(self) -> Path:
-        return self.directory / SOURCE_FILE
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
 
 
 @dataclass(slots=True)
@@ -95,14 +47,15 @@ class Progress:
 class Demo:
     """Runs the demo until `stop` is set (by a signal when `run` installs the handlers)."""
 
-    def __init__(self, options: DemoOptions, *, stop: threading.Event | None = None) -> None:
+    def __init__(self, options: DemoOptions, *, stop: StopOnSignal | None = None) -> None:
         self.options = options
-        self.stop = stop or threading.Event()
+        self.stop = stop or StopOnSignal(
+            log, "%s: stopping (again to force)", on_repeat=self._force_exit
+        )
         self.progress = Progress()
         self._errors: list[BaseException] = []
         self._server: Any = None
         self._token_required = False
-        self._signals = 0
 
     # -- the whole run ---------------------------------------------------------------------------
 
@@ -112,7 +65,7 @@ class Demo:
         Raises `ConfigError` (one line for the user) when the port is taken, another demo
         uses the folder, or a part fails; returns normally after a signal.
         """
-        with self._signal_handlers(handle_signals):
+        with self.stop.install() if handle_signals else contextlib.nullcontext():
             from coffeeshop.api.server import check_port
 
             check_port(self.options.host, self.options.port)  # fail before touching files
@@ -221,9 +174,8 @@ class Demo:
 
     def _run_engine(self) -> None:
         from coffeeshop.config import load_settings
-        from coffeeshop.pipeline.engine import Syncer, SyncReport
-        from coffeeshop.sources.base import BatchLimits
-        from coffeeshop.sources.jsonl import JsonlSource
+        from coffeeshop.pipeline.engine import SyncReport
+        from coffeeshop.pipeline.facade import build_syncer
         from coffeeshop.store import Store
 
         options = self.options
@@ -236,13 +188,9 @@ class Demo:
             progress.batches = report.batches
 
         with Store(options.db_url) as store:
-            syncer = Syncer(
+            syncer = build_syncer(
                 store,
-                JsonlSource(options.source_path),
-                limits=BatchLimits(
-                    settings.batch_size, settings.batch_wait, settings.poll_interval
-                ),
-                today=settings.today,
+                settings,
                 on_batch=on_batch,
                 read_ahead=False,  # no second process: a terminal's Ctrl-C would reach it too
             )
@@ -321,25 +269,7 @@ class Demo:
             if time.monotonic() > deadline:
                 raise ConfigError(f"the web server did not start within {timeout:.0f} s")
 
-    # -- signals ---------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _signal_handlers(self, install: bool) -> Iterator[None]:
-        if not install:
-            yield
-            return
-        caught = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in caught}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        self._signals += 1
-        if self._signals == 1:
-            log.info("%s: stopping (again to force)", signal.Signals(signum).name)
-            self.stop.set()
-        elif self._server is not None:
+    def _force_exit(self) -> None:
+        """A second signal: the web server stops without waiting for its connections."""
+        if self._server is not None:
             self._server.force_exit = True

@@ -105,7 +105,8 @@ from coffeeshop.errors import (
     StoreError,
     WriterBusy,
 )
-from coffeeshop.pipeline.engine import Syncer, SyncReport, is_transient
+from coffeeshop.pipeline.engine import SyncReport, is_transient
+from coffeeshop.pipeline.facade import build_syncer
 from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.redact import mask_url
 from coffeeshop.sources.base import BatchLimits
@@ -409,14 +410,8 @@ def sync_pass(
         stop.watch(seconds) as event,
         _frozen_heap(),
     ):
-        syncer = Syncer(
-            store,
-            source,
-            limits=_limits(settings),
-            today=settings.today,
-            on_batch=ProgressLog(logger, every=progress_every),
-            rebuild_on_history_lost=settings.on_history_lost == "rebuild",
-        )
+        on_batch = ProgressLog(logger, every=progress_every)
+        syncer = build_syncer(store, settings, source=source, on_batch=on_batch)
         report = syncer.run(follow=follow, stop=event, wait_lock=wait_lock)
     logger.info("pass done: %s", describe_sync(report))
     return report

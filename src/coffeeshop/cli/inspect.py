@@ -1,0 +1,179 @@
+"""`coffeeshop tables` and `coffeeshop quarantine`: what the database holds. Both only read."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from coffeeshop.cli.app import app, setup
+from coffeeshop.cli.options import DbOption
+from coffeeshop.cli.text import printable
+
+if TYPE_CHECKING:
+    from coffeeshop.store import Store
+
+Contents = dict[str, tuple[list[str], list[list[Any]]]]
+
+
+@app.command()
+def quarantine(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="Most entries to list.", min=1)] = 50,
+    offset: Annotated[int, typer.Option(help="Entries to skip.", min=0)] = 0,
+    raw: Annotated[bool, typer.Option("--raw", help="Also print each entry's raw input.")] = False,
+) -> None:
+    """List quarantined input: what was wrong, where it came from, and (with --raw) the input.
+
+    Example: coffeeshop quarantine --db sqlite:///analysis.db --raw
+    """
+    from coffeeshop.pipeline.facade import open_store
+    from coffeeshop.store import schema
+
+    settings = setup(db=db)
+    with open_store(settings.db, read_only=True) as store:
+        store.require_schema()
+        rows = store.quarantine_rows(limit=limit, offset=offset)
+        total = store.count(schema.quarantine)
+    for row in rows:
+        receipt = f"receipt {row['receipt_id']}" if row["receipt_id"] else "unreadable input"
+        typer.echo(
+            printable(f"#{row['id']} {row['source']} {row['position']}: {receipt}: {row['reason']}")
+        )
+        if raw:
+            typer.echo(f"    {printable(str(row['raw']))}")
+    typer.echo(
+        f"{total} quarantined entr{'y' if total == 1 else 'ies'}"
+        + (f" (showing {len(rows)})" if len(rows) < total else "")
+    )
+
+
+class TableFormat(StrEnum):
+    TEXT = "text"
+    CSV = "csv"
+    JSON = "json"
+
+
+@app.command()
+def tables(
+    db: DbOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Most rows per table (the newest or largest first).", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        TableFormat,
+        typer.Option(
+            "--format",
+            help="text (aligned, for people), csv or json (for scripts; decimals as strings).",
+        ),
+    ] = TableFormat.TEXT,
+) -> None:
+    """Print the four analytics tables.
+
+    Example: coffeeshop tables --db sqlite:///analysis.db --limit 10 --format csv
+    """
+    from coffeeshop.pipeline.facade import open_store
+
+    settings = setup(db=db)
+    with open_store(settings.db, read_only=True) as store:
+        store.require_schema()
+        contents = _contents(store, newest_first=limit is not None)
+    if output is TableFormat.JSON:
+        _print_json(contents, limit)
+        return
+    for name, (header, rows) in contents.items():
+        if output is TableFormat.CSV:
+            _print_csv(name, header, rows[:limit])
+        else:
+            _print_table(name, header, rows[:limit], total=len(rows))
+
+
+def _contents(store: Store, *, newest_first: bool) -> Contents:
+    """Each table's header and rows (the newest months and days first, when limited)."""
+    summaries = store.summary_rows()
+    current = store.read_tables()
+    return {
+        "receipts_summary": (
+            ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
+            [
+                [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
+                for r in sorted(summaries, key=lambda r: r.as_of, reverse=newest_first)
+            ],
+        ),
+        "store_monthly": (
+            ["month", "store_id", "sales"],
+            [
+                [m, s, v]
+                for (m, s), v in sorted(current.store_monthly.items(), reverse=newest_first)
+            ],
+        ),
+        "item_performance": (
+            ["item_name", "total_sold"],
+            [
+                [n, v]
+                for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+        ),
+        "store_peak_hours": (
+            ["store_id", "peak_hour", "tx_count"],
+            [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
+        ),
+    }
+
+
+def _print_json(contents: Contents, limit: int | None) -> None:
+    import json
+
+    typer.echo(
+        json.dumps(
+            {
+                name: [
+                    dict(zip(header, map(_json_value, row), strict=True)) for row in rows[:limit]
+                ]
+                for name, (header, rows) in contents.items()
+            },
+            ensure_ascii=True,  # control characters in names arrive escaped
+            indent=1,
+        )
+    )
+
+
+def _json_value(value: Any) -> Any:
+    return value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _print_csv(name: str, header: list[str], rows: list[list[Any]]) -> None:
+    """One CSV block per table: a `table` column first, so the blocks can be concatenated."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["table", *header])
+    writer.writerows([name, *(printable(str(v)) for v in row)] for row in rows)
+    typer.echo(buffer.getvalue(), nl=False)
+
+
+def _print_table(name: str, header: list[str], rows: list[list[Any]], *, total: int) -> None:
+    cells = [header] + [[printable(str(v)) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], int | Decimal) for row in rows)
+        for i in range(len(header))
+    ]
+    shown = f", showing {len(rows)}" if len(rows) < total else ""
+    typer.echo(f"\n{name} ({total} row{'s' if total != 1 else ''}{shown})")
+    for n, row in enumerate(cells):
+        typer.echo(
+            "  ".join(
+                c.rjust(w) if numeric[i] else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+        if n == 0:
+            typer.echo("  ".join("-" * w for w in widths))
