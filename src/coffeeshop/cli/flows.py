@@ -1,5 +1,5 @@
 """`coffeeshop flows …`: the Prefect flows from the command line, a thin shell over
-`coffeeshop.orchestration.flows`.
+`coffeeshop.orchestration` (flows, deployments, server).
 
 Prefect is imported only when one of these commands runs (importing it takes seconds, and the
 other commands should not pay for that), and only after the options were checked: bad
@@ -87,9 +87,13 @@ def run(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop.orchestration import flows
+    from coffeeshop.orchestration.settings import configure
 
-    with flows.run_api(port=port), flows.one_line_prefect_errors():
+    configure()  # before Prefect is first imported
+    from coffeeshop.orchestration import flows
+    from coffeeshop.orchestration.server import one_line_prefect_errors, run_api
+
+    with run_api(port=port), one_line_prefect_errors():
         if name is FlowName.SYNC:
             _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
         elif name is FlowName.RECONCILE:
@@ -139,10 +143,14 @@ def serve(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop.orchestration import flows
+    from coffeeshop.orchestration.settings import configure
 
-    with flows.one_line_prefect_errors():
-        flows.serve_flows(
+    configure()  # before Prefect is first imported
+    from coffeeshop.orchestration.deployments import serve_flows
+    from coffeeshop.orchestration.server import one_line_prefect_errors
+
+    with one_line_prefect_errors():
+        serve_flows(
             settings,
             repair=repair,
             reconcile_cron=reconcile_cron,
