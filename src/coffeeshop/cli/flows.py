@@ -87,13 +87,9 @@ def run(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop.orchestration.settings import configure
+    from coffeeshop.orchestration import flows, server
 
-    configure()  # before Prefect is first imported
-    from coffeeshop.orchestration import flows
-    from coffeeshop.orchestration.server import one_line_prefect_errors, run_api
-
-    with run_api(port=port), one_line_prefect_errors():
+    with server.run_api(port=port), server.one_line_prefect_errors():
         if name is FlowName.SYNC:
             _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
         elif name is FlowName.RECONCILE:
@@ -143,14 +139,10 @@ def serve(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop.orchestration.settings import configure
+    from coffeeshop.orchestration import deployments, server
 
-    configure()  # before Prefect is first imported
-    from coffeeshop.orchestration.deployments import serve_flows
-    from coffeeshop.orchestration.server import one_line_prefect_errors
-
-    with one_line_prefect_errors():
-        serve_flows(
+    with server.one_line_prefect_errors():
+        deployments.serve_flows(
             settings,
             repair=repair,
             reconcile_cron=reconcile_cron,
@@ -174,8 +166,10 @@ def _exit_on_sigterm() -> None:
 def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Settings:
     """Check the settings (and, with `connect`, the database) before Prefect starts, then hand
     them to the flows through the environment: flow parameters are stored in the Prefect
-    database, and a database URL or a MongoDB URI may hold a password."""
+    database, and a database URL or a MongoDB URI may hold a password. Last, Prefect's
+    defaults, before Prefect is first imported."""
     from coffeeshop.config import load_settings
+    from coffeeshop.orchestration.settings import configure
     from coffeeshop.store import Store
 
     settings = load_settings(**options)
@@ -189,6 +183,7 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
         os.environ["COFFEESHOP_SOURCE"] = _absolute(settings.source)
     os.environ["COFFEESHOP_MONGO_DATABASE"] = settings.mongo_database
     os.environ["COFFEESHOP_MONGO_COLLECTION"] = settings.mongo_collection
+    configure()
     return settings
 
 

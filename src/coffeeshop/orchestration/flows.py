@@ -1,14 +1,13 @@
 """Prefect flows over the engine: a streaming `sync`, a nightly `reconcile`, a daily
 `refresh-summary`, and the deployments `coffeeshop flows serve` runs on schedules.
 
-Cost model. A flow run costs about a second here and a task run about 10 ms, while the engine
-applies some 35,000 receipts/s in batches of up to 5,000 (one batch every ~150 ms). So Prefect
-never sees a receipt, nor even a batch: the engine batches exactly as under `coffeeshop sync`,
-and Prefect records one task run per *pass* of the engine (`sync-pass`). A pass is
-`Syncer.run()` over everything the source holds (one pass, `follow=False`) or, when following,
-one *segment* of a stream of at most `segment_seconds`; the engine's `on_batch` callback writes
-a progress line to the run logger at most every `progress_every` seconds. A task run per batch
-would add ~7% and thousands of task runs an hour; a task run per pass adds ~10 ms per pass.
+Cost model. A flow run or a task run costs far more than a batch of the engine (measured by
+`bench/bench_prefect.py`, see docs/benchmarks.md). So Prefect never sees a receipt, nor even
+a batch: the engine batches exactly as under `coffeeshop sync`, and Prefect records one task
+run per *pass* of the engine (`sync-pass`). A pass is `Syncer.run()` over everything the
+source holds (one pass, `follow=False`) or, when following, one *segment* of a stream of at
+most `segment_seconds`; the engine's `on_batch` callback writes a progress line to the run
+logger at most every `progress_every` seconds.
 
 Why segments rather than one endless task: a task run stays a readable unit in the UI (its
 counts and its log lines cover a quarter of an hour, not weeks), each has its own retry budget,

@@ -1,4 +1,5 @@
-"""What a sync run reports while and after it runs: progress lines and totals over its passes."""
+"""What a run reports while and after it runs: a sync's progress lines and totals
+over its passes, a reconcile's differences."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 from typing import Any
 
 from coffeeshop.pipeline.engine import SyncReport
+from coffeeshop.pipeline.reconcile import ReconcileReport
 
-__all__ = ["ProgressLog", "SyncTotals", "describe_sync"]
+__all__ = ["ProgressLog", "SyncTotals", "describe_sync", "log_reconcile"]
 
 
 class ProgressLog:
@@ -68,3 +70,20 @@ def describe_sync(report: SyncReport) -> str:
         f"applied, {report.quarantined:,} quarantined, {report.skipped:,} skipped "
         f"({report.seconds:.2f} s, {report.rate():,.0f} events/s)"
     )
+
+
+def log_reconcile(report: ReconcileReport, logger: Any) -> dict[str, Any]:
+    """Log a reconcile's differences and its summary; the summary, as a flow returns it."""
+    for difference in report.differences:
+        logger.warning("%s", difference)
+    for table, count in sorted(report.counts.items()):
+        logger.warning("%s: %d difference(s)", table, count)
+    summary = {
+        "receipts": report.receipts,
+        "quarantined": report.quarantined,
+        "differences": report.total_differences,
+        "by_table": dict(sorted(report.counts.items())),
+        "repaired": report.repaired,
+    }
+    logger.info("reconcile: %s", summary)
+    return summary

@@ -43,6 +43,7 @@ from pydantic import Field
 
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
+from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT
 from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
 from coffeeshop.pipeline.reconcile import ReconcileReport
@@ -206,19 +207,7 @@ def summary_on_dask(
     run = reconcile_partitioned_flow.with_options(task_runner=runner)
     with shared_api():
         report = run(source=source, db=db, repair=repair, partitions=settings.dask_partitions)
-    for difference in report.differences:
-        logger.warning("%s", difference)
-    for table, count in sorted(report.counts.items()):
-        logger.warning("%s: %d difference(s)", table, count)
-    summary = {
-        "receipts": report.receipts,
-        "quarantined": report.quarantined,
-        "differences": report.total_differences,
-        "by_table": dict(sorted(report.counts.items())),
-        "repaired": report.repaired,
-    }
-    logger.info("reconcile: %s", summary)
-    return summary
+    return log_reconcile(report, logger)
 
 
 @contextlib.contextmanager

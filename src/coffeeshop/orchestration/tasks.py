@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.config import Settings
 from coffeeshop.errors import CheckpointMoved, SourceUnavailable, StoreError
-from coffeeshop.orchestration.progress import ProgressLog, describe_sync
+from coffeeshop.orchestration.progress import ProgressLog, describe_sync, log_reconcile
 from coffeeshop.orchestration.signals import Stop
 from coffeeshop.pipeline.engine import Syncer, SyncReport, is_transient
 from coffeeshop.pipeline.reconcile import reconcile
@@ -140,27 +140,13 @@ def reconcile_source(settings: Settings, *, repair: bool) -> dict[str, Any]:
     source = settings.open_source()
     with Store(settings.db) as store, _one_line_errors(store):
         report = reconcile(store, source, today=settings.today(), repair=repair)
-    for difference in report.differences:
-        logger.warning("%s", difference)
-    for table, count in sorted(report.counts.items()):
-        logger.warning("%s: %d difference(s)", table, count)
-    summary = {
-        "receipts": report.receipts,
-        "quarantined": report.quarantined,
-        "differences": report.total_differences,
-        "by_table": dict(sorted(report.counts.items())),
-        "repaired": report.repaired,
-    }
-    logger.info("reconcile: %s", summary)
-    return summary
+    return log_reconcile(report, logger)
 
 
 @task(name="refresh-summary", **_RETRYING)
 def write_summary_row(settings: Settings) -> dict[str, str]:
     """Write today's `receipts_summary` row from the running totals. Needs no writer lock, so
-    it runs beside a stream. (On MySQL/MariaDB and PostgreSQL a batch that commits between
-    this transaction's read of the totals and its write leaves the row one batch behind until
-    the next batch: `Store.refresh_summary` should lock the totals row while it reads.)"""
+    it runs beside a stream (`Store.refresh_summary` locks the totals row while it reads)."""
     logger = get_run_logger()
     with Store(settings.db) as store, _one_line_errors(store):
         store.upgrade()
