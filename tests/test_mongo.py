@@ -24,13 +24,14 @@ from helpers import receipt, reference_tables
 from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
+from coffeeshop import retry
 from coffeeshop.core.receipts import render_document
 from coffeeshop.errors import ConfigError, SourceHistoryLost, SourceUnavailable
 from coffeeshop.pipeline.engine import Syncer, SyncReport
 from coffeeshop.pipeline.reconcile import reconcile
-from coffeeshop.sources import mongo
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.mongo import stream as mongo_stream
 from coffeeshop.store import Store, schema
 
 TODAY = dt.date(2026, 11, 25)  # a Wednesday
@@ -457,7 +458,7 @@ def test_a_crash_during_the_snapshot_reads_it_again_and_keeps_the_start_token(
 def test_idle_post_batch_tokens_are_committed_while_following(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo, "IDLE_COMMIT_SECONDS", 0.0)
+    monkeypatch.setattr(mongo_stream, "IDLE_COMMIT_SECONDS", 0.0)
     docs = [doc(1), doc(2)]
     client = FakeClient(docs, [None, None, None])  # three empty getMores, then idle
     stop = threading.Event()
@@ -570,7 +571,7 @@ def test_network_errors_back_off_with_increasing_delays_then_the_stream_continue
     monkeypatch: pytest.MonkeyPatch,
     follow: bool,
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)  # no jitter
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)  # no jitter
     docs = [doc(1), doc(2)]
     failures = [AutoReconnect("connection reset"), NetworkTimeout("timed out")]
     failures.append(SelectionTimeout("no primary available"))
@@ -610,7 +611,7 @@ def test_network_errors_back_off_with_increasing_delays_then_the_stream_continue
 def test_more_failures_than_the_retry_limit_raise_and_apply_nothing_half(
     sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     docs = [doc(1), doc(2)]
     script = [insert(doc(3)), insert(doc(4))]  # one batch of max_events=2, committed
     script += [AutoReconnect(f"connection reset #{n}") for n in range(1, 7)]
@@ -637,7 +638,7 @@ def test_more_failures_than_the_retry_limit_raise_and_apply_nothing_half(
 def test_failures_after_a_replayed_change_still_count_toward_the_limit(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     script = [insert(doc(2)), *[AutoReconnect(f"reset #{n}") for n in range(1, 7)], None]
     client = FakeClient([doc(1)], script)
     stop = RecordingStop()
@@ -848,7 +849,7 @@ def test_a_getmore_failure_in_the_snapshot_is_retried_after_the_last_id_read(
     fault: Exception,
     follow: bool,
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)  # no jitter
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)  # no jitter
     docs = mixed_docs()
     client = FakeClient(docs, [insert(doc(10)), None])
     coll = client.collection
@@ -926,7 +927,7 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from coffeeshop.sources import mongo_poll
+    from coffeeshop.sources.mongo import poll as mongo_poll
 
     fake = Clock()
     monkeypatch.setattr(mongo_poll, "wall_clock", fake)
@@ -1103,7 +1104,7 @@ class FlakyAdmin:
 def test_follow_retries_an_unreachable_server_at_start_forever_with_capped_backoff(
     sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     client = FakeClient([doc(1), doc(2)], [insert(doc(3)), None])
     client.admin = FlakyAdmin(failures=12)  # type: ignore[assignment]
     stop = RecordingStop()
@@ -1124,7 +1125,7 @@ def test_follow_retries_an_unreachable_server_at_start_forever_with_capped_backo
 def test_once_gives_up_on_an_unreachable_server_after_five_attempts(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     client = FakeClient([doc(1)], [])
     client.admin = FlakyAdmin(failures=100)  # type: ignore[assignment]
     with pytest.raises(SourceUnavailable, match=r"cannot connect on .* after 5 retries"):
@@ -1211,7 +1212,7 @@ def test_a_server_without_hello_is_asked_is_master(sqlite_url: str) -> None:
 def test_cursor_not_found_in_the_stream_is_transient(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mongo.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     script = [CursorNotFound("cursor id 7 not found", code=43), insert(doc(2)), None]
     client = FakeClient([doc(1)], script)
     report = sync(sqlite_url, fake_source(client), stop=RecordingStop())
@@ -1410,7 +1411,7 @@ def test_a_poll_checkpoint_of_the_old_format_reads_the_whole_collection_once(
 
 
 def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
-    from coffeeshop.sources.mongo_poll import Poller
+    from coffeeshop.sources.mongo.poll import Poller
 
     poller = Poller(
         None,

@@ -4,6 +4,7 @@ options, calls one function, and turns library errors into one clear line."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -86,6 +87,8 @@ def _refuse_csv(source: str | None) -> None:
     """A CSV export given as the source would have every line quarantined: say so instead."""
     if not source or source.startswith(("mongodb://", "mongodb+srv://")):
         return
+    if not os.path.isfile(source):
+        return  # missing, a FIFO (opening it would block), a device: the source's checks say so
     try:
         with open(source, "rb") as file:
             first = file.readline(4096).removeprefix(b"\xef\xbb\xbf").strip()

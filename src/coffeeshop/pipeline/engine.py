@@ -3,7 +3,8 @@
 One process at a time writes a database (the store's writer lock). The checkpoint
 commits with the data, so a restart resumes exactly after the last committed batch.
 Transient database failures (lost connection, deadlock, lock wait timeout, a locked
-SQLite file) retry the whole batch with exponential backoff and jitter.
+SQLite file) retry the whole batch with the shared backoff of `coffeeshop.retry`; which
+errors are transient is said here (`is_transient`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import random
 import shlex
 import threading
 import time
@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
 from coffeeshop.pipeline.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.pipeline.reconcile import reconcile
+from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 
@@ -54,17 +55,6 @@ class SyncReport:
 
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 8  # then the error is fatal; the checkpoint is safe either way
-    first_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
-        return base * random.uniform(0.5, 1.0)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -107,10 +97,10 @@ class Syncer:
         # Read and validate in a second process when there is a second core to run it.
         self.read_ahead = read_ahead and (os.cpu_count() or 1) > 1
         self.rebuild_on_history_lost = rebuild_on_history_lost
-        self._stop = threading.Event()
+        self._stop: StopSignal = threading.Event()
 
     def run(
-        self, *, follow: bool = False, stop: threading.Event | None = None, wait_lock: float = 0.0
+        self, *, follow: bool = False, stop: StopSignal | None = None, wait_lock: float = 0.0
     ) -> SyncReport:
         """Apply everything the source has (and, with `follow`, keeps arriving) until `stop`."""
         stop = stop or threading.Event()
@@ -157,7 +147,7 @@ class Syncer:
             store.release_writer()
         return report
 
-    def _follow(self, follow: bool, stop: threading.Event, report: SyncReport) -> None:
+    def _follow(self, follow: bool, stop: StopSignal, report: SyncReport) -> None:
         """From the checkpoint to the end of the source (or to `stop`, with `follow`)."""
         store, source = self.store, self.source
         checkpoint = self._call(lambda: store.load_checkpoint(source.name), report)
@@ -244,33 +234,51 @@ class Syncer:
         return result.version
 
     def _call(self, action: Callable[[], T], report: SyncReport) -> T:
-        """Run one database action, retrying transient failures with backoff and jitter."""
-        attempt = 0
-        while True:
-            try:
-                try:
-                    return action()
-                except StoreError as wrapped:  # the store's own one-line error: look inside
-                    if isinstance(wrapped.__cause__, SQLAlchemyError):
-                        raise wrapped.__cause__ from None
-                    raise
-            except SQLAlchemyError as exc:
-                attempt += 1
-                if not is_transient(exc) or attempt >= self.retry.attempts:
-                    raise StoreError(self.store.describe(exc)) from None
-                delay = self.retry.delay(attempt)
-                report.retries += 1
-                log.warning(
-                    "database error, retrying the batch in %.1f s (attempt %d of %d): %s",
-                    delay,
-                    attempt + 1,
-                    self.retry.attempts,
-                    self.store.describe(exc),
-                )
-                if self._stop.wait(delay):
-                    raise StoreError(
-                        "stopped while waiting to retry: " + self.store.describe(exc)
-                    ) from None
+        """Run one database action, retrying transient failures (the shared policy)."""
+        retrying = StoreRetrying(self.retry, self._stop, self.store, report)
+        return retrying.call(lambda: _unwrapped(action), catch=(SQLAlchemyError,))
+
+
+class StoreRetrying(Retrying):
+    """The shared retry policy, for the store: a transient database error retries the
+    action (a whole batch); any other, or the last failure, raises one `StoreError` line."""
+
+    def __init__(
+        self, policy: RetryPolicy, stop: StopSignal, store: Store, report: SyncReport
+    ) -> None:
+        super().__init__(policy, stop)
+        self.store = store
+        self.report = report
+
+    def retryable(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def announce(self, exc: BaseException, what: str, delay: float) -> None:
+        self.report.retries += 1
+        log.warning(
+            "database error, retrying the batch in %.1f s (attempt %d of %s): %s",
+            delay,
+            self.failures + 1,
+            self.policy.attempts if self.policy.attempts is not None else "unlimited",
+            self.store.describe(exc),
+        )
+
+    def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
+        return StoreError(self.store.describe(exc))
+
+    def stopped(self, exc: BaseException, what: str) -> BaseException:
+        return StoreError("stopped while waiting to retry: " + self.store.describe(exc))
+
+
+def _unwrapped(action: Callable[[], T]) -> T:
+    """`action()`, with the store's own one-line error unwrapped to the database error
+    inside (which the retry policy classifies)."""
+    try:
+        return action()
+    except StoreError as wrapped:
+        if isinstance(wrapped.__cause__, SQLAlchemyError):
+            raise wrapped.__cause__ from None
+        raise
 
 
 def _short(position: str) -> str:

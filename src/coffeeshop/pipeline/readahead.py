@@ -33,7 +33,7 @@ from coffeeshop import errors
 from coffeeshop.core.events import Delete, Skip, Unreadable
 from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
 from coffeeshop.core.receipts import Receipt
-from coffeeshop.sources.base import BatchLimits, Source, SourceBatch
+from coffeeshop.sources.base import BatchLimits, Source, SourceBatch, StopSignal
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
 
@@ -105,7 +105,8 @@ def unpack(packed: list[tuple[Any, ...]]) -> list[ParsedEvent]:
 
 
 class _StopWhen:
-    """The child's stop signal: the parent asked, the parent is gone, or a signal came."""
+    """The child's stop signal (a `StopSignal`): the parent asked, the parent is gone, or
+    a signal came."""
 
     def __init__(self, halt: Any, parent: int) -> None:
         self._halt = halt
@@ -131,7 +132,7 @@ class _StopWhen:
 
 
 def source_batches(
-    source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event | Any
+    source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[SourceBatch]:
     """`source.batches(...)`, with an I/O error of the operating system (a failing disk,
     EIO from a device, a file that vanished under `--follow`) turned into one clear
@@ -186,7 +187,7 @@ def _child(
 
 
 def read_ahead(
-    source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event
+    source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[ReadBatch]:
     """Yield (position, parsed events) per batch, read and validated in a child process."""
     context = multiprocessing.get_context("fork")
@@ -243,7 +244,7 @@ def read_ahead(
 
 
 def read_inline(
-    source: Source, limits: BatchLimits, *, follow: bool, stop: threading.Event
+    source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[ReadBatch]:
     """The same batches, read in this process (for a single core, or for debugging)."""
     for batch in source_batches(source, limits, follow=follow, stop=stop):

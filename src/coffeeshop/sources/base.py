@@ -1,14 +1,22 @@
-"""What every source gives the engine: batches of change events with a resume position."""
+"""What every source gives the engine: batches of change events with a resume position.
+
+Adding a source (Kafka, a directory of files, …) means writing one class that meets the
+`Source` protocol below, cutting its reads into batches with `sources.batching.MicroBatch`,
+retrying its own transient errors with `coffeeshop.retry`, and naming it in
+`sources.open_source`. The engine, the read-ahead process and reconcile do the rest.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from coffeeshop.core.events import Event
+from coffeeshop.retry import StopSignal
+
+__all__ = ["BatchLimits", "Source", "SourceBatch", "StopSignal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +37,9 @@ class SourceBatch:
 class BatchLimits:
     """Micro-batching: a batch closes at `max_events`, or `max_wait` seconds after its
     first event, whichever comes first; a source with nothing more to read closes it
-    at once, so light traffic is applied without waiting."""
+    at once, so light traffic is applied without waiting. While following, a source
+    with nothing to read looks again every `poll_interval` seconds (or waits that long
+    for the server's answer). `sources.batching.MicroBatch` applies these limits."""
 
     max_events: int = 5000
     max_wait: float = 0.2
@@ -37,21 +47,69 @@ class BatchLimits:
 
 
 class Source(Protocol):
-    """A stream of receipt changes that can resume from a position string."""
+    """A stream of receipt changes that can resume from a position string.
+
+    The engine's calls, in order: `open(position)`, then `batches(...)` (in a forked
+    read-ahead process when there is a second core: see `coffeeshop.readahead`), then
+    `close()`. Each batch's `position` commits in the same transaction as its events, so
+    after a crash `open()` receives the position of the last batch applied, and the
+    events after it are read again (the engine is idempotent: a change applied twice
+    leaves the tables as once).
+
+    A **position** is a string the source alone writes and reads (JSON by convention): it
+    says where to continue *after* the batch that carries it, and it is stored as is in
+    `cs_checkpoint`. It must be valid on its own (a restart may use any committed one)
+    and should detect that the source no longer matches it (a rewritten file, a
+    change stream whose history is gone) rather than misread.
+    """
 
     @property
     def name(self) -> str:
-        """Identifies the source in checkpoints (one checkpoint per source name)."""
+        """Identifies the source in checkpoints (one checkpoint per source name); stable
+        across runs, and never holding a secret (it is logged and stored)."""
         ...
 
     def open(self, position: str | None) -> None:
-        """Prepare to read after `position` (None: from the start); raise if it no longer fits."""
+        """Prepare to read after `position`; raise if it no longer fits (`ConfigError`
+        for a position this source cannot read, `SourceChanged` when the source no
+        longer matches it).
+
+        - **No I/O that cannot cross a fork.** `batches()` may run in a process forked
+          after `open()` returns (`coffeeshop.readahead`): network clients, threads and
+          their locks must be made in `batches()`, not here. (A file descriptor is fine:
+          it is inherited.) Check and parse the position here; connect in `batches()`.
+        - **`open(None)` replays the full current state.** With no position, `batches()`
+          must yield every receipt the source holds now (and, following, every change
+          after). Reconcile (`coffeeshop reconcile`) and the engine's rebuild (after a
+          lost history or a switch) recompute the tables from exactly this read.
+        """
         ...
 
     def batches(
-        self, limits: BatchLimits, *, follow: bool, stop: threading.Event
+        self, limits: BatchLimits, *, follow: bool, stop: StopSignal
     ) -> Iterator[SourceBatch]:
-        """Yield batches until the source is exhausted (`follow=False`) or `stop` is set."""
+        """Yield batches, in order, each within `limits` (use `MicroBatch`).
+
+        - `follow=False` (`--once`, reconcile, rebuild): return once everything the source
+          holds at the time of the read has been yielded; the last batch's position is
+          where a later run continues.
+        - `follow=True`: keep yielding as changes arrive; when nothing arrives, wait
+          `limits.poll_interval` with `stop.wait(...)` (never `time.sleep`). An empty
+          batch is worth yielding only when the position moved (so that it commits; the
+          engine skips one whose position did not).
+        - **Stopping.** Return soon (well within a second) once `stop.is_set()`: check it
+          between items, wait only through `stop.wait(timeout)`, and end blocking calls
+          that may hang (server selection) when it is set. A batch in hand may be
+          yielded first. `stop` is a `StopSignal`: a `threading.Event` in the engine, the
+          read-ahead child's own signal (which also fires when the parent dies).
+        - Errors: retry transient ones (with `coffeeshop.retry`); raise
+          `SourceUnavailable` once retries end, `SourceHistoryLost` / `SourceSwitched`
+          when the engine must rebuild, `SourceChanged` when the source no longer
+          matches its position. Bad *content* is never an error: it becomes an
+          `Unreadable` event, which the engine quarantines.
+        """
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what `open()` and `batches()` took (files, clients); may be called twice."""
+        ...

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +19,9 @@ from typing import Any
 from coffeeshop.core.events import Event, Unreadable, event_from_object
 from coffeeshop.core.plan import RAW_KEEP, cap_reason, cut_note
 from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.batching import MicroBatch
 
 HEAD_BYTES = 1024
 TAIL_BYTES = 64
@@ -123,6 +123,11 @@ class JsonlSource:
         self._fd: int | None = None
         self._ino: int | None = None
         self._line_open = False
+        # The read in progress (set by `batches`):
+        self._read_at = 0  # where the next read starts
+        self._pending = b""  # bytes of a line whose newline has not arrived yet
+        self._long: _LongLine | None = None  # a line over MAX_LINE_BYTES being skipped
+        self._handed_out = 0  # the offset of the last batch handed out
 
     @property
     def name(self) -> str:
@@ -200,86 +205,89 @@ class JsonlSource:
     # -- reading ---------------------------------------------------------------------------------
 
     def batches(
-        self, limits: BatchLimits, *, follow: bool, stop: threading.Event
+        self, limits: BatchLimits, *, follow: bool, stop: StopSignal
     ) -> Iterator[SourceBatch]:
         assert self._fd is not None, "open() first"
         fd = self._fd
-        pending = b""  # bytes of a line whose newline has not arrived yet
-        read_at = self._offset
-        events: list[Event] = []
-        started = 0.0
-        moved = False  # position advanced since the last batch
-        long: _LongLine | None = None  # a line over MAX_LINE_BYTES being skipped
+        self._read_at = self._offset
+        self._pending = b""
+        self._long = None
+        self._handed_out = self._offset
+        batch = MicroBatch(limits)
         while not stop.is_set():
-            chunk = os.pread(fd, READ_SIZE, read_at)
+            chunk = os.pread(fd, READ_SIZE, self._read_at)
             if chunk:
-                read_at += len(chunk)
-                if long is not None:
-                    newline = chunk.find(b"\n")
-                    if newline < 0:
-                        long.add(chunk)
-                        continue
-                    long.add(chunk[:newline])
-                    too_long_line, size = long.end()
-                    long = None
-                    self._offset += size + 1
-                    moved = True
-                    if self._line_open:  # it continued a line already counted
-                        self._line_open = False
-                    else:
-                        self._line += 1
-                    if not events:
-                        started = time.monotonic()
-                    events.append(too_long_line)
-                    if len(events) >= limits.max_events:
-                        yield SourceBatch(events, self.position(), behind=self._behind())
-                        events, moved = [], False
-                    chunk = chunk[newline + 1 :]
-                lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
-                pending = lines.pop()
-                for data in lines:
-                    start = self._offset
-                    self._offset += len(data) + 1
-                    moved = True
-                    if self._line_open:  # the rest of a line already applied without newline
-                        self._line_open = False
-                        if not data.strip():
-                            continue
-                    else:
-                        self._line += 1
-                    where = f"line {self._line} (byte {start})"
-                    if start == 0 and data.startswith(_BOM):
-                        data = data[len(_BOM) :]
-                    event = decode_line(data, where=where)
-                    if event is None:
-                        continue
-                    if not events:
-                        started = time.monotonic()
-                    events.append(event)
-                    if len(events) >= limits.max_events or (
-                        time.monotonic() - started >= limits.max_wait
-                    ):
-                        yield SourceBatch(events, self.position(), behind=self._behind())
-                        events, moved = [], False
-                if len(pending) > MAX_LINE_BYTES + 1:  # (+1: a CR before the newline)
-                    number = self._line if self._line_open else self._line + 1
-                    where = f"line {number} (byte {self._offset})"
-                    long, pending = _LongLine(where, pending), b""
+                self._read_at += len(chunk)
+                for event in self._chunk_events(chunk):
+                    if batch.add(event):
+                        yield self._hand_out(batch)
                 continue
             # End of the data written so far.
-            if not follow and pending:
-                event = self._complete_last_line(pending)
-                if event is not None:
-                    events.append(event)
-                    pending = b""
-                    moved = True
-            if events or moved:
-                yield SourceBatch(events, self.position(), behind=self._behind())
-                events, moved = [], False
+            if not follow and self._pending:
+                last = self._complete_last_line(self._pending)
+                if last is not None:
+                    batch.add(last)
+                    self._pending = b""
+            if batch or self._offset != self._handed_out:  # (blank lines move it too)
+                yield self._hand_out(batch)
             if not follow:
                 return
             self._check_still_same_file()
             stop.wait(limits.poll_interval)
+
+    def _hand_out(self, batch: MicroBatch) -> SourceBatch:
+        self._handed_out = self._offset
+        return SourceBatch(batch.take(), self.position(), behind=self._behind())
+
+    def _chunk_events(self, chunk: bytes) -> Iterator[Event]:
+        """The events of the lines that `chunk`, the next bytes read, completes; the
+        position is past each line when its event is handed on."""
+        if self._long is not None:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                self._long.add(chunk)
+                return
+            self._long.add(chunk[:newline])
+            yield self._end_long_line(self._long)
+            chunk = chunk[newline + 1 :]
+        pending = self._pending
+        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        self._pending = lines.pop()
+        for data in lines:
+            event = self._line_event(data)
+            if event is not None:
+                yield event
+        if len(self._pending) > MAX_LINE_BYTES + 1:  # (+1: a CR before the newline)
+            number = self._line if self._line_open else self._line + 1
+            where = f"line {number} (byte {self._offset})"
+            self._long, self._pending = _LongLine(where, self._pending), b""
+
+    def _line_event(self, data: bytes) -> Event | None:
+        """A line read whole (without its newline): the position moves past it; its event
+        (None for a blank line)."""
+        start = self._offset
+        self._offset += len(data) + 1
+        if self._line_open:  # the rest of a line already applied without newline
+            self._line_open = False
+            if not data.strip():
+                return None
+        else:
+            self._line += 1
+        where = f"line {self._line} (byte {start})"
+        if start == 0 and data.startswith(_BOM):
+            data = data[len(_BOM) :]
+        return decode_line(data, where=where)
+
+    def _end_long_line(self, long: _LongLine) -> Event:
+        """The newline of a line over `MAX_LINE_BYTES` arrived: its quarantine event."""
+        too_long_line, size = long.end()
+        self._long = None
+        self._offset += size + 1
+        if self._line_open:  # it continued a line already counted
+            self._line_open = False
+        else:
+            self._line += 1
+        return too_long_line
 
     def _complete_last_line(self, data: bytes) -> Event | None:
         """With --once, a last line without a newline counts only when it is complete JSON."""

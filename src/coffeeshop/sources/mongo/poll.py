@@ -31,8 +31,10 @@ import bson
 from bson import Binary, Decimal128, Int64, ObjectId, Timestamp
 
 from coffeeshop.core.events import Event, event_from_object
+from coffeeshop.retry import Retrying, StopSignal
 from coffeeshop.sources.base import BatchLimits
-from coffeeshop.sources.mongo_errors import opened
+from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.mongo.errors import opened
 
 log = logging.getLogger("coffeeshop.mongo")
 
@@ -41,10 +43,6 @@ SWEEP_EVERY = 300.0  # seconds between two reads of the whole collection
 MAX_MARKS = 8  # window marks per window, kept in the position
 
 wall_clock: Callable[[], float] = time.time  # replaced by tests
-
-# Retry hook: called with the exception and the attempt number, returns the next attempt
-# number (after backing off) or raises when the error is not transient or retries ran out.
-Retry = Callable[[BaseException, int], int]
 
 
 def type_of(value: Any) -> str | None:
@@ -98,7 +96,7 @@ class Poller:
         swept: float | None,
         window: float,
         sweep_every: float,
-        retry: Retry,
+        retry: Retrying,
     ) -> None:
         self.coll = coll
         self.name = name
@@ -124,7 +122,7 @@ class Poller:
             chosen = highs
         return dict(chosen)
 
-    def cycles(self, limits: BatchLimits, follow: bool, stop: Any) -> Iterator[list[Event]]:
+    def cycles(self, limits: BatchLimits, follow: bool, stop: StopSignal) -> Iterator[list[Event]]:
         """One list of events per batch; `position()` is up to date when each is handed out."""
         while not stop.is_set():
             now = wall_clock()
@@ -138,14 +136,14 @@ class Poller:
             stop.wait(limits.poll_interval)
 
     def _scan(
-        self, query: dict[str, Any], sweep: bool, limits: BatchLimits, stop: Any
+        self, query: dict[str, Any], sweep: bool, limits: BatchLimits, stop: StopSignal
     ) -> Iterator[list[Event]]:
-        attempt = 0
+        self.retry.succeeded()
         while True:
             now = wall_clock()
             highs = dict(self.highs)
             seen: set[bytes] = set()
-            events: list[Event] = []
+            batch = MicroBatch(limits, timed=False)
             try:
                 cursor = self.coll.find(query, sort=[("_id", 1)], batch_size=limits.max_events)
                 try:
@@ -158,16 +156,15 @@ class Poller:
                         seen.add(key)
                         if self.known.get(key) != digest:
                             self.known[key] = digest
-                            events.append(event_from_object(doc, where="poll", raw=""))
-                            if len(events) >= limits.max_events:
-                                yield events
-                                events = []
+                            if batch.add(event_from_object(doc, where="poll", raw="")):
+                                yield batch.take()
                 finally:
                     cursor.close()
             except Exception as exc:
-                attempt = self.retry(exc, attempt)
+                self.retry.failed(exc, "poll")
                 continue
             break
+        events = batch.take()
         if sweep:
             if self.complete:
                 for key in [k for k in self.known if k not in seen]:

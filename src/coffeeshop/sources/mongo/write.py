@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 from bson import json_util
 
 from coffeeshop.errors import SourceUnavailable
-from coffeeshop.sources.mongo_errors import describe, hosts, transient
+from coffeeshop.retry import StopSignal
+from coffeeshop.sources.mongo.errors import describe, hosts, transient
 
 ClientFactory = Callable[[], Any]
 
@@ -22,7 +22,7 @@ def write_lines(
     database: str = "coffeeshop",
     collection: str = "receipt",
     rate: float | None = None,
-    stop: threading.Event | None = None,
+    stop: StopSignal | None = None,
     client_factory: ClientFactory | None = None,
 ) -> int:
     """Apply generated JSONL lines to a collection: documents are inserted (`insert_many`
@@ -52,11 +52,7 @@ def write_lines(
                 pending.append(obj)
             else:
                 flush()
-                key = obj["documentKey"]["_id"]
-                if operation == "delete":
-                    coll.delete_one({"_id": key})
-                else:
-                    coll.replace_one({"_id": key}, obj["fullDocument"], upsert=True)
+                _apply_change(coll, obj)
             applied += 1
             if len(pending) >= chunk:
                 flush()
@@ -76,3 +72,12 @@ def write_lines(
     finally:
         client.close()
     return applied
+
+
+def _apply_change(coll: Any, change: dict[str, Any]) -> None:
+    """A generated change event: the document replaced (or inserted), or deleted."""
+    key = change["documentKey"]["_id"]
+    if change["operationType"] == "delete":
+        coll.delete_one({"_id": key})
+    else:
+        coll.replace_one({"_id": key}, change["fullDocument"], upsert=True)

@@ -1,13 +1,22 @@
-"""MongoDB errors: which are worth retrying, which mean the history is lost; waits that
-a stop request ends; and one-line descriptions (of an error, a change, a URI without its
-password)."""
+"""MongoDB errors: which are worth retrying (and how a retry is logged), which mean the
+history is lost; waits that a stop request ends; and one-line descriptions (of an error,
+a change, a URI without its password)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from coffeeshop.errors import SourceUnavailable
+from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
+
+log = logging.getLogger("coffeeshop.mongo")
+
+MAX_BACKOFF = 60.0
+RETRIES_ONCE = 5  # retries of a run that does not follow (`--once`, reconcile)
 
 # Server errors that mean the stream cannot resume from its token.
 HISTORY_LOST_CODES = frozenset(
@@ -110,7 +119,42 @@ class Stopped(BaseException):
     handlers that retry MongoDB errors (`except Exception`) let it through."""
 
 
-def interruptible(action: Callable[[], Any], stop: Any) -> Any:
+class MongoRetrying(Retrying):
+    """The shared retry policy, for MongoDB: connection failures and the server errors
+    of `transient` are retried (a stop request during a wait raises `Stopped`)."""
+
+    def __init__(self, name: str, stop: StopSignal, *, retries: int | None) -> None:
+        attempts = None if retries is None else retries + 1
+        super().__init__(RetryPolicy(attempts=attempts, max_delay=MAX_BACKOFF), stop)
+        self.name = name
+
+    def retryable(self, exc: BaseException) -> bool:
+        return transient(exc)
+
+    def announce(self, exc: BaseException, what: str, delay: float) -> None:
+        limit = self.retries
+        log.warning(
+            "MongoDB error, retrying in %.1f s (attempt %d%s): cannot %s on %s: %s",
+            delay,
+            self.failures,
+            f" of {limit}" if limit is not None else "",
+            what,
+            self.name,
+            describe(exc),
+        )
+
+    def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
+        if exhausted:
+            return SourceUnavailable(
+                f"cannot {what} on {self.name} after {self.retries} retries: {describe(exc)}"
+            )
+        return SourceUnavailable(f"cannot {what} on {self.name}: {describe(exc)}")
+
+    def stopped(self, exc: BaseException, what: str) -> BaseException:
+        return Stopped()
+
+
+def interruptible(action: Callable[[], Any], stop: StopSignal) -> Any:
     """Run a call that may block on server selection (up to its timeout) in a helper
     thread, so that a stop request (Ctrl-C) is answered within a tenth of a second."""
     done = threading.Event()
@@ -134,7 +178,7 @@ def interruptible(action: Callable[[], Any], stop: Any) -> Any:
     return value
 
 
-def opened(cursor: Any, stop: Any) -> Iterator[Any]:
+def opened(cursor: Any, stop: StopSignal) -> Iterator[Any]:
     """A cursor's documents; its first batch (the `find`, which waits for server selection
     when the server is unreachable) is fetched so that a stop request ends the wait."""
     documents: list[Iterator[Any]] = []

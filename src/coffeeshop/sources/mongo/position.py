@@ -5,7 +5,7 @@
 - `{"mode": "stream", "resume": TOKEN}`: streaming; TOKEN is the resume token after the
   last applied change, or the post-batch token of an idle poll.
 - `{"mode": "poll", "marks": [[TIME, {TYPE: ID}], ...], "swept": TIME}`: polling a
-  standalone server (see `mongo_poll`); `{"mode": "poll", "after": ID}` (older) is read too.
+  standalone server (see `poll`); `{"mode": "poll", "after": ID}` (older) is read too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import bson
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
 
-from coffeeshop.sources.mongo_poll import type_of
+from coffeeshop.sources.mongo.poll import type_of
 
 
 def decoded(state: dict[str, Any] | None) -> dict[str, Any] | None:

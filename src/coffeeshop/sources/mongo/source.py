@@ -1,0 +1,317 @@
+"""The MongoDB source: a snapshot of the receipt collection, then its change stream.
+
+Every line that talks to MongoDB is in the `sources.mongo` package. The order of work
+is what makes it gap-free: the change stream's starting point (a resume token) is taken *before* the
+snapshot is read, the snapshot is read in `_id` order in bounded batches, and then the
+stream opens from that point. Changes made during the snapshot are seen twice (in the
+snapshot and in the stream); the engine is idempotent, so that is harmless.
+
+Positions (the checkpoint, committed with each batch) are described in `position`:
+a snapshot position records the last `_id` read, and a restart continues after it (with
+`min()` on the `_id` index, which covers every BSON type that sorts later). A standalone
+server has no change streams: it is polled (`poll`); when a server that was polled
+has change streams at a start, the source switches to them through a rebuild (the
+stream's start point first, then a fresh read, then the stream).
+
+The driver resumes a broken stream once by itself, and retries a `find` once, but never
+a `getMore`; after that this source retries with the shared backoff of `coffeeshop.retry`
+(capped at 60 s; `errors.MongoRetrying` says which errors are worth it), logging each
+attempt, from the last change or `_id` it read: for ever while following, 5 times
+otherwise. Start-up calls (`hello`, the start token) are retried the same way,
+and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
+stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
+invalidate event after a drop or rename) raises `SourceHistoryLost`; the engine
+then rebuilds from a fresh snapshot, or stops if told to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from coffeeshop.errors import CoffeeshopError, ConfigError, SourceSwitched, SourceUnavailable
+from coffeeshop.retry import StopSignal
+from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.mongo.errors import (
+    RETRIES_ONCE,
+    MongoRetrying,
+    Stopped,
+    hosts,
+    interruptible,
+    masked,
+)
+from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller
+from coffeeshop.sources.mongo.position import decoded, poll_position
+from coffeeshop.sources.mongo.snapshot import read_snapshot
+from coffeeshop.sources.mongo.stream import ChangeStream
+
+log = logging.getLogger("coffeeshop.mongo")
+
+FULL_DOCUMENT_MODES = ("updateLookup", "whenAvailable")
+
+ClientFactory = Callable[[], Any]
+
+
+class MongoSource:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        database: str = "coffeeshop",
+        collection: str = "receipt",
+        full_document: str = "updateLookup",
+        mode: str = "auto",
+        retries: int | None = None,
+        client_factory: ClientFactory | None = None,
+        poll_window: float = POLL_WINDOW,
+        sweep_every: float = SWEEP_EVERY,
+    ) -> None:
+        if full_document not in FULL_DOCUMENT_MODES:
+            choices = ", ".join(FULL_DOCUMENT_MODES)
+            raise ConfigError(f"full_document must be one of {choices}, got {full_document!r}")
+        if mode not in ("auto", "stream", "poll"):
+            raise ConfigError(f"mode must be auto, stream or poll, got {mode!r}")
+        self.uri = uri
+        self.database = database
+        self.collection = collection
+        self.full_document = full_document
+        self.mode = mode
+        self.retries = retries  # None: keep retrying while following
+        self.poll_window = poll_window
+        self.sweep_every = sweep_every
+        self._client_factory = client_factory or self._default_client
+        self._hosts = hosts(uri)
+        self._state: dict[str, Any] | None = None
+        self._client: Any = None
+
+    @property
+    def name(self) -> str:
+        return f"mongodb:{self._hosts}/{self.database}.{self.collection}"
+
+    @property
+    def repair_args(self) -> str:
+        """The options that name this source on a command line, the password masked."""
+        args = f"--source {shlex.quote(masked(self.uri))}"
+        if self.database != "coffeeshop":
+            args += f" --database {shlex.quote(self.database)}"
+        if self.collection != "receipt":
+            args += f" --collection {shlex.quote(self.collection)}"
+        return args
+
+    def _default_client(self) -> Any:
+        from pymongo import MongoClient
+
+        # tz_aware=False: datetimes come back as naive UTC, as the receipt parser expects.
+        # Options in the URI win: a default is only given where the URI has none.
+        options: dict[str, Any] = {"appname": "coffeeshop"}
+        if "serverselectiontimeoutms" not in self.uri.lower():
+            options["serverSelectionTimeoutMS"] = 10_000
+        return MongoClient(self.uri, **options)
+
+    # -- position ------------------------------------------------------------------------------
+
+    def open(self, position: str | None) -> None:
+        """Parse the checkpoint; no I/O here (the client is made where it is used, which
+        may be a forked reader process: PyMongo clients must not cross a fork)."""
+        if position is None:
+            self._state = None
+            return
+        try:
+            state = json.loads(position)
+            mode = state["mode"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"the checkpoint of {self.name} is not a MongoDB position: {position[:80]!r}"
+            ) from None
+        if mode not in ("snapshot", "stream", "poll"):
+            raise ConfigError(f"unknown MongoDB checkpoint mode {mode!r}")
+        self._state = state
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def batches(
+        self, limits: BatchLimits, *, follow: bool, stop: StopSignal
+    ) -> Iterator[SourceBatch]:
+        try:
+            yield from self._batches(limits, follow, stop)
+        except Stopped:  # stopped while waiting for the server
+            return
+
+    def _batches(
+        self, limits: BatchLimits, follow: bool, stop: StopSignal
+    ) -> Iterator[SourceBatch]:
+        self._client = self._connect()
+        coll = self._client[self.database][self.collection]
+        streaming = self._supports_streams(follow, stop)
+        state = self._starting_state(coll, streaming, follow, stop)
+        if state["mode"] == "snapshot":
+            resume = state["resume"]
+            yield from read_snapshot(
+                coll,
+                self.name,
+                resume=resume,
+                after=state.get("after"),
+                limits=limits,
+                stop=stop,
+                retrying=self._retrying(follow, stop),
+            )
+            state = {"mode": "stream", "resume": resume}
+            if stop.is_set():
+                return
+        if state["mode"] == "stream":
+            stream = ChangeStream(
+                coll,
+                self.name,
+                full_document=self.full_document,
+                limits=limits,
+                follow=follow,
+                stop=stop,
+                retrying=self._retrying(follow, stop),
+            )
+            yield from stream.batches(state["resume"])
+        else:
+            yield from self._poll(coll, state, limits, follow, stop)
+
+    def _starting_state(
+        self, coll: Any, streaming: bool, follow: bool, stop: StopSignal
+    ) -> dict[str, Any]:
+        """Where this run starts: the checkpoint's position, or (none) a new snapshot's
+        (the stream's start point taken first) or a new poll's."""
+        state = decoded(self._state)
+        if streaming and self.full_document == "whenAvailable":
+            self._check_post_images(follow, stop)
+        if state is None:
+            if streaming:
+                resume = self._start_token(coll, follow, stop)
+                state = {"mode": "snapshot", "resume": resume, "after": None}
+            else:
+                state = {"mode": "poll", "marks": [], "swept": None}
+        if state["mode"] in ("snapshot", "stream") and not streaming:
+            raise ConfigError(
+                f"{self.name} no longer supports change streams (standalone server?), but the "
+                "checkpoint is a change stream position; run `coffeeshop reconcile --repair`"
+            )
+        if state["mode"] == "poll" and streaming:
+            raise SourceSwitched(
+                f"{self.name} now has change streams (a replica set): switching from polling "
+                "to the change stream; the stream's start point is taken first, then the "
+                "collection is read again into fresh tables, then the stream follows"
+            )
+        return state
+
+    def _connect(self) -> Any:
+        try:
+            client = self._client_factory()
+        except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
+            raise ConfigError(f"cannot use MongoDB source {self.name}: {exc}") from None
+        return client
+
+    def _supports_streams(self, follow: bool, stop: StopSignal) -> bool:
+        if self.mode != "auto":
+            return self.mode == "stream"
+        try:
+            hello = self._startup(self._hello, "connect", follow, stop)
+        except NotImplementedError:  # a test double without server commands: standalone
+            hello = {}
+        if "setName" in hello or hello.get("msg") == "isdbgrid":
+            return True
+        log.warning(
+            "%s is a standalone server: it has no change streams. Falling back to polling: "
+            "new documents (any _id type, in any order) are read within the poll interval; "
+            "an insert landing more than %.0f s after a higher _id, updates, and deletes of "
+            "documents this run has read, only by a read of the whole collection every "
+            "%.0f s; deletes made while no sync runs are NOT seen: run "
+            "`coffeeshop reconcile --repair` to pick them up, or run MongoDB as a replica set "
+            "(a single node is enough: `mongod --replSet rs0`, then `rs.initiate()`).",
+            self.name,
+            self.poll_window,
+            self.sweep_every,
+        )
+        return False
+
+    def _hello(self) -> dict[str, Any]:
+        from pymongo.errors import OperationFailure
+
+        try:
+            return dict(self._client.admin.command("hello"))
+        except OperationFailure as exc:
+            if exc.code != 59:  # CommandNotFound: MongoDB 4.4.0 and 4.4.1 have no `hello`
+                raise
+            return dict(self._client.admin.command("isMaster"))
+
+    def _check_post_images(self, follow: bool, stop: StopSignal) -> None:
+        """`whenAvailable` reads post-images: refuse a collection that does not record them."""
+        database = self._client[self.database]
+        infos = self._startup(
+            lambda: list(database.list_collections(filter={"name": self.collection})),
+            "read the collection options",
+            follow,
+            stop,
+        )
+        options = (infos[0].get("options") or {}) if infos else {}
+        if not (options.get("changeStreamPreAndPostImages") or {}).get("enabled"):
+            raise ConfigError(
+                f"--full-document whenAvailable needs post-images, but {self.name} does not "
+                f'record them: run `db.runCommand({{collMod: "{self.collection}", '
+                "changeStreamPreAndPostImages: {enabled: true}})` (MongoDB 6.0+), or use "
+                "--full-document updateLookup"
+            )
+
+    def _start_token(self, coll: Any, follow: bool, stop: StopSignal) -> dict[str, Any]:
+        """The stream's starting point, taken before the snapshot is read."""
+
+        def take() -> dict[str, Any]:
+            with coll.watch(full_document=self.full_document) as stream:
+                token = stream.resume_token
+            if token is None:
+                raise SourceUnavailable(f"{self.name} gave no resume token for a new change stream")
+            return dict(token)
+
+        return self._startup(take, "open the change stream", follow, stop)
+
+    def _poll(
+        self,
+        coll: Any,
+        state: dict[str, Any],
+        limits: BatchLimits,
+        follow: bool,
+        stop: StopSignal,
+    ) -> Iterator[SourceBatch]:
+        poller = Poller(
+            coll,
+            self.name,
+            marks=state["marks"],
+            swept=state["swept"],
+            window=self.poll_window,
+            sweep_every=self.sweep_every,
+            retry=self._retrying(follow, stop),
+        )
+        for events in poller.cycles(limits, follow, stop):
+            yield SourceBatch(events, poll_position(poller.marks, poller.swept))
+
+    # -- failures ------------------------------------------------------------------------------
+
+    def _retrying(self, follow: bool, stop: StopSignal) -> MongoRetrying:
+        """The shared backoff: for ever while following (unless `retries` is set), a few
+        times otherwise."""
+        retries = self.retries if self.retries is not None else (None if follow else RETRIES_ONCE)
+        return MongoRetrying(self.name, stop, retries=retries)
+
+    def _startup(self, action: Callable[[], Any], what: str, follow: bool, stop: StopSignal) -> Any:
+        """A start-up call, retried like the stream (for ever while following); a stop
+        request ends it at once, even in the middle of an attempt."""
+        if stop.is_set():
+            raise Stopped
+        return self._retrying(follow, stop).call(
+            lambda: interruptible(action, stop),
+            what,
+            passthrough=(NotImplementedError, CoffeeshopError),
+        )

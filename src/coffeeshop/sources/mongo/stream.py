@@ -1,0 +1,170 @@
+"""Streaming: the collection's change stream from a resume token, in batches.
+
+Each batch's position is the resume token after its last change (or, when the stream is
+idle, the server's newer post-batch token, saved every `IDLE_COMMIT_SECONDS`). The driver
+resumes a broken stream once by itself; after that the stream is opened again from the
+position of the last batch handed out, with the shared backoff. A stream that can no
+longer resume (error 286 and its kin, or an invalidate / drop / rename event) raises
+`SourceHistoryLost`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from coffeeshop.core.events import Event, event_from_object
+from coffeeshop.errors import SourceHistoryLost
+from coffeeshop.retry import StopSignal
+from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.mongo.errors import (
+    MongoRetrying,
+    change_time,
+    describe,
+    history_lost,
+    interruptible,
+    where,
+)
+from coffeeshop.sources.mongo.position import position
+
+END_OF_STREAM = frozenset({"invalidate", "drop", "rename", "dropDatabase"})
+IDLE_COMMIT_SECONDS = 5.0  # how often an idle stream's newer post-batch token is saved
+
+
+class ChangeStream:
+    """The change stream of one run: `batches(token)` follows it from `token`."""
+
+    def __init__(
+        self,
+        coll: Any,
+        name: str,
+        *,
+        full_document: str,
+        limits: BatchLimits,
+        follow: bool,
+        stop: StopSignal,
+        retrying: MongoRetrying,
+    ) -> None:
+        self.coll = coll
+        self.name = name
+        self.full_document = full_document
+        self.limits = limits
+        self.follow = follow
+        self.stop = stop
+        self.retrying = retrying
+        self.token: Any = None  # the resume token after the last change read
+        self.yielded: Any = None  # the position of the last batch handed out
+        self.last_commit = 0.0
+
+    def batches(self, token: Any) -> Iterator[SourceBatch]:
+        self.token = self.yielded = token
+        self.last_commit = time.monotonic()
+        while not self.stop.is_set():
+            stream = self._open()
+            if stream is None:
+                continue
+            try:
+                yield from self._read(stream)
+                return
+            except SourceHistoryLost:
+                raise
+            except Exception as exc:
+                self._check_resumable(exc)
+                # Changes read but not yet handed out are dropped and read again: resume
+                # from the position of the last batch handed out.
+                self.token = self.yielded
+                self.retrying.failed(exc, "read the change stream")
+            finally:
+                stream.close()
+
+    def _open(self) -> Any:
+        """The stream from `self.token`; None after a failure (backed off: try again)."""
+        resume = self.token
+        try:
+            return interruptible(
+                lambda: self.coll.watch(
+                    full_document=self.full_document,
+                    resume_after=resume,
+                    max_await_time_ms=max(1, int(self.limits.poll_interval * 1000)),
+                    batch_size=self.limits.max_events,
+                ),
+                self.stop,
+            )
+        except Exception as exc:
+            self._check_resumable(exc)
+            self.retrying.failed(exc, "open the change stream")
+            return None
+
+    def _read(self, stream: Any) -> Iterator[SourceBatch]:
+        batch = MicroBatch(self.limits)
+        newest: dt.datetime | None = None
+        while not self.stop.is_set():
+            change = stream.try_next()
+            if change is None:  # the server answered and we are caught up
+                self.retrying.succeeded()
+                self.token = stream.resume_token or self.token
+                if batch or self._idle_token_due():
+                    yield self._hand_out(batch.take(), newest)
+                    newest = None
+                if not self.follow:
+                    return
+                continue
+            self._check_operation(change)
+            self.token = stream.resume_token or change.get("_id") or self.token
+            newest = change_time(change) or newest
+            if batch.add(self._event(change)):
+                yield self._hand_out(batch.take(), newest)
+                newest = None
+                self.retrying.succeeded()
+        if batch:  # stopped with a batch in hand: hand it out
+            yield self._hand_out(batch.take(), newest)
+
+    def _idle_token_due(self) -> bool:
+        """A newer token without changes is saved now and then (at the end, with --once)."""
+        if self.token == self.yielded:
+            return False
+        return not self.follow or time.monotonic() - self.last_commit >= IDLE_COMMIT_SECONDS
+
+    def _hand_out(self, events: list[Event], newest: dt.datetime | None) -> SourceBatch:
+        batch = SourceBatch(events, position("stream", resume=self.token), source_time=newest)
+        self.yielded, self.last_commit = self.token, time.monotonic()
+        return batch
+
+    def _event(self, change: dict[str, Any]) -> Event:
+        if (
+            change.get("operationType") == "update"
+            and change.get("fullDocument") is None
+            and self.full_document == "whenAvailable"
+        ):
+            change = _looked_up(self.coll, change)
+        return event_from_object(change, where=where(change), raw="")
+
+    def _check_operation(self, change: dict[str, Any]) -> None:
+        operation = change.get("operationType")
+        if operation in END_OF_STREAM:
+            raise SourceHistoryLost(
+                f"the change stream of {self.name} ended with "
+                f"{'an' if operation[0] in 'aeiou' else 'a'} {operation!r} event "
+                "(the collection was dropped or renamed)"
+            )
+
+    def _check_resumable(self, exc: BaseException) -> None:
+        if history_lost(exc):
+            raise SourceHistoryLost(
+                f"the change stream of {self.name} cannot resume from the checkpoint: "
+                f"{describe(exc)} (the oplog no longer holds it)"
+            ) from None
+
+
+def _looked_up(coll: Any, change: dict[str, Any]) -> dict[str, Any]:
+    """An update whose post-image is unavailable (`whenAvailable`: not recorded, or
+    expired; no delete follows): the document as it is now, or its delete if it is gone.
+    Later changes in the stream then apply on top, so the tables end up exact."""
+    key = (change.get("documentKey") or {}).get("_id")
+    current = coll.find_one({"_id": key})
+    if current is None:
+        return {**change, "operationType": "delete"}
+    return {**change, "operationType": "replace", "fullDocument": current}
