@@ -56,6 +56,7 @@ from coffeeshop.orchestration.tasks import (
     write_summary_row,
 )
 from coffeeshop.redact import mask_url
+from coffeeshop.retry import Retrying, RetryPolicy
 from coffeeshop.store import normalize_url
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
 
 SEGMENT_SECONDS = 900.0  # longest task run of a stream
 RESTART_DELAY, MAX_RESTART_DELAY = 5.0, 300.0  # a failed stream starts again after these
+# (times a jitter factor in [0.5, 1): `coffeeshop.retry.RetryPolicy`)
 # Set by `deployments.serve_flows` in the serving process (its flow runs inherit it): "repair"
 # or "check", what the nightly reconcile does. Its presence means run parameters cannot pick a
 # source or db.
@@ -181,7 +183,7 @@ def _stream(
 ) -> SyncTotals:
     """Passes of at most `segment_seconds` until stopped; a failed pass starts again later."""
     totals = SyncTotals()
-    failures = 0
+    restarts = _Restarts(stop, logger, totals)
     while not stop.is_set():
         try:
             report = sync_pass(
@@ -193,18 +195,43 @@ def _stream(
                 progress_every=progress_every,
             )
         except Exception as exc:
-            # After a first pass, another writer holding the lock is waited out too.
-            if not (is_retryable(exc) or (totals.passes and isinstance(exc, WriterBusy))):
-                raise
-            failures += 1
-            totals.restarts += 1
-            delay = min(MAX_RESTART_DELAY, RESTART_DELAY * 2 ** (failures - 1))
-            logger.warning("the stream stopped (%s); starting it again in %.0f s", exc, delay)
-            stop.wait(delay)
+            try:
+                restarts.failed(exc, "the stream")  # waits, or raises what cannot pass
+            except _StoppedWaiting:
+                break
             continue
-        failures = 0
+        restarts.succeeded()
         totals.add(report)
     return totals
+
+
+class _StoppedWaiting(Exception):
+    """A stop was requested while the stream waited to start again."""
+
+
+class _Restarts(Retrying):
+    """The stream's side of the shared retry policy (`coffeeshop.retry`): a failed pass starts
+    again, for ever, after a capped backoff, when its error may pass (`tasks.is_retryable`);
+    after a first pass, another writer holding the lock is waited out too."""
+
+    def __init__(self, stop: Stop, logger: Any, totals: SyncTotals) -> None:
+        policy = RetryPolicy(None, first_delay=RESTART_DELAY, max_delay=MAX_RESTART_DELAY)
+        super().__init__(policy, stop)
+        self.logger = logger
+        self.totals = totals
+
+    def retryable(self, exc: BaseException) -> bool:
+        return is_retryable(exc) or (self.totals.passes > 0 and isinstance(exc, WriterBusy))
+
+    def announce(self, exc: BaseException, what: str, delay: float) -> None:
+        self.totals.restarts += 1
+        self.logger.warning("%s stopped (%s); starting it again in %.0f s", what, exc, delay)
+
+    def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
+        return exc
+
+    def stopped(self, exc: BaseException, what: str) -> BaseException:
+        return _StoppedWaiting()
 
 
 @flow(name="reconcile")
