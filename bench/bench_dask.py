@@ -33,6 +33,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from bench_sync import fresh_sqlite, generate  # noqa: E402
 
+from coffeeshop.orchestration.settings import configure  # noqa: E402
+
+configure()  # before Prefect is first imported
 from coffeeshop.orchestration.scaleout import reconcile_on_dask, shared_api  # noqa: E402
 from coffeeshop.pipeline.partitioned import finish, gather_in_process  # noqa: E402
 from coffeeshop.pipeline.reconcile import reconcile  # noqa: E402

@@ -172,12 +172,13 @@ def main() -> None:
         source, db = args.time_engine
         print(json.dumps(time_engine(Path(source), db)))
         return
-    from coffeeshop.orchestration import (
-        flows,  # Prefect only here: the engine's process must not load it
-    )
+    from coffeeshop.orchestration.settings import configure
+
+    configure()  # before Prefect is first imported (only here: the engine's process must not)
+    from coffeeshop.orchestration import flows, tasks
 
     if args.no_freeze:
-        flows._frozen_heap = contextlib.nullcontext  # type: ignore[assignment]
+        tasks._frozen_heap = contextlib.nullcontext  # type: ignore[assignment]
     n = args.receipts
     source = DATA / f"receipts-{n}.jsonl"
     generate(source, n)

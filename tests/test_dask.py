@@ -4,12 +4,13 @@ a worker killed mid-partition; and `coffeeshop reconcile --dask-address` as a us
 
 from __future__ import annotations
 
-import os
+# ruff: noqa: E402 (Prefect is configured before it is first imported)
+from coffeeshop.orchestration.settings import configure
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+configure()  # Prefect reads its settings, and starts its analytics, when first imported
 
 import datetime as dt
+import os
 import signal
 import subprocess
 import sys

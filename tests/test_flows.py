@@ -4,16 +4,16 @@ per session: it takes seconds to start), on real SQLite files and MariaDB databa
 
 from __future__ import annotations
 
-import os
+# ruff: noqa: E402 (Prefect is configured before it is first imported)
+from coffeeshop.orchestration.settings import configure
 
-# Before Prefect is first imported: it reads its settings and starts its analytics then.
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+configure()  # Prefect reads its settings, and starts its analytics, when first imported
 
 import contextlib
 import contextvars
 import datetime as dt
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -52,7 +52,7 @@ from coffeeshop.errors import (
     StoreError,
     WriterBusy,
 )
-from coffeeshop.orchestration import flows
+from coffeeshop.orchestration import deployments, flows
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
@@ -381,7 +381,7 @@ def test_a_pass_event_is_set_by_its_timer_or_by_the_stop() -> None:
 
 def test_deployments_run_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COFFEESHOP_TIMEZONE", "America/New_York")
-    stream, nightly, daily = flows.build_deployments(load_settings(), repair=True)
+    stream, nightly, daily = deployments.build_deployments(load_settings(), repair=True)
     assert (stream.name, stream.schedules) == ("stream", [])
     assert nightly.schedules[0].schedule.cron == "0 3 * * *"
     assert daily.schedules[0].schedule.cron == "1 0 * * *"
@@ -389,9 +389,9 @@ def test_deployments_run_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
     assert nightly.parameters == {"repair": True}
     monkeypatch.delenv("COFFEESHOP_TIMEZONE")
     monkeypatch.setattr("tzlocal.get_localzone_name", lambda: "Asia/Tokyo")
-    assert flows.schedule_timezone(load_settings()) == "Asia/Tokyo"
+    assert deployments.schedule_timezone(load_settings()) == "Asia/Tokyo"
     with pytest.raises(ConfigError, match="bad schedule"):
-        flows.build_deployments(load_settings(), reconcile_cron="at three")
+        deployments.build_deployments(load_settings(), reconcile_cron="at three")
 
 
 # -- the commands, as a user runs them --------------------------------------------------------

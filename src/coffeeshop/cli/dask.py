@@ -55,6 +55,9 @@ def reconcile(settings: Settings, *, repair: bool, workers: int | None, address:
     os.environ["COFFEESHOP_DB"] = settings.db
     if settings.source:
         os.environ["COFFEESHOP_SOURCE"] = str(Path(settings.source).expanduser().resolve())
+    from coffeeshop.orchestration.settings import configure
+
+    configure()  # before Prefect is first imported
     from coffeeshop.orchestration.scaleout import reconcile_on_dask
 
     return reconcile_on_dask(source=None, db=None, repair=repair, workers=workers, address=address)

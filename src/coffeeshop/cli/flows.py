@@ -1,5 +1,5 @@
 """`coffeeshop flows …`: the Prefect flows from the command line, a thin shell over
-`coffeeshop.orchestration.flows`.
+`coffeeshop.orchestration` (flows, deployments, server).
 
 Prefect is imported only when one of these commands runs (importing it takes seconds, and the
 other commands should not pay for that), and only after the options were checked: bad
@@ -91,9 +91,9 @@ def run(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop.orchestration import flows
+    from coffeeshop.orchestration import flows, server
 
-    with flows.run_api(port=port), flows.one_line_prefect_errors():
+    with server.run_api(port=port), server.one_line_prefect_errors():
         if name is FlowName.SYNC:
             _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
         elif name is FlowName.RECONCILE:
@@ -143,10 +143,10 @@ def serve(
         mongo_database=database,
         mongo_collection=collection,
     )
-    from coffeeshop.orchestration import flows
+    from coffeeshop.orchestration import deployments, server
 
-    with flows.one_line_prefect_errors():
-        flows.serve_flows(
+    with server.one_line_prefect_errors():
+        deployments.serve_flows(
             settings,
             repair=repair,
             reconcile_cron=reconcile_cron,
@@ -159,8 +159,10 @@ def serve(
 def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Settings:
     """Check the settings (and, with `connect`, the database) before Prefect starts, then hand
     them to the flows through the environment: flow parameters are stored in the Prefect
-    database, and a database URL or a MongoDB URI may hold a password."""
+    database, and a database URL or a MongoDB URI may hold a password. Last, Prefect's
+    defaults, before Prefect is first imported."""
     from coffeeshop.config import load_settings
+    from coffeeshop.orchestration.settings import configure
     from coffeeshop.store import Store
 
     settings = load_settings(**options)
@@ -174,6 +176,7 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
         os.environ["COFFEESHOP_SOURCE"] = _absolute(settings.source)
     os.environ["COFFEESHOP_MONGO_DATABASE"] = settings.mongo_database
     os.environ["COFFEESHOP_MONGO_COLLECTION"] = settings.mongo_collection
+    configure()
     return settings
 
 

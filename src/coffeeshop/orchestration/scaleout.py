@@ -20,33 +20,31 @@ raises is retried by Prefect (`RETRIES`). Either way no partial result is merged
 bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
 
 Connection settings are read from the environment (as `orchestration.flows` does) when the
-flow's `source`/`db` parameters are empty, so a password is never a flow parameter.
+flow's `source`/`db` parameters are empty, so a password is never a flow parameter. Call
+`orchestration.settings.configure()` before importing this module (it imports Prefect).
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# A loaded machine starts Prefect's temporary server slowly; the default 20 s is too short.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
 import contextlib
 import logging
+import os
 import pickle
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 from pydantic import Field
 
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
+from coffeeshop.orchestration.progress import log_reconcile
+from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT
 from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
 from coffeeshop.pipeline.reconcile import ReconcileReport
 from coffeeshop.sources import MONGO_SCHEMES
@@ -81,9 +79,11 @@ def dask_settings(**overrides: Any) -> DaskSettings:
     return build_settings(DaskSettings, **overrides)
 
 
-def task_runner(*, workers: int | None, address: str | None) -> DaskTaskRunner:
+def task_runner(*, workers: int | None, address: str | None) -> TaskRunner[Any]:
     """A `DaskTaskRunner` on the cluster at `address`, else on a local cluster of `workers`
-    single-threaded worker processes (parsing is CPU-bound Python: threads would share the GIL)."""
+    single-threaded worker processes (parsing is CPU-bound Python: threads would share the GIL).
+    (Typed as a `TaskRunner[Any]`: its futures are `PrefectDaskFuture`s, which the invariant
+    annotation of `Flow.with_options` would refuse.)"""
     if address:
         if not address.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
             raise ConfigError(
@@ -138,7 +138,9 @@ def gather_file(path: str, partitions: int) -> Gathered:
     """Run the read/resolve tasks of a JSONL file on the flow's task runner and merge them."""
     ranges = plan_file(path, partitions)
     outputs = [read_file_range.submit(part, len(ranges)) for part in ranges]
-    futures = [resolve_bucket.submit(outputs, b) for b in range(len(ranges))]
+    # Prefect resolves the futures to their results before a bucket's task runs.
+    resolved = cast("list[list[bytes]]", outputs)
+    futures = [resolve_bucket.submit(resolved, b) for b in range(len(ranges))]
     return combine(path, [pickle.loads(future.result()) for future in futures])
 
 
@@ -205,19 +207,7 @@ def summary_on_dask(
     run = reconcile_partitioned_flow.with_options(task_runner=runner)
     with shared_api():
         report = run(source=source, db=db, repair=repair, partitions=settings.dask_partitions)
-    for difference in report.differences:
-        logger.warning("%s", difference)
-    for table, count in sorted(report.counts.items()):
-        logger.warning("%s: %d difference(s)", table, count)
-    summary = {
-        "receipts": report.receipts,
-        "quarantined": report.quarantined,
-        "differences": report.total_differences,
-        "by_table": dict(sorted(report.counts.items())),
-        "repaired": report.repaired,
-    }
-    logger.info("reconcile: %s", summary)
-    return summary
+    return log_reconcile(report, logger)
 
 
 @contextlib.contextmanager
@@ -238,7 +228,7 @@ def shared_api() -> Iterator[str]:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
-    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    server.start(timeout=int(os.environ.get(EPHEMERAL_TIMEOUT, DEFAULTS[EPHEMERAL_TIMEOUT])))
     try:
         os.environ["PREFECT_API_URL"] = server.api_url
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
