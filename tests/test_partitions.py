@@ -80,11 +80,13 @@ def single(url: str, path: Path, *, repair: bool = False) -> ReconcileReport:
 
 
 def sync_prefix(url: str, path: Path, events: int) -> None:
-    """Sync one batch of the first `events` events: the database then differs from the file."""
-    if not events:
-        return
+    """Sync one batch of the first `events` events: the database then differs from the file.
+    The tables exist either way (a plain reconcile only reads: it needs them)."""
     stop = threading.Event()
     with Store(url) as store:
+        store.upgrade()
+        if not events:
+            return
         Syncer(
             store,
             JsonlSource(path),
