@@ -10,6 +10,7 @@ errors are transient is said here (`is_transient`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import shlex
@@ -163,7 +164,7 @@ class Syncer:
             for batch in read(source, self.limits, follow=follow, stop=stop):
                 if self.today() != today:  # local midnight passed: start the new day's row
                     today = self.today()
-                    self._call(lambda day=today: store.refresh_summary(day), report)
+                    self._call(functools.partial(store.refresh_summary, today), report)
                 if batch.position is None or (not batch.events and batch.position == last_position):
                     continue
                 version = self._apply(batch, version, today, report)
@@ -192,7 +193,8 @@ class Syncer:
         )
 
     def _apply(self, batch: ReadBatch, version: int, today: dt.date, report: SyncReport) -> int:
-        assert batch.position is not None  # ticks never get here
+        position = batch.position
+        assert position is not None  # ticks never get here
         started = time.perf_counter()
         result = self._call(
             lambda: self.store.apply_batch(
@@ -200,7 +202,7 @@ class Syncer:
                 batch.events,
                 behind=batch.behind,
                 source_time=batch.source_time,
-                position=batch.position,
+                position=position,
                 expected_version=version,
                 today=today,
             ),
