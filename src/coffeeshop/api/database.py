@@ -26,7 +26,7 @@ from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.redact import mask_url
 from coffeeshop.store import normalize_url
-from coffeeshop.store.database import describe_error
+from coffeeshop.store.url import describe_error
 
 log = logging.getLogger("coffeeshop.api")
 

@@ -22,7 +22,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from coffeeshop.errors import ConfigError, DatabaseMissing, StoreError
-from coffeeshop.store.database import Store, normalize_url
+from coffeeshop.store.database import Store
+from coffeeshop.store.url import normalize_url
 
 log = logging.getLogger("coffeeshop.api")
 
