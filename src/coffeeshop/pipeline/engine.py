@@ -19,21 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
 from coffeeshop.pipeline.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
+from coffeeshop.store.dialects import is_transient
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
 
 T = TypeVar("T")
-
-# MySQL/MariaDB error codes worth retrying: deadlock, lock wait timeout, server gone or
-# unreachable, too many connections, server shutting down, read-only during failover.
-TRANSIENT_MYSQL = frozenset({1040, 1053, 1205, 1213, 1290, 2002, 2003, 2006, 2013, 2055})
 
 
 @dataclass(slots=True)
@@ -65,22 +62,6 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
         return base * random.uniform(0.5, 1.0)
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-        args = getattr(orig, "args", ())
-        if args and isinstance(args[0], int) and args[0] in TRANSIENT_MYSQL:
-            return True
-        message = str(orig).lower()
-        if "database is locked" in message or "database table is locked" in message:
-            return True
-        if "server closed the connection" in message or "could not connect" in message:
-            return True
-    return False
 
 
 class Syncer:
@@ -256,7 +237,7 @@ class Syncer:
                     raise
             except SQLAlchemyError as exc:
                 attempt += 1
-                if not is_transient(exc) or attempt >= self.retry.attempts:
+                if not is_transient(exc, self.store.backend) or attempt >= self.retry.attempts:
                     raise StoreError(self.store.describe(exc)) from None
                 delay = self.retry.delay(attempt)
                 report.retries += 1

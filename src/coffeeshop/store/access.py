@@ -132,7 +132,7 @@ def is_unknown_database(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     orig = exc.orig
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return (bool(args) and args[0] == 1049) or getattr(orig, "sqlstate", None) == "3D000"
 
 

@@ -3,6 +3,8 @@ with no credential in them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -32,7 +34,7 @@ def describe_error(exc: BaseException, safe_url: str, *secrets: str) -> str:
     and secret options of the URL in use) are scrubbed from it wherever they appear."""
     orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     detail = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     if len(args) >= 2 and isinstance(args[0], int):
         detail = f"({args[0]}) {args[1]}"
     return f"cannot use database {safe_url}: {mask_text(detail, *secrets)}"

@@ -6,6 +6,7 @@ Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` be
 from __future__ import annotations
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from coffeeshop.errors import ConfigError
 from coffeeshop.redact import mask_url
@@ -37,4 +38,17 @@ def dialect_of(url: URL) -> Dialect:
     return dialect
 
 
-__all__ = ["KNOWN", "SUPPORTED", "Dialect", "dialect_named", "dialect_of"]
+def is_transient(exc: BaseException, dialect: Dialect | None = None) -> bool:
+    """A database error worth retrying: its connection was invalidated, or `dialect` (the
+    store's; None: any known one) classifies the driver's error as transient."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if orig is None:
+        return False
+    return any(d.is_transient(orig) for d in ((dialect,) if dialect else KNOWN))
+
+
+__all__ = ["KNOWN", "SUPPORTED", "Dialect", "dialect_named", "dialect_of", "is_transient"]

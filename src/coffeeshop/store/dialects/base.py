@@ -89,6 +89,20 @@ class Dialect:
         return {}
 
 
+def on_conflict_upsert(
+    ins: Any, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]
+) -> Any:
+    """`INSERT … ON CONFLICT (keys) DO UPDATE` (SQLite and PostgreSQL spell it alike); `ins`
+    is the dialect's own `insert(table)`."""
+    return ins.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            **{c: table.c[c] + ins.excluded[c] for c in add},
+            **{c: ins.excluded[c] for c in set_},
+        },
+    )
+
+
 def advisory_keys(name: str) -> tuple[int, int]:
     """Two non-negative int4 keys derived from all of `name` (the two-key form maps plainly
     onto pg_locks)."""

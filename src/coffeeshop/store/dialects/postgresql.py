@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine, Table, text
 from sqlalchemy.engine import URL, Connection
 
-from coffeeshop.store.dialects.base import Dialect, advisory_keys
+from coffeeshop.store.dialects.base import Dialect, advisory_keys, on_conflict_upsert
 
 
 class PostgreSQL(Dialect):
@@ -32,14 +32,7 @@ class PostgreSQL(Dialect):
     ) -> Any:
         from sqlalchemy.dialects import postgresql  # imported when first used (import cost)
 
-        ins = postgresql.insert(table)
-        return ins.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={
-                **{c: table.c[c] + ins.excluded[c] for c in add},
-                **{c: ins.excluded[c] for c in set_},
-            },
-        )
+        return on_conflict_upsert(postgresql.insert(table), table, keys, add, set_)
 
     def try_writer_lock(self, conn: Connection, name: str) -> tuple[bool, int | None]:
         k1, k2 = advisory_keys(name)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine, Table, event
 from sqlalchemy.engine import Connection
 
-from coffeeshop.store.dialects.base import Dialect
+from coffeeshop.store.dialects.base import Dialect, on_conflict_upsert
 
 
 class SQLite(Dialect):
@@ -21,6 +21,9 @@ class SQLite(Dialect):
 
     def engine_options(self) -> dict[str, Any]:
         return {"connect_args": {"timeout": 10.0}}
+
+    def async_engine_options(self) -> dict[str, Any]:
+        return {"connect_args": {"timeout": 5.0}}
 
     def configure(self, engine: Engine, *, read_only: bool) -> None:
         """WAL, and BEGIN IMMEDIATE so a writer takes its lock up front (no upgrade
@@ -48,14 +51,7 @@ class SQLite(Dialect):
     ) -> Any:
         from sqlalchemy.dialects import sqlite  # imported when first used (import cost)
 
-        ins = sqlite.insert(table)
-        return ins.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={
-                **{c: table.c[c] + ins.excluded[c] for c in add},
-                **{c: ins.excluded[c] for c in set_},
-            },
-        )
+        return on_conflict_upsert(sqlite.insert(table), table, keys, add, set_)
 
     def is_transient(self, orig: BaseException) -> bool:
         message = str(orig).lower()
