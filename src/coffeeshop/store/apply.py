@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert
@@ -17,11 +18,22 @@ from coffeeshop.store import checkpoint, ownership, quarantine, receipts, schema
 from coffeeshop.store.codec import encode_receipt
 
 if TYPE_CHECKING:
-    from coffeeshop.store.database import BatchResult, Store
+    from coffeeshop.store.database import Store
 
 log = logging.getLogger("coffeeshop.store")
 
 REBUILD_ROWS = 5000  # receipts per insert while rebuilding
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    applied: int
+    quarantined: int
+    skipped: int
+    receipts_written: int
+    receipts_deleted: int
+    version: int
+    recovered: bool = False  # an earlier attempt had committed it; nothing written now
 
 
 def apply_batch(
@@ -36,8 +48,6 @@ def apply_batch(
     source_time: dt.datetime | None,
 ) -> BatchResult:
     """`Store.apply_batch`'s transaction (`CheckpointMoved` goes to the caller)."""
-    from coffeeshop.store.database import BatchResult
-
     stmts = store.statements
     with store.writer.begin() as conn:
         version = checkpoint.claim(conn, source, expected_version)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, func, select, text
@@ -22,6 +21,7 @@ from coffeeshop.core.recompute import Tables
 from coffeeshop.errors import CheckpointMoved, DatabaseMissing, StoreError, WriterBusy
 from coffeeshop.redact import mask_url, secrets_of
 from coffeeshop.store import access, apply, checkpoint, ownership, receipts, schema, tables
+from coffeeshop.store.apply import BatchResult
 from coffeeshop.store.checkpoint import Checkpoint
 from coffeeshop.store.dialects import dialect_of
 from coffeeshop.store.lock import WriterLock
@@ -33,17 +33,6 @@ log = logging.getLogger("coffeeshop.store")
 
 # Called at named points inside a batch transaction; tests use it to crash there.
 FaultHook = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    applied: int
-    quarantined: int
-    skipped: int
-    receipts_written: int
-    receipts_deleted: int
-    version: int
-    recovered: bool = False  # an earlier attempt had committed it; nothing written now
 
 
 class Store:
