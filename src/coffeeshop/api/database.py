@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -26,7 +26,9 @@ from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.redact import mask_url
 from coffeeshop.store import normalize_url
-from coffeeshop.store.database import describe_error
+from coffeeshop.store.access import sqlite_existing_file
+from coffeeshop.store.dialects import dialect_named
+from coffeeshop.store.url import describe_error
 
 log = logging.getLogger("coffeeshop.api")
 
@@ -58,34 +60,15 @@ def async_url(settings: Settings) -> URL:
             ) from None
     else:
         url = normalize_url(settings.db)
-    backend = url.get_backend_name()
-    driver = url.get_driver_name() if "+" in url.drivername else ""
-    if backend in ("mysql", "mariadb"):
-        if driver in ("", "pymysql", "mysqldb", "mysqlconnector"):
-            url = url.set(drivername="mysql+asyncmy")
-        if "charset" not in url.query:
-            url = url.update_query_dict({"charset": "utf8mb4"})
-    elif backend == "sqlite":
-        if driver in ("", "pysqlite"):
-            url = url.set(drivername="sqlite+aiosqlite")
-        url = _sqlite_existing_file(url)
-    elif backend == "postgresql":
-        if driver in ("", "psycopg", "psycopg2", "pg8000"):
-            url = url.set(drivername="postgresql+psycopg")
-    else:
+    try:
+        dialect = dialect_named(url.get_backend_name())
+    except KeyError:
         raise ConfigError(
-            f"unsupported database {backend!r} in {mask_url(url)}: "
+            f"unsupported database {url.get_backend_name()!r} in {mask_url(url)}: "
             "use SQLite, MySQL/MariaDB or PostgreSQL"
-        )
-    return url
-
-
-def _sqlite_existing_file(url: URL) -> URL:
-    """Open an SQLite file as a URI with mode=rw: never create it, whatever the path."""
-    path = url.database
-    if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
-        return url
-    return url.set(database=f"file:{quote(path)}").update_query_dict({"mode": "rw", "uri": "true"})
+        ) from None
+    url = dialect.async_url(url)
+    return sqlite_existing_file(url) if dialect.local_file else url
 
 
 def display_url(url: URL) -> str:
@@ -103,6 +86,7 @@ class ReadOnlyDatabase:
         self.url = url
         self.safe_url = display_url(url)
         self.dialect = url.get_backend_name()
+        self.backend = dialect_named(self.dialect)
         self.timeout = timeout
         self._engine: AsyncEngine | None = None
         try:
@@ -130,17 +114,7 @@ class ReadOnlyDatabase:
             "pool_recycle": 1800,
             "pool_reset_on_return": None,
         }
-        if self.dialect in ("mysql", "mariadb"):
-            kwargs["isolation_level"] = "REPEATABLE READ"
-            kwargs["connect_args"] = {"connect_timeout": 5}
-        elif self.dialect == "postgresql":
-            kwargs["isolation_level"] = "REPEATABLE READ"
-            kwargs["connect_args"] = {
-                "connect_timeout": 5,
-                "options": "-c default_transaction_read_only=on",
-            }
-        elif self.dialect == "sqlite":
-            kwargs["connect_args"] = {"timeout": 5.0}
+        kwargs.update(self.backend.async_engine_options())
         try:
             engine = create_async_engine(self.url, **kwargs)
         except (ArgumentError, TypeError) as exc:
@@ -177,7 +151,7 @@ class ReadOnlyDatabase:
         except DBAPIError as exc:
             if retryable and exc.connection_invalidated:
                 raise _StaleConnection from None
-            if _is_missing_table(exc):
+            if exc.orig is not None and self.backend.is_missing_table(exc.orig):
                 raise SchemaMissing(describe_error(exc, self.safe_url)) from None
             raise DatabaseUnavailable(describe_error(exc, self.safe_url)) from None
         except SQLAlchemyError as exc:
@@ -185,16 +159,6 @@ class ReadOnlyDatabase:
         except (OSError, TimeoutError) as exc:
             detail = str(exc) or type(exc).__name__
             raise DatabaseUnavailable(f"cannot use database {self.safe_url}: {detail}") from None
-
-
-def _is_missing_table(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    args: tuple[Any, ...] = getattr(orig, "args", ())
-    return (
-        str(orig).startswith("no such table")  # SQLite
-        or (bool(args) and args[0] == 1146)  # MySQL/MariaDB: table doesn't exist
-        or getattr(orig, "sqlstate", None) == "42P01"  # PostgreSQL: undefined table
-    )
 
 
 def _make_read_only(engine: AsyncEngine) -> None:

@@ -25,10 +25,11 @@ from coffeeshop.config import Settings
 from coffeeshop.errors import CheckpointMoved, SourceUnavailable, StoreError
 from coffeeshop.orchestration.progress import ProgressLog, describe_sync, log_reconcile
 from coffeeshop.orchestration.signals import Stop
-from coffeeshop.pipeline.engine import SyncReport, is_transient
+from coffeeshop.pipeline.engine import SyncReport
 from coffeeshop.pipeline.facade import build_syncer
 from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.store import Store
+from coffeeshop.store.dialects import is_transient
 
 __all__ = ["PROGRESS_EVERY", "is_retryable", "reconcile_source", "sync_pass", "write_summary_row"]
 

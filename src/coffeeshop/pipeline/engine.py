@@ -4,7 +4,7 @@ One process at a time writes a database (the store's writer lock). The checkpoin
 commits with the data, so a restart resumes exactly after the last committed batch.
 Transient database failures (lost connection, deadlock, lock wait timeout, a locked
 SQLite file) retry the whole batch with the shared backoff of `coffeeshop.retry`; which
-errors are transient is said here (`is_transient`).
+errors are transient each database dialect says (`store.dialects.is_transient`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
 from coffeeshop.pipeline.readahead import ReadBatch, read_ahead, read_inline
@@ -28,14 +28,11 @@ from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
+from coffeeshop.store.dialects import is_transient
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
 
 T = TypeVar("T")
-
-# MySQL/MariaDB error codes worth retrying: deadlock, lock wait timeout, server gone or
-# unreachable, too many connections, server shutting down, read-only during failover.
-TRANSIENT_MYSQL = frozenset({1040, 1053, 1205, 1213, 1290, 2002, 2003, 2006, 2013, 2055})
 
 
 @dataclass(slots=True)
@@ -56,22 +53,6 @@ class SyncReport:
 
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-        args = getattr(orig, "args", ())
-        if args and isinstance(args[0], int) and args[0] in TRANSIENT_MYSQL:
-            return True
-        message = str(orig).lower()
-        if "database is locked" in message or "database table is locked" in message:
-            return True
-        if "server closed the connection" in message or "could not connect" in message:
-            return True
-    return False
 
 
 class Syncer:
@@ -253,7 +234,7 @@ class StoreRetrying(Retrying):
         self.report = report
 
     def retryable(self, exc: BaseException) -> bool:
-        return is_transient(exc)
+        return is_transient(exc, self.store.backend)
 
     def announce(self, exc: BaseException, what: str, delay: float) -> None:
         self.report.retries += 1

@@ -32,7 +32,7 @@ from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
 from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
 from coffeeshop.store import Store, schema
-from coffeeshop.store.database import decode_receipt
+from coffeeshop.store.codec import decode_receipt
 
 PAGE = 20_000
 TABLE = "receipts (engine state)"

@@ -27,7 +27,7 @@ from coffeeshop.errors import ConfigError
 from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
-from coffeeshop.store.database import decode_receipt, encode_receipt
+from coffeeshop.store.codec import decode_receipt, encode_receipt
 
 MAX_LISTED = 50  # differences listed per table; the count covers all of them
 

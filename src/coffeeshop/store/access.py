@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarni
 
 from coffeeshop.errors import ConfigError, DatabaseMissing
 from coffeeshop.redact import mask_text
+from coffeeshop.store.dialects import Dialect, dialect_of
 
 # Errors a driver raises for a bad option before it talks to the server (an unknown keyword,
 # a value of the wrong type, an unknown character set): configuration, not an outage.
@@ -51,23 +52,21 @@ def create_checked_engine(url: URL, safe_url: str, *, read_only: bool) -> Engine
     """`create_engine` for a store, with every bad driver option in the URL reported as one
     `ConfigError` line (never a traceback): `?connect_timeout=abc`, `?unknownarg=1`,
     `?charset=bogus`, or an SQLite option the driver would silently ignore."""
-    sqlite = url.get_backend_name() == "sqlite"
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 10.0}} if sqlite else {}
-    if not sqlite:
-        kwargs["pool_pre_ping"] = True
-    if sqlite and read_only:
+    dialect = dialect_of(url)
+    if dialect.local_file and read_only:
         url = sqlite_existing_file(url)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", SAWarning)  # "query string argument(s) ... ignored"
-            engine = create_engine(url, **kwargs)
+            engine = create_engine(url, **dialect.engine_options())
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(f"no driver for {safe_url}: {exc}") from None
     except (SAWarning, ArgumentError, *OPTION_ERRORS) as exc:
         raise bad_option(safe_url, exc) from None
     _check_driver_options(engine, safe_url)
     if read_only:
-        _make_read_only(engine)
+        _make_read_only(engine, dialect)
+    dialect.configure(engine, read_only=read_only)
     return engine
 
 
@@ -104,30 +103,20 @@ def _check_driver_options(engine: Engine, safe_url: str) -> None:
             )
 
 
-def _make_read_only(engine: Engine) -> None:
-    dialect = engine.dialect.name
-
+def _make_read_only(engine: Engine, dialect: Dialect) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if dialect == "sqlite":
-            statements = ["PRAGMA query_only = ON"]
-        elif dialect in ("mysql", "mariadb"):
-            statements = ["SET SESSION TRANSACTION READ ONLY"]
-        elif dialect == "postgresql":
-            statements = ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"]
-        else:
-            return
         cursor = dbapi_connection.cursor()
-        for statement in statements:
+        for statement in dialect.read_only_statements:
             cursor.execute(statement)
         cursor.close()
-        if dialect == "postgresql":
+        if dialect.commit_after_session_setup:
             dbapi_connection.commit()
 
 
 def missing_database(url: URL, safe_url: str) -> DatabaseMissing | None:
     """A `DatabaseMissing` error when `url` names an SQLite file that does not exist."""
-    if url.get_backend_name() != "sqlite":
+    if not dialect_of(url).local_file:
         return None
     path = sqlite_path(url)
     if path is None or Path(path).expanduser().exists():
@@ -143,7 +132,7 @@ def is_unknown_database(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     orig = exc.orig
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return (bool(args) and args[0] == 1049) or getattr(orig, "sqlstate", None) == "3D000"
 
 

@@ -8,24 +8,25 @@ something that dies with the writer:
   returned to a pool would keep the lock after the writer stopped).
 - PostgreSQL: a session advisory lock on a dedicated connection.
 
-`verify_sql` lets every batch transaction check, on its own connection, that this
-writer still holds the lock; a writer whose lock connection died stops writing.
+The primitives are the dialects' (`store.dialects`). `verify` lets every batch
+transaction check, on its own connection, that this writer still holds the lock; a
+writer whose lock connection died stops writing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from coffeeshop.errors import WriterBusy
+from coffeeshop.store.dialects import dialect_named
 
 
 class WriterLock:
@@ -36,10 +37,7 @@ class WriterLock:
         self._connection: Connection | None = None
         self._lock_engine: Engine | None = None
         self.owner_id: int | None = None
-
-    @property
-    def dialect(self) -> str:
-        return self._engine.dialect.name
+        self._dialect = dialect_named(engine.dialect.name)
 
     def acquire(self, *, wait: float = 0.0) -> None:
         """Take the lock, waiting up to `wait` seconds; raise `WriterBusy` otherwise."""
@@ -55,26 +53,14 @@ class WriterLock:
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _try_acquire(self) -> bool:
-        if self.dialect == "sqlite":
+        if self._dialect.file_lock:
             return self._try_flock()
         if self._connection is None:
             self._lock_engine = create_engine(self._engine.url, poolclass=NullPool)
             self._connection = self._lock_engine.connect()
-        conn = self._connection
-        if self.dialect in ("mysql", "mariadb"):
-            got = conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (self.name,)).scalar()
-            self.owner_id = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
-            conn.commit()
-            return got == 1
-        if self.dialect == "postgresql":
-            k1, k2 = _advisory_keys(self.name)
-            got = conn.execute(
-                text("SELECT pg_try_advisory_lock(:k1, :k2)"), {"k1": k1, "k2": k2}
-            ).scalar()
-            self.owner_id = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-            conn.commit()
-            return bool(got)
-        raise WriterBusy(f"no writer lock is known for the {self.dialect} dialect")
+        got, self.owner_id = self._dialect.try_writer_lock(self._connection, self.name)
+        self._connection.commit()
+        return got
 
     def _try_flock(self) -> bool:
         database = self._engine.url.database
@@ -90,20 +76,7 @@ class WriterLock:
 
     def verify(self, conn: Connection) -> bool:
         """True when this writer still holds the lock (checked inside the batch transaction)."""
-        if self.dialect in ("mysql", "mariadb"):
-            holder = conn.exec_driver_sql("SELECT IS_USED_LOCK(%s)", (self.name,)).scalar()
-            return holder is not None and holder == self.owner_id
-        if self.dialect == "postgresql":
-            k1, k2 = _advisory_keys(self.name)
-            row = conn.execute(
-                text(
-                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND pid = :pid AND classid = :k1 AND objid = :k2 AND objsubid = 2"
-                ),
-                {"pid": self.owner_id, "k1": k1, "k2": k2},
-            ).first()
-            return row is not None
-        return True  # flock dies with the process
+        return self._dialect.holds_writer_lock(conn, self.name, self.owner_id)
 
     def reacquire(self) -> bool:
         """After the lock's connection died (the server dropped the lock with it), try once
@@ -136,12 +109,3 @@ class WriterLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
-
-
-def _advisory_keys(name: str) -> tuple[int, int]:
-    """Two non-negative int4 keys (the two-key form maps plainly onto pg_locks)."""
-    digest = hashlib.sha256(name.encode()).digest()
-    return (
-        int.from_bytes(digest[:4], "big") & 0x7FFFFFFF,
-        int.from_bytes(digest[4:8], "big") & 0x7FFFFFFF,
-    )

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from sqlalchemy import Engine, insert, inspect, select, text, update
+from sqlalchemy import Engine, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from coffeeshop.errors import StoreError
 from coffeeshop.store import schema
+from coffeeshop.store.dialects import dialect_named
 
 log = logging.getLogger("coffeeshop.store")
 
@@ -127,7 +128,7 @@ def upgrade_schema(engine: Engine) -> tuple[int, int]:
 
     Processes that start together (two syncs, a sync and the API) may all call this: a
     migration lock makes them take turns, and each re-reads the version under it."""
-    with _migration_lock(engine):
+    with migration_lock(engine):
         return _upgrade(engine)
 
 
@@ -154,32 +155,7 @@ def _upgrade(engine: Engine) -> tuple[int, int]:
     return before, schema.SCHEMA_VERSION
 
 
-@contextlib.contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
-    """A server-side lock held around migrations (SQLite serialises them by itself:
-    each step runs in a BEGIN IMMEDIATE transaction, and its DDL is transactional)."""
-    dialect = engine.dialect.name
-    if dialect == "sqlite":
-        yield
-        return
+def migration_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """A server-side lock held around migrations, one per database (see the dialects)."""
     name = f"coffeeshop.migrate.{engine.url.database}"[:64]
-    with engine.connect() as conn:
-        if dialect in ("mysql", "mariadb"):
-            got = conn.exec_driver_sql("SELECT GET_LOCK(%s, 120)", (name,)).scalar()
-            release = ("SELECT RELEASE_LOCK(%s)", (name,))
-        else:
-            key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big") & 0x7FFFFFFFFFFFFFFF
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            got = 1
-            release = None
-        conn.commit()
-        if got != 1:
-            raise StoreError("timed out after 120 s waiting for another process's schema migration")
-        try:
-            yield
-        finally:
-            if release is not None:
-                conn.exec_driver_sql(*release)
-            else:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
+    return dialect_named(engine.dialect.name).migration_lock(engine, name)

@@ -22,7 +22,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from coffeeshop.errors import ConfigError, DatabaseMissing, StoreError
-from coffeeshop.store.database import Store, normalize_url
+from coffeeshop.store.database import Store
+from coffeeshop.store.dialects import dialect_named
+from coffeeshop.store.url import normalize_url
 
 log = logging.getLogger("coffeeshop.api")
 
@@ -36,11 +38,12 @@ def sync_url_of(async_url: str) -> URL | None:
     except (ArgumentError, ValueError):
         return None
     backend = url.get_backend_name()
-    drivers = {"mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql", "sqlite": "sqlite"}
-    drivername = drivers.get(backend, "postgresql+psycopg" if backend == "postgresql" else None)
-    if drivername is None:
+    try:
+        dialect_named(backend)
+    except KeyError:
         return None
-    return normalize_url(url.set(drivername=drivername).render_as_string(hide_password=False))
+    # The bare backend name: the dialect picks the sync driver this package ships with.
+    return normalize_url(url.set(drivername=backend).render_as_string(hide_password=False))
 
 
 def check_readable(

@@ -36,7 +36,7 @@ SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
-_MYSQL_TABLE = {
+_MYSQL_TABLE: dict[str, Any] = {
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
     "mysql_engine": "InnoDB",

@@ -1,0 +1,154 @@
+"""The writing transactions: one batch (read the current receipts of its keys, plan once,
+hand the plan to the writers, move the checkpoint) and a rebuild from a full replay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy.engine import Connection
+
+from coffeeshop.core.plan import Delta, ParsedEvent, QuarantineEntry, plan_batch, touched_keys
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.store import checkpoint, ownership, quarantine, receipts, schema, tables
+from coffeeshop.store.codec import encode_receipt
+
+if TYPE_CHECKING:
+    from coffeeshop.store.database import Store
+
+log = logging.getLogger("coffeeshop.store")
+
+REBUILD_ROWS = 5000  # receipts per insert while rebuilding
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    applied: int
+    quarantined: int
+    skipped: int
+    receipts_written: int
+    receipts_deleted: int
+    version: int
+    recovered: bool = False  # an earlier attempt had committed it; nothing written now
+
+
+def apply_batch(
+    store: Store,
+    source: str,
+    events: Sequence[ParsedEvent],
+    *,
+    position: str,
+    expected_version: int,
+    today: dt.date,
+    behind: int | None,
+    source_time: dt.datetime | None,
+) -> BatchResult:
+    """`Store.apply_batch`'s transaction (`CheckpointMoved` goes to the caller)."""
+    stmts = store.statements
+    with store.writer.begin() as conn:
+        version = checkpoint.claim(conn, source, expected_version)
+        store.check_writer(conn)
+        if version == 1:  # this source's first batch: is the database its own?
+            ownership.check(conn, source, rebuild=False, database=store.safe_url)
+        store.fault_at("begin")
+        plan = plan_batch(events, receipts.load(conn, stmts, touched_keys(events)))
+        receipts.write(conn, stmts, plan)
+        store.fault_at("receipts")
+        tables.apply_delta(conn, stmts, plan.delta)
+        store.fault_at("aggregates")
+        if not plan.delta.is_empty:
+            tables.SUMMARY.write(conn, stmts, today)
+        changed = quarantine.write(conn, source, plan.quarantine_clear, plan.quarantine_add)
+        store.fault_at("quarantine")
+        checkpoint.record(
+            conn,
+            source,
+            position,
+            version,
+            applied=plan.applied,
+            quarantined=plan.quarantined,
+            behind=behind,
+            source_time=source_time,
+        )
+        if not plan.delta.is_empty or changed:
+            checkpoint.bump_data_version(conn)  # readers' caches are stale only then
+        store.fault_at("checkpoint")
+    return BatchResult(
+        applied=plan.applied,
+        quarantined=plan.quarantined,
+        skipped=plan.skipped,
+        receipts_written=len(plan.upserts),
+        receipts_deleted=len(plan.deletes),
+        version=version,
+    )
+
+
+def rebuild(
+    store: Store,
+    source: str,
+    current: Iterable[tuple[Receipt, str]],
+    entries: Iterable[QuarantineEntry],
+    *,
+    position: str,
+    today: dt.date,
+    replace: bool,
+) -> int:
+    """`Store.rebuild`'s transaction; returns the number of receipts written."""
+    stmts = store.statements
+    with store.writer.begin() as conn:
+        version = checkpoint.claim(conn, source, None)
+        store.check_writer(conn)
+        others = ownership.check(
+            conn, source, rebuild=True, database=store.safe_url, replace=replace
+        )
+        if others:
+            _remove_sources(conn, others, store.safe_url)
+        conn.execute(delete(schema.receipts))
+        tables.clear_tables(conn)
+        q = schema.quarantine
+        conn.execute(delete(q).where(q.c.source == source[:255]))
+        delta, count = _insert_receipts(store, conn, current)
+        tables.apply_delta(conn, stmts, delta.prune())
+        tables.SUMMARY.write(conn, stmts, today)
+        quarantine.write(conn, source, (), list(entries))
+        checkpoint.bump_data_version(conn)
+        checkpoint.record(
+            conn, source, position, version, applied=0, quarantined=0, reset_counts=True
+        )
+    return count
+
+
+def _remove_sources(conn: Connection, others: list[str], safe_url: str) -> None:
+    c, q = schema.checkpoints, schema.quarantine
+    conn.execute(delete(c).where(c.c.source.in_(others)))
+    conn.execute(delete(q).where(q.c.source.in_([o[:255] for o in others])))
+    log.warning(
+        "replacing the source of %s: removed the receipts, checkpoint and quarantine of %s",
+        safe_url,
+        ", ".join(others),
+    )
+
+
+def _insert_receipts(
+    store: Store, conn: Connection, current: Iterable[tuple[Receipt, str]]
+) -> tuple[Delta, int]:
+    """Insert every receipt of a replay; return their delta (from nothing) and count."""
+    stmts = store.statements
+    statement = stmts.cached("rebuild", lambda: insert(schema.receipts))
+    delta = Delta()
+    count = 0
+    rows: list[dict[str, Any]] = []
+    for receipt, receipt_id in current:
+        delta.add(receipt, +1)
+        rows.append(encode_receipt(receipt, receipt_id))
+        count += 1
+        if len(rows) >= REBUILD_ROWS:
+            stmts.execute_many(conn, statement, rows)
+            rows = []
+    if rows:
+        stmts.execute_many(conn, statement, rows)
+    return delta, count

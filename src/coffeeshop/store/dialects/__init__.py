@@ -1,0 +1,54 @@
+"""Per-database behaviour behind one interface (`Dialect`), and the registry of those known.
+
+Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` below.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from coffeeshop.errors import ConfigError
+from coffeeshop.redact import mask_url
+from coffeeshop.store.dialects.base import Dialect
+from coffeeshop.store.dialects.mysql import MySQL
+from coffeeshop.store.dialects.postgresql import PostgreSQL
+from coffeeshop.store.dialects.sqlite import SQLite
+
+KNOWN: tuple[Dialect, ...] = (SQLite(), MySQL(), PostgreSQL())
+_BY_BACKEND = {backend: dialect for dialect in KNOWN for backend in dialect.backends}
+SUPPORTED = "use sqlite:///FILE, mysql+pymysql://… (MySQL/MariaDB) or postgresql://…"
+
+
+def dialect_named(backend: str) -> Dialect:
+    """The dialect of a SQLAlchemy backend name; `KeyError` for one this package lacks."""
+    try:
+        return _BY_BACKEND[backend]
+    except KeyError:
+        raise KeyError(f"no coffeeshop dialect for the {backend!r} database") from None
+
+
+def dialect_of(url: URL) -> Dialect:
+    """The dialect of `url`; one `ConfigError` line for a database this package lacks."""
+    dialect = _BY_BACKEND.get(url.get_backend_name())
+    if dialect is None:
+        raise ConfigError(
+            f"unsupported database {url.get_backend_name()!r} in {mask_url(url)}: {SUPPORTED}"
+        )
+    return dialect
+
+
+def is_transient(exc: BaseException, dialect: Dialect | None = None) -> bool:
+    """A database error worth retrying: its connection was invalidated, or `dialect` (the
+    store's; None: any known one) classifies the driver's error as transient."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if orig is None:
+        return False
+    return any(d.is_transient(orig) for d in ((dialect,) if dialect else KNOWN))
+
+
+__all__ = ["KNOWN", "SUPPORTED", "Dialect", "dialect_named", "dialect_of", "is_transient"]

@@ -1,0 +1,113 @@
+"""The one interface behind which each database's differences live.
+
+A `Dialect` answers, for one kind of database, every question the store, the engine and
+the API would otherwise answer by comparing dialect names: how its URL is completed, how an
+engine is set up, how an upsert is written, which lock keeps writers (and migrations) apart,
+which errors are worth retrying, which async driver the API uses and how a session is made
+read-only. `coffeeshop.store.dialects` maps SQLAlchemy backend names to instances.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.engine import URL, Connection
+
+
+class Dialect:
+    """What differs between databases. Subclasses set the class attributes and override the
+    methods their database needs; the defaults are what every server database shares."""
+
+    name: ClassVar[str]  # as in messages
+    backends: ClassVar[tuple[str, ...]]  # the SQLAlchemy backend names it serves
+    async_drivers: ClassVar[tuple[str, ...]] = ()  # sync drivers the API swaps for `async_driver`
+    async_driver: ClassVar[str]  # full drivername of the async engine the API uses
+    literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
+    local_file: ClassVar[bool] = False  # one local file, opened by path (no server)
+    file_lock: ClassVar[bool] = False  # the writer lock is a lock on the database file
+    # Session statements that make a connection read-only (`store.access`, the API).
+    read_only_statements: ClassVar[tuple[str, ...]] = ()
+    commit_after_session_setup: ClassVar[bool] = False
+
+    def normalize(self, url: URL) -> URL:
+        """Complete a parsed URL with the driver (and options) this package ships with."""
+        return url
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of `create_engine` for a store."""
+        return {"pool_pre_ping": True}
+
+    def configure(self, engine: Engine, *, read_only: bool) -> None:
+        """Listeners a store's engine needs (pragmas, how transactions begin)."""
+
+    def upsert(
+        self, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]
+    ) -> Any:
+        """INSERT … ON CONFLICT/DUPLICATE KEY: `add` columns accumulate, `set_` overwrite."""
+        raise NotImplementedError
+
+    # -- locks -----------------------------------------------------------------------------------
+
+    def try_writer_lock(self, conn: Connection, name: str) -> tuple[bool, int | None]:
+        """Try once to take the writer lock `name` on `conn`: (taken, the session's id)."""
+        raise NotImplementedError
+
+    def holds_writer_lock(self, conn: Connection, name: str, owner: int | None) -> bool:
+        """Inside a batch transaction: does the session `owner` still hold the writer lock?"""
+        return True
+
+    @contextlib.contextmanager
+    def migration_lock(self, engine: Engine, name: str) -> Iterator[None]:
+        """Held around schema migrations, so processes starting together take turns."""
+        yield
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def is_transient(self, orig: BaseException) -> bool:
+        """The driver's error `orig` is worth retrying (the server may be back, a lock free)."""
+        return False
+
+    def is_missing_table(self, orig: BaseException) -> bool:
+        """The driver's error `orig` says a table does not exist."""
+        return False
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def async_url(self, url: URL) -> URL:
+        """The URL the API's async engine opens (the sync driver swapped for `async_driver`)."""
+        driver = url.get_driver_name() if "+" in url.drivername else ""
+        if driver in ("", *self.async_drivers):
+            url = url.set(drivername=self.async_driver)
+        return url
+
+    def async_engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of `create_async_engine` for the API, beside the pool's."""
+        return {}
+
+
+def on_conflict_upsert(
+    ins: Any, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]
+) -> Any:
+    """`INSERT … ON CONFLICT (keys) DO UPDATE` (SQLite and PostgreSQL spell it alike); `ins`
+    is the dialect's own `insert(table)`."""
+    return ins.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            **{c: table.c[c] + ins.excluded[c] for c in add},
+            **{c: ins.excluded[c] for c in set_},
+        },
+    )
+
+
+def advisory_keys(name: str) -> tuple[int, int]:
+    """Two non-negative int4 keys derived from all of `name` (the two-key form maps plainly
+    onto pg_locks)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return (
+        int.from_bytes(digest[:4], "big") & 0x7FFFFFFF,
+        int.from_bytes(digest[4:8], "big") & 0x7FFFFFFF,
+    )

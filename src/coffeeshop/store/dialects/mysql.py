@@ -1,0 +1,91 @@
+"""MySQL and MariaDB: `GET_LOCK` locks, and upserts sent as multi-row literals."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.engine import URL, Connection
+
+from coffeeshop.errors import StoreError
+from coffeeshop.store.dialects.base import Dialect
+
+# Error codes worth retrying: deadlock, lock wait timeout, server gone or unreachable, too
+# many connections, server shutting down, read-only during failover.
+TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1290, 2002, 2003, 2006, 2013, 2055})
+NO_SUCH_TABLE = 1146
+
+
+def _code(orig: BaseException) -> int | None:
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+class MySQL(Dialect):
+    name = "MySQL/MariaDB"
+    backends = ("mysql", "mariadb")
+    async_drivers = ("pymysql", "mysqldb", "mysqlconnector")
+    async_driver = "mysql+asyncmy"
+    literal_rows = True
+    read_only_statements: ClassVar[tuple[str, ...]] = ("SET SESSION TRANSACTION READ ONLY",)
+
+    def normalize(self, url: URL) -> URL:
+        backend = url.get_backend_name()
+        if url.get_driver_name() in ("", "mysqldb") and "+" not in url.drivername:
+            url = url.set(drivername=f"{backend}+pymysql")
+        return _utf8mb4(url)
+
+    def upsert(
+        self, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]
+    ) -> Any:
+        from sqlalchemy.dialects import mysql  # imported when first used (import cost)
+
+        ins = mysql.insert(table)
+        return ins.on_duplicate_key_update(
+            {
+                **{c: table.c[c] + ins.inserted[c] for c in add},
+                **{c: ins.inserted[c] for c in set_},
+            }
+        )
+
+    def try_writer_lock(self, conn: Connection, name: str) -> tuple[bool, int | None]:
+        got = conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (name,)).scalar()
+        owner = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+        return got == 1, owner
+
+    def holds_writer_lock(self, conn: Connection, name: str, owner: int | None) -> bool:
+        holder = conn.exec_driver_sql("SELECT IS_USED_LOCK(%s)", (name,)).scalar()
+        return holder is not None and holder == owner
+
+    @contextlib.contextmanager
+    def migration_lock(self, engine: Engine, name: str) -> Iterator[None]:
+        with engine.connect() as conn:
+            got = conn.exec_driver_sql("SELECT GET_LOCK(%s, 120)", (name,)).scalar()
+            conn.commit()
+            if got != 1:
+                raise StoreError(
+                    "timed out after 120 s waiting for another process's schema migration"
+                )
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
+                conn.commit()
+
+    def is_transient(self, orig: BaseException) -> bool:
+        return _code(orig) in TRANSIENT_CODES
+
+    def is_missing_table(self, orig: BaseException) -> bool:
+        return _code(orig) == NO_SUCH_TABLE
+
+    def async_url(self, url: URL) -> URL:
+        return _utf8mb4(super().async_url(url))
+
+    def async_engine_options(self) -> dict[str, Any]:
+        return {"isolation_level": "REPEATABLE READ", "connect_args": {"connect_timeout": 5}}
+
+
+def _utf8mb4(url: URL) -> URL:
+    return url if "charset" in url.query else url.update_query_dict({"charset": "utf8mb4"})

@@ -1,0 +1,90 @@
+"""`cs_receipts`, the current receipts every delta is computed against: read by key inside
+a batch, written from a plan, streamed for reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.engine import Connection
+
+from coffeeshop.core.plan import BatchPlan
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.store import literal_sql, schema
+from coffeeshop.store.codec import (
+    RECEIPT_COLUMNS,
+    chunks,
+    decode_key,
+    decode_receipt,
+    encode_key,
+    encode_receipt,
+    receipt_literal,
+)
+from coffeeshop.store.statements import Statements
+
+READ_COLUMNS = ("key", "store_id", "day", "hour", "cents", "lines")
+
+
+def load(conn: Connection, stmts: Statements, keys: Iterable[str]) -> dict[str, Receipt]:
+    """The stored receipts of `keys` (the ones there are)."""
+    table = schema.receipts
+    encoded = [encode_key(k) for k in keys]
+    if stmts.literal_rows:
+        q = stmts.engine.dialect.identifier_preparer.quote
+        names = ", ".join(q(c) for c in READ_COLUMNS)
+        head = f"SELECT {names} FROM cs_receipts WHERE {q('key')} IN "
+        results = (
+            conn.exec_driver_sql(f"{head}({values})")
+            for values in literal_sql.in_list(encoded, limit=stmts.limit(conn))
+        )
+    else:
+        columns = [table.c[name] for name in READ_COLUMNS]
+        results = (
+            conn.execute(select(*columns).where(table.c.key.in_(chunk)))
+            for chunk in chunks(encoded)
+        )
+    found: dict[str, Receipt] = {}
+    for result in results:
+        for row in result:
+            key = decode_key(row[0])
+            found[key] = decode_receipt(key, row[1], row[2], row[3], row[4], row[5])
+    return found
+
+
+def write(conn: Connection, stmts: Statements, plan: BatchPlan) -> None:
+    """Delete the plan's deleted keys and upsert its receipts."""
+    table = schema.receipts
+    if plan.deletes:
+        for chunk in chunks([encode_key(k) for k in plan.deletes]):
+            conn.execute(delete(table).where(table.c.key.in_(chunk)))
+    if plan.upserts:
+        stmt = stmts.upsert(table, ("key",), set_=RECEIPT_COLUMNS[1:])
+        bulk = stmts.compile(stmt)
+        if isinstance(bulk, literal_sql.BulkInsert) and bulk.columns == RECEIPT_COLUMNS:
+            bulk.execute_rows(
+                conn,
+                (receipt_literal(r, rid) for r, rid in plan.upserts.values()),
+                limit=stmts.limit(conn),
+            )
+        else:
+            rows = [encode_receipt(r, rid) for r, rid in plan.upserts.values()]
+            stmts.execute_many(conn, stmt, rows)
+
+
+def iterate(engine: Engine, batch_size: int = 5000) -> Iterator[Receipt]:
+    """Every stored current receipt, streamed in key order (one short read per page)."""
+    table = schema.receipts
+    columns = [table.c[name] for name in READ_COLUMNS]
+    last: bytes | None = None
+    while True:
+        query = select(*columns).order_by(table.c.key).limit(batch_size)
+        if last is not None:
+            query = query.where(table.c.key > last)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            key = decode_key(row[0])
+            yield decode_receipt(key, row[1], row[2], row[3], row[4], row[5])
+        last = bytes(rows[-1][0])

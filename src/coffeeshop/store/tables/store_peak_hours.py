@@ -1,0 +1,63 @@
+"""`store_peak_hours`: each store's busiest hour, from `cs_store_hour`'s receipt counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.engine import Connection
+
+from coffeeshop.core.plan import Delta, peak_hour
+from coffeeshop.store import schema
+from coffeeshop.store.codec import chunks
+from coffeeshop.store.statements import Statements
+
+
+class StorePeakHours:
+    field = "store_peak_hours"
+
+    def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
+        changes = delta.store_hour
+        if not changes:
+            return
+        sh, ph = schema.store_hour, schema.store_peak_hours
+        conn.execute(
+            stmts.upsert(sh, ("store_id", "hour"), add=("receipts",)),
+            [{"store_id": s, "hour": h, "receipts": n} for (s, h), n in changes.items()],
+        )
+        stores = sorted({store_id for store_id, _ in changes})
+        hours: dict[int, dict[int, int]] = {store_id: {} for store_id in stores}
+        for chunk in chunks(stores):
+            rows = conn.execute(
+                select(sh.c.store_id, sh.c.hour, sh.c.receipts).where(
+                    and_(sh.c.store_id.in_(chunk), sh.c.receipts > 0)
+                )
+            )
+            for store_id, hour, count in rows:
+                hours[store_id][hour] = count
+        peaks: list[dict[str, Any]] = []
+        empty: list[int] = []
+        for store_id, by_hour in hours.items():
+            peak = peak_hour(by_hour)
+            if peak is None:
+                empty.append(store_id)
+            else:
+                peaks.append({"store_id": store_id, "peak_hour": peak[0], "tx_count": peak[1]})
+        if peaks:
+            conn.execute(stmts.upsert(ph, ("store_id",), set_=("peak_hour", "tx_count")), peaks)
+        for chunk in chunks(empty):
+            conn.execute(delete(ph).where(ph.c.store_id.in_(chunk)))
+        for chunk in chunks(stores):
+            conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
+
+    def read(self, conn: Connection, today: dt.date | None) -> dict[int, tuple[int, int]]:
+        ph = schema.store_peak_hours
+        return {
+            s: (h, n)
+            for s, h, n in conn.execute(select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count))
+        }
+
+    def clear(self, conn: Connection) -> None:
+        conn.execute(delete(schema.store_hour))
+        conn.execute(delete(schema.store_peak_hours))

@@ -1,0 +1,74 @@
+"""Per-database behaviour (`coffeeshop.store.dialects`): what each dialect promises."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from conftest import create_pg_database, drop_pg_database
+from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy.engine import make_url
+
+from coffeeshop.errors import ConfigError
+from coffeeshop.store import Store, normalize_url
+from coffeeshop.store.dialects import KNOWN, dialect_named, dialect_of
+from coffeeshop.store.migrations import migration_lock
+
+
+@pytest.fixture
+def two_pg_databases() -> Iterator[tuple[str, str]]:
+    first = create_pg_database()
+    try:
+        second = create_pg_database()
+        try:
+            yield first, second
+        finally:
+            drop_pg_database(second)
+    finally:
+        drop_pg_database(first)
+
+
+def test_a_migration_on_one_postgresql_database_does_not_block_another(
+    two_pg_databases: tuple[str, str],
+) -> None:
+    """The migration lock is per database. Its key is derived from the lock's whole name
+    (it once hashed only the prefix every database's lock name shares: harmless because
+    PostgreSQL scopes advisory locks to the current database, which this test pins down)."""
+    first, second = two_pg_databases
+    with Store(first) as busy, migration_lock(busy.engine):  # a migration runs on `first`
+        finished = threading.Event()
+
+        def upgrade_second() -> None:
+            with Store(second) as store:
+                store.upgrade()
+            finished.set()
+
+        thread = threading.Thread(target=upgrade_second, daemon=True)
+        thread.start()
+        upgraded_meanwhile = finished.wait(timeout=20)
+    thread.join(timeout=20)
+    assert upgraded_meanwhile, "the second database waited for the first one's migration"
+
+
+def test_every_known_backend_has_one_dialect_and_others_are_refused() -> None:
+    backends = [backend for dialect in KNOWN for backend in dialect.backends]
+    assert sorted(backends) == ["mariadb", "mysql", "postgresql", "sqlite"]
+    with pytest.raises(KeyError, match="oracle"):
+        dialect_named("oracle")
+    with pytest.raises(ConfigError, match="unsupported database 'oracle'"):
+        dialect_of(make_url("oracle://u@h/db"))
+
+
+def test_each_dialect_writes_its_own_upsert() -> None:
+    """Every dialect compiles an upsert in its own syntax; none borrows another's."""
+    table = Table("t", MetaData(), Column("k", Integer, primary_key=True), Column("n", Integer))
+    for raw, marker in (
+        ("sqlite:///x.db", "ON CONFLICT (k) DO UPDATE"),
+        ("mysql://u@h/db", "ON DUPLICATE KEY UPDATE"),
+        ("postgresql://u@h/db", "ON CONFLICT (k) DO UPDATE"),
+    ):
+        url = normalize_url(raw)
+        statement = dialect_of(url).upsert(table, ("k",), ("n",), ())
+        sql = str(statement.compile(dialect=url.get_dialect()()))
+        assert marker in sql, (raw, sql)
