@@ -21,6 +21,7 @@ or, in a loop that reads (a generator cannot be wrapped in a call):
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -55,7 +56,7 @@ class RetryPolicy:
         return base * random.uniform(0.5, 1.0)
 
 
-class Retrying:
+class Retrying(ABC):
     """The retries of one operation: the failures since its last progress, and what
     happens after the next one. Subclasses give the adapter's side (see the module)."""
 
@@ -66,21 +67,21 @@ class Retrying:
 
     # -- the adapter's side ----------------------------------------------------------------------
 
+    @abstractmethod
     def retryable(self, exc: BaseException) -> bool:
         """Whether another attempt may succeed (a lost connection, a deadlock, …)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def announce(self, exc: BaseException, what: str, delay: float) -> None:
         """Log one line for the retry about to wait `delay` s (`self.failures`: its number)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
         """The error to raise: `exc` is not retryable, or (`exhausted`) the attempts ran out."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stopped(self, exc: BaseException, what: str) -> BaseException:
         """The error to raise when a stop is requested while waiting to retry."""
-        raise NotImplementedError
 
     # -- the policy --------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, Table
 from sqlalchemy.engine import URL, Connection
 
 
-class Dialect:
+class Dialect(ABC):
     """What differs between databases. Subclasses set the class attributes and override the
     methods their database needs; the defaults are what every server database shares."""
 
@@ -42,13 +43,14 @@ class Dialect:
         return {"pool_pre_ping": True}
 
     def configure(self, engine: Engine, *, read_only: bool) -> None:
-        """Listeners a store's engine needs (pragmas, how transactions begin)."""
+        """Listeners a store's engine needs (pragmas, how transactions begin); none by default."""
+        return None
 
+    @abstractmethod
     def upsert(
         self, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]
     ) -> Any:
         """INSERT … ON CONFLICT/DUPLICATE KEY: `add` columns accumulate, `set_` overwrite."""
-        raise NotImplementedError
 
     # -- locks -----------------------------------------------------------------------------------
 
