@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from coffeeshop.cli.logs import configure
-from coffeeshop.cli.text import HINTS, mask_source, printable
+from coffeeshop.cli.text import HINTS, printable
 from coffeeshop.errors import CoffeeshopError, ConfigError
 from coffeeshop.redact import mask_text, mask_url
 from coffeeshop.signals import StopOnSignal
@@ -60,7 +60,7 @@ def setup(**overrides: Any) -> Settings:
     settings = load_settings(**overrides)
     configure(settings.log_level)
     HINTS.db = safe_url(settings.db)
-    HINTS.source = mask_source(settings.source) if settings.source else None
+    HINTS.source = mask_url(settings.source) if settings.source else None
     return settings
 
 

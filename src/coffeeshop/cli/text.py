@@ -34,11 +34,6 @@ class Hints:
         return text
 
 
-def mask_source(source: str) -> str:
-    """A MongoDB URI with its password masked (a file path as it is)."""
-    return re.sub(r"^(mongodb(?:\+srv)?://[^:/@]*):[^@/]*@", r"\1:***@", source)
-
-
 def _quote(value: str) -> str:
     return (
         value
