@@ -411,7 +411,7 @@ def main() -> None:
     connections = int(preset["connections"] if args.connections is None else args.connections)
     history = preset["history"] if args.history is None else args.history
     sample_every = preset["sample"]
-    if shutil.which("wrk") is None:
+    if connections and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     with socket.socket() as probe_port:
         try:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError
 from coffeeshop.sources import MONGO_SCHEMES
+
+if TYPE_CHECKING:
+    from coffeeshop.config import Settings
 
 WorkersOption = Annotated[
     int | None,

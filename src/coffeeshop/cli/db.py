@@ -6,13 +6,16 @@ from pathlib import Path
 
 import typer
 
-from coffeeshop.cli.app import app, safe_url, setup
+from coffeeshop.cli.app import QuickHelpGroup, app, safe_url, setup
 from coffeeshop.cli.inspect import tables
 from coffeeshop.cli.options import DbOption
 from coffeeshop.cli.text import HINTS
 
 db_app = typer.Typer(
-    help="Manage the analysis database schema.", no_args_is_help=True, rich_markup_mode=None
+    cls=QuickHelpGroup,
+    help="Manage the analysis database schema.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from coffeeshop.cli.app import app
+from coffeeshop.cli.app import QuickHelpGroup, app
 from coffeeshop.cli.options import (
     DbOption,
     MongoCollectionOption,
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from coffeeshop.config import Settings
 
 flows_app = typer.Typer(
+    cls=QuickHelpGroup,
     help="Prefect flows over the engine: run one once, or serve them all on schedules.",
     no_args_is_help=True,
     rich_markup_mode=None,
