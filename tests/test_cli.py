@@ -211,12 +211,16 @@ def test_help_imports_no_heavy_library(tmp_path: Path, command: str) -> None:
     assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
 
 
+@pytest.mark.parametrize("group", [False, True], ids=["to-the-pid", "to-the-group"])
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_sync_stops_cleanly_then_exits_128_plus_the_signal(
-    tmp_path: Path, signum: int, code: int
+    tmp_path: Path, signum: int, code: int, group: bool
 ) -> None:
     """Ctrl-C (or SIGTERM) during `sync`: the batch in hand commits, then the exit status says
-    the run was interrupted (130 / 143, as shells expect), not finished (0)."""
+    the run was interrupted (130 / 143, as shells expect), not finished (0). Sent to the
+    process group (a terminal's Ctrl-C, systemd, `timeout`), the signal also reaches the
+    forked source reader: that must not turn the clean stop into a crash (it used to end the
+    reader at once, and the engine died on the closed pipe with an EOFError)."""
     source = tmp_path / "r.jsonl"
     write_lines(source, [receipt(i) for i in range(1, 51)])
     db = f"sqlite:///{tmp_path / 'a.db'}"
@@ -235,13 +239,17 @@ def test_an_interrupted_sync_stops_cleanly_then_exits_128_plus_the_signal(
         env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"},
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     )
     try:
         deadline = time.monotonic() + 60
         while receipts_in(db) < 50:
             assert time.monotonic() < deadline and following.poll() is None
             time.sleep(0.2)
-        following.send_signal(signum)
+        if group:
+            os.killpg(following.pid, signum)
+        else:
+            following.send_signal(signum)
         _, stderr = following.communicate(timeout=60)
     finally:
         if following.poll() is None:

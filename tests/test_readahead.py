@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -87,6 +88,30 @@ def test_stop_ends_a_following_child_promptly(tmp_path: Path) -> None:
     started = time.monotonic()
     assert list(batches) == []
     assert time.monotonic() - started < 3
+    source.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_reader_stopped_alone_is_an_error_not_the_end_of_the_source(
+    tmp_path: Path, signum: int
+) -> None:
+    """The reader stopping on its own (SIGTERM or SIGKILL to its pid, this process not
+    stopping) must not look like a source that ended: a `--follow` would exit 0 with the
+    source unread. With this process stopping too (a signal to the group) it is a clean end:
+    see test_cli's interrupted-sync test."""
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(1)])
+    source = JsonlSource(path)
+    source.open(None)
+    batches = read_ahead(
+        source, BatchLimits(poll_interval=0.01), follow=True, stop=threading.Event()
+    )
+    next(batches)
+    (reader,) = multiprocessing.active_children()
+    assert reader.pid is not None
+    os.kill(reader.pid, signum)
+    with pytest.raises(RuntimeError, match="source reader process stopped"):
+        list(batches)
     source.close()
 
 

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     timezone: str | None = Field(None, validation_alias=AliasChoices("COFFEESHOP_TIMEZONE"))
     batch_size: int = Field(5000, ge=1, le=100_000, validation_alias="COFFEESHOP_BATCH_SIZE")
     batch_wait: float = Field(0.2, gt=0, le=60, validation_alias="COFFEESHOP_BATCH_WAIT")
-    poll_interval: float = Field(0.1, gt=0, le=60, validation_alias="COFFEESHOP_POLL_INTERVAL")
+    poll_interval: float = Field(0.05, gt=0, le=60, validation_alias="COFFEESHOP_POLL_INTERVAL")
     log_level: str = Field("INFO", validation_alias="COFFEESHOP_LOG_LEVEL")
 
     @field_validator("timezone")

@@ -33,7 +33,7 @@ class ApiSettings(Settings):
         description="comma-separated origins allowed by CORS, or *",
     )
     api_refresh: float = Field(
-        0.15,
+        0.05,
         ge=0.01,
         le=60,
         validation_alias=AliasChoices("COFFEESHOP_API_REFRESH"),

@@ -52,6 +52,7 @@ class ReadBatch:
 
 TICK = ReadBatch(None, [])
 TICK_SECONDS = 1.0
+SIGNAL_GRACE = 1.0  # seconds: a signal to the group may reach the reader before this process
 
 
 def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
@@ -160,10 +161,21 @@ def _child(
     # closes its own, a write here fails at once instead of waiting forever.
     inherited.close()
     stop = _StopWhen(halt, parent)
-    # The parent handles Ctrl-C and tells the child through `halt`. SIGTERM (the parent
-    # terminating it) ends the child at once: it holds no state worth saving.
+    signalled: list[int] = []
+
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        # SIGTERM to the process group (systemd, `timeout`) reaches this child with the
+        # parent: stop reading like the parent does and say so, rather than vanish under an
+        # engine that is finishing its batch. A second one (the parent's `terminate()` of a
+        # child stuck in a read) ends it at once: it holds no state worth saving.
+        if signalled:
+            os._exit(0)
+        signalled.append(signum)
+        stop.set()
+
+    # The parent handles Ctrl-C and tells the child through `halt`.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for batch in source_batches(source, limits, follow=follow, stop=stop):
             payload = (
@@ -173,7 +185,8 @@ def _child(
                 batch.source_time,
             )
             out.send_bytes(pickle.dumps(("batch", payload), protocol=pickle.HIGHEST_PROTOCOL))
-        out.send_bytes(pickle.dumps(("done", None)))
+        ending = ("signalled", signalled[0]) if signalled else ("done", None)
+        out.send_bytes(pickle.dumps(ending))
     except BrokenPipeError:
         return  # the parent went away
     except errors.CoffeeshopError as exc:
@@ -218,11 +231,17 @@ def read_ahead(
                     raise RuntimeError(
                         f"the source reader process died (exit code {child.exitcode})"
                     )
-            kind, payload = pickle.loads(receive.recv_bytes())
+            try:
+                kind, payload = pickle.loads(receive.recv_bytes())
+            except EOFError:
+                kind, payload = "signalled", None  # gone without a word: killed
             if kind == "batch":
                 position, packed, behind, source_time = payload
                 yield ReadBatch(position, unpack(packed), behind, source_time)
             elif kind == "done":
+                return
+            elif kind == "signalled":
+                _reader_stopped(child, stop, payload)
                 return
             elif kind == "error":
                 name, message = payload
@@ -241,6 +260,17 @@ def read_ahead(
         if child.is_alive():
             child.kill()
             child.join()
+
+
+def _reader_stopped(child: Any, stop: StopSignal, signum: int | None) -> None:
+    """The reader stopped on a signal (or died): fine when this process is stopping too (a
+    signal to the whole group reaches both, this one's handler maybe a moment later), else
+    an error: the source would look finished while it is not."""
+    if stop.wait(SIGNAL_GRACE):
+        return
+    child.join(timeout=1)
+    cause = f"signal {signal.Signals(signum).name}" if signum else f"exit code {child.exitcode}"
+    raise RuntimeError(f"the source reader process stopped ({cause})")
 
 
 def read_inline(

@@ -43,7 +43,7 @@ class BatchLimits:
 
     max_events: int = 5000
     max_wait: float = 0.2
-    poll_interval: float = 0.1
+    poll_interval: float = 0.05
 
 
 class Source(Protocol):
