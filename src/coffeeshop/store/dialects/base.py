@@ -64,8 +64,12 @@ class Dialect(ABC):
     ) -> None:
         """Make `columns` of `table` exact decimals of `precision` digits (2 after the point)."""
         q = conn.dialect.identifier_preparer.quote
-        changes = ", ".join(f"ALTER COLUMN {q(c)} TYPE NUMERIC({precision}, 2)" for c in columns)
+        changes = ", ".join(self.widen_column(q(c), precision) for c in columns)
         conn.exec_driver_sql(f"ALTER TABLE {q(table)} {changes}")
+
+    def widen_column(self, column: str, precision: int) -> str:
+        """The ALTER TABLE clause that makes `column` (quoted) a DECIMAL(`precision`, 2)."""
+        return f"ALTER COLUMN {column} TYPE NUMERIC({precision}, 2)"
 
     def char_length(self, column: Any) -> Any:
         """SQL for the length of a text column in characters (not bytes)."""

@@ -48,12 +48,8 @@ class MySQL(Dialect):
                     "(coffeeshop needs utf8mb4: leave charset out)"
                 )
 
-    def widen_decimals(
-        self, conn: Connection, table: str, columns: tuple[str, ...], precision: int
-    ) -> None:
-        q = conn.dialect.identifier_preparer.quote
-        changes = ", ".join(f"MODIFY {q(c)} DECIMAL({precision}, 2) NOT NULL" for c in columns)
-        conn.exec_driver_sql(f"ALTER TABLE {q(table)} {changes}")
+    def widen_column(self, column: str, precision: int) -> str:
+        return f"MODIFY {column} DECIMAL({precision}, 2) NOT NULL"
 
     def upsert(
         self, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]
