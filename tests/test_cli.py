@@ -13,21 +13,10 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, execute_sql, receipt, write_lines
 
+from coffeeshop.cli import command_lines
 from coffeeshop.store import Store
 
-COMMANDS = [
-    "sync",
-    "reconcile",
-    "quarantine",
-    "tables",
-    "generate",
-    "sample",
-    "db upgrade",
-    "serve",
-    "demo",
-    "flows run",
-    "flows serve",
-]
+COMMANDS = command_lines()
 
 
 def run(
