@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine, Table, event, func
@@ -75,7 +75,7 @@ class Dialect(ABC):
         """SQL for the length of a text column in characters (not bytes)."""
         return func.char_length(column)
 
-    def check_connect_params(self, driver: str, params: dict[str, Any], safe_url: str) -> None:
+    def check_connect_params(self, driver: str, params: Mapping[str, Any], safe_url: str) -> None:
         """Refuse, with one `ConfigError` line, options `driver` would take but fail on later."""
         return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine, Table
@@ -37,7 +37,7 @@ class MySQL(Dialect):
             url = url.set(drivername=f"{backend}+pymysql")
         return _utf8mb4(url)
 
-    def check_connect_params(self, driver: str, params: dict[str, Any], safe_url: str) -> None:
+    def check_connect_params(self, driver: str, params: Mapping[str, Any], safe_url: str) -> None:
         charset = params.get("charset")
         if driver == "pymysql" and charset:
             from pymysql.charset import charset_by_name
