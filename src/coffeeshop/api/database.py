@@ -22,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
-from coffeeshop.redact import mask_url
 from coffeeshop.store import normalize_url
 from coffeeshop.store.access import sqlite_existing_file
-from coffeeshop.store.dialects import dialect_named
+from coffeeshop.store.dialects import dialect_named, dialect_of
 from coffeeshop.store.url import describe_error
 
 log = logging.getLogger("coffeeshop.api")
@@ -58,13 +57,7 @@ def async_url(settings: Settings) -> URL:
             ) from None
     else:
         url = normalize_url(settings.db)
-    try:
-        dialect = dialect_named(url.get_backend_name())
-    except KeyError:
-        raise ConfigError(
-            f"unsupported database {url.get_backend_name()!r} in {mask_url(url)}: "
-            "use SQLite, MySQL/MariaDB or PostgreSQL"
-        ) from None
+    dialect = dialect_of(url)  # one line naming the databases supported, for any other
     url = dialect.async_url(url)
     return sqlite_existing_file(url) if dialect.local_file else url
 
