@@ -22,19 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SUBCOMMANDS = [
-    "sync",
-    "reconcile",
-    "quarantine",
-    "tables",
-    "generate",
-    "sample",
-    "db upgrade",
-    "serve",
-    "demo",
-    "flows run",
-    "flows serve",
-]
+from coffeeshop.cli import command_lines
 
 
 def timed(argv: list[str], cwd: Path) -> float:
@@ -66,7 +54,7 @@ def main() -> None:
             ],
             "coffeeshop --help": [*python, "-m", "coffeeshop", "--help"],
         }
-        for command in SUBCOMMANDS:
+        for command in command_lines():
             cases[f"coffeeshop {command} --help"] = [
                 *python,
                 "-m",

@@ -13,13 +13,17 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from coffeeshop.core.receipts import InvalidReceipt, Receipt, parse_receipt, receipt_key
 from coffeeshop.core.recompute import Tables, recompute
+
+if TYPE_CHECKING:
+    from coffeeshop.store import Store
 
 
 def receipt(
@@ -151,3 +155,10 @@ def assert_one_line_error(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
     assert fragment in errors[0]
+
+
+def execute_sql(store: Store, sql: str) -> None:
+    """Run one statement in a writing transaction through the store's engine: how a test
+    damages a database (or sets one up the way an older version left it)."""
+    with store.writer.begin() as conn:
+        conn.execute(text(sql))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import execute_sql
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from test_api_support import (
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.anyio
 
 def execute(url: str, sql: str) -> None:
     with Store(url) as store:
-        store.execute(sql)
+        execute_sql(store, sql)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,23 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, receipt, write_lines
+from helpers import assert_one_line_error, execute_sql, receipt, write_lines
 
+from coffeeshop.cli import command_lines
 from coffeeshop.store import Store
 
-COMMANDS = [
-    "sync",
-    "reconcile",
-    "quarantine",
-    "tables",
-    "generate",
-    "sample",
-    "db upgrade",
-    "serve",
-    "demo",
-    "flows run",
-    "flows serve",
-]
+COMMANDS = command_lines()
 
 
 def run(
@@ -161,7 +150,7 @@ def test_reconcile_finds_tampering_and_repair_fixes_it(tmp_path: Path) -> None:
     clean = run("reconcile", "--source", str(source), "--db", db, cwd=tmp_path)
     assert clean.returncode == 0 and "reconcile: 0 difference(s)" in clean.stdout
     with Store(db) as store:
-        store.execute("UPDATE item_performance SET total_sold = 99 WHERE item_name = 'Tea'")
+        execute_sql(store, "UPDATE item_performance SET total_sold = 99 WHERE item_name = 'Tea'")
     found = run("reconcile", "--source", str(source), "--db", db, cwd=tmp_path)
     assert found.returncode == 1
     assert "item_performance 'Tea': expected 15, found 99" in found.stdout

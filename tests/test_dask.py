@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from distributed import Client, LocalCluster
-from helpers import receipt, write_lines
+from helpers import execute_sql, receipt, write_lines
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
@@ -106,8 +106,8 @@ def test_reconcile_on_dask_equals_single_process_and_repairs(
     write_lines(path, history(300))
     sync(url, path)
     with Store(url) as store:
-        store.execute("UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = '5'")
-        store.execute("DELETE FROM store_monthly WHERE store_id = 1")
+        execute_sql(store, "UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = '5'")
+        execute_sql(store, "DELETE FROM store_monthly WHERE store_id = 1")
     expected = single(url, path)
     assert expected.total_differences == 2
     got = reconcile_on_dask(
@@ -177,7 +177,7 @@ def test_the_command_prints_what_the_single_process_command_prints(
     write_lines(path, history(200))
     sync(url, path)
     with Store(url) as store:
-        store.execute("DELETE FROM item_performance")
+        execute_sql(store, "DELETE FROM item_performance")
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
 
     def run(*extra: str) -> subprocess.CompletedProcess[str]:

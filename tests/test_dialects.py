@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import create_pg_database, drop_pg_database
-from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy import Column, Integer, MetaData, Table, Text
 from sqlalchemy.engine import make_url
 
 from coffeeshop.errors import ConfigError
@@ -72,3 +72,21 @@ def test_each_dialect_writes_its_own_upsert() -> None:
         statement = dialect_of(url).upsert(table, ("k",), ("n",), ())
         sql = str(statement.compile(dialect=url.get_dialect()()))
         assert marker in sql, (raw, sql)
+
+
+def test_each_dialect_measures_text_in_characters_and_widens_decimals_in_its_own_syntax() -> None:
+    """SQLite's length() counts characters of text, MySQL's and PostgreSQL's count bytes (so
+    they use char_length()); MySQL widens a column with MODIFY, PostgreSQL with ALTER COLUMN."""
+    table = Table("t", MetaData(), Column("raw", Text))
+    for raw, length, widened in (
+        ("sqlite:///x.db", "length(t.raw)", None),
+        ("mysql://u@h/db", "char_length(t.raw)", "MODIFY c DECIMAL(20, 2) NOT NULL"),
+        ("postgresql://u@h/db", "char_length(t.raw)", "ALTER COLUMN c TYPE NUMERIC(20, 2)"),
+    ):
+        url = normalize_url(raw)
+        dialect = dialect_of(url)
+        sql = str(dialect.char_length(table.c.raw).compile(dialect=url.get_dialect()()))
+        assert sql == length, (raw, sql)
+        assert dialect.decimal_as_text is (widened is None)  # SQLite: exact text, no widening
+        if widened is not None:
+            assert dialect.widen_column("c", 20) == widened

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import receipt, reference_tables
+from helpers import execute_sql, receipt, reference_tables
 
 import coffeeshop
 from coffeeshop.config import load_settings
@@ -47,7 +47,7 @@ def test_sync_then_reconcile_agree_with_a_recomputation(
     assert tables.store_peak_hours == expected.store_peak_hours
 
     with Store(db_url) as store:
-        store.execute("UPDATE item_performance SET total_sold = 0")
+        execute_sql(store, "UPDATE item_performance SET total_sold = 0")
     assert coffeeshop.reconcile(source=source, db=db_url).total_differences > 0
     assert coffeeshop.reconcile(source=source, db=db_url, repair=True).repaired
     assert coffeeshop.reconcile(source=source, db=db_url).total_differences == 0

@@ -27,7 +27,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pymysql
 import pytest
-from helpers import assert_one_line_error, current_receipts, receipt, reference_tables, write_lines
+from helpers import (
+    assert_one_line_error,
+    current_receipts,
+    execute_sql,
+    receipt,
+    reference_tables,
+    write_lines,
+)
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -168,8 +175,8 @@ def test_reconcile_flow_reports_differences_and_repairs_them(
     write_lines(path, lines())
     sync_directly(db_url, path)
     with Store(db_url) as store:
-        store.execute("UPDATE store_peak_hours SET tx_count = tx_count + 1")
-        store.execute("DELETE FROM item_performance")
+        execute_sql(store, "UPDATE store_peak_hours SET tx_count = tx_count + 1")
+        execute_sql(store, "DELETE FROM item_performance")
     with pytest.raises(flows.ReconcileDifferences) as raised:
         flows.reconcile_flow(source=str(path), db=db_url)
     assert raised.value.exit_code == 1
@@ -320,7 +327,7 @@ def test_a_repair_while_the_stream_runs_leaves_the_tables_exact(
     write_lines(path, lines())
     sync_directly(url, path)
     with Store(url) as store:
-        store.execute("DELETE FROM store_monthly")
+        execute_sql(store, "DELETE FROM store_monthly")
     more = [receipt(901, store=2, total="3.30")]
     started = time.monotonic()
     with streaming(monkeypatch, source=str(path), db=url, segment_seconds=1.0) as result:
@@ -455,7 +462,7 @@ def test_flows_run_reconcile_differences_are_one_line_and_exit_1(
     write_lines(path, lines())
     sync_directly(url, path)
     with Store(url) as store:
-        store.execute("DELETE FROM store_peak_hours")
+        execute_sql(store, "DELETE FROM store_peak_hours")
     result = run_cli(
         "run", "reconcile", "--source", str(path), "--db", url, cwd=tmp_path, api=prefect_api
     )

@@ -20,7 +20,7 @@ import mongomock
 import pytest
 from bson import Decimal128, ObjectId, json_util
 from fake_mongo import FakeClient, delete, drop, insert, invalidate, replace, token, update
-from helpers import receipt, reference_tables
+from helpers import execute_sql, receipt, reference_tables
 from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
@@ -249,8 +249,8 @@ def test_reconcile_against_mongomock_finds_tampering_and_repair_fixes_it(sqlite_
         clean = reconcile(store, source(), today=TODAY)
         assert clean.total_differences == 0
         assert clean.receipts == 8 and clean.quarantined == 1
-        store.execute("UPDATE item_performance SET total_sold = 99 WHERE item_name = 'Muffin'")
-        store.execute("DELETE FROM store_monthly")
+        execute_sql(store, "UPDATE item_performance SET total_sold = 99 WHERE item_name = 'Muffin'")
+        execute_sql(store, "DELETE FROM store_monthly")
         found = reconcile(store, source(), today=TODAY)
         assert found.counts["item_performance"] == 1
         assert found.counts["store_monthly"] == 3
@@ -1402,7 +1402,7 @@ def test_a_poll_checkpoint_of_the_old_format_reads_the_whole_collection_once(
     sync(sqlite_url, fake_source(client))
     old = json.dumps({"mode": "poll", "after": json_util.dumps(oid(5))})
     with Store(sqlite_url) as store:
-        store.execute(f"UPDATE cs_checkpoint SET position = '{old}'")
+        execute_sql(store, f"UPDATE cs_checkpoint SET position = '{old}'")
     client.collection.docs += [doc(3), {**doc(4), "_id": "R-0004"}, doc(9)]
     sync(sqlite_url, fake_source(client))
     assert client.collection.find_calls[-1]["filter"] == {}  # the whole collection

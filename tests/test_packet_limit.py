@@ -16,7 +16,7 @@ from typing import Any
 
 import pymysql
 import pytest
-from helpers import current_receipts, receipt, reference_tables
+from helpers import current_receipts, execute_sql, receipt, reference_tables
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -125,7 +125,7 @@ def test_reconcile_and_repair_agree_with_sync_on_large_input(db_url: str, tmp_pa
         report = reconcile(store, JsonlSource(path), today=TODAY)
         assert report.total_differences == 0
         assert (report.receipts, report.quarantined) == (5, 4)
-        store.execute("DELETE FROM store_monthly")
+        execute_sql(store, "DELETE FROM store_monthly")
         repaired = reconcile(store, JsonlSource(path), today=TODAY, repair=True)
         assert repaired.total_differences > 0
         assert reconcile(store, JsonlSource(path), today=TODAY).total_differences == 0

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 from conftest import _admin
-from helpers import assert_one_line_error, free_port, receipt, wait_for_health, write_lines
+from helpers import (
+    assert_one_line_error,
+    execute_sql,
+    free_port,
+    receipt,
+    wait_for_health,
+    write_lines,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -122,7 +129,7 @@ def test_a_read_only_store_cannot_write(db_url: str) -> None:
     with Store(db_url, read_only=True) as store:
         assert store.require_schema() >= 1
         with pytest.raises(SQLAlchemyError):
-            store.execute("DELETE FROM cs_receipts")
+            execute_sql(store, "DELETE FROM cs_receipts")
         with pytest.raises(RuntimeError):
             store.upgrade()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from helpers import receipt, reference_tables, write_lines
+from helpers import execute_sql, receipt, reference_tables, write_lines
 
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.reconcile import reconcile
@@ -46,9 +46,9 @@ def test_differences_in_tables_and_in_engine_state_are_all_reported(
     write_lines(path, lines())
     sync(db_url, path)
     with Store(db_url) as store:
-        store.execute("UPDATE store_peak_hours SET tx_count = tx_count + 1")
-        store.execute("DELETE FROM store_monthly")
-        store.execute("UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = '7'")
+        execute_sql(store, "UPDATE store_peak_hours SET tx_count = tx_count + 1")
+        execute_sql(store, "DELETE FROM store_monthly")
+        execute_sql(store, "UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = '7'")
         report = reconcile(store, JsonlSource(path), today=TODAY)
     assert report.counts == {
         "store_peak_hours": 3,
@@ -66,9 +66,9 @@ def test_repair_makes_the_tables_exact_and_sync_continues_without_double_countin
     write_lines(path, everything)
     sync(db_url, path)
     with Store(db_url) as store:
-        store.execute("DELETE FROM cs_receipts WHERE receipt_id IN ('1', '2')")
-        store.execute("UPDATE item_performance SET total_sold = 0")
-        store.execute("DELETE FROM cs_quarantine")
+        execute_sql(store, "DELETE FROM cs_receipts WHERE receipt_id IN ('1', '2')")
+        execute_sql(store, "UPDATE item_performance SET total_sold = 0")
+        execute_sql(store, "DELETE FROM cs_quarantine")
         report = reconcile(store, JsonlSource(path), today=TODAY, repair=True)
         assert report.repaired and report.total_differences > 0
         assert reconcile(store, JsonlSource(path), today=TODAY).total_differences == 0

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, receipt, reference_tables, write_lines
+from helpers import assert_one_line_error, execute_sql, receipt, reference_tables, write_lines
 from sqlalchemy import text
 
 from coffeeshop.errors import SourceHistoryLost, SourceMismatch
@@ -150,10 +150,11 @@ def test_the_engines_rebuild_never_drops_another_recorded_sources_receipts(
     one of them must not rebuild the state from that one alone."""
     url, first, other = synced
     with Store(url) as store:
-        store.execute(
+        execute_sql(
+            store,
             "INSERT INTO cs_checkpoint (source, position, version, applied, quarantined, "
             f"batches, committed_at) SELECT 'jsonl:{other}', position, 1, 5, 0, 1, committed_at "
-            "FROM cs_checkpoint"
+            "FROM cs_checkpoint",
         )
     before = counts(url)
     with Store(url) as store, pytest.raises(SourceMismatch, match="would delete them"):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from helpers import mysql_connect, receipt, write_lines
+from helpers import execute_sql, mysql_connect, receipt, write_lines
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
@@ -30,17 +30,18 @@ def test_first_start_creates_every_table_at_the_current_version(db_url: str) -> 
 def test_a_newer_schema_is_refused_with_a_clear_message(db_url: str) -> None:
     with Store(db_url) as store:
         store.upgrade()
-        store.execute("UPDATE cs_meta SET value = '99' WHERE name = 'schema_version'")
+        execute_sql(store, "UPDATE cs_meta SET value = '99' WHERE name = 'schema_version'")
         with pytest.raises(StoreError, match="schema is version 99, newer than this coffeeshop"):
             store.upgrade()
 
 
 def test_tables_of_the_original_design_are_kept_aside_not_read(db_url: str) -> None:
     with Store(db_url) as store:
-        store.execute(
-            "CREATE TABLE item_performance (item_name VARCHAR(100) PRIMARY KEY, total_sold FLOAT)"
+        execute_sql(
+            store,
+            "CREATE TABLE item_performance (item_name VARCHAR(100) PRIMARY KEY, total_sold FLOAT)",
         )
-        store.execute("INSERT INTO item_performance VALUES ('Latte', 3.0)")
+        execute_sql(store, "INSERT INTO item_performance VALUES ('Latte', 3.0)")
         store.upgrade()
         with store.engine.connect() as conn:
             legacy = conn.execute(
@@ -162,10 +163,10 @@ def test_a_version_1_database_migrates_to_the_current_version_keeping_its_data(
     with Store(db_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
         # Put the database back to how release 1 left it: no cs_state, no lag columns.
-        store.execute("DROP TABLE cs_state")
+        execute_sql(store, "DROP TABLE cs_state")
         for column in ("behind", "source_time"):
-            store.execute(f"ALTER TABLE cs_checkpoint DROP COLUMN {column}")
-        store.execute("UPDATE cs_meta SET value = '1' WHERE name = 'schema_version'")
+            execute_sql(store, f"ALTER TABLE cs_checkpoint DROP COLUMN {column}")
+        execute_sql(store, "UPDATE cs_meta SET value = '1' WHERE name = 'schema_version'")
     with Store(db_url) as store:
         assert store.upgrade() == (1, schema.SCHEMA_VERSION)
         assert store.data_version()[0] == 0

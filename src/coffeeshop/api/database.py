@@ -15,19 +15,16 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
-from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
-from coffeeshop.redact import mask_url
 from coffeeshop.store import normalize_url
 from coffeeshop.store.access import sqlite_existing_file
-from coffeeshop.store.dialects import dialect_named
+from coffeeshop.store.dialects import dialect_named, dialect_of
 from coffeeshop.store.url import describe_error
 
 log = logging.getLogger("coffeeshop.api")
@@ -60,23 +57,14 @@ def async_url(settings: Settings) -> URL:
             ) from None
     else:
         url = normalize_url(settings.db)
-    try:
-        dialect = dialect_named(url.get_backend_name())
-    except KeyError:
-        raise ConfigError(
-            f"unsupported database {url.get_backend_name()!r} in {mask_url(url)}: "
-            "use SQLite, MySQL/MariaDB or PostgreSQL"
-        ) from None
+    dialect = dialect_of(url)  # one line naming the databases supported, for any other
     url = dialect.async_url(url)
     return sqlite_existing_file(url) if dialect.local_file else url
 
 
 def display_url(url: URL) -> str:
     """The URL for logs and /pipeline: password hidden, an SQLite path as it was given."""
-    if url.get_backend_name() == "sqlite":
-        path = unquote((url.database or "").removeprefix("file:"))
-        return f"{url.drivername}:///{path}" if path else f"{url.drivername}://"
-    return mask_url(url)  # the password, and secret options such as ?password=
+    return dialect_named(url.get_backend_name()).display_url(url)
 
 
 class ReadOnlyDatabase:
@@ -84,9 +72,8 @@ class ReadOnlyDatabase:
 
     def __init__(self, url: URL, *, timeout: float = 10.0) -> None:
         self.url = url
-        self.safe_url = display_url(url)
-        self.dialect = url.get_backend_name()
-        self.backend = dialect_named(self.dialect)
+        self.backend = dialect_named(url.get_backend_name())
+        self.safe_url = self.backend.display_url(url)
         self.timeout = timeout
         self._engine: AsyncEngine | None = None
         try:
@@ -119,17 +106,15 @@ class ReadOnlyDatabase:
             engine = create_async_engine(self.url, **kwargs)
         except (ArgumentError, TypeError) as exc:
             raise ConfigError(f"bad database URL {self.safe_url}: {exc}") from None
-        _make_read_only(engine)
+        self.backend.configure_api(engine.sync_engine)
         self._engine = engine
 
     async def stop(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-            if self.dialect == "sqlite":
-                # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to
-                # hand back: keep the loop alive for it (else "Event loop is closed" there).
-                await asyncio.sleep(0.05)
+            if self.backend.async_dispose_grace:
+                await asyncio.sleep(self.backend.async_dispose_grace)
 
     async def read(self, action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """`action` inside one snapshot, retried once when the pooled connection was dead."""
@@ -159,27 +144,3 @@ class ReadOnlyDatabase:
         except (OSError, TimeoutError) as exc:
             detail = str(exc) or type(exc).__name__
             raise DatabaseUnavailable(f"cannot use database {self.safe_url}: {detail}") from None
-
-
-def _make_read_only(engine: AsyncEngine) -> None:
-    dialect = engine.dialect.name
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if dialect == "sqlite":
-            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (a snapshot)
-            statements = ["PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"]
-        elif dialect in ("mysql", "mariadb"):
-            statements = ["SET SESSION TRANSACTION READ ONLY"]
-        else:
-            return
-        cursor = dbapi_connection.cursor()
-        for statement in statements:
-            cursor.execute(statement)
-        cursor.close()
-
-    if dialect == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")

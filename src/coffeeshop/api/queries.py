@@ -25,6 +25,7 @@ from coffeeshop.api.params import (
     as_date,
 )
 from coffeeshop.store import schema
+from coffeeshop.store.dialects import dialect_named
 
 Row = dict[str, Any]
 
@@ -129,8 +130,7 @@ RAW_CHUNK = 256 * 1024  # characters read per query when streaming one entry's r
 
 
 def _char_length(conn: AsyncConnection, column: Any) -> Any:
-    # SQLite's length() counts characters of text; MySQL's and PostgreSQL's count bytes.
-    return func.length(column) if conn.dialect.name == "sqlite" else func.char_length(column)
+    return dialect_named(conn.dialect.name).char_length(column)
 
 
 async def quarantine(conn: AsyncConnection, params: QuarantineParams) -> list[Row]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -26,6 +26,7 @@ from coffeeshop.api.cache import (
 )
 from coffeeshop.api.database import ReadOnlyDatabase
 from coffeeshop.api.metrics import Metrics
+from coffeeshop.api.params import Params
 from coffeeshop.api.render import dumps
 from coffeeshop.api.settings import ApiSettings
 from coffeeshop.api.tables_csv import MEDIA_TYPE as CSV_MEDIA_TYPE
@@ -33,6 +34,7 @@ from coffeeshop.api.tables_csv import columns_of, dumps_csv, wants_csv
 from coffeeshop.api.watcher import VersionWatcher
 
 Read = Callable[[AsyncConnection], Awaitable[Any]]
+P = TypeVar("P", bound=Params)
 
 
 class ApiState:
@@ -73,6 +75,16 @@ class ApiState:
         if alias:
             self.cache.alias(request.scope["path"], request.scope["query_string"], key)
         return reply(entry, request)
+
+    async def query(
+        self,
+        request: Request,
+        name: str,
+        query: Callable[[AsyncConnection, P], Awaitable[Any]],
+        params: P,
+    ) -> Response:
+        """`query(conn, params)`, cached under `name` and the normalized parameters."""
+        return await self.cached(request, (name, params.key()), lambda conn: query(conn, params))
 
     async def _load(self, read: Read, variant: str = "", columns: list[str] | None = None) -> Entry:
         async def tag_and_rows(conn: AsyncConnection) -> tuple[VersionTag, Any]:

@@ -80,14 +80,22 @@ class QuarantineEntry:
 
 
 @dataclass(slots=True)
+class Sales:
+    """A group's signed change in receipts and in cents (a day's, a store's month's)."""
+
+    receipts: int = 0
+    cents: int = 0
+
+
+@dataclass(slots=True)
 class Delta:
     """Signed changes to every aggregate, keyed like the state tables."""
 
     receipts: int = 0
     cents: int = 0
     units: int = 0
-    daily: dict[dt.date, list[int]] = field(default_factory=dict)  # day -> [receipts, cents]
-    store_month: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    daily: dict[dt.date, Sales] = field(default_factory=dict)
+    store_month: dict[tuple[str, int], Sales] = field(default_factory=dict)
     store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
     items: dict[str, int] = field(default_factory=dict)
 
@@ -101,19 +109,24 @@ class Delta:
         self.receipts += sign
         self.cents += cents
         self.units += sign * units
-        day = self.daily.setdefault(receipt.day, [0, 0])
-        day[0] += sign
-        day[1] += cents
-        month = self.store_month.setdefault((receipt.month, receipt.store_id), [0, 0])
-        month[0] += sign
-        month[1] += cents
+        day = self.daily.get(receipt.day)
+        if day is None:
+            day = self.daily[receipt.day] = Sales()
+        day.receipts += sign
+        day.cents += cents
+        month_key = (receipt.month, receipt.store_id)
+        month = self.store_month.get(month_key)
+        if month is None:
+            month = self.store_month[month_key] = Sales()
+        month.receipts += sign
+        month.cents += cents
         hour_key = (receipt.store_id, receipt.hour)
         self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
 
     def prune(self) -> Delta:
         """Drop entries that cancel out, so unchanged groups are not written."""
-        self.daily = {k: v for k, v in self.daily.items() if v != [0, 0]}
-        self.store_month = {k: v for k, v in self.store_month.items() if v != [0, 0]}
+        self.daily = {k: v for k, v in self.daily.items() if v.receipts or v.cents}
+        self.store_month = {k: v for k, v in self.store_month.items() if v.receipts or v.cents}
         self.store_hour = {k: v for k, v in self.store_hour.items() if v}
         self.items = {k: v for k, v in self.items.items() if v}
         return self

@@ -47,7 +47,6 @@ from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError, WriterBusy
 from coffeeshop.orchestration.progress import SyncTotals, describe_sync
 from coffeeshop.orchestration.settings import install_log_filters
-from coffeeshop.orchestration.signals import Stop, start_timer, stop_on_signals
 from coffeeshop.orchestration.tasks import (
     PROGRESS_EVERY,
     is_retryable,
@@ -57,6 +56,8 @@ from coffeeshop.orchestration.tasks import (
 )
 from coffeeshop.redact import mask_url
 from coffeeshop.retry import Retrying, RetryPolicy
+from coffeeshop.signals import StopOnSignal as Stop
+from coffeeshop.signals import start_timer
 from coffeeshop.store import normalize_url
 
 __all__ = [
@@ -124,6 +125,13 @@ def _engine_log_level(settings: Settings) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(before)
+
+
+def stop_on_signals(stop: Stop, logger: Any) -> contextlib.AbstractContextManager[Stop]:
+    """While inside, SIGTERM/SIGINT set `stop`; on the way out the first one is handed on to
+    the handler it interrupted (Prefect's marks the run Cancelled or Crashed), logged to
+    `logger` (the run's). A second signal is handed on at once."""
+    return stop.install(hand_on=True, log=logger)
 
 
 @flow(name="sync")

@@ -24,10 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from coffeeshop.config import Settings
 from coffeeshop.errors import CheckpointMoved, SourceUnavailable, StoreError
 from coffeeshop.orchestration.progress import ProgressLog, describe_sync, log_reconcile
-from coffeeshop.orchestration.signals import Stop
 from coffeeshop.pipeline.engine import SyncReport
 from coffeeshop.pipeline.facade import build_syncer
 from coffeeshop.pipeline.reconcile import reconcile
+from coffeeshop.signals import StopOnSignal
 from coffeeshop.store import Store
 from coffeeshop.store.dialects import is_transient
 
@@ -83,7 +83,7 @@ def _one_line_errors(store: Store) -> Iterator[None]:
 @task(name="sync-pass", **_RETRYING)
 def sync_pass(
     settings: Settings,
-    stop: Stop,
+    stop: StopOnSignal,
     *,
     follow: bool,
     seconds: float | None = None,

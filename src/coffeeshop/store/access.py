@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning
 
@@ -63,14 +63,14 @@ def create_checked_engine(url: URL, safe_url: str, *, read_only: bool) -> Engine
         raise ConfigError(f"no driver for {safe_url}: {exc}") from None
     except (SAWarning, ArgumentError, *OPTION_ERRORS) as exc:
         raise bad_option(safe_url, exc) from None
-    _check_driver_options(engine, safe_url)
+    _check_driver_options(engine, dialect, safe_url)
     if read_only:
-        _make_read_only(engine, dialect)
+        dialect.make_read_only(engine)
     dialect.configure(engine, read_only=read_only)
     return engine
 
 
-def _check_driver_options(engine: Engine, safe_url: str) -> None:
+def _check_driver_options(engine: Engine, backend: Dialect, safe_url: str) -> None:
     """Options the driver's `connect()` would refuse with a bare Python exception."""
     dialect = engine.dialect
     try:
@@ -92,26 +92,7 @@ def _check_driver_options(engine: Engine, safe_url: str) -> None:
                 f"unknown option {', '.join(repr(u) for u in unknown)} in the database URL "
                 f"{safe_url} (the {dialect.driver} driver does not take it)"
             )
-    charset = params.get("charset")
-    if dialect.driver == "pymysql" and charset:
-        from pymysql.charset import charset_by_name
-
-        if charset_by_name(str(charset)) is None:
-            raise ConfigError(
-                f"unknown character set {charset!r} in the database URL {safe_url} "
-                "(coffeeshop needs utf8mb4: leave charset out)"
-            )
-
-
-def _make_read_only(engine: Engine, dialect: Dialect) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        for statement in dialect.read_only_statements:
-            cursor.execute(statement)
-        cursor.close()
-        if dialect.commit_after_session_setup:
-            dbapi_connection.commit()
+    backend.check_connect_params(dialect.driver, params, safe_url)
 
 
 def missing_database(url: URL, safe_url: str) -> DatabaseMissing | None:

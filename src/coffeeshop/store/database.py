@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, select
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -324,11 +324,6 @@ class Store:
             return [
                 SummaryRow(**row._mapping) for row in conn.execute(select(rs).order_by(rs.c.as_of))
             ]
-
-    def execute(self, sql: str) -> None:
-        """Run one statement in a writing transaction (tests use it to damage a database)."""
-        with self.writer.begin() as conn:
-            conn.execute(text(sql))
 
 
 __all__ = ["BatchResult", "Checkpoint", "FaultHook", "Store", "describe_error", "normalize_url"]

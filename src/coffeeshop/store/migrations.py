@@ -94,16 +94,9 @@ def _v3_wider_decimals(conn: Connection) -> None:
         schema.receipts_summary: ("items_per_rcpt", "this_week_sales", "last_week_sales"),
         schema.store_monthly: ("sales",),
     }
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        return
-    q = conn.dialect.identifier_preparer.quote
+    dialect = dialect_named(conn.dialect.name)
     for table, columns in widened.items():
-        if dialect in ("mysql", "mariadb"):
-            changes = ", ".join(f"MODIFY {q(c)} DECIMAL(20, 2) NOT NULL" for c in columns)
-        else:
-            changes = ", ".join(f"ALTER COLUMN {q(c)} TYPE NUMERIC(20, 2)" for c in columns)
-        conn.exec_driver_sql(f"ALTER TABLE {q(table.name)} {changes}")
+        dialect.widen_decimals(conn, table.name, columns, 20)
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {

@@ -32,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
+from coffeeshop.store.dialects import dialect_named
+
 SCHEMA_VERSION = 3
 
 metadata = MetaData()
@@ -55,7 +57,7 @@ class Exact(TypeDecorator[Decimal]):
         self.precision = precision
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "sqlite":
+        if dialect_named(dialect.name).decimal_as_text:
             return dialect.type_descriptor(Text())
         return dialect.type_descriptor(Numeric(self.precision, 2, asdecimal=True))
 
@@ -63,7 +65,7 @@ class Exact(TypeDecorator[Decimal]):
         if value is None:
             return None
         value = Decimal(value).quantize(Decimal("0.01"))
-        return str(value) if dialect.name == "sqlite" else value
+        return str(value) if dialect_named(dialect.name).decimal_as_text else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from coffeeshop.errors import ConfigError
 from coffeeshop.redact import mask_text, mask_url
-from coffeeshop.store.dialects import dialect_of
+from coffeeshop.store.dialects import canonical, dialect_of
 
 
 def normalize_url(raw: str) -> URL:
@@ -23,8 +23,7 @@ def normalize_url(raw: str) -> URL:
             f"not a database URL: {mask_url(raw)!r} "
             "(expected e.g. sqlite:///analysis.db or mysql+pymysql://user@host:3306/db)"
         ) from None
-    if url.drivername.split("+")[0] == "postgres":  # libpq's and Heroku's spelling
-        url = url.set(drivername="postgresql" + url.drivername.removeprefix("postgres"))
+    url = canonical(url)  # postgres:// (libpq's and Heroku's spelling)
     return dialect_of(url).normalize(url)
 
 

@@ -35,9 +35,7 @@ async def daily_sales(
 ) -> Response:
     """Oldest first; days without receipts are left out. All stores from the per-day state the
     engine keeps; one store (`store_id`) from its current receipts."""
-    return await api.cached(
-        request, ("daily_sales", params.key()), lambda conn: insights.daily_sales(conn, params)
-    )
+    return await api.query(request, "daily_sales", insights.daily_sales, params)
 
 
 @router.get(
@@ -78,11 +76,7 @@ async def quarantine_reasons(
     params: Annotated[ReasonParams, Query()], request: Request, api: Api
 ) -> Response:
     """Most frequent first (ties by reason)."""
-    return await api.cached(
-        request,
-        ("quarantine_reasons", params.key()),
-        lambda conn: insights.quarantine_reasons(conn, params),
-    )
+    return await api.query(request, "quarantine_reasons", insights.quarantine_reasons, params)
 
 
 @settings_router.get(

@@ -33,9 +33,7 @@ async def quarantine(params: QuarantineQuery, request: Request, api: Api) -> Res
 
     `raw` holds the first 1,000 characters of the input; `raw_length` is its whole length
     and `raw_truncated` says whether it was cut: `/quarantine/{id}/raw` has all of it."""
-    return await api.cached(
-        request, ("quarantine", params.key()), lambda conn: queries.quarantine(conn, params)
-    )
+    return await api.query(request, "quarantine", queries.quarantine, params)
 
 
 class NoParams(Params):

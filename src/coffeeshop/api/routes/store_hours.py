@@ -22,8 +22,4 @@ router = APIRouter(tags=["tables"], responses=TABLE_RESPONSES)
 async def store_hours(params: StoreQuery, request: Request, api: Api) -> Response:
     """All time, ordered by store, then hour; hours without receipts are left out. Its
     maximum per store is that store's row of `/store_peak_hours`."""
-    return await api.cached(
-        request,
-        ("store_hours", params.key()),
-        lambda conn: queries.store_hours(conn, params),
-    )
+    return await api.query(request, "store_hours", queries.store_hours, params)

@@ -36,11 +36,7 @@ router = APIRouter(tags=["tables"], responses=TABLE_RESPONSES)
 )
 async def receipts_summary(params: SummaryQuery, request: Request, api: Api) -> Response:
     """One row per day the engine ran, oldest first. Money is an exact JSON number."""
-    return await api.cached(
-        request,
-        ("receipts_summary", params.key()),
-        lambda conn: queries.receipts_summary(conn, params),
-    )
+    return await api.query(request, "receipts_summary", queries.receipts_summary, params)
 
 
 @router.get(
@@ -51,11 +47,7 @@ async def receipts_summary(params: SummaryQuery, request: Request, api: Api) -> 
 )
 async def store_monthly(params: StoreMonthlyQuery, request: Request, api: Api) -> Response:
     """Ordered by month, then store. A range whose start is after its end is a 422."""
-    return await api.cached(
-        request,
-        ("store_monthly", params.key()),
-        lambda conn: queries.store_monthly(conn, params),
-    )
+    return await api.query(request, "store_monthly", queries.store_monthly, params)
 
 
 @router.get(
@@ -66,11 +58,7 @@ async def store_monthly(params: StoreMonthlyQuery, request: Request, api: Api) -
 )
 async def item_performance(params: ItemQuery, request: Request, api: Api) -> Response:
     """Best sellers first (`order=total_sold`, the default), or by name (`order=item_name`)."""
-    return await api.cached(
-        request,
-        ("item_performance", params.key()),
-        lambda conn: queries.item_performance(conn, params),
-    )
+    return await api.query(request, "item_performance", queries.item_performance, params)
 
 
 @router.get(
@@ -81,8 +69,4 @@ async def item_performance(params: ItemQuery, request: Request, api: Api) -> Res
 )
 async def store_peak_hours(params: StoreQuery, request: Request, api: Api) -> Response:
     """Ordered by store. A tie between hours goes to the earliest."""
-    return await api.cached(
-        request,
-        ("store_peak_hours", params.key()),
-        lambda conn: queries.store_peak_hours(conn, params),
-    )
+    return await api.query(request, "store_peak_hours", queries.store_peak_hours, params)

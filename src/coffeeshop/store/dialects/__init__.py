@@ -17,6 +17,7 @@ from coffeeshop.store.dialects.sqlite import SQLite
 
 KNOWN: tuple[Dialect, ...] = (SQLite(), MySQL(), PostgreSQL())
 _BY_BACKEND = {backend: dialect for dialect in KNOWN for backend in dialect.backends}
+_ALIASES = {alias: dialect.backends[0] for dialect in KNOWN for alias in dialect.aliases}
 SUPPORTED = "use sqlite:///FILE, mysql+pymysql://… (MySQL/MariaDB) or postgresql://…"
 
 
@@ -26,6 +27,14 @@ def dialect_named(backend: str) -> Dialect:
         return _BY_BACKEND[backend]
     except KeyError:
         raise KeyError(f"no coffeeshop dialect for the {backend!r} database") from None
+
+
+def canonical(url: URL) -> URL:
+    """`url` with another spelling of a backend (`postgres://`) replaced by SQLAlchemy's."""
+    backend, plus, driver = url.drivername.partition("+")
+    if backend in _ALIASES:
+        url = url.set(drivername=_ALIASES[backend] + plus + driver)
+    return url
 
 
 def dialect_of(url: URL) -> Dialect:
@@ -51,4 +60,12 @@ def is_transient(exc: BaseException, dialect: Dialect | None = None) -> bool:
     return any(d.is_transient(orig) for d in ((dialect,) if dialect else KNOWN))
 
 
-__all__ = ["KNOWN", "SUPPORTED", "Dialect", "dialect_named", "dialect_of", "is_transient"]
+__all__ = [
+    "KNOWN",
+    "SUPPORTED",
+    "Dialect",
+    "canonical",
+    "dialect_named",
+    "dialect_of",
+    "is_transient",
+]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, event, func
 from sqlalchemy.engine import URL, Connection
+
+from coffeeshop.redact import mask_url
 
 
 class Dialect(ABC):
@@ -25,6 +27,7 @@ class Dialect(ABC):
 
     name: ClassVar[str]  # as in messages
     backends: ClassVar[tuple[str, ...]]  # the SQLAlchemy backend names it serves
+    aliases: ClassVar[tuple[str, ...]] = ()  # other spellings, read as its first backend name
     async_drivers: ClassVar[tuple[str, ...]] = ()  # sync drivers the API swaps for `async_driver`
     async_driver: ClassVar[str]  # full drivername of the async engine the API uses
     literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
@@ -33,6 +36,10 @@ class Dialect(ABC):
     # Session statements that make a connection read-only (`store.access`, the API).
     read_only_statements: ClassVar[tuple[str, ...]] = ()
     commit_after_session_setup: ClassVar[bool] = False
+    decimal_as_text: ClassVar[bool] = False  # no exact decimal type: canonical text instead
+    # Seconds the API's event loop stays alive after its engine is disposed (a driver thread
+    # may still have a reply to hand back).
+    async_dispose_grace: ClassVar[float] = 0.0
 
     def normalize(self, url: URL) -> URL:
         """Complete a parsed URL with the driver (and options) this package ships with."""
@@ -44,6 +51,32 @@ class Dialect(ABC):
 
     def configure(self, engine: Engine, *, read_only: bool) -> None:
         """Listeners a store's engine needs (pragmas, how transactions begin); none by default."""
+        return None
+
+    def make_read_only(self, engine: Engine) -> None:
+        """Every new connection of `engine` runs `read_only_statements` (a read-only store)."""
+        on_connect_run(engine, self.read_only_statements, commit=self.commit_after_session_setup)
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def widen_decimals(
+        self, conn: Connection, table: str, columns: tuple[str, ...], precision: int
+    ) -> None:
+        """Make `columns` of `table` exact decimals of `precision` digits (2 after the point)."""
+        q = conn.dialect.identifier_preparer.quote
+        changes = ", ".join(self.widen_column(q(c), precision) for c in columns)
+        conn.exec_driver_sql(f"ALTER TABLE {q(table)} {changes}")
+
+    def widen_column(self, column: str, precision: int) -> str:
+        """The ALTER TABLE clause that makes `column` (quoted) a DECIMAL(`precision`, 2)."""
+        return f"ALTER COLUMN {column} TYPE NUMERIC({precision}, 2)"
+
+    def char_length(self, column: Any) -> Any:
+        """SQL for the length of a text column in characters (not bytes)."""
+        return func.char_length(column)
+
+    def check_connect_params(self, driver: str, params: Mapping[str, Any], safe_url: str) -> None:
+        """Refuse, with one `ConfigError` line, options `driver` would take but fail on later."""
         return None
 
     @abstractmethod
@@ -89,6 +122,28 @@ class Dialect(ABC):
     def async_engine_options(self) -> dict[str, Any]:
         """Keyword arguments of `create_async_engine` for the API, beside the pool's."""
         return {}
+
+    def configure_api(self, engine: Engine) -> None:
+        """Listeners that make the API's async engine (its `sync_engine`) read-only: by
+        default `read_only_statements` on each new connection."""
+        self.make_read_only(engine)
+
+    def display_url(self, url: URL) -> str:
+        """`url` for logs and the API's /pipeline, with no password (nor secret option)."""
+        return mask_url(url)
+
+
+def on_connect_run(engine: Engine, statements: tuple[str, ...], *, commit: bool = False) -> None:
+    """Run `statements` on every new DBAPI connection of `engine` (then commit, if asked)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+        if commit:
+            dbapi_connection.commit()
 
 
 def on_conflict_upsert(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine, Table
 from sqlalchemy.engine import URL, Connection
 
-from coffeeshop.errors import StoreError
+from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.store.dialects.base import Dialect
 
 # Error codes worth retrying: deadlock, lock wait timeout, server gone or unreachable, too
@@ -36,6 +36,20 @@ class MySQL(Dialect):
         if url.get_driver_name() in ("", "mysqldb") and "+" not in url.drivername:
             url = url.set(drivername=f"{backend}+pymysql")
         return _utf8mb4(url)
+
+    def check_connect_params(self, driver: str, params: Mapping[str, Any], safe_url: str) -> None:
+        charset = params.get("charset")
+        if driver == "pymysql" and charset:
+            from pymysql.charset import charset_by_name
+
+            if charset_by_name(str(charset)) is None:
+                raise ConfigError(
+                    f"unknown character set {charset!r} in the database URL {safe_url} "
+                    "(coffeeshop needs utf8mb4: leave charset out)"
+                )
+
+    def widen_column(self, column: str, precision: int) -> str:
+        return f"MODIFY {column} DECIMAL({precision}, 2) NOT NULL"
 
     def upsert(
         self, table: Table, keys: tuple[str, ...], add: tuple[str, ...], set_: tuple[str, ...]

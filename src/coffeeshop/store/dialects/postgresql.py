@@ -15,6 +15,7 @@ from coffeeshop.store.dialects.base import Dialect, advisory_keys, on_conflict_u
 class PostgreSQL(Dialect):
     name = "PostgreSQL"
     backends = ("postgresql",)
+    aliases = ("postgres",)  # libpq's and Heroku's spelling
     async_drivers = ("psycopg", "psycopg2", "pg8000")
     async_driver = "postgresql+psycopg"
     read_only_statements: ClassVar[tuple[str, ...]] = (
@@ -72,6 +73,9 @@ class PostgreSQL(Dialect):
 
     def is_missing_table(self, orig: BaseException) -> bool:
         return getattr(orig, "sqlstate", None) == "42P01"  # undefined table
+
+    def configure_api(self, engine: Engine) -> None:
+        return None  # `async_engine_options` make every transaction read-only at connect
 
     def async_engine_options(self) -> dict[str, Any]:
         return {

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
-from sqlalchemy import Engine, Table, event
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, Table, event, func
+from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, on_conflict_upsert
 
@@ -18,6 +19,10 @@ class SQLite(Dialect):
     local_file = True
     file_lock = True  # flock on the database file, released by the kernel with the process
     read_only_statements: ClassVar[tuple[str, ...]] = ("PRAGMA query_only = ON",)
+    decimal_as_text = True  # SQLite has no decimal type and would store a binary float
+    # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to hand back:
+    # the loop stays alive for it (else "Event loop is closed" there).
+    async_dispose_grace = 0.05
 
     def engine_options(self) -> dict[str, Any]:
         return {"connect_args": {"timeout": 10.0}}
@@ -52,6 +57,34 @@ class SQLite(Dialect):
         from sqlalchemy.dialects import sqlite  # imported when first used (import cost)
 
         return on_conflict_upsert(sqlite.insert(table), table, keys, add, set_)
+
+    def configure_api(self, engine: Engine) -> None:
+        """Read-only connections whose transactions the API begins itself (a snapshot)."""
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (a snapshot)
+            cursor = dbapi_connection.cursor()
+            for statement in ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"):
+                cursor.execute(statement)
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+    def display_url(self, url: URL) -> str:
+        """The path as it was given (a file URL holds no password)."""
+        path = unquote((url.database or "").removeprefix("file:"))
+        return f"{url.drivername}:///{path}" if path else f"{url.drivername}://"
+
+    def widen_decimals(
+        self, conn: Connection, table: str, columns: tuple[str, ...], precision: int
+    ) -> None:
+        return None  # exact decimals are text here (`decimal_as_text`): nothing to widen
+
+    def char_length(self, column: Any) -> Any:
+        return func.length(column)  # length() of text counts characters here
 
     def is_transient(self, orig: BaseException) -> bool:
         message = str(orig).lower()

@@ -33,7 +33,10 @@ class ReceiptsSummary:
         if delta.daily:
             conn.execute(
                 stmts.upsert(schema.daily, ("day",), add=("receipts", "cents")),
-                [{"day": d, "receipts": v[0], "cents": v[1]} for d, v in delta.daily.items()],
+                [
+                    {"day": d, "receipts": v.receipts, "cents": v.cents}
+                    for d, v in delta.daily.items()
+                ],
             )
             for chunk in chunks(list(delta.daily)):
                 conn.execute(
@@ -58,7 +61,11 @@ class ReceiptsSummary:
             )
         }
         row = summary_row(
-            today, receipts=totals[0], cents=totals[1], units=totals[2], daily_cents=daily
+            today,
+            receipts=totals.receipts,
+            cents=totals.cents,
+            units=totals.units,
+            daily_cents=daily,
         )
         conn.execute(
             stmts.upsert(schema.receipts_summary, ("as_of",), set_=SUMMARY_COLUMNS),

@@ -27,7 +27,7 @@ class StoreMonthly:
         conn.execute(
             stmts.upsert(sm, ("month", "store_id"), add=("receipts", "cents")),
             [
-                {"month": m, "store_id": s, "receipts": v[0], "cents": v[1]}
+                {"month": m, "store_id": s, "receipts": v.receipts, "cents": v.cents}
                 for (m, s), v in changes.items()
             ],
         )
