@@ -258,8 +258,16 @@ def test_a_mongodb_source_runs_on_dask_and_its_backfill_hands_over_to_the_stream
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as local:
-        for name in ("DB", "SOURCE", "MONGO_DATABASE", "MONGO_COLLECTION", "FULL_DOCUMENT"):
-            monkeypatch.delenv(f"COFFEESHOP_{name}", raising=False)  # restored afterwards
+        # backfill hands these to the flow through the environment: set here, so that they
+        # are restored afterwards (a delenv of an unset name records nothing to restore)
+        for name, value in (
+            ("DB", url),
+            ("SOURCE", URI),
+            ("MONGO_DATABASE", "coffeeshop"),
+            ("MONGO_COLLECTION", "receipt"),
+            ("FULL_DOCUMENT", "updateLookup"),
+        ):
+            monkeypatch.setenv(f"COFFEESHOP_{name}", value)
         settings = load_settings(source=URI, db=url)
         built = cli_dask.backfill(settings, workers=None, address=local.scheduler_address)
         assert (
