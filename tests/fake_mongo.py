@@ -26,24 +26,28 @@ starts "now", at the furthest position any stream reached. Positions before
 timeline is exhausted the stream is idle (`try_next()` returns None), so a
 follow-mode loop runs until its stop event is set.
 
-Only what `MongoSource` calls exists: `client[db][coll]`, `client[db].list_collections()`,
-`client.admin.command("hello" | "isMaster")`, `client.close()`,
-`collection.find(filter, sort=, batch_size=, limit=, hint=, min=)`, `collection.find_one()`
+Only what `MongoSource` and the partitioned reader call exists: `client[db][coll]`,
+`client[db].list_collections()`, `client.admin.command("hello" | "isMaster")`, `client.close()`,
+`collection.find(filter, sort=, batch_size=, limit=, hint=, min=)`, `collection.find_one()`,
+`collection.count_documents(filter, limit=)`, `collection.estimated_document_count()`,
+`collection.aggregate([{"$match"}, {"$sample"}, {"$project": {"_id": 1}}])`
 and `collection.watch(full_document=, resume_after=, max_await_time_ms=, batch_size=)`
 returning a stream with `try_next()`, `resume_token`, `close()` and `with`.
 
 `find` compares `_id`s as the server does: in BSON type order (numbers < strings < objects
 < binary < ObjectId < booleans < dates), and `$gt` / `$lt` only match values of the same
-type ("type bracketing"). Like PyMongo, a `find` cursor gets its first batch with the
-`find` itself (which PyMongo retries once) and every further batch with a `getMore`, which
-the driver never retries: an exception put in `collection.getmore_faults` is raised by the
-next getMore of any cursor (AutoReconnect, NetworkTimeout, CursorNotFound (43), …).
+type ("type bracketing"); `$type` takes the aliases "number", "string", "objectId", "date".
+Like PyMongo, a `find` cursor gets its first batch with the `find` itself (which PyMongo
+retries once) and every further batch with a `getMore`, which the driver never retries:
+an exception put in `collection.getmore_faults` is raised by the next getMore of any cursor
+(AutoReconnect, NetworkTimeout, CursorNotFound (43), …).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -145,9 +149,12 @@ def bson_key(value: Any) -> tuple[Any, ...]:
     return (rank, value)
 
 
+_TYPE_RANKS = {"number": 2, "string": 3, "objectId": 7, "date": 9}
+
+
 def _matches(doc_id: Any, filter: dict[str, Any]) -> bool:
-    """The filters the source sends: `{}`, `{"_id": {"$gt"|"$gte"|"$lt": x}}`, `{"$nor": [...]}`,
-    `{"_id": x}`."""
+    """The filters the source sends: `{}`, `{"_id": {"$gt"|"$gte"|"$lt"|"$type": x}}`,
+    `{"$nor": [...]}`, `{"_id": x}`."""
     for field, condition in filter.items():
         if field == "$nor":
             if any(_matches(doc_id, clause) for clause in condition):
@@ -159,6 +166,10 @@ def _matches(doc_id: Any, filter: dict[str, Any]) -> bool:
                 return False
             continue
         for op, bound in condition.items():
+            if op == "$type":
+                if bracket(doc_id) != _TYPE_RANKS[bound]:
+                    return False
+                continue
             if bracket(bound) != bracket(doc_id):  # type bracketing
                 return False
             mine, theirs = bson_key(doc_id), bson_key(bound)
@@ -288,6 +299,28 @@ class FakeCollection:
             if _matches(d["_id"], filter):
                 return copy.deepcopy(d)
         return None
+
+    def count_documents(self, filter: dict[str, Any], *, limit: int = 0) -> int:
+        self.calls.append(("count_documents", {"filter": copy.deepcopy(filter)}))
+        n = sum(1 for d in self.docs if _matches(d["_id"], filter))
+        return min(n, limit) if limit else n
+
+    def estimated_document_count(self) -> int:
+        return len(self.docs)
+
+    def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """`$match` on `_id`, `$sample` (seeded: the same plan every run), `$project` to `_id`."""
+        docs = self.docs
+        for stage in pipeline:
+            ((op, argument),) = stage.items()
+            if op == "$match":
+                docs = [d for d in docs if _matches(d["_id"], argument)]
+            elif op == "$sample":
+                docs = random.Random(len(docs)).sample(docs, min(argument["size"], len(docs)))
+            else:
+                assert op == "$project" and argument == {"_id": 1}, stage
+                docs = [{"_id": d["_id"]} for d in docs]
+        return iter(copy.deepcopy(docs))
 
     def watch(
         self,

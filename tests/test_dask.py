@@ -235,3 +235,60 @@ def test_backfill_builds_the_first_state_on_dask_and_sync_continues_without_a_ga
     with Store(url) as store:
         assert store.read_tables(today()) == reference_tables(first + more, today())
     assert cli_dask.backfill(settings, workers=None, address=cluster.scheduler_address) is None
+
+
+def test_a_mongodb_source_runs_on_dask_and_its_backfill_hands_over_to_the_stream(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow and its tasks for a `mongodb://` source on a `DaskTaskRunner` (workers in this
+    process, so they reach the scripted fake through the URI's client factory, as real
+    workers reach the server): the report equals the single-process reconcile's, and
+    `sync --backfill-workers`'s backfill then hands over to the change stream."""
+    from fake_mongo import FakeClient, insert
+    from test_mongo_partitions import URI, mixed_docs
+
+    from coffeeshop.cli import dask as cli_dask
+    from coffeeshop.config import load_settings
+    from coffeeshop.sources.mongo import MongoSource
+
+    client = FakeClient(mixed_docs(), [])
+    monkeypatch.setattr(MongoSource, "_default_client", lambda self: client)
+    monkeypatch.setenv("COFFEESHOP_TIMEZONE", "UTC")
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as local:
+        # backfill hands these to the flow through the environment: set here, so that they
+        # are restored afterwards (a delenv of an unset name records nothing to restore)
+        for name, value in (
+            ("DB", url),
+            ("SOURCE", URI),
+            ("MONGO_DATABASE", "coffeeshop"),
+            ("MONGO_COLLECTION", "receipt"),
+            ("FULL_DOCUMENT", "updateLookup"),
+        ):
+            monkeypatch.setenv(f"COFFEESHOP_{name}", value)
+        settings = load_settings(source=URI, db=url)
+        built = cli_dask.backfill(settings, workers=None, address=local.scheduler_address)
+        assert (
+            built is not None
+            and built.repaired
+            and built.receipts == len(client.collection.docs) - 2
+        )
+        client.collection.script.append(insert(receipt("after", total="3.00")))
+        with Store(url) as store:
+            Syncer(store, MongoSource(URI), today=today, read_ahead=False).run()
+        expected = summary(single_mongo(url))
+        got = reconcile_on_dask(
+            source=URI, db=url, repair=False, workers=None, address=local.scheduler_address
+        )
+    assert summary(got) == expected and got.total_differences == 0
+
+
+def single_mongo(url: str) -> ReconcileReport:
+    from test_mongo_partitions import URI
+
+    from coffeeshop.sources.mongo import MongoSource
+
+    with Store(url) as store:
+        return reconcile(store, MongoSource(URI), today=today())

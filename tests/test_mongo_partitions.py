@@ -1,19 +1,31 @@
-"""The MongoDB partitioner (mongomock): `_id` ranges over every BSON type bracket cover the
-collection exactly once, and their merged partials equal a fold of the whole collection."""
+"""The MongoDB partitioner: `_id` ranges over every BSON type bracket cover the collection
+exactly once, and their merged partials equal a fold of the whole collection (mongomock); the
+partitioned reconcile of a collection equals the single-process one, and a backfill hands
+over to the change stream without a gap (the scripted fake, on SQLite and MariaDB)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import mongomock
-from bson import Int64, ObjectId
-from helpers import receipt
+import pytest
+from bson import Decimal128, Int64, ObjectId
+from fake_mongo import FakeClient, delete, insert, replace
+from helpers import receipt, reference_tables
 
 from coffeeshop.core.events import event_from_object
 from coffeeshop.core.partials import merge_all, resolve, unkeyed_partial
 from coffeeshop.core.plan import parse_events
 from coffeeshop.core.recompute import recompute
+from coffeeshop.errors import ConfigError
+from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
+from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
+from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo_partitions import plan_collection, read_id_range
+from coffeeshop.store import Store, schema
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -53,3 +65,120 @@ def test_id_ranges_cover_every_document_once_and_merge_to_the_whole() -> None:
         assert partial.tables(TODAY) == reference
         assert [e.receipt_id for e in partial.entries()] == ["bad"]
     assert len(plan_collection(coll, 20)) >= 8  # brackets cut at sampled quantiles
+
+
+# -- the partitioned reconcile and backfill of a collection (the tasks' code, in this process) ---
+
+URI = "mongodb://fake-host:27017/"
+
+
+def mixed_docs() -> list[dict[str, Any]]:
+    """Receipts under `_id`s of every BSON type the fake orders (the scripted fake, unlike
+    mongomock, also has change streams: a backfill hands over to one)."""
+    ids: list[Any] = list(range(60)) + [Int64(1000 + i) for i in range(10)]
+    ids += [1e6 + i + 0.5 for i in range(10)] + [Decimal128("7.5")]
+    ids += [f"r-{i:03d}" for i in range(50)] + [ObjectId(f"{i:024x}") for i in range(1, 40)]
+    ids += [dt.datetime(2026, 1, 1) + dt.timedelta(hours=i) for i in range(20)]
+    ids += [None, b"\x00\x01", {"a": 1}]
+    docs = [
+        receipt(i, store=n % 5, total=f"{n % 40}.10", items=[("Tè\tverde", 1 + n % 3)])
+        for n, i in enumerate(ids)
+    ]
+    docs += [receipt("bad", total="oops"), receipt("bad-2", date="2026-13-01")]
+    return docs
+
+
+def fake_source(client: FakeClient) -> MongoSource:
+    return MongoSource(URI, client_factory=lambda: client)
+
+
+def url_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'a.db'}"
+    return str(request.getfixturevalue("mysql_url"))
+
+
+def sync(url: str, source: MongoSource) -> None:
+    with Store(url) as store:
+        # In this process: a forked reader would change a copy of the fake's collection.
+        Syncer(store, source, today=lambda: TODAY, read_ahead=False).run()
+
+
+def single(url: str, source: MongoSource) -> ReconcileReport:
+    with Store(url) as store:
+        return reconcile(store, source, today=TODAY)
+
+
+def partitioned(
+    url: str, source: MongoSource, parts: int, *, repair: bool = False
+) -> ReconcileReport:
+    with Store(url, bulk_load=repair) as store:
+        gathered = gather_collection_in_process(source, parts)
+        return finish(store, source.name, gathered, today=TODAY, repair=repair)
+
+
+def report_of(report: ReconcileReport) -> tuple[Any, ...]:
+    differences = [str(d) for d in report.differences]
+    return (report.receipts, report.quarantined, report.position, report.counts, differences)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_partitioned_reconcile_of_a_collection_equals_the_single_process_one(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = url_for(backend, tmp_path, request)
+    client = FakeClient(mixed_docs(), [])
+    sync(url, fake_source(client))
+    with Store(url) as store:
+        store.execute("UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = 'r-007'")
+        store.execute("DELETE FROM store_monthly WHERE store_id = 1")
+    expected = single(url, fake_source(client))
+    assert expected.total_differences >= 2 and expected.quarantined == 2
+    for parts in (1, 3, 8):
+        assert report_of(partitioned(url, fake_source(client), parts)) == report_of(expected)
+    assert partitioned(url, fake_source(client), 4, repair=True).repaired
+    assert single(url, fake_source(client)).total_differences == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_a_collection_backfill_hands_over_to_the_stream_without_a_gap(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Changes made while the ranges are read (after the stream's start point was taken)
+    reach the tables through the stream, even one the ranges missed."""
+    url = url_for(backend, tmp_path, request)
+    during = [
+        replace(receipt(5, store=2, total="99.99")),
+        delete("r-010"),
+        insert(receipt("new-1", total="1.01")),
+        insert(receipt(-5, total="5.55")),  # lands in the first number range, once it was read
+    ]
+    client = FakeClient(mixed_docs(), list(during))
+    connects = {"n": 0}
+
+    def connect() -> FakeClient:
+        connects["n"] += 1
+        if connects["n"] == 2:  # the plan's connection: the start point was taken before
+            for index in range(3):
+                client.collection._happen(index, during[index])
+        if connects["n"] == 4:  # the second range's reader: the first range was read
+            client.collection._happen(3, during[3])
+        return client
+
+    source = MongoSource(URI, client_factory=connect)
+    built = partitioned(url, source, 4, repair=True)
+    assert built.repaired and connects["n"] >= 4
+    with Store(url) as store:
+        assert "int:-5" not in {r.key for r in store.iter_receipts()}  # the ranges missed it
+    client.collection.script.append(insert(receipt("after", total="2.00")))  # after it
+    sync(url, fake_source(client))  # goes on from the backfill's checkpoint
+    with Store(url) as store:
+        assert store.read_tables(TODAY) == reference_tables(client.collection.docs, TODAY)
+        assert store.count(schema.receipts) == len(client.collection.docs) - 2  # 2 invalid
+
+
+def test_a_standalone_server_is_refused_in_one_line(tmp_path: Path) -> None:
+    client = FakeClient(mixed_docs(), [], replica_set=False)
+    with pytest.raises(ConfigError, match="needs a replica set") as caught:
+        gather_collection_in_process(fake_source(client), 4)
+    assert "\n" not in str(caught.value)

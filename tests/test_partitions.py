@@ -68,7 +68,8 @@ def state_of(url: str) -> tuple[Any, ...]:
 
 
 def partitioned(url: str, path: Path, parts: int, *, repair: bool = False) -> ReconcileReport:
-    with Store(url) as store:
+    """A repair writes with the bulk path, as the flow's (MariaDB: LOAD DATA LOCAL INFILE)."""
+    with Store(url, bulk_load=repair) as store:
         gathered = gather_in_process(str(path), parts)
         assert gathered.partitions <= parts
         return finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=repair)

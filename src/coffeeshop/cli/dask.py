@@ -50,13 +50,17 @@ def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | 
 
 def reconcile(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
     """The partitioned reconcile; the same report as the single-process one."""
-    if settings.source and settings.source.startswith(MONGO_SCHEMES):
-        raise ConfigError("--workers/--dask-address read JSONL sources only in this version")
     settings.open_source()  # a missing file is one line and exit 2, before Prefect starts
-    # Flow parameters are stored in the Prefect database: URLs go through the environment.
+    # Flow parameters are stored in the Prefect database: URLs go through the environment,
+    # with the options that name a collection.
     os.environ["COFFEESHOP_DB"] = settings.db
-    if settings.source:
+    if settings.source and settings.source.startswith(MONGO_SCHEMES):
+        os.environ["COFFEESHOP_SOURCE"] = settings.source
+    elif settings.source:
         os.environ["COFFEESHOP_SOURCE"] = str(Path(settings.source).expanduser().resolve())
+    os.environ["COFFEESHOP_MONGO_DATABASE"] = settings.mongo_database
+    os.environ["COFFEESHOP_MONGO_COLLECTION"] = settings.mongo_collection
+    os.environ["COFFEESHOP_FULL_DOCUMENT"] = settings.full_document
     from coffeeshop.orchestration.settings import configure
 
     configure()  # before Prefect is first imported
@@ -70,17 +74,20 @@ BackfillWorkersOption = Annotated[
     typer.Option(
         "--backfill-workers",
         min=1,
-        help="First sync of a large JSONL file: build the state from partitions on a local "
-        "Dask cluster of N processes, then follow from where they ended.",
+        help="First sync of a large source (a JSONL file, or a MongoDB replica set): build "
+        "the state from partitions on a local Dask cluster of N processes, then go on from "
+        "where they ended (a collection: from its change stream's start point, taken first).",
     ),
 ]
 
 
 def backfill(settings: Settings, *, workers: int | None, address: str | None = None) -> Any:
     """The first sync's state, built by the partitioned reconcile's repair (the same rebuild,
-    one transaction, checkpoint at the end of the planned ranges) so that `sync` continues
-    from there without a gap. None when the source already has a checkpoint (not a first
-    sync: the engine's incremental path is the right one then)."""
+    one transaction, written with the database's bulk path, checkpoint at the end of the
+    planned ranges, or for a collection at its change stream's start point, taken before the
+    ranges were read) so that `sync` continues from there without a gap. None when the
+    source already has a checkpoint (not a first sync: the engine's incremental path is the
+    right one then)."""
     from coffeeshop.store import Store
 
     with Store(settings.db) as store:

@@ -12,7 +12,10 @@
    then repairs through `Store.rebuild`, in the flow's own process (see `merged_reconcile`).
 
 Only the source must be reachable from the workers (the file at the same path, or the
-MongoDB URI); the analysis database is read and written by the flow's process alone.
+MongoDB URI: each worker connects to it itself); the analysis database is read and written
+by the flow's process alone, a repair or backfill included. A MongoDB collection is read
+in `_id` ranges (`sources.mongo_partitions`), after the flow's process has taken the change
+stream's start point, which a repair or backfill commits as the checkpoint.
 
 A worker that dies mid-task loses its task: Dask runs it again on another worker (up to
 `distributed.scheduler.allowed-failures` times), and the flow waits for it; a task that
@@ -45,9 +48,16 @@ from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
 from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT
-from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
+from coffeeshop.pipeline.partitioned import (
+    Gathered,
+    combine,
+    combine_snapshot,
+    finish,
+    resolve_outputs,
+)
 from coffeeshop.pipeline.reconcile import ReconcileReport
-from coffeeshop.sources import MONGO_SCHEMES
+from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.mongo_partitions import IdRange, MongoTarget, plan_source, read_source_range
 from coffeeshop.sources.partitions import FileRange, RangeOutput, plan_file, read_range
 from coffeeshop.store import Store
 
@@ -112,7 +122,17 @@ _PICKLE = pickle.HIGHEST_PROTOCOL
 @task(name="read-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
     """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
-    output = read_range(part, buckets)
+    return _pickled(read_range(part, buckets))
+
+
+@task(name="read-id-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def read_mongo_range(target: MongoTarget, id_range: IdRange, buckets: int) -> list[bytes]:
+    """One `_id` range of a collection, read on the worker's own connection to the URI;
+    the same output as a file range's."""
+    return _pickled(read_source_range(target.source(), id_range, buckets))
+
+
+def _pickled(output: RangeOutput) -> list[bytes]:
     head = RangeOutput([], output.unkeyed, output.lines, output.end, output.open_line)
     return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
 
@@ -138,10 +158,26 @@ def gather_file(path: str, partitions: int) -> Gathered:
     """Run the read/resolve tasks of a JSONL file on the flow's task runner and merge them."""
     ranges = plan_file(path, partitions)
     outputs = [read_file_range.submit(part, len(ranges)) for part in ranges]
-    # Prefect resolves the futures to their results before a bucket's task runs.
+    return combine(path, _resolved(outputs))
+
+
+def gather_collection(source: MongoSource, partitions: int) -> Gathered:
+    """The same for a MongoDB collection: the change stream's start point is taken here
+    first, then the `_id` ranges are planned and read by the workers, each connecting to the
+    URI itself; the merged state hands over to the stream at that start point."""
+    start = source.start_position()
+    ranges = plan_source(source, partitions)
+    target = MongoTarget.of(source)
+    outputs = [read_mongo_range.submit(target, r, len(ranges)) for r in ranges]
+    return combine_snapshot(start, _resolved(outputs))
+
+
+def _resolved(outputs: list[Any]) -> list[Any]:
+    """Each bucket resolved on the task runner (Prefect resolves the futures to their results
+    before a bucket's task runs)."""
     resolved = cast("list[list[bytes]]", outputs)
-    futures = [resolve_bucket.submit(resolved, b) for b in range(len(ranges))]
-    return combine(path, [pickle.loads(future.result()) for future in futures])
+    futures = [resolve_bucket.submit(resolved, b) for b in range(len(outputs))]
+    return [pickle.loads(future.result()) for future in futures]
 
 
 def _partitions(settings: DaskSettings) -> int:
@@ -166,19 +202,20 @@ def reconcile_partitioned_flow(
     Dask cluster), compare them with the database, and with `repair` rebuild them."""
     logger = get_run_logger()
     settings = dask_settings(source=source, db=db, dask_partitions=partitions)
-    spec = settings.source
-    if spec and spec.startswith(MONGO_SCHEMES):
-        raise ConfigError("partitioned reconcile reads JSONL sources only in this version")
     parts = _partitions(settings)
     source_obj = settings.open_source()
-    gathered = gather_file(str(source_obj.path), parts)
+    if isinstance(source_obj, MongoSource):
+        gathered = gather_collection(source_obj, parts)
+    else:
+        gathered = gather_file(str(source_obj.path), parts)
     logger.info(
         "read %d partition(s): %d valid receipt(s), %d quarantined",
         gathered.partitions,
         gathered.partial.receipts,
         len(gathered.quarantine),
     )
-    with Store(settings.db, read_only=not repair) as store:
+    # A rebuild writes with the database's bulk path (MariaDB/MySQL: LOAD DATA LOCAL INFILE).
+    with Store(settings.db, read_only=not repair, bulk_load=repair) as store:
         return finish(store, source_obj.name, gathered, today=settings.today(), repair=repair)
 
 

@@ -30,6 +30,8 @@ from coffeeshop.core.partials import (
 )
 from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
+from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.mongo_partitions import plan_source, read_source_range
 from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
 from coffeeshop.store import Store, schema
 from coffeeshop.store.codec import decode_receipt
@@ -68,8 +70,27 @@ class Gathered:
 
 def combine(path: str, buckets: list[BucketOutput]) -> Gathered:
     """Merge every bucket of a file: sums, rows, quarantine (with line numbers) and position."""
+    heads = _heads(buckets)
+    lines = sum(head.lines for head in heads)
+    last = heads[-1]
+    position = file_position(path, end=last.end, lines=lines, open_line=last.open_line)
+    return _merged(buckets, position)
+
+
+def combine_snapshot(position: str, buckets: list[BucketOutput]) -> Gathered:
+    """Merge every bucket of a collection read at once; `position` is where its change
+    stream goes on from (taken before the ranges were read)."""
+    return _merged(buckets, position)
+
+
+def _heads(buckets: list[BucketOutput]) -> list[RangeOutput]:
     heads = buckets[0].heads
     assert heads is not None
+    return heads
+
+
+def _merged(buckets: list[BucketOutput], position: str | None) -> Gathered:
+    heads = _heads(buckets)
     offsets = [0]
     for head in heads:
         offsets.append(offsets[-1] + head.lines)
@@ -77,8 +98,6 @@ def combine(path: str, buckets: list[BucketOutput]) -> Gathered:
         [b.result.partial for b in buckets] + [unkeyed_partial(h.unkeyed) for h in heads]
     )
     quarantine = list(finish_entries(partial, render_where(offsets)))
-    last = heads[-1]
-    position = file_position(path, end=last.end, lines=offsets[-1], open_line=last.open_line)
     return Gathered(partial, [b.result.rows for b in buckets], quarantine, position, len(heads))
 
 
@@ -87,6 +106,15 @@ def gather_in_process(path: str, partitions: int) -> Gathered:
     ranges = plan_file(path, partitions)
     outputs = [read_range(part, len(ranges)) for part in ranges]
     return combine(path, [resolve_outputs(outputs, b) for b in range(len(ranges))])
+
+
+def gather_collection_in_process(source: MongoSource, partitions: int) -> Gathered:
+    """A collection's partitions as on Dask, in this process: the stream's start point
+    first, then the ranges, each read on a connection of its own."""
+    start = source.start_position()
+    ranges = plan_source(source, partitions)
+    outputs = [read_source_range(source, r, len(ranges)) for r in ranges]
+    return combine_snapshot(start, [resolve_outputs(outputs, b) for b in range(len(ranges))])
 
 
 def sorted_rows(runs: Iterable[list[Row]]) -> Iterator[Row]:

@@ -186,17 +186,7 @@ def reconcile(
     two batches, and moves the checkpoint to where this read of the source ended. The
     running sync's next batch sees the moved checkpoint, writes nothing, and continues
     from the new position. The tables stay exact either way."""
-    if replace_source and not repair:
-        raise ConfigError("--replace-source replaces the database's source: it needs --repair")
-    if repair:
-        store.upgrade()
-        if not replace_source:
-            store.check_source(source.name, rebuild=True)
-    else:
-        store.require_schema()
-    report = ReconcileReport()
-    report.recorded_sources = store.holdings().sources
-    replacing = repair and any(name != source.name for name in report.recorded_sources)
+    report, replacing = _start(store, source.name, repair=repair, replace_source=replace_source)
     with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
         snapshot = SourceSnapshot(scratch)
         try:
@@ -224,6 +214,24 @@ def reconcile(
         finally:
             snapshot.close()
     return report
+
+
+def _start(
+    store: Store, source: str, *, repair: bool, replace_source: bool
+) -> tuple[ReconcileReport, bool]:
+    """What must hold before the source is read (the schema; for a repair, that the database
+    is this source's); the report to fill, and whether the repair replaces another source."""
+    if replace_source and not repair:
+        raise ConfigError("--replace-source replaces the database's source: it needs --repair")
+    if repair:
+        store.upgrade()
+        if not replace_source:
+            store.check_source(source, rebuild=True)
+    else:
+        store.require_schema()
+    report = ReconcileReport()
+    report.recorded_sources = store.holdings().sources
+    return report, repair and any(name != source for name in report.recorded_sources)
 
 
 def _record(report: ReconcileReport, table: str, key: str, expected: Any, actual: Any) -> None:

@@ -7,7 +7,13 @@ collections, whose order Python shares) are cut at quantiles of a sample of thei
 (`$sample`), so the ranges are of similar size; every other BSON type is one more range (the
 `$nor` of those four), so together the ranges cover every BSON type. Each range is a plain
 `find` with `_id` bounds on the `_id` index; together they return each document exactly
-once. Plain PyMongo calls only; not yet wired into the flow (JSONL sources only there).
+once. Plain PyMongo calls only.
+
+A partitioned read hands over to the change stream like the single-process snapshot: the
+stream's start point is taken first (`MongoSource.start_position`), then the ranges are read,
+each by a reader that connects to the URI itself (`MongoTarget`: what crosses to a worker is
+the URI and names, never a client). A change made while the ranges are read is seen by the
+stream too; applying it again is harmless (the engine is idempotent).
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from bson import ObjectId
 from coffeeshop.core.events import event_from_object
 from coffeeshop.core.partials import Candidate, Positioned, Unkeyed, fold, split
 from coffeeshop.core.plan import parse_events
+from coffeeshop.redact import mask_url
+from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.partitions import RangeOutput
 
 # Brackets whose values Python orders as MongoDB does: these are cut at sampled quantiles.
 _ORDERED = {
@@ -52,6 +61,25 @@ class IdRange:
         if self.high is not None:
             condition["$lt"] = self.high
         return {"_id": condition}
+
+
+@dataclass(frozen=True, slots=True)
+class MongoTarget:
+    """What a worker needs to read a range: the URI (it connects itself) and the names."""
+
+    uri: str
+    database: str
+    collection: str
+
+    @classmethod
+    def of(cls, source: MongoSource) -> MongoTarget:
+        return cls(source.uri, source.database, source.collection)
+
+    def source(self) -> MongoSource:
+        return MongoSource(self.uri, database=self.database, collection=self.collection)
+
+    def __repr__(self) -> str:  # a task's parameters may be logged: never the password
+        return f"MongoTarget({mask_url(self.uri)!r}, {self.database!r}, {self.collection!r})"
 
 
 @dataclass(slots=True)
@@ -99,6 +127,19 @@ def read_id_range(collection: Any, id_range: IdRange, buckets: int) -> MongoRang
     counted = {"n": 0}
     candidates, unkeyed = fold(_parsed(collection, id_range, counted))
     return MongoRangeOutput(split(candidates, buckets), unkeyed, counted["n"])
+
+
+def read_source_range(source: MongoSource, id_range: IdRange, buckets: int) -> RangeOutput:
+    """One range read on a connection of its own, as the file ranges' output (no lines: the
+    count is of documents; no end: the position is the stream's start point)."""
+    with source.collection_handle() as collection:
+        output = read_id_range(collection, id_range, buckets)
+    return RangeOutput(output.shards, output.unkeyed, output.documents, 0, False)
+
+
+def plan_source(source: MongoSource, parts: int) -> list[IdRange]:
+    with source.collection_handle() as collection:
+        return plan_collection(collection, parts)
 
 
 def _parsed(collection: Any, id_range: IdRange, counted: dict[str, int]) -> Iterator[Positioned]:

@@ -48,17 +48,24 @@ def sqlite_existing_file(url: URL) -> URL:
     return url.set(database=f"file:{quote(path)}").update_query_dict({"mode": "rw", "uri": "true"})
 
 
-def create_checked_engine(url: URL, safe_url: str, *, read_only: bool) -> Engine:
+def create_checked_engine(
+    url: URL, safe_url: str, *, read_only: bool, bulk_load: bool = False
+) -> Engine:
     """`create_engine` for a store, with every bad driver option in the URL reported as one
     `ConfigError` line (never a traceback): `?connect_timeout=abc`, `?unknownarg=1`,
-    `?charset=bogus`, or an SQLite option the driver would silently ignore."""
+    `?charset=bogus`, or an SQLite option the driver would silently ignore. `bulk_load`:
+    with the driver arguments the dialect's bulk path needs."""
     dialect = dialect_of(url)
     if dialect.local_file and read_only:
         url = sqlite_existing_file(url)
+    options = dialect.engine_options()
+    if bulk_load and not read_only:
+        connect_args = {**options.get("connect_args", {}), **dialect.bulk_connect_args()}
+        options = {**options, "connect_args": connect_args}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", SAWarning)  # "query string argument(s) ... ignored"
-            engine = create_engine(url, **dialect.engine_options())
+            engine = create_engine(url, **options)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(f"no driver for {safe_url}: {exc}") from None
     except (SAWarning, ArgumentError, *OPTION_ERRORS) as exc:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import Delta, ParsedEvent, QuarantineEntry, plan_batch, touched_keys
 from coffeeshop.core.receipts import Receipt
-from coffeeshop.store import checkpoint, ownership, quarantine, receipts, schema, tables
+from coffeeshop.store import bulk, checkpoint, ownership, quarantine, receipts, schema, tables
 from coffeeshop.store.codec import encode_receipt
 
 if TYPE_CHECKING:
@@ -111,10 +111,15 @@ def rebuild(
         tables.clear_tables(conn)
         q = schema.quarantine
         conn.execute(delete(q).where(q.c.source == source[:255]))
-        delta, count = _insert_receipts(store, conn, current)
+        with bulk.loader(store, conn) as loader:
+            if loader is not None:
+                delta, count = loader.receipts(current)
+                loader.quarantine(source, entries)
+            else:
+                delta, count = _insert_receipts(store, conn, current)
+                quarantine.write(conn, source, (), list(entries))
         tables.apply_delta(conn, stmts, delta.prune())
         tables.SUMMARY.write(conn, stmts, today)
-        quarantine.write(conn, source, (), list(entries))
         checkpoint.bump_data_version(conn)
         checkpoint.record(
             conn, source, position, version, applied=0, quarantined=0, reset_counts=True

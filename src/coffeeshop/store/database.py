@@ -39,18 +39,26 @@ class Store:
     """One analysis database. Thread-compatible, not thread-safe: one writer thread."""
 
     def __init__(
-        self, url: str | URL, *, fault: FaultHook | None = None, read_only: bool = False
+        self,
+        url: str | URL,
+        *,
+        fault: FaultHook | None = None,
+        read_only: bool = False,
+        bulk_load: bool = False,
     ) -> None:
         """`read_only`: for commands that only look (see `store.access`): nothing is ever
-        created, every connection is read-only, and `require_schema` replaces `upgrade`."""
+        created, every connection is read-only, and `require_schema` replaces `upgrade`.
+        `bulk_load`: `rebuild` writes with the database's bulk path where it has one
+        (MySQL/MariaDB: LOAD DATA LOCAL INFILE, see `store.bulk`)."""
         self.url = normalize_url(url) if isinstance(url, str) else url
         self.safe_url = mask_url(self.url)
         self.secrets = secrets_of(self.url)  # scrubbed from any driver message we repeat
         self.read_only = read_only
         self._fault = fault
         self.backend = dialect_of(self.url)  # what differs between databases
+        self.bulk_load = bulk_load and self.backend.bulk_file and not read_only
         self.engine = access.create_checked_engine(
-            self.url, self.safe_url, read_only=self.read_only
+            self.url, self.safe_url, read_only=self.read_only, bulk_load=self.bulk_load
         )
         self.writer = self.engine.execution_options(coffeeshop_write=True)
         self.dialect = self.engine.dialect.name

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
@@ -24,19 +26,18 @@ def write(
             cleared += conn.execute(delete(q).where(q.c.key.in_(chunk))).rowcount
     if add:
         now = utcnow()
-        conn.execute(
-            insert(q),
-            [
-                {
-                    "key": encode_key(e.key) if e.key is not None else None,
-                    "receipt_id": e.receipt_id[:255] if e.receipt_id else None,
-                    "reason": e.reason,
-                    "source": source[:255],
-                    "position": e.where[:255],
-                    "raw": e.raw,
-                    "received_at": now,
-                }
-                for e in add
-            ],
-        )
+        conn.execute(insert(q), [entry_row(e, source, now) for e in add])
     return cleared > 0 or bool(add)
+
+
+def entry_row(entry: QuarantineEntry, source: str, now: dt.datetime) -> dict[str, Any]:
+    """One entry as its `cs_quarantine` row (without the id the database gives it)."""
+    return {
+        "key": encode_key(entry.key) if entry.key is not None else None,
+        "receipt_id": entry.receipt_id[:255] if entry.receipt_id else None,
+        "reason": entry.reason,
+        "source": source[:255],
+        "position": entry.where[:255],
+        "raw": entry.raw,
+        "received_at": now,
+    }

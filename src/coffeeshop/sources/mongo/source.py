@@ -26,9 +26,11 @@ then rebuilds from a fresh snapshot, or stops if told to.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shlex
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,7 +46,7 @@ from coffeeshop.sources.mongo.errors import (
     masked,
 )
 from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller
-from coffeeshop.sources.mongo.position import decoded, poll_position
+from coffeeshop.sources.mongo.position import decoded, poll_position, position
 from coffeeshop.sources.mongo.snapshot import read_snapshot
 from coffeeshop.sources.mongo.stream import ChangeStream
 
@@ -134,6 +136,38 @@ class MongoSource:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    # -- partitioned reading -------------------------------------------------------------------
+
+    def start_position(self) -> str:
+        """Where the change stream of a read of the whole collection that starts now goes on
+        from: its start point, taken now, before the collection is read (as the snapshot's).
+        A read in partitions commits it, so the stream continues without a gap; a standalone
+        server (no change stream) is refused: its poll positions follow one reader's reads."""
+        stop = threading.Event()
+        self._client = self._connect()
+        try:
+            if not self._supports_streams(False, stop):
+                raise ConfigError(
+                    f"{self.name} has no change streams (a standalone server): partitioned "
+                    "reading needs a replica set; run without --workers/--dask-address"
+                )
+            if self.full_document == "whenAvailable":
+                self._check_post_images(False, stop)
+            coll = self._client[self.database][self.collection]
+            return position("stream", resume=self._start_token(coll, False, stop))
+        finally:
+            self.close()
+
+    @contextlib.contextmanager
+    def collection_handle(self) -> Iterator[Any]:
+        """The collection, on a client of its own closed afterwards (each partition's reader
+        connects by itself: a client never crosses a process)."""
+        client = self._connect()
+        try:
+            yield client[self.database][self.collection]
+        finally:
+            client.close()
 
     # -- reading -------------------------------------------------------------------------------
 

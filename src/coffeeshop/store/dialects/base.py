@@ -33,6 +33,8 @@ class Dialect(ABC):
     literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
     local_file: ClassVar[bool] = False  # one local file, opened by path (no server)
     file_lock: ClassVar[bool] = False  # the writer lock is a lock on the database file
+    # Bulk loads from a file the client sends (LOAD DATA LOCAL INFILE): `store.bulk`.
+    bulk_file: ClassVar[bool] = False
     # Session statements that make a connection read-only (`store.access`, the API).
     read_only_statements: ClassVar[tuple[str, ...]] = ()
     commit_after_session_setup: ClassVar[bool] = False
@@ -48,6 +50,14 @@ class Dialect(ABC):
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments of `create_engine` for a store."""
         return {"pool_pre_ping": True}
+
+    def bulk_connect_args(self) -> dict[str, Any]:
+        """Driver arguments of a store that bulk-loads (`Store(bulk_load=True)`); none here."""
+        return {}
+
+    def is_bulk_refused(self, orig: BaseException) -> bool:
+        """The driver's error `orig` says the server (or driver) refuses a bulk load."""
+        return False
 
     def configure(self, engine: Engine, *, read_only: bool) -> None:
         """Listeners a store's engine needs (pragmas, how transactions begin); none by default."""

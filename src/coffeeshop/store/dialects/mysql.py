@@ -16,6 +16,9 @@ from coffeeshop.store.dialects.base import Dialect
 # many connections, server shutting down, read-only during failover.
 TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1290, 2002, 2003, 2006, 2013, 2055})
 NO_SUCH_TABLE = 1146
+# LOAD DATA LOCAL refused: by the server (local_infile=OFF, or the client did not ask for it:
+# 1148; MySQL 8: 3948, MariaDB 11: 4166) or by the client library (2068).
+BULK_REFUSED = frozenset({1148, 2068, 3948, 4166})
 
 
 def _code(orig: BaseException) -> int | None:
@@ -29,6 +32,7 @@ class MySQL(Dialect):
     async_drivers = ("pymysql", "mysqldb", "mysqlconnector")
     async_driver = "mysql+asyncmy"
     literal_rows = True
+    bulk_file = True
     read_only_statements: ClassVar[tuple[str, ...]] = ("SET SESSION TRANSACTION READ ONLY",)
 
     def normalize(self, url: URL) -> URL:
@@ -63,6 +67,14 @@ class MySQL(Dialect):
                 **{c: ins.inserted[c] for c in set_},
             }
         )
+
+    def bulk_connect_args(self) -> dict[str, Any]:
+        # PyMySQL sends a LOCAL INFILE only on a connection made with this flag: only the
+        # stores that bulk-load set it (it lets the server ask for a file by name).
+        return {"local_infile": True}
+
+    def is_bulk_refused(self, orig: BaseException) -> bool:
+        return _code(orig) in BULK_REFUSED
 
     def try_writer_lock(self, conn: Connection, name: str) -> tuple[bool, int | None]:
         got = conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (name,)).scalar()

@@ -1,0 +1,163 @@
+"""The bulk path of a rebuild: `cs_receipts` and `cs_quarantine` written with MySQL/MariaDB's
+`LOAD DATA LOCAL INFILE` (a store opened with `bulk_load=True`), inside the rebuild's one
+transaction: the checkpoint still commits with the data, and a failure leaves nothing.
+
+Rows go to a temporary file in LOAD DATA's own text format (fields end at a tab, rows at a
+newline, `\\` escapes a backslash, tab, newline, carriage return or NUL in a value, `\\N`
+is NULL), read as `CHARACTER SET binary`: nothing is converted, every byte lands in its
+column as the INSERT path stores it (keys are binary, text is UTF-8, integers are digits).
+With LOCAL the server turns bad data into warnings and skips duplicate keys instead of
+failing: each load checks that the server took every row without a warning, and raises
+otherwise (the transaction then rolls back).
+
+A server that refuses LOCAL INFILE (`local_infile=OFF`) is found by an empty load before
+anything is written: the rebuild then uses its INSERT path, and says so in one log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import logging
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from coffeeshop.core.plan import Delta, QuarantineEntry
+from coffeeshop.core.receipts import Receipt
+from coffeeshop.errors import StoreError
+from coffeeshop.store import schema
+from coffeeshop.store.codec import RECEIPT_COLUMNS, encode_receipt, utcnow
+from coffeeshop.store.quarantine import entry_row
+
+if TYPE_CHECKING:
+    from coffeeshop.store.database import Store
+
+log = logging.getLogger("coffeeshop.store")
+
+LOAD_ROWS = 200_000  # rows per LOAD statement (and per temporary file)
+QUARANTINE_COLUMNS = ("key", "receipt_id", "reason", "source", "position", "raw", "received_at")
+
+_SPECIAL = re.compile(rb"[\\\t\n\r\x00]")
+_ESCAPES = {b"\\": b"\\\\", b"\t": b"\\t", b"\n": b"\\n", b"\r": b"\\r", b"\x00": b"\\0"}
+NULL = b"\\N"
+
+
+def escape(value: bytes) -> bytes:
+    """`value` as one field of the file: its special bytes escaped, the rest as they are."""
+    if _SPECIAL.search(value) is None:
+        return value
+    return _SPECIAL.sub(lambda match: _ESCAPES[match.group()], value)
+
+
+def field(value: Any) -> bytes:
+    kind = type(value)
+    if kind is int:
+        return str(value).encode("ascii")
+    if kind is str:
+        return escape(value.encode("utf-8"))
+    if kind is bytes:
+        return escape(value)
+    if value is None:
+        return NULL
+    if kind is dt.datetime:
+        return value.isoformat(" ").encode("ascii")
+    raise TypeError(f"no LOAD DATA form for {kind.__name__}")
+
+
+def line(values: Iterable[Any]) -> bytes:
+    return b"\t".join(field(v) for v in values) + b"\n"
+
+
+class Loader:
+    """Loads rows into tables of one transaction, through files in `directory`."""
+
+    def __init__(self, store: Store, conn: Connection, directory: Path) -> None:
+        self.store = store
+        self.conn = conn
+        self.directory = directory
+
+    def receipts(self, current: Iterable[tuple[Receipt, str]]) -> tuple[Delta, int]:
+        """Load every receipt of a replay; return their delta (from nothing) and count."""
+        delta = Delta()
+
+        def rows() -> Iterator[Sequence[Any]]:
+            for receipt, receipt_id in current:
+                delta.add(receipt, +1)
+                row = encode_receipt(receipt, receipt_id)
+                yield [row[c] for c in RECEIPT_COLUMNS]
+
+        count = self.load(schema.receipts, RECEIPT_COLUMNS, rows())
+        return delta, count
+
+    def quarantine(self, source: str, entries: Iterable[QuarantineEntry]) -> int:
+        now = utcnow()
+        rows = (
+            [row[c] for c in QUARANTINE_COLUMNS]
+            for row in (entry_row(e, source, now) for e in entries)
+        )
+        return self.load(schema.quarantine, QUARANTINE_COLUMNS, rows)
+
+    def load(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Load `rows` (values in `columns` order), `LOAD_ROWS` per statement."""
+        total = 0
+        iterator = iter(rows)
+        while chunk := list(itertools.islice(iterator, LOAD_ROWS)):
+            path = self.directory / f"{table.name}.tsv"
+            with path.open("wb") as out:
+                out.writelines(line(row) for row in chunk)
+            self.load_file(table, columns, path, len(chunk))
+            total += len(chunk)
+            self.store.fault_at("bulk")
+        return total
+
+    def load_file(self, table: Table, columns: Sequence[str], path: Path, rows: int) -> None:
+        """One LOAD DATA statement; `StoreError` unless the server took all `rows` cleanly."""
+        quote = self.conn.dialect.identifier_preparer.quote
+        sql = (
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote(table.name)} CHARACTER SET binary "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({', '.join(quote(c) for c in columns)})"
+        )
+        loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
+        warning = self.conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
+        if loaded != rows or warning is not None:
+            detail = f": {warning[2]}" if warning is not None else ""
+            raise StoreError(
+                f"LOAD DATA into {table.name} took {loaded} of {rows} row(s){detail}; "
+                "the rebuild was rolled back, nothing changed"
+            )
+
+
+@contextlib.contextmanager
+def loader(store: Store, conn: Connection) -> Iterator[Loader | None]:
+    """A `Loader` inside the transaction of `conn` when the store bulk-loads and the server
+    takes LOCAL INFILE (tried with an empty file); None otherwise (use INSERTs)."""
+    if not store.bulk_load:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="coffeeshop-load-") as directory:
+        bulk = Loader(store, conn, Path(directory))
+        empty = bulk.directory / "probe.tsv"
+        empty.write_bytes(b"")
+        try:
+            bulk.load_file(schema.receipts, RECEIPT_COLUMNS, empty, 0)
+        except DBAPIError as exc:
+            if exc.orig is None or not store.backend.is_bulk_refused(exc.orig):
+                raise
+            log.warning(
+                "%s refuses LOAD DATA LOCAL INFILE (%s): writing the rebuild with INSERTs "
+                "instead (set local_infile=ON on the server for the bulk path)",
+                store.safe_url,
+                store.describe(exc),
+            )
+            yield None
+            return
+        yield bulk
