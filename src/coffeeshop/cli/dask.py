@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from coffeeshop.errors import ConfigError
-from coffeeshop.sources import MONGO_SCHEMES
 
 if TYPE_CHECKING:
     from coffeeshop.config import Settings
@@ -50,6 +49,8 @@ def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | 
 
 def reconcile(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
     """The partitioned reconcile; the same report as the single-process one."""
+    from coffeeshop.sources import MONGO_SCHEMES  # not at import: `--help` stays light
+
     settings.open_source()  # a missing file is one line and exit 2, before Prefect starts
     # Flow parameters are stored in the Prefect database: URLs go through the environment,
     # with the options that name a collection.

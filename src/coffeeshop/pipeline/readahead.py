@@ -231,35 +231,47 @@ def read_ahead(
                     raise RuntimeError(
                         f"the source reader process died (exit code {child.exitcode})"
                     )
-            try:
-                kind, payload = pickle.loads(receive.recv_bytes())
-            except EOFError:
-                kind, payload = "signalled", None  # gone without a word: killed
-            if kind == "batch":
-                position, packed, behind, source_time = payload
-                yield ReadBatch(position, unpack(packed), behind, source_time)
-            elif kind == "done":
+            batch = _received(receive, child, stop)
+            if batch is None:
                 return
-            elif kind == "signalled":
-                _reader_stopped(child, stop, payload)
-                return
-            elif kind == "error":
-                name, message = payload
-                error_type = getattr(errors, name, errors.CoffeeshopError)
-                raise error_type(message)
-            else:
-                log.error("the source reader failed:\n%s", payload)
-                raise RuntimeError("the source reader failed (traceback logged above)")
+            yield batch
     finally:
         halt.set()
         receive.close()
+        _reap(child)
+
+
+def _received(receive: Connection, child: Any, stop: StopSignal) -> ReadBatch | None:
+    """The reader's next message as a batch, or None at its end (the source is done, or the
+    reader stopped on a signal that stops this process too); its errors are raised here."""
+    try:
+        kind, payload = pickle.loads(receive.recv_bytes())
+    except EOFError:
+        kind, payload = "signalled", None  # gone without a word: killed
+    if kind == "batch":
+        position, packed, behind, source_time = payload
+        return ReadBatch(position, unpack(packed), behind, source_time)
+    if kind == "signalled":
+        _reader_stopped(child, stop, payload)
+    elif kind == "error":
+        name, message = payload
+        error_type = getattr(errors, name, errors.CoffeeshopError)
+        raise error_type(message)
+    elif kind == "crash":
+        log.error("the source reader failed:\n%s", payload)
+        raise RuntimeError("the source reader failed (traceback logged above)")
+    return None
+
+
+def _reap(child: Any) -> None:
+    """Wait for the reader to end; terminate it, then kill it, if it does not."""
+    child.join(timeout=5)
+    if child.is_alive():
+        child.terminate()
         child.join(timeout=5)
-        if child.is_alive():
-            child.terminate()
-            child.join(timeout=5)
-        if child.is_alive():
-            child.kill()
-            child.join()
+    if child.is_alive():
+        child.kill()
+        child.join()
 
 
 def _reader_stopped(child: Any, stop: StopSignal, signum: int | None) -> None:
