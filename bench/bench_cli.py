@@ -8,6 +8,10 @@ of N runs, interleaved so that a noisy neighbour hits every command alike):
   before it parses any subcommand's options (it builds a pydantic TypeAdapter per option);
 - `coffeeshop --help` and every subcommand's `--help`;
 - `coffeeshop tables` on a small SQLite file (the bundled sample, synced once first).
+
+`--base SRC` times every `coffeeshop` command a second time with `PYTHONPATH=SRC` (another
+checkout's `src`, e.g. `git worktree add /tmp/base REV`), interleaved with this checkout's,
+and prints both columns: a before/after from one run. The command list is this checkout's.
 """
 
 from __future__ import annotations
@@ -24,17 +28,22 @@ from pathlib import Path
 
 from coffeeshop.cli import command_lines
 
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
-def timed(argv: list[str], cwd: Path) -> float:
+
+def timed(argv: list[str], cwd: Path, src: str) -> float:
+    env = {**os.environ, "PYTHONPATH": src}
     started = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(argv, cwd=cwd, check=True, capture_output=True, env=env)
     return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--base", help="another checkout's src directory, timed alongside")
     args = parser.parse_args()
+    checkouts = {"this checkout": SRC} | ({"base": args.base} if args.base else {})
     python = [sys.executable]
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
@@ -44,6 +53,7 @@ def main() -> None:
             cwd=cwd,
             check=True,
             capture_output=True,
+            env={**os.environ, "PYTHONPATH": SRC},
         )
         cases: dict[str, list[str]] = {
             'python -c "import typer"': [*python, "-c", "import typer"],
@@ -70,22 +80,26 @@ def main() -> None:
             "--db",
             db,
         ]
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for argv in cases.values():  # warm the file cache and the bytecode
-            timed(argv, cwd)
+        runs = [(name, label) for name in cases for label in checkouts]
+        times: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
+        for name, label in runs:  # warm the file cache and the bytecode
+            timed(cases[name], cwd, checkouts[label])
         for _ in range(args.repeat):
-            for name, argv in cases.items():
-                times[name].append(timed(argv, cwd))
+            for name, label in runs:
+                times[name, label].append(timed(cases[name], cwd, checkouts[label]))
     load = os.getloadavg()[0]
     print(
         f"{platform.python_version()} · {os.cpu_count()} cores · load {load:.2f} · "
         f"median of {args.repeat}"
     )
-    floor = statistics.median(times['python -c "import typer"'])
-    print("| command | median | × import typer |\n|---|---:|---:|")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"| `{name}` | {median * 1000:.0f} ms | {median / floor:.1f} |")
+    floor = statistics.median(times['python -c "import typer"', "this checkout"])
+    labels = list(reversed(checkouts))  # base first
+    print("| command | " + " | ".join(f"{label} | × import typer" for label in labels) + " |")
+    print("|---|" + "---:|---:|" * len(labels))
+    for name in cases:
+        medians = [statistics.median(times[name, label]) for label in labels]
+        cells = " | ".join(f"{m * 1000:.0f} ms | {m / floor:.1f}" for m in medians)
+        print(f"| `{name}` | {cells} |")
 
 
 if __name__ == "__main__":
