@@ -24,7 +24,10 @@ import bench_sync
 
 _READER = """
 import sys, threading, time
-from coffeeshop.core.plan import parse_events
+try:
+    from coffeeshop.core.plan import parse_events
+except ImportError:  # a checkout from before the re-layout of issue 13
+    from coffeeshop.aggregates import parse_events
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 source = JsonlSource(sys.argv[1]); source.open(None)
