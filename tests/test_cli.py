@@ -162,9 +162,9 @@ def test_reconcile_finds_tampering_and_repair_fixes_it(tmp_path: Path) -> None:
 def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'a.db'}"
     upgraded = run("db", "upgrade", "--db", db, cwd=tmp_path)
-    assert upgraded.returncode == 0 and "schema version 0 -> 3" in upgraded.stdout
+    assert upgraded.returncode == 0 and "schema version 0 -> 4" in upgraded.stdout
     again = run("db", "upgrade", "--db", db, cwd=tmp_path)
-    assert "up to date (version 3)" in again.stdout
+    assert "up to date (version 4)" in again.stdout
     shown = run("tables", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0 and "store_monthly (0 rows)" in shown.stdout
 

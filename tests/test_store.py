@@ -180,6 +180,27 @@ def test_a_version_1_database_migrates_to_the_current_version_keeping_its_data(
         assert store.read_tables(TODAY).store_monthly == {("2026-11", 1): Decimal("15.00")}
 
 
+def test_a_version_3_database_gets_the_day_index_the_api_reads_by(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Schema 4: `/sales_comparison` and per-store `/daily_sales` read a range of days of
+    `cs_receipts`; without an index on `day` each request scanned the whole table."""
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(1, total=4)])
+    with Store(db_url) as store:
+        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
+        with store.writer.begin() as conn:  # back to how release 3 left it
+            schema.receipts_by_day.drop(conn)
+        execute_sql(store, "UPDATE cs_meta SET value = '3' WHERE name = 'schema_version'")
+    with Store(db_url) as store:
+        assert store.upgrade() == (3, schema.SCHEMA_VERSION)
+        indexes = inspect(store.engine).get_indexes(schema.receipts.name)
+        assert [i["column_names"] for i in indexes if i["name"] == "ix_cs_receipts_day"] == [
+            ["day"]
+        ]
+        assert store.read_tables(TODAY).store_monthly == {("2026-11", 1): Decimal("4.00")}
+
+
 def test_every_change_of_the_tables_bumps_the_data_version(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     write_lines(path, [receipt(1)])

@@ -99,10 +99,19 @@ def _v3_wider_decimals(conn: Connection) -> None:
         dialect.widen_decimals(conn, table.name, columns, 20)
 
 
+def _v4_receipts_by_day(conn: Connection) -> None:
+    """An index on `cs_receipts.day` for the API's day ranges (v1's `create_all` already
+    made it on a database created by this release)."""
+    indexes = {i["name"] for i in inspect(conn).get_indexes(schema.receipts.name)}
+    if schema.receipts_by_day.name not in indexes:
+        schema.receipts_by_day.create(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1_initial,
     2: _v2_data_version_and_lag,
     3: _v3_wider_decimals,
+    4: _v4_receipts_by_day,
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
