@@ -29,6 +29,7 @@ from coffeeshop.core.partials import (
     unkeyed_partial,
 )
 from coffeeshop.core.plan import QuarantineEntry
+from coffeeshop.core.replay import MergedReplay
 from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo_partitions import plan_source, read_source_range
@@ -148,7 +149,7 @@ def finish(
     if repair and (report.total_differences or moved) and position is not None:
         store.rebuild(
             source_name,
-            (row_to_receipt(row) for row in rows()),
+            MergedReplay(gathered.runs, partial),
             quarantine,
             position=position,
             today=today,
