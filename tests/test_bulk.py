@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from helpers import receipt, write_lines
 from hostile_corpus import CASES, neighbour_lines
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from coffeeshop.core.plan import QuarantineEntry
@@ -20,6 +22,7 @@ from coffeeshop.core.receipts import Receipt
 from coffeeshop.errors import StoreError
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
+from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, bulk, schema
 from coffeeshop.store.dialects.mysql import MySQL
@@ -199,3 +202,58 @@ def test_the_load_file_escapes_exactly_the_bytes_load_data_reads_specially() -> 
     )
     assert bulk.field("Crème 'x' \"y\"") == "Crème 'x' \"y\"".encode()
     assert bulk.field(dt.datetime(2026, 11, 30, 17, 5, 9)) == b"2026-11-30 17:05:09"
+
+
+@given(
+    st.tuples(
+        st.binary(max_size=12),
+        st.text(max_size=12),
+        st.integers(min_value=-(2**40), max_value=2**40),
+        st.integers(min_value=0, max_value=99991231),
+        st.integers(min_value=0, max_value=23),
+        st.integers(min_value=-(2**62), max_value=2**62),
+        st.text(alphabet=st.sampled_from("ab\t\n\r\\\x00N☕"), max_size=12),
+    )
+)
+def test_a_receipt_row_is_written_to_the_load_file_as_any_row_is(row: Any) -> None:
+    """The rebuild writes `cs_receipts` rows with `receipt_line`, a fast path of `line`."""
+    assert bulk.receipt_line(row) == bulk.line(row)
+
+
+def history(path: Path) -> None:
+    """Three years of receipts with odd item names, then replaces, deletes and invalid ones."""
+    docs = [
+        receipt(
+            f"r{i}",
+            store=i % 7,
+            date=f"{2024 + i % 3}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            time=f"{i % 24:02d}:05",
+            total=f"{i}.{i % 100:02d}",
+            items=[(ODD[i % len(ODD)] or "plain", 1 + i % 4), ("Tea", 1)],
+        )
+        for i in range(300)
+    ]
+    later = [receipt(f"r{i}", store=9, date="2026-11-24", total=3) for i in range(0, 300, 11)]
+    gone = [{"operationType": "delete", "documentKey": {"_id": f"r{i}"}} for i in range(5, 300, 13)]
+    write_lines(path, docs + later + gone + [receipt("r7", total="no"), "not json"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_a_partitioned_repair_over_stale_state_writes_every_table_as_the_single_process_one(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Internal tables included (every day of `cs_daily`, not only the two weeks the public
+    summary shows): the merged sums a partitioned repair writes equal the receipts' own."""
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(f"r{i}", store=3, total=1) for i in range(0, 400, 3)])
+    repaired = url_for(backend, tmp_path, request, "repaired")
+    sync_once(repaired, path)  # stale state, with receipts the repair must remove
+    path.unlink()
+    history(path)
+    backfill(repaired, path, parts=4)
+    single = f"sqlite:///{tmp_path / 'single.db'}"
+    with Store(single) as store:
+        reconcile(store, JsonlSource(path), today=TODAY, repair=True)
+    got, want = contents(repaired), contents(single)
+    assert len(got[0]["cs_daily"]) > 80 and got[1]  # days of three years
+    assert got == want

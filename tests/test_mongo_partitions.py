@@ -129,9 +129,9 @@ def test_partitioned_reconcile_of_a_collection_equals_the_single_process_one(
     url = url_for(backend, tmp_path, request)
     client = FakeClient(mixed_docs(), [])
     sync(url, fake_source(client))
-    with Store(url) as store:
-        store.execute("UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = 'r-007'")
-        store.execute("DELETE FROM store_monthly WHERE store_id = 1")
+    with Store(url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE cs_receipts SET cents = cents + 1 WHERE receipt_id = 'r-007'")
+        conn.exec_driver_sql("DELETE FROM store_monthly WHERE store_id = 1")
     expected = single(url, fake_source(client))
     assert expected.total_differences >= 2 and expected.quarantined == 2
     for parts in (1, 3, 8):

@@ -23,9 +23,10 @@ from test_properties import lines as histories
 
 from coffeeshop.core.events import Upsert
 from coffeeshop.core.partials import Partial, fold, merge_all, resolve, row_to_receipt, split
-from coffeeshop.core.plan import parse_events
+from coffeeshop.core.plan import Delta, parse_events
 from coffeeshop.core.receipts import parse_receipt, receipt_key
 from coffeeshop.core.recompute import recompute
+from coffeeshop.core.replay import MergedReplay, ReceiptReplay
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
@@ -265,3 +266,26 @@ def test_partials_merge_exactly_and_associatively(
         assert a.merge(b).merge(c) == a.merge(b.merge(c))
     reference = recompute((parse_receipt(d) for d in documents), TODAY)
     assert whole.tables(TODAY) == reference
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(docs, max_size=40).map(lambda ds: list({d["_id"]: d for d in ds}.values())),
+    st.lists(st.integers(min_value=0, max_value=40), max_size=5),
+)
+def test_a_merged_partial_adds_to_every_internal_table_what_its_receipts_add(
+    documents: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    """A partitioned repair writes `Partial.delta()` instead of summing `Delta.add` over its
+    receipts: every group (every day, not only this week's and last) must be the same."""
+    bounds = sorted({0, len(documents), *[min(c, len(documents)) for c in cuts]})
+    merged = merge_all(partial_of(documents[a:b]) for a, b in itertools.pairwise(bounds))
+    expected = Delta()
+    for d in documents:
+        expected.add(parse_receipt(d), +1)
+    replay = ReceiptReplay((parse_receipt(d), str(d["_id"])) for d in documents)
+    rows = sorted(replay.rows())
+    assert replay.delta() == expected  # a rebuild writes either delta pruned
+    assert merged.delta().prune() == expected.prune() and expected.receipts == len(rows)
+    runs = [sorted(rows[i::3]) for i in range(3)]
+    assert list(MergedReplay(runs, merged).rows()) == rows

@@ -26,7 +26,15 @@ from decimal import Decimal
 from typing import Any
 
 from coffeeshop.core.events import Delete, Unreadable
-from coffeeshop.core.plan import Parsed, ParsedEvent, QuarantineEntry, peak_hour, summary_row
+from coffeeshop.core.plan import (
+    Delta,
+    Parsed,
+    ParsedEvent,
+    QuarantineEntry,
+    Sales,
+    peak_hour,
+    summary_row,
+)
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables
 
@@ -136,13 +144,27 @@ def encode_key(key: str) -> bytes:
     return key.encode("utf-8", "surrogatepass")
 
 
+def receipt_row(receipt: Receipt, receipt_id: str) -> Row:
+    """A receipt as its `cs_receipts` row (what `resolve` builds from a candidate)."""
+    day = receipt.day
+    return (
+        encode_key(receipt.key),
+        receipt_id[:255],
+        receipt.store_id,
+        day.year * 10000 + day.month * 100 + day.day,
+        receipt.hour,
+        receipt.cents,
+        _JSON.encode(receipt.items),
+    )
+
+
 def row_to_receipt(row: Row) -> tuple[Receipt, str]:
     key, receipt_id, store_id, day, hour, cents, lines = row
     return (
         Receipt(
             key=key.decode("utf-8", "surrogatepass"),
             store_id=store_id,
-            day=dt.date(day // 10000, day // 100 % 100, day % 100),
+            day=_date(day),
             hour=hour,
             cents=cents,
             items=tuple((name, quantity) for name, quantity in json.loads(lines)),
@@ -225,6 +247,19 @@ class Partial:
         out.quarantine = sorted(self.quarantine + other.quarantine, key=_quarantine_order)
         return out
 
+    def delta(self) -> Delta:
+        """These sums as the `Delta` that adds them to empty tables: what a rebuild applies,
+        equal to the sum of `Delta.add(receipt, +1)` over the same receipts."""
+        return Delta(
+            receipts=self.receipts,
+            cents=self.cents,
+            units=self.units,
+            daily={_date(d): Sales(n, c) for d, (n, c) in self.daily.items()},
+            store_month={k: Sales(n, c) for k, (n, c) in self.store_month.items()},
+            store_hour=dict(self.store_hour),
+            items=dict(self.items),
+        )
+
     def entries(self) -> list[QuarantineEntry]:
         return [entry for *_, entry in self.quarantine]
 
@@ -245,16 +280,16 @@ class Partial:
                 receipts=self.receipts,
                 cents=self.cents,
                 units=self.units,
-                daily_cents={
-                    dt.date(d // 10000, d // 100 % 100, d % 100): c
-                    for d, (n, c) in self.daily.items()
-                    if n
-                },
+                daily_cents={_date(d): c for d, (n, c) in self.daily.items() if n},
             ),
             store_monthly={k: Decimal(c).scaleb(-2) for k, (n, c) in self.store_month.items() if n},
             item_performance={name: n for name, n in self.items.items() if n},
             store_peak_hours=peaks,
         )
+
+
+def _date(day: int) -> dt.date:
+    return dt.date(day // 10000, day // 100 % 100, day % 100)
 
 
 def merge_all(partials: Iterable[Partial]) -> Partial:

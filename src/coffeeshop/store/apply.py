@@ -4,18 +4,20 @@ hand the plan to the writers, move the checkpoint) and a rebuild from a full rep
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.plan import Delta, ParsedEvent, QuarantineEntry, plan_batch, touched_keys
-from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.partials import Row
+from coffeeshop.core.plan import ParsedEvent, QuarantineEntry, plan_batch, touched_keys
+from coffeeshop.core.replay import Replay
 from coffeeshop.store import bulk, checkpoint, ownership, quarantine, receipts, schema, tables
-from coffeeshop.store.codec import encode_receipt
+from coffeeshop.store.codec import RECEIPT_COLUMNS
 
 if TYPE_CHECKING:
     from coffeeshop.store.database import Store
@@ -90,7 +92,7 @@ def apply_batch(
 def rebuild(
     store: Store,
     source: str,
-    current: Iterable[tuple[Receipt, str]],
+    replay: Replay,
     entries: Iterable[QuarantineEntry],
     *,
     position: str,
@@ -113,12 +115,12 @@ def rebuild(
         conn.execute(delete(q).where(q.c.source == source[:255]))
         with bulk.loader(store, conn) as loader:
             if loader is not None:
-                delta, count = loader.receipts(current)
+                count = loader.receipts(replay.rows())
                 loader.quarantine(source, entries)
             else:
-                delta, count = _insert_receipts(store, conn, current)
+                count = _insert_receipts(store, conn, replay.rows())
                 quarantine.write(conn, source, (), list(entries))
-        tables.apply_delta(conn, stmts, delta.prune())
+        tables.apply_delta(conn, stmts, replay.delta().prune())
         tables.SUMMARY.write(conn, stmts, today)
         checkpoint.bump_data_version(conn)
         checkpoint.record(
@@ -138,22 +140,15 @@ def _remove_sources(conn: Connection, others: list[str], safe_url: str) -> None:
     )
 
 
-def _insert_receipts(
-    store: Store, conn: Connection, current: Iterable[tuple[Receipt, str]]
-) -> tuple[Delta, int]:
-    """Insert every receipt of a replay; return their delta (from nothing) and count."""
+def _insert_receipts(store: Store, conn: Connection, current: Iterable[Row]) -> int:
+    """Insert `cs_receipts` rows, `REBUILD_ROWS` per statement; return their count."""
     stmts = store.statements
     statement = stmts.cached("rebuild", lambda: insert(schema.receipts))
-    delta = Delta()
     count = 0
-    rows: list[dict[str, Any]] = []
-    for receipt, receipt_id in current:
-        delta.add(receipt, +1)
-        rows.append(encode_receipt(receipt, receipt_id))
-        count += 1
-        if len(rows) >= REBUILD_ROWS:
-            stmts.execute_many(conn, statement, rows)
-            rows = []
-    if rows:
-        stmts.execute_many(conn, statement, rows)
-    return delta, count
+    iterator = iter(current)
+    while chunk := list(itertools.islice(iterator, REBUILD_ROWS)):
+        stmts.execute_many(
+            conn, statement, [dict(zip(RECEIPT_COLUMNS, row, strict=True)) for row in chunk]
+        )
+        count += len(chunk)
+    return count

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from coffeeshop.core.partials import receipt_row
 from coffeeshop.core.receipts import Receipt
 
 CHUNK = 900  # bound parameters per IN (...) list; SQLite's oldest limit is 999
@@ -25,16 +26,7 @@ def decode_key(raw: Any) -> str:
 
 
 def encode_receipt(receipt: Receipt, receipt_id: str) -> dict[str, Any]:
-    day = receipt.day
-    return {
-        "key": receipt.key.encode("utf-8", "surrogatepass"),
-        "receipt_id": receipt_id[:255],
-        "store_id": receipt.store_id,
-        "day": day.year * 10000 + day.month * 100 + day.day,
-        "hour": receipt.hour,
-        "cents": receipt.cents,
-        "lines": _JSON.encode(receipt.items),
-    }
+    return dict(zip(RECEIPT_COLUMNS, receipt_row(receipt, receipt_id), strict=True))
 
 
 def receipt_literal(receipt: Receipt, receipt_id: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from coffeeshop.core.plan import ParsedEvent, QuarantineEntry, SummaryRow, plan_batch
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables
+from coffeeshop.core.replay import Replay, replay_of
 from coffeeshop.errors import CheckpointMoved, DatabaseMissing, StoreError, WriterBusy
 from coffeeshop.redact import mask_url, secrets_of
 from coffeeshop.store import access, apply, checkpoint, ownership, receipts, schema, tables
@@ -261,7 +262,7 @@ class Store:
     def rebuild(
         self,
         source: str,
-        receipts: Iterable[tuple[Receipt, str]],
+        receipts: Iterable[tuple[Receipt, str]] | Replay,
         quarantine: Iterable[QuarantineEntry],
         *,
         position: str,
@@ -272,11 +273,20 @@ class Store:
         transaction, and move `source`'s checkpoint to `position`. Earlier days'
         `receipts_summary` rows are kept as the snapshots they were.
 
+        `receipts` is `(receipt, receipt_id)` pairs, or a `core.replay.Replay` that holds the
+        rows and their sums already (a partitioned read's merged result: written as they are).
+
         The database must be `source`'s own (`SourceMismatch` otherwise, nothing changed):
         with `replace`, the checkpoints and quarantine entries of the sources it held before
         are removed with their receipts."""
         return apply.rebuild(
-            self, source, receipts, quarantine, position=position, today=today, replace=replace
+            self,
+            source,
+            replay_of(receipts),
+            quarantine,
+            position=position,
+            today=today,
+            replace=replace,
         )
 
     def fault_at(self, stage: str) -> None:

@@ -1,0 +1,60 @@
+"""What a rebuild writes: every current receipt as its `cs_receipts` row, and the `Delta`
+that adds their sums to empty tables.
+
+Pure. Two kinds: `ReceiptReplay` over `(Receipt, receipt_id)` pairs (the single-process
+reconcile's snapshot) encodes each receipt and adds it to the delta as the rows stream by;
+`MergedReplay` over a partitioned read's merged result already holds both (the buckets'
+rows, sorted by key, and the merged `Partial`'s sums), so nothing is decoded or summed again.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+
+from coffeeshop.core.partials import Partial, Row, receipt_row
+from coffeeshop.core.plan import Delta
+from coffeeshop.core.receipts import Receipt
+
+
+class Replay:
+    """Rows to write and their delta; `delta()` is complete once `rows()` was consumed."""
+
+    def rows(self) -> Iterable[Row]:
+        raise NotImplementedError
+
+    def delta(self) -> Delta:
+        raise NotImplementedError
+
+
+class ReceiptReplay(Replay):
+    def __init__(self, current: Iterable[tuple[Receipt, str]]) -> None:
+        self._current = current
+        self._delta = Delta()
+
+    def rows(self) -> Iterator[Row]:
+        add = self._delta.add
+        for receipt, receipt_id in self._current:
+            add(receipt, +1)
+            yield receipt_row(receipt, receipt_id)
+
+    def delta(self) -> Delta:
+        return self._delta
+
+
+class MergedReplay(Replay):
+    """`runs`: key-sorted rows of disjoint key sets; `partial`: exactly their sums."""
+
+    def __init__(self, runs: Iterable[list[Row]], partial: Partial) -> None:
+        self._runs = list(runs)
+        self._partial = partial
+
+    def rows(self) -> Iterator[Row]:
+        return heapq.merge(*self._runs)
+
+    def delta(self) -> Delta:
+        return self._partial.delta()
+
+
+def replay_of(current: Iterable[tuple[Receipt, str]] | Replay) -> Replay:
+    return current if isinstance(current, Replay) else ReceiptReplay(current)
