@@ -10,6 +10,7 @@ rows, sorted by key, and the merged `Partial`'s sums), so nothing is decoded or 
 from __future__ import annotations
 
 import heapq
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
 from coffeeshop.core.partials import Partial, Row, receipt_row
@@ -17,14 +18,14 @@ from coffeeshop.core.plan import Delta
 from coffeeshop.core.receipts import Receipt
 
 
-class Replay:
+class Replay(ABC):
     """Rows to write and their delta; `delta()` is complete once `rows()` was consumed."""
 
-    def rows(self) -> Iterable[Row]:
-        raise NotImplementedError
+    @abstractmethod
+    def rows(self) -> Iterable[Row]: ...
 
-    def delta(self) -> Delta:
-        raise NotImplementedError
+    @abstractmethod
+    def delta(self) -> Delta: ...
 
 
 class ReceiptReplay(Replay):
