@@ -176,14 +176,18 @@ def row_to_receipt(row: Row) -> tuple[Receipt, str]:
 # -- mergeable sums --------------------------------------------------------------------------
 
 
-def _add_pairs(into: dict[Any, list[int]], other: dict[Any, list[int]]) -> None:
-    for key, (count, cents) in other.items():
-        held = into.get(key)
-        if held is None:
-            into[key] = [count, cents]
-        else:
-            held[0] += count
-            held[1] += cents
+def _add_sales(into: dict[Any, Sales], key: Any, receipts: int, cents: int) -> None:
+    held = into.get(key)
+    if held is None:
+        into[key] = Sales(receipts, cents)  # never an operand's own object: merge copies
+    else:
+        held.receipts += receipts
+        held.cents += cents
+
+
+def _merge_sales(into: dict[Any, Sales], other: dict[Any, Sales]) -> None:
+    for key, sales in other.items():
+        _add_sales(into, key, sales.receipts, sales.cents)
 
 
 def _add_counts(into: dict[Any, int], other: dict[Any, int]) -> None:
@@ -206,8 +210,8 @@ class Partial:
     receipts: int = 0
     cents: int = 0
     units: int = 0
-    daily: dict[int, list[int]] = field(default_factory=dict)  # YYYYMMDD -> [receipts, cents]
-    store_month: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    daily: dict[int, Sales] = field(default_factory=dict)  # by YYYYMMDD
+    store_month: dict[tuple[str, int], Sales] = field(default_factory=dict)
     store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
     items: dict[str, int] = field(default_factory=dict)
     quarantine: list[tuple[int, bytes, int, QuarantineEntry]] = field(default_factory=list)
@@ -219,19 +223,9 @@ class Partial:
         for name, quantity in items:
             self.units += quantity
             self.items[name] = self.items.get(name, 0) + quantity
-        pair = self.daily.get(day)
-        if pair is None:
-            self.daily[day] = [1, cents]
-        else:
-            pair[0] += 1
-            pair[1] += cents
+        _add_sales(self.daily, day, 1, cents)
         month = (f"{day // 10000:04d}-{day // 100 % 100:02d}", store_id)
-        pair = self.store_month.get(month)
-        if pair is None:
-            self.store_month[month] = [1, cents]
-        else:
-            pair[0] += 1
-            pair[1] += cents
+        _add_sales(self.store_month, month, 1, cents)
         self.store_hour[(store_id, hour)] = self.store_hour.get((store_id, hour), 0) + 1
 
     def merge(self, other: Partial) -> Partial:
@@ -240,8 +234,8 @@ class Partial:
             self.receipts + other.receipts, self.cents + other.cents, self.units + other.units
         )
         for part in (self, other):
-            _add_pairs(out.daily, part.daily)
-            _add_pairs(out.store_month, part.store_month)
+            _merge_sales(out.daily, part.daily)
+            _merge_sales(out.store_month, part.store_month)
             _add_counts(out.store_hour, part.store_hour)
             _add_counts(out.items, part.items)
         out.quarantine = sorted(self.quarantine + other.quarantine, key=_quarantine_order)
@@ -254,8 +248,8 @@ class Partial:
             receipts=self.receipts,
             cents=self.cents,
             units=self.units,
-            daily={_date(d): Sales(n, c) for d, (n, c) in self.daily.items()},
-            store_month={k: Sales(n, c) for k, (n, c) in self.store_month.items()},
+            daily={_date(d): Sales(s.receipts, s.cents) for d, s in self.daily.items()},
+            store_month={k: Sales(s.receipts, s.cents) for k, s in self.store_month.items()},
             store_hour=dict(self.store_hour),
             items=dict(self.items),
         )
@@ -280,9 +274,11 @@ class Partial:
                 receipts=self.receipts,
                 cents=self.cents,
                 units=self.units,
-                daily_cents={_date(d): c for d, (n, c) in self.daily.items() if n},
+                daily_cents={_date(d): s.cents for d, s in self.daily.items() if s.receipts},
             ),
-            store_monthly={k: Decimal(c).scaleb(-2) for k, (n, c) in self.store_month.items() if n},
+            store_monthly={
+                k: Decimal(s.cents).scaleb(-2) for k, s in self.store_month.items() if s.receipts
+            },
             item_performance={name: n for name, n in self.items.items() if n},
             store_peak_hours=peaks,
         )
