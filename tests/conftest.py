@@ -151,6 +151,16 @@ def mysql_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (skipped with the reason when no server answers)."""
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
 def jsonl(tmp_path: Path) -> Callable[..., Path]:
     """jsonl(objs) -> path of a file holding them, one per line (appends on repeated calls)."""
     path = tmp_path / "receipts.jsonl"

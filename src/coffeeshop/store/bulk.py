@@ -1,6 +1,14 @@
 """The bulk path of a rebuild: `cs_receipts` and `cs_quarantine` written with MySQL/MariaDB's
-`LOAD DATA LOCAL INFILE` (a store opened with `bulk_load=True`), inside the rebuild's one
-transaction: the checkpoint still commits with the data, and a failure leaves nothing.
+`LOAD DATA LOCAL INFILE` or PostgreSQL's `COPY … FROM STDIN` (a store opened with
+`bulk_load=True`), inside the rebuild's one transaction: the checkpoint still commits with
+the data, and a failure leaves nothing. (SQLite has no bulk statement: its batched INSERTs
+in one transaction are its fastest path.)
+
+PostgreSQL: the rows are streamed with psycopg's `Cursor.copy` on the transaction's own
+connection, each value adapted as a query parameter would be; the count the server reports
+must be the count sent. Another driver (`postgresql+psycopg2://`, pg8000) gets INSERTs.
+
+MySQL/MariaDB:
 
 Rows go to a temporary file in LOAD DATA's own text format (fields end at a tab, rows at a
 newline, `\\` escapes a backslash, tab, newline, carriage return or NUL in a value, `\\N`
@@ -22,6 +30,7 @@ import itertools
 import logging
 import re
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,13 +98,12 @@ def receipt_line(row: Row) -> bytes:
     return b"%b\t%b\t%d\t%d\t%d\t%d\t%b\n" % (key, rid, store_id, day, hour, cents, text)
 
 
-class Loader:
-    """Loads rows into tables of one transaction, through files in `directory`."""
+class Loader(ABC):
+    """Loads rows into tables of one transaction."""
 
-    def __init__(self, store: Store, conn: Connection, directory: Path) -> None:
+    def __init__(self, store: Store, conn: Connection) -> None:
         self.store = store
         self.conn = conn
-        self.directory = directory
 
     def receipts(self, rows: Iterable[Row]) -> int:
         """Load `cs_receipts` rows; return their count."""
@@ -108,6 +116,58 @@ class Loader:
             for row in (entry_row(e, source, now) for e in entries)
         )
         return self.load(schema.quarantine, QUARANTINE_COLUMNS, rows)
+
+    @abstractmethod
+    def load(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: Iterable[Any],
+        to_line: Callable[[Any], bytes] = line,
+    ) -> int:
+        """Load `rows` (values in `columns` order) into `table`; return their count."""
+
+    def _checked(self, table: Table, loaded: int, rows: int, detail: str = "") -> None:
+        if loaded != rows or detail:
+            raise StoreError(
+                f"the bulk load into {table.name} took {loaded} of {rows} row(s){detail}; "
+                "the rebuild was rolled back, nothing changed"
+            )
+
+
+class CopyLoader(Loader):
+    """PostgreSQL: `COPY … FROM STDIN` on the transaction's psycopg connection."""
+
+    def load(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: Iterable[Any],
+        to_line: Callable[[Any], bytes] = line,
+    ) -> int:
+        quote = self.conn.dialect.identifier_preparer.quote
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        total = 0
+        iterator = iter(rows)
+        driver = self.conn.connection.driver_connection
+        assert driver is not None  # a connection inside a transaction is checked out
+        with driver.cursor() as cursor:
+            while chunk := list(itertools.islice(iterator, LOAD_ROWS)):
+                with cursor.copy(sql) as copy:
+                    for row in chunk:
+                        copy.write_row(row)
+                self._checked(table, cursor.rowcount, len(chunk))
+                total += len(chunk)
+                self.store.fault_at("bulk")
+        return total
+
+
+class FileLoader(Loader):
+    """MySQL/MariaDB: LOAD DATA LOCAL INFILE of files written in `directory`."""
+
+    def __init__(self, store: Store, conn: Connection, directory: Path) -> None:
+        super().__init__(store, conn)
+        self.directory = directory
 
     def load(
         self,
@@ -139,23 +199,22 @@ class Loader:
         )
         loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
         warning = self.conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
-        if loaded != rows or warning is not None:
-            detail = f": {warning[2]}" if warning is not None else ""
-            raise StoreError(
-                f"LOAD DATA into {table.name} took {loaded} of {rows} row(s){detail}; "
-                "the rebuild was rolled back, nothing changed"
-            )
+        self._checked(table, loaded, rows, f": {warning[2]}" if warning is not None else "")
 
 
 @contextlib.contextmanager
 def loader(store: Store, conn: Connection) -> Iterator[Loader | None]:
-    """A `Loader` inside the transaction of `conn` when the store bulk-loads and the server
-    takes LOCAL INFILE (tried with an empty file); None otherwise (use INSERTs)."""
+    """A `Loader` inside the transaction of `conn` when the store bulk-loads: COPY with
+    psycopg, LOAD DATA when the server takes LOCAL INFILE (tried with an empty file); None
+    otherwise (use INSERTs)."""
     if not store.bulk_load:
         yield None
         return
+    if store.backend.bulk_copy:
+        yield CopyLoader(store, conn) if conn.dialect.driver == "psycopg" else None
+        return
     with tempfile.TemporaryDirectory(prefix="coffeeshop-load-") as directory:
-        bulk = Loader(store, conn, Path(directory))
+        bulk = FileLoader(store, conn, Path(directory))
         empty = bulk.directory / "probe.tsv"
         empty.write_bytes(b"")
         try:

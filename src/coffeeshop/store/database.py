@@ -50,14 +50,16 @@ class Store:
         """`read_only`: for commands that only look (see `store.access`): nothing is ever
         created, every connection is read-only, and `require_schema` replaces `upgrade`.
         `bulk_load`: `rebuild` writes with the database's bulk path where it has one
-        (MySQL/MariaDB: LOAD DATA LOCAL INFILE, see `store.bulk`)."""
+        (MySQL/MariaDB: LOAD DATA LOCAL INFILE; PostgreSQL: COPY; see `store.bulk`)."""
         self.url = normalize_url(url) if isinstance(url, str) else url
         self.safe_url = mask_url(self.url)
         self.secrets = secrets_of(self.url)  # scrubbed from any driver message we repeat
         self.read_only = read_only
         self._fault = fault
         self.backend = dialect_of(self.url)  # what differs between databases
-        self.bulk_load = bulk_load and self.backend.bulk_file and not read_only
+        self.bulk_load = (
+            bulk_load and (self.backend.bulk_file or self.backend.bulk_copy) and not read_only
+        )
         self.engine = access.create_checked_engine(
             self.url, self.safe_url, read_only=self.read_only, bulk_load=self.bulk_load
         )

@@ -33,8 +33,10 @@ class Dialect(ABC):
     literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
     local_file: ClassVar[bool] = False  # one local file, opened by path (no server)
     file_lock: ClassVar[bool] = False  # the writer lock is a lock on the database file
-    # Bulk loads from a file the client sends (LOAD DATA LOCAL INFILE): `store.bulk`.
+    # Bulk loads (`store.bulk`): from a file the client sends (LOAD DATA LOCAL INFILE), or
+    # rows streamed with COPY … FROM STDIN.
     bulk_file: ClassVar[bool] = False
+    bulk_copy: ClassVar[bool] = False
     # Session statements that make a connection read-only (`store.access`, the API).
     read_only_statements: ClassVar[tuple[str, ...]] = ()
     commit_after_session_setup: ClassVar[bool] = False

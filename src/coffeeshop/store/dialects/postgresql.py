@@ -22,6 +22,7 @@ class PostgreSQL(Dialect):
         "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
     )
     commit_after_session_setup = True
+    bulk_copy = True  # COPY … FROM STDIN, through psycopg (3)
 
     def normalize(self, url: URL) -> URL:
         if "+" not in url.drivername:
