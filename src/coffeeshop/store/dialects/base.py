@@ -100,8 +100,12 @@ class Dialect(ABC):
     # -- locks -----------------------------------------------------------------------------------
 
     def try_writer_lock(self, conn: Connection, name: str) -> tuple[bool, int | None]:
-        """Try once to take the writer lock `name` on `conn`: (taken, the session's id)."""
-        raise NotImplementedError
+        """Try once to take the writer lock `name` on `conn`: (taken, the session's id).
+        Only for a server database: one with `file_lock` (SQLite) is locked by `store.lock`
+        with `flock` and never gets here, so the base has no lock to take."""
+        raise TypeError(
+            f"{type(self).__name__} must define try_writer_lock (or set file_lock = True)"
+        )
 
     def holds_writer_lock(self, conn: Connection, name: str, owner: int | None) -> bool:
         """Inside a batch transaction: does the session `owner` still hold the writer lock?"""
