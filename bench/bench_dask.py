@@ -109,7 +109,7 @@ def load_data_ceiling(url: str) -> tuple[int, float]:
         conn.exec_driver_sql("DROP TABLE IF EXISTS bench_load_ceiling")
         conn.exec_driver_sql("CREATE TABLE bench_load_ceiling LIKE cs_receipts")
         conn.commit()
-        loader = bulk.Loader(store, conn, DATA)
+        loader = bulk.FileLoader(store, conn, DATA)
         started = time.perf_counter()
         loader.load_file(scratch, RECEIPT_COLUMNS, path, len(rows))
         conn.commit()
@@ -197,19 +197,24 @@ def run_in_process(url: str, path: Path, today: dt.date, best: dict[str, float])
     return single
 
 
-def run_reconcile(
-    cluster: Any, n: int, url: str, path: Path, receipts: int, best: dict[str, float]
-) -> None:
+def timed_flow(cluster: Any, n: int, url: str, path: Path, *, repair: bool) -> tuple[Any, float]:
+    """One partitioned run on the standing cluster of `n` workers: (its report, seconds)."""
     started = time.perf_counter()
     got = reconcile_on_dask(
         source=str(path),
         db=url,
-        repair=False,
+        repair=repair,
         workers=None,
         address=cluster.scheduler_address,
         partitions=4 * n,
     )
-    took = time.perf_counter() - started
+    return got, time.perf_counter() - started
+
+
+def run_reconcile(
+    cluster: Any, n: int, url: str, path: Path, receipts: int, best: dict[str, float]
+) -> None:
+    got, took = timed_flow(cluster, n, url, path, repair=False)
     assert got.total_differences == 0 and got.receipts == receipts
     best[f"dask {n}"] = min(best.get(f"dask {n}", took), took)
     print(f"  run: dask {n} worker(s) {took:.1f} s", flush=True)
@@ -220,16 +225,7 @@ def run_backfill(
 ) -> tuple[int, float]:
     """The backfill of an empty MariaDB database; (rows, seconds) of its bulk write."""
     with RebuildClock() as clock:
-        started = time.perf_counter()
-        got = reconcile_on_dask(
-            source=str(path),
-            db=url,
-            repair=True,
-            workers=None,
-            address=cluster.scheduler_address,
-            partitions=4 * n,
-        )
-        took = time.perf_counter() - started
+        got, took = timed_flow(cluster, n, url, path, repair=True)
     assert got.repaired and got.receipts == receipts == clock.rows
     best[f"backfill dask {n}"] = min(best.get(f"backfill dask {n}", took), took)
     print(
