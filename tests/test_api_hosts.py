@@ -66,9 +66,7 @@ async def test_a_host_not_on_the_list_gets_400(url: str, host: str) -> None:
         "a.b.tills.example",
     ],
 )
-async def test_localhost_ip_addresses_and_configured_names_are_served(
-    url: str, host: str
-) -> None:
+async def test_localhost_ip_addresses_and_configured_names_are_served(url: str, host: str) -> None:
     async with running(url, allowed_hosts="shop.example, *.tills.example") as client:
         response = await client.get("/store_monthly", headers={"Host": host})
         assert response.status_code == 200, (host, response.text[:200])
@@ -117,8 +115,10 @@ def served(tmp_path: Path, url: str) -> Iterator[int]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "coffeeshop", "serve", "--db", url, "--port", str(port)]
-            + ["--workers", "2", "--host", "localhost"],
+            [
+                *(sys.executable, "-m", "coffeeshop", "serve", "--db", url, "--port", str(port)),
+                *("--workers", "2", "--host", "localhost"),
+            ],
             cwd=tmp_path,
             env=env,
             stdout=out,

@@ -15,7 +15,9 @@ from helpers import assert_one_line_error, free_port
 from test_api_support import fill
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "coffeeshop", *args],
         cwd=cwd,
@@ -46,7 +48,9 @@ def commands(source: Path) -> list[list[str]]:
     ]
 
 
-@pytest.mark.parametrize("index", range(5), ids=["serve", "tables", "quarantine", "reconcile", "sync"])
+@pytest.mark.parametrize(
+    "index", range(5), ids=["serve", "tables", "quarantine", "reconcile", "sync"]
+)
 @pytest.mark.parametrize("name", ["second", "first"])
 def test_a_database_with_two_names_is_refused_in_one_line(
     tmp_path: Path, linked: tuple[Path, Path, Path], index: int, name: str

@@ -91,9 +91,7 @@ class HostAllowList:
         verdict = self._seen.get(header)
         if verdict is None:
             name = host_name(header)
-            verdict = (
-                self.any or name in self.exact or name.endswith(self.suffixes) or _is_ip(name)
-            )
+            verdict = self.any or name in self.exact or name.endswith(self.suffixes) or _is_ip(name)
             if len(self._seen) >= MAX_REMEMBERED:
                 self._seen.clear()
             self._seen[header] = verdict
@@ -112,10 +110,13 @@ class HostCheckMiddleware:
             await self.app(scope, receive, send)
             return
         host = _header(scope, b"host")
-        if host is not None and not self.allow_list.allows(host):
-            if scope["path"] not in OPEN_PATHS:
-                await _refuse(send)
-                return
+        if (
+            host is not None
+            and not self.allow_list.allows(host)
+            and scope["path"] not in OPEN_PATHS
+        ):
+            await _refuse(send)
+            return
 
         async def relative_redirects(message: Message) -> None:
             if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
