@@ -127,7 +127,7 @@ def served(tmp_path: Path, url: str) -> Iterator[int]:
         )
     try:
         wait_for_health(
-            process, port, lambda: log.read_text(errors="replace"), deadline=time.monotonic() + 60
+            process, port, lambda: log.read_text(errors="replace"), deadline=time.monotonic() + 120
         )
         yield port
     finally:

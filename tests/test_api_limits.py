@@ -408,7 +408,7 @@ def test_clients_that_never_read_are_evicted_by_the_cap(
     server = start(COFFEESHOP_API_MAX_CONNECTIONS="8", COFFEESHOP_API_SEND_TIMEOUT="3600")
     stalled = [stalled_client(server.port, path, times) for _ in range(8)]
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while health_or_503(server.port) != 200:
             assert time.monotonic() < deadline, "every new request still got 503"
             time.sleep(0.1)
@@ -427,7 +427,7 @@ def test_a_client_that_never_reads_is_disconnected_after_the_send_timeout(
     add_big_quarantine(tmp_path)
     server = start(COFFEESHOP_API_SEND_TIMEOUT="1", COFFEESHOP_API_KEEP_ALIVE="1")
     with stalled_client(server.port, path, times) as sock:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while tcp_state(sock) == TCP_ESTABLISHED:
             assert time.monotonic() < deadline, "the server still holds the connection"
             time.sleep(0.1)

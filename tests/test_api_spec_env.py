@@ -73,7 +73,7 @@ def test_serve_with_the_specifications_three_variables_serves_real_figures(
         )
     try:
         wait_for_health(
-            process, port, lambda: log.read_text(errors="replace"), deadline=time.monotonic() + 60
+            process, port, lambda: log.read_text(errors="replace"), deadline=time.monotonic() + 120
         )
         status, body = http_get(port, "/store_monthly?store_id=3")
         assert status == 200, body

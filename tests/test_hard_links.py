@@ -24,7 +24,7 @@ def run(
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=60,  # serve, before the fix: it started and served (stale) figures
+        timeout=180,  # serve, before the fix: it started and served (stale) figures
     )
 
 
