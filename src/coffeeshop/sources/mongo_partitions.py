@@ -146,7 +146,7 @@ def _parsed(collection: Any, id_range: IdRange, counted: dict[str, int]) -> Iter
     cursor = collection.find(id_range.query(), sort=[("_id", 1)], batch_size=5000)
     batch: list[Any] = []
     for doc in cursor:
-        batch.append(event_from_object(doc, where="snapshot", raw=""))
+        batch.append(event_from_object(doc, where="snapshot", raw="", literal=True))
         if len(batch) >= 5000:
             yield from _positioned(batch, counted)
             batch = []
