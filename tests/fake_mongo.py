@@ -392,6 +392,7 @@ class FakeCollection:
         if hint is not None or min is not None:
             arguments |= {"hint": hint, "min": copy.deepcopy(min)}
         self.calls.append(("find", arguments))
+        bson.encode({"filter": filter, "min": min or []})  # PyMongo sends BSON: this may raise
         assert sort in (None, [("_id", 1)]), f"unsupported sort {sort!r}"
         docs = sorted(self.docs, key=lambda d: bson_key(d["_id"]))
         docs = [d for d in docs if _matches(d["_id"], filter)]

@@ -22,7 +22,7 @@ from bson import Code, Decimal128, Int64, ObjectId, Timestamp
 from bson.errors import InvalidBSON
 from fake_mongo import FakeClient, insert, raw, update
 from helpers import current_receipts, receipt, reference_tables
-from hostile_corpus import BSON_CASES, NEIGHBOURS, OID, BsonCase, bson_doc
+from hostile_corpus import BSON_CASES, MARK, NEIGHBOURS, OID, BsonCase, bson_doc
 
 from coffeeshop.core.receipts import Receipt, receipt_key
 from coffeeshop.core.recompute import recompute
@@ -41,12 +41,12 @@ def source(client: FakeClient) -> MongoSource:
     return MongoSource(URI, client_factory=lambda: client)
 
 
-def run_path(path: str, url: str, documents: list[Any]) -> None:
+def run_path(path: str, url: str, documents: list[Any], *, parts: int = 3) -> None:
     """Read `documents` (raw BSON or dicts) through one MongoDB path into the store."""
     if path == "partitions":
         client = FakeClient(documents, [])
         with Store(url, bulk_load=True) as store:
-            gathered = gather_collection_in_process(source(client), 3)
+            gathered = gather_collection_in_process(source(client), parts)
             finish(store, source(client).name, gathered, today=TODAY, repair=True)
         return
     if path == "stream":  # an empty snapshot, then every document as an insert event
@@ -214,3 +214,30 @@ def test_a_bson_document_can_be_written_with_the_mark_only() -> None:
     data = bson_doc(Store_ID="7\x01not-utf8\x01")
     with pytest.raises(InvalidBSON):
         bson.decode(data)
+
+
+def test_partition_bounds_are_never_strings_that_were_not_utf8(url: str) -> None:
+    """A sampled `_id` that was not UTF-8 cannot be sent back as a range bound (PyMongo
+    encodes queries strictly): the plan cuts at the others, and every document is read."""
+    documents = [raw(bson_doc(_id=f"r-{n:03d}", Store_ID=n % 5)) for n in range(0, 60, 2)]
+    documents += [raw(bson_doc(_id=f"r-{n:03d}{MARK}", Store_ID=n % 5)) for n in range(1, 60, 2)]
+    run_path("partitions", url, documents, parts=4)  # sampled bounds: r-015…, r-030, r-045…
+    with Store(url) as store:
+        assert len(list(store.iter_receipts())) == 60
+        assert store.quarantine_rows(limit=10) == []
+
+
+def test_a_snapshot_resumed_after_an_id_that_was_not_utf8_reads_on(url: str) -> None:
+    """The snapshot goes on after the last `_id` it read (`min()`): never after one PyMongo
+    cannot send back; it goes on after the one before, and reads the rest once."""
+    from pymongo.errors import AutoReconnect
+
+    ids = ["r-000", "r-001", f"r-002{MARK}", "r-003", f"r-004{MARK}", "r-005"]
+    client = FakeClient([raw(bson_doc(_id=i)) for i in ids], [None])
+    client.collection.getmore_faults.append(AutoReconnect("connection reset"))
+    report = sync(url, source(client))  # batches of 3: the getMore after r-002… fails
+    assert report.applied == 7 and report.quarantined == 0  # r-002… twice: harmless
+    (_, again) = client.collection.find_calls
+    assert again["min"] == [("_id", "r-001")]
+    with Store(url) as store:
+        assert len(list(store.iter_receipts())) == 6
