@@ -90,7 +90,9 @@ def tables(
         list[TableName] | None,
         typer.Option(
             "--table",
-            help="Print only this table (repeat for several; csv takes one).",
+            metavar="NAME",
+            help="Print only this table: receipts_summary, store_monthly, item_performance or "
+            "store_peak_hours (repeat for several; csv takes one).",
             show_default=False,
         ),
     ] = None,
