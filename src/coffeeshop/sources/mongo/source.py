@@ -20,8 +20,10 @@ attempt, from the last change or `_id` it read: for ever while following, 5 time
 otherwise. Start-up calls (`hello`, the start token) are retried the same way,
 and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
-invalidate event after a drop or rename) raises `SourceHistoryLost`; the engine
-then rebuilds from a fresh snapshot, or stops if told to.
+invalidate event after a drop or rename, or a collection or replica set that is not the
+checkpoint's: see `history`) raises `SourceHistoryLost`; the engine then rebuilds from a
+fresh snapshot, or stops if told to. A namespace that does not exist is refused (or waited
+for, `wait_for_collection`).
 """
 
 from __future__ import annotations
