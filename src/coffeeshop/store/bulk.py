@@ -178,7 +178,9 @@ class FileLoader(Loader):
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
             f"({', '.join(quote(c) for c in columns)})"
         )
-        loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
+        driver = self.conn.connection.driver_connection
+        with self.store.backend.upload_window(driver, path):  # this file, this statement only
+            loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
         warning = self.conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
         self._checked(table, loaded, rows, f": {warning[2]}" if warning is not None else "")
 
