@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError
 from coffeeshop.pipeline.readahead import source_batches
+from coffeeshop.scratch import directory as scratch_directory
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 from coffeeshop.store.codec import decode_receipt, encode_receipt
@@ -187,8 +187,8 @@ def reconcile(
     running sync's next batch sees the moved checkpoint, writes nothing, and continues
     from the new position. The tables stay exact either way."""
     report, replacing = _start(store, source.name, repair=repair, replace_source=replace_source)
-    with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
-        snapshot = SourceSnapshot(scratch)
+    with scratch_directory("reconcile") as scratch:
+        snapshot = SourceSnapshot(str(scratch))
         try:
             snapshot.fold(source, limits or BatchLimits(max_events=20_000))
             report.position = snapshot.position
