@@ -62,7 +62,7 @@ def rogue(mysql_url: str) -> Iterator[list[RogueMySQL]]:
 def repair_through(proxy: RogueMySQL, url: str, path: Path) -> None:
     with Store(through(proxy, url), bulk_load=True) as store:
         gathered = gather_in_process(str(path), 2)
-        finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=True)
+        finish(store, JsonlSource(path), gathered, today=TODAY, repair=True)
 
 
 def start(rogue: list[RogueMySQL], url: str, **mode: object) -> RogueMySQL:

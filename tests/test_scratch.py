@@ -97,7 +97,7 @@ BULK_REPAIR = textwrap.dedent(
     try:
         with Store(url, bulk_load=True) as store:
             gathered = gather_in_process(path, 2)
-            finish(store, JsonlSource(path).name, gathered, today=today, repair=True)
+            finish(store, JsonlSource(path), gathered, today=today, repair=True)
     except CoffeeshopError as exc:  # as `coffeeshop.cli.app.main` reports it
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -137,7 +137,7 @@ DIE_IN_BULK_LOAD = textwrap.dedent(
     url, path = sys.argv[1:3]
     with Store(url, bulk_load=True, fault=die) as store:
         gathered = gather_in_process(path, 2)
-        finish(store, JsonlSource(path).name, gathered, today=dt.date(2026, 11, 25), repair=True)
+        finish(store, JsonlSource(path), gathered, today=dt.date(2026, 11, 25), repair=True)
     """
 )
 DIE_IN_RECONCILE = textwrap.dedent(

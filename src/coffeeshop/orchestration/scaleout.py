@@ -216,7 +216,7 @@ def reconcile_partitioned_flow(
     )
     # A rebuild writes with the database's bulk path (MariaDB/MySQL: LOAD DATA LOCAL INFILE).
     with Store(settings.db, read_only=not repair, bulk_load=repair) as store:
-        return finish(store, source_obj.name, gathered, today=settings.today(), repair=repair)
+        return finish(store, source_obj, gathered, today=settings.today(), repair=repair)
 
 
 def reconcile_on_dask(
