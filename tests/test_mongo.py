@@ -1493,9 +1493,7 @@ def test_live_undecodable_values_are_quarantined_on_every_path(
     with Store(url) as store:  # the partitioned reader agrees
         source = MongoSource(LIVE_URI, database=coll.database.name)
         gathered = gather_collection_in_process(source, 3)
-        assert (
-            finish(store, source.name, gathered, today=today, repair=False).total_differences == 0
-        )
+        assert finish(store, source, gathered, today=today, repair=False).total_differences == 0
 
 
 @live
