@@ -53,9 +53,15 @@ def in_full_tmpdir(tmp_path: Path, *command: str) -> subprocess.CompletedProcess
     full.mkdir()
     if shutil.which("unshare") is None:
         pytest.fail("this test needs unshare(1) (util-linux) for a private tmpfs mount")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     result = subprocess.run(
         [*UNSHARE, "sh", "-c", FULL_TMPDIR, "sh", str(full), *command],
-        env={**os.environ, "TMPDIR": str(full), "COFFEESHOP_LOG_LEVEL": "WARNING"},
+        env={
+            **env,
+            "TMPDIR": str(full),
+            "COFFEESHOP_LOG_LEVEL": "WARNING",
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -81,6 +87,24 @@ def test_a_full_tmpdir_under_reconcile_repair_is_one_line_and_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no space left in the temporary directory" in lines[0], lines
     assert "TMPDIR" in lines[0] and "nothing was changed" in lines[0]
+    assert contents(url) == before
+
+
+def test_a_full_tmpdir_under_a_repair_on_dask_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """`--workers`: Prefect's temporary API server (SQLite scratch files in TMPDIR) used to
+    fail its start-up for 180 s, then the command exited 1 with a traceback."""
+    url = f"sqlite:///{tmp_path / 'analysis.db'}"
+    path = grown_source(tmp_path, url)
+    before = contents(url)
+    result = in_full_tmpdir(
+        tmp_path, sys.executable, "-m", "coffeeshop", "reconcile", "--repair", "--workers", "1",
+        "--source", str(path), "--db", url,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "no space left in the temporary directory" in last, result.stderr
+    assert "Prefect's temporary API server" in last and "TMPDIR" in last
     assert contents(url) == before
 
 

@@ -64,6 +64,18 @@ def directory(kind: str) -> Iterator[Path]:
             shutil.rmtree(hidden, ignore_errors=True)  # only if the rename never happened
 
 
+def require_free(what: str, minimum: int) -> None:
+    """`ScratchFull` at once when the temporary directory has less than `minimum` bytes
+    free: for what writes there out of our hands (`what`, e.g. Prefect's temporary API
+    server, whose database migrations need SQLite scratch files), which would otherwise fail
+    after minutes with a traceback of its own."""
+    root = Path(tempfile.gettempdir())
+    free = shutil.disk_usage(root).free
+    if free < minimum:
+        detail = f"{free:,} bytes free, at least {minimum:,} needed"
+        raise ScratchFull(_full(root, what, detail))
+
+
 def remove_leftovers(root: Path) -> list[Path]:
     """Remove the scratch directories in `root` that no living run holds; return them."""
     removed: list[Path] = []
@@ -123,7 +135,9 @@ def _full_is_one_line(root: Path, kind: str) -> Iterator[None]:
 
 
 def _full(root: Path, kind: str, detail: str) -> str:
-    what = "a bulk load's files" if kind == "load" else f"the {kind} scratch files"
+    what = {"load": "a bulk load's files", "reconcile": "the reconcile scratch files"}.get(
+        kind, kind
+    )
     return (
         f"no space left in the temporary directory {root} for {what} ({detail}); nothing "
         "was changed: free space there, or set TMPDIR to a directory on a larger disk"
