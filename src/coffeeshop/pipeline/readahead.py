@@ -9,11 +9,18 @@ Nothing about crash safety changes: positions still commit only in the parent, w
 the batches it applied; whatever the child read ahead is simply read again after a
 restart. The pipe's buffer bounds how far the child runs ahead. The child stops when
 the parent asks, when the parent dies, or at the end of the source.
+
+The child never holds the writer lock (it lets go of its inherited copy at the fork:
+`store.lock`), and on Linux it is killed with the parent (`PR_SET_PDEATHSIG`), even when
+it is blocked in a source call that no stop request can end (a `getMore` on a dead
+network): after a `kill -9` of the parent, a restart takes the lock at once and no
+orphaned reader lingers. Elsewhere it notices the parent's death at its next check.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import logging
@@ -21,6 +28,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -157,6 +165,7 @@ def _child(
     out: Connection,
     inherited: Connection,
 ) -> None:
+    _die_with(parent)
     # The pipe's read end came along with the fork: close it, so that once the parent
     # closes its own, a write here fails at once instead of waiting forever.
     inherited.close()
@@ -197,6 +206,20 @@ def _child(
             out.send_bytes(pickle.dumps(("crash", traceback.format_exc())))
     finally:
         out.close()
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux); if the parent is
+    already gone (it died before this ran), end now."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def read_ahead(
