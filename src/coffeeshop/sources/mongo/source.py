@@ -44,6 +44,7 @@ from coffeeshop.sources.mongo.errors import (
     hosts,
     interruptible,
     masked,
+    transient,
 )
 from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller
 from coffeeshop.sources.mongo.position import decoded, poll_position, position
@@ -53,6 +54,8 @@ from coffeeshop.sources.mongo.stream import ChangeStream
 log = logging.getLogger("coffeeshop.mongo")
 
 FULL_DOCUMENT_MODES = ("updateLookup", "whenAvailable")
+SERVER_SELECTION_MS = 3_000  # one attempt's wait for a server; the retries wait longer
+ONE_SHOT_WITHIN = 10.0  # seconds: a run that does not follow gives up starting after this
 
 ClientFactory = Callable[[], Any]
 
@@ -110,7 +113,7 @@ class MongoSource:
         # Options in the URI win: a default is only given where the URI has none.
         options: dict[str, Any] = {"appname": "coffeeshop"}
         if "serverselectiontimeoutms" not in self.uri.lower():
-            options["serverSelectionTimeoutMS"] = 10_000
+            options["serverSelectionTimeoutMS"] = SERVER_SELECTION_MS
         return MongoClient(self.uri, **options)
 
     # -- position ------------------------------------------------------------------------------
@@ -145,25 +148,54 @@ class MongoSource:
         A read in partitions commits it, so the stream continues without a gap; a standalone
         server (no change stream) is refused: its poll positions follow one reader's reads."""
         stop = threading.Event()
-        self._client = self._connect()
+        self._client = self._connect(False, stop)
         try:
-            if not self._supports_streams(False, stop):
-                raise ConfigError(
-                    f"{self.name} has no change streams (a standalone server): partitioned "
-                    "reading needs a replica set; run without --workers/--dask-address"
-                )
-            if self.full_document == "whenAvailable":
-                self._check_post_images(False, stop)
+            self._check_partitionable(stop)
             coll = self._client[self.database][self.collection]
             return position("stream", resume=self._start_token(coll, False, stop))
         finally:
             self.close()
 
+    def check_partitionable(self, stop: StopSignal) -> None:
+        """Refuse, before anything is started (a Prefect server, a Dask cluster), a server
+        that cannot be read in partitions: unreachable, or standalone (no change stream)."""
+        self._client = self._connect(False, stop)
+        try:
+            self._check_partitionable(stop)
+        finally:
+            self.close()
+
+    def _check_partitionable(self, stop: StopSignal) -> None:
+        if not self._supports_streams(False, stop, warn=False):
+            raise ConfigError(
+                f"{self.name} has no change streams (a standalone server): partitioned "
+                "reading needs a replica set; run without --workers/--dask-address/"
+                "--backfill-workers"
+            )
+        if self.full_document == "whenAvailable":
+            self._check_post_images(False, stop)
+
+    def check_reachable(self, stop: StopSignal) -> None:
+        """A one-shot run's first step: the server answers (retried, for a bounded time),
+        before anything is created in the analysis database."""
+        self._client = self._connect(False, stop)
+        try:
+            self._startup(self._hello, "connect", False, stop)
+        except NotImplementedError:  # a test double without server commands
+            pass
+        finally:
+            self.close()
+
+    def read_retrying(self, stop: StopSignal) -> MongoRetrying:
+        """The retries of a one-shot read (a partition's plan or range): this source's
+        errors and backoff, a few times."""
+        return self._retrying(False, stop)
+
     @contextlib.contextmanager
     def collection_handle(self) -> Iterator[Any]:
         """The collection, on a client of its own closed afterwards (each partition's reader
         connects by itself: a client never crosses a process)."""
-        client = self._connect()
+        client = self._connect(False, threading.Event())
         try:
             yield client[self.database][self.collection]
         finally:
@@ -182,7 +214,7 @@ class MongoSource:
     def _batches(
         self, limits: BatchLimits, follow: bool, stop: StopSignal
     ) -> Iterator[SourceBatch]:
-        self._client = self._connect()
+        self._client = self._connect(follow, stop)
         coll = self._client[self.database][self.collection]
         streaming = self._supports_streams(follow, stop)
         state = self._starting_state(coll, streaming, follow, stop)
@@ -241,14 +273,21 @@ class MongoSource:
             )
         return state
 
-    def _connect(self) -> Any:
-        try:
-            client = self._client_factory()
-        except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
-            raise ConfigError(f"cannot use MongoDB source {self.name}: {exc}") from None
-        return client
+    def _connect(self, follow: bool, stop: StopSignal) -> Any:
+        """A client; a `mongodb+srv://` name that does not resolve yet is retried like an
+        unreachable server, a malformed URI is a configuration error at once."""
 
-    def _supports_streams(self, follow: bool, stop: StopSignal) -> bool:
+        def make() -> Any:
+            try:
+                return self._client_factory()
+            except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
+                if transient(exc):
+                    raise
+                raise ConfigError(f"cannot use MongoDB source {self.name}: {exc}") from None
+
+        return self._startup(make, "connect", follow, stop)
+
+    def _supports_streams(self, follow: bool, stop: StopSignal, *, warn: bool = True) -> bool:
         if self.mode != "auto":
             return self.mode == "stream"
         try:
@@ -257,6 +296,8 @@ class MongoSource:
             hello = {}
         if "setName" in hello or hello.get("msg") == "isdbgrid":
             return True
+        if not warn:
+            return False
         log.warning(
             "%s is a standalone server: it has no change streams. Falling back to polling: "
             "new documents (any _id type, in any order) are read within the poll interval; "
@@ -333,18 +374,21 @@ class MongoSource:
 
     # -- failures ------------------------------------------------------------------------------
 
-    def _retrying(self, follow: bool, stop: StopSignal) -> MongoRetrying:
+    def _retrying(
+        self, follow: bool, stop: StopSignal, *, within: float | None = None
+    ) -> MongoRetrying:
         """The shared backoff: for ever while following (unless `retries` is set), a few
-        times otherwise."""
+        times otherwise (and, `within`, for at most that many seconds)."""
         retries = self.retries if self.retries is not None else (None if follow else RETRIES_ONCE)
-        return MongoRetrying(self.name, stop, retries=retries)
+        return MongoRetrying(self.name, stop, retries=retries, within=within)
 
     def _startup(self, action: Callable[[], Any], what: str, follow: bool, stop: StopSignal) -> Any:
         """A start-up call, retried like the stream (for ever while following); a stop
         request ends it at once, even in the middle of an attempt."""
         if stop.is_set():
             raise Stopped
-        return self._retrying(follow, stop).call(
+        within = None if follow else ONE_SHOT_WITHIN
+        return self._retrying(follow, stop, within=within).call(
             lambda: interruptible(action, stop),
             what,
             passthrough=(NotImplementedError, CoffeeshopError),
