@@ -255,3 +255,51 @@ def test_string_bounds_follow_the_collections_default_collation(no_backoff: None
     assert sorted(seen) == sorted(ids)  # each document in exactly one range
     outputs = [read_id_range(coll, r, 2, retrying()) for r in ranges]
     assert sum(o.documents for o in outputs) == len(ids)
+
+
+STANDALONE = """
+import sys
+sys.path.insert(0, {tests!r})
+import pymongo
+from fake_mongo import FakeClient
+
+pymongo.MongoClient = lambda *args, **kwargs: FakeClient([], [], replica_set=False)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["reconcile", "--workers", "2"], ["sync", "--follow", "--backfill-workers", "2"]],
+    ids=["reconcile", "backfill"],
+)
+def test_a_standalone_server_is_refused_before_prefect_or_dask_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The real command, a scripted standalone server: refused in one line (exit 2) before
+    Prefect's temporary server or a Dask cluster start, and before a database is created."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "sitecustomize.py").write_text(STANDALONE.format(tests=str(Path(__file__).parent)))
+    home, database = tmp_path / "prefect-home", tmp_path / "analysis.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *command, "--source", "mongodb://fake-host/"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tmp_path),
+            "PREFECT_HOME": str(home),
+            "COFFEESHOP_DB": f"sqlite:///{database}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "needs a replica set" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    others = [line.lower() for line in result.stderr.splitlines() if line not in errors]
+    assert not [line for line in others if "prefect" in line or "dask" in line], others
+    assert not home.exists() and not database.exists()
