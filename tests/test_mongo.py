@@ -482,6 +482,37 @@ def test_idle_post_batch_tokens_are_committed_while_following(
     assert checkpoint(sqlite_url) == stream_at(3)
 
 
+def test_the_changes_of_a_server_reply_commit_before_the_next_getmore(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady writes no idle getMore comes: a batch closes when the driver holds no
+    more changes of the last reply (PyMongo's buffer), not `max_wait` (30 s here) later.
+    So reply [3, 4] commits before the next getMore, which fails, and the stream resumes
+    after 4; a batch held for `max_wait` would have been dropped and read again."""
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: 0.0)
+    monkeypatch.setattr(mongo_stream, "IDLE_COMMIT_SECONDS", 0.0)
+    script = [insert(doc(3)), insert(doc(4)), AutoReconnect("reset"), insert(doc(5)), None]
+    client = FakeClient([doc(1)], script)
+    client.collection.replies = True
+    stop = RecordingStop()
+    committed: list[Any] = []
+
+    def on_batch(store: Store, _: SyncReport) -> None:
+        committed.append(committed_token(store))
+        if committed[-1] == token(5):
+            stop.set()
+
+    safety = threading.Timer(20.0, stop.set)
+    safety.start()
+    try:
+        report = sync(sqlite_url, fake_source(client), follow=True, stop=stop, on_batch=on_batch)
+    finally:
+        safety.cancel()
+    assert committed == [token(0), token(2), token(4), token(5)]
+    assert [c["resume_after"] for c in client.collection.watch_calls] == [None, token(0), token(2)]
+    assert report.applied == 3 + 1  # doc 1 (snapshot), 3, 4, 5: none read twice
+
+
 # -- a stream that can no longer resume: rebuild from a fresh snapshot ----------------------------
 
 

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import receipt, write_lines
@@ -75,6 +76,47 @@ def test_a_source_error_in_the_child_is_raised_in_the_parent_as_itself(tmp_path:
     with pytest.raises(SourceChanged, match="truncated"):
         next(batches)
     source.close()
+
+
+class OneByOne:
+    """A JSONL source handing out one line per batch (as a change stream hands out each
+    server reply), that says when it has handed out everything."""
+
+    def __init__(self, path: Path, done: Path) -> None:
+        self.inner, self.done = JsonlSource(path), done
+        self.name = self.inner.name
+
+    def open(self, position: str | None) -> None:
+        self.inner.open(position)
+
+    def batches(self, limits: BatchLimits, *, follow: bool, stop: Any) -> Any:
+        yield from self.inner.batches(BatchLimits(max_events=1), follow=follow, stop=stop)
+        self.done.write_text("done")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_batches_queued_while_the_parent_was_busy_are_merged_up_to_the_limit(
+    tmp_path: Path,
+) -> None:
+    """While the parent commits, the reader goes on: what queued meanwhile is applied as
+    one batch (up to `max_events`), not one transaction per reply falling behind."""
+    path, done = tmp_path / "r.jsonl", tmp_path / "done"
+    write_lines(path, [receipt(i) for i in range(50)])
+    source = OneByOne(path, done)
+    source.open(None)
+    batches = read_ahead(source, BatchLimits(max_events=10), follow=False, stop=threading.Event())
+    first = [next(batches)]
+    deadline = time.monotonic() + 30
+    while not done.exists() and time.monotonic() < deadline:  # the parent is "busy"
+        time.sleep(0.01)
+    got = [b for b in first + list(batches) if b.position is not None]
+    source.close()
+    assert all(len(b.events) <= 10 for b in got)
+    assert [e.receipt_id for b in got for e in b.events] == [str(i) for i in range(50)]
+    assert json.loads(got[-1].position)["offset"] == path.stat().st_size
+    assert len(got) <= 7, [len(b.events) for b in got]  # 50 one-line batches without merging
 
 
 def test_stop_ends_a_following_child_promptly(tmp_path: Path) -> None:

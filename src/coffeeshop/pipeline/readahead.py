@@ -241,10 +241,11 @@ def read_ahead(
     gc.freeze()
     child.start()
     send.close()
+    held: ReadBatch | None = None  # received, but too big to merge into the last batch
     try:
         while True:
             idle_since = time.monotonic()
-            while not receive.poll(0.1):
+            while held is None and not receive.poll(0.1):
                 if stop.is_set():
                     return
                 if time.monotonic() - idle_since >= TICK_SECONDS:
@@ -254,14 +255,51 @@ def read_ahead(
                     raise RuntimeError(
                         f"the source reader process died (exit code {child.exitcode})"
                     )
-            batch = _received(receive, child, stop)
+            batch, held = (
+                (held, None) if held is not None else (_received(receive, child, stop), None)
+            )
             if batch is None:
                 return
+            batch, held, end = _with_queued(batch, receive, child, stop, limits.max_events)
             yield batch
+            if end is not None:
+                raise end
+    except _Ended:
+        return
     finally:
         halt.set()
         receive.close()
         _reap(child)
+
+
+class _Ended(Exception):
+    """The reader's end, found while merging queued batches (handed on after the merge)."""
+
+
+def _with_queued(
+    batch: ReadBatch, receive: Connection, child: Any, stop: StopSignal, max_events: int
+) -> tuple[ReadBatch, ReadBatch | None, BaseException | None]:
+    """`batch` merged with the batches already waiting in the pipe, up to `max_events`
+    events: while the parent committed, the reader went on handing out what each server
+    reply held, and applying those one transaction each would fall behind. Returns the
+    merged batch, the next one when it did not fit (held for the next round), and what
+    ended the reader meanwhile (its end, an error), raised after the merged batch."""
+    while receive.poll(0):
+        try:
+            more = _received(receive, child, stop)
+        except Exception as exc:
+            return batch, None, exc
+        if more is None:
+            return batch, None, _Ended()
+        if len(batch.events) + len(more.events) > max_events:
+            return batch, more, None
+        batch = ReadBatch(
+            more.position,
+            batch.events + more.events,
+            more.behind,
+            more.source_time or batch.source_time,
+        )
+    return batch, None, None
 
 
 def _received(receive: Connection, child: Any, stop: StopSignal) -> ReadBatch | None:
