@@ -1602,3 +1602,59 @@ def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
         # never less than a window back: the low end's _id was read at least 60 s ago
         assert second < 60 or low <= oid(second - 60), (second, low)
         assert len(poller.marks) <= 12
+
+
+def test_the_reply_buffer_is_seen_in_the_installed_pymongo() -> None:
+    """`stream.buffered` reads PyMongo's private reply buffer: it must exist, under that
+    name, in the PyMongo installed (else batches would silently fall back to batch-wait)."""
+    import inspect
+
+    from pymongo import MongoClient
+    from pymongo.synchronous.change_stream import ChangeStream
+    from pymongo.synchronous.command_cursor import CommandCursor
+
+    assert "self._cursor" in inspect.getsource(ChangeStream)
+    client: Any = MongoClient("mongodb://127.0.0.1:1/", connect=False)
+    try:
+        reply = {"id": 0, "firstBatch": [{"_id": 1}, {"_id": 2}]}  # a server reply, 2 changes
+        stream = ChangeStream.__new__(ChangeStream)
+        stream._cursor = CommandCursor(client.db.receipt, reply, address=None)
+        assert mongo_stream.buffered(stream) == 2
+        next(stream._cursor)
+        assert mongo_stream.buffered(stream) == 1
+    finally:
+        client.close()
+
+
+@live
+def test_live_the_reply_buffer_of_a_real_change_stream(live_collection: Any) -> None:
+    live_collection.insert_one({"_id": "first"})
+    with live_collection.watch(max_await_time_ms=1000) as stream:
+        live_collection.insert_many([{"_id": n} for n in range(3)])
+        change = None
+        for _ in range(20):
+            change = stream.try_next()
+            if change is not None:
+                break
+        assert change is not None
+        # the rest of the same reply (one insert_many: usually both others), never unknown
+        assert mongo_stream.buffered(stream) in (0, 1, 2)
+
+
+@live
+def test_live_partitions_follow_a_case_insensitive_default_collation(
+    live_collection: Any,
+) -> None:
+    from coffeeshop.sources.mongo.errors import MongoRetrying
+    from coffeeshop.sources.mongo_partitions import plan_collection, read_id_range
+
+    database = live_collection.database
+    live_collection.drop()
+    coll = database.create_collection("receipt", collation={"locale": "en", "strength": 2})
+    ids = [f"{prefix}-{n:02d}" for prefix in ("a", "B", "c", "D") for n in range(30)]
+    coll.insert_many([receipt(i, total="1.00") for i in ids])
+    retrying = MongoRetrying("live", threading.Event(), retries=5)
+    ranges = plan_collection(coll, 4, retrying)
+    seen = [d["_id"] for r in ranges for d in coll.find(r.query())]
+    assert sorted(seen) == sorted(ids)
+    assert sum(read_id_range(coll, r, 2, retrying).documents for r in ranges) == len(ids)
