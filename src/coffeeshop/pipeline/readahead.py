@@ -14,7 +14,9 @@ The child never holds the writer lock (it lets go of its inherited copy at the f
 `store.lock`), and on Linux it is killed with the parent (`PR_SET_PDEATHSIG`), even when
 it is blocked in a source call that no stop request can end (a `getMore` on a dead
 network): after a `kill -9` of the parent, a restart takes the lock at once and no
-orphaned reader lingers. Elsewhere it notices the parent's death at its next check.
+orphaned reader lingers. Elsewhere it notices the parent's death at its next check. (The
+kernel sends that signal when the *thread* that forked exits: the reader is started and read
+by the thread that runs the engine, which outlives it.)
 """
 
 from __future__ import annotations

@@ -16,9 +16,13 @@ stream's start point first, then a fresh read, then the stream).
 The driver resumes a broken stream once by itself, and retries a `find` once, but never
 a `getMore`; after that this source retries with the shared backoff of `coffeeshop.retry`
 (capped at 60 s; `errors.MongoRetrying` says which errors are worth it), logging each
-attempt, from the last change or `_id` it read: for ever while following, 5 times
-otherwise. Start-up calls (`hello`, the start token) are retried the same way,
-and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
+attempt (with its real duration), from the last change or `_id` it read: for ever while
+following, 5 times otherwise. Start-up calls (making the client, which resolves a
+`mongodb+srv://` name; `hello`; the start token) are retried the same way, a run that does
+not follow giving up after `ONE_SHOT_WITHIN` seconds: each attempt waits at most
+`SERVER_SELECTION_MS` for a server, so a down server is reported in about 10 s. One-shot
+commands call `check_reachable` before they touch the analysis database. A stop request
+(Ctrl-C) ends a wait or an attempt within a tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
 invalidate event after a drop or rename) raises `SourceHistoryLost`; the engine
 then rebuilds from a fresh snapshot, or stops if told to.
