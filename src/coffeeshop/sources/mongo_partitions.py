@@ -45,6 +45,7 @@ from coffeeshop.core.plan import parse_events
 from coffeeshop.redact import mask_url
 from coffeeshop.retry import Retrying
 from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.mongo.codec import encodable
 from coffeeshop.sources.mongo.snapshot import documents_after
 from coffeeshop.sources.partitions import RangeOutput
 
@@ -133,7 +134,11 @@ def _cut(collection: Any, bracket: str, share: int, retrying: Retrying) -> list[
         {"$sort": {"_id": 1}},  # in the server's order: its collation, not Python's
     ]
     sample = retrying.call(lambda: list(collection.aggregate(pipeline)), "plan the partitions")
-    ids = [doc["_id"] for doc in sample if isinstance(doc["_id"], _ORDERED[bracket])]
+    ids = [
+        doc["_id"]
+        for doc in sample
+        if isinstance(doc["_id"], _ORDERED[bracket]) and encodable(doc["_id"])
+    ]  # (a string that was not UTF-8 cannot be sent back as a bound)
     bounds: list[Any] = []
     for i in range(1, share):
         bound = ids[len(ids) * i // share] if ids else None
@@ -181,7 +186,7 @@ def _parsed(
     )
     batch: list[Any] = []
     for doc in documents:
-        batch.append(event_from_object(doc, where="snapshot", raw=""))
+        batch.append(event_from_object(doc, where="snapshot", raw="", literal=True))
         if len(batch) >= RANGE_BATCH:
             yield from _positioned(batch, counted)
             batch = []

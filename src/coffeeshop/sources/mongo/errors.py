@@ -1,6 +1,6 @@
 """MongoDB errors: which are worth retrying (and how a retry is logged), which mean the
 history is lost; waits that a stop request ends; and one-line descriptions (of an error,
-a change, a URI without its password)."""
+a change, the hosts of a URI)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from coffeeshop.errors import ConfigError, SourceUnavailable
+from coffeeshop.redact import mask_text
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 
 log = logging.getLogger("coffeeshop.mongo")
@@ -95,27 +96,20 @@ def unanswered(text: str) -> str | None:
 
 
 def describe(exc: BaseException) -> str:
+    """One line naming the error, its code and its message (credentials masked); a server
+    selection timeout as the servers that did not answer and why, a name that does not
+    resolve as such."""
     from pymongo.errors import ServerSelectionTimeoutError
 
     if isinstance(exc, ServerSelectionTimeoutError) and (summary := unanswered(str(exc))):
-        return summary
+        return mask_text(summary)
     if unresolved(exc):
-        return f"the name does not resolve (DNS: {str(exc)[:160]})"
+        return mask_text(f"the name does not resolve (DNS: {str(exc)[:160]})")
     code = getattr(exc, "code", None)
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = mask_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
     if len(text) > 200:
         text = text[:197] + "..."
     return f"{type(exc).__name__}{f' {code}' if code is not None else ''}: {text}"
-
-
-def masked(uri: str) -> str:
-    """A URI with its password replaced by ****."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest:
-        return uri
-    userinfo, _, hosts = rest.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':****' if colon else ''}@{hosts}"
 
 
 def hosts(uri: str) -> str:

@@ -17,6 +17,7 @@ from coffeeshop.core.events import event_from_object
 from coffeeshop.retry import Retrying, StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.mongo.codec import encodable
 from coffeeshop.sources.mongo.errors import MongoRetrying, opened
 from coffeeshop.sources.mongo.position import encode, id_key, position
 
@@ -52,8 +53,9 @@ def read_snapshot(
     ):
         if stop.is_set():
             return
-        last_id = doc.get("_id")
-        if batch.add(event_from_object(doc, where="snapshot", raw="")):
+        if encodable(doc_id := doc.get("_id")):  # else a restart's `min()` could not be sent
+            last_id = doc_id
+        if batch.add(event_from_object(doc, where="snapshot", raw="", literal=True)):
             count += len(batch)
             yield SourceBatch(batch.take(), position("snapshot", resume=resume, after=last_id))
     count += len(batch)
@@ -93,7 +95,8 @@ def documents_after(
                     first, skip = skip, None
                     if id_key(doc_id) == first:
                         continue
-                last_id = doc_id
+                if encodable(doc_id):  # else the next `min()` could not be sent
+                    last_id = doc_id
                 read += 1
                 if read % batch_size == 0:
                     retrying.succeeded()  # a batch came: the next failure is a first one
