@@ -16,13 +16,11 @@ stream's start point first, then a fresh read, then the stream).
 The driver resumes a broken stream once by itself, and retries a `find` once, but never
 a `getMore`; after that this source retries with the shared backoff of `coffeeshop.retry`
 (capped at 60 s; `errors.MongoRetrying` says which errors are worth it), logging each
-attempt (with its real duration), from the last change or `_id` it read: for ever while
-following, 5 times otherwise. Start-up calls (making the client, which resolves a
-`mongodb+srv://` name; `hello`; the start token) are retried the same way, a run that does
-not follow giving up after `ONE_SHOT_WITHIN` seconds: each attempt waits at most
-`SERVER_SELECTION_MS` for a server, so a down server is reported in about 10 s. One-shot
-commands call `check_reachable` before they touch the analysis database. A stop request
-(Ctrl-C) ends a wait or an attempt within a tenth of a second. A
+attempt, from the last change or `_id` it read: for ever while following, 5 times
+otherwise. Start-up calls (the client, which resolves a `mongodb+srv://` name; `hello`; the
+start token) are retried the same way, for `ONE_SHOT_WITHIN` s at most when not following
+(`check_reachable` runs first). A stop request (Ctrl-C) ends a wait or an attempt within a
+tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
 invalidate event after a drop or rename, or a collection or replica set that is not the
 checkpoint's: see `history`) raises `SourceHistoryLost`; the engine then rebuilds from a
@@ -63,7 +61,7 @@ from coffeeshop.sources.mongo.history import (
     verify,
     with_identity,
 )
-from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller
+from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller, warn_standalone
 from coffeeshop.sources.mongo.position import decoded, poll_position, position
 from coffeeshop.sources.mongo.snapshot import read_snapshot
 from coffeeshop.sources.mongo.stream import ChangeStream
@@ -190,8 +188,8 @@ class MongoSource:
             self.close()
 
     def check_partitionable(self, stop: StopSignal) -> None:
-        """Refuse, before anything is started (a Prefect server, a Dask cluster), a server
-        that cannot be read in partitions: unreachable, or standalone (no change stream)."""
+        """Refuse, before a Prefect server or a Dask cluster start, a server that cannot be
+        read in partitions (unreachable, standalone, no such namespace)."""
         self._client = self._connect(False, stop)
         try:
             self._check_partitionable(stop)
@@ -357,18 +355,7 @@ class MongoSource:
             return True
         if not warn:
             return False
-        log.warning(
-            "%s is a standalone server: it has no change streams. Falling back to polling: "
-            "new documents (any _id type, in any order) are read within the poll interval; "
-            "an insert landing more than %.0f s after a higher _id, updates, and deletes of "
-            "documents this run has read, only by a read of the whole collection every "
-            "%.0f s; deletes made while no sync runs are NOT seen: run "
-            "`coffeeshop reconcile --repair` to pick them up, or run MongoDB as a replica set "
-            "(a single node is enough: `mongod --replSet rs0`, then `rs.initiate()`).",
-            self.name,
-            self.poll_window,
-            self.sweep_every,
-        )
+        warn_standalone(self.name, self.poll_window, self.sweep_every)
         return False
 
     def _hello(self) -> dict[str, Any]:
