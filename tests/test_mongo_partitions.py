@@ -22,7 +22,7 @@ from coffeeshop.core.events import event_from_object
 from coffeeshop.core.partials import merge_all, resolve, unkeyed_partial
 from coffeeshop.core.plan import parse_events
 from coffeeshop.core.recompute import recompute
-from coffeeshop.errors import ConfigError
+from coffeeshop.errors import ConfigError, SourceChanged
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
@@ -186,6 +186,38 @@ def test_a_collection_backfill_hands_over_to_the_stream_without_a_gap(
     with Store(url) as store:
         assert store.read_tables(TODAY) == reference_tables(client.collection.docs, TODAY)
         assert store.count(schema.receipts) == len(client.collection.docs) - 2  # 2 invalid
+
+
+@pytest.mark.parametrize("other", ["the collection created again", "another replica set"])
+def test_a_range_reader_that_reaches_another_collection_fails_the_repair_and_writes_nothing(
+    other: str, tmp_path: Path
+) -> None:
+    """The start point is taken on the planned collection; the range readers (each connects
+    to the URI itself, as a worker does) reach another one behind the same URI."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    planned = FakeClient(mixed_docs(), [])
+    sync(url, fake_source(planned))
+    with Store(url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM store_monthly WHERE store_id = 1")  # a repair writes
+    with Store(url) as store:
+        before = (store.read_tables(TODAY), list(store.iter_receipts()), store.list_checkpoints())
+    elsewhere = FakeClient(mixed_docs()[:50], [], set_name="rs-other")
+    if other == "the collection created again":
+        elsewhere = FakeClient(mixed_docs()[:50], [])
+        elsewhere.collection.recreate(mixed_docs()[:50])
+    connects = {"n": 0}
+
+    def connect() -> FakeClient:
+        connects["n"] += 1
+        return planned if connects["n"] <= 2 else elsewhere  # the start point, the plan
+
+    with pytest.raises(SourceChanged) as caught:
+        partitioned(url, MongoSource(URI, client_factory=connect), 4, repair=True)
+    message = str(caught.value)
+    assert "\n" not in message and "fake-host" in message and "coordinator" in message
+    with Store(url) as store:
+        after = (store.read_tables(TODAY), list(store.iter_receipts()), store.list_checkpoints())
+    assert after == before
 
 
 def test_a_standalone_server_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ inside a multi-byte character or a CRLF; partial aggregates merge exactly and as
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -27,12 +28,20 @@ from coffeeshop.core.plan import Delta, parse_events
 from coffeeshop.core.receipts import parse_receipt, receipt_key
 from coffeeshop.core.recompute import recompute
 from coffeeshop.core.replay import MergedReplay, ReceiptReplay
+from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.pipeline import partitioned as partitioned_module
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
-from coffeeshop.sources.partitions import FileRange, _line_start, plan_file, read_range
+from coffeeshop.sources.partitions import (
+    FileRange,
+    _line_start,
+    plan_file,
+    ranges_from,
+    read_range,
+)
 from coffeeshop.store import Store, schema
 
 TODAY = dt.date(2026, 11, 25)
@@ -188,9 +197,7 @@ def _ranges_cut_at(path: Path, cut: int) -> list[FileRange]:
     size = os.fstat(fd).st_size
     start = _line_start(fd, cut, size)
     os.close(fd)
-    if not 0 < start < size:
-        return [FileRange(str(path), 0, 0, size, size)]
-    return [FileRange(str(path), 0, 0, start, size), FileRange(str(path), 1, start, size, size)]
+    return ranges_from(str(path), [0, start] if 0 < start < size else [0])
 
 
 def _receipts(gathered: Any) -> list[Any]:
@@ -214,6 +221,72 @@ def test_a_receipt_replaced_and_deleted_in_later_partitions_ends_in_its_final_st
         assert got[receipt_key(1)] == 700 and receipt_key(2) not in got
         assert got[receipt_key(3)] == 900 and gathered.quarantine == []
         assert len(got) == 98
+
+
+# -- every worker reads the coordinator's file --------------------------------------------------
+
+
+def _other_files(tmp_path: Path, lines: list[Any]) -> dict[str, bytes]:
+    """What another worker may find at the same path: never the coordinator's file."""
+    same_size = [receipt(i, total=2) for i in range(len(lines) - 3)] + lines[-3:]
+    text = b"".join(json.dumps(o).encode() + b"\n" for o in same_size)
+    longer = [*lines[:-3], receipt(10_000, total=1), *lines[-3:]]  # a line inserted mid-file
+    original = b"".join(json.dumps(o).encode() + b"\n" for o in lines)
+    return {
+        "another file": text[: len(original)].ljust(len(original), b"\n"),
+        "a shorter copy": original[: len(original) // 2],
+        "a copy with a line inserted": b"".join(json.dumps(o).encode() + b"\n" for o in longer),
+    }
+
+
+@pytest.mark.parametrize("what", ["another file", "a shorter copy", "a copy with a line inserted"])
+def test_a_worker_that_sees_another_file_at_the_same_path_fails_the_repair_and_writes_nothing(
+    what: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two "workers", each with its own directory holding a `r.jsonl`: the second one's is
+    another file. The coordinator planned the ranges on its own; the second worker's ranges
+    are read from the other file (the path the spec names, on its machine)."""
+    lines: list[Any] = [receipt(i, store=i % 3, total=f"{i}.50") for i in range(400)]
+    coordinator = tmp_path / "worker-1" / "r.jsonl"
+    coordinator.parent.mkdir()
+    write_lines(coordinator, lines)
+    other = tmp_path / "worker-2" / "r.jsonl"
+    other.parent.mkdir()
+    other.write_bytes(_other_files(tmp_path, lines)[what])
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    sync_prefix(url, coordinator, 100)  # the database holds a part: a repair would write
+    before = state_of(url)
+    real_read = partitioned_module.read_range
+
+    def on_two_workers(part: FileRange, buckets: int) -> Any:
+        if part.index % 2:  # the second worker: the same path names its own file
+            part = dataclasses.replace(part, path=str(other))
+        return real_read(part, buckets)
+
+    monkeypatch.setattr(partitioned_module, "read_range", on_two_workers)
+    with pytest.raises(SourceChanged) as caught:
+        partitioned(url, coordinator, 4, repair=True)
+    message = str(caught.value)
+    assert "\n" not in message and str(other) in message and "coordinator" in message
+    assert state_of(url) == before
+
+
+def test_a_file_missing_on_a_worker_is_one_line_naming_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(i, total=1) for i in range(10)])
+    part = dataclasses.replace(plan_file(path, 1)[0], path=str(tmp_path / "gone" / "r.jsonl"))
+    with pytest.raises(ConfigError) as caught:
+        read_range(part, 1)
+    assert str(tmp_path / "gone" / "r.jsonl") in str(caught.value)
+    assert "\n" not in str(caught.value) and "worker" in str(caught.value)
+
+
+def test_the_coordinators_own_file_passes_the_check_and_may_have_grown(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(i, total=1) for i in range(300)])
+    ranges = plan_file(path, 3)
+    write_lines(path, [receipt(1000, total=5)])  # appended after the plan: not read
+    assert sum(read_range(r, 2).lines for r in ranges) == 300
 
 
 # -- mergeable partials --------------------------------------------------------------------------

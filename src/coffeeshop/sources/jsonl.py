@@ -85,6 +85,12 @@ def too_long(length: int, digest: Any, head: bytes, *, where: str) -> Unreadable
     )
 
 
+def fingerprint(fd: int, start: int, end: int) -> str:
+    """The fingerprint a position keeps of bytes `start`..`end` of a file."""
+    data = os.pread(fd, end - start, start) if end > start else b""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 class _LongLine:
     """A line past `MAX_LINE_BYTES` being skipped: its first bytes, length and hash so far.
     The last byte is held back from the hash until the next, so a CR before the newline
@@ -199,8 +205,7 @@ class JsonlSource:
 
     def _digest(self, start: int, end: int) -> str:
         assert self._fd is not None
-        data = os.pread(self._fd, end - start, start) if end > start else b""
-        return hashlib.sha256(data).hexdigest()[:32]
+        return fingerprint(self._fd, start, end)
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -23,15 +23,21 @@ single-process snapshot does) instead of reading the whole range again.
 A partitioned read hands over to the change stream like the single-process snapshot: the
 stream's start point is taken first (`MongoSource.start_position`), then the ranges are read,
 each by a reader that connects to the URI itself (`MongoTarget`: what crosses to a worker is
-the URI and names, never a client). A change made while the ranges are read is seen by the
-stream too; applying it again is harmless (the engine is idempotent).
+the URI and names, never a client), and first checks that the collection there is the one
+whose start point was taken (its UUID and replica set name, `mongo.history`): a worker that
+reaches another server or a collection created again fails the run (`SourceChanged`). A
+change made while the ranges are read is seen by the stream too; applying it again is
+harmless (the engine is idempotent).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import itertools
+import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +48,7 @@ from bson import ObjectId
 from coffeeshop.core.events import event_from_object
 from coffeeshop.core.partials import Candidate, Positioned, Unkeyed, fold, split
 from coffeeshop.core.plan import parse_events
+from coffeeshop.errors import SourceChanged, SourceHistoryLost
 from coffeeshop.redact import mask_url
 from coffeeshop.retry import Retrying
 from coffeeshop.sources.mongo import MongoSource
@@ -87,10 +94,11 @@ class MongoTarget:
     uri: str
     database: str
     collection: str
+    history: dict[str, str] = field(default_factory=dict)  # the planned collection's identity
 
     @classmethod
-    def of(cls, source: MongoSource) -> MongoTarget:
-        return cls(source.uri, source.database, source.collection)
+    def of(cls, source: MongoSource, history: dict[str, str]) -> MongoTarget:
+        return cls(source.uri, source.database, source.collection, history)
 
     def source(self) -> MongoSource:
         return MongoSource(self.uri, database=self.database, collection=self.collection)
@@ -157,13 +165,36 @@ def read_id_range(
     return MongoRangeOutput(split(candidates, buckets), unkeyed, counted["n"])
 
 
-def read_source_range(source: MongoSource, id_range: IdRange, buckets: int) -> RangeOutput:
+def read_source_range(
+    source: MongoSource, id_range: IdRange, buckets: int, history: dict[str, str]
+) -> RangeOutput:
     """One range read on a connection of its own, as the file ranges' output (no lines: the
-    count is of documents; no end: the position is the stream's start point)."""
+    count is of documents; no end: the position is the stream's start point), after checking
+    that the collection is the one of `history` (the identity in the start position)."""
     stop = threading.Event()
-    with source.collection_handle() as collection:
+    with _planned_collection(source, history) as collection:
         output = read_id_range(collection, id_range, buckets, source.read_retrying(stop))
     return RangeOutput(output.shards, output.unkeyed, output.documents, 0, False)
+
+
+@contextlib.contextmanager
+def _planned_collection(source: MongoSource, history: dict[str, str]) -> Iterator[Any]:
+    """The collection, refused when it is not the planned one (another server or replica set
+    behind the URI on this worker, the collection dropped and created again)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            collection = stack.enter_context(source.collection_handle(history))
+        except SourceHistoryLost as exc:
+            raise SourceChanged(
+                f"on worker {socket.gethostname()}: {exc}; it is not the collection the "
+                "coordinator read, so nothing was written"
+            ) from None
+        yield collection
+
+
+def history_of(start: str) -> dict[str, str]:
+    """The collection's identity kept in a start position (`mongo.history.with_identity`)."""
+    return dict(json.loads(start).get("history") or {})
 
 
 def plan_source(source: MongoSource, parts: int) -> list[IdRange]:

@@ -11,12 +11,21 @@ of their line, so a receipt replaced or deleted in a later range ends in its fin
 The file's size is taken when the ranges are planned: what is appended later is not read,
 and the position the reconcile reports (and a repair commits) is where the plan ended, in
 the format `JsonlSource` resumes from.
+
+Each range carries the planned file's identity: its size, the fingerprint of its first bytes
+(as the checkpoint's `head`) and of the bytes just before the range's end. A worker reads the
+path on its own machine: before reading, it checks that the file there is at least as long
+and has the same fingerprints, else the range fails with `SourceChanged` (one line, naming
+the path and the worker) and the run writes nothing. Another file at the same path is caught
+by its head or by any range's end; a file missing on a worker is a `ConfigError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +35,7 @@ from coffeeshop.core.events import Event
 from coffeeshop.core.partials import Candidate, Unkeyed, Where, fold, split
 from coffeeshop.core.plan import ParsedEvent, parse_events
 from coffeeshop.errors import ConfigError, SourceChanged
-from coffeeshop.sources.jsonl import JsonlSource, decode_line
+from coffeeshop.sources.jsonl import HEAD_BYTES, TAIL_BYTES, JsonlSource, decode_line, fingerprint
 
 READ_SIZE = 1 << 20
 SCAN_SIZE = 1 << 16
@@ -41,6 +50,8 @@ class FileRange:
     start: int
     end: int
     size: int  # of the whole file when planned
+    head: str  # fingerprint of its first HEAD_BYTES when planned (as a checkpoint's)
+    tail: str  # fingerprint of the TAIL_BYTES before `end` when planned
 
 
 @dataclass(slots=True)
@@ -58,22 +69,60 @@ class RangeOutput:
 def plan_file(path: str | os.PathLike[str], parts: int) -> list[FileRange]:
     """At most `parts` non-empty ranges, each starting at a line start, covering the file."""
     resolved = str(Path(path).expanduser().resolve())
-    try:
-        fd = os.open(resolved, os.O_RDONLY)
-    except OSError as exc:
-        raise ConfigError(f"source file {resolved} cannot be read: {exc.strerror}") from None
-    try:
+    with _opened(resolved) as fd:
         size = os.fstat(fd).st_size
         starts = [0]
         for i in range(1, parts):
             start = _line_start(fd, size * i // parts, size)
             if starts[-1] < start < size:
                 starts.append(start)
+        return _ranges(fd, resolved, starts, size)
+
+
+def ranges_from(path: str, starts: list[int]) -> list[FileRange]:
+    """The ranges of the file that begin at `starts` (line starts, the first 0)."""
+    with _opened(path) as fd:
+        return _ranges(fd, path, starts, os.fstat(fd).st_size)
+
+
+@contextlib.contextmanager
+def _opened(path: str) -> Iterator[int]:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ConfigError(f"source file {path} cannot be read: {exc.strerror}") from None
+    try:
+        yield fd
     finally:
         os.close(fd)
-    ends = [*starts[1:], size]
-    pairs = zip(starts, ends, strict=True)
-    return [FileRange(resolved, i, s, e, size) for i, (s, e) in enumerate(pairs)]
+
+
+def _ranges(fd: int, path: str, starts: list[int], size: int) -> list[FileRange]:
+    """The ranges, each with the planned file's size and fingerprints (see `check_planned`)."""
+    head = fingerprint(fd, 0, min(size, HEAD_BYTES))
+    return [
+        FileRange(path, i, s, e, size, head, fingerprint(fd, max(0, e - TAIL_BYTES), e))
+        for i, (s, e) in enumerate(zip(starts, [*starts[1:], size], strict=True))
+    ]
+
+
+def check_planned(fd: int, part: FileRange) -> None:
+    """Refuse to read a range of a file that is not the one planned: on a worker, the path
+    may name another file (another copy, an older one, a different mount)."""
+    here = f"source file {part.path} on worker {socket.gethostname()}"
+    size = os.fstat(fd).st_size
+    if size < part.size:
+        raise SourceChanged(
+            f"{here} is {size} bytes, but the coordinator planned {part.size}: it is not the "
+            "coordinator's file; nothing was written"
+        )
+    if fingerprint(fd, 0, min(part.size, HEAD_BYTES)) != part.head or part.tail != fingerprint(
+        fd, max(0, part.end - TAIL_BYTES), part.end
+    ):
+        raise SourceChanged(
+            f"{here} differs from the coordinator's file (its fingerprints do not match): it "
+            "is another file at the same path; nothing was written"
+        )
 
 
 def _line_start(fd: int, cut: int, size: int) -> int:
@@ -102,8 +151,15 @@ def read_range(part: FileRange, buckets: int) -> RangeOutput:
 
 
 def _parsed(part: FileRange, state: dict[str, int]) -> Iterator[tuple[int, Where, ParsedEvent]]:
-    fd = os.open(part.path, os.O_RDONLY)
     try:
+        fd = os.open(part.path, os.O_RDONLY)
+    except OSError as exc:
+        raise ConfigError(
+            f"source file {part.path} cannot be read on worker {socket.gethostname()}: "
+            f"{exc.strerror}; every worker needs the coordinator's file at the same path"
+        ) from None
+    try:
+        check_planned(fd, part)
         read_at = offset = part.start
         line = 0
         pending = b""

@@ -31,6 +31,7 @@ for, `wait_for_collection`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import shlex
@@ -227,11 +228,15 @@ class MongoSource:
         return self._retrying(False, stop)
 
     @contextlib.contextmanager
-    def collection_handle(self) -> Iterator[Any]:
+    def collection_handle(self, history: dict[str, str] | None = None) -> Iterator[Any]:
         """The collection, on a client of its own closed afterwards (each partition's reader
-        connects by itself: a client never crosses a process)."""
+        connects by itself: a client never crosses a process). With `history`, it must be
+        the collection of that identity (else `SourceHistoryLost`)."""
         client = self._connect(False, threading.Event())
         try:
+            if history:
+                hello = functools.partial(hello_of, client)
+                verify(client, self.database, self.collection, hello, history, self.name)
             yield collection(client, self.database, self.collection)
         finally:
             client.close()
