@@ -292,3 +292,134 @@ def single_mongo(url: str) -> ReconcileReport:
 
     with Store(url) as store:
         return reconcile(store, MongoSource(URI), today=today())
+
+
+# -- clean failures, nothing written ------------------------------------------------------------
+
+
+def coffeeshop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["reconcile", "sync"])
+def test_no_scheduler_at_the_address_is_one_line_and_exit_2(command: str, tmp_path: Path) -> None:
+    from helpers import free_port
+
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(20))
+    db = tmp_path / "a.db"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    got = coffeeshop(
+        command, "--source", str(path), "--db", f"sqlite:///{db}", "--dask-address", address
+    )
+    assert got.returncode == 2, got.stderr[-3000:]
+    assert got.stderr.strip() == f"error: no Dask scheduler at {address}: Connection refused"
+    assert not db.exists()  # refused before anything was created
+
+
+@pytest.mark.parametrize("worker_sees", ["no file", "another file"])
+def test_a_worker_without_the_coordinators_file_fails_the_repair_at_once_and_writes_nothing(
+    worker_sees: str, cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real workers: the ranges of the second "worker" name a path where it finds no file, or
+    another file (its own directory), as a worker on another machine would."""
+    import dataclasses
+
+    from coffeeshop.errors import ConfigError, SourceChanged
+    from coffeeshop.orchestration import scaleout
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(2000))
+    write_lines(tmp_path / "first.jsonl", history(2000)[:100])
+    sync(url, tmp_path / "first.jsonl")  # another state: a repair would write
+    with Store(url) as store:
+        before = (store.read_tables(today()), list(store.iter_receipts()))
+    elsewhere = tmp_path / "worker-2"
+    elsewhere.mkdir()
+    if worker_sees == "another file":
+        write_lines(elsewhere / "r.jsonl", history(2100))
+    planned = scaleout.plan_file
+
+    def on_two_machines(source: str, parts: int) -> list[Any]:
+        ranges = planned(source, parts)
+        other = str(elsewhere / "r.jsonl")
+        return [dataclasses.replace(r, path=other) if r.index % 2 else r for r in ranges]
+
+    monkeypatch.setattr(scaleout, "plan_file", on_two_machines)
+    expected = ConfigError if worker_sees == "no file" else SourceChanged
+    with pytest.raises(expected) as caught:
+        reconcile_on_dask(
+            source=str(path),
+            db=url,
+            repair=True,
+            workers=None,
+            address=cluster.scheduler_address,
+            partitions=4,
+        )
+    assert str(elsewhere / "r.jsonl") in str(caught.value) and "\n" not in str(caught.value)
+    with Store(url) as store:
+        assert (store.read_tables(today()), list(store.iter_receipts())) == before
+
+
+def test_sync_backfills_on_an_existing_cluster_by_option_or_environment(
+    cluster: LocalCluster, prefect_api: str, tmp_path: Path
+) -> None:
+    from helpers import reference_tables
+
+    path = tmp_path / "r.jsonl"
+    lines = history(300)
+    write_lines(path, lines)
+    env = {"PREFECT_API_URL": prefect_api, "COFFEESHOP_TIMEZONE": "UTC"}
+    for n, how in enumerate((["--dask-address", cluster.scheduler_address], [])):
+        url = f"sqlite:///{tmp_path / f'{n}.db'}"
+        extra = {} if how else {"COFFEESHOP_DASK_ADDRESS": cluster.scheduler_address}
+        got = coffeeshop("sync", "--source", str(path), "--db", url, *how, env={**env, **extra})
+        assert got.returncode == 0, got.stderr[-3000:]
+        assert "from partitions on Dask" in got.stderr
+        with Store(url) as store:
+            assert store.read_tables(today()) == reference_tables(lines, today())
+
+
+def test_a_flow_run_whose_coordinator_was_killed_is_marked_crashed_by_the_next_run(
+    prefect_api: str,
+) -> None:
+    """Only a run whose owner was on this machine and is gone: never a live one, never one of
+    another machine."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Running
+
+    from coffeeshop.orchestration import orphans
+    from coffeeshop.orchestration.scaleout import reconcile_partitioned_flow
+
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    owners = {"killed": orphans.owner_tags(killed.pid)}
+    killed.kill()
+    killed.wait()
+    owners["alive"] = orphans.owner_tags()  # this process
+    owners["elsewhere"] = [orphans.TAG, f"{orphans.OWNER}other-host|b|pid:[1]|{killed.pid}|1"]
+    assert owners["killed"] and owners["alive"]
+    with get_client(sync_client=True) as client:
+        ids = {
+            who: client.create_flow_run(
+                reconcile_partitioned_flow, name=f"left-{who}", tags=tags, state=Running()
+            ).id
+            for who, tags in owners.items()
+        }
+        marked = orphans.mark_crashed(reconcile_partitioned_flow.name)
+        states = {who: client.read_flow_run(run_id).state for who, run_id in ids.items()}
+    assert marked == ["left-killed"]
+    crashed = states["killed"]
+    assert crashed is not None and crashed.type == StateType.CRASHED
+    assert f"pid {killed.pid}" in (crashed.message or "")
+    assert all(
+        s is not None and s.type == StateType.RUNNING for w, s in states.items() if w != "killed"
+    )

@@ -44,14 +44,26 @@ def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | 
     if workers is None and address is None:
         return None
     if workers is not None and address is not None:
-        raise ConfigError("give --workers (a local cluster) or --dask-address, not both")
+        raise ConfigError(
+            "give a local cluster (--workers, --backfill-workers, COFFEESHOP_DASK_WORKERS) or "
+            "an existing one (--dask-address, COFFEESHOP_DASK_ADDRESS), not both"
+        )
     return workers, address
 
 
 def reconcile(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
     """The partitioned reconcile; the same report as the single-process one."""
+    check_cluster(address)
     check_source(settings)
     return _run(settings, repair=repair, workers=workers, address=address)
+
+
+def check_cluster(address: str | None) -> None:
+    """An existing cluster's scheduler answers (one line, exit 2, before Prefect starts)."""
+    if address:
+        from coffeeshop.orchestration.scheduler import check_scheduler
+
+        check_scheduler(address)
 
 
 def check_source(settings: Settings) -> None:
@@ -93,7 +105,17 @@ BackfillWorkersOption = Annotated[
         min=1,
         help="First sync of a large source (a JSONL file, or a MongoDB replica set): build "
         "the state from partitions on a local Dask cluster of N processes, then go on from "
-        "where they ended (a collection: from its change stream's start point, taken first).",
+        "where they ended (a collection: from its change stream's start point, taken first) "
+        "[env: COFFEESHOP_DASK_WORKERS].",
+    ),
+]
+BackfillAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="First sync of a large source: build the state from partitions on an existing "
+        "Dask cluster, its scheduler tcp://host:8786, as --backfill-workers does on a local "
+        "one [env: COFFEESHOP_DASK_ADDRESS].",
     ),
 ]
 
@@ -107,7 +129,8 @@ def backfill(settings: Settings, *, workers: int | None, address: str | None = N
     right one then)."""
     from coffeeshop.store import Store
 
-    check_source(settings)  # before the database is created
+    check_cluster(address)  # before the database is created
+    check_source(settings)
     with Store(settings.db) as store:
         store.upgrade()
         if store.load_checkpoint(settings.open_source().name) is not None:

@@ -78,6 +78,7 @@ def sync(
     on_history_lost: OnHistoryLostOption = None,
     wait_for_collection: WaitForCollectionOption = None,
     backfill_workers: cli_dask.BackfillWorkersOption = None,
+    dask_address: cli_dask.BackfillAddressOption = None,
 ) -> None:
     """Apply receipt changes from a source to the analysis tables.
 
@@ -105,7 +106,10 @@ def sync(
     refuse_csv(settings.source)
     from coffeeshop.pipeline.facade import sync_settings
 
-    if backfill_workers and (built := cli_dask.backfill(settings, workers=backfill_workers)):
+    on_dask = cli_dask.wanted(backfill_workers, dask_address)
+    if on_dask is not None and (
+        built := cli_dask.backfill(settings, workers=on_dask[0], address=on_dask[1])
+    ):
         typer.echo(f"backfill: {built.receipts} receipt(s) from partitions on Dask", err=True)
     with stop_signal().install() as stop:
         report = sync_settings(settings, follow=follow, stop=stop, wait_lock=wait)

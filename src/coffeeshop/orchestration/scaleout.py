@@ -19,8 +19,15 @@ stream's start point, which a repair or backfill commits as the checkpoint.
 
 A worker that dies mid-task loses its task: Dask runs it again on another worker (up to
 `distributed.scheduler.allowed-failures` times), and the flow waits for it; a task that
-raises is retried by Prefect (`RETRIES`). Either way no partial result is merged twice: a
-bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
+raises a transient error is retried by Prefect (`RETRIES`, `tasks.is_retryable`). Either way
+no partial result is merged twice: a bucket merges exactly the outputs of its upstream tasks,
+whichever attempt produced them. A range that fails for good (its file missing on a worker,
+or another file at the same path: `sources.partitions.check_planned`; another collection
+behind the URI) fails the run with its own one-line error before any bucket is resolved,
+and nothing is written.
+
+The scheduler at `address` must accept a connection (`orchestration.scheduler`), checked
+before Prefect starts anything: no scheduler there is one line, not minutes of retries.
 
 Connection settings are read from the environment (as `orchestration.flows` does) when the
 flow's `source`/`db` parameters are empty, so a password is never a flow parameter. Call
@@ -38,7 +45,7 @@ from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, tags
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
@@ -47,8 +54,11 @@ from pydantic import Field
 from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
+from coffeeshop.orchestration.orphans import mark_crashed, owner_tags
 from coffeeshop.orchestration.progress import log_reconcile
-from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT
+from coffeeshop.orchestration.scheduler import check_scheduler
+from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, install_log_filters
+from coffeeshop.orchestration.tasks import retry_when_transient
 from coffeeshop.pipeline.partitioned import (
     Gathered,
     combine,
@@ -58,7 +68,13 @@ from coffeeshop.pipeline.partitioned import (
 )
 from coffeeshop.pipeline.reconcile import ReconcileReport
 from coffeeshop.sources.mongo import MongoSource
-from coffeeshop.sources.mongo_partitions import IdRange, MongoTarget, plan_source, read_source_range
+from coffeeshop.sources.mongo_partitions import (
+    IdRange,
+    MongoTarget,
+    history_of,
+    plan_source,
+    read_source_range,
+)
 from coffeeshop.sources.partitions import FileRange, RangeOutput, plan_file, read_range
 from coffeeshop.store import Store
 
@@ -70,6 +86,13 @@ RETRIES = 2
 # timeout (minutes), with tracebacks.
 EPHEMERAL_SCRATCH = 32 << 20
 PARTS_PER_WORKER = 4  # more, smaller partitions: a lost one costs less, stragglers balance
+# Every task: transient failures retried, bad configuration and a wrong input never.
+_TASK_OPTIONS: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay_seconds": 1,
+    "retry_condition_fn": retry_when_transient,
+    "cache_policy": NO_CACHE,
+}
 
 
 class DaskSettings(Settings):
@@ -100,10 +123,7 @@ def task_runner(*, workers: int | None, address: str | None) -> TaskRunner[Any]:
     (Typed as a `TaskRunner[Any]`: its futures are `PrefectDaskFuture`s, which the invariant
     annotation of `Flow.with_options` would refuse.)"""
     if address:
-        if not address.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
-            raise ConfigError(
-                f"bad Dask scheduler address {address!r}: expected tcp://host:port (or tls://…)"
-            )
+        check_scheduler(address)
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
         cluster_kwargs={
@@ -124,17 +144,19 @@ def task_runner(*, workers: int | None, address: str | None) -> TaskRunner[Any]:
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
-@task(name="read-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="read-range", **_TASK_OPTIONS)
 def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
     """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
+    install_log_filters()  # a worker process logs a one-line error as its line
     return _pickled(read_range(part, buckets))
 
 
-@task(name="read-id-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="read-id-range", **_TASK_OPTIONS)
 def read_mongo_range(target: MongoTarget, id_range: IdRange, buckets: int) -> list[bytes]:
     """One `_id` range of a collection, read on the worker's own connection to the URI;
     the same output as a file range's."""
-    return _pickled(read_source_range(target.source(), id_range, buckets))
+    install_log_filters()
+    return _pickled(read_source_range(target.source(), id_range, buckets, target.history))
 
 
 def _pickled(output: RangeOutput) -> list[bytes]:
@@ -142,7 +164,7 @@ def _pickled(output: RangeOutput) -> list[bytes]:
     return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
 
 
-@task(name="resolve-bucket", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="resolve-bucket", **_TASK_OPTIONS)
 def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
     """One bucket's shard of every range, resolved (bucket 0 also carries the ranges'
     summaries). Dask moves each range's output to a worker at most once, whichever buckets
@@ -172,7 +194,7 @@ def gather_collection(source: MongoSource, partitions: int) -> Gathered:
     URI itself; the merged state hands over to the stream at that start point."""
     start = source.start_position()
     ranges = plan_source(source, partitions)
-    target = MongoTarget.of(source)
+    target = MongoTarget.of(source, history_of(start))
     outputs = [read_mongo_range.submit(target, r, len(ranges)) for r in ranges]
     return combine_snapshot(start, _resolved(outputs))
 
@@ -180,9 +202,21 @@ def gather_collection(source: MongoSource, partitions: int) -> Gathered:
 def _resolved(outputs: list[Any]) -> list[Any]:
     """Each bucket resolved on the task runner (Prefect resolves the futures to their results
     before a bucket's task runs)."""
+    _raise_first_failure(outputs)
     resolved = cast("list[list[bytes]]", outputs)
     futures = [resolve_bucket.submit(resolved, b) for b in range(len(outputs))]
     return [pickle.loads(future.result()) for future in futures]
+
+
+def _raise_first_failure(futures: list[Any]) -> None:
+    """Fail the run with the error of a range that failed for good (Prefect would leave the
+    buckets that need it PENDING, and report only that). A range's output stays on its
+    worker: only a failed one's error comes back here."""
+    for future in futures:
+        future.wait()
+        if not future.state.is_completed():
+            future.result()  # raises the task's own exception
+            raise ConfigError(f"a partition ended {future.state.name}: {future.state.message}")
 
 
 def _partitions(settings: DaskSettings) -> int:
@@ -235,9 +269,7 @@ def reconcile_on_dask(
 ) -> ReconcileReport:
     """`reconcile` on a local Dask cluster of `workers` processes, or the cluster at `address`."""
     runner = task_runner(workers=workers, address=address)
-    run = reconcile_partitioned_flow.with_options(task_runner=runner)
-    with shared_api():
-        return run(source=source, db=db, repair=repair, partitions=partitions)
+    return _run_owned(runner, source=source, db=db, repair=repair, partitions=partitions)
 
 
 def summary_on_dask(
@@ -246,10 +278,20 @@ def summary_on_dask(
     """The `reconcile` deployment's run on Dask (a subflow): the summary it logs and returns."""
     logger = get_run_logger()
     runner = task_runner(workers=settings.dask_workers, address=settings.dask_address)
+    report = _run_owned(
+        runner, source=source, db=db, repair=repair, partitions=settings.dask_partitions
+    )
+    return log_reconcile(report, logger)
+
+
+def _run_owned(runner: TaskRunner[Any], **parameters: Any) -> ReconcileReport:
+    """The flow on `runner`, its run tagged with this process as its owner, after marking
+    CRASHED the runs of coordinators on this machine that were killed (`orphans`)."""
     run = reconcile_partitioned_flow.with_options(task_runner=runner)
     with shared_api():
-        report = run(source=source, db=db, repair=repair, partitions=settings.dask_partitions)
-    return log_reconcile(report, logger)
+        mark_crashed(run.name)
+        with tags(*owner_tags()):
+            return cast(ReconcileReport, run(**parameters))
 
 
 @contextlib.contextmanager

@@ -31,7 +31,14 @@ from coffeeshop.signals import StopOnSignal
 from coffeeshop.store import Store
 from coffeeshop.store.dialects import is_transient
 
-__all__ = ["PROGRESS_EVERY", "is_retryable", "reconcile_source", "sync_pass", "write_summary_row"]
+__all__ = [
+    "PROGRESS_EVERY",
+    "is_retryable",
+    "reconcile_source",
+    "retry_when_transient",
+    "sync_pass",
+    "write_summary_row",
+]
 
 PROGRESS_EVERY = 30.0  # seconds between progress lines of a pass
 
@@ -51,7 +58,7 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-def _retry_when_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+def retry_when_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
     try:
         state.result()
     except Exception as exc:
@@ -63,7 +70,7 @@ _RETRYING: dict[str, Any] = {
     "retries": 4,
     "retry_delay_seconds": exponential_backoff(backoff_factor=2.0),  # 2, 4, 8, 16 s
     "retry_jitter_factor": 0.5,
-    "retry_condition_fn": _retry_when_transient,
+    "retry_condition_fn": retry_when_transient,
     "cache_policy": NO_CACHE,  # every call does work: never serve a pass from a cache
 }
 

@@ -32,7 +32,7 @@ from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
 from coffeeshop.sources.base import Source
 from coffeeshop.sources.mongo import MongoSource
-from coffeeshop.sources.mongo_partitions import plan_source, read_source_range
+from coffeeshop.sources.mongo_partitions import history_of, plan_source, read_source_range
 from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
 from coffeeshop.store import Store, schema
 from coffeeshop.store.codec import RECEIPT_COLUMNS, decode_receipt
@@ -114,7 +114,8 @@ def gather_collection_in_process(source: MongoSource, partitions: int) -> Gather
     first, then the ranges, each read on a connection of its own."""
     start = source.start_position()
     ranges = plan_source(source, partitions)
-    outputs = [read_source_range(source, r, len(ranges)) for r in ranges]
+    history = history_of(start)
+    outputs = [read_source_range(source, r, len(ranges), history) for r in ranges]
     return combine_snapshot(start, [resolve_outputs(outputs, b) for b in range(len(ranges))])
 
 
