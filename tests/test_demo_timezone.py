@@ -62,7 +62,9 @@ async def test_generate_in_tokyo_time_gives_today_receipts_the_api_compares_sane
     tmp_path: Path,
 ) -> None:
     source = tmp_path / "receipts.jsonl"
-    generate("--count", "40000", "--days", "15", "--stores", "12", "--out", str(source), cwd=tmp_path)
+    generate(
+        "--count", "40000", "--days", "15", "--stores", "12", "--out", str(source), cwd=tmp_path
+    )
     history = stamps(source)
     assert max(history) <= dt.datetime.now(TOKYO).replace(tzinfo=None)  # nothing from the future
     # A few live receipts (stamped now, in Tokyo), as the demo appends them.

@@ -213,7 +213,7 @@ def test_live_traffic_at_night_moves_the_dashboard_within_10_s() -> None:
 
 def test_live_receipts_at_night_go_to_the_stores_open_then() -> None:
     """The clock is injected through the zone: one where it is 02:30 now."""
-    utc = dt.datetime.now(dt.timezone.utc)
+    utc = dt.datetime.now(dt.UTC)
     target = utc.replace(hour=2, minute=30)
     offset = target - utc
     while offset > dt.timedelta(hours=12):

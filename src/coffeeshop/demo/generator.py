@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from functools import cache

@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffeeshop.demo.folder import file_size, folder_lock, has_data, remove_files, seed_history
 from coffeeshop.demo.options import DEMO_CURRENCY, DEMO_FILES, DemoOptions, demo_store_names
 from coffeeshop.errors import CoffeeshopError, ConfigError
 from coffeeshop.signals import StopOnSignal
+
+if TYPE_CHECKING:
+    from coffeeshop.api.settings import ApiSettings
 
 log = logging.getLogger("coffeeshop.demo.runner")
 
@@ -49,6 +52,20 @@ class Progress:
     @property
     def live(self) -> int:
         return self.applied - self.history if self.history is not None else 0
+
+
+def api_settings(options: DemoOptions) -> ApiSettings:
+    """The API's settings for the demo's database: the demo's store names and currency unless
+    COFFEESHOP_STORE_NAMES or COFFEESHOP_CURRENCY (environment or `.env`) set the user's."""
+    from coffeeshop.api.settings import load_api_settings
+
+    given = load_api_settings(db=options.db_url, async_db="")
+    return load_api_settings(
+        db=options.db_url,
+        async_db="",
+        currency=None if given.currency else DEMO_CURRENCY,
+        store_names=None if given.store_names.strip() else demo_store_names(options.stores),
+    )
 
 
 class Demo:
@@ -259,17 +276,9 @@ class Demo:
         import uvicorn
 
         from coffeeshop.api.app import create_app
-        from coffeeshop.api.settings import load_api_settings
 
         options = self.options
-        settings = load_api_settings(db=options.db_url, async_db="")
-        # The demo's stores have names and its money a currency, unless the user set theirs.
-        settings = load_api_settings(
-            db=options.db_url,
-            async_db="",
-            currency=None if settings.currency else DEMO_CURRENCY,
-            store_names=None if settings.store_names.strip() else demo_store_names(options.stores),
-        )
+        settings = api_settings(options)
         self._token_required = settings.token is not None
         config = uvicorn.Config(
             create_app(settings),

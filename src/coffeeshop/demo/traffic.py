@@ -35,16 +35,12 @@ Hours = tuple[int, int]  # open from the first hour up to (not including) the se
 CLOSED: Hours = (0, 0)
 
 
-def _curve(
-    *peaks: tuple[float, float], width: float = 1.3, base: float = 0.4
-) -> tuple[float, ...]:
+def _curve(*peaks: tuple[float, float], width: float = 1.3, base: float = 0.4) -> tuple[float, ...]:
     """24 hourly weights: a low base plus a bell around each (hour, height) peak."""
     return tuple(
         round(
             base
-            + sum(
-                height * math.exp(-(((h + 0.5 - at) / width) ** 2) / 2) for at, height in peaks
-            ),
+            + sum(height * math.exp(-(((h + 0.5 - at) / width) ** 2) / 2) for at, height in peaks),
             3,
         )
         for h in range(24)
@@ -88,7 +84,8 @@ STORES: tuple[StoreProfile, ...] = (
         _curve((7, 3.5), (11, 2.0), (16.5, 2.6), width=1.8, base=0.2), 1.7,
     ),
     StoreProfile(
-        "Central Station", _week((5, 24), (6, 24), (7, 23)), (1.05, 1.05, 1.05, 1.05, 1.1, 0.8, 0.7),
+        "Central Station", _week((5, 24), (6, 24), (7, 23)),
+        (1.05, 1.05, 1.05, 1.05, 1.1, 0.8, 0.7),
         _curve((7.5, 9.0), (12.5, 2.5), (17.5, 6.0), width=1.0),
         _curve((10, 3.0), (14, 2.5), (18, 2.0), width=2.0), 1.5,
     ),
@@ -138,7 +135,8 @@ STORES: tuple[StoreProfile, ...] = (
         _curve((9.5, 6.0), (13, 3.0), width=1.6), 0.8,
     ),
     StoreProfile(
-        "Cinema Quarter", _week((12, 24), (11, 24), (11, 23)), (0.7, 0.75, 0.85, 1.0, 1.35, 1.6, 1.1),
+        "Cinema Quarter", _week((12, 24), (11, 24), (11, 23)),
+        (0.7, 0.75, 0.85, 1.0, 1.35, 1.6, 1.1),
         _curve((14, 1.5), (20, 6.0), width=1.6),
         _curve((15, 3.0), (20.5, 6.5), width=1.8), 0.7,
     ),
@@ -169,10 +167,13 @@ class Rhythm:
     def build(cls, stores: int) -> Rhythm:
         profiles = [profile_of(store) for store in range(1, stores + 1)]
         sizes = tuple(
-            p.size if n <= len(STORES) else p.size * Random(f"coffeeshop-store:{n}").uniform(0.5, 1.5)
+            p.size
+            if n <= len(STORES)
+            else p.size * Random(f"coffeeshop-store:{n}").uniform(0.5, 1.5)
             for n, p in enumerate(profiles, start=1)
         )
-        totals = [sum(s * p.days[wd] for s, p in zip(sizes, profiles)) for wd in range(7)]
+        pairs = list(zip(sizes, profiles, strict=True))
+        totals = [sum(size * p.days[wd] for size, p in pairs) for wd in range(7)]
         mean = sum(totals) / 7
         cells = []
         for wd in range(7):
