@@ -512,6 +512,7 @@ def test_history_lost_286_rebuilds_from_a_fresh_snapshot(
         token(2),  # the failed stream
         None,  # the fresh start token, before the snapshot
         token(3),  # the rebuild's stream
+        token(5),  # the rebuild reads on from its end at its commit (nothing new)
         token(5),  # following on from the rebuilt checkpoint
     ]
     assert tables(db_url) == reference_tables(coll.docs, TODAY)
@@ -1070,8 +1071,9 @@ def test_a_poll_checkpoint_switches_to_the_change_stream_without_a_gap(
     switch = [r.getMessage() for r in caplog.records if "switching" in r.getMessage()]
     assert len(switch) == 1 and "change stream" in switch[0]
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
-    # the start point is taken first, then the collection read, then the stream
-    assert [c["resume_after"] for c in coll.watch_calls] == [None, token(0), token(3)]
+    # the start point is taken first, then the collection read, then the stream (the
+    # rebuild's own read on to the stream's end at its commit, then the sync's)
+    assert [c["resume_after"] for c in coll.watch_calls] == [None, token(0), token(3), token(3)]
     assert checkpoint(sqlite_url)["mode"] == "stream"
     assert tables(sqlite_url) == reference_tables(coll.docs, TODAY)
     assert {d["_id"] for d in coll.docs} == {oid(1), oid(4), oid(7)}
@@ -1491,9 +1493,7 @@ def test_live_undecodable_values_are_quarantined_on_every_path(
     with Store(url) as store:  # the partitioned reader agrees
         source = MongoSource(LIVE_URI, database=coll.database.name)
         gathered = gather_collection_in_process(source, 3)
-        assert (
-            finish(store, source.name, gathered, today=today, repair=False).total_differences == 0
-        )
+        assert finish(store, source, gathered, today=today, repair=False).total_differences == 0
 
 
 @live

@@ -281,7 +281,7 @@ class Demo:
         settings = api_settings(options)
         self._token_required = settings.token is not None
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, bind_host=options.host),
             host=options.host,
             port=options.port,
             log_config=None,  # the demo's logging, set up by the command
