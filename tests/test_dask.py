@@ -292,3 +292,65 @@ def single_mongo(url: str) -> ReconcileReport:
 
     with Store(url) as store:
         return reconcile(store, MongoSource(URI), today=today())
+
+
+def test_without_the_dask_extra_the_dask_options_are_one_line_exit_2_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    """issue 20.1: after `make demo` (the package without its `dask` extra) the README's Dask
+    commands named no traceback's `prefect_dask` but the extra, exit 2, and `--backfill-workers`
+    left no half-created database. The extra's modules are made unimportable the way Python
+    itself blocks an import (None in sys.modules, from a sitecustomize on PYTHONPATH); the rest
+    of the install is the real one."""
+    from helpers import assert_one_line_error
+
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import sys\n"
+        "for name in ('prefect_dask', 'distributed', 'dask'):\n"
+        "    sys.modules[name] = None\n"
+    )
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(20))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "COFFEESHOP"))}
+    env |= {"PYTHONPATH": str(shim), "PREFECT_HOME": str(tmp_path / ".prefect")}
+    commands = {
+        "reconcile --workers": ["reconcile", "--workers", "4"],
+        "reconcile --dask-address": ["reconcile", "--dask-address", "tcp://127.0.0.1:1"],
+        "sync --backfill-workers": ["sync", "--once", "--backfill-workers", "2"],
+    }
+    for what, args in commands.items():
+        db = tmp_path / f"{what.replace(' ', '_')}.db"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coffeeshop",
+                *args,
+                "--source",
+                str(path),
+                "--db",
+                f"sqlite:///{db}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert_one_line_error(result, "pip install 'coffeeshop[dask]'")
+        assert result.stderr.count("\n") == 1, (what, result.stderr)
+        assert not db.exists(), what
+    env["COFFEESHOP_DASK_WORKERS"] = "2"
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", "reconcile", "--source", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert_one_line_error(result, "COFFEESHOP_DASK_WORKERS")
