@@ -354,3 +354,31 @@ def test_without_the_dask_extra_the_dask_options_are_one_line_exit_2_and_create_
         check=False,
     )
     assert_one_line_error(result, "COFFEESHOP_DASK_WORKERS")
+
+
+def test_a_dask_command_without_a_prefect_api_ends_without_an_api_logging_error(
+    tmp_path: Path,
+) -> None:
+    """issue 20.12 (and 22.4): a Dask-backed command without PREFECT_API_URL starts a temporary
+    Prefect API for its run; its stderr ended with `--- Error logging to API ---` (the run's
+    log lines still queued when that API stopped), after a wait of over a minute."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(200))
+    sync(url, path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "COFFEESHOP"))}
+    env |= {"PREFECT_HOME": str(tmp_path / ".prefect"), "COFFEESHOP_TIMEZONE": "UTC"}
+    command = ["reconcile", "--source", str(path), "--db", url, "--workers", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "0 difference(s)" in result.stdout
+    assert "Error logging to API" not in result.stderr, result.stderr[-3000:]
+    assert "All connection attempts failed" not in result.stderr, result.stderr[-3000:]
