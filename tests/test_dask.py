@@ -343,17 +343,20 @@ def test_without_the_dask_extra_the_dask_options_are_one_line_exit_2_and_create_
         assert_one_line_error(result, "pip install 'coffeeshop[dask]'")
         assert result.stderr.count("\n") == 1, (what, result.stderr)
         assert not db.exists(), what
-    env["COFFEESHOP_DASK_WORKERS"] = "2"
-    result = subprocess.run(
-        [sys.executable, "-m", "coffeeshop", "reconcile", "--source", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
-    assert_one_line_error(result, "COFFEESHOP_DASK_WORKERS")
+    env["COFFEESHOP_DASK_WORKERS"] = "2"  # also what the served nightly reconcile reads
+    for args in (["reconcile"], ["flows", "serve"], ["flows", "run", "reconcile"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "coffeeshop", *args, "--source", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert_one_line_error(result, "COFFEESHOP_DASK_WORKERS")
+        assert "pip install 'coffeeshop[dask]'" in result.stderr
+    assert not (tmp_path / "analysis.db").exists()
 
 
 def test_a_dask_command_without_a_prefect_api_ends_without_an_api_logging_error(

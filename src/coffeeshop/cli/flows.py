@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from coffeeshop.cli import dask as cli_dask
 from coffeeshop.cli.app import QuickHelpGroup, app
 from coffeeshop.cli.options import (
     DbOption,
@@ -89,6 +90,8 @@ def run(
         raise ConfigError("--repair applies to `flows run reconcile` only")
     if follow and name is not FlowName.SYNC:
         raise ConfigError("--follow applies to `flows run sync` only")
+    if name is FlowName.RECONCILE:
+        cli_dask.wanted(None, None)  # COFFEESHOP_DASK_*: checked, the extra installed
     settings = _prepare(
         with_source=name is not FlowName.REFRESH_SUMMARY,
         connect=True,
@@ -143,6 +146,7 @@ def serve(
     Example: coffeeshop flows serve --source receipts.jsonl --db sqlite:///analysis.db
     """
     exit_on_sigterm()
+    cli_dask.wanted(None, None)  # the nightly reconcile on Dask: checked now, not at 03:00
     settings = _prepare(
         with_source=True,
         connect=False,
