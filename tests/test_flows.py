@@ -858,6 +858,32 @@ def test_serve_on_any_port_ui_works_offline_hints_work_and_a_group_sigterm_stops
     assert_exact(url, lines(), day=dt.datetime.now(dt.UTC).date())
 
 
+def test_a_served_servers_record_counts_only_while_its_flows_serve_runs(
+    tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a SIGKILL of `flows serve` its `server.json` stays; another server may answer
+    on that port since: `flows run`/`trigger` must not take it for this database's."""
+    from coffeeshop.orchestration import home, server
+
+    monkeypatch.setenv(home.STATE_DIR, str(tmp_path / "state"))
+    mine = home.home_of(f"sqlite:///{tmp_path / 'a.db'}")
+    assert mine.path == home.home_of(f"sqlite:///{tmp_path}/./a.db").path  # one home
+    assert mine.path != home.home_of(f"sqlite:///{tmp_path / 'b.db'}").path
+    mine.create()
+    with mine.recording(prefect_api):
+        assert server.served_api(mine) == prefect_api
+    assert server.served_api(mine) is None  # removed on the way out
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(gone.stdout)
+    mine.record_file.write_text(f'{{"api_url": "{prefect_api}", "pid": {dead}}}')
+    assert server.served_api(mine) is None
+
+
 def daily_runs_completed() -> int:
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(

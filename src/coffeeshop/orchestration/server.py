@@ -93,9 +93,23 @@ def run_api(*, port: int, home: ServerHome) -> Iterator[str | None]:
 
 
 def served_api(home: ServerHome) -> str | None:
-    """The API URL of the `flows serve` server of `home`'s database, when it answers."""
-    url = home.recorded_url()
-    return url if url and healthy(url) else None
+    """The API URL of the `flows serve` server of `home`'s database, when the `flows serve`
+    that recorded it still runs (after a SIGKILL its record stays, and another server may
+    answer on that port since) and it answers."""
+    url, pid = home.recorded_url(), home.recorded_pid()
+    if url is None or pid is None or not _running(pid):
+        return None
+    return url if healthy(url) else None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
 
 
 @contextlib.contextmanager
