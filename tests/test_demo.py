@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -193,3 +194,42 @@ def test_demo_help_has_an_example() -> None:
     result = subprocess.run(demo_command("--help"), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "Example: coffeeshop demo" in result.stdout
+
+
+def test_the_live_progress_lines_do_not_count_the_seeded_history(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first "live:" line used to count the whole seeded history as live traffic."""
+    caplog.set_level(logging.INFO, logger="coffeeshop.demo.runner")
+    history = 5000
+    options = DemoOptions(
+        directory=tmp_path / "demo",
+        port=free_port(),
+        history=history,
+        rate=0.5,  # a receipt every 2 s: the live lines stay far below the history
+        status_every=0.2,
+    )
+    demo = Demo(options)
+    runner = threading.Thread(target=demo.run, kwargs={"handle_signals": False})
+    runner.start()
+
+    def lines(prefix: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
+
+    try:
+        deadline = time.monotonic() + 120  # generous: a loaded machine
+        while len(lines("live:")) < 3 and runner.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        demo.stop.set()
+        runner.join(60)
+    live = lines("live:")
+    assert len(live) >= 3, [r.getMessage() for r in caplog.records]
+    for line in live:
+        new = int(line.split()[1].replace(",", ""))
+        assert new < 100, line  # live traffic only, never the history
+    applied = demo.progress.history
+    assert applied is not None and applied > history // 2  # the history, less invalid lines
+    assert all(f"{applied:,} from the history" in line for line in live)
+    stopped = lines("stopped after")
+    assert len(stopped) == 1 and f"({demo.progress.live:,} live)" in stopped[0]
