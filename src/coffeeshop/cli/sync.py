@@ -106,7 +106,7 @@ def sync(
     refuse_csv(settings.source)
     from coffeeshop.pipeline.facade import sync_settings
 
-    on_dask = cli_dask.wanted(backfill_workers, dask_address)
+    on_dask = cli_dask.wanted(backfill_workers, dask_address, workers_option="--backfill-workers")
     if on_dask is not None and (
         built := cli_dask.backfill(settings, workers=on_dask[0], address=on_dask[1])
     ):
