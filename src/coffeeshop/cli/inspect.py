@@ -94,35 +94,14 @@ def tables(
 
 
 def _contents(store: Store, *, newest_first: bool) -> Contents:
-    """Each table's header and rows (the newest months and days first, when limited)."""
-    summaries = store.summary_rows()
-    current = store.read_tables()
+    """Each public table's header and rows, from its descriptor (`store.tables.ROWS`): the
+    newest months and days first when limited, the best-selling items first."""
+    from coffeeshop.store.tables import ROWS
+
     return {
-        "receipts_summary": (
-            ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
-            [
-                [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
-                for r in sorted(summaries, key=lambda r: r.as_of, reverse=newest_first)
-            ],
-        ),
-        "store_monthly": (
-            ["month", "store_id", "sales"],
-            [
-                [m, s, v]
-                for (m, s), v in sorted(current.store_monthly.items(), reverse=newest_first)
-            ],
-        ),
-        "item_performance": (
-            ["item_name", "total_sold"],
-            [
-                [n, v]
-                for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
-            ],
-        ),
-        "store_peak_hours": (
-            ["store_id", "peak_hour", "tx_count"],
-            [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
-        ),
+        rows.name: (rows.header, rows.listing(store.stored_rows(rows), newest_first=newest_first))
+        for rows in ROWS
+        if rows.public
     }
 
 

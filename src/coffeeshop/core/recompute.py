@@ -1,4 +1,6 @@
-"""The four tables computed from scratch over a set of current receipts.
+"""Every table the API reads, computed from scratch over a set of current receipts: the
+four public tables and the engine's own state they are kept from (`cs_totals`, `cs_daily`,
+`cs_store_month`, `cs_store_hour`, which the API also serves).
 
 Pure and deliberately naive: this is the reference that `reconcile` and the tests
 hold the incremental engine to. It computes every formula itself (averages and their
@@ -20,26 +22,37 @@ from coffeeshop.core.receipts import Receipt
 
 @dataclass(slots=True)
 class Tables:
-    """The public tables as plain values, comparable with `==`."""
+    """The tables as plain values, comparable with `==`: each a mapping of its key columns
+    to its value columns (one column: the value itself; several: a tuple), as the table
+    descriptors in `coffeeshop.store.tables` read them. `summary` is `receipts_summary`'s
+    row for the day it was computed for."""
 
     summary: SummaryRow
     store_monthly: dict[tuple[str, int], Decimal] = field(default_factory=dict)
     item_performance: dict[str, int] = field(default_factory=dict)
     store_peak_hours: dict[int, tuple[int, int]] = field(default_factory=dict)
+    totals: dict[int, tuple[int, int, int]] = field(default_factory=lambda: {1: (0, 0, 0)})
+    daily: dict[dt.date, tuple[int, int]] = field(default_factory=dict)  # (receipts, cents)
+    store_month: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
     count = cents = units = 0
     daily: dict[dt.date, int] = {}
+    daily_count: dict[dt.date, int] = {}
     monthly: dict[tuple[str, int], int] = {}
+    monthly_count: dict[tuple[str, int], int] = {}
     items: dict[str, int] = {}
     hours: dict[int, dict[int, int]] = {}
     for receipt in receipts:
         count += 1
         cents += receipt.cents
         daily[receipt.day] = daily.get(receipt.day, 0) + receipt.cents
+        daily_count[receipt.day] = daily_count.get(receipt.day, 0) + 1
         month_key = (receipt.month, receipt.store_id)
         monthly[month_key] = monthly.get(month_key, 0) + receipt.cents
+        monthly_count[month_key] = monthly_count.get(month_key, 0) + 1
         for name, quantity in receipt.items:
             units += quantity
             items[name] = items.get(name, 0) + quantity
@@ -51,7 +64,23 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
         store_monthly={k: Decimal(v).scaleb(-2) for k, v in monthly.items()},
         item_performance=items,
         store_peak_hours=peaks,
+        totals={1: (count, cents, units)},
+        daily={day: (n, daily[day]) for day, n in daily_count.items()},
+        store_month={key: (n, monthly[key]) for key, n in monthly_count.items()},
+        store_hour={
+            (store_id, hour): n
+            for store_id, by_hour in hours.items()
+            for hour, n in by_hour.items()
+        },
     )
+
+
+def summary_on(day: dt.date, tables: Tables) -> SummaryRow:
+    """`receipts_summary`'s row for `day` over the receipts whose running totals and days
+    `tables` holds: what a row written on `day` from that state must say."""
+    receipts, cents, units = tables.totals.get(1, (0, 0, 0))
+    daily = {d: day_cents for d, (_, day_cents) in tables.daily.items()}
+    return _summary(day, receipts=receipts, cents=cents, units=units, daily=daily)
 
 
 def _busiest(by_hour: dict[int, int]) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
@@ -98,6 +98,7 @@ def rebuild(
     position: str,
     today: dt.date,
     replace: bool,
+    fixes: dict[str, dict[Any, Any]] | None = None,
 ) -> int:
     """`Store.rebuild`'s transaction; returns the number of receipts written."""
     stmts = store.statements
@@ -121,6 +122,7 @@ def rebuild(
                 count = _insert_receipts(store, conn, replay.rows())
                 quarantine.write(conn, source, (), list(entries))
         tables.apply_delta(conn, stmts, replay.delta().prune())
+        tables.correct_kept(conn, stmts, fixes or {})
         tables.SUMMARY.write(conn, stmts, today)
         checkpoint.bump_data_version(conn)
         checkpoint.record(
