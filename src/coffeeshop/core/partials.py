@@ -6,10 +6,10 @@ with its position in the source. Candidates are hash-split into buckets by key, 
 version of one receipt meets in one bucket whatever partition read it; a bucket keeps the
 candidate with the highest position (last write wins), and turns the winners into:
 
-- a `Partial`: per-group sums and counts for every public table, and the quarantine
-  entries. Merging two partials is associative, commutative and exact (integers only;
-  money in cents), and the counts decide after the merge which groups are empty and
-  which hour is a store's peak;
+- a `Partial`: per-group sums and counts of every table (a `Delta` from empty tables),
+  and the quarantine entries. Merging two partials is associative, commutative and
+  exact (integers only; money in cents), and the counts decide after the merge which
+  groups are empty and which hour is a store's peak;
 - its receipts' canonical rows (`Row`, exactly the columns of `cs_receipts`), sorted by
   key: the per-receipt digest reconcile compares with `cs_receipts`, range by range, and
   what a repair or a backfill writes.

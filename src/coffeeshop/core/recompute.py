@@ -39,20 +39,24 @@ class Tables:
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
     count = cents = units = 0
-    daily: dict[dt.date, int] = {}
-    daily_count: dict[dt.date, int] = {}
-    monthly: dict[tuple[str, int], int] = {}
-    monthly_count: dict[tuple[str, int], int] = {}
+    daily: dict[dt.date, list[int]] = {}  # [receipts, cents]
+    monthly: dict[tuple[str, int], list[int]] = {}  # [receipts, cents]
     items: dict[str, int] = {}
     hours: dict[int, dict[int, int]] = {}
     for receipt in receipts:
         count += 1
         cents += receipt.cents
-        daily[receipt.day] = daily.get(receipt.day, 0) + receipt.cents
-        daily_count[receipt.day] = daily_count.get(receipt.day, 0) + 1
+        day = daily.get(receipt.day)
+        if day is None:
+            day = daily[receipt.day] = [0, 0]
+        day[0] += 1
+        day[1] += receipt.cents
         month_key = (receipt.month, receipt.store_id)
-        monthly[month_key] = monthly.get(month_key, 0) + receipt.cents
-        monthly_count[month_key] = monthly_count.get(month_key, 0) + 1
+        month = monthly.get(month_key)
+        if month is None:
+            month = monthly[month_key] = [0, 0]
+        month[0] += 1
+        month[1] += receipt.cents
         for name, quantity in receipt.items:
             units += quantity
             items[name] = items.get(name, 0) + quantity
@@ -60,13 +64,19 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
         store_hours[receipt.hour] = store_hours.get(receipt.hour, 0) + 1
     peaks = {store_id: _busiest(by_hour) for store_id, by_hour in hours.items()}
     return Tables(
-        summary=_summary(today, receipts=count, cents=cents, units=units, daily=daily),
-        store_monthly={k: Decimal(v).scaleb(-2) for k, v in monthly.items()},
+        summary=_summary(
+            today,
+            receipts=count,
+            cents=cents,
+            units=units,
+            daily={d: day_cents for d, (_, day_cents) in daily.items()},
+        ),
+        store_monthly={k: Decimal(v).scaleb(-2) for k, (_, v) in monthly.items()},
         item_performance=items,
         store_peak_hours=peaks,
         totals={1: (count, cents, units)},
-        daily={day: (n, daily[day]) for day, n in daily_count.items()},
-        store_month={key: (n, monthly[key]) for key, n in monthly_count.items()},
+        daily={d: (n, day_cents) for d, (n, day_cents) in daily.items()},
+        store_month={key: (n, month_cents) for key, (n, month_cents) in monthly.items()},
         store_hour={
             (store_id, hour): n
             for store_id, by_hour in hours.items()
