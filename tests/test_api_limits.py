@@ -43,7 +43,7 @@ class LimitedServer:
                 stderr=subprocess.STDOUT,
                 preexec_fn=limit_files,
             )
-        wait_for_health(self.process, self.port, self.output, deadline=time.monotonic() + 30)
+        wait_for_health(self.process, self.port, self.output, deadline=time.monotonic() + 120)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -52,7 +52,7 @@ class LimitedServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -129,7 +129,7 @@ def exact(response: httpx.Response) -> Any:
     return json.loads(response.text, parse_float=Decimal)
 
 
-async def wait_for(condition: Any, *, timeout: float = 5.0) -> None:
+async def wait_for(condition: Any, *, timeout: float = 60.0) -> None:
     """Await `condition()` (an async callable) until it is true."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not await condition():

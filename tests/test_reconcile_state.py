@@ -223,3 +223,12 @@ def test_past_summary_rows_written_since_the_last_commit_are_checked(
     assert rows[str(now + dt.timedelta(days=2))] == rows[str(now + dt.timedelta(days=3))] | {
         "as_of": str(now + dt.timedelta(days=2))
     }
+
+
+def test_the_cli_lists_the_public_tables_the_descriptors_declare() -> None:
+    """`tables --table NAME` names are a plain enum (the CLI starts without SQLAlchemy): it
+    must stay the descriptors' list of public tables."""
+    from coffeeshop.cli.inspect import TableName
+    from coffeeshop.store.tables import ROWS
+
+    assert {str(name) for name in TableName} == {rows.name for rows in ROWS if rows.public}

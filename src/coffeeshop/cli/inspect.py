@@ -11,6 +11,7 @@ import typer
 from coffeeshop.cli.app import app, setup
 from coffeeshop.cli.options import DbOption
 from coffeeshop.cli.text import printable
+from coffeeshop.errors import ConfigError
 
 if TYPE_CHECKING:
     from coffeeshop.store import Store
@@ -56,52 +57,84 @@ class TableFormat(StrEnum):
     JSON = "json"
 
 
+class TableName(StrEnum):
+    """The four public tables, in the order `tables` prints them."""
+
+    RECEIPTS_SUMMARY = "receipts_summary"
+    STORE_MONTHLY = "store_monthly"
+    ITEM_PERFORMANCE = "item_performance"
+    STORE_PEAK_HOURS = "store_peak_hours"
+
+
 @app.command()
 def tables(
     db: DbOption = None,
     limit: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Most rows per table (the newest or largest first).", show_default=False
+            min=1,
+            help="Most rows per table: the first ones in the API's order (days and months "
+            "oldest first, products best-selling first, stores by id).",
+            show_default=False,
         ),
     ] = None,
     output: Annotated[
         TableFormat,
         typer.Option(
             "--format",
-            help="text (aligned, for people), csv or json (for scripts; decimals as strings).",
+            help="text (aligned, for people), csv (one table: needs --table) or json (for "
+            "scripts; decimals as strings).",
         ),
     ] = TableFormat.TEXT,
+    table: Annotated[
+        list[TableName] | None,
+        typer.Option(
+            "--table",
+            metavar="NAME",
+            help="Print only this table: receipts_summary, store_monthly, item_performance or "
+            "store_peak_hours (repeat for several; csv takes one).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Print the four analytics tables.
+    """Print the four analytics tables (or the ones --table names).
 
-    Example: coffeeshop tables --db sqlite:///analysis.db --limit 10 --format csv
+    Rows come in the API's order. `--format csv` writes one table, as a spreadsheet opens it:
+    its header line, then its rows.
+
+    Example: coffeeshop tables --db sqlite:///analysis.db --table store_monthly --format csv
     """
     from coffeeshop.pipeline.facade import open_store
 
+    chosen = list(dict.fromkeys(table)) if table else list(TableName)
+    if output is TableFormat.CSV and len(chosen) != 1:
+        raise ConfigError(
+            "--format csv writes one table (one header line, as a spreadsheet opens it): add "
+            f"--table NAME, one of {', '.join(TableName)}; --format json holds several"
+        )
     settings = setup(db=db)
     with open_store(settings.db, read_only=True) as store:
         store.require_schema()
-        contents = _contents(store, newest_first=limit is not None)
+        contents = _contents(store, chosen)
     if output is TableFormat.JSON:
         _print_json(contents, limit)
         return
     for name, (header, rows) in contents.items():
         if output is TableFormat.CSV:
-            _print_csv(name, header, rows[:limit])
+            _print_csv(header, rows[:limit])
         else:
             _print_table(name, header, rows[:limit], total=len(rows))
 
 
-def _contents(store: Store, *, newest_first: bool) -> Contents:
-    """Each public table's header and rows, from its descriptor (`store.tables.ROWS`): the
-    newest months and days first when limited, the best-selling items first."""
+def _contents(store: Store, names: list[TableName]) -> Contents:
+    """The header and rows of each table named, from its descriptor (`store.tables.ROWS`), in
+    the API's order (`api/queries.py`)."""
     from coffeeshop.store.tables import ROWS
 
+    described = {rows.name: rows for rows in ROWS if rows.public}
     return {
-        rows.name: (rows.header, rows.listing(store.stored_rows(rows), newest_first=newest_first))
-        for rows in ROWS
-        if rows.public
+        name: (described[name].header, described[name].listing(store.stored_rows(described[name])))
+        for name in names
     }
 
 
@@ -126,15 +159,15 @@ def _json_value(value: Any) -> Any:
     return value if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def _print_csv(name: str, header: list[str], rows: list[list[Any]]) -> None:
-    """One CSV block per table: a `table` column first, so the blocks can be concatenated."""
+def _print_csv(header: list[str], rows: list[list[Any]]) -> None:
+    """One table as CSV: its header line, then its rows."""
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["table", *header])
-    writer.writerows([name, *(printable(str(v)) for v in row)] for row in rows)
+    writer.writerow(header)
+    writer.writerows([printable(str(v)) for v in row] for row in rows)
     typer.echo(buffer.getvalue(), nl=False)
 
 

@@ -184,7 +184,9 @@ class Store:
         anything. The writing transactions check again."""
         with self.engine.connect() as conn:
             recorded = ownership.recorded_sources(conn)
-        error = ownership.conflict(recorded, source, rebuild=rebuild, database=self.safe_url)
+            error = ownership.conflict(
+                conn, recorded, source, rebuild=rebuild, database=self.safe_url
+            )
         if error is not None:
             raise error
 

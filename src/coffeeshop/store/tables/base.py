@@ -42,8 +42,7 @@ class TableRows:
     values: tuple[str, ...]
     public: bool = True  # one of the four tables of the specification (the CLI lists those)
     kept: bool = False  # a rebuild keeps its rows: a repair corrects them one by one
-    order: Callable[[tuple[Any, Any]], Any] | None = None  # the CLI's order of (key, value)
-    newest_first: bool = False  # the CLI's `--limit` shows the last rows in `order` first
+    order: Callable[[tuple[Any, Any]], Any] | None = None  # the API's order of (key, value)
 
     @property
     def name(self) -> str:
@@ -92,11 +91,10 @@ class TableRows:
             return self.table.c[self.key[0]].in_(keys)
         return tuple_(*(self.table.c[name] for name in self.key)).in_(keys)
 
-    def listing(self, stored: dict[Any, Any], *, newest_first: bool) -> list[list[Any]]:
-        """The rows in the CLI's order, each as its header's cells."""
+    def listing(self, stored: dict[Any, Any]) -> list[list[Any]]:
+        """The rows in the API's order (by key, unless `order` says), each as its header's
+        cells: what `coffeeshop tables` prints."""
         items = sorted(stored.items(), key=self.order or _by_key)
-        if newest_first and self.newest_first:
-            items.reverse()
         return [[*_cells(key), *_cells(value)] for key, value in items]
 
     def render(self, key: Any) -> str:

@@ -68,9 +68,7 @@ class SummaryRows(TableRows):
         return expected, actual
 
 
-ROWS = SummaryRows(
-    schema.receipts_summary, "summary", ("as_of",), SUMMARY_COLUMNS, kept=True, newest_first=True
-)
+ROWS = SummaryRows(schema.receipts_summary, "summary", ("as_of",), SUMMARY_COLUMNS, kept=True)
 TOTALS = TableRows(schema.totals, "totals", ("id",), ("receipts", "cents", "units"), public=False)
 DAILY = TableRows(schema.daily, "daily", ("day",), ("receipts", "cents"), public=False)
 

@@ -14,9 +14,7 @@ from coffeeshop.store.codec import CHUNK, chunks, money
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.tables.base import TableRows
 
-ROWS = TableRows(
-    schema.store_monthly, "store_monthly", ("month", "store_id"), ("sales",), newest_first=True
-)
+ROWS = TableRows(schema.store_monthly, "store_monthly", ("month", "store_id"), ("sales",))
 STATE = TableRows(
     schema.store_month,
     "store_month",
