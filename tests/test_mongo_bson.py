@@ -47,7 +47,7 @@ def run_path(path: str, url: str, documents: list[Any], *, parts: int = 3) -> No
         client = FakeClient(documents, [])
         with Store(url, bulk_load=True) as store:
             gathered = gather_collection_in_process(source(client), parts)
-            finish(store, source(client).name, gathered, today=TODAY, repair=True)
+            finish(store, source(client), gathered, today=TODAY, repair=True)
         return
     if path == "stream":  # an empty snapshot, then every document as an insert event
         client = FakeClient([], [insert(d) for d in documents] + [None])

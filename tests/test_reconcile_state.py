@@ -78,7 +78,7 @@ def single(url: str, path: Path, *, repair: bool, today: dt.date = TODAY) -> Rec
 def partitioned(url: str, path: Path, *, repair: bool, today: dt.date = TODAY) -> ReconcileReport:
     with Store(url, bulk_load=repair) as store:
         gathered = gather_in_process(str(path), 3)
-        return finish(store, JsonlSource(path).name, gathered, today=today, repair=repair)
+        return finish(store, JsonlSource(path), gathered, today=today, repair=repair)
 
 
 RECONCILES: dict[str, Callable[..., ReconcileReport]] = {
