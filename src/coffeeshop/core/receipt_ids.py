@@ -25,6 +25,7 @@ from coffeeshop.core.receipt_values import (
     _native,
     _nativize,
     _preview,
+    _repr,
 )
 
 MAX_KEY_BYTES = 200
@@ -111,7 +112,7 @@ def render_document(doc: Any) -> str:
     try:
         return json_util.dumps(_bson_ready(doc), json_options=RELAXED_JSON_OPTIONS)
     except Exception:
-        return repr(doc)
+        return _repr(doc)
 
 
 def display_id(value: Any) -> str:
@@ -127,7 +128,7 @@ def display_id(value: Any) -> str:
         try:
             text = json_util.dumps(_bson_ready(_nativize(value)))
         except Exception:
-            text = repr(value)
+            text = _repr(value)
     if not _is_encodable(text):
         text = text.encode("utf-8", "backslashreplace").decode()
     return text if len(text) <= 200 else text[:197] + "..."
