@@ -332,6 +332,40 @@ def test_a_file_name_with_control_characters_is_printed_escaped(tmp_path: Path) 
         assert "forged" not in output or "\\x1b]0;pwned\\x07" in output
 
 
+def test_tables_csv_guards_formulas_and_quotes_line_breaks(tmp_path: Path) -> None:
+    """issue 18.9: `tables --format csv` wrote `=`, `+`, `-`, `@` cells unguarded (the API's
+    CSV guards them) and a newline inside a name as the two characters `\\n`; each cell is now
+    an RFC 4180 cell a spreadsheet shows as text."""
+    import csv
+    import io
+
+    names = {
+        '=HYPERLINK("http://x.example","y")': '\'=HYPERLINK("http://x.example","y")',
+        "+1+2": "'+1+2",
+        "-3": "'-3",
+        "@SUM(A1)": "'@SUM(A1)",
+        "Two\nlines": "Two\nlines",
+        "Tab\tand\rCR": "Tab\tand\rCR",
+        'Say "hi", twice': 'Say "hi", twice',
+        f"Esc{ESCAPES}": "Esc\\x1b]0;pwned\\x07\\x1b]52;c;ZWNobyBoaQ==\\x07\\x1b[2J\\x9b1m",
+    }
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(i, items=[(n, i + 1)]) for i, n in enumerate(names)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", "tables", "--db", db, "--format", "csv"],
+        cwd=tmp_path,
+        capture_output=True,  # bytes: a CR inside a quoted cell must arrive as it is
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows = list(csv.reader(io.StringIO(shown.stdout.decode("utf-8"), newline="")))
+    sold = {row[1]: int(row[2]) for row in rows if row[0] == "item_performance"}
+    assert sold == {cell: i + 1 for i, cell in enumerate(names.values())}
+    assert b"\x1b" not in shown.stdout and b"\x07" not in shown.stdout
+
+
 def test_tables_limit_and_formats_for_scripts(tmp_path: Path) -> None:
     import csv
     import json
