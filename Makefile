@@ -29,9 +29,9 @@ setup: $(DEV)
 demo: $(RUNTIME)
 	$(BIN)/coffeeshop demo --port $(PORT)
 
-# The bundled sample synced into SQLite, the tables printed.
+# The bundled sample synced into a database of its own (sample.db), the tables printed.
 sample: $(RUNTIME)
-	$(BIN)/coffeeshop sample --db sqlite:///analysis.db
+	$(BIN)/coffeeshop sample
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench
@@ -53,4 +53,4 @@ bench-quick: $(DEV)
 	$(BIN)/python bench/bench_sync.py --receipts 100000
 
 clean:
-	rm -rf $(VENV) analysis.db analysis.db-wal analysis.db-shm bench/data
+	rm -rf $(VENV) analysis.db analysis.db-wal analysis.db-shm sample.db sample.db-wal sample.db-shm bench/data

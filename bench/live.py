@@ -475,7 +475,7 @@ def main() -> None:
         f"generate --count {int(rate * (seconds + 120))} --rate {rate} --seed 2 "
         f"--stores {STORES} --updates 0.05 --deletes 0.02 --invalid 0.01"
     )
-    generator = start("generate", [*COFFEESHOP, *live.split(), "--out", str(source)])
+    generator = start("generate", [*COFFEESHOP, *live.split(), "--append", "--out", str(source)])
     time.sleep(3)  # the live flow established before the load starts
     lua = work / "dashboard.lua"
     lua.write_text(DASHBOARD_LUA)

@@ -38,14 +38,14 @@ class Server:
             )
 
     def wait_until_up(self) -> None:
-        wait_for_health(self.process, self.port, self.output, deadline=time.monotonic() + 30)
+        wait_for_health(self.process, self.port, self.output, deadline=time.monotonic() + 120)
 
     def stop(self) -> bool:
         """SIGTERM; True when it shut down gracefully (uvicorn then re-raises the signal, so
         the status is that of a SIGTERM, or 0 from the multi-worker supervisor)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        status = self.process.wait(timeout=30)
+        status = self.process.wait(timeout=60)
         return status in (0, -signal.SIGTERM) and "Application shutdown complete" in self.output()
 
     def output(self) -> str:

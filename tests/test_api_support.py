@@ -98,6 +98,7 @@ def settings(url: str, **overrides: Any) -> ApiSettings:
         "async_db": "",
         "api_token": None,
         "cors_origins": "",
+        "allowed_hosts": "",
         "api_refresh": 0.02,
         **overrides,
     }
@@ -113,7 +114,7 @@ async def running(url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient
 
 
 def client_of(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 def state_of(client: httpx.AsyncClient) -> ApiState:
@@ -129,7 +130,7 @@ def exact(response: httpx.Response) -> Any:
     return json.loads(response.text, parse_float=Decimal)
 
 
-async def wait_for(condition: Any, *, timeout: float = 5.0) -> None:
+async def wait_for(condition: Any, *, timeout: float = 60.0) -> None:
     """Await `condition()` (an async callable) until it is true."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not await condition():

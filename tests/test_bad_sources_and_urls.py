@@ -65,11 +65,11 @@ def test_opening_a_fifo_never_waits_for_a_writer(tmp_path: Path) -> None:
 
     opener = threading.Thread(target=open_it, daemon=True)
     opener.start()
-    opener.join(timeout=10)
+    opener.join(timeout=30)
     if opener.is_alive():  # unblock the thread before failing
         with open(fifo, "wb"):
             pass
-        opener.join(timeout=10)
+        opener.join(timeout=30)
         pytest.fail("JsonlSource.open() blocked on a FIFO")
     assert isinstance(outcome[0], ConfigError)
     assert "not a regular file" in str(outcome[0])

@@ -51,7 +51,47 @@ def test_sample_syncs_into_sqlite_and_prints_the_four_tables(tmp_path: Path) -> 
     for table in ("receipts_summary", "store_monthly", "item_performance", "store_peak_hours"):
         assert f"\n{table} (" in result.stdout
     assert "Crème Brûlée" in result.stdout
-    assert (tmp_path / "analysis.db").exists()  # the embedded default
+    assert (tmp_path / "sample.db").exists()  # a database of its own
+    assert not (tmp_path / "analysis.db").exists()
+    again = run("sample", cwd=tmp_path)  # already synced: the tables again
+    assert again.returncode == 0, again.stderr
+    assert "0 applied" in again.stdout and "\nitem_performance (" in again.stdout
+
+
+def test_sample_works_after_the_readme_pieces_and_never_offers_to_delete_them(
+    tmp_path: Path,
+) -> None:
+    """The README's "Try the pieces by hand" fills analysis.db; `sample` (its --help example,
+    `make sample`) still works, and `sample --db` of that database is refused without
+    offering a way out that deletes the user's receipts."""
+    source = tmp_path / "receipts.jsonl"
+    write_lines(source, [receipt(n) for n in range(1, 31)])
+    analysis = "sqlite:///analysis.db"
+    assert run("sync", "--source", str(source), "--db", analysis, cwd=tmp_path).returncode == 0
+    env = {"SQL_DSN": analysis}  # the user's database, configured for every command
+    help_text = run("sample", "--help", cwd=tmp_path).stdout
+    example = next(line for line in help_text.splitlines() if "Example: coffeeshop" in line)
+    printed = example.split("Example: coffeeshop ", 1)[1].split()
+    shown = run(*printed, cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Crème Brûlée" in shown.stdout
+    plain = run("sample", cwd=tmp_path, env=env)  # what `make sample` runs
+    assert plain.returncode == 0, plain.stderr
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\t$(BIN)/coffeeshop sample\n" in makefile and "sample --db" not in makefile
+    into_analysis = run("sample", "--db", analysis, cwd=tmp_path)
+    assert_one_line_error(into_analysis, "the sample goes into a database of its own")
+    assert "--replace-source" not in into_analysis.stderr
+    assert "run `coffeeshop sample`" in into_analysis.stderr
+    assert receipts_in(f"sqlite:///{tmp_path / 'analysis.db'}") == 30
+    # `sync` of another source offers --replace-source only with what it would delete.
+    other = tmp_path / "other.jsonl"
+    write_lines(other, [receipt(99), "garbage"])
+    refused = run("sync", "--source", str(other), "--db", analysis, cwd=tmp_path)
+    assert_one_line_error(refused, "not syncing")
+    assert "--replace-source" in refused.stderr
+    assert "(it deletes the 30 receipt(s) and 0 quarantine entries of jsonl:" in refused.stderr
+    assert receipts_in(f"sqlite:///{tmp_path / 'analysis.db'}") == 30
 
 
 def test_sync_reports_counts_and_quarantine_lists_the_rejects(tmp_path: Path) -> None:
@@ -66,6 +106,27 @@ def test_sync_reports_counts_and_quarantine_lists_the_rejects(tmp_path: Path) ->
     assert "line 3 (byte" in listed.stdout and "invalid JSON" in listed.stdout
     assert "    garbage" in listed.stdout
     assert listed.stdout.rstrip().endswith("2 quarantined entries")
+
+
+def test_sync_summarises_quarantine_warnings_instead_of_one_per_batch(tmp_path: Path) -> None:
+    """A file with an invalid line in every batch logged a WARNING per batch (26 for one file)."""
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(n) if n % 10 else "garbage" for n in range(1, 401)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    started = time.monotonic()
+    result = run("sync", "--source", str(source), "--db", db, "--batch-size", "10", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "40 quarantined" in result.stderr  # the command's own summary line
+    warnings = [
+        line for line in result.stderr.splitlines() if "WARNING" in line and "quarantined" in line
+    ]
+    # The first at once, at most one more per 10 s, and the total at the end.
+    assert len(warnings) <= 2 + elapsed / 10, warnings
+    assert "batch 1: 1 event(s) quarantined" in warnings[0]
+    assert warnings[-1].endswith(
+        f"40 event(s) quarantined in all by this run (see `coffeeshop quarantine --db {db}`)"
+    )
 
 
 def test_env_and_dotenv_configure_the_database(tmp_path: Path) -> None:
@@ -167,6 +228,31 @@ def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None
     assert "up to date (version 4)" in again.stdout
     shown = run("tables", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0 and "store_monthly (0 rows)" in shown.stdout
+
+
+def test_a_new_database_says_it_created_the_tables_and_an_upgrade_says_it_migrates(
+    tmp_path: Path,
+) -> None:
+    from coffeeshop.store import schema
+
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(1)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    new = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    created = f"created the tables (schema version {schema.SCHEMA_VERSION})"
+    assert new.stderr.count(created) == 1, new.stderr
+    assert "migrating" not in new.stderr
+    with Store(db) as store:  # back to an older release's version number
+        execute_sql(store, "UPDATE cs_meta SET value = '3' WHERE name = 'schema_version'")
+    upgraded = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"migrating the database schema to version {schema.SCHEMA_VERSION}" in upgraded.stderr
+    assert "created the tables" not in upgraded.stderr
+    again = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert "migrating" not in again.stderr and "created the tables" not in again.stderr
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"(the schema version, now {schema.SCHEMA_VERSION})" in readme
 
 
 HEAVY = ("prefect", "fastapi", "pymongo", "sqlalchemy", "uvicorn", "pydantic")
@@ -275,7 +361,8 @@ def test_tables_and_quarantine_escape_control_characters(tmp_path: Path) -> None
     )
     db = f"sqlite:///{tmp_path / 'a.db'}"
     assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
-    for args in (["tables"], ["tables", "--format", "csv"], ["quarantine", "--raw"]):
+    csv = ["tables", "--format", "csv", "--table", "item_performance"]
+    for args in (["tables"], csv, ["quarantine", "--raw"]):
         shown = run(*args, "--db", db, cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
         assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
@@ -354,14 +441,16 @@ def test_tables_csv_guards_formulas_and_quotes_line_breaks(tmp_path: Path) -> No
     db = f"sqlite:///{tmp_path / 'a.db'}"
     assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
     shown = subprocess.run(
-        [sys.executable, "-m", "coffeeshop", "tables", "--db", db, "--format", "csv"],
+        [sys.executable, "-m", "coffeeshop", "tables", "--db", db, "--format", "csv"]
+        + ["--table", "item_performance"],
         cwd=tmp_path,
         capture_output=True,  # bytes: a CR inside a quoted cell must arrive as it is
         timeout=120,
     )
     assert shown.returncode == 0, shown.stderr
     rows = list(csv.reader(io.StringIO(shown.stdout.decode("utf-8"), newline="")))
-    sold = {row[1]: int(row[2]) for row in rows if row[0] == "item_performance"}
+    assert rows[0] == ["item_name", "total_sold"]
+    sold = {row[0]: int(row[1]) for row in rows[1:]}
     assert sold == {cell: i + 1 for i, cell in enumerate(names.values())}
     assert b"\x1b" not in shown.stdout and b"\x07" not in shown.stdout
 
@@ -384,17 +473,63 @@ def test_tables_limit_and_formats_for_scripts(tmp_path: Path) -> None:
     items = {r["item_name"]: r["total_sold"] for r in as_json["item_performance"]}
     assert items["Latte"] == 8 and "Crème Brûlée" in items
     assert all(isinstance(r["sales"], str) for r in as_json["store_monthly"])  # exact decimals
-    text = run("tables", "--db", db, "--format", "csv", "--limit", "1", cwd=tmp_path).stdout
+    # csv: one table, as a spreadsheet opens it (its own header, no `table` column).
+    text = run(
+        "tables", "--db", db, "--format", "csv", "--table", "store_monthly", cwd=tmp_path
+    ).stdout
     rows = list(csv.reader(text.splitlines()))
-    assert rows[0] == [
-        "table",
-        "as_of",
-        "spend_per_rcpt",
-        "items_per_rcpt",
-        "this_week_sales",
-        "last_week_sales",
-    ]
-    assert sum(1 for r in rows if r[0] == "item_performance") == 1
+    assert rows[0] == ["month", "store_id", "sales"] and len(rows) > 3
+    assert [r for r in rows[1:] if r[0] == "month"] == []  # one header line
+    # One order, the API's: oldest month (then store) first; --limit takes the first rows.
+    assert rows[1:] == sorted(rows[1:], key=lambda r: (r[0], int(r[1])))
+    limited_csv = run(
+        "tables",
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "--table",
+        "store_monthly",
+        "--limit",
+        "2",
+        cwd=tmp_path,
+    ).stdout
+    assert list(csv.reader(limited_csv.splitlines())) == rows[:3]
+    summary = json.loads(
+        run(
+            "tables",
+            "--db",
+            db,
+            "--format",
+            "json",
+            "--table",
+            "receipts_summary",
+            "--limit",
+            "1",
+            cwd=tmp_path,
+        ).stdout
+    )
+    assert list(summary) == ["receipts_summary"]
+    oldest = min(r["as_of"] for r in as_json["receipts_summary"])
+    assert [r["as_of"] for r in summary["receipts_summary"]] == [oldest]
+
+
+def test_tables_csv_of_several_tables_is_refused_in_one_line(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sample", "--db", db, cwd=tmp_path).returncode == 0
+    refused = run("tables", "--db", db, "--format", "csv", cwd=tmp_path)
+    assert_one_line_error(refused, "--format csv writes one table")
+    assert "--table NAME" in refused.stderr and "store_peak_hours" in refused.stderr
+    assert refused.stdout == ""
+    two = ("--table", "store_monthly", "--table", "item_performance")
+    assert_one_line_error(run("tables", "--db", db, "--format", "csv", *two, cwd=tmp_path), "")
+    text = run("tables", "--db", db, *two, cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "\nstore_monthly (" in text.stdout and "\nitem_performance (" in text.stdout
+    assert "receipts_summary" not in text.stdout and "store_peak_hours" not in text.stdout
+    unknown = run("tables", "--db", db, "--table", "nope", cwd=tmp_path)
+    assert unknown.returncode == 2 and "--table" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
 
 
 def test_generate_to_standard_output(tmp_path: Path) -> None:
@@ -488,7 +623,8 @@ def test_a_port_in_use_says_which_option_changes_it(tmp_path: Path) -> None:
 
 
 def test_what_the_readme_commands_write_is_ignored_by_git() -> None:
-    for path in ("receipts.jsonl", "demo/receipts.jsonl", "demo/analysis.db", "analysis.db"):
+    readme_files = ("receipts.jsonl", "demo/receipts.jsonl", "demo/analysis.db", "analysis.db")
+    for path in (*readme_files, "sample.db"):
         ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, timeout=30)
         assert ignored.returncode == 0, f"{path} is not in .gitignore"
 
@@ -504,3 +640,29 @@ def test_the_readme_shows_the_dashboard_near_the_top_and_says_which_variable_win
     env = {"COFFEESHOP_DB": "sqlite:///cs.db", "SQL_DSN": "sqlite:///sql.db"}
     assert run("sync", "--source", "r.jsonl", cwd=tmp_path, env=env).returncode == 0
     assert (tmp_path / "cs.db").exists() and not (tmp_path / "sql.db").exists()
+
+
+def test_generate_refuses_an_existing_file_unless_told_to_append_or_overwrite(
+    tmp_path: Path,
+) -> None:
+    """Running the README's `generate` line twice must not double the file silently."""
+    out = tmp_path / "receipts.jsonl"
+    line = ("generate", "--count", "5", "--out", str(out), "--seed", "1")
+    assert run(*line, cwd=tmp_path).returncode == 0
+    first = out.read_bytes()
+    assert len(first.splitlines()) == 5
+    again = run(*line, cwd=tmp_path)
+    assert_one_line_error(again, f"{out} already holds {len(first):,} bytes")
+    assert "--append" in again.stderr and "--overwrite" in again.stderr
+    assert out.read_bytes() == first  # untouched
+    appended = run(*line, "--append", cwd=tmp_path)
+    assert appended.returncode == 0, appended.stderr
+    assert out.read_bytes() == first + first  # the same seed: the same receipts again
+    replaced = run(*line, "--overwrite", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"replacing {out} ({2 * len(first):,} bytes)" in replaced.stderr
+    assert out.read_bytes() == first
+    both = run(*line, "--append", "--overwrite", cwd=tmp_path)
+    assert_one_line_error(both, "--append and --overwrite exclude each other")
+    out.write_bytes(b"")  # an empty file (as `touch` leaves it) is written without a word
+    assert run(*line, cwd=tmp_path).returncode == 0 and out.read_bytes() == first

@@ -46,8 +46,8 @@ def test_a_migration_on_one_postgresql_database_does_not_block_another(
 
         thread = threading.Thread(target=upgrade_second, daemon=True)
         thread.start()
-        upgraded_meanwhile = finished.wait(timeout=20)
-    thread.join(timeout=20)
+        upgraded_meanwhile = finished.wait(timeout=120)
+    thread.join(timeout=120)
     assert upgraded_meanwhile, "the second database waited for the first one's migration"
 
 

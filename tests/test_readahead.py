@@ -134,7 +134,7 @@ def test_the_child_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
         text=True,
     )
     children: list[int] = []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120
     while not children and time.monotonic() < deadline:
         time.sleep(0.1)
         tasks = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
@@ -143,7 +143,7 @@ def test_the_child_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     assert children, "the reader process never started"
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(_alive(pid) for pid in children):
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in children)

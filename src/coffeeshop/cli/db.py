@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,6 +11,7 @@ from coffeeshop.cli.app import QuickHelpGroup, app, safe_url, setup
 from coffeeshop.cli.inspect import tables
 from coffeeshop.cli.options import DbOption
 from coffeeshop.cli.text import HINTS
+from coffeeshop.errors import SourceMismatch
 
 db_app = typer.Typer(
     cls=QuickHelpGroup,
@@ -38,13 +40,26 @@ def db_upgrade(db: DbOption = None) -> None:
     )
 
 
-@app.command()
-def sample(
-    db: DbOption = None,
-) -> None:
-    """Sync the bundled sample receipts into the database and print the tables.
+SAMPLE_DB = "sqlite:///sample.db"
 
-    Example: coffeeshop sample --db sqlite:///analysis.db
+SampleDbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the database for the sample: one of its own (SQL_DSN and "
+        "COFFEESHOP_DB are not used: they name your analysis database).",
+    ),
+]
+
+
+@app.command()
+def sample(db: SampleDbOption = SAMPLE_DB) -> None:
+    """Sync the bundled sample receipts into a database of their own and print the tables.
+
+    A second run finds the sample already synced and prints the tables again. A database
+    that holds another source's receipts is refused (one source per database).
+
+    Example: coffeeshop sample --db sqlite:///sample.db
     """
     from importlib import resources
 
@@ -53,12 +68,21 @@ def sample(
         _run_sample(Path(sample_path), db)
 
 
-def _run_sample(path: Path, db: str | None) -> None:
+def _run_sample(path: Path, db: str) -> None:
     from coffeeshop.pipeline.facade import sync_settings
 
     settings = setup(db=db)
     # The batch settings and the rest as for `sync`; the source is the bundled file.
-    report = sync_settings(settings.model_copy(update={"source": str(path)}))
+    try:
+        report = sync_settings(settings.model_copy(update={"source": str(path)}))
+    except SourceMismatch:
+        own = f"run `coffeeshop sample` (it uses {SAMPLE_DB}) or "
+        if settings.db == SAMPLE_DB:
+            own = ""
+        raise SourceMismatch(
+            f"the database {safe_url(settings.db)} holds the receipts of another source, and "
+            f"the sample goes into a database of its own: {own}pass --db with a new database"
+        ) from None
     typer.echo(
         f"synced the bundled sample into {safe_url(settings.db)}: {report.applied} applied, "
         + HINTS.complete(f"{report.quarantined} quarantined (see `coffeeshop quarantine`)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,7 +26,10 @@ def generate(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="JSONL file to append to (- : standard output).", show_default=False
+            "--out",
+            help="JSONL file to write (- : standard output); an existing non-empty file needs "
+            "--append or --overwrite.",
+            show_default=False,
         ),
     ] = None,
     to: Annotated[
@@ -43,18 +47,30 @@ def generate(
     updates: Annotated[float, typer.Option(min=0, max=0.9, help="Share of updates.")] = 0.0,
     deletes: Annotated[float, typer.Option(min=0, max=0.9, help="Share of deletes.")] = 0.0,
     invalid: Annotated[float, typer.Option(min=0, max=0.9, help="Share of invalid lines.")] = 0.0,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the file.")] = False,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add to the end of an existing --out file.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --out file.")
+    ] = False,
 ) -> None:
     """Write realistic receipts in the original shape to a JSONL file or a MongoDB collection.
 
     With --rate the receipts are stamped with the current time and written steadily, as live
-    traffic for `sync --follow`. Example: coffeeshop generate --count 100000 --out r.jsonl --seed 1
+    traffic for `sync --follow`. An existing non-empty --out file is refused unless --append
+    (add to it) or --overwrite (replace it) says which.
+
+    Example: coffeeshop generate --count 100000 --out r.jsonl --seed 1
     """
     from coffeeshop.demo.generator import ReceiptGenerator
 
     settings = setup(mongo_database=database, mongo_collection=collection)
     if (out is None) == (to is None):
         raise ConfigError("pass exactly one of --out FILE or --to mongodb://…")
+    if append and overwrite:
+        raise ConfigError("--append and --overwrite exclude each other")
+    if to is not None and (append or overwrite):
+        raise ConfigError("--append and --overwrite are for --out FILE")
     try:
         generator = ReceiptGenerator(
             seed=seed,
@@ -68,12 +84,14 @@ def generate(
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if out is not None:
+        _check_existing(out, append=append, overwrite=overwrite)
     with stop_signal().install() as stop:
         if to is not None:
             written, target = _to_mongo(to, settings, generator, count, rate, stop)
         else:
             assert out is not None
-            written, target = _to_file(out, generator, count, rate, stop, overwrite=overwrite)
+            written, target = _to_file(out, generator, count, rate, stop, append=not overwrite)
     typer.echo(printable(f"wrote {written:,} line(s) to {target}"), err=True)
     exit_if_signalled(stop)
 
@@ -108,7 +126,7 @@ def _to_file(
     rate: float | None,
     stop: StopOnSignal,
     *,
-    overwrite: bool,
+    append: bool,
 ) -> tuple[int, str]:
     from coffeeshop.demo.writer import write_jsonl
 
@@ -118,10 +136,30 @@ def _to_file(
             "/dev/stdout" if to_stdout else out,
             count,
             generator=generator,
-            append=to_stdout or not overwrite,
+            append=to_stdout or append,
             rate=rate,
             stop=stop,
         )
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
     return written, "standard output" if to_stdout else str(out)
+
+
+def _check_existing(out: Path, *, append: bool, overwrite: bool) -> None:
+    """An existing non-empty file is written only when the user said how: running the same
+    line twice must not double the file (a sync would apply every receipt twice over)."""
+    if str(out) == "-":
+        return
+    try:
+        stat = out.stat()
+    except OSError:
+        return  # a new file (or one `_to_file` reports in one line)
+    if not S_ISREG(stat.st_mode) or stat.st_size == 0:
+        return
+    if overwrite:
+        typer.echo(f"--overwrite: replacing {out} ({stat.st_size:,} bytes)", err=True)
+    elif not append:
+        raise ConfigError(
+            f"{out} already holds {stat.st_size:,} bytes; pass --append to add to it "
+            "or --overwrite to replace it"
+        )

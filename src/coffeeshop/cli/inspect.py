@@ -12,6 +12,7 @@ from coffeeshop.cli.app import app, setup
 from coffeeshop.cli.options import DbOption
 from coffeeshop.cli.text import printable
 from coffeeshop.csv_cells import guard_formula
+from coffeeshop.errors import ConfigError
 
 if TYPE_CHECKING:
     from coffeeshop.store import Store
@@ -57,70 +58,99 @@ class TableFormat(StrEnum):
     JSON = "json"
 
 
+class TableName(StrEnum):
+    """The four public tables, in the order `tables` prints them."""
+
+    RECEIPTS_SUMMARY = "receipts_summary"
+    STORE_MONTHLY = "store_monthly"
+    ITEM_PERFORMANCE = "item_performance"
+    STORE_PEAK_HOURS = "store_peak_hours"
+
+
 @app.command()
 def tables(
     db: DbOption = None,
     limit: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Most rows per table (the newest or largest first).", show_default=False
+            min=1,
+            help="Most rows per table: the first ones in the API's order (days and months "
+            "oldest first, products best-selling first, stores by id).",
+            show_default=False,
         ),
     ] = None,
     output: Annotated[
         TableFormat,
         typer.Option(
             "--format",
-            help="text (aligned, for people), csv or json (for scripts; decimals as strings).",
+            help="text (aligned, for people), csv (one table: needs --table) or json (for "
+            "scripts; decimals as strings).",
         ),
     ] = TableFormat.TEXT,
+    table: Annotated[
+        list[TableName] | None,
+        typer.Option(
+            "--table",
+            metavar="NAME",
+            help="Print only this table: receipts_summary, store_monthly, item_performance or "
+            "store_peak_hours (repeat for several; csv takes one).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Print the four analytics tables.
+    """Print the four analytics tables (or the ones --table names).
 
-    Example: coffeeshop tables --db sqlite:///analysis.db --limit 10 --format csv
+    Rows come in the API's order. `--format csv` writes one table, as a spreadsheet opens it:
+    its header line, then its rows.
+
+    Example: coffeeshop tables --db sqlite:///analysis.db --table store_monthly --format csv
     """
     from coffeeshop.pipeline.facade import open_store
 
+    chosen = list(dict.fromkeys(table)) if table else list(TableName)
+    if output is TableFormat.CSV and len(chosen) != 1:
+        raise ConfigError(
+            "--format csv writes one table (one header line, as a spreadsheet opens it): add "
+            f"--table NAME, one of {', '.join(TableName)}; --format json holds several"
+        )
     settings = setup(db=db)
     with open_store(settings.db, read_only=True) as store:
         store.require_schema()
-        contents = _contents(store, newest_first=limit is not None)
+        contents = {name: rows for name, rows in _contents(store).items() if name in chosen}
     if output is TableFormat.JSON:
         _print_json(contents, limit)
         return
     for name, (header, rows) in contents.items():
         if output is TableFormat.CSV:
-            _print_csv(name, header, rows[:limit])
+            _print_csv(header, rows[:limit])
         else:
             _print_table(name, header, rows[:limit], total=len(rows))
 
 
-def _contents(store: Store, *, newest_first: bool) -> Contents:
-    """Each table's header and rows (the newest months and days first, when limited)."""
+def _contents(store: Store) -> Contents:
+    """Each table's header and rows, in the API's order (`api/queries.py`)."""
     summaries = store.summary_rows()
     current = store.read_tables()
     return {
-        "receipts_summary": (
+        TableName.RECEIPTS_SUMMARY: (
             ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
             [
                 [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
-                for r in sorted(summaries, key=lambda r: r.as_of, reverse=newest_first)
+                for r in sorted(summaries, key=lambda r: r.as_of)
             ],
         ),
-        "store_monthly": (
+        TableName.STORE_MONTHLY: (
             ["month", "store_id", "sales"],
-            [
-                [m, s, v]
-                for (m, s), v in sorted(current.store_monthly.items(), reverse=newest_first)
-            ],
+            [[m, s, v] for (m, s), v in sorted(current.store_monthly.items())],
         ),
-        "item_performance": (
+        TableName.ITEM_PERFORMANCE: (
             ["item_name", "total_sold"],
             [
                 [n, v]
                 for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
         ),
-        "store_peak_hours": (
+        TableName.STORE_PEAK_HOURS: (
             ["store_id", "peak_hour", "tx_count"],
             [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
         ),
@@ -148,16 +178,16 @@ def _json_value(value: Any) -> Any:
     return value if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def _print_csv(name: str, header: list[str], rows: list[list[Any]]) -> None:
-    """One CSV block per table: a `table` column first, so the blocks can be concatenated."""
+def _print_csv(header: list[str], rows: list[list[Any]]) -> None:
+    """One table as CSV: its header line, then its rows."""
     import csv
     import io
 
     buffer = io.StringIO()
     # CRLF, as RFC 4180 and the API's CSV: the csv module then quotes a cell holding a CR too.
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["table", *header])
-    writer.writerows([name, *map(_csv_cell, row)] for row in rows)
+    writer.writerow(header)
+    writer.writerows(map(_csv_cell, row) for row in rows)
     typer.echo(buffer.getvalue(), nl=False)
 
 

@@ -112,9 +112,8 @@ def _announce(store: Store, source: str) -> None:
         return
     typer.echo(
         printable(
-            f"--replace-source: removing from {store.safe_url} the {held.receipts:,} receipt(s) "
-            f"and {held.quarantined:,} quarantine entr{'y' if held.quarantined == 1 else 'ies'} "
-            f"of {', '.join(others)}, then rebuilding from {source}"
+            f"--replace-source: removing from {store.safe_url} {held.removal} of "
+            f"{', '.join(others)}, then rebuilding from {source}"
         ),
         err=True,
     )

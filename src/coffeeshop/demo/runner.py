@@ -42,6 +42,13 @@ class Progress:
     applied: int = 0
     quarantined: int = 0
     batches: int = 0
+    # Changes applied by the engine's first pass, up to the end of what the file held (the
+    # seeded history, or a reused folder's backlog): not live traffic. None: still applying.
+    history: int | None = None
+
+    @property
+    def live(self) -> int:
+        return self.applied - self.history if self.history is not None else 0
 
 
 class Demo:
@@ -96,11 +103,12 @@ class Demo:
                     log.warning("the %s did not stop within %.0f s", thread.name, JOIN_TIMEOUT)
         minutes, seconds = divmod(round(time.monotonic() - started), 60)
         log.info(
-            "stopped after %dm%02ds: %s change(s) applied, %s quarantined; the folder %s is "
-            "kept (run again to continue, or with --fresh to start over)",
+            "stopped after %dm%02ds: %s change(s) applied (%s live), %s quarantined; the folder "
+            "%s is kept (run again to continue, or with --fresh to start over)",
             minutes,
             seconds,
             f"{self.progress.applied:,}",
+            f"{self.progress.live:,}",
             f"{self.progress.quarantined:,}",
             options.directory,
         )
@@ -108,19 +116,26 @@ class Demo:
             raise self._errors[0]
 
     def _watch(self) -> None:
-        """A progress line now and then, until stopped (by a signal, or a part that ended)."""
+        """A progress line now and then, until stopped (by a signal, or a part that ended):
+        the history being applied, then the live traffic (the history not counted in it)."""
         every = self.options.status_every
-        last = self.progress.applied
+        progress = self.progress
+        last = 0
         while not self.stop.wait(every if every > 0 else None):
-            applied = self.progress.applied
+            if progress.history is None:
+                log.info("applying the history: %s change(s) so far", f"{progress.applied:,}")
+                continue
+            live = progress.live
             log.info(
-                "live: %s change(s) in the last %.0f s; %s applied and %s quarantined so far",
-                f"{applied - last:,}",
+                "live: %s change(s) in the last %.0f s; %s live and %s from the history "
+                "applied, %s quarantined so far",
+                f"{live - last:,}",
                 every,
-                f"{applied:,}",
-                f"{self.progress.quarantined:,}",
+                f"{live:,}",
+                f"{progress.history:,}",
+                f"{progress.quarantined:,}",
             )
-            last = applied
+            last = live
 
     # -- the folder ------------------------------------------------------------------------------
 
@@ -181,11 +196,12 @@ class Demo:
         options = self.options
         settings = load_settings(db=options.db_url, source=str(options.source_path))
         progress = self.progress
+        first = Progress()  # what the first pass applied; the live pass's counts add to it
 
         def on_batch(report: SyncReport) -> None:
-            progress.applied = report.applied
-            progress.quarantined = report.quarantined
-            progress.batches = report.batches
+            progress.applied = first.applied + report.applied
+            progress.quarantined = first.quarantined + report.quarantined
+            progress.batches = first.batches + report.batches
 
         with Store(options.db_url) as store:
             syncer = build_syncer(
@@ -194,7 +210,14 @@ class Demo:
                 on_batch=on_batch,
                 read_ahead=False,  # no second process: a terminal's Ctrl-C would reach it too
             )
-            on_batch(syncer.run(follow=True, stop=self.stop))
+            # First what the file holds, then the live traffic: the progress lines tell
+            # the history from the live changes.
+            on_batch(syncer.run(follow=False, stop=self.stop))
+            first.applied, first.quarantined = progress.applied, progress.quarantined
+            first.batches = progress.batches
+            progress.history = progress.applied
+            if not self.stop.is_set():
+                on_batch(syncer.run(follow=True, stop=self.stop))
 
     def _run_generator(self) -> None:
         from coffeeshop.demo.generator import ReceiptGenerator
@@ -232,7 +255,7 @@ class Demo:
         settings = load_api_settings(db=options.db_url, async_db="")
         self._token_required = settings.token is not None
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, bind_host=options.host),
             host=options.host,
             port=options.port,
             log_config=None,  # the demo's logging, set up by the command

@@ -23,6 +23,7 @@ from typing import TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
+from coffeeshop.pipeline.notices import QuarantineNotice
 from coffeeshop.pipeline.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
@@ -80,6 +81,7 @@ class Syncer:
         self.read_ahead = read_ahead and (os.cpu_count() or 1) > 1
         self.rebuild_on_history_lost = rebuild_on_history_lost
         self._stop: StopSignal = threading.Event()
+        self._quarantine = QuarantineNotice(log)
 
     def run(
         self, *, follow: bool = False, stop: StopSignal | None = None, wait_lock: float = 0.0
@@ -89,6 +91,7 @@ class Syncer:
         self._stop = stop
         report = SyncReport()
         store = self.store
+        self._quarantine = QuarantineNotice(log)
         self._call(store.upgrade, report)
         self._call(lambda: store.acquire_writer(wait=wait_lock), report)
         try:
@@ -127,6 +130,7 @@ class Syncer:
         finally:
             report.seconds = time.monotonic() - report.started
             store.release_writer()
+            self._quarantine.finish()
         return report
 
     def _follow(self, follow: bool, stop: StopSignal, report: SyncReport) -> None:
@@ -136,7 +140,11 @@ class Syncer:
         source.open(checkpoint.position if checkpoint else None)
         try:
             if checkpoint:
-                log.info("resuming %s after %s", source.name, _short(checkpoint.position))
+                describe = getattr(source, "describe_position", None)  # optional
+                where = describe(checkpoint.position) if describe else None
+                log.info(
+                    "resuming %s %s", source.name, where or f"after {_short(checkpoint.position)}"
+                )
             version = checkpoint.version if checkpoint else 0
             last_position = checkpoint.position if checkpoint else None
             today = self.today()
@@ -199,12 +207,7 @@ class Syncer:
                 "batch %d had committed before its connection was lost; not applied again",
                 result.version,
             )
-        if result.quarantined:
-            log.warning(
-                "batch %d: %d event(s) quarantined (see `coffeeshop quarantine`)",
-                result.version,
-                result.quarantined,
-            )
+        self._quarantine.add(result.version, result.quarantined)
         log.debug(
             "batch %d: %d applied, %d quarantined, %d written, %d deleted in %.3f s",
             result.version,

@@ -143,17 +143,22 @@ def _upgrade(engine: Engine) -> tuple[int, int]:
             f"the database schema is version {before}, newer than this coffeeshop understands "
             f"({schema.SCHEMA_VERSION}); upgrade coffeeshop"
         )
+    created = False
     for version in range(before + 1, schema.SCHEMA_VERSION + 1):
         with writer.begin() as conn:
             if current_version(conn) >= version:  # another process migrated meanwhile
                 continue
-            log.info("migrating the database schema to version %d", version)
+            if before > 0:  # an upgrade; a new database gets one line below
+                log.info("migrating the database schema to version %d", version)
             MIGRATIONS[version](conn)
             conn.execute(
                 update(schema.meta)
                 .where(schema.meta.c.name == "schema_version")
                 .values(value=str(version))
             )
+            created = created or version == 1
+    if created:
+        log.info("created the tables (schema version %d)", schema.SCHEMA_VERSION)
     return before, schema.SCHEMA_VERSION
 
 

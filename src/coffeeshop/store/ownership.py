@@ -41,6 +41,12 @@ class Holdings:
     receipts: int
     quarantined: int
 
+    @property
+    def removal(self) -> str:
+        """`the 1,000 receipt(s) and 1 quarantine entry`: what replacing the source removes."""
+        entries = "entry" if self.quarantined == 1 else "entries"
+        return f"the {self.receipts:,} receipt(s) and {self.quarantined:,} quarantine {entries}"
+
 
 def recorded_sources(conn: Connection, *, lock: bool = False) -> list[str]:
     """The sources with a checkpoint row; with `lock`, first lock the `cs_totals` row, which
@@ -61,28 +67,30 @@ def holdings(conn: Connection) -> Holdings:
 
 
 def conflict(
-    recorded: Sequence[str], source: str, *, rebuild: bool, database: str
+    conn: Connection, recorded: Sequence[str], source: str, *, rebuild: bool, database: str
 ) -> SourceMismatch | None:
     """The error for using `source` on a database whose checkpoints name `recorded`, or None.
 
     `rebuild`: the caller replaces the whole state from `source` (a repair, the engine's
-    rebuild); otherwise it applies changes after its own checkpoint (a sync)."""
+    rebuild); otherwise it applies changes after its own checkpoint (a sync). The way out
+    that deletes (`--replace-source`) is offered with what it would delete."""
     others = [name for name in recorded if name != source]
     if not others or (not rebuild and source in recorded):
         return None
     held = _names(others)
+    deletes = f"it deletes {holdings(conn).removal} of {held}"
     if rebuild:
         return SourceMismatch(
             f"the database {database} holds the receipts of {held}, not of {_names([source])}: "
             "a repair from this source would delete them (one source per database). Pass "
             "the database's own --source, another --db, or add --replace-source to replace "
-            "them on purpose"
+            f"them on purpose ({deletes})"
         )
     return SourceMismatch(
         f"the database {database} holds the receipts of {held}; not syncing "
         f"{_names([source])} into it (one source per database). Use another --db for this "
         "source, or replace the database's source on purpose with `coffeeshop reconcile "
-        "--repair --replace-source --source …`"
+        f"--repair --replace-source --source …` ({deletes})"
     )
 
 
@@ -92,7 +100,7 @@ def check(
     """Inside a writing transaction: raise the `conflict`, if any (none with `replace`);
     return the other sources (those a replacement removes)."""
     recorded = recorded_sources(conn, lock=True)
-    error = conflict(recorded, source, rebuild=rebuild, database=database)
+    error = conflict(conn, recorded, source, rebuild=rebuild, database=database)
     if error is not None and not replace:
         raise error
     return [name for name in recorded if name != source]
