@@ -419,6 +419,9 @@ def test_a_file_name_with_control_characters_is_printed_escaped(tmp_path: Path) 
         assert "forged" not in output or "\\x1b]0;pwned\\x07" in output
 
 
+ITEMS = ("--table", "item_performance")
+
+
 def test_tables_csv_guards_formulas_and_quotes_line_breaks(tmp_path: Path) -> None:
     """issue 18.9: `tables --format csv` wrote `=`, `+`, `-`, `@` cells unguarded (the API's
     CSV guards them) and a newline inside a name as the two characters `\\n`; each cell is now
@@ -441,8 +444,7 @@ def test_tables_csv_guards_formulas_and_quotes_line_breaks(tmp_path: Path) -> No
     db = f"sqlite:///{tmp_path / 'a.db'}"
     assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
     shown = subprocess.run(
-        [sys.executable, "-m", "coffeeshop", "tables", "--db", db, "--format", "csv"]
-        + ["--table", "item_performance"],
+        [sys.executable, "-m", "coffeeshop", "tables", "--db", db, "--format", "csv", *ITEMS],
         cwd=tmp_path,
         capture_output=True,  # bytes: a CR inside a quoted cell must arrive as it is
         timeout=120,
