@@ -208,7 +208,7 @@ def test_a_last_line_without_newline_holding_an_out_of_range_number_is_quarantin
     other = f"sqlite:///{tmp_path / 'other.db'}"
     with Store(other) as store:
         gathered = gather_in_process(str(path), 3)
-        done = finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=True)
+        done = finish(store, JsonlSource(path), gathered, today=TODAY, repair=True)
     assert done.quarantined == len(EVIL) + 1
 
 
@@ -277,7 +277,7 @@ def test_the_partitioned_reader_quarantines_out_of_range_numbers(
         single = reconcile(store, JsonlSource(path), today=TODAY, repair=True)
     with Store(url, bulk_load=True) as store:
         gathered = gather_in_process(str(path), parts)
-        report = finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=True)
+        report = finish(store, JsonlSource(path), gathered, today=TODAY, repair=True)
     assert report.quarantined == single.quarantined == len(EVIL)
     assert report.receipts == single.receipts == len(NEIGHBOURS)
     check_store(url, path)
