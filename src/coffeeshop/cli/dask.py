@@ -3,7 +3,9 @@ Dask (`coffeeshop.orchestration.scaleout`). Prefect and Dask are imported only w
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,25 +35,59 @@ DaskAddressOption = Annotated[
 ]
 
 
+# What the `dask` extra installs and the Dask paths import (`orchestration.scaleout`).
+EXTRA_MODULES = ("prefect_dask", "distributed")
+
+
+def require_extra(asked_by: str) -> None:
+    """`ConfigError` naming the extra when its modules are missing (the package was installed
+    without it, as `make demo` does): checked before anything is opened or created."""
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"{asked_by} runs on Dask, which is not installed (no module {missing[0]!r}): "
+            "pip install 'coffeeshop[dask]' (in a checkout: .venv/bin/pip install -e '.[dask]')"
+        )
+
+
 def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | None] | None:
     """The Dask set-up the options or the environment ask for; None: one process."""
     env_workers = os.environ.get("COFFEESHOP_DASK_WORKERS") if workers is None else None
     if env_workers is not None and not env_workers.strip().isdigit():
         raise ConfigError(f"bad configuration COFFEESHOP_DASK_WORKERS: {env_workers!r}")
+    given = {"--workers": workers, "--dask-address": address}
+    given |= {"COFFEESHOP_DASK_WORKERS": env_workers}
     workers = workers or (int(env_workers) if env_workers else None)
     address = address or os.environ.get("COFFEESHOP_DASK_ADDRESS") or None
+    asked_by = next((name for name, value in given.items() if value), "COFFEESHOP_DASK_ADDRESS")
     if workers is None and address is None:
         return None
     if workers is not None and address is not None:
         raise ConfigError("give --workers (a local cluster) or --dask-address, not both")
+    require_extra(asked_by)
     return workers, address
 
 
 def reconcile(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
     """The partitioned reconcile; the same report as the single-process one."""
-    from coffeeshop.sources import MONGO_SCHEMES  # not at import: `--help` stays light
+    check_source(settings)
+    return _run(settings, repair=repair, workers=workers, address=address)
 
-    settings.open_source()  # a missing file is one line and exit 2, before Prefect starts
+
+def check_source(settings: Settings) -> None:
+    """Refuse, in one line and before Prefect or Dask start (they take seconds to minutes),
+    a source that cannot be read in partitions: a missing file; a MongoDB server that does
+    not answer, or a standalone one (no change stream to hand over to)."""
+    from coffeeshop.sources.mongo import MongoSource  # not at import: `--help` stays light
+
+    source = settings.open_source()
+    if isinstance(source, MongoSource):
+        source.check_partitionable(threading.Event())
+
+
+def _run(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
+    from coffeeshop.sources import MONGO_SCHEMES
+
     # Flow parameters are stored in the Prefect database: URLs go through the environment,
     # with the options that name a collection.
     os.environ["COFFEESHOP_DB"] = settings.db
@@ -91,8 +127,10 @@ def backfill(settings: Settings, *, workers: int | None, address: str | None = N
     right one then)."""
     from coffeeshop.store import Store
 
+    require_extra("--backfill-workers")  # before the database is created
+    check_source(settings)
     with Store(settings.db) as store:
         store.upgrade()
         if store.load_checkpoint(settings.open_source().name) is not None:
             return None
-    return reconcile(settings, repair=True, workers=workers, address=address)
+    return _run(settings, repair=True, workers=workers, address=address)
