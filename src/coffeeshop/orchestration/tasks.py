@@ -59,6 +59,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def retry_when_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's retry condition of every task here and of the Dask tasks (`scaleout`):
+    another attempt only for what `is_retryable` calls transient."""
     try:
         state.result()
     except Exception as exc:
