@@ -19,8 +19,9 @@ stream's start point, which a repair or backfill commits as the checkpoint.
 
 A worker that dies mid-task loses its task: Dask runs it again on another worker (up to
 `distributed.scheduler.allowed-failures` times), and the flow waits for it; a task that
-raises is retried by Prefect (`RETRIES`). Either way no partial result is merged twice: a
-bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
+raises is retried by Prefect (`RETRIES`) when its error may pass (`tasks.is_retryable`: an
+unreachable source, a transient I/O error; never bad configuration). Either way no partial
+result is merged twice: a bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
 
 Connection settings are read from the environment (as `orchestration.flows` does) when the
 flow's `source`/`db` parameters are empty, so a password is never a flow parameter. Call
@@ -49,6 +50,7 @@ from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
 from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT
+from coffeeshop.orchestration.tasks import retry_when_transient
 from coffeeshop.pipeline.partitioned import (
     Gathered,
     combine,
@@ -65,6 +67,12 @@ from coffeeshop.store import Store
 log = logging.getLogger("coffeeshop.orchestration.scaleout")
 
 RETRIES = 2
+_RETRYING: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay_seconds": 1,
+    "retry_condition_fn": retry_when_transient,
+    "cache_policy": NO_CACHE,
+}
 # Free bytes the temporary directory needs for Prefect's temporary API server: its SQLite
 # migrations write scratch files there, and on a full disk it fails only after its start-up
 # timeout (minutes), with tracebacks.
@@ -124,13 +132,13 @@ def task_runner(*, workers: int | None, address: str | None) -> TaskRunner[Any]:
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
-@task(name="read-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="read-range", **_RETRYING)
 def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
     """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
     return _pickled(read_range(part, buckets))
 
 
-@task(name="read-id-range", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="read-id-range", **_RETRYING)
 def read_mongo_range(target: MongoTarget, id_range: IdRange, buckets: int) -> list[bytes]:
     """One `_id` range of a collection, read on the worker's own connection to the URI;
     the same output as a file range's."""
@@ -142,7 +150,7 @@ def _pickled(output: RangeOutput) -> list[bytes]:
     return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
 
 
-@task(name="resolve-bucket", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="resolve-bucket", **_RETRYING)
 def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
     """One bucket's shard of every range, resolved (bucket 0 also carries the ranges'
     summaries). Dask moves each range's output to a worker at most once, whichever buckets

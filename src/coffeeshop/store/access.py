@@ -14,12 +14,11 @@ from __future__ import annotations
 import inspect
 import warnings
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SAWarning
 
 from coffeeshop.errors import ConfigError, DatabaseMissing
 from coffeeshop.redact import mask_text
@@ -113,15 +112,6 @@ def missing_database(url: URL, safe_url: str) -> DatabaseMissing | None:
         f"database {safe_url} does not exist (the file {path} is missing); this command only "
         "reads and creates nothing: check --db / SQL_DSN, or run `coffeeshop sync` first"
     )
-
-
-def is_unknown_database(exc: BaseException) -> bool:
-    """The server answered, but the database named in the URL does not exist."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    orig = exc.orig
-    args: tuple[Any, ...] = getattr(orig, "args", ())
-    return (bool(args) and args[0] == 1049) or getattr(orig, "sqlstate", None) == "3D000"
 
 
 def bad_option(safe_url: str, exc: BaseException, *secrets: str) -> ConfigError:

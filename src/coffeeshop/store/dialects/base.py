@@ -127,7 +127,13 @@ class Dialect(ABC):
     # -- errors ----------------------------------------------------------------------------------
 
     def is_transient(self, orig: BaseException) -> bool:
-        """The driver's error `orig` is worth retrying (the server may be back, a lock free)."""
+        """The driver's error `orig` is worth retrying (the server may be back, a lock free).
+        `store.errors.mapped_errors` asks, where a database error becomes a `StoreError`."""
+        return False
+
+    def is_unknown_database(self, orig: BaseException) -> bool:
+        """The driver's error `orig` says the server answered but the database named in the
+        URL does not exist (a permanent `DatabaseMissing`, never retried)."""
         return False
 
     def is_missing_table(self, orig: BaseException) -> bool:

@@ -11,6 +11,27 @@ from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, advisory_keys, on_conflict_upsert
 
+# SQLSTATEs worth retrying: class 08 (connection exception), serialization failure and
+# deadlock (40001, 40P01), lock not available (55P03), too many connections (53300), and the
+# server shutting down or starting (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now).
+TRANSIENT_CLASSES = ("08",)
+TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
+UNKNOWN_DATABASE = "3D000"  # invalid catalog name
+_LOST_CONNECTION = (
+    "server closed the connection",
+    "could not connect",
+    "connection refused",
+    "connection timeout expired",
+    "consuming input failed",
+    "the connection is lost",
+)
+
+
+def _sqlstate(orig: BaseException) -> str | None:
+    """The SQLSTATE of a driver error (psycopg 3 and 2: `sqlstate` / `pgcode`)."""
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state if isinstance(state, str) else None
+
 
 class PostgreSQL(Dialect):
     name = "PostgreSQL"
@@ -69,11 +90,18 @@ class PostgreSQL(Dialect):
                 conn.commit()
 
     def is_transient(self, orig: BaseException) -> bool:
+        state = _sqlstate(orig)
+        if state is not None:
+            return state.startswith(TRANSIENT_CLASSES) or state in TRANSIENT_STATES
+        # No SQLSTATE: the driver lost or never had a connection (refused, reset, closed).
         message = str(orig).lower()
-        return "server closed the connection" in message or "could not connect" in message
+        return any(words in message for words in _LOST_CONNECTION)
+
+    def is_unknown_database(self, orig: BaseException) -> bool:
+        return _sqlstate(orig) == UNKNOWN_DATABASE
 
     def is_missing_table(self, orig: BaseException) -> bool:
-        return getattr(orig, "sqlstate", None) == "42P01"  # undefined table
+        return _sqlstate(orig) == "42P01"  # undefined table
 
     def configure_api(self, engine: Engine) -> None:
         return None  # `async_engine_options` make every transaction read-only at connect

@@ -10,6 +10,11 @@ from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, on_conflict_upsert
 
+# Errors worth retrying: another connection holds the lock past the busy timeout (SQLITE_BUSY,
+# SQLITE_LOCKED), or the file system failed a read or write (SQLITE_IOERR: a full or
+# unmounted network disk may recover). A missing or corrupt file is not among them.
+TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "disk i/o error")
+
 
 class SQLite(Dialect):
     name = "SQLite"
@@ -88,7 +93,7 @@ class SQLite(Dialect):
 
     def is_transient(self, orig: BaseException) -> bool:
         message = str(orig).lower()
-        return "database is locked" in message or "database table is locked" in message
+        return any(words in message for words in TRANSIENT_MESSAGES)
 
     def is_missing_table(self, orig: BaseException) -> bool:
         return str(orig).startswith("no such table")
