@@ -21,7 +21,8 @@ A worker that dies mid-task loses its task: Dask runs it again on another worker
 `distributed.scheduler.allowed-failures` times), and the flow waits for it; a task that
 raises is retried by Prefect (`RETRIES`) when its error may pass (`tasks.is_retryable`: an
 unreachable source, a transient I/O error; never bad configuration). Either way no partial
-result is merged twice: a bucket merges exactly the outputs of its upstream tasks, whichever attempt produced them.
+result is merged twice: a bucket merges exactly the outputs of its upstream tasks,
+whichever attempt produced them.
 
 Connection settings are read from the environment (as `orchestration.flows` does) when the
 flow's `source`/`db` parameters are empty, so a password is never a flow parameter. Call
