@@ -29,7 +29,7 @@ class Dialect(ABC):
     name: ClassVar[str]  # as in messages
     backends: ClassVar[tuple[str, ...]]  # the SQLAlchemy backend names it serves
     aliases: ClassVar[tuple[str, ...]] = ()  # other spellings, read as its first backend name
-    async_drivers: ClassVar[tuple[str, ...]] = ()  # sync drivers the API swaps for `async_driver`
+    async_drivers: ClassVar[tuple[str, ...]] = ()  # drivers the API swaps for `async_driver`
     async_driver: ClassVar[str]  # full drivername of the async engine the API uses
     literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
     local_file: ClassVar[bool] = False  # one local file, opened by path (no server)

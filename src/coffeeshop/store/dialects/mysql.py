@@ -31,7 +31,9 @@ def _code(orig: BaseException) -> int | None:
 class MySQL(Dialect):
     name = "MySQL/MariaDB"
     backends = ("mysql", "mariadb")
-    async_drivers = ("pymysql", "mysqldb", "mysqlconnector")
+    # Served through asyncmy: the sync drivers, and aiomysql (the original specification's
+    # `ASYNC_SQL_DSN=mysql+aiomysql://...`), whose URLs asyncmy reads the same way.
+    async_drivers = ("pymysql", "mysqldb", "mysqlconnector", "aiomysql")
     async_driver = "mysql+asyncmy"
     literal_rows = True
     bulk_file = True
