@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from coffeeshop.store.dialects.base import Dialect, advisory_keys, on_conflict_u
 TRANSIENT_CLASSES = ("08",)
 TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
 UNKNOWN_DATABASE = "3D000"  # invalid catalog name
+_NO_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
 _LOST_CONNECTION = (
     "server closed the connection",
     "could not connect",
@@ -98,7 +100,11 @@ class PostgreSQL(Dialect):
         return any(words in message for words in _LOST_CONNECTION)
 
     def is_unknown_database(self, orig: BaseException) -> bool:
-        return _sqlstate(orig) == UNKNOWN_DATABASE
+        state = _sqlstate(orig)
+        if state is not None:
+            return state == UNKNOWN_DATABASE
+        # At connect, psycopg 3 has no SQLSTATE, only the server's FATAL line (3D000's text).
+        return _NO_DATABASE.search(str(orig)) is not None
 
     def is_missing_table(self, orig: BaseException) -> bool:
         return _sqlstate(orig) == "42P01"  # undefined table
