@@ -9,7 +9,8 @@
 2. `resolve-bucket` (one per bucket): every version of a receipt meets in its bucket, the
    last one wins, and the bucket returns its mergeable `Partial` and its rows;
 3. the flow merges the partials (exact, associative) and compares them with the database,
-   then repairs through `Store.rebuild`, in the flow's own process (see `merged_reconcile`).
+   then repairs through `Store.rebuild`, in the flow's own process (see
+   `pipeline.partitioned.finish`).
 
 Only the source must be reachable from the workers (the file at the same path, or the
 MongoDB URI: each worker connects to it itself); the analysis database is read and written
