@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, execute_sql, receipt, reference_tables, write_lines
+from helpers import (
+    assert_one_line_error,
+    execute_sql,
+    receipt,
+    reference_tables,
+    stored_checkpoints,
+    write_lines,
+)
 from sqlalchemy import text
 
 from coffeeshop.errors import SourceHistoryLost, SourceMismatch
@@ -35,7 +42,7 @@ def sync(url: str, path: Path) -> None:
 
 def counts(url: str) -> tuple[int, int, list[str]]:
     with Store(url) as store:
-        sources = [c.source for c in store.list_checkpoints()]
+        sources = [source for source, _position in stored_checkpoints(store)]
         return store.count(schema.receipts), store.count(schema.quarantine), sources
 
 

@@ -179,7 +179,7 @@ class FileLoader(Loader):
             f"({', '.join(quote(c) for c in columns)})"
         )
         driver = self.conn.connection.driver_connection
-        with self.store.backend.upload_window(driver, path):  # this file, this statement only
+        with self.store.dialect.upload_window(driver, path):  # this file, this statement only
             loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
         warning = self.conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
         self._checked(table, loaded, rows, f": {warning[2]}" if warning is not None else "")
@@ -193,7 +193,7 @@ def loader(store: Store, conn: Connection) -> Iterator[Loader | None]:
     if not store.bulk_load:
         yield None
         return
-    if store.backend.bulk_copy:
+    if store.dialect.bulk_copy:
         yield CopyLoader(store, conn) if conn.dialect.driver == "psycopg" else None
         return
     with scratch.directory("load") as directory:
@@ -203,7 +203,7 @@ def loader(store: Store, conn: Connection) -> Iterator[Loader | None]:
         try:
             bulk.load_file(schema.receipts, RECEIPT_COLUMNS, empty, 0)
         except DBAPIError as exc:
-            if exc.orig is None or not store.backend.is_bulk_refused(exc.orig):
+            if exc.orig is None or not store.dialect.is_bulk_refused(exc.orig):
                 raise
             log.warning(
                 "%s refuses LOAD DATA LOCAL INFILE (%s): writing the rebuild with INSERTs "

@@ -56,17 +56,15 @@ class Store:
         self.secrets = secrets_of(self.url)  # scrubbed from any driver message we repeat
         self.read_only = read_only
         self._fault = fault
-        self.backend = dialect_of(self.url)  # what differs between databases
+        self.dialect = dialect_of(self.url)  # what differs between databases (`store.dialects`)
         self.bulk_load = (
-            bulk_load and (self.backend.bulk_file or self.backend.bulk_copy) and not read_only
+            bulk_load and (self.dialect.bulk_file or self.dialect.bulk_copy) and not read_only
         )
         self.engine = access.create_checked_engine(
             self.url, self.safe_url, read_only=self.read_only, bulk_load=self.bulk_load
         )
         self.writer = self.engine.execution_options(coffeeshop_write=True)
-        self.dialect = self.engine.dialect.name
-        self.is_mysql = self.backend.literal_rows
-        self.statements = Statements(self.engine, self.backend, self.safe_url)
+        self.statements = Statements(self.engine, self.dialect, self.safe_url)
         self._lock: WriterLock | None = None
 
     # -- connection ------------------------------------------------------------------------------
@@ -78,7 +76,7 @@ class Store:
     def mapped_errors(self) -> contextlib.AbstractContextManager[None]:
         """Inside: a database error leaves as one `StoreError` line, transient or not as this
         database's dialect says (`store.errors`: the one mapping every retry reads)."""
-        return errors.mapped_errors(self.backend, self.describe, read_only=self.read_only)
+        return errors.mapped_errors(self.dialect, self.describe, read_only=self.read_only)
 
     def check(self) -> None:
         """Connect once; raise `StoreError` with one clear line when that fails (a read-only
@@ -112,7 +110,7 @@ class Store:
         self.check()
         with self.mapped_errors():
             versions = upgrade_schema(self.engine)
-            if self.backend.literal_rows:  # max_allowed_packet at start: too small is bad config
+            if self.dialect.literal_rows:  # max_allowed_packet at start: too small is bad config
                 with self.engine.connect() as conn:
                     self.statements.limit(conn)
             return versions
@@ -181,10 +179,6 @@ class Store:
             )
         if error is not None:
             raise error
-
-    def list_checkpoints(self) -> list[Checkpoint]:
-        with self.engine.connect() as conn:
-            return checkpoint.load_all(conn)
 
     @property
     def _statement_limit(self) -> int | None:

@@ -8,7 +8,7 @@ Every retry reads that decision (`StoreError.transient`, `errors.is_transient`) 
 looks inside a database error again: the engine's per-batch retries, the Prefect tasks'
 `retry_condition_fn`, the Dask tasks. As httpx's `map_exceptions`:
 
-    with mapped_errors(store.backend, store.describe):
+    with mapped_errors(store.dialect, store.describe):
         ...  # any SQLAlchemyError leaves as a StoreError (DatabaseMissing, transient or not)
 """
 

@@ -242,15 +242,3 @@ quarantine = Table(
     Column("received_at", DateTime, nullable=False),
     **_MYSQL_TABLE,
 )
-
-STATE_TABLES = (
-    meta,
-    state,
-    checkpoints,
-    receipts,
-    totals,
-    daily,
-    store_month,
-    store_hour,
-    quarantine,
-)
