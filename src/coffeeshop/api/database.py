@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.store import normalize_url
-from coffeeshop.store.access import refuse_hard_links, sqlite_existing_file
+from coffeeshop.store.access import refuse_hard_links
 from coffeeshop.store.dialects import dialect_named, dialect_of
 from coffeeshop.store.url import describe_error
 
@@ -63,7 +63,7 @@ def async_url(settings: Settings) -> URL:
     if not dialect.local_file:
         return url
     refuse_hard_links(url, dialect.display_url(url))
-    return sqlite_existing_file(url)
+    return dialect.existing_only(url)
 
 
 def display_url(url: URL) -> str:

@@ -158,6 +158,15 @@ class Dialect(ABC):
         default `read_only_statements` on each new connection."""
         self.make_read_only(engine)
 
+    def file_path(self, url: URL) -> str | None:
+        """The local file of a `local_file` database's URL (None: a server, or in memory)."""
+        return None
+
+    def existing_only(self, url: URL) -> URL:
+        """`url` opened so that connecting never creates the database (read-only access). A
+        server's database is never created by connecting: `url` as it is."""
+        return url
+
     def display_url(self, url: URL) -> str:
         """`url` for logs and the API's /pipeline, with no password (nor secret option)."""
         return mask_url(url)

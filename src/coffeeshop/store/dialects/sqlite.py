@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, Table, event, func
 from sqlalchemy.engine import URL, Connection
@@ -28,6 +28,23 @@ class SQLite(Dialect):
     # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to hand back:
     # the loop stays alive for it (else "Event loop is closed" there).
     async_dispose_grace = 0.05
+
+    def file_path(self, url: URL) -> str | None:
+        path = url.database
+        if not path or path == ":memory:" or "mode=memory" in str(url.query.get("mode", "")):
+            return None
+        if path.startswith("file:"):
+            return unquote(path.removeprefix("file:").split("?", 1)[0]) or None
+        return path
+
+    def existing_only(self, url: URL) -> URL:
+        """Opened as a URI with `mode=rw`: a missing file is an error, never a new database."""
+        path = url.database
+        if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
+            return url
+        return url.set(database=f"file:{quote(path)}").update_query_dict(
+            {"mode": "rw", "uri": "true"}
+        )
 
     def engine_options(self) -> dict[str, Any]:
         return {"connect_args": {"timeout": 10.0}}
