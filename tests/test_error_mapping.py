@@ -5,6 +5,7 @@ SQLite files."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sqlite3
 import uuid
@@ -28,6 +29,7 @@ from coffeeshop.errors import (
 from coffeeshop.store import Store
 from coffeeshop.store.dialects import dialect_of
 from coffeeshop.store.errors import store_error
+from coffeeshop.store.readiness import check_readable
 from coffeeshop.store.schema import SCHEMA_VERSION
 from coffeeshop.store.url import describe_error
 
@@ -187,3 +189,32 @@ def test_project_errors_say_whether_they_may_pass() -> None:
     assert is_transient(CheckpointMoved("moved"))
     assert not is_transient(ConfigError("bad"))
     assert not is_transient(ValueError("a bug"))
+
+
+def test_serve_waiting_for_the_tables_waits_out_the_first_sync_holding_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve --wait`: the first sync holds the new SQLite file locked while it creates the
+    tables; that transient "database is locked" is waited out, not taken for a database that
+    is down (the server used to start at once, before the tables, answering 503)."""
+    path = tmp_path / "late.db"
+    url = f"sqlite:///{path}"  # a locked attempt fails after the store's busy timeout (10 s)
+    holder: list[sqlite3.Connection] = []
+
+    def first_sync(_seconds: float) -> None:
+        if not holder:  # the sync starts: it creates the file and locks it for its DDL
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN EXCLUSIVE")
+            holder.append(conn)
+        elif len(holder) == 1:  # it committed its tables
+            holder[0].rollback()
+            holder[0].close()
+            with Store(f"sqlite:///{path}") as store:
+                store.upgrade()
+            holder.append(holder[0])
+
+    caplog.set_level(logging.INFO, logger="coffeeshop.api")
+    check_readable(url, wait=60, sleep=first_sync)
+    assert len(holder) == 2
+    assert "database is locked" not in caplog.text
+    assert "the database has its tables now; starting" in caplog.text
