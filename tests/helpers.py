@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pymysql
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from coffeeshop.core.receipts import InvalidReceipt, Receipt, parse_receipt, receipt_key
@@ -162,13 +162,3 @@ def execute_sql(store: Store, sql: str) -> None:
     damages a database (or sets one up the way an older version left it)."""
     with store.writer.begin() as conn:
         conn.execute(text(sql))
-
-
-def stored_checkpoints(store: Store) -> list[tuple[str, str]]:
-    """(source, position) of every checkpoint row, by source."""
-    from coffeeshop.store import schema
-
-    c = schema.checkpoints
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(c.c.source, c.c.position).order_by(c.c.source))
-        return [(row.source, row.position) for row in rows]

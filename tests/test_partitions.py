@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import receipt, stored_checkpoints, write_lines
+from helpers import receipt, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -59,7 +59,7 @@ def state_of(url: str) -> tuple[Any, ...]:
                     q.c.key, q.c.receipt_id, q.c.reason, q.c.source, q.c.position, q.c.raw
                 ).order_by(q.c.id)
             ).all()
-        checkpoints = stored_checkpoints(store)
+        checkpoints = [(c.source, c.position) for c in store.list_checkpoints()]
         return (
             store.read_tables(TODAY),
             list(store.iter_receipts()),

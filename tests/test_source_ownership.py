@@ -17,7 +17,6 @@ from helpers import (
     execute_sql,
     receipt,
     reference_tables,
-    stored_checkpoints,
     write_lines,
 )
 from sqlalchemy import text
@@ -42,7 +41,7 @@ def sync(url: str, path: Path) -> None:
 
 def counts(url: str) -> tuple[int, int, list[str]]:
     with Store(url) as store:
-        sources = [source for source, _position in stored_checkpoints(store)]
+        sources = [c.source for c in store.list_checkpoints()]
         return store.count(schema.receipts), store.count(schema.quarantine), sources
 
 

@@ -101,6 +101,11 @@ def load(conn: Connection, source: str) -> Checkpoint | None:
     return Checkpoint(**row._mapping) if row is not None else None
 
 
+def load_all(conn: Connection) -> list[Checkpoint]:
+    c = schema.checkpoints
+    return [Checkpoint(**row._mapping) for row in conn.execute(select(c).order_by(c.c.source))]
+
+
 def bump_data_version(conn: Connection) -> None:
     """The public tables changed: readers' caches are stale."""
     st = schema.state

@@ -180,6 +180,10 @@ class Store:
         if error is not None:
             raise error
 
+    def list_checkpoints(self) -> list[Checkpoint]:
+        with self.engine.connect() as conn:
+            return checkpoint.load_all(conn)
+
     @property
     def _statement_limit(self) -> int | None:
         """The literal statements' size limit once read (tests shrink it)."""
