@@ -32,7 +32,7 @@ from typing import Any
 from coffeeshop import errors
 from coffeeshop.core.events import Delete, Skip, Unreadable
 from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
-from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.receipt_codec import pack_receipt, unpack_receipt
 from coffeeshop.sources.base import BatchLimits, Source, SourceBatch, StopSignal
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
@@ -56,25 +56,14 @@ SIGNAL_GRACE = 1.0  # seconds: a signal to the group may reach the reader before
 
 
 def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
-    """Events as plain tuples: several times cheaper to pickle than dataclasses."""
+    """Events as plain tuples: several times cheaper to pickle than dataclasses (a receipt
+    as `pack_receipt` writes it)."""
     out: list[tuple[Any, ...]] = []
     for e in events:
         if isinstance(e, Parsed):
             r = e.receipt
             if r is not None:
-                out.append(
-                    (
-                        "v",
-                        e.key,
-                        e.receipt_id,
-                        r.store_id,
-                        r.day.toordinal(),
-                        r.hour,
-                        r.cents,
-                        r.items,
-                        e.where,
-                    )
-                )
+                out.append(("v", pack_receipt(r), e.receipt_id, e.where))
             else:
                 out.append(("i", e.key, e.receipt_id, e.reason, e.where, e.raw))
         elif isinstance(e, Delete):
@@ -88,12 +77,11 @@ def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
 
 def unpack(packed: list[tuple[Any, ...]]) -> list[ParsedEvent]:
     out: list[ParsedEvent] = []
-    from_ordinal = dt.date.fromordinal
     for t in packed:
         kind = t[0]
         if kind == "v":
-            receipt = Receipt(t[1], t[3], from_ordinal(t[4]), t[5], t[6], t[7])
-            out.append(Parsed(t[1], t[2], receipt, None, t[8], ""))
+            receipt = unpack_receipt(t[1])
+            out.append(Parsed(receipt.key, t[2], receipt, None, t[3], ""))
         elif kind == "i":
             out.append(Parsed(t[1], t[2], None, t[3], t[4], t[5]))
         elif kind == "d":

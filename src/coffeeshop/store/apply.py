@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.partials import Row
 from coffeeshop.core.plan import ParsedEvent, QuarantineEntry, plan_batch, touched_keys
+from coffeeshop.core.receipt_codec import Row
 from coffeeshop.core.replay import Replay
 from coffeeshop.store import bulk, checkpoint, ownership, quarantine, receipts, schema, tables
 from coffeeshop.store.codec import RECEIPT_COLUMNS
