@@ -89,6 +89,23 @@ READ_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.field != ID_F
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+def _fast_json() -> Callable[[Any], str]:
+    """`_JSON.encode` without its per-call set-up: the C encoder the standard library builds
+    on every call, built once (a receipt's lines are encoded in half the time). The plain
+    `encode` where that encoder is missing or writes anything else."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    basestring = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or basestring is None:
+        return _JSON.encode
+    chunks = make(None, _JSON.default, basestring, None, ":", ",", False, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    sample = (('Crème \\ "☕"\n\udc80', 2), ("", 0), ("x", -1))
+    return encode if encode(sample) == _JSON.encode(sample) else _JSON.encode
+
+
 def day_number(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
@@ -104,7 +121,7 @@ def _lines(text: str | bytes) -> tuple[tuple[str, int], ...]:
 
 NAMESPACE: dict[str, Any] = {
     "Receipt": Receipt,
-    "_json": _JSON.encode,
+    "_json": _fast_json(),
     "_lines": _lines,
     "_date_of": date_of,
     "_from_ordinal": dt.date.fromordinal,
@@ -206,20 +223,26 @@ read_receipt: Callable[[Row], Receipt] = compile_function(
 )
 read_receipt.__doc__ = "A receipt from the values of `READ_COLUMNS`, as a driver returns them."
 
-# Over the reader process's pipe: a plain tuple in field order, several times cheaper to
-# pickle than the dataclass.
-pack_receipt: Callable[[Receipt], tuple[Any, ...]] = compile_function(
-    "pack_receipt",
-    "receipt",
-    "(" + "".join(_BY_FIELD[f].kind.wire.format(v=f"receipt.{f}") + ", " for f in FIELDS) + ")",
-    NAMESPACE,
-)
 
+def wire_values(receipt: str) -> str:
+    """The expressions of a receipt's picklable values, in field order, comma-separated: over
+    the reader process's pipe a receipt is plain values, several times cheaper to pickle
+    than the dataclass (`pipeline/readahead.py` puts them in its event tuples)."""
+    return ", ".join(_BY_FIELD[f].kind.wire.format(v=f"{receipt}.{f}") for f in FIELDS)
+
+
+def receipt_from_wire(packed: str, start: int) -> str:
+    """The expression of the receipt whose `wire_values` start at `packed[start]`."""
+    return _receipt_from(
+        lambda c: c.kind.unwire.format(v=f"{packed}[{start + _FIELD_AT[c.field]}]")
+    )
+
+
+pack_receipt: Callable[[Receipt], tuple[Any, ...]] = compile_function(
+    "pack_receipt", "receipt", f"({wire_values('receipt')},)", NAMESPACE
+)
 unpack_receipt: Callable[[tuple[Any, ...]], Receipt] = compile_function(
-    "unpack_receipt",
-    "packed",
-    _receipt_from(lambda c: c.kind.unwire.format(v=f"packed[{_FIELD_AT[c.field]}]")),
-    NAMESPACE,
+    "unpack_receipt", "packed", receipt_from_wire("packed", 0), NAMESPACE
 )
 
 

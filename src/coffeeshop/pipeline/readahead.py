@@ -32,7 +32,12 @@ from typing import Any
 from coffeeshop import errors
 from coffeeshop.core.events import Delete, Skip, Unreadable
 from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
-from coffeeshop.core.receipt_codec import pack_receipt, unpack_receipt
+from coffeeshop.core.receipt_codec import (
+    NAMESPACE,
+    compile_function,
+    receipt_from_wire,
+    wire_values,
+)
 from coffeeshop.sources.base import BatchLimits, Source, SourceBatch, StopSignal
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
@@ -55,15 +60,27 @@ TICK_SECONDS = 1.0
 SIGNAL_GRACE = 1.0  # seconds: a signal to the group may reach the reader before this process
 
 
+# A valid receipt's event as one flat tuple: ("v", receipt_id, where, its wire values...),
+# compiled from the receipt's columns (`core/receipt_codec.py`).
+_pack_valid = compile_function(
+    "pack_valid", "e, r", f'("v", e.receipt_id, e.where, {wire_values("r")})', NAMESPACE
+)
+_unpack_valid = compile_function(
+    "unpack_valid",
+    "t",
+    f'Parsed((r := {receipt_from_wire("t", 3)}).key, t[1], r, None, t[2], "")',
+    NAMESPACE | {"Parsed": Parsed},
+)
+
+
 def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
-    """Events as plain tuples: several times cheaper to pickle than dataclasses (a receipt
-    as `pack_receipt` writes it)."""
+    """Events as plain tuples: several times cheaper to pickle than dataclasses."""
     out: list[tuple[Any, ...]] = []
     for e in events:
         if isinstance(e, Parsed):
             r = e.receipt
             if r is not None:
-                out.append(("v", pack_receipt(r), e.receipt_id, e.where))
+                out.append(_pack_valid(e, r))
             else:
                 out.append(("i", e.key, e.receipt_id, e.reason, e.where, e.raw))
         elif isinstance(e, Delete):
@@ -80,8 +97,7 @@ def unpack(packed: list[tuple[Any, ...]]) -> list[ParsedEvent]:
     for t in packed:
         kind = t[0]
         if kind == "v":
-            receipt = unpack_receipt(t[1])
-            out.append(Parsed(receipt.key, t[2], receipt, None, t[3], ""))
+            out.append(_unpack_valid(t))
         elif kind == "i":
             out.append(Parsed(t[1], t[2], None, t[3], t[4], t[5]))
         elif kind == "d":

@@ -28,25 +28,21 @@ def decode_key(raw: Any) -> str:
 
 # How a column's value is written in a SQL literal, by what it holds: text and bytes in hex
 # (nothing to escape, whatever the bytes), integers as digits.
-_LITERALS: dict[type, tuple[str, str]] = {
-    bytes: ("X'%s'", "{v}.hex()"),
-    str: ("X'%s'", "{v}.encode('utf-8').hex()"),
-    int: ("%d", "{v}"),
+_LITERALS: dict[type, str] = {
+    bytes: "X'{{{v}.hex()}}'",
+    str: "X'{{{v}.encode('utf-8').hex()}}'",
+    int: "{{{v}}}",
 }
 
 
 def _literal_writer() -> Callable[[Receipt, str], str]:
-    forms = [_LITERALS[c.kind.stored] for c in receipt_codec.COLUMNS]
-    template = "(" + ",".join(form for form, _ in forms) + ")"
-    values = ", ".join(
-        value.format(v=receipt_codec.encoded(column))
-        for column, (_, value) in zip(receipt_codec.COLUMNS, forms, strict=True)
+    """An f-string of the row's literal, compiled once from the columns."""
+    parts = (
+        _LITERALS[c.kind.stored].format(v=receipt_codec.encoded(c)) for c in receipt_codec.COLUMNS
     )
+    body = "f" + repr("(" + ",".join(parts) + ")")
     return receipt_codec.compile_function(
-        "receipt_literal",
-        "receipt, receipt_id",
-        f"{template!r} % ({values},)",
-        receipt_codec.NAMESPACE,
+        "receipt_literal", "receipt, receipt_id", body, receipt_codec.NAMESPACE
     )
 
 
