@@ -34,7 +34,7 @@ from coffeeshop.core.plan import (
     peak_hour,
     summary_row,
 )
-from coffeeshop.core.receipt_codec import Row, date_of, getter, receipt_row
+from coffeeshop.core.receipt_codec import Row, date_of, encode_key, getter, receipt_row
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables
 
@@ -100,7 +100,7 @@ def fold(events: Iterable[Positioned]) -> tuple[dict[str, Candidate], list[Unkey
 
 def bucket_of(key: str, buckets: int) -> int:
     """Stable across processes and machines (unlike `hash`)."""
-    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % buckets
+    return zlib.crc32(encode_key(key)) % buckets
 
 
 def split(candidates: dict[str, Candidate], buckets: int) -> list[dict[str, Candidate]]:
@@ -122,10 +122,6 @@ def last_write_wins(shards: Iterable[dict[str, Candidate]]) -> dict[str, Candida
 
 
 # -- the digest: cs_receipts rows ----------------------------------------------------------------
-
-
-def encode_key(key: str) -> bytes:
-    return key.encode("utf-8", "surrogatepass")
 
 
 # -- mergeable sums --------------------------------------------------------------------------

@@ -50,12 +50,7 @@ class Column:
     field: str  # the `Receipt` attribute it carries, or `ID_FIELD`
 
 
-KEY = Kind(
-    "key",
-    bytes,
-    encode="{v}.encode('utf-8', 'surrogatepass')",
-    decode="bytes({v}).decode('utf-8', 'surrogatepass')",  # a driver may return memoryview
-)
+KEY = Kind("key", bytes, encode="_encode_key({v})", decode="_decode_key({v})")
 ID = Kind("varchar255", str, encode="{v}[:255]")
 INT = Kind("int", int)
 SMALLINT = Kind("smallint", int)
@@ -106,6 +101,15 @@ def _fast_json() -> Callable[[Any], str]:
     return encode if encode(sample) == _JSON.encode(sample) else _JSON.encode
 
 
+def encode_key(key: str) -> bytes:
+    """A receipt key as stored: its UTF-8 bytes (a lone surrogate of an odd `_id` kept)."""
+    return key.encode("utf-8", "surrogatepass")
+
+
+def decode_key(raw: Any) -> str:
+    return bytes(raw).decode("utf-8", "surrogatepass")  # a driver may return memoryview
+
+
 def day_number(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
@@ -124,6 +128,8 @@ NAMESPACE: dict[str, Any] = {
     "_json": _fast_json(),
     "_lines": _lines,
     "_date_of": date_of,
+    "_encode_key": encode_key,
+    "_decode_key": decode_key,
     "_from_ordinal": dt.date.fromordinal,
 }
 

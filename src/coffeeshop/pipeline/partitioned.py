@@ -25,7 +25,7 @@ from coffeeshop.core.partials import (
     unkeyed_partial,
 )
 from coffeeshop.core.plan import QuarantineEntry
-from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, getter, row_to_receipt
+from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, decode_key, getter, row_to_receipt
 from coffeeshop.core.replay import MergedReplay
 from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
 from coffeeshop.sources.mongo import MongoSource
@@ -196,7 +196,7 @@ def _compare_rows(expected: Iterator[Row], actual: Iterator[Row], report: Reconc
             _record(
                 report,
                 TABLE,
-                got[0].decode("utf-8", "surrogatepass"),
+                decode_key(got[0]),
                 "not in the source",
                 "counted",
             )

@@ -21,7 +21,14 @@ from typing import Any
 
 from coffeeshop.core.events import Delete, Unreadable
 from coffeeshop.core.plan import Parsed, QuarantineEntry, parse_events
-from coffeeshop.core.receipt_codec import COLUMNS, NAMES, receipt_row, row_to_receipt
+from coffeeshop.core.receipt_codec import (
+    COLUMNS,
+    NAMES,
+    decode_key,
+    encode_key,
+    receipt_row,
+    row_to_receipt,
+)
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError
@@ -107,12 +114,10 @@ class SourceSnapshot:
                     )
                     db.execute(
                         _INSERT_INVALID,
-                        (event.key.encode("utf-8", "surrogatepass"), event.receipt_id, payload),
+                        (encode_key(event.key), event.receipt_id, payload),
                     )
             elif isinstance(event, Delete):
-                db.execute(
-                    "DELETE FROM docs WHERE key = ?", (event.key.encode("utf-8", "surrogatepass"),)
-                )
+                db.execute("DELETE FROM docs WHERE key = ?", (encode_key(event.key),))
             elif isinstance(event, Unreadable):
                 db.execute(
                     "INSERT INTO unreadable (payload) VALUES (?)",
@@ -131,7 +136,7 @@ class SourceSnapshot:
         ):
             entry = json.loads(payload)
             yield QuarantineEntry(
-                key=bytes(key).decode("utf-8", "surrogatepass"),
+                key=decode_key(key),
                 receipt_id=receipt_id,
                 reason=entry["reason"],
                 where=entry["where"],
@@ -269,8 +274,8 @@ def _compare_receipts(
     want = next(expected, None)
     got = next(actual, None)
     while want is not None or got is not None:
-        want_key = want[0].key.encode("utf-8", "surrogatepass") if want else None
-        got_key = got.key.encode("utf-8", "surrogatepass") if got else None
+        want_key = encode_key(want[0].key) if want else None
+        got_key = encode_key(got.key) if got else None
         if got is None or (
             want is not None and want_key is not None and got_key is not None and want_key < got_key
         ):

@@ -18,12 +18,8 @@ decode_receipt = receipt_codec.read_receipt  # from the values of `READ_COLUMNS`
 READ_COLUMNS = receipt_codec.READ_COLUMNS
 
 
-def encode_key(key: str) -> bytes:
-    return key.encode("utf-8", "surrogatepass")
-
-
-def decode_key(raw: Any) -> str:
-    return bytes(raw).decode("utf-8", "surrogatepass")
+encode_key = receipt_codec.encode_key
+decode_key = receipt_codec.decode_key
 
 
 # How a column's value is written in a SQL literal, by what it holds: text and bytes in hex
