@@ -70,9 +70,7 @@ def main() -> None:
                 with Store(url, bulk_load=bulk_load) as store:
                     store.upgrade()
                     started = time.perf_counter()
-                    finish(
-                        store, JsonlSource(path).name, gathered, today=dt.date.today(), repair=True
-                    )
+                    finish(store, JsonlSource(path), gathered, today=dt.date.today(), repair=True)
                     took = time.perf_counter() - started
             finally:
                 with admin(args.pg) as conn:

@@ -189,7 +189,7 @@ def run_in_process(url: str, path: Path, today: dt.date, best: dict[str, float])
         print(f"  run: single process {took:.1f} s", flush=True)
         started = time.perf_counter()
         gathered = gather_in_process(str(path), 4)
-        merged = finish(store, JsonlSource(path).name, gathered, today=today, repair=False)
+        merged = finish(store, JsonlSource(path), gathered, today=today, repair=False)
         took = time.perf_counter() - started
         best["in-process partitions"] = min(best.get("in-process partitions", took), took)
         print(f"  run: in-process partitions {took:.1f} s", flush=True)

@@ -27,7 +27,9 @@ timeline is exhausted the stream is idle (`try_next()` returns None), so a
 follow-mode loop runs until its stop event is set.
 
 Only what `MongoSource` and the partitioned reader call exists: `client[db][coll]`,
-`client[db].list_collections()`, `client.admin.command("hello" | "isMaster")`, `client.close()`,
+`client[db].get_collection(name, codec_options=)`, `client[db].list_collections(filter=)`,
+`client[db].list_collection_names()`, `client.admin.command("hello" | "isMaster")`,
+`client.close()`,
 `collection.find(filter, sort=, batch_size=, limit=, hint=, min=)`, `collection.find_one()`,
 `collection.count_documents(filter, limit=)`, `collection.estimated_document_count()`,
 `collection.aggregate([{"$match"}, {"$sample"}, {"$project": {"_id": 1}}])`
@@ -41,6 +43,17 @@ Like PyMongo, a `find` cursor gets its first batch with the `find` itself (which
 retries once) and every further batch with a `getMore`, which the driver never retries:
 an exception put in `collection.getmore_faults` is raised by the next getMore of any cursor
 (AutoReconnect, NetworkTimeout, CursorNotFound (43), …).
+
+Decoding is PyMongo's: a document may be stored as raw BSON (`bson.RawBSONDocument`, built
+with `raw(...)` from values Python cannot hold: a date past year 9999, bytes that are not
+UTF-8), and every document and change event that holds one is decoded on the way out with the
+codec options the collection was taken with (`get_collection(codec_options=)`; PyMongo's
+strict defaults otherwise, which raise `InvalidBSON` as the driver does). The collection
+exists only under its namespace (`FakeClient(namespace=)`), with a UUID that `recreate()`
+changes (a drop and create, a restore). A change event larger than `max_event_bytes` (16 MiB,
+the server's limit) cannot be sent: the getMore that reaches it fails with
+BSONObjectTooLarge (10334), every time; a `watch([{"$project": …}])` that leaves it smaller
+reads it.
 """
 
 from __future__ import annotations
@@ -49,13 +62,52 @@ import copy
 import datetime as dt
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from bson import Binary, Decimal128, ObjectId, Timestamp
+import bson
+from bson import Binary, DatetimeMS, Decimal128, ObjectId, Timestamp
+from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions, DatetimeConversion
+from bson.raw_bson import RawBSONDocument
 from pymongo.errors import OperationFailure
 
 EPOCH = 1_795_000_000  # clusterTime seconds of position 0 (late November 2026)
+MAX_EVENT_BYTES = 16 * 1024 * 1024  # BSONObjectMaxUserSize
+
+# How the fake itself reads raw documents (to match and sort their `_id`s): every value.
+_LENIENT: CodecOptions[Any] = CodecOptions(
+    datetime_conversion=DatetimeConversion.DATETIME_MS,
+    unicode_decode_error_handler="surrogateescape",
+)
+
+
+class RawDocument(RawBSONDocument):
+    """A document stored as BSON bytes; `doc[field]` (how the fake matches and sorts) reads
+    every value, and `bson.encode` writes its bytes as they are."""
+
+    def __getitem__(self, field: str) -> Any:
+        return bson.decode(self.raw, codec_options=_LENIENT)[field]
+
+    def __deepcopy__(self, memo: Any) -> RawDocument:
+        return self  # bytes: immutable
+
+
+def raw(doc: dict[str, Any] | bytes) -> RawDocument:
+    """A document stored as BSON bytes (`bytes`: hand-made BSON, such as a string that is
+    not UTF-8, which `bson.encode` cannot make)."""
+    data = doc if isinstance(doc, bytes) else bson.encode(doc)
+    return RawDocument(data, codec_options=_LENIENT.with_options(document_class=RawDocument))
+
+
+def decoded(value: Any, options: CodecOptions[Any]) -> Any:
+    """`value` as the driver hands it out: a document holding raw BSON is decoded with
+    `options` (InvalidBSON under strict ones), anything else copied."""
+    if isinstance(value, RawBSONDocument) or (
+        isinstance(value, dict) and any(isinstance(v, RawBSONDocument) for v in value.values())
+    ):
+        return bson.decode(bson.encode(value), codec_options=options)
+    return copy.deepcopy(value)
 
 
 def token(position: int) -> dict[str, str]:
@@ -71,11 +123,11 @@ def position_of(resume_token: Any) -> int:
 
 
 def insert(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"operationType": "insert", "documentKey": {"_id": doc["_id"]}, "fullDocument": doc}
+    return {"operationType": "insert", "documentKey": key_document(doc), "fullDocument": doc}
 
 
 def replace(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"operationType": "replace", "documentKey": {"_id": doc["_id"]}, "fullDocument": doc}
+    return {"operationType": "replace", "documentKey": key_document(doc), "fullDocument": doc}
 
 
 def update(
@@ -120,7 +172,7 @@ _BRACKETS: tuple[tuple[type | tuple[type, ...], int], ...] = (
     (dict, 4),
     ((bytes, Binary), 6),
     (ObjectId, 7),
-    (dt.datetime, 9),
+    ((dt.datetime, DatetimeMS), 9),
     (Timestamp, 10),
 )
 
@@ -138,6 +190,8 @@ def bson_key(value: Any) -> tuple[Any, ...]:
     rank = bracket(value)
     if rank == 2:
         return (rank, value.to_decimal() if isinstance(value, Decimal128) else value)
+    if rank == 9:  # dates: milliseconds, whether Python can hold them or not
+        return (rank, int(value if isinstance(value, DatetimeMS) else DatetimeMS(value)))
     if rank == 4:
         return (rank, tuple((k, bson_key(v)) for k, v in value.items()))
     if rank == 6:
@@ -184,7 +238,8 @@ class FakeClient:
 
     `replica_set=False`: a standalone server (no change streams). `hello=False`: a server
     older than 4.4.2 that only knows `isMaster`. `post_images`: whether the collection has
-    `changeStreamPreAndPostImages` enabled (what `listCollections` reports)."""
+    `changeStreamPreAndPostImages` enabled (what `listCollections` reports). `namespace`:
+    the only (database, collection) that exists; `set_name`: the replica set's name."""
 
     def __init__(
         self,
@@ -194,8 +249,12 @@ class FakeClient:
         replica_set: bool = True,
         hello: bool = True,
         post_images: bool = False,
+        namespace: tuple[str, str] = ("coffeeshop", "receipt"),
+        set_name: str = "rs0",
     ) -> None:
         self.collection = FakeCollection(collection_docs, script)
+        self.namespace = namespace
+        self.set_name = set_name
         self.replica_set = replica_set
         self.hello = hello
         self.post_images = post_images
@@ -216,15 +275,34 @@ class _Database:
         self._client, self._name = client, name
 
     def __getitem__(self, collection: str) -> FakeCollection:
-        self._client.opened.append((self._name, collection))
-        return self._client.collection
+        return self.get_collection(collection, codec_options=DEFAULT_CODEC_OPTIONS)
+
+    def get_collection(
+        self, name: str, *, codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS
+    ) -> FakeCollection:
+        """The collection (an empty one outside the namespace, as a server reads a collection
+        that does not exist); it decodes with `codec_options` from now on."""
+        self._client.opened.append((self._name, name))
+        found = self._client.collection if self._exists(name) else FakeCollection([], [])
+        found.codec_options = codec_options
+        return found
+
+    def _exists(self, name: str) -> bool:
+        return (self._name, name) == self._client.namespace
+
+    def list_collection_names(self) -> list[str]:
+        database, name = self._client.namespace
+        return [name] if self._name == database else []
 
     def list_collections(self, *, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         options: dict[str, Any] = {}
         if self._client.post_images:
             options["changeStreamPreAndPostImages"] = {"enabled": True}
-        name = (filter or {}).get("name", "receipt")
-        return [{"name": name, "type": "collection", "options": options}]
+        name = (filter or {}).get("name", self._client.namespace[1])
+        if not self._exists(name):
+            return []
+        info = {"readOnly": False, "uuid": Binary(self._client.collection.uuid.bytes, 4)}
+        return [{"name": name, "type": "collection", "options": options, "info": info}]
 
 
 class _Admin:
@@ -237,8 +315,31 @@ class _Admin:
         if name == "hello" and not self._client.hello:  # MongoDB 4.4.0 / 4.4.1
             raise OperationFailure("no such command: 'hello'", code=59)
         if self._client.replica_set:
-            return {"isWritablePrimary": True, "setName": "rs0", "ok": 1.0}
+            return {"isWritablePrimary": True, "setName": self._client.set_name, "ok": 1.0}
         return {"isWritablePrimary": True, "ok": 1.0}  # a standalone: no setName
+
+
+def key_document(doc: Any) -> Any:
+    """`{"_id": …}` of a document (raw BSON for a raw document: its `_id` may be a value only
+    raw BSON holds, such as a string that is not UTF-8)."""
+    if not isinstance(doc, RawBSONDocument):
+        return {"_id": copy.deepcopy(doc["_id"])}
+    doc_id = doc["_id"]
+    if isinstance(doc_id, str):  # written by hand: bson.encode refuses a lone surrogate
+        data = doc_id.encode("utf-8", "surrogateescape") + b"\x00"
+        element = b"\x02_id\x00" + len(data).to_bytes(4, "little") + data
+        return raw((len(element) + 5).to_bytes(4, "little") + element + b"\x00")
+    return raw({"_id": doc_id})
+
+
+def _projection(pipeline: list[dict[str, Any]] | None) -> list[str] | None:
+    """The fields an inclusion `$project` (the only stage the fake takes) keeps."""
+    if not pipeline:
+        return None
+    ((stage,),) = [tuple(step.items()) for step in pipeline]
+    op, fields = stage
+    assert op == "$project" and all(v == 1 for v in fields.values()), pipeline
+    return list(fields)
 
 
 # -- collection ---------------------------------------------------------------------------------
@@ -253,6 +354,16 @@ class FakeCollection:
         self.calls: list[tuple[str, dict[str, Any]]] = []  # ("find"|"watch", arguments)
         self.getmore_faults: list[BaseException] = []  # raised by the next getMores, in turn
         self.getmores = 0
+        self.codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS
+        self.uuid = uuid.UUID(int=1)  # listCollections' info.uuid
+        self.max_event_bytes = MAX_EVENT_BYTES
+
+    def recreate(self, docs: list[Any]) -> None:
+        """The collection is dropped and created again with `docs` (or restored from a backup,
+        or its node restarted without its data): a new UUID, and no drop event in the oplog,
+        which still accepts the old resume tokens."""
+        self.docs = copy.deepcopy(docs)
+        self.uuid = uuid.UUID(int=self.uuid.int + 1)
 
     @property
     def watch_calls(self) -> list[dict[str, Any]]:
@@ -281,6 +392,7 @@ class FakeCollection:
         if hint is not None or min is not None:
             arguments |= {"hint": hint, "min": copy.deepcopy(min)}
         self.calls.append(("find", arguments))
+        bson.encode({"filter": filter, "min": min or []})  # PyMongo sends BSON: this may raise
         assert sort in (None, [("_id", 1)]), f"unsupported sort {sort!r}"
         docs = sorted(self.docs, key=lambda d: bson_key(d["_id"]))
         docs = [d for d in docs if _matches(d["_id"], filter)]
@@ -291,13 +403,13 @@ class FakeCollection:
             docs = [d for d in docs if bson_key(d["_id"]) >= bson_key(low)]
         if limit:
             docs = docs[:limit]
-        return FakeCursor(self, copy.deepcopy(docs), batch_size)
+        return FakeCursor(self, list(docs), batch_size)
 
     def find_one(self, filter: dict[str, Any]) -> dict[str, Any] | None:
         self.calls.append(("find_one", {"filter": copy.deepcopy(filter)}))
         for d in self.docs:
             if _matches(d["_id"], filter):
-                return copy.deepcopy(d)
+                return decoded(d, self.codec_options)  # type: ignore[no-any-return,unused-ignore]
         return None
 
     def count_documents(self, filter: dict[str, Any], *, limit: int = 0) -> int:
@@ -319,11 +431,12 @@ class FakeCollection:
                 docs = random.Random(len(docs)).sample(docs, min(argument["size"], len(docs)))
             else:
                 assert op == "$project" and argument == {"_id": 1}, stage
-                docs = [{"_id": d["_id"]} for d in docs]
-        return iter(copy.deepcopy(docs))
+                docs = [key_document(d) for d in docs]
+        return iter([decoded(d, self.codec_options) for d in docs])
 
     def watch(
         self,
+        pipeline: list[dict[str, Any]] | None = None,
         *,
         full_document: str | None = None,
         resume_after: Any = None,
@@ -334,6 +447,7 @@ class FakeCollection:
             (
                 "watch",
                 {
+                    **({"pipeline": pipeline} if pipeline else {}),
                     "full_document": full_document,
                     "resume_after": copy.deepcopy(resume_after),
                     "max_await_time_ms": max_await_time_ms,
@@ -341,8 +455,11 @@ class FakeCollection:
                 },
             )
         )
+        project = _projection(pipeline)
         if resume_after is None:
-            return FakeChangeStream(self, max(self.now, self.oldest), None, max_await_time_ms)
+            return FakeChangeStream(
+                self, max(self.now, self.oldest), None, max_await_time_ms, project
+            )
         start = position_of(resume_after)
         if start < self.oldest:
             raise OperationFailure(
@@ -350,7 +467,7 @@ class FakeCollection:
                 "be in the oplog.",
                 code=286,
             )
-        return FakeChangeStream(self, start, resume_after, max_await_time_ms)
+        return FakeChangeStream(self, start, resume_after, max_await_time_ms, project)
 
     def roll_oplog(self, position: int) -> None:
         """Time passes with no stream reading: the steps before `position` happen (changes
@@ -388,13 +505,15 @@ class FakeCursor:
         self.closed = False
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for index, d in enumerate(self._docs):
-            if index and index % self._batch == 0:  # this batch is used up: getMore
+        options = self._collection.codec_options
+        for start in range(0, len(self._docs), self._batch):
+            if start:  # the previous batch is used up: getMore
                 self._collection.getmores += 1
                 if self._collection.getmore_faults:
                     self.closed = True
                     raise self._collection.getmore_faults.pop(0)
-            yield d
+            # the driver decodes a whole batch at once: one bad value fails all of it
+            yield from [decoded(d, options) for d in self._docs[start : start + self._batch]]
 
     def close(self) -> None:
         self.closed = True
@@ -407,8 +526,10 @@ class FakeChangeStream:
         start: int,
         resume_after: Any,
         max_await_time_ms: int | None,
+        project: list[str] | None = None,
     ) -> None:
         self._collection = collection
+        self._project = project
         self._position = start
         self._await = (max_await_time_ms or 0) / 1000
         # Like PyMongo: the resume_after token until something is read, or for a new
@@ -430,9 +551,15 @@ class FakeChangeStream:
                 return None
             step = coll.script[index]
             first_time = index >= coll.now
-            self._position = index + 1
             if first_time:
                 coll._happen(index, step)
+            if isinstance(step, dict) and self._size(index, step) > coll.max_event_bytes:
+                raise OperationFailure(
+                    "Executor error during getMore :: caused by :: BSONObjectTooLarge: "
+                    "BSONObj size is invalid. Size must be between 0 and 16793600(16MB)",
+                    code=10334,
+                )
+            self._position = index + 1
             if isinstance(step, BaseException):
                 if first_time:
                     raise step
@@ -440,15 +567,24 @@ class FakeChangeStream:
             if step is None:
                 self._token = token(index + 1)  # the post-batch token of an empty getMore
                 return None
-            change = copy.deepcopy(step)
-            change.pop("_applied", None)
-            change["_id"] = token(index + 1)
-            change["clusterTime"] = Timestamp(EPOCH + index + 1, 1)
-            change["wallTime"] = dt.datetime.fromtimestamp(EPOCH + index + 1, dt.UTC).replace(
-                tzinfo=None
-            )
+            change = self._event(index, step)
             self._token = copy.deepcopy(change["_id"])
-            return change
+            return decoded(change, coll.codec_options)  # type: ignore[no-any-return,unused-ignore]
+
+    def _event(self, index: int, step: dict[str, Any]) -> dict[str, Any]:
+        """The event of a step as the server sends it: stamped, and projected."""
+        change = {k: v for k, v in step.items() if k != "_applied"}
+        change["_id"] = token(index + 1)
+        change["clusterTime"] = Timestamp(EPOCH + index + 1, 1)
+        change["wallTime"] = dt.datetime.fromtimestamp(EPOCH + index + 1, dt.UTC).replace(
+            tzinfo=None
+        )
+        if self._project is not None:
+            change = {k: v for k, v in change.items() if k == "_id" or k in self._project}
+        return change
+
+    def _size(self, index: int, step: dict[str, Any]) -> int:
+        return len(bson.encode(self._event(index, step)))
 
     def close(self) -> None:
         self.closed = True
@@ -458,3 +594,33 @@ class FakeChangeStream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def mongomock_client() -> Any:
+    """A mongomock client the source can use. mongomock keeps Python values, not BSON, so
+    it has nothing to decode, and it refuses the codec options the source takes every
+    collection with: they are dropped here (decoding is tested with `FakeClient`). It has no
+    `listCollections` either: here it is, from the collection names (without a UUID)."""
+    import mongomock
+
+    class Client(mongomock.MongoClient):  # type: ignore[misc,unused-ignore]
+        def get_database(self, name: str | None = None, **options: Any) -> Any:  # type: ignore[override,unused-ignore]
+            database = super().get_database(name, **options)
+            plain = database.get_collection
+
+            def get_collection(name: str, codec_options: Any = None, **rest: Any) -> Any:
+                return plain(name, **rest)
+
+            def list_collections(filter: dict[str, Any] | None = None) -> list[Any]:
+                wanted = (filter or {}).get("name")
+                return [
+                    {"name": name, "type": "collection", "options": {}, "info": {}}
+                    for name in database.list_collection_names()
+                    if wanted in (None, name)
+                ]
+
+            setattr(database, "get_collection", get_collection)  # noqa: B010
+            setattr(database, "list_collections", list_collections)  # noqa: B010 (not in mongomock)
+            return database
+
+    return Client()

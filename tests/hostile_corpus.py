@@ -24,7 +24,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+import bson
+from bson import (
+    Binary,
+    Code,
+    DatetimeMS,
+    DBRef,
+    Decimal128,
+    Int64,
+    MaxKey,
+    MinKey,
+    ObjectId,
+    Regex,
+    Timestamp,
+)
 from helpers import receipt
 
 from coffeeshop.core.receipts import Receipt, receipt_key
@@ -1132,3 +1145,157 @@ def _cases() -> list[Case]:
 
 
 CASES: list[Case] = _cases()
+
+
+# -- BSON read from MongoDB -----------------------------------------------------------------------
+#
+# Documents as MongoDB stores them, byte for byte: values PyMongo's strict defaults cannot
+# decode (a date outside years 1-9999, a string that is not UTF-8) and `_id`s whose values
+# look like Extended JSON. `test_mongo_bson.py` puts each case's documents between the
+# neighbours (as BSON) and reads them through every MongoDB path: the snapshot, the change
+# stream, polling and the partitioned reader.
+
+BSON_DEFAULT: dict[str, Any] = {
+    "_id": 901,
+    "Store_ID": 7,
+    "transactionDate": "2026-11-20",
+    "transactionTime": "08:15:42",
+    "total_price": Decimal128("12.50"),
+    "items": [{"product_name": "Latte", "product_quantity": 1, "product_price": 12.5}],
+}
+YEAR_10000_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
+YEAR_MINUS_3_MS = -62_261_827_200_000  # -0003-01-01T00:00:00Z (proleptic Gregorian)
+MARK = "\x01not-utf8\x01"  # replaced by bytes that are not UTF-8 (same length: 10 bytes)
+NOT_UTF8 = b"\xffnot-utf8\xfe"
+
+
+def bson_doc(**fields: Any) -> bytes:
+    """A receipt as raw BSON (the defaults above); a field given as None is left out, and
+    every `MARK` in a string becomes bytes that are not UTF-8 (which `bson.encode` refuses
+    to write, but MongoDB stores)."""
+    merged = {k: v for k, v in {**BSON_DEFAULT, **fields}.items() if v is not None}
+    data = bson.encode(merged)
+    assert len(MARK.encode()) == len(NOT_UTF8)
+    return data.replace(MARK.encode(), NOT_UTF8)
+
+
+@dataclass(frozen=True)
+class BsonCase:
+    id: str
+    documents: Sequence[bytes]
+    outcome: str  # accepted | quarantined
+    receipts: Sequence[Receipt] = ()  # accepted: the receipts expected, stated by hand
+    reason: str | None = None  # quarantined: regex the reason must match
+    receipt_id: str | None = None  # quarantined: cs_quarantine.receipt_id
+    note: str = ""
+
+
+def _date_ms(ms: int) -> Any:
+    return DatetimeMS(ms)
+
+
+def _bson_cases() -> list[BsonCase]:
+    c: list[BsonCase] = []
+    add = c.append
+    out_of_range = r"^transactionDate: must be a \"YYYY-MM-DD\" string or a date, got a date "
+    for name, ms, year in (
+        ("year-10000", YEAR_10000_MS, 10000),
+        ("year-minus-3", YEAR_MINUS_3_MS, -3),
+    ):
+        add(
+            BsonCase(
+                f"bson-date-{name}",
+                [bson_doc(transactionDate=_date_ms(ms))],
+                "quarantined",
+                reason=out_of_range
+                + rf"outside years 1-9999 \({ms} ms from 1970, about year {year}\)$",
+                receipt_id="901",
+                note="PyMongo's default raises InvalidBSON for the whole batch",
+            )
+        )
+    add(
+        BsonCase(
+            "bson-extra-field-date-2^62",
+            [bson_doc(created=_date_ms(2**62))],
+            "accepted",
+            receipts=[R()],
+            note="a field the receipt does not use cannot stop it",
+        )
+    )
+    date_id = _date_ms(2**62)
+    add(
+        BsonCase(
+            "bson-id-date-2^62",
+            [bson_doc(_id=date_id)],
+            "accepted",
+            receipts=[R(key=receipt_key(date_id, literal=True))],
+        )
+    )
+    add(
+        BsonCase(
+            "bson-name-not-utf8",
+            [bson_doc(items=[{"product_name": f"La{MARK}tte", "product_quantity": 1}])],
+            "quarantined",
+            reason=r"^items\[0\]\.product_name: contains a lone UTF-16 surrogate$",
+            receipt_id="901",
+            note="decoded with surrogateescape: the bytes are kept, the receipt quarantined",
+        )
+    )
+    add(
+        BsonCase(
+            "bson-store-id-not-utf8",
+            [bson_doc(Store_ID=f"7{MARK}")],
+            "quarantined",
+            reason=r"^Store_ID: must be an integer ≥ 0 \(or a string of digits\), got the string",
+            receipt_id="901",
+        )
+    )
+    add(
+        BsonCase(
+            "bson-extra-field-not-utf8",
+            [bson_doc(cashier=f"Jo{MARK}")],
+            "accepted",
+            receipts=[R()],
+        )
+    )
+    add(
+        BsonCase(
+            "bson-id-string-not-utf8",
+            [bson_doc(_id=f"r-{MARK}")],
+            "accepted",
+            receipts=[R(key="str:r-" + NOT_UTF8.decode("utf-8", "surrogateescape"))],
+        )
+    )
+    add(
+        BsonCase(
+            "bson-quantity-decimal128-nan",
+            [bson_doc(items=[{"product_name": "Latte", "product_quantity": Decimal128("NaN")}])],
+            "quarantined",
+            reason=r"^items\[0\]\.product_quantity: must be an integer ≥ 1, got the number NaN$",
+            receipt_id="901",
+        )
+    )
+    # -- _ids spelled like Extended JSON are documents, not the values they spell ---------------
+    for name, lookalike, native, native_key in (
+        ("oid", {"$oid": OID}, ObjectId(OID), f"oid:{OID}"),
+        ("numberLong", {"$numberLong": "5"}, 5, "int:5"),
+        ("timestamp", {"$timestamp": {"t": 1, "i": 2}}, Timestamp(1, 2), None),
+        ("code", "x", Code("x"), None),
+    ):
+        keys = [
+            receipt_key(lookalike, literal=True),
+            native_key or receipt_key(native, literal=True),
+        ]
+        add(
+            BsonCase(
+                f"bson-id-{name}-lookalike",
+                [bson_doc(_id=lookalike, Store_ID=8), bson_doc(_id=native)],
+                "accepted",
+                receipts=[R(key=keys[0], store=8), R(key=keys[1])],
+                note="two documents, two receipts: one key each",
+            )
+        )
+    return c
+
+
+BSON_CASES: list[BsonCase] = _bson_cases()

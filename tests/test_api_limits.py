@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import assert_one_line_error, free_port, http_get, wait_for_health
-from test_api_support import fill
+from test_api_support import fill, sync
 
 
 class LimitedServer:
@@ -286,10 +286,180 @@ def test_a_head_just_over_the_limit_gets_431(start: Start) -> None:
         assert read_until_closed(client, within=8).startswith(b"HTTP/1.1 431 ")
 
 
+# -- request bodies and chunked trailers ---------------------------------------------------------
+
+
+def stream_huge_trailer(port: int, size: int, result: dict[str, object]) -> None:
+    """A chunked GET whose body is empty and whose one trailer field is `size` bytes."""
+    chunk = b"t" * 65536
+    with connect(port) as sock:
+        try:
+            sock.sendall(
+                b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"0\r\nX-Trailer: "
+            )
+            sent = 0
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+            sock.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            result["reply"] = read_until_closed(sock, within=60)
+        except (AssertionError, OSError) as exc:
+            result["reply"] = repr(exc).encode()
+
+
+def test_a_chunked_request_is_refused_without_reading_its_trailers(start: Start) -> None:
+    """Before: trailers escaped the head limit (60.8 MiB of one field per connection, /health
+    up to 10.3 s). Now a request announcing a body gets 413 and is closed unread."""
+    server = start()
+    result: dict[str, object] = {}
+    sender = threading.Thread(target=stream_huge_trailer, args=(server.port, 32 << 20, result))
+    sender.start()
+    try:
+        answered = 0
+        while sender.is_alive() and answered < 20:
+            assert http_get(server.port, "/health")[0] == 200
+            answered += 1
+    finally:
+        sender.join(timeout=120)
+    assert not sender.is_alive()
+    reply = result["reply"]
+    assert isinstance(reply, bytes) and reply.startswith(b"HTTP/1.1 413 "), reply[:200]
+    assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /store_monthly HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /store_monthly HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ],
+)
+def test_a_request_with_a_body_gets_413_and_is_closed(start: Start, head: bytes) -> None:
+    server = start()
+    with connect(server.port) as client:
+        client.sendall(head)
+        reply = read_until_closed(client, within=8)
+    assert reply.startswith(b"HTTP/1.1 413 "), reply[:200]
+    assert reply.count(b"HTTP/1.1") == 1, reply  # no second answer from the parser or the app
+
+
+def test_an_empty_content_length_is_no_body(start: Start) -> None:
+    server = start()
+    with connect(server.port) as client:
+        client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert read_response(client).startswith(b"HTTP/1.1 200 ")
+
+
+# -- clients that never read their response ------------------------------------------------------
+
+# Responses larger than the kernel buffers of a loopback connection (4 MiB): one sent as one
+# piece (JSON: complete at once, then only the write buffer holds it), and a static file
+# asked for 8 times in a row on one connection (pipelined), which is sent in pieces (the
+# response stays in progress).
+WHOLE = ("/quarantine?limit=1000", 1)
+PIECES = ("/dashboard/vendor/chart.js/chart.umd.min.js.map", 8)
+
+
+def add_big_quarantine(tmp_path: Path) -> None:
+    """1,000 quarantined lines of 1,000 control characters: /quarantine?limit=1000 writes each
+    as a 6-byte escape, ~6 MB in one JSON body."""
+    lines = [f"{n:04d}" + "\x01" * 996 for n in range(1000)]
+    sync(f"sqlite:///{tmp_path / 'analysis.db'}", tmp_path / "receipts.jsonl", lines)
+
+
+def stalled_client(port: int, path: str, times: int = 1) -> socket.socket:
+    """A client that asks for `path` (`times` times, pipelined) and never reads (a tiny
+    receive buffer, so the server's writes stall soon)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode() * times)
+    return sock
+
+
+def tcp_state(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+TCP_ESTABLISHED = 1
+
+
+def health_or_503(port: int) -> int:
+    try:
+        return http_get(port, "/health")[0]
+    except OSError:  # refused by the cap: closed before or after the 503
+        return 503
+
+
+@pytest.mark.parametrize(("path", "times"), [WHOLE, PIECES])
+def test_clients_that_never_read_are_evicted_by_the_cap(
+    start: Start, tmp_path: Path, path: str, times: int
+) -> None:
+    """Before: a connection stalled on writing was never evicted (and one whose whole response
+    sat in the write buffer stayed counted after its close), so with the cap reached every new
+    request, /health included, got 503 while they stayed."""
+    add_big_quarantine(tmp_path)
+    server = start(COFFEESHOP_API_MAX_CONNECTIONS="8", COFFEESHOP_API_SEND_TIMEOUT="3600")
+    stalled = [stalled_client(server.port, path, times) for _ in range(8)]
+    try:
+        deadline = time.monotonic() + 120
+        while health_or_503(server.port) != 200:
+            assert time.monotonic() < deadline, "every new request still got 503"
+            time.sleep(0.1)
+        for _ in range(2 * len(stalled) + 2):  # more than there were stalled clients
+            assert health_or_503(server.port) == 200
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize(("path", "times"), [WHOLE, PIECES])
+def test_a_client_that_never_reads_is_disconnected_after_the_send_timeout(
+    start: Start, tmp_path: Path, path: str, times: int
+) -> None:
+    add_big_quarantine(tmp_path)
+    server = start(COFFEESHOP_API_SEND_TIMEOUT="1", COFFEESHOP_API_KEEP_ALIVE="1")
+    with stalled_client(server.port, path, times) as sock:
+        deadline = time.monotonic() + 120
+        while tcp_state(sock) == TCP_ESTABLISHED:
+            assert time.monotonic() < deadline, "the server still holds the connection"
+            time.sleep(0.1)
+    assert http_get(server.port, "/health")[0] == 200
+    assert "Traceback" not in server.output()
+
+
+def test_a_slow_but_steady_reader_gets_the_whole_response(start: Start) -> None:
+    """The send timeout counts time without progress, not the time a response takes."""
+    server = start(COFFEESHOP_API_SEND_TIMEOUT="5")
+    sock = stalled_client(server.port, PIECES[0])
+    with sock:
+        sock.settimeout(10)
+        received = b""
+        began = time.monotonic()
+        while chunk := sock.recv(16384):
+            received += chunk
+            if b"\r\n\r\n" in received:
+                head, _, body = received.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(body) >= length:
+                    break
+            time.sleep(0.005)  # ~1 MB at a few MB/s: slower than the server, never 5 s idle
+    assert len(body) == length, (len(body), length, time.monotonic() - began)
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("COFFEESHOP_API_MAX_CONNECTIONS", "0"),
+        ("COFFEESHOP_API_SEND_TIMEOUT", "0"),
+        ("COFFEESHOP_API_ALLOWED_HOSTS", "http://shop.example"),
         ("COFFEESHOP_API_REQUEST_TIMEOUT", "abc"),
         ("COFFEESHOP_API_MAX_HEADER_BYTES", "100"),
     ],

@@ -26,7 +26,7 @@ from coffeeshop.api import create_app
 
 EXAMPLES = 40
 TOKEN = "schema-test-token"
-BASE_URL = "http://testserver"
+BASE_URL = "http://localhost"
 LIMITS = settings(
     max_examples=EXAMPLES,
     deadline=None,

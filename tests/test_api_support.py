@@ -98,6 +98,7 @@ def settings(url: str, **overrides: Any) -> ApiSettings:
         "async_db": "",
         "api_token": None,
         "cors_origins": "",
+        "allowed_hosts": "",
         "api_refresh": 0.02,
         **overrides,
     }
@@ -113,7 +114,7 @@ async def running(url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient
 
 
 def client_of(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 def state_of(client: httpx.AsyncClient) -> ApiState:

@@ -87,7 +87,7 @@ def corpus_file(path: Path, *, nul: bool = True) -> Path:
 def backfill(url: str, path: Path, parts: int = 3) -> None:
     with Store(url, bulk_load=True) as store:
         gathered = gather_in_process(str(path), parts)
-        finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=True)
+        finish(store, JsonlSource(path), gathered, today=TODAY, repair=True)
 
 
 def sync_once(url: str, path: Path) -> None:
@@ -168,7 +168,7 @@ def test_a_failure_mid_load_leaves_the_database_as_it_was(
     with Store(mysql_url, bulk_load=True, fault=fault) as store:
         gathered = gather_in_process(str(path), 2)
         with pytest.raises(RuntimeError, match="mid-load"):
-            finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=True)
+            finish(store, JsonlSource(path), gathered, today=TODAY, repair=True)
     assert contents(mysql_url) == before
 
 

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import fake_mongo
 import mongomock
 import pytest
 from bson import Decimal128, ObjectId, json_util
@@ -126,11 +127,13 @@ def committed_token(store: Store) -> Any:
 
 
 def checkpoint(url: str, name: str = NAME) -> Any:
-    """The committed position, its resume token and _id decoded."""
+    """The committed position, its resume token and _id decoded (without the identity of
+    its history, which `test_mongo_history` checks)."""
     with Store(url) as store:
         found = store.load_checkpoint(name)
     assert found is not None
     state = json.loads(found.position)
+    state.pop("history", None)
     for field in ("resume", "after", "marks"):
         if state.get(field) is not None:
             state[field] = json_util.loads(state[field])
@@ -159,7 +162,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def mongomock_client(docs: list[Any]) -> Any:
-    client = mongomock.MongoClient()
+    client = fake_mongo.mongomock_client()
     if docs:
         client["coffeeshop"]["receipt"].insert_many(copy.deepcopy(docs))
     return client
@@ -509,6 +512,7 @@ def test_history_lost_286_rebuilds_from_a_fresh_snapshot(
         token(2),  # the failed stream
         None,  # the fresh start token, before the snapshot
         token(3),  # the rebuild's stream
+        token(5),  # the rebuild reads on from its end at its commit (nothing new)
         token(5),  # following on from the rebuilt checkpoint
     ]
     assert tables(db_url) == reference_tables(coll.docs, TODAY)
@@ -1067,8 +1071,9 @@ def test_a_poll_checkpoint_switches_to_the_change_stream_without_a_gap(
     switch = [r.getMessage() for r in caplog.records if "switching" in r.getMessage()]
     assert len(switch) == 1 and "change stream" in switch[0]
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
-    # the start point is taken first, then the collection read, then the stream
-    assert [c["resume_after"] for c in coll.watch_calls] == [None, token(0), token(3)]
+    # the start point is taken first, then the collection read, then the stream (the
+    # rebuild's own read on to the stream's end at its commit, then the sync's)
+    assert [c["resume_after"] for c in coll.watch_calls] == [None, token(0), token(3), token(3)]
     assert checkpoint(sqlite_url)["mode"] == "stream"
     assert tables(sqlite_url) == reference_tables(coll.docs, TODAY)
     assert {d["_id"] for d in coll.docs} == {oid(1), oid(4), oid(7)}
@@ -1224,7 +1229,9 @@ def test_history_lost_with_stop_names_the_repair_command_with_a_masked_password(
     sqlite_url: str,
 ) -> None:
     lost = OperationFailure("Resume of change stream was not possible", code=286)
-    client = FakeClient([doc(1)], [insert(doc(3)), None, invalidate(), None])
+    client = FakeClient(
+        [doc(1)], [insert(doc(3)), None, invalidate(), None], namespace=("shop", "receipts")
+    )
     uri = "mongodb://app:s3cret@fake-host:27017/?authSource=admin"
 
     def source() -> MongoSource:
@@ -1238,7 +1245,7 @@ def test_history_lost_with_stop_names_the_repair_command_with_a_masked_password(
     message = str(info.value)
     assert "ended with an 'invalidate' event" in message
     assert (
-        "coffeeshop reconcile --repair --source 'mongodb://app:****@fake-host:27017/?authSource"
+        "coffeeshop reconcile --repair --source 'mongodb://app:***@fake-host:27017/?authSource"
         f"=admin' --database shop --collection receipts --db {sqlite_url}"
     ) in message
     assert "s3cret" not in message
@@ -1428,3 +1435,147 @@ def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
         # never less than a window back: the low end's _id was read at least 60 s ago
         assert second < 60 or low <= oid(second - 60), (second, low)
         assert len(poller.marks) <= 12
+
+
+# -- issue 23: values PyMongo's defaults cannot decode, history identity, namespaces (live) ------
+
+
+def _hostile_bson(prefix: str) -> tuple[list[Any], set[str]]:
+    """Receipts as raw BSON that PyMongo's defaults cannot decode, and the `_id`s of those
+    that must be quarantined (the one with an out-of-range extra field is valid)."""
+    from bson import DatetimeMS
+    from bson.raw_bson import RawBSONDocument
+    from hostile_corpus import MARK, YEAR_10000_MS, YEAR_MINUS_3_MS, bson_doc
+
+    documents = {
+        "date-10000": bson_doc(
+            _id=f"{prefix}date-10000", transactionDate=DatetimeMS(YEAR_10000_MS)
+        ),
+        "date-minus-3": bson_doc(
+            _id=f"{prefix}date-minus-3", transactionDate=DatetimeMS(YEAR_MINUS_3_MS)
+        ),
+        "name": bson_doc(
+            _id=f"{prefix}name", items=[{"product_name": f"La{MARK}tte", "product_quantity": 1}]
+        ),
+        "created": bson_doc(_id=f"{prefix}created", created=DatetimeMS(2**62)),
+    }
+    raw = [RawBSONDocument(data) for data in documents.values()]
+    return raw, {f"{prefix}{name}" for name in documents if name != "created"}
+
+
+def _decoding(coll: Any) -> Any:
+    from coffeeshop.sources.mongo.codec import CODEC_OPTIONS
+
+    return coll.with_options(codec_options=CODEC_OPTIONS)
+
+
+@live
+def test_live_undecodable_values_are_quarantined_on_every_path(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
+
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    snapshot, bad_in_snapshot = _hostile_bson("s-")
+    coll.insert_many([doc(n) for n in range(1, 5)] + snapshot)
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)  # snapshot
+    streamed, bad_in_stream = _hostile_bson("c-")
+    coll.insert_many([doc(5), *streamed, doc(6)])
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)  # stream
+    bad = bad_in_snapshot | bad_in_stream
+    with Store(url) as store:
+        assert {row["receipt_id"] for row in store.quarantine_rows()} == bad
+        assert store.count(schema.receipts) == 6 + 2
+    valid = [d for d in _decoding(coll).find() if d["_id"] not in bad]
+    assert _live_tables(tmp_path, today) == reference_tables(valid, today)
+    with Store(url) as store:  # the partitioned reader agrees
+        source = MongoSource(LIVE_URI, database=coll.database.name)
+        gathered = gather_collection_in_process(source, 3)
+        assert finish(store, source, gathered, today=today, repair=False).total_differences == 0
+
+
+@live
+def test_live_a_change_event_over_16_mb_is_read_by_id(tmp_path: Path, live_collection: Any) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    coll.insert_one({**doc(1), "notes": "a" * (9 << 20)})
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    # the update's event holds the 9 MB post-image and the 9 MB update description
+    coll.update_one({"_id": oid(1)}, {"$set": {"notes": "b" * (9 << 20), "Store_ID": 3}})
+    coll.insert_one(doc(2))
+    report = _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert report.applied == 2 and report.quarantined == 0
+    assert _live_tables(tmp_path, today) == reference_tables(list(coll.find()), today)
+
+
+@live
+def test_live_a_checkpoint_of_another_collection_history_is_history_lost(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    coll = live_collection
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    coll.insert_many([doc(1), doc(2)])
+    _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    (info,) = coll.database.list_collections(filter={"name": coll.name})
+    name = MongoSource(LIVE_URI, database=coll.database.name).name
+    with Store(url) as store:
+        found = store.load_checkpoint(name)
+        assert found is not None
+        state = json.loads(found.position)
+        assert state["history"]["uuid"] == bytes(info["info"]["uuid"]).hex()
+        state["history"]["uuid"] = "0" * 32  # as if the collection had been re-created since
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE cs_checkpoint SET position = ?", (json.dumps(state),))
+    source = MongoSource(LIVE_URI, database=coll.database.name)
+    with pytest.raises(SourceHistoryLost, match="is not the collection of the checkpoint"):
+        _live_sync(url, source, today, rebuild_on_history_lost=False)
+    report = _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert report.rebuilds == 1
+
+
+@live
+def test_live_a_misspelt_collection_is_refused_in_one_line(
+    tmp_path: Path, live_collection: Any
+) -> None:
+    from helpers import assert_one_line_error
+
+    live_collection.insert_one(doc(1))
+    result = subprocess.run(
+        [
+            *COMMAND,
+            "sync",
+            "--once",
+            "--source",
+            LIVE_URI,
+            "--database",
+            live_collection.database.name,
+            "--collection",
+            "reciept",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COFFEESHOP_DB": f"sqlite:///{tmp_path / 'live.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_one_line_error(result, "collection 'reciept' does not exist")
+
+
+@live
+def test_live_code_and_string_ids_are_two_receipts(tmp_path: Path, live_collection: Any) -> None:
+    from bson import Code
+
+    coll = live_collection
+    coll.insert_many([{**doc(1), "_id": Code("x")}, {**doc(2), "_id": "x"}])
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    today = _live_today()
+    report = _live_sync(url, MongoSource(LIVE_URI, database=coll.database.name), today)
+    assert report.applied == 2
+    with Store(url) as store:
+        assert store.count(schema.receipts) == 2
+        source = MongoSource(LIVE_URI, database=coll.database.name)
+        assert reconcile(store, source, today=today).total_differences == 0

@@ -74,7 +74,7 @@ def partitioned(url: str, path: Path, parts: int, *, repair: bool = False) -> Re
     with Store(url, bulk_load=repair) as store:
         gathered = gather_in_process(str(path), parts)
         assert gathered.partitions <= parts
-        return finish(store, JsonlSource(path).name, gathered, today=TODAY, repair=repair)
+        return finish(store, JsonlSource(path), gathered, today=TODAY, repair=repair)
 
 
 def single(url: str, path: Path, *, repair: bool = False) -> ReconcileReport:

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         pattern="^(updateLookup|whenAvailable)$",
         validation_alias="COFFEESHOP_FULL_DOCUMENT",
     )
+    wait_for_collection: bool = Field(
+        False,
+        validation_alias="COFFEESHOP_WAIT_FOR_COLLECTION",
+        description="MongoDB: wait for a collection that does not exist yet (else refused)",
+    )
     on_history_lost: str = Field(
         "rebuild", pattern="^(rebuild|stop)$", validation_alias="COFFEESHOP_ON_HISTORY_LOST"
     )
@@ -77,6 +82,7 @@ class Settings(BaseSettings):
             database=self.mongo_database,
             collection=self.mongo_collection,
             full_document=self.full_document,
+            wait_for_collection=self.wait_for_collection,
         )
 
     def zone(self) -> dt.tzinfo:
@@ -124,6 +130,7 @@ _OPTIONS = {  # settings fields set by a command-line option of the same meaning
     "mongo_collection": "--collection",
     "full_document": "--full-document",
     "on_history_lost": "--on-history-lost",
+    "wait_for_collection": "--wait-for-collection",
 }
 
 

@@ -17,6 +17,12 @@ class StoreError(CoffeeshopError):
     """The analysis database cannot be used (unreachable, refused, too new a schema)."""
 
 
+class FileRequestRefused(StoreError):
+    """The database server asked the client for a file that is not the one of the
+    `LOAD DATA LOCAL INFILE` statement in flight (a rogue or impostor server): nothing was
+    sent, and the statement failed."""
+
+
 class DatabaseMissing(StoreError):
     """A command that only reads was pointed at a database that does not exist or has no
     coffeeshop tables: it says so instead of creating anything."""

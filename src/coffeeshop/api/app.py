@@ -1,7 +1,8 @@
 """The application factory: `create_app(settings)` builds a fresh app; the async engine and the
 data-version watcher start in its lifespan.
 
-Middleware, outermost first: request metrics, CORS (when origins are configured), the cache
+Middleware, outermost first: the Host allow-list (`coffeeshop.api.hosts`), HEAD as GET,
+request metrics, CORS (when origins are configured), the cache
 fast path, which answers repeated requests before FastAPI routes them, then the security
 headers (CSP, no framing; cached responses carry them already). The API docs (/docs, /redoc)
 are served from vendored assets.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -26,6 +28,7 @@ from coffeeshop.api.database import ReadOnlyDatabase, async_url
 from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
 from coffeeshop.api.head import HeadAsGet
+from coffeeshop.api.hosts import HostAllowList, HostCheckMiddleware, allowed_names
 from coffeeshop.api.metrics import MetricsMiddleware
 from coffeeshop.api.routes import (
     health,
@@ -54,13 +57,21 @@ quarantine and the pipeline's state.
   `/health` and `/ready` stay open.
 * `/quarantine` shows the first 1,000 characters of each rejected input (`raw`), with its whole
   length (`raw_length`); `/quarantine/{entry_id}/raw` streams one entry's whole text.
-* A request must arrive whole within 10 s of connecting (else `408`), and its head must be at
-  most 64 KiB (else `431`); these and the connection cap are set by `COFFEESHOP_API_*` variables.
+* A request must arrive whole within 10 s of connecting (else `408`), its head must be at
+  most 64 KiB (else `431`), and it has no body (else `413`); a client that reads nothing of
+  its response for 30 s is disconnected. These and the connection cap are set by
+  `COFFEESHOP_API_*` variables.
+* The API answers to localhost, IP addresses and the names of `COFFEESHOP_API_ALLOWED_HOSTS`;
+  any other `Host` gets `400` (against DNS rebinding).
 """
 
 
-def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, freeze_gc: bool = False, bind_host: str | None = None
+) -> FastAPI:
     """A new API app over `settings.db` (or `ASYNC_SQL_DSN`); nothing connects until it starts.
+
+    `bind_host`: the address it listens on (`serve --host`), a name the Host check allows.
 
     `freeze_gc` (for a server process, not a test): after startup, move every object alive
     out of the collector's reach (`gc.freeze`), so a full collection scans only what requests
@@ -73,7 +84,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan(state, api_settings, freeze_gc=freeze_gc),
-        middleware=_middleware(state, api_settings),
+        middleware=_middleware(state, api_settings, bind_host),
         docs_url=None,  # served below from vendored assets, not from a CDN
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
@@ -124,9 +135,16 @@ def _lifespan(
     return lifespan
 
 
-def _middleware(state: ApiState, api_settings: ApiSettings) -> list[Middleware]:
+def _middleware(
+    state: ApiState, api_settings: ApiSettings, bind_host: str | None
+) -> list[Middleware]:
     """The middleware stack, outermost first (see the module's docstring)."""
-    middleware = [Middleware(HeadAsGet), Middleware(MetricsMiddleware, metrics=state.metrics)]
+    allow_list = HostAllowList(allowed_names(api_settings.allowed_host_list, bind_host))
+    middleware = [
+        Middleware(HostCheckMiddleware, allow_list=allow_list),
+        Middleware(HeadAsGet),
+        Middleware(MetricsMiddleware, metrics=state.metrics),
+    ]
     if api_settings.cors_origin_list:
         middleware.append(
             Middleware(
@@ -176,9 +194,14 @@ def _add_pages(app: FastAPI) -> None:
         return FileResponse(f"{docs_directory}/redoc.html", headers={"Cache-Control": "no-cache"})
 
 
+BIND_HOST_VARIABLE = "COFFEESHOP_API_BIND_HOST"  # set by `serve` for its worker processes
+
+
 def create_app_from_env() -> FastAPI:
     """For `uvicorn --factory` and worker processes: settings from the environment only."""
-    return create_app(load_api_settings(), freeze_gc=True)
+    return create_app(
+        load_api_settings(), freeze_gc=True, bind_host=os.environ.get(BIND_HOST_VARIABLE)
+    )
 
 
 __all__ = ["ApiSettings", "create_app", "create_app_from_env"]

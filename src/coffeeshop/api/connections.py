@@ -11,18 +11,29 @@ loop). `GuardedHttpToolsProtocol` adds, per connection:
   `408` when part of a request had arrived);
 * a head limit: a request line plus headers over `max_header_bytes` is answered `431` and the
   connection closed; the parser never sees more than that many bytes of one head;
+* no request body: the API only takes GET and HEAD, so a request that announces a body
+  (`Transfer-Encoding`, or a `Content-Length` other than 0) is answered `413` and closed
+  without its body or chunked trailers being read (they would escape the head limit);
+* a send timeout: a connection whose response cannot be written (the client reads nothing,
+  so the write buffer stays above its high-water mark) and makes no progress for
+  `send_timeout` seconds is aborted, its buffered response dropped, whether or not the
+  response was complete (a closing connection with an unread response would otherwise stay
+  for ever);
 * a connection cap: with `max_connections` open, a new connection closes the connection that
-  has waited longest without a request in progress (idle keep-alive, or still sending its
-  head); when every connection is serving a request, the new one gets `503` and is closed.
-  The cap stays below the process's open-file limit, so accept() never runs out of
-  descriptors.
+  has waited longest without progress: idle (keep-alive, or still sending its head) or
+  stalled on writing to a client that does not read. When every connection is serving a
+  request and writing, the new one gets `503` and is closed. The cap stays below the
+  process's open-file limit, so accept() never runs out of descriptors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+import socket
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +56,7 @@ class ConnectionLimits:
     keep_alive: int = 5
     max_header_bytes: int = 64 * 1024
     max_connections: int = 1000
+    send_timeout: float = 30.0
 
     def effective_max_connections(self) -> int:
         """`max_connections`, lowered to fit the open-file limit of this process."""
@@ -65,6 +77,9 @@ def _plain(status: bytes, text: bytes) -> bytes:
 TOO_LARGE = _plain(b"431 Request Header Fields Too Large", b"Request header too large.")
 TIMED_OUT = _plain(b"408 Request Timeout", b"The request was not sent in time.")
 BUSY = _plain(b"503 Service Unavailable", b"Too many connections.")
+NO_BODY = _plain(
+    b"413 Content Too Large", b"This API takes no request body (GET and HEAD requests only)."
+)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -89,6 +104,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._lingering = False
         self._request_timer: asyncio.TimerHandle | None = None
         self._waiting_since = time.monotonic()  # since when no request is in progress
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._stalled_since: float | None = None  # since when the write buffer is full
+        self._earlier: list[Any] = []  # cycles a pipelined request superseded as `self.cycle`
 
     # -- connection life ------------------------------------------------------------------
 
@@ -103,25 +121,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_request_timer()
+        self._cancel_send_timer()
+        # uvicorn tells only the newest request of the connection that it is gone: an earlier
+        # one still writing (pipelined requests) would write to the closed transport and log
+        # a traceback. Tell every one.
+        for cycle in self._earlier:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self._earlier.clear()
         super().connection_lost(exc)
 
     def _evict_one(self) -> bool:
-        """Close the connection that has waited longest with no request in progress."""
+        """Close the connection that has gone longest without progress: idle, or stalled on
+        writing to a client that does not read (aborted: its unread response is dropped)."""
         oldest: GuardedHttpToolsProtocol | None = None
+        oldest_since = 0.0
         for other in self.connections:
-            if (
-                other is self
-                or not isinstance(other, GuardedHttpToolsProtocol)
-                or not other._waiting()
-                or other.transport.is_closing()
-            ):
+            if other is self or not isinstance(other, GuardedHttpToolsProtocol):
                 continue
-            if oldest is None or other._waiting_since < oldest._waiting_since:
-                oldest = other
+            since = other._no_progress_since()
+            if since is not None and (oldest is None or since < oldest_since):
+                oldest, oldest_since = other, since
         if oldest is None:
             return False
-        oldest.transport.close()
+        if oldest._stalled_since is not None:
+            oldest._reset()
+        else:
+            oldest.transport.close()
         return True
+
+    def _no_progress_since(self) -> float | None:
+        """Since when this connection is evictable: stalled on writing, or waiting for a
+        request (None: it is serving one, or already closing with nothing left to send)."""
+        if self._stalled_since is not None:
+            return self._stalled_since
+        if self._waiting() and not self.transport.is_closing():
+            return self._waiting_since
+        return None
 
     def _waiting(self) -> bool:
         """No request in progress: idle, or still sending a request head."""
@@ -149,6 +186,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def on_message_complete(self) -> None:
+        if self._lingering:
+            return
         self._cancel_request_timer()  # the whole request is in: the rest is up to the app
         self._head_bytes = 0
         self._reading_head = True
@@ -160,11 +199,88 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._waiting_since = time.monotonic()
             self._arm_request_timer()
 
+    # -- send timeout -----------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The write buffer went over its high-water mark: the client is not reading."""
+        super().pause_writing()
+        self._stalled_since = time.monotonic()
+        self._arm_send_timer()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stalled_since = None
+        self._cancel_send_timer()
+
+    def _arm_send_timer(self) -> None:
+        self._cancel_send_timer()
+        self._send_timer = self.loop.call_later(
+            self.limits.send_timeout, self._send_timed_out, self.transport.get_write_buffer_size()
+        )
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_timed_out(self, buffered_then: int) -> None:
+        """No resume within `send_timeout`: go on while the buffer shrank (a slow reader),
+        abort when nothing at all was written (a client that reads nothing)."""
+        self._send_timer = None
+        if self._stalled_since is None:
+            return
+        buffered = self.transport.get_write_buffer_size()
+        if buffered < buffered_then:
+            self._arm_send_timer()
+            return
+        log.info(
+            "closed a connection whose client read nothing for %g s (%d bytes unsent)",
+            self.limits.send_timeout,
+            buffered,
+        )
+        self._reset()
+
+    def _reset(self) -> None:
+        """Drop the connection and what it still had to send, in the kernel too: a plain
+        close would leave the unread bytes queued (megabytes per client) until the kernel
+        gives up on them, so the socket lingers 0 s, which resets the connection."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    # -- request body -----------------------------------------------------------------------
+
+    def on_body(self, body: bytes) -> None:
+        if not self._lingering:
+            super().on_body(body)
+
+    def _announces_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (
+                name == b"content-length" and value.strip().strip(b"0")
+            ):
+                return True
+        return False
+
     # -- head size --------------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        if self._lingering:  # a request pipelined behind a refused one: never served
+            return
+        if self._announces_body():
+            # The parser goes on through the rest of the bytes already received (at most one
+            # read's worth); on_body and on_message_complete ignore them, and nothing more is
+            # read: the body and any chunked trailers are never buffered.
+            self._refuse(NO_BODY, "a request with a body: answered 413")
+            return
+        previous = self.cycle
         super().on_headers_complete()
+        if previous is not None and previous is not self.cycle and not previous.response_complete:
+            self._earlier = [c for c in self._earlier if not c.response_complete]
+            self._earlier.append(previous)
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -186,12 +302,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().data_received(piece)
 
     def _reject_head(self) -> None:
-        """Answer 431, then drop what the client still sends for a moment before closing, so
-        that it reads the answer instead of a reset."""
-        log.warning("a request head over %d bytes: answered 431", self.limits.max_header_bytes)
+        self._refuse(
+            TOO_LARGE, f"a request head over {self.limits.max_header_bytes} bytes: answered 431"
+        )
+
+    def _refuse(self, answer: bytes, reason: str) -> None:
+        """Send `answer`, then drop what the client still sends for a moment before closing,
+        so that it reads the answer instead of a reset."""
+        log.warning("%s", reason)
         self._lingering = True
         self._cancel_request_timer()
-        self.transport.write(TOO_LARGE)
+        self.transport.write(answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.store import normalize_url
-from coffeeshop.store.access import sqlite_existing_file
+from coffeeshop.store.access import refuse_hard_links, sqlite_existing_file
 from coffeeshop.store.dialects import dialect_named, dialect_of
 from coffeeshop.store.url import describe_error
 
@@ -46,7 +46,8 @@ class _StaleConnection(Exception):
 
 def async_url(settings: Settings) -> URL:
     """The async URL: `ASYNC_SQL_DSN` when set, else the sync URL with the async driver
-    (mysql+pymysql -> mysql+asyncmy, sqlite -> sqlite+aiosqlite, postgresql -> +psycopg)."""
+    (mysql+pymysql -> mysql+asyncmy, sqlite -> sqlite+aiosqlite, postgresql -> +psycopg).
+    The original deployment's `mysql+aiomysql://` is served through asyncmy too."""
     if settings.async_db:
         try:
             url = make_url(settings.async_db)
@@ -59,7 +60,10 @@ def async_url(settings: Settings) -> URL:
         url = normalize_url(settings.db)
     dialect = dialect_of(url)  # one line naming the databases supported, for any other
     url = dialect.async_url(url)
-    return sqlite_existing_file(url) if dialect.local_file else url
+    if not dialect.local_file:
+        return url
+    refuse_hard_links(url, dialect.display_url(url))
+    return sqlite_existing_file(url)
 
 
 def display_url(url: URL) -> str:

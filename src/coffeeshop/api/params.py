@@ -19,23 +19,43 @@ MAX_QUARANTINE_LIMIT = 1_000
 MAX_OFFSET = 1_000_000_000
 MAX_STORE_ID = 2**31 - 1
 
-_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
-_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# The first and last year of the calendar are refused: an endpoint computes from a date (a
+# week back, the next day, the end of a month), which must exist. A range with a margin of
+# a year covers every such step, for every endpoint, present and future.
+FIRST_DAY = dt.date(2, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+_YEAR = r"(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+# Published in the OpenAPI document: the shape and the range of years.
+_MONTH = rf"^{_YEAR}-(0[1-9]|1[0-2])$"
+_DAY = rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
+# Checked first, so that a wrong shape and a year out of range get different words.
+_MONTH_SHAPE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_DAY_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def _month(value: str) -> str:
-    if not re.fullmatch(_MONTH, value):
+    if not re.fullmatch(_MONTH_SHAPE, value):
         raise ValueError("must be a month as YYYY-MM, e.g. 2026-01")
+    if not FIRST_DAY.year <= int(value[:4]) <= LAST_DAY.year:
+        raise ValueError(
+            f"{value} is out of range: a month must be between {FIRST_DAY.isoformat()[:7]} "
+            f"and {LAST_DAY.isoformat()[:7]}"
+        )
     return value
 
 
 def _day(value: str) -> str:
-    if not re.fullmatch(_DAY, value):
+    if not re.fullmatch(_DAY_SHAPE, value):
         raise ValueError("must be a date as YYYY-MM-DD, e.g. 2026-11-01")
     try:
-        dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value} is not a date on the calendar") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(
+            f"{value} is out of range: a date must be between {FIRST_DAY.isoformat()} "
+            f"and {LAST_DAY.isoformat()}"
+        )
     return value
 
 

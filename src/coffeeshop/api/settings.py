@@ -2,9 +2,11 @@
 
 `COFFEESHOP_API_TOKEN` (a bearer token for the data endpoints), `COFFEESHOP_CORS_ORIGINS`
 (comma-separated origins allowed to call the API from a browser, or `*`) and
-`COFFEESHOP_API_REFRESH` (how often the data version is re-read, in seconds), and the
-connection limits `COFFEESHOP_API_REQUEST_TIMEOUT`, `COFFEESHOP_API_KEEP_ALIVE`,
-`COFFEESHOP_API_MAX_HEADER_BYTES` and `COFFEESHOP_API_MAX_CONNECTIONS` (see
+`COFFEESHOP_API_REFRESH` (how often the data version is re-read, in seconds),
+`COFFEESHOP_API_ALLOWED_HOSTS` (host names answered besides localhost and IP addresses, see
+`coffeeshop.api.hosts`), and the connection limits `COFFEESHOP_API_REQUEST_TIMEOUT`,
+`COFFEESHOP_API_KEEP_ALIVE`, `COFFEESHOP_API_MAX_HEADER_BYTES`,
+`COFFEESHOP_API_MAX_CONNECTIONS` and `COFFEESHOP_API_SEND_TIMEOUT` (see
 `coffeeshop.api.connections`).
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from coffeeshop.api.connections import ConnectionLimits
+from coffeeshop.api.hosts import is_host_pattern
 from coffeeshop.config import Settings, build_settings
 
 
@@ -68,6 +71,21 @@ class ApiSettings(Settings):
         le=1_000_000,
         validation_alias=AliasChoices("COFFEESHOP_API_MAX_CONNECTIONS"),
         description="open connections per worker (lowered to fit the open-file limit)",
+    )
+
+    api_send_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("COFFEESHOP_API_SEND_TIMEOUT"),
+        description="seconds a response may go without any of it being read by the client "
+        "(else the connection is closed and the rest of the response dropped)",
+    )
+    allowed_hosts: str = Field(
+        "",
+        validation_alias=AliasChoices("COFFEESHOP_API_ALLOWED_HOSTS"),
+        description="comma-separated host names the API answers to besides localhost, IP "
+        "addresses and the address it listens on (`*.example.com` for subdomains, `*` for any)",
     )
 
     currency: str | None = Field(
@@ -123,6 +141,21 @@ class ApiSettings(Settings):
                 )
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        for name in _split(value):
+            if not is_host_pattern(name):
+                raise ValueError(
+                    f"{name!r} is not a host name (expected e.g. analytics.example.com, "
+                    "*.example.com, or *)"
+                )
+        return value
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [name.lower() for name in _split(self.allowed_hosts)]
+
     @property
     def cors_origin_list(self) -> list[str]:
         return _split(self.cors_origins)
@@ -134,6 +167,7 @@ class ApiSettings(Settings):
             keep_alive=self.api_keep_alive,
             max_header_bytes=self.api_max_header_bytes,
             max_connections=self.api_max_connections,
+            send_timeout=self.api_send_timeout,
         )
 
     @property

@@ -51,9 +51,12 @@ def serve(
 
     COFFEESHOP_CORS_ORIGINS: browser origins allowed to call it (comma-separated).
 
+    COFFEESHOP_API_ALLOWED_HOSTS: host names it answers to besides localhost and IP
+    addresses (comma-separated; any other Host header gets 400).
+
     Example: coffeeshop serve --db mysql+pymysql://reader@127.0.0.1:3306/shop --workers 2
     """
-    from coffeeshop.api.app import create_app
+    from coffeeshop.api.app import BIND_HOST_VARIABLE, create_app
     from coffeeshop.api.server import check_port
     from coffeeshop.api.server import serve as run_server
     from coffeeshop.api.settings import load_api_settings
@@ -62,13 +65,15 @@ def serve(
     # --db on the command line wins over ASYNC_SQL_DSN too: the async URL is derived from it.
     settings = load_api_settings(db=db, async_db="" if db else None)
     configure_server(settings.log_level)
-    api = create_app(settings, freeze_gc=True)  # checks URL and driver: a bad one exits 2
+    # Checks URL and driver (a bad one exits 2); the Host check allows the --host name.
+    api = create_app(settings, freeze_gc=True, bind_host=host)
     # The API never creates a database: a missing one (or one without the tables) exits 2.
     check_port(host, port)  # first: a port in use is the more immediate problem
     check_readable(settings.db, async_db=settings.async_db, wait=wait)
     # Worker processes build their own app from the environment: hand them these settings.
     os.environ["COFFEESHOP_DB"] = settings.db
     os.environ["ASYNC_SQL_DSN"] = settings.async_db or ""
+    os.environ[BIND_HOST_VARIABLE] = host
     options: dict[str, Any] = {
         "access_log": False,
         "server_header": False,

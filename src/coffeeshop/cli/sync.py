@@ -39,6 +39,15 @@ FullDocumentOption = Annotated[
         show_default=False,
     ),
 ]
+WaitForCollectionOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--wait-for-collection",
+        help="MongoDB: wait for the collection to be created instead of refusing a "
+        "namespace that does not exist [env: COFFEESHOP_WAIT_FOR_COLLECTION]",
+        show_default=False,
+    ),
+]
 OnHistoryLostOption = Annotated[
     str | None,
     typer.Option(
@@ -67,12 +76,16 @@ def sync(
     collection: MongoCollectionOption = None,
     full_document: FullDocumentOption = None,
     on_history_lost: OnHistoryLostOption = None,
+    wait_for_collection: WaitForCollectionOption = None,
     backfill_workers: cli_dask.BackfillWorkersOption = None,
 ) -> None:
     """Apply receipt changes from a source to the analysis tables.
 
     A MongoDB source is read as a snapshot of the collection, then its change stream
-    (a replica set is needed; a standalone server is polled for new documents only).
+    (on a replica set). A standalone server has no change stream and is polled: new
+    documents are read within the poll interval, updates and deletes by a read of the
+    whole collection every 5 minutes; deletes made while no sync runs are seen only by
+    `coffeeshop reconcile --repair`.
 
     Example: coffeeshop sync --source receipts.jsonl --db sqlite:///analysis.db --follow
     """
@@ -87,6 +100,7 @@ def sync(
         mongo_collection=collection,
         full_document=full_document,
         on_history_lost=on_history_lost,
+        wait_for_collection=wait_for_collection,
     )
     refuse_csv(settings.source)
     from coffeeshop.pipeline.facade import sync_settings

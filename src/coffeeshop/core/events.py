@@ -57,32 +57,35 @@ CHANGE_OPERATIONS = frozenset({"insert", "replace", "update", "delete"})
 _ABSENT: Any = object()
 
 
-def event_from_object(obj: Any, *, where: str, raw: str) -> Event:
+def event_from_object(obj: Any, *, where: str, raw: str, literal: bool = False) -> Event:
     """Map one decoded input object to an event.
 
     A plain document is an insert (or a replace when its `_id` is known); an
-    object with `operationType` is a MongoDB change event.
+    object with `operationType` is a MongoDB change event. `literal`: the object was
+    decoded from BSON (read from MongoDB), so its `_id` is keyed as it is, never read as
+    Extended JSON (see `receipt_key`).
     """
     if not isinstance(obj, Mapping):
         return Unreadable(
             reason=f"expected a JSON object, got {_json_kind(obj)}", where=where, raw=raw
         )
     if "operationType" in obj:
-        return _event_from_change(obj, where=where, raw=raw)
+        return _event_from_change(obj, where=where, raw=raw, literal=literal)
     if "_id" not in obj:
         return Unreadable(reason="document has no _id", where=where, raw=raw)
-    return _upsert(obj, where=where, raw=raw)
+    return _upsert(obj, where=where, raw=raw, literal=literal)
 
 
-def _upsert(doc: Mapping[str, Any], *, where: str, raw: str) -> Event:
+def _upsert(doc: Mapping[str, Any], *, where: str, raw: str, literal: bool) -> Event:
     try:
-        key = receipt_key(doc["_id"])
+        key = receipt_key(doc["_id"], literal=literal)
     except InvalidReceipt as exc:  # an _id that cannot be keyed is unreadable, not fatal
         return Unreadable(reason=exc.reason, where=where, raw=raw)
-    return Upsert(key=key, receipt_id=display_id(doc["_id"]), doc=doc, where=where, raw=raw)
+    receipt_id = display_id(doc["_id"], literal=literal)
+    return Upsert(key=key, receipt_id=receipt_id, doc=doc, where=where, raw=raw)
 
 
-def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Event:
+def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str, literal: bool) -> Event:
     operation = change.get("operationType")
     if not isinstance(operation, str) or operation not in CHANGE_OPERATIONS:
         return Unreadable(
@@ -96,10 +99,10 @@ def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Ev
         if key_id is _ABSENT:
             return Unreadable(reason="delete event has no documentKey._id", where=where, raw=raw)
         try:
-            key = receipt_key(key_id)
+            key = receipt_key(key_id, literal=literal)
         except InvalidReceipt as exc:
             return Unreadable(reason=f"documentKey.{exc.reason}", where=where, raw=raw)
-        return Delete(key=key, receipt_id=display_id(key_id), where=where)
+        return Delete(key=key, receipt_id=display_id(key_id, literal=literal), where=where)
     if "fullDocument" not in change:
         return Unreadable(
             reason=f"{operation} event has no fullDocument (open the change stream with "
@@ -120,7 +123,7 @@ def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str) -> Ev
         if key_id is _ABSENT:
             return Unreadable(reason=f"{operation} event has no _id", where=where, raw=raw)
         full = {"_id": key_id, **full}
-    return _upsert(full, where=where, raw=raw)
+    return _upsert(full, where=where, raw=raw, literal=literal)
 
 
 def _json_kind(obj: Any) -> str:

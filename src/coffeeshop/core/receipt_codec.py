@@ -123,9 +123,11 @@ def _lines(text: str | bytes) -> tuple[tuple[str, int], ...]:
     return tuple(map(tuple, json.loads(text)))
 
 
+encode_lines = _fast_json()  # a receipt's items as stored: [[name, quantity], ...]
+
 NAMESPACE: dict[str, Any] = {
     "Receipt": Receipt,
-    "_json": _fast_json(),
+    "_json": encode_lines,
     "_lines": _lines,
     "_date_of": date_of,
     "_encode_key": encode_key,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bson import Decimal128, json_util
+from bson import DatetimeMS, Decimal128, json_util
 
 # Numbers with more digits than this are never a valid Store_ID or quantity, and keys
 # of such numbers use scientific notation: no value is ever written out digit by digit.
@@ -96,9 +96,18 @@ def _type_name(value: Any) -> str:
         return "an object"
     if isinstance(value, list | tuple):
         return "a list"
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, int | float | Decimal | Decimal128):
         return f"the number {_preview(value)}"
+    if isinstance(value, DatetimeMS):
+        return out_of_range(value)
     return type(value).__name__
+
+
+def out_of_range(value: DatetimeMS) -> str:
+    """A BSON date Python cannot hold (outside years 1-9999), said with its value."""
+    ms = int(value)
+    year = 1970 + ms / 31_556_952_000  # milliseconds in a mean Gregorian year
+    return f"a date outside years 1-9999 ({ms} ms from 1970, about year {year:.0f})"
 
 
 def _preview(value: Any) -> str:

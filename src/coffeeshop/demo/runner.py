@@ -255,7 +255,7 @@ class Demo:
         settings = load_api_settings(db=options.db_url, async_db="")
         self._token_required = settings.token is not None
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, bind_host=options.host),
             host=options.host,
             port=options.port,
             log_config=None,  # the demo's logging, set up by the command

@@ -44,6 +44,7 @@ from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 from pydantic import Field
 
+from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.errors import ConfigError
 from coffeeshop.orchestration.progress import log_reconcile
@@ -64,6 +65,10 @@ from coffeeshop.store import Store
 log = logging.getLogger("coffeeshop.orchestration.scaleout")
 
 RETRIES = 2
+# Free bytes the temporary directory needs for Prefect's temporary API server: its SQLite
+# migrations write scratch files there, and on a full disk it fails only after its start-up
+# timeout (minutes), with tracebacks.
+EPHEMERAL_SCRATCH = 32 << 20
 PARTS_PER_WORKER = 4  # more, smaller partitions: a lost one costs less, stragglers balance
 
 
@@ -216,7 +221,7 @@ def reconcile_partitioned_flow(
     )
     # A rebuild writes with the database's bulk path (MariaDB/MySQL: LOAD DATA LOCAL INFILE).
     with Store(settings.db, read_only=not repair, bulk_load=repair) as store:
-        return finish(store, source_obj.name, gathered, today=settings.today(), repair=repair)
+        return finish(store, source_obj, gathered, today=settings.today(), repair=repair)
 
 
 def reconcile_on_dask(
@@ -264,6 +269,7 @@ def shared_api() -> Iterator[str]:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
+    scratch.require_free("Prefect's temporary API server", EPHEMERAL_SCRATCH)
     server = SubprocessASGIServer()
     server.start(timeout=int(os.environ.get(EPHEMERAL_TIMEOUT, DEFAULTS[EPHEMERAL_TIMEOUT])))
     try:

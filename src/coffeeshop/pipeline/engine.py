@@ -140,7 +140,11 @@ class Syncer:
         source.open(checkpoint.position if checkpoint else None)
         try:
             if checkpoint:
-                log.info("resuming %s after %s", source.name, _short(checkpoint.position))
+                describe = getattr(source, "describe_position", None)  # optional
+                where = describe(checkpoint.position) if describe else None
+                log.info(
+                    "resuming %s %s", source.name, where or f"after {_short(checkpoint.position)}"
+                )
             version = checkpoint.version if checkpoint else 0
             last_position = checkpoint.position if checkpoint else None
             today = self.today()

@@ -27,7 +27,9 @@ from coffeeshop.core.partials import (
 from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, decode_key, getter, row_to_receipt
 from coffeeshop.core.replay import MergedReplay
+from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
+from coffeeshop.sources.base import Source
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo_partitions import plan_source, read_source_range
 from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
@@ -124,13 +126,15 @@ def sorted_rows(runs: Iterable[list[Row]]) -> Iterator[Row]:
 
 def finish(
     store: Store,
-    source_name: str,
+    source: Source,
     gathered: Gathered,
     *,
     today: dt.date,
     repair: bool,
 ) -> ReconcileReport:
-    """Compare, and with `repair` rebuild, exactly as `pipeline.reconcile.reconcile` does."""
+    """Compare, and with `repair` rebuild, exactly as `pipeline.reconcile.reconcile` does
+    (reading `source` on from the partitions' end to where it ends at the commit)."""
+    source_name = source.name
     partial, rows, quarantine = gathered.partial, gathered.rows, gathered.quarantine
     position = gathered.position
     if repair:
@@ -152,6 +156,7 @@ def finish(
             quarantine,
             position=position,
             today=today,
+            catch_up=catch_up.reader(source),
         )
         report.repaired = True
     return report

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,9 @@ from coffeeshop.core.receipt_codec import (
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError
+from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.readahead import source_batches
+from coffeeshop.scratch import directory as scratch_directory
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
 
@@ -186,10 +187,12 @@ def reconcile(
     the source's checkpoint row (SQLite: the database's write lock), so it lands between
     two batches, and moves the checkpoint to where this read of the source ended. The
     running sync's next batch sees the moved checkpoint, writes nothing, and continues
-    from the new position. The tables stay exact either way."""
+    from the new position. The tables stay exact either way. The rebuild reads the source on
+    from where this read ended to where it ends at the commit (`pipeline.catch_up`): it never
+    commits behind what another repair or the sync committed meanwhile."""
     report, replacing = _start(store, source.name, repair=repair, replace_source=replace_source)
-    with tempfile.TemporaryDirectory(prefix="coffeeshop-reconcile-") as scratch:
-        snapshot = SourceSnapshot(scratch)
+    with scratch_directory("reconcile") as scratch:
+        snapshot = SourceSnapshot(str(scratch))
         try:
             snapshot.fold(source, limits or BatchLimits(max_events=20_000))
             report.position = snapshot.position
@@ -210,6 +213,7 @@ def reconcile(
                     position=report.position,
                     today=today,
                     replace=replace_source,
+                    catch_up=catch_up.reader(source),
                 )
                 report.repaired = True
         finally:

@@ -18,6 +18,7 @@ def open_source(
     database: str = "coffeeshop",
     collection: str = "receipt",
     full_document: str = "updateLookup",
+    wait_for_collection: bool = False,
 ) -> Source:
     """The source a spec names: a `mongodb://` / `mongodb+srv://` URI, or a JSONL file."""
     if not spec:
@@ -29,7 +30,11 @@ def open_source(
         from coffeeshop.sources.mongo import MongoSource
 
         return MongoSource(
-            spec, database=database, collection=collection, full_document=full_document
+            spec,
+            database=database,
+            collection=collection,
+            full_document=full_document,
+            wait_for_collection=wait_for_collection,
         )
     from coffeeshop.sources.jsonl import JsonlSource
 

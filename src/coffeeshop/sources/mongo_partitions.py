@@ -31,6 +31,7 @@ from coffeeshop.core.partials import Candidate, Positioned, Unkeyed, fold, split
 from coffeeshop.core.plan import parse_events
 from coffeeshop.redact import mask_url
 from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.mongo.codec import encodable
 from coffeeshop.sources.partitions import RangeOutput
 
 # Brackets whose values Python orders as MongoDB does: these are cut at sampled quantiles.
@@ -112,7 +113,13 @@ def _cut(collection: Any, bracket: str, share: int) -> list[IdRange]:
             {"$project": {"_id": 1}},
         ]
     )
-    ids = sorted({doc["_id"] for doc in sample if isinstance(doc["_id"], _ORDERED[bracket])})
+    ids = sorted(
+        {
+            doc["_id"]
+            for doc in sample
+            if isinstance(doc["_id"], _ORDERED[bracket]) and encodable(doc["_id"])
+        }
+    )  # (a string that was not UTF-8 cannot be sent back as a bound)
     bounds: list[Any] = []
     for i in range(1, share):
         bound = ids[len(ids) * i // share] if ids else None
@@ -146,7 +153,7 @@ def _parsed(collection: Any, id_range: IdRange, counted: dict[str, int]) -> Iter
     cursor = collection.find(id_range.query(), sort=[("_id", 1)], batch_size=5000)
     batch: list[Any] = []
     for doc in cursor:
-        batch.append(event_from_object(doc, where="snapshot", raw=""))
+        batch.append(event_from_object(doc, where="snapshot", raw="", literal=True))
         if len(batch) >= 5000:
             yield from _positioned(batch, counted)
             batch = []

@@ -12,6 +12,7 @@ coffeeshop tables instead of creating them.
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,26 @@ def sqlite_existing_file(url: URL) -> URL:
     return url.set(database=f"file:{quote(path)}").update_query_dict({"mode": "rw", "uri": "true"})
 
 
+def refuse_hard_links(url: URL, safe_url: str) -> None:
+    """Refuse an SQLite file that has more than one name (hard links). SQLite keeps the
+    write-ahead log and its index (`-wal`, `-shm`) next to the name it was opened by, so a
+    reader through one name does not see what a writer commits through another (stale
+    figures, silently), and two writers through two names can corrupt the file."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        links = os.stat(Path(path).expanduser()).st_nlink
+    except OSError:
+        return  # missing or unreadable: reported when it is opened
+    if links > 1:
+        raise ConfigError(
+            f"database {safe_url}: the file {path} has {links} names (hard links), and SQLite "
+            "keeps its write-ahead log per name, so readers through one name miss what is "
+            "written through another; use one name (copy the file instead of linking it)"
+        )
+
+
 def create_checked_engine(
     url: URL, safe_url: str, *, read_only: bool, bulk_load: bool = False
 ) -> Engine:
@@ -56,6 +77,8 @@ def create_checked_engine(
     `?charset=bogus`, or an SQLite option the driver would silently ignore. `bulk_load`:
     with the driver arguments the dialect's bulk path needs."""
     dialect = dialect_of(url)
+    if dialect.local_file:
+        refuse_hard_links(url, safe_url)
     if dialect.local_file and read_only:
         url = sqlite_existing_file(url)
     options = dialect.engine_options()

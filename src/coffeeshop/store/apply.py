@@ -6,14 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.plan import ParsedEvent, QuarantineEntry, plan_batch, touched_keys
+from coffeeshop.core.plan import (
+    BatchPlan,
+    ParsedEvent,
+    QuarantineEntry,
+    plan_batch,
+    touched_keys,
+)
 from coffeeshop.core.receipt_codec import Row
 from coffeeshop.core.replay import Replay
 from coffeeshop.store import bulk, checkpoint, ownership, quarantine, receipts, schema, tables
@@ -25,6 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("coffeeshop.store")
 
 REBUILD_ROWS = 5000  # receipts per insert while rebuilding
+
+# A rebuild's way on from its snapshot: given the snapshot's position, the source's batches
+# after it (validated events, and the position after each) to where the source ends now.
+CatchUp = Callable[[str], Iterable[tuple[Sequence[ParsedEvent], str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +67,9 @@ def apply_batch(
         if version == 1:  # this source's first batch: is the database its own?
             ownership.check(conn, source, rebuild=False, database=store.safe_url)
         store.fault_at("begin")
-        plan = plan_batch(events, receipts.load(conn, stmts, touched_keys(events)))
-        receipts.write(conn, stmts, plan)
-        store.fault_at("receipts")
-        tables.apply_delta(conn, stmts, plan.delta)
-        store.fault_at("aggregates")
+        plan, changed = _write_events(store, conn, source, events)
         if not plan.delta.is_empty:
             tables.SUMMARY.write(conn, stmts, today)
-        changed = quarantine.write(conn, source, plan.quarantine_clear, plan.quarantine_add)
-        store.fault_at("quarantine")
         checkpoint.record(
             conn,
             source,
@@ -89,6 +93,22 @@ def apply_batch(
     )
 
 
+def _write_events(
+    store: Store, conn: Connection, source: str, events: Sequence[ParsedEvent]
+) -> tuple[BatchPlan, bool]:
+    """Plan `events` over the stored receipts they touch and write the plan (receipts,
+    aggregates, quarantine); the plan, and whether the quarantine changed."""
+    stmts = store.statements
+    plan = plan_batch(events, receipts.load(conn, stmts, touched_keys(events)))
+    receipts.write(conn, stmts, plan)
+    store.fault_at("receipts")
+    tables.apply_delta(conn, stmts, plan.delta)
+    store.fault_at("aggregates")
+    changed = quarantine.write(conn, source, plan.quarantine_clear, plan.quarantine_add)
+    store.fault_at("quarantine")
+    return plan, changed
+
+
 def rebuild(
     store: Store,
     source: str,
@@ -98,6 +118,7 @@ def rebuild(
     position: str,
     today: dt.date,
     replace: bool,
+    catch_up: CatchUp | None,
 ) -> int:
     """`Store.rebuild`'s transaction; returns the number of receipts written."""
     stmts = store.statements
@@ -121,12 +142,48 @@ def rebuild(
                 count = _insert_receipts(store, conn, replay.rows())
                 quarantine.write(conn, source, (), list(entries))
         tables.apply_delta(conn, stmts, replay.delta().prune())
+        if catch_up is not None:
+            position, applied, quarantined = _caught_up(store, conn, source, position, catch_up)
+        else:
+            applied = quarantined = 0
         tables.SUMMARY.write(conn, stmts, today)
         checkpoint.bump_data_version(conn)
         checkpoint.record(
-            conn, source, position, version, applied=0, quarantined=0, reset_counts=True
+            conn,
+            source,
+            position,
+            version,
+            applied=applied,
+            quarantined=quarantined,
+            reset_counts=True,
         )
     return count
+
+
+def _caught_up(
+    store: Store, conn: Connection, source: str, position: str, catch_up: CatchUp
+) -> tuple[str, int, int]:
+    """Inside the rebuild's transaction, on top of its snapshot: the source's changes after
+    the snapshot's `position`, to where the source ends now. Another writer (a faster
+    repair, a sync) may have committed a newer end meanwhile: the rebuild then still commits
+    at least as far, never behind it. Returns the new position and the events applied and
+    quarantined."""
+    applied = quarantined = 0
+    start = position
+    for events, after in catch_up(position):
+        plan, _ = _write_events(store, conn, source, events)
+        applied += plan.applied
+        quarantined += plan.quarantined
+        position = after
+    if position != start:
+        log.info(
+            "the rebuild read on past its snapshot to where %s ends now: %d event(s) applied, "
+            "%d quarantined",
+            source,
+            applied,
+            quarantined,
+        )
+    return position, applied, quarantined
 
 
 def _remove_sources(conn: Connection, others: list[str], safe_url: str) -> None:

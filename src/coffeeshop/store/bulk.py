@@ -29,7 +29,6 @@ import datetime as dt
 import itertools
 import logging
 import re
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from coffeeshop import scratch
 from coffeeshop.core import receipt_codec
 from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.core.receipt_codec import Row
@@ -187,7 +187,9 @@ class FileLoader(Loader):
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
             f"({', '.join(quote(c) for c in columns)})"
         )
-        loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
+        driver = self.conn.connection.driver_connection
+        with self.store.backend.upload_window(driver, path):  # this file, this statement only
+            loaded = self.conn.exec_driver_sql(sql, (str(path),)).rowcount
         warning = self.conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
         self._checked(table, loaded, rows, f": {warning[2]}" if warning is not None else "")
 
@@ -203,8 +205,8 @@ def loader(store: Store, conn: Connection) -> Iterator[Loader | None]:
     if store.backend.bulk_copy:
         yield CopyLoader(store, conn) if conn.dialect.driver == "psycopg" else None
         return
-    with tempfile.TemporaryDirectory(prefix="coffeeshop-load-") as directory:
-        bulk = FileLoader(store, conn, Path(directory))
+    with scratch.directory("load") as directory:
+        bulk = FileLoader(store, conn, directory)
         empty = bulk.directory / "probe.tsv"
         empty.write_bytes(b"")
         try:

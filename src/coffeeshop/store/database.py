@@ -22,7 +22,7 @@ from coffeeshop.core.replay import Replay, replay_of
 from coffeeshop.errors import CheckpointMoved, DatabaseMissing, StoreError, WriterBusy
 from coffeeshop.redact import mask_url, secrets_of
 from coffeeshop.store import access, apply, checkpoint, ownership, receipts, schema, tables
-from coffeeshop.store.apply import BatchResult
+from coffeeshop.store.apply import BatchResult, CatchUp
 from coffeeshop.store.checkpoint import Checkpoint
 from coffeeshop.store.dialects import dialect_of
 from coffeeshop.store.lock import WriterLock
@@ -272,10 +272,16 @@ class Store:
         position: str,
         today: dt.date,
         replace: bool = False,
+        catch_up: CatchUp | None = None,
     ) -> int:
         """Replace all state with `receipts` (the source's current valid receipts), in one
         transaction, and move `source`'s checkpoint to `position`. Earlier days'
         `receipts_summary` rows are kept as the snapshots they were.
+
+        `catch_up` (what every repair passes): the source read on from `position` to where it
+        ends now, applied on top in the same transaction, and the checkpoint moved to that
+        end. Without it a slow repair could commit its older snapshot after a newer one (or
+        behind a running sync's checkpoint): the tables and the checkpoint went backwards.
 
         `receipts` is `(receipt, receipt_id)` pairs, or a `core.replay.Replay` that holds the
         rows and their sums already (a partitioned read's merged result: written as they are).
@@ -291,6 +297,7 @@ class Store:
             position=position,
             today=today,
             replace=replace,
+            catch_up=catch_up,
         )
 
     def fault_at(self, stage: str) -> None:

@@ -6,6 +6,10 @@
 - `stream`: the change stream from a resume token, resumed after failures;
 - `poll`: polling a standalone server (no change streams);
 - `position`: the checkpoint text (snapshot / stream / poll positions);
+- `codec`: how BSON is decoded (every value MongoDB can store: dates outside years 1-9999,
+  strings that are not UTF-8);
+- `history`: which history a checkpoint belongs to (collection UUID, replica set), and
+  whether the namespace exists;
 - `errors`: which server errors are retryable or mean the history is lost; waits a stop
   request ends; one-line descriptions;
 - `write`: the generator's MongoDB target (`coffeeshop generate --to mongodb://…`).

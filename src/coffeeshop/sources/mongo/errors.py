@@ -1,6 +1,6 @@
 """MongoDB errors: which are worth retrying (and how a retry is logged), which mean the
 history is lost; waits that a stop request ends; and one-line descriptions (of an error,
-a change, a URI without its password)."""
+a change, the hosts of a URI)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from coffeeshop.errors import SourceUnavailable
+from coffeeshop.redact import mask_text
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 
 log = logging.getLogger("coffeeshop.mongo")
@@ -56,21 +57,12 @@ def transient(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
+    """One line naming the error, its code and its message (credentials masked)."""
     code = getattr(exc, "code", None)
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = mask_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
     if len(text) > 200:
         text = text[:197] + "..."
     return f"{type(exc).__name__}{f' {code}' if code is not None else ''}: {text}"
-
-
-def masked(uri: str) -> str:
-    """A URI with its password replaced by ****."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest:
-        return uri
-    userinfo, _, hosts = rest.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':****' if colon else ''}@{hosts}"
 
 
 def hosts(uri: str) -> str:

@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import bson
-from bson import Binary, Decimal128, Int64, ObjectId, Timestamp
+from bson import Binary, DatetimeMS, Decimal128, Int64, ObjectId, Timestamp
 
 from coffeeshop.core.events import Event, event_from_object
 from coffeeshop.retry import Retrying, StopSignal
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.mongo.codec import document_bytes, encodable, id_bytes, id_of
 from coffeeshop.sources.mongo.errors import opened
 
 log = logging.getLogger("coffeeshop.mongo")
@@ -61,7 +61,7 @@ def type_of(value: Any) -> str | None:
         return "object"
     if isinstance(value, (bytes, Binary)):
         return "binData"
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime | DatetimeMS):
         return "date"
     if isinstance(value, Timestamp):
         return "timestamp"
@@ -75,12 +75,8 @@ def window_filter(lows: dict[str, Any]) -> dict[str, Any]:
     return {"$nor": [{"_id": {"$lt": low}} for _, low in sorted(lows.items())]}
 
 
-def _key(doc_id: Any) -> bytes:
-    return bson.encode({"_id": doc_id})
-
-
 def _digest(doc: dict[str, Any]) -> bytes:
-    return hashlib.blake2b(bson.encode(doc), digest_size=8).digest()
+    return hashlib.blake2b(document_bytes(doc), digest_size=8).digest()
 
 
 class Poller:
@@ -150,13 +146,15 @@ class Poller:
                     for doc in opened(cursor, stop):
                         doc_id = doc.get("_id")
                         kind = type_of(doc_id)
-                        if kind is not None:
+                        if kind is not None and encodable(doc_id):
                             highs[kind] = doc_id  # sorted: the last one is the highest
-                        key, digest = _key(doc_id), _digest(doc)
+                        key, digest = id_bytes(doc_id), _digest(doc)
                         seen.add(key)
                         if self.known.get(key) != digest:
                             self.known[key] = digest
-                            if batch.add(event_from_object(doc, where="poll", raw="")):
+                            if batch.add(
+                                event_from_object(doc, where="poll", raw="", literal=True)
+                            ):
                                 yield batch.take()
                 finally:
                     cursor.close()
@@ -169,9 +167,11 @@ class Poller:
             if self.complete:
                 for key in [k for k in self.known if k not in seen]:
                     del self.known[key]
-                    gone = bson.decode(key)["_id"]
+                    gone = id_of(key)
                     change = {"operationType": "delete", "documentKey": {"_id": gone}}
-                    events.append(event_from_object(change, where="poll sweep", raw=""))
+                    events.append(
+                        event_from_object(change, where="poll sweep", raw="", literal=True)
+                    )
             self.complete = True
             self.swept = round(now, 3)
         self._mark(now, highs)

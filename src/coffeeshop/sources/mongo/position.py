@@ -13,10 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import bson
-from bson import json_util
-from bson.json_util import CANONICAL_JSON_OPTIONS
-
+from coffeeshop.sources.mongo.codec import from_text, id_bytes, to_text
 from coffeeshop.sources.mongo.poll import type_of
 
 
@@ -45,7 +42,7 @@ def poll_position(marks: list[tuple[float, dict[str, Any]]], swept: float | None
 
 
 def id_key(doc_id: Any) -> bytes:
-    return bson.encode({"_id": doc_id})
+    return id_bytes(doc_id)
 
 
 def position(mode: str, *, resume: Any = None, after: Any = None) -> str:
@@ -59,8 +56,8 @@ def position(mode: str, *, resume: Any = None, after: Any = None) -> str:
 
 def encode(value: Any) -> str:
     """A BSON value (resume token, _id) as canonical Extended JSON, inside the position."""
-    return json_util.dumps(value, json_options=CANONICAL_JSON_OPTIONS)
+    return to_text(value)
 
 
 def decode(text: str) -> Any:
-    return json_util.loads(text, json_options=CANONICAL_JSON_OPTIONS)
+    return from_text(text)

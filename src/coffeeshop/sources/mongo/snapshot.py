@@ -16,6 +16,7 @@ from coffeeshop.core.events import event_from_object
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.mongo.codec import encodable
 from coffeeshop.sources.mongo.errors import MongoRetrying, opened
 from coffeeshop.sources.mongo.position import encode, id_key, position
 
@@ -55,8 +56,9 @@ def read_snapshot(
                     first, skip = skip, None
                     if id_key(doc_id) == first:
                         continue
-                last_id = doc_id
-                if batch.add(event_from_object(doc, where="snapshot", raw="")):
+                if encodable(doc_id):  # else the next `min()` could not be sent
+                    last_id = doc_id
+                if batch.add(event_from_object(doc, where="snapshot", raw="", literal=True)):
                     count += len(batch)
                     yield SourceBatch(
                         batch.take(), position("snapshot", resume=resume, after=last_id)

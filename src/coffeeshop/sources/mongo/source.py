@@ -20,8 +20,10 @@ attempt, from the last change or `_id` it read: for ever while following, 5 time
 otherwise. Start-up calls (`hello`, the start token) are retried the same way,
 and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
-invalidate event after a drop or rename) raises `SourceHistoryLost`; the engine
-then rebuilds from a fresh snapshot, or stops if told to.
+invalidate event after a drop or rename, or a collection or replica set that is not the
+checkpoint's: see `history`) raises `SourceHistoryLost`; the engine then rebuilds from a
+fresh snapshot, or stops if told to. A namespace that does not exist is refused (or waited
+for, `wait_for_collection`).
 """
 
 from __future__ import annotations
@@ -35,15 +37,26 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from coffeeshop.errors import CoffeeshopError, ConfigError, SourceSwitched, SourceUnavailable
+from coffeeshop.redact import mask_text, mask_url
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.mongo.codec import collection
 from coffeeshop.sources.mongo.errors import (
     RETRIES_ONCE,
     MongoRetrying,
     Stopped,
     hosts,
     interruptible,
-    masked,
+)
+from coffeeshop.sources.mongo.history import (
+    check,
+    check_post_images,
+    hello_of,
+    identity,
+    namespace_info,
+    stamped,
+    verify,
+    with_identity,
 )
 from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller
 from coffeeshop.sources.mongo.position import decoded, poll_position, position
@@ -70,6 +83,7 @@ class MongoSource:
         client_factory: ClientFactory | None = None,
         poll_window: float = POLL_WINDOW,
         sweep_every: float = SWEEP_EVERY,
+        wait_for_collection: bool = False,
     ) -> None:
         if full_document not in FULL_DOCUMENT_MODES:
             choices = ", ".join(FULL_DOCUMENT_MODES)
@@ -84,10 +98,13 @@ class MongoSource:
         self.retries = retries  # None: keep retrying while following
         self.poll_window = poll_window
         self.sweep_every = sweep_every
+        self.wait_for_collection = wait_for_collection  # else a missing namespace is refused
         self._client_factory = client_factory or self._default_client
         self._hosts = hosts(uri)
         self._state: dict[str, Any] | None = None
         self._client: Any = None
+        self._hello_reply: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}  # the collection's listCollections entry
 
     @property
     def name(self) -> str:
@@ -95,8 +112,10 @@ class MongoSource:
 
     @property
     def repair_args(self) -> str:
-        """The options that name this source on a command line, the password masked."""
-        args = f"--source {shlex.quote(masked(self.uri))}"
+        """The options that name this source on a command line, every credential masked
+        (`coffeeshop.redact`: the password and secret options such as
+        `tlsCertificateKeyFilePassword`)."""
+        args = f"--source {shlex.quote(mask_url(self.uri))}"
         if self.database != "coffeeshop":
             args += f" --database {shlex.quote(self.database)}"
         if self.collection != "receipt":
@@ -132,6 +151,15 @@ class MongoSource:
             raise ConfigError(f"unknown MongoDB checkpoint mode {mode!r}")
         self._state = state
 
+    def describe_position(self, position: str) -> str:
+        """How a run goes on from a checkpoint, in words (for the "resuming" line)."""
+        mode = json.loads(position).get("mode")
+        if mode == "stream":
+            return "by streaming changes after the checkpoint's resume token"
+        if mode == "snapshot":
+            return "by continuing the snapshot after its last _id, then streaming changes"
+        return "by polling (a standalone server)"
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -152,10 +180,12 @@ class MongoSource:
                     f"{self.name} has no change streams (a standalone server): partitioned "
                     "reading needs a replica set; run without --workers/--dask-address"
                 )
+            current = self._namespace(False, stop)
             if self.full_document == "whenAvailable":
-                self._check_post_images(False, stop)
-            coll = self._client[self.database][self.collection]
-            return position("stream", resume=self._start_token(coll, False, stop))
+                check_post_images(self._info, self.name, self.collection)
+            coll = collection(self._client, self.database, self.collection)
+            start = position("stream", resume=self._start_token(coll, False, stop))
+            return with_identity(start, current)
         finally:
             self.close()
 
@@ -165,7 +195,7 @@ class MongoSource:
         connects by itself: a client never crosses a process)."""
         client = self._connect()
         try:
-            yield client[self.database][self.collection]
+            yield collection(client, self.database, self.collection)
         finally:
             client.close()
 
@@ -183,9 +213,24 @@ class MongoSource:
         self, limits: BatchLimits, follow: bool, stop: StopSignal
     ) -> Iterator[SourceBatch]:
         self._client = self._connect()
-        coll = self._client[self.database][self.collection]
         streaming = self._supports_streams(follow, stop)
+        current = self._namespace(follow, stop)
+        coll = collection(self._client, self.database, self.collection)
+        for batch in self._read(coll, streaming, current, limits, follow, stop):
+            yield stamped(batch, current)
+
+    def _read(
+        self,
+        coll: Any,
+        streaming: bool,
+        current: dict[str, str],
+        limits: BatchLimits,
+        follow: bool,
+        stop: StopSignal,
+    ) -> Iterator[SourceBatch]:
         state = self._starting_state(coll, streaming, follow, stop)
+        if self._state is not None:
+            check(self.name, self._state.get("history"), current)
         if state["mode"] == "snapshot":
             resume = state["resume"]
             yield from read_snapshot(
@@ -209,7 +254,11 @@ class MongoSource:
                 follow=follow,
                 stop=stop,
                 retrying=self._retrying(follow, stop),
+                verify=lambda: verify(
+                    self._client, self.database, self.collection, self._hello, current, self.name
+                ),
             )
+            log.info("%s: streaming changes", self.name)
             yield from stream.batches(state["resume"])
         else:
             yield from self._poll(coll, state, limits, follow, stop)
@@ -221,7 +270,7 @@ class MongoSource:
         (the stream's start point taken first) or a new poll's."""
         state = decoded(self._state)
         if streaming and self.full_document == "whenAvailable":
-            self._check_post_images(follow, stop)
+            check_post_images(self._info, self.name, self.collection)
         if state is None:
             if streaming:
                 resume = self._start_token(coll, follow, stop)
@@ -245,7 +294,9 @@ class MongoSource:
         try:
             client = self._client_factory()
         except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
-            raise ConfigError(f"cannot use MongoDB source {self.name}: {exc}") from None
+            raise ConfigError(
+                f"cannot use MongoDB source {self.name}: {mask_text(str(exc))}"
+            ) from None
         return client
 
     def _supports_streams(self, follow: bool, stop: StopSignal) -> bool:
@@ -255,6 +306,7 @@ class MongoSource:
             hello = self._startup(self._hello, "connect", follow, stop)
         except NotImplementedError:  # a test double without server commands: standalone
             hello = {}
+        self._hello_reply = hello
         if "setName" in hello or hello.get("msg") == "isdbgrid":
             return True
         log.warning(
@@ -272,32 +324,21 @@ class MongoSource:
         return False
 
     def _hello(self) -> dict[str, Any]:
-        from pymongo.errors import OperationFailure
+        return hello_of(self._client)
 
-        try:
-            return dict(self._client.admin.command("hello"))
-        except OperationFailure as exc:
-            if exc.code != 59:  # CommandNotFound: MongoDB 4.4.0 and 4.4.1 have no `hello`
-                raise
-            return dict(self._client.admin.command("isMaster"))
-
-    def _check_post_images(self, follow: bool, stop: StopSignal) -> None:
-        """`whenAvailable` reads post-images: refuse a collection that does not record them."""
-        database = self._client[self.database]
-        infos = self._startup(
-            lambda: list(database.list_collections(filter={"name": self.collection})),
-            "read the collection options",
-            follow,
-            stop,
+    def _namespace(self, follow: bool, stop: StopSignal) -> dict[str, str]:
+        """The identity of the collection's history; a missing namespace is refused, or
+        waited for (`wait_for_collection`)."""
+        self._info = namespace_info(
+            self._client,
+            self.database,
+            self.collection,
+            name=self.name,
+            wait=self.wait_for_collection,
+            call=lambda action, what: self._startup(action, what, follow, stop),
+            stop=stop,
         )
-        options = (infos[0].get("options") or {}) if infos else {}
-        if not (options.get("changeStreamPreAndPostImages") or {}).get("enabled"):
-            raise ConfigError(
-                f"--full-document whenAvailable needs post-images, but {self.name} does not "
-                f'record them: run `db.runCommand({{collMod: "{self.collection}", '
-                "changeStreamPreAndPostImages: {enabled: true}})` (MongoDB 6.0+), or use "
-                "--full-document updateLookup"
-            )
+        return identity(self._info, self._hello_reply)
 
     def _start_token(self, coll: Any, follow: bool, stop: StopSignal) -> dict[str, Any]:
         """The stream's starting point, taken before the snapshot is read."""

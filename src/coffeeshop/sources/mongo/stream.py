@@ -6,16 +6,26 @@ resumes a broken stream once by itself; after that the stream is opened again fr
 position of the last batch handed out, with the shared backoff. A stream that can no
 longer resume (error 286 and its kin, or an invalidate / drop / rename event) raises
 `SourceHistoryLost`.
+
+A change event over 16 MB (an update whose post-image and update description together pass
+it) cannot be sent by the server: its getMore fails with BSONObjectTooLarge (10334), and so
+would every resume before it. That one event is then read through a second stream from the
+same token whose `$project` keeps only its small fields (MongoDB's advice for large events;
+no server-version needs, unlike `$changeStreamSplitLargeEvent` of 7.0), and the document is
+read by `_id` (as `_looked_up` does): later changes apply on top, so nothing is lost. The
+stream is then opened again after that event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from coffeeshop.core.events import Event, event_from_object
+from coffeeshop.core.receipts import display_id
 from coffeeshop.errors import SourceHistoryLost
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
@@ -30,7 +40,14 @@ from coffeeshop.sources.mongo.errors import (
 )
 from coffeeshop.sources.mongo.position import position
 
+log = logging.getLogger("coffeeshop.mongo")
+
 END_OF_STREAM = frozenset({"invalidate", "drop", "rename", "dropDatabase"})
+TOO_LARGE = 10334  # BSONObjectTooLarge: a change event over 16 MB
+# What of a too-large event is read: everything but the document and the update description.
+SMALL_FIELDS = [
+    {"$project": {"operationType": 1, "documentKey": 1, "clusterTime": 1, "wallTime": 1}}
+]
 IDLE_COMMIT_SECONDS = 5.0  # how often an idle stream's newer post-batch token is saved
 
 
@@ -47,6 +64,7 @@ class ChangeStream:
         follow: bool,
         stop: StopSignal,
         retrying: MongoRetrying,
+        verify: Callable[[], None] | None = None,
     ) -> None:
         self.coll = coll
         self.name = name
@@ -55,6 +73,8 @@ class ChangeStream:
         self.follow = follow
         self.stop = stop
         self.retrying = retrying
+        self.verify = verify  # after a failure, before the stream is opened again
+        self.reconnecting = False
         self.token: Any = None  # the resume token after the last change read
         self.yielded: Any = None  # the position of the last batch handed out
         self.last_commit = 0.0
@@ -71,11 +91,14 @@ class ChangeStream:
                 return
             except SourceHistoryLost:
                 raise
+            except _Reopen:
+                continue
             except Exception as exc:
                 self._check_resumable(exc)
                 # Changes read but not yet handed out are dropped and read again: resume
                 # from the position of the last batch handed out.
                 self.token = self.yielded
+                self.reconnecting = True
                 self.retrying.failed(exc, "read the change stream")
             finally:
                 stream.close()
@@ -84,6 +107,9 @@ class ChangeStream:
         """The stream from `self.token`; None after a failure (backed off: try again)."""
         resume = self.token
         try:
+            if self.reconnecting and self.verify is not None:
+                interruptible(self.verify, self.stop)  # the same collection and history?
+            self.reconnecting = False
             return interruptible(
                 lambda: self.coll.watch(
                     full_document=self.full_document,
@@ -93,8 +119,11 @@ class ChangeStream:
                 ),
                 self.stop,
             )
+        except SourceHistoryLost:
+            raise
         except Exception as exc:
             self._check_resumable(exc)
+            self.reconnecting = True
             self.retrying.failed(exc, "open the change stream")
             return None
 
@@ -102,7 +131,17 @@ class ChangeStream:
         batch = MicroBatch(self.limits)
         newest: dt.datetime | None = None
         while not self.stop.is_set():
-            change = stream.try_next()
+            try:
+                change = stream.try_next()
+            except Exception as exc:
+                if getattr(exc, "code", None) != TOO_LARGE:
+                    raise
+                change = self._too_large()
+                self._check_operation(change)
+                self.token = change["_id"]
+                batch.add(self._event(change))
+                yield self._hand_out(batch.take(), change_time(change) or newest)
+                raise _Reopen from None  # the failed stream is dead: go on after that event
             if change is None:  # the server answered and we are caught up
                 self.retrying.succeeded()
                 self.token = stream.resume_token or self.token
@@ -140,7 +179,7 @@ class ChangeStream:
             and self.full_document == "whenAvailable"
         ):
             change = _looked_up(self.coll, change)
-        return event_from_object(change, where=where(change), raw="")
+        return event_from_object(change, where=where(change), raw="", literal=True)
 
     def _check_operation(self, change: dict[str, Any]) -> None:
         operation = change.get("operationType")
@@ -151,12 +190,40 @@ class ChangeStream:
                 "(the collection was dropped or renamed)"
             )
 
+    def _too_large(self) -> dict[str, Any]:
+        """The change after `self.token`, too large to be sent: its small fields, and the
+        document as it is now (or its delete when it is gone)."""
+        resume = self.token
+        with interruptible(
+            lambda: self.coll.watch(SMALL_FIELDS, resume_after=resume), self.stop
+        ) as small:
+            change = None
+            while change is None and not self.stop.is_set():
+                change = small.try_next()
+        if change is None:
+            raise _Reopen
+        key = (change.get("documentKey") or {}).get("_id")
+        log.warning(
+            "%s: the %s of _id %s is over 16 MB (BSONObjectTooLarge); reading the document "
+            "by _id instead",
+            self.name,
+            where(change),
+            display_id(key, literal=True),
+        )
+        if change.get("operationType") == "delete":
+            return change
+        return _looked_up(self.coll, {**change, "operationType": "update"})
+
     def _check_resumable(self, exc: BaseException) -> None:
         if history_lost(exc):
             raise SourceHistoryLost(
                 f"the change stream of {self.name} cannot resume from the checkpoint: "
                 f"{describe(exc)} (the oplog no longer holds it)"
             ) from None
+
+
+class _Reopen(Exception):
+    """The stream must be opened again from the position handed out (not a failure)."""
 
 
 def _looked_up(coll: Any, change: dict[str, Any]) -> dict[str, Any]:

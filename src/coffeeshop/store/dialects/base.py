@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine, Table, event, func
@@ -28,7 +29,7 @@ class Dialect(ABC):
     name: ClassVar[str]  # as in messages
     backends: ClassVar[tuple[str, ...]]  # the SQLAlchemy backend names it serves
     aliases: ClassVar[tuple[str, ...]] = ()  # other spellings, read as its first backend name
-    async_drivers: ClassVar[tuple[str, ...]] = ()  # sync drivers the API swaps for `async_driver`
+    async_drivers: ClassVar[tuple[str, ...]] = ()  # drivers the API swaps for `async_driver`
     async_driver: ClassVar[str]  # full drivername of the async engine the API uses
     literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
     local_file: ClassVar[bool] = False  # one local file, opened by path (no server)
@@ -56,6 +57,13 @@ class Dialect(ABC):
     def bulk_connect_args(self) -> dict[str, Any]:
         """Driver arguments of a store that bulk-loads (`Store(bulk_load=True)`); none here."""
         return {}
+
+    def upload_window(
+        self, dbapi_connection: Any, path: Path
+    ) -> contextlib.AbstractContextManager[None]:
+        """Around the one statement that loads the file at `path`: the only time the
+        server may ask for a file, and only for that one (see `dialects.local_infile`)."""
+        raise TypeError(f"{type(self).__name__} has no bulk load from a file")
 
     def is_bulk_refused(self, orig: BaseException) -> bool:
         """The driver's error `orig` says the server (or driver) refuses a bulk load."""

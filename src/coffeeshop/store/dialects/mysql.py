@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, event
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.errors import ConfigError, StoreError
@@ -29,7 +30,9 @@ def _code(orig: BaseException) -> int | None:
 class MySQL(Dialect):
     name = "MySQL/MariaDB"
     backends = ("mysql", "mariadb")
-    async_drivers = ("pymysql", "mysqldb", "mysqlconnector")
+    # Served through asyncmy: the sync drivers, and aiomysql (the original specification's
+    # `ASYNC_SQL_DSN=mysql+aiomysql://...`), whose URLs asyncmy reads the same way.
+    async_drivers = ("pymysql", "mysqldb", "mysqlconnector", "aiomysql")
     async_driver = "mysql+asyncmy"
     literal_rows = True
     bulk_file = True
@@ -69,9 +72,32 @@ class MySQL(Dialect):
         )
 
     def bulk_connect_args(self) -> dict[str, Any]:
-        # PyMySQL sends a LOCAL INFILE only on a connection made with this flag: only the
-        # stores that bulk-load set it (it lets the server ask for a file by name).
+        # A client offers LOCAL INFILE only on a connection made with this flag: only the
+        # stores that bulk-load set it, and `configure` makes their connections guarded ones.
         return {"local_infile": True}
+
+    def configure(self, engine: Engine, *, read_only: bool) -> None:
+        """A connection asked with `local_infile` (a store that bulk-loads) is a
+        `GuardedConnection`: it sends the server only the file of the LOAD DATA statement in
+        flight. Another driver gets no LOCAL INFILE at all (the rebuild then uses INSERTs)."""
+        pymysql = engine.dialect.driver == "pymysql"
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+            if not cparams.pop("local_infile", False) or not pymysql:
+                return None  # the driver's own connect, without the flag
+            from coffeeshop.store.dialects.local_infile import GuardedConnection
+
+            return GuardedConnection(*cargs, **cparams)
+
+    def upload_window(
+        self, dbapi_connection: Any, path: Path
+    ) -> contextlib.AbstractContextManager[None]:
+        from coffeeshop.store.dialects.local_infile import GuardedConnection
+
+        if isinstance(dbapi_connection, GuardedConnection):
+            return dbapi_connection.upload(path)
+        return contextlib.nullcontext()  # it never offered LOCAL INFILE: the server refuses
 
     def is_bulk_refused(self, orig: BaseException) -> bool:
         return _code(orig) in BULK_REFUSED
