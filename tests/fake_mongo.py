@@ -32,17 +32,23 @@ Only what `MongoSource` and the partitioned reader call exists: `client[db][coll
 `client.close()`,
 `collection.find(filter, sort=, batch_size=, limit=, hint=, min=)`, `collection.find_one()`,
 `collection.count_documents(filter, limit=)`, `collection.estimated_document_count()`,
-`collection.aggregate([{"$match"}, {"$sample"}, {"$project": {"_id": 1}}])`
+`collection.aggregate([{"$match"}, {"$sample"}, {"$project": {"_id": 1}}, {"$sort"}])`
 and `collection.watch(full_document=, resume_after=, max_await_time_ms=, batch_size=)`
 returning a stream with `try_next()`, `resume_token`, `close()` and `with`.
 
 `find` compares `_id`s as the server does: in BSON type order (numbers < strings < objects
 < binary < ObjectId < booleans < dates), and `$gt` / `$lt` only match values of the same
 type ("type bracketing"); `$type` takes the aliases "number", "string", "objectId", "date".
+A collection may have a default collation (`FakeClient(..., collation=…)`, reported by
+`listCollections`): strings then compare case-insensitively in queries, sorts and `min()`,
+as the server's do with a strength 1 or 2 collation.
 Like PyMongo, a `find` cursor gets its first batch with the `find` itself (which PyMongo
 retries once) and every further batch with a `getMore`, which the driver never retries:
-an exception put in `collection.getmore_faults` is raised by the next getMore of any cursor
-(AutoReconnect, NetworkTimeout, CursorNotFound (43), …).
+an exception put in `collection.command_faults` is raised by the next find / count /
+aggregate command (None: that one succeeds), and one in `collection.getmore_faults` is
+raised by the next getMore of any cursor (AutoReconnect, NetworkTimeout, CursorNotFound
+(43), …); a callable put there is called by it (a getMore that blocks, as one does on a
+network that went silent without a reset).
 
 Decoding is PyMongo's: a document may be stored as raw BSON (`bson.RawBSONDocument`, built
 with `raw(...)` from values Python cannot hold: a date past year 9999, bytes that are not
@@ -185,9 +191,14 @@ def bracket(value: Any) -> int:
     raise AssertionError(f"the fake does not order {type(value).__name__} values")
 
 
-def bson_key(value: Any) -> tuple[Any, ...]:
-    """A sort key that orders values as MongoDB orders `_id`s."""
+def bson_key(value: Any, collation: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """A sort key that orders values as MongoDB orders `_id`s; strings by `collation` (the
+    fake knows case-insensitive ones, strength 1 or 2: "a" < "B" < "c"), else by code point
+    ("B" < "a" < "c")."""
     rank = bracket(value)
+    if rank == 3 and collation is not None:
+        assert collation.get("strength") in (1, 2), f"the fake only folds case: {collation}"
+        return (rank, value.casefold())
     if rank == 2:
         return (rank, value.to_decimal() if isinstance(value, Decimal128) else value)
     if rank == 9:  # dates: milliseconds, whether Python can hold them or not
@@ -206,17 +217,19 @@ def bson_key(value: Any) -> tuple[Any, ...]:
 _TYPE_RANKS = {"number": 2, "string": 3, "objectId": 7, "date": 9}
 
 
-def _matches(doc_id: Any, filter: dict[str, Any]) -> bool:
+def _matches(doc_id: Any, filter: dict[str, Any], collation: dict[str, Any] | None = None) -> bool:
     """The filters the source sends: `{}`, `{"_id": {"$gt"|"$gte"|"$lt"|"$type": x}}`,
     `{"$nor": [...]}`, `{"_id": x}`."""
     for field, condition in filter.items():
         if field == "$nor":
-            if any(_matches(doc_id, clause) for clause in condition):
+            if any(_matches(doc_id, clause, collation) for clause in condition):
                 return False
             continue
         assert field == "_id", filter
         if not isinstance(condition, dict):
-            if bracket(condition) != bracket(doc_id) or bson_key(doc_id) != bson_key(condition):
+            if bracket(condition) != bracket(doc_id) or bson_key(doc_id, collation) != bson_key(
+                condition, collation
+            ):
                 return False
             continue
         for op, bound in condition.items():
@@ -226,7 +239,7 @@ def _matches(doc_id: Any, filter: dict[str, Any]) -> bool:
                 continue
             if bracket(bound) != bracket(doc_id):  # type bracketing
                 return False
-            mine, theirs = bson_key(doc_id), bson_key(bound)
+            mine, theirs = bson_key(doc_id, collation), bson_key(bound, collation)
             ok = {"$gt": mine > theirs, "$gte": mine >= theirs, "$lt": mine < theirs}[op]
             if not ok:
                 return False
@@ -249,10 +262,11 @@ class FakeClient:
         replica_set: bool = True,
         hello: bool = True,
         post_images: bool = False,
+        collation: dict[str, Any] | None = None,
         namespace: tuple[str, str] = ("coffeeshop", "receipt"),
         set_name: str = "rs0",
     ) -> None:
-        self.collection = FakeCollection(collection_docs, script)
+        self.collection = FakeCollection(collection_docs, script, collation=collation)
         self.namespace = namespace
         self.set_name = set_name
         self.replica_set = replica_set
@@ -298,6 +312,8 @@ class _Database:
         options: dict[str, Any] = {}
         if self._client.post_images:
             options["changeStreamPreAndPostImages"] = {"enabled": True}
+        if self._client.collection.collation is not None:
+            options["collation"] = dict(self._client.collection.collation)
         name = (filter or {}).get("name", self._client.namespace[1])
         if not self._exists(name):
             return []
@@ -346,13 +362,27 @@ def _projection(pipeline: list[dict[str, Any]] | None) -> list[str] | None:
 
 
 class FakeCollection:
-    def __init__(self, docs: list[dict[str, Any]], script: list[Any]) -> None:
+    def __init__(
+        self,
+        docs: list[dict[str, Any]],
+        script: list[Any],
+        *,
+        collation: dict[str, Any] | None = None,
+    ) -> None:
         self.docs = copy.deepcopy(docs)  # the current documents
+        # The collection's default collation: queries, sorts and the `_id` index use it.
+        self.collation = collation
+        # Raised by the next commands (find, count, estimated count, aggregate), in turn: a
+        # network error the driver's own single retry of a read did not get past (None: that
+        # command succeeds).
+        self.command_faults: list[BaseException | None] = []
         self.script = script  # the timeline; tests may append to it
         self.now = 0  # the furthest position reached: steps before it have happened
         self.oldest = 0  # positions before this are no longer in the oplog
         self.calls: list[tuple[str, dict[str, Any]]] = []  # ("find"|"watch", arguments)
-        self.getmore_faults: list[BaseException] = []  # raised by the next getMores, in turn
+        # Whether change streams show PyMongo's reply buffer (`stream._cursor._data`).
+        self.replies = False
+        self.getmore_faults: list[Any] = []  # raised by the next getMores, in turn
         self.getmores = 0
         self.codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS
         self.uuid = uuid.UUID(int=1)  # listCollections' info.uuid
@@ -392,15 +422,16 @@ class FakeCollection:
         if hint is not None or min is not None:
             arguments |= {"hint": hint, "min": copy.deepcopy(min)}
         self.calls.append(("find", arguments))
+        self._fault()
         bson.encode({"filter": filter, "min": min or []})  # PyMongo sends BSON: this may raise
         assert sort in (None, [("_id", 1)]), f"unsupported sort {sort!r}"
-        docs = sorted(self.docs, key=lambda d: bson_key(d["_id"]))
-        docs = [d for d in docs if _matches(d["_id"], filter)]
+        docs = sorted(self.docs, key=lambda d: self._key(d["_id"]))
+        docs = [d for d in docs if _matches(d["_id"], filter, self.collation)]
         if min is not None:  # inclusive lower bound on the index, across every type
             assert hint == [("_id", 1)], "min() needs hint() on the index (PyMongo 4)"
             ((field, low),) = min
             assert field == "_id"
-            docs = [d for d in docs if bson_key(d["_id"]) >= bson_key(low)]
+            docs = [d for d in docs if self._key(d["_id"]) >= self._key(low)]
         if limit:
             docs = docs[:limit]
         return FakeCursor(self, list(docs), batch_size)
@@ -414,21 +445,37 @@ class FakeCollection:
 
     def count_documents(self, filter: dict[str, Any], *, limit: int = 0) -> int:
         self.calls.append(("count_documents", {"filter": copy.deepcopy(filter)}))
-        n = sum(1 for d in self.docs if _matches(d["_id"], filter))
+        self._fault()
+        n = sum(1 for d in self.docs if _matches(d["_id"], filter, self.collation))
         return min(n, limit) if limit else n
 
     def estimated_document_count(self) -> int:
+        self.calls.append(("estimated_document_count", {}))
+        self._fault()
         return len(self.docs)
 
+    def _fault(self) -> None:
+        if self.command_faults and (fault := self.command_faults.pop(0)) is not None:
+            raise fault
+
+    def _key(self, value: Any) -> tuple[Any, ...]:
+        return bson_key(value, self.collation)
+
     def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """`$match` on `_id`, `$sample` (seeded: the same plan every run), `$project` to `_id`."""
+        """`$match` on `_id`, `$sample` (seeded: the same plan every run), `$project` to `_id`,
+        `$sort` by `_id` (with the collection's collation)."""
+        self.calls.append(("aggregate", {"pipeline": copy.deepcopy(pipeline)}))
+        self._fault()
         docs = self.docs
         for stage in pipeline:
             ((op, argument),) = stage.items()
             if op == "$match":
-                docs = [d for d in docs if _matches(d["_id"], argument)]
+                docs = [d for d in docs if _matches(d["_id"], argument, self.collation)]
             elif op == "$sample":
                 docs = random.Random(len(docs)).sample(docs, min(argument["size"], len(docs)))
+            elif op == "$sort":
+                assert argument == {"_id": 1}, stage
+                docs = sorted(docs, key=lambda d: self._key(decoded(d, self.codec_options)["_id"]))
             else:
                 assert op == "$project" and argument == {"_id": 1}, stage
                 docs = [key_document(d) for d in docs]
@@ -510,13 +557,22 @@ class FakeCursor:
             if start:  # the previous batch is used up: getMore
                 self._collection.getmores += 1
                 if self._collection.getmore_faults:
-                    self.closed = True
-                    raise self._collection.getmore_faults.pop(0)
+                    fault = self._collection.getmore_faults.pop(0)
+                    if callable(fault) and not isinstance(fault, BaseException):
+                        fault()  # a getMore that hangs on a dead network: it blocks
+                    else:
+                        self.closed = True
+                        raise fault
             # the driver decodes a whole batch at once: one bad value fails all of it
             yield from [decoded(d, options) for d in self._docs[start : start + self._batch]]
 
     def close(self) -> None:
         self.closed = True
+
+
+class _Reply:
+    def __init__(self, data: list[Any]) -> None:
+        self._data = data
 
 
 class FakeChangeStream:
@@ -540,6 +596,20 @@ class FakeChangeStream:
     @property
     def resume_token(self) -> dict[str, str] | None:
         return copy.deepcopy(self._token)
+
+    @property
+    def _cursor(self) -> Any:
+        """PyMongo's command cursor under the stream, as far as `buffered()` looks: its
+        `_data`, the changes of the last server reply not yet returned. The fake's reply
+        holds the run of changes up to the next idle getMore, error or end of the script.
+        Only with `collection.replies` (else absent: the source cannot see the buffer)."""
+        if not self._collection.replies:
+            raise AttributeError("_cursor")
+        script = self._collection.script
+        end = self._position
+        while end < len(script) and isinstance(script[end], dict):
+            end += 1
+        return _Reply(script[self._position : end])
 
     def try_next(self) -> dict[str, Any] | None:
         assert not self.closed, "try_next() on a closed change stream"

@@ -9,6 +9,7 @@ import copy
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ import mongomock
 import pytest
 from bson import Decimal128, ObjectId, json_util
 from fake_mongo import FakeClient, delete, drop, insert, invalidate, replace, token, update
-from helpers import execute_sql, receipt, reference_tables
+from helpers import execute_sql, free_port, receipt, reference_tables
 from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
@@ -33,6 +34,7 @@ from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo import stream as mongo_stream
+from coffeeshop.sources.mongo.errors import describe
 from coffeeshop.store import Store, schema
 
 TODAY = dt.date(2026, 11, 25)  # a Wednesday
@@ -483,6 +485,37 @@ def test_idle_post_batch_tokens_are_committed_while_following(
     assert checkpoint(sqlite_url) == stream_at(3)
 
 
+def test_the_changes_of_a_server_reply_commit_before_the_next_getmore(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady writes no idle getMore comes: a batch closes when the driver holds no
+    more changes of the last reply (PyMongo's buffer), not `max_wait` (30 s here) later.
+    So reply [3, 4] commits before the next getMore, which fails, and the stream resumes
+    after 4; a batch held for `max_wait` would have been dropped and read again."""
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: 0.0)
+    monkeypatch.setattr(mongo_stream, "IDLE_COMMIT_SECONDS", 0.0)
+    script = [insert(doc(3)), insert(doc(4)), AutoReconnect("reset"), insert(doc(5)), None]
+    client = FakeClient([doc(1)], script)
+    client.collection.replies = True
+    stop = RecordingStop()
+    committed: list[Any] = []
+
+    def on_batch(store: Store, _: SyncReport) -> None:
+        committed.append(committed_token(store))
+        if committed[-1] == token(5):
+            stop.set()
+
+    safety = threading.Timer(20.0, stop.set)
+    safety.start()
+    try:
+        report = sync(sqlite_url, fake_source(client), follow=True, stop=stop, on_batch=on_batch)
+    finally:
+        safety.cancel()
+    assert committed == [token(0), token(2), token(4), token(5)]
+    assert [c["resume_after"] for c in client.collection.watch_calls] == [None, token(0), token(2)]
+    assert report.applied == 3 + 1  # doc 1 (snapshot), 3, 4, 5: none read twice
+
+
 # -- a stream that can no longer resume: rebuild from a fresh snapshot ----------------------------
 
 
@@ -602,7 +635,7 @@ def test_network_errors_back_off_with_increasing_delays_then_the_stream_continue
         start=1,
     ):
         assert line.startswith(
-            f"MongoDB error, retrying in {delay:.1f} s (attempt {attempt}{limit})"
+            f"MongoDB error, retrying in {delay:.1f} s (attempt {attempt}{limit} took "
         )
         assert f"cannot read the change stream on {NAME}: {kind}" in line
     # every reopened stream resumes from the committed position: nothing is skipped
@@ -623,7 +656,7 @@ def test_more_failures_than_the_retry_limit_raise_and_apply_nothing_half(
     client = FakeClient(docs, script)
     stop = RecordingStop()
     with pytest.raises(
-        SourceUnavailable, match=r"after 5 retries: AutoReconnect: connection reset #6"
+        SourceUnavailable, match=r": AutoReconnect: connection reset #6 \(gave up after 5 retries, "
     ):
         sync(sqlite_url, fake_source(client), stop=stop, max_events=2)
     assert stop.waits == [0.5, 1.0, 2.0, 4.0, 8.0]
@@ -713,10 +746,149 @@ def test_cli_sync_with_an_unreachable_server_fails_with_one_line_and_no_password
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith(
-        "error: cannot connect on mongodb:127.0.0.1:1/coffeeshop.receipt after 5 retries: "
-        "ServerSelectionTimeoutError: "
-    )
+        "error: cannot connect on mongodb:127.0.0.1:1/coffeeshop.receipt: no server answered "
+        "at 127.0.0.1:1 (connection refused) (gave up after 5 retries, "
+    ), errors[0]
     assert result.stderr.count("MongoDB error, retrying") == 5
+
+
+@pytest.mark.parametrize("command", [["sync", "--once"], ["reconcile"]], ids=["sync", "reconcile"])
+def test_a_down_mongodb_is_reported_in_bounded_time_and_creates_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A closed port, real PyMongo, the real command: one readable line per attempt that
+    says how long the attempt took (no topology dump), one error line, exit 2, and no
+    database file. The time it takes is printed for the record, not asserted."""
+    import time
+
+    port = free_port()
+    database = tmp_path / "analysis.db"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *command, "--source", f"mongodb://127.0.0.1:{port}/"],
+        cwd=tmp_path,
+        env={**os.environ, "COFFEESHOP_DB": f"sqlite:///{database}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    print(f"{command[0]}: a down MongoDB reported in {time.monotonic() - started:.1f} s")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Topology Description" not in result.stderr
+    unanswered = f"no server answered at 127.0.0.1:{port} (connection refused)"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(
+        f"error: cannot connect on mongodb:127.0.0.1:{port}/coffeeshop.receipt: {unanswered} "
+        "(gave up after "
+    ), errors[0]
+    attempts = [line for line in result.stderr.splitlines() if "MongoDB error" in line]
+    assert attempts, result.stderr
+    for line in attempts:
+        assert re.search(r"retrying in \d+\.\d s \(attempt \d+ of 5 took \d+\.\d s\)", line), line
+        assert line.endswith(unanswered), line
+    assert not database.exists()
+
+
+def test_the_server_selection_summary_names_every_server_and_its_reason() -> None:
+    text = (
+        "a:1: [Errno 111] Connection refused (configured timeouts: socketTimeoutMS: 20000.0ms, "
+        "connectTimeoutMS: 20000.0ms),b:2: timed out (configured timeouts: socketTimeoutMS: "
+        "20000.0ms, connectTimeoutMS: 20000.0ms),c:3: [Errno 111] Connection refused "
+        "(configured timeouts: socketTimeoutMS: 20000.0ms, connectTimeoutMS: 20000.0ms), "
+        "Timeout: 3.0s, Topology Description: <TopologyDescription id: 1, servers: [...]>"
+    )
+    assert describe(SelectionTimeout(text)) == (
+        "no server answered at a:1, c:3 (connection refused); b:2 (timed out)"
+    )
+    no_primary = "No primary available for writes, Timeout: 3.0s, Topology Description: <…>"
+    assert describe(SelectionTimeout(no_primary)) == "No primary available for writes"
+
+
+def dns_failure(name: str) -> Exception:
+    """What PyMongo raises when a mongodb+srv name does not resolve (srv_resolver.py:
+    `raise ConfigurationError(str(exc)) from exc`, dnspython's NXDOMAIN the cause)."""
+    import dns.resolver
+    from pymongo.errors import ConfigurationError
+
+    cause = dns.resolver.NXDOMAIN()
+    error = ConfigurationError(f"The DNS query name does not exist: _mongodb._tcp.{name}.")
+    error.__cause__ = cause
+    return error
+
+
+def test_a_srv_name_that_does_not_resolve_yet_is_retried_while_following(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: 0.0)
+    client = FakeClient([doc(1), doc(2)], [None])
+    attempts = {"n": 0}
+
+    def connect() -> FakeClient:
+        attempts["n"] += 1
+        if attempts["n"] <= 7:  # more than a one-shot run would retry
+            raise dns_failure("cluster0.example.net")
+        return client
+
+    stop = RecordingStop()
+    source = MongoSource("mongodb+srv://u:p@cluster0.example.net/", client_factory=connect)
+    report = sync(sqlite_url, source, follow=True, stop=stop, on_batch=lambda *_: stop.set())
+    assert report.applied == 2 and attempts["n"] == 8
+    lines = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(lines) == 7
+    assert (
+        "cannot connect on mongodb:cluster0.example.net/coffeeshop.receipt: the name does "
+        in (lines[0])
+    )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["mongodb+srv://127.0.0.1/", "mongodb+srv://cluster0.example.net:27017/"],
+    ids=["ip-address", "port"],
+)
+def test_a_malformed_srv_uri_stays_a_configuration_error(sqlite_url: str, uri: str) -> None:
+    with pytest.raises(ConfigError, match="cannot use MongoDB source") as caught:
+        sync(sqlite_url, MongoSource(uri), follow=True, stop=RecordingStop())
+    assert "\n" not in str(caught.value)
+
+
+def test_cli_follow_retries_a_srv_name_that_does_not_resolve(tmp_path: Path) -> None:
+    """Real PyMongo and real DNS (`.invalid` never resolves): `--follow` keeps retrying as
+    for any unreachable server, until stopped; it used to exit 2 at once."""
+    import signal
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coffeeshop",
+            "sync",
+            "--follow",
+            "--source",
+            "mongodb+srv://nothing.invalid/?connectTimeoutMS=500",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COFFEESHOP_DB": f"sqlite:///{tmp_path / 'a.db'}"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            if "(attempt 2 took" in line:
+                break
+        assert "(attempt 2 took" in seen[-1], seen
+        assert "the name does not resolve" in seen[-1], seen
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=30)[1]
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in rest
+    assert process.returncode == 130, (seen, rest)
 
 
 def test_the_server_selection_timeout_in_the_uri_is_honoured() -> None:
@@ -878,8 +1050,8 @@ def test_a_getmore_failure_in_the_snapshot_is_retried_after_the_last_id_read(
     warnings = [r.getMessage() for r in caplog.records if r.name == "coffeeshop.mongo"]
     assert len(warnings) == 2
     limit = "" if follow else " of 5"
-    assert warnings[0].startswith(f"MongoDB error, retrying in 0.5 s (attempt 1{limit})")
-    assert warnings[1].startswith(f"MongoDB error, retrying in 1.0 s (attempt 2{limit})")
+    assert warnings[0].startswith(f"MongoDB error, retrying in 0.5 s (attempt 1{limit} took ")
+    assert warnings[1].startswith(f"MongoDB error, retrying in 1.0 s (attempt 2{limit} took ")
     assert f"cannot read the snapshot on {NAME}: {type(fault).__name__}" in warnings[0]
     assert stop.waits[:2] == [0.5, 1.0]
     assert report.applied == 9 + 1
@@ -1123,7 +1295,7 @@ def test_follow_retries_an_unreachable_server_at_start_forever_with_capped_backo
     assert stop.waits[:12] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0, 60.0]
     lines = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(lines) == 12
-    assert lines[11].startswith("MongoDB error, retrying in 60.0 s (attempt 12)")
+    assert lines[11].startswith("MongoDB error, retrying in 60.0 s (attempt 12 took ")
     assert "cannot connect on" in lines[11]
 
 
@@ -1133,7 +1305,9 @@ def test_once_gives_up_on_an_unreachable_server_after_five_attempts(
     monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     client = FakeClient([doc(1)], [])
     client.admin = FlakyAdmin(failures=100)  # type: ignore[assignment]
-    with pytest.raises(SourceUnavailable, match=r"cannot connect on .* after 5 retries"):
+    with pytest.raises(
+        SourceUnavailable, match=r"cannot connect on .* \(gave up after 5 retries, "
+    ):
         sync(sqlite_url, fake_source(client), stop=RecordingStop())
 
 
@@ -1156,7 +1330,7 @@ def test_ctrl_c_stops_a_follow_that_waits_for_an_unreachable_server(tmp_path: Pa
             seen.append(line)
             if "(attempt 2" in line:
                 break
-        assert "(attempt 2)" in seen[-1], seen  # no "of 5": following retries for ever
+        assert "(attempt 2 took" in seen[-1], seen  # no "of 5": following retries for ever
         time.sleep(0.5)  # inside the 3 s server selection of attempt 3, or in its backoff
         assert process.poll() is None, seen
         sent = time.monotonic()
@@ -1435,6 +1609,62 @@ def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
         # never less than a window back: the low end's _id was read at least 60 s ago
         assert second < 60 or low <= oid(second - 60), (second, low)
         assert len(poller.marks) <= 12
+
+
+def test_the_reply_buffer_is_seen_in_the_installed_pymongo() -> None:
+    """`stream.buffered` reads PyMongo's private reply buffer: it must exist, under that
+    name, in the PyMongo installed (else batches would silently fall back to batch-wait)."""
+    import inspect
+
+    from pymongo import MongoClient
+    from pymongo.synchronous.change_stream import ChangeStream
+    from pymongo.synchronous.command_cursor import CommandCursor
+
+    assert "self._cursor" in inspect.getsource(ChangeStream)
+    client: Any = MongoClient("mongodb://127.0.0.1:1/", connect=False)
+    try:
+        reply = {"id": 0, "firstBatch": [{"_id": 1}, {"_id": 2}]}  # a server reply, 2 changes
+        stream = ChangeStream.__new__(ChangeStream)
+        stream._cursor = CommandCursor(client.db.receipt, reply, address=None)
+        assert mongo_stream.buffered(stream) == 2
+        next(stream._cursor)
+        assert mongo_stream.buffered(stream) == 1
+    finally:
+        client.close()
+
+
+@live
+def test_live_the_reply_buffer_of_a_real_change_stream(live_collection: Any) -> None:
+    live_collection.insert_one({"_id": "first"})
+    with live_collection.watch(max_await_time_ms=1000) as stream:
+        live_collection.insert_many([{"_id": n} for n in range(3)])
+        change = None
+        for _ in range(20):
+            change = stream.try_next()
+            if change is not None:
+                break
+        assert change is not None
+        # the rest of the same reply (one insert_many: usually both others), never unknown
+        assert mongo_stream.buffered(stream) in (0, 1, 2)
+
+
+@live
+def test_live_partitions_follow_a_case_insensitive_default_collation(
+    live_collection: Any,
+) -> None:
+    from coffeeshop.sources.mongo.errors import MongoRetrying
+    from coffeeshop.sources.mongo_partitions import plan_collection, read_id_range
+
+    database = live_collection.database
+    live_collection.drop()
+    coll = database.create_collection("receipt", collation={"locale": "en", "strength": 2})
+    ids = [f"{prefix}-{n:02d}" for prefix in ("a", "B", "c", "D") for n in range(30)]
+    coll.insert_many([receipt(i, total="1.00") for i in ids])
+    retrying = MongoRetrying("live", threading.Event(), retries=5)
+    ranges = plan_collection(coll, 4, retrying)
+    seen = [d["_id"] for r in ranges for d in coll.find(r.query())]
+    assert sorted(seen) == sorted(ids)
+    assert sum(read_id_range(coll, r, 2, retrying).documents for r in ranges) == len(ids)
 
 
 # -- issue 23: values PyMongo's defaults cannot decode, history identity, namespaces (live) ------

@@ -6,6 +6,7 @@ over to the change stream without a gap (the scripted fake, on SQLite and MariaD
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ import pytest
 from bson import Decimal128, Int64, ObjectId
 from fake_mongo import FakeClient, delete, insert, replace
 from helpers import receipt, reference_tables
+from pymongo.errors import AutoReconnect, NetworkTimeout
 
+from coffeeshop import retry
 from coffeeshop.core.events import event_from_object
 from coffeeshop.core.partials import merge_all, resolve, unkeyed_partial
 from coffeeshop.core.plan import parse_events
@@ -23,11 +26,17 @@ from coffeeshop.errors import ConfigError
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
+from coffeeshop.sources import mongo_partitions
 from coffeeshop.sources.mongo import MongoSource
+from coffeeshop.sources.mongo.errors import MongoRetrying
 from coffeeshop.sources.mongo_partitions import plan_collection, read_id_range
 from coffeeshop.store import Store, schema
 
 TODAY = dt.date(2026, 11, 25)
+
+
+def retrying() -> MongoRetrying:
+    return MongoRetrying("test", threading.Event(), retries=5)
 
 
 def collection() -> mongomock.Collection:
@@ -48,13 +57,13 @@ def test_id_ranges_cover_every_document_once_and_merge_to_the_whole() -> None:
     coll = collection()
     total = coll.count_documents({})
     for parts in (1, 3, 8, 20):
-        ranges = plan_collection(coll, parts)
+        ranges = plan_collection(coll, parts, retrying())
         seen: list[object] = []
         for r in ranges:
             seen += [d["_id"] for d in coll.find(r.query())]
         assert len(seen) == total, parts  # no document missed, none read twice
         assert len({repr(x) for x in seen}) == total
-        outputs = [read_id_range(coll, r, 4) for r in ranges]
+        outputs = [read_id_range(coll, r, 4, retrying()) for r in ranges]
         assert sum(o.documents for o in outputs) == total
         results = [resolve(o.shards[b] for o in outputs) for b in range(4)]
         partial = merge_all(
@@ -64,7 +73,7 @@ def test_id_ranges_cover_every_document_once_and_merge_to_the_whole() -> None:
         reference = recompute((e.receipt for e in events if e.receipt is not None), TODAY)
         assert partial.tables(TODAY) == reference
         assert [e.receipt_id for e in partial.entries()] == ["bad"]
-    assert len(plan_collection(coll, 20)) >= 8  # brackets cut at sampled quantiles
+    assert len(plan_collection(coll, 20, retrying())) >= 8  # brackets cut at sampled quantiles
 
 
 # -- the partitioned reconcile and backfill of a collection (the tasks' code, in this process) ---
@@ -184,3 +193,115 @@ def test_a_standalone_server_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs a replica set") as caught:
         gather_collection_in_process(fake_source(client), 4)
     assert "\n" not in str(caught.value)
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: 0.0)
+
+
+def test_planning_retries_transient_errors_of_its_counts_and_sample(
+    tmp_path: Path, no_backoff: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A network error while the partitions are planned (an estimated count, a count, the
+    `$sample`) is retried with the source's policy, not a traceback and exit 1."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    client = FakeClient(mixed_docs(), [])
+    sync(url, fake_source(client))
+    expected = single(url, fake_source(client))
+    for call in range(6):  # each planning call in turn fails once (count, …, $sample)
+        client.collection.command_faults = [None] * call + [AutoReconnect("connection reset")]
+        with Store(url) as store:
+            gathered = gather_collection_in_process(fake_source(client), 4)
+            got = finish(store, fake_source(client).name, gathered, today=TODAY, repair=False)
+        assert report_of(got) == report_of(expected), call
+        assert client.collection.command_faults == []
+    assert "cannot plan the partitions on" in caplog.text
+
+
+def test_a_range_read_goes_on_after_its_last_id_when_a_getmore_fails(
+    tmp_path: Path, no_backoff: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A getMore failure in a range (PyMongo never retries one) is retried after the last
+    `_id` that range read, not by reading the whole range again."""
+    monkeypatch.setattr(mongo_partitions, "RANGE_BATCH", 7)  # several replies per range
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    client = FakeClient(mixed_docs(), [])
+    sync(url, fake_source(client))
+    expected = single(url, fake_source(client))
+    client.collection.getmore_faults = [NetworkTimeout("timed out"), AutoReconnect("reset")]
+    finds = len(client.collection.find_calls)
+    with Store(url) as store:
+        gathered = gather_collection_in_process(fake_source(client), 1)
+        got = finish(store, fake_source(client).name, gathered, today=TODAY, repair=False)
+    assert report_of(got) == report_of(expected)
+    assert client.collection.getmore_faults == []
+    resumed = [c for c in client.collection.find_calls[finds:] if c.get("min")]
+    assert len(resumed) == 2
+    assert all(c["hint"] == [("_id", 1)] for c in resumed)
+
+
+def test_string_bounds_follow_the_collections_default_collation(no_backoff: None) -> None:
+    """With a case-insensitive default collation the server orders "a" < "B" < "c" < "D",
+    code points "B" < "D" < "a" < "c": bounds cut in Python's order would make ranges that
+    overlap under the server's (documents read twice) and others that are empty."""
+    ids = [f"{prefix}-{n:02d}" for prefix in ("a", "B", "c", "D") for n in range(30)]
+    docs = [receipt(i, total="1.00") for i in ids]
+    client = FakeClient(docs, [], collation={"locale": "en", "strength": 2})
+    coll = client["coffeeshop"]["receipt"]
+    ranges = plan_collection(coll, 4, retrying())
+    assert len(ranges) == 4
+    seen: list[Any] = []
+    for r in ranges:
+        seen += [d["_id"] for d in coll.find(r.query())]
+    assert sorted(seen) == sorted(ids)  # each document in exactly one range
+    outputs = [read_id_range(coll, r, 2, retrying()) for r in ranges]
+    assert sum(o.documents for o in outputs) == len(ids)
+
+
+STANDALONE = """
+import sys
+sys.path.insert(0, {tests!r})
+import pymongo
+from fake_mongo import FakeClient
+
+pymongo.MongoClient = lambda *args, **kwargs: FakeClient([], [], replica_set=False)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["reconcile", "--workers", "2"], ["sync", "--follow", "--backfill-workers", "2"]],
+    ids=["reconcile", "backfill"],
+)
+def test_a_standalone_server_is_refused_before_prefect_or_dask_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The real command, a scripted standalone server: refused in one line (exit 2) before
+    Prefect's temporary server or a Dask cluster start, and before a database is created."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "sitecustomize.py").write_text(STANDALONE.format(tests=str(Path(__file__).parent)))
+    home, database = tmp_path / "prefect-home", tmp_path / "analysis.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *command, "--source", "mongodb://fake-host/"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tmp_path),
+            "PREFECT_HOME": str(home),
+            "COFFEESHOP_DB": f"sqlite:///{database}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "needs a replica set" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    others = [line.lower() for line in result.stderr.splitlines() if line not in errors]
+    assert not [line for line in others if "prefect" in line or "dask" in line], others
+    assert not home.exists() and not database.exists()

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import receipt, write_lines
@@ -19,6 +20,7 @@ from coffeeshop.errors import SourceChanged
 from coffeeshop.pipeline.readahead import ReadBatch, pack, read_ahead, read_inline, unpack
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
+from coffeeshop.store import Store
 
 
 def mixed_lines() -> list[object]:
@@ -74,6 +76,47 @@ def test_a_source_error_in_the_child_is_raised_in_the_parent_as_itself(tmp_path:
     with pytest.raises(SourceChanged, match="truncated"):
         next(batches)
     source.close()
+
+
+class OneByOne:
+    """A JSONL source handing out one line per batch (as a change stream hands out each
+    server reply), that says when it has handed out everything."""
+
+    def __init__(self, path: Path, done: Path) -> None:
+        self.inner, self.done = JsonlSource(path), done
+        self.name = self.inner.name
+
+    def open(self, position: str | None) -> None:
+        self.inner.open(position)
+
+    def batches(self, limits: BatchLimits, *, follow: bool, stop: Any) -> Any:
+        yield from self.inner.batches(BatchLimits(max_events=1), follow=follow, stop=stop)
+        self.done.write_text("done")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_batches_queued_while_the_parent_was_busy_are_merged_up_to_the_limit(
+    tmp_path: Path,
+) -> None:
+    """While the parent commits, the reader goes on: what queued meanwhile is applied as
+    one batch (up to `max_events`), not one transaction per reply falling behind."""
+    path, done = tmp_path / "r.jsonl", tmp_path / "done"
+    write_lines(path, [receipt(i) for i in range(50)])
+    source = OneByOne(path, done)
+    source.open(None)
+    batches = read_ahead(source, BatchLimits(max_events=10), follow=False, stop=threading.Event())
+    first = [next(batches)]
+    deadline = time.monotonic() + 30
+    while not done.exists() and time.monotonic() < deadline:  # the parent is "busy"
+        time.sleep(0.01)
+    got = [b for b in first + list(batches) if b.position is not None]
+    source.close()
+    assert all(len(b.events) <= 10 for b in got)
+    assert [e.receipt_id for b in got for e in b.events] == [str(i) for i in range(50)]
+    assert json.loads(got[-1].position)["offset"] == path.stat().st_size
+    assert len(got) <= 7, [len(b.events) for b in got]  # 50 one-line batches without merging
 
 
 def test_stop_ends_a_following_child_promptly(tmp_path: Path) -> None:
@@ -155,3 +198,86 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+BLOCKED_READER = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+import pymongo
+from fake_mongo import FakeClient
+
+
+def hang() -> None:  # a getMore on a network that went silent: it never returns
+    with open({mark!r} + ".tmp", "w") as out:
+        out.write(str(os.getpid()))
+    os.replace({mark!r} + ".tmp", {mark!r})
+    time.sleep(3600)
+
+
+def client(*args, **kwargs):
+    fake = FakeClient([{{"_id": n}} for n in range(6)], [None])
+    fake.collection.getmore_faults.append(hang)
+    return fake
+
+
+pymongo.MongoClient = client
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_a_kill_9_of_the_parent_frees_the_writer_lock_while_the_reader_is_blocked(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The forked reader inherits the writer lock (SQLite: the flock'ed descriptor; MariaDB:
+    the GET_LOCK connection's socket). Blocked in a source call no stop request ends, it
+    must neither keep the lock after the parent's `kill -9` nor outlive it."""
+    url = (
+        f"sqlite:///{tmp_path / 'a.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("mysql_url")
+    )
+    mark = tmp_path / "reader-blocked"
+    (tmp_path / "sitecustomize.py").write_text(
+        BLOCKED_READER.format(tests=str(Path(__file__).parent), mark=str(mark))
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coffeeshop",
+            "sync",
+            "--follow",
+            "--source",
+            "mongodb://127.0.0.1:1",
+        ],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tmp_path),
+            "COFFEESHOP_DB": url,
+            "COFFEESHOP_BATCH_SIZE": "2",
+        },
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not mark.exists() and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), parent.stderr.read() if parent.poll() is not None else "timeout"
+        reader = int(mark.read_text())
+        assert reader != parent.pid  # blocked in the forked reader, the parent holds the lock
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        with Store(url) as store:
+            store.acquire_writer(wait=30)  # WriterBusy when the reader kept it
+            store.release_writer()
+        deadline = time.monotonic() + 30
+        while _alive(reader) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(reader), "the reader outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait()
+        if "reader" in locals() and _alive(reader):
+            os.kill(reader, signal.SIGKILL)

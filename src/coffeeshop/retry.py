@@ -21,6 +21,7 @@ or, in a loop that reads (a generator cannot be wrapped in a call):
 from __future__ import annotations
 
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,13 +44,16 @@ class StopSignal(Protocol):
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often and how long to retry: the n-th retry waits `first_delay * 2**(n-1)`
-    seconds, capped at `max_delay`, times a random factor in [0.5, 1) (jitter, so that
-    many clients do not retry in step). `attempts`: calls in all, the first included,
-    before the error is raised; None: retry for ever."""
+        seconds, capped at `max_delay`, times a random factor in [0.5, 1) (jitter, so that
+        many clients do not retry in step). `attempts`: calls in all, the first included,
+        before the error is raised; None: retry for ever. `within`: also give up when the next
+    attempt would start more than that many seconds after the first failed one started (a
+    one-shot command's answer to an unreachable server comes in bounded time)."""
 
     attempts: int | None = 8
     first_delay: float = 0.5
     max_delay: float = 30.0
+    within: float | None = None  # seconds: no attempt starts later than this after the first
 
     def delay(self, retry: int) -> float:
         base = min(self.max_delay, self.first_delay * 2 ** (retry - 1))
@@ -64,6 +68,9 @@ class Retrying(ABC):
         self.policy = policy
         self.stop = stop
         self.failures = 0  # since the last success
+        self.started = time.monotonic()  # when the current attempt started
+        self.first_started = self.started  # when the first failed attempt since a success did
+        self.took = 0.0  # how long the attempt that just failed took
 
     # -- the adapter's side ----------------------------------------------------------------------
 
@@ -96,18 +103,31 @@ class Retrying(ABC):
         not retryable, the attempts ran out, or a stop was requested while waiting)."""
         if not self.retryable(exc):
             raise self.give_up(exc, what, exhausted=False) from None
+        now = time.monotonic()
+        self.took = now - self.started
+        if self.failures == 0:
+            self.first_started = self.started
         self.failures += 1
-        attempts = self.policy.attempts
-        if attempts is not None and self.failures >= attempts:
-            raise self.give_up(exc, what, exhausted=True) from None
+        attempts, within = self.policy.attempts, self.policy.within
         delay = self.policy.delay(self.failures)
+        if (attempts is not None and self.failures >= attempts) or (
+            within is not None and now + delay - self.first_started > within
+        ):
+            raise self.give_up(exc, what, exhausted=True) from None
         self.announce(exc, what, delay)
         if self.stop.wait(delay):
             raise self.stopped(exc, what) from None
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the first failed attempt since the last success started."""
+        return time.monotonic() - self.first_started
 
     def succeeded(self) -> None:
         """Progress was made: the next failure is a first one again."""
         self.failures = 0
+        self.started = time.monotonic()
 
     def call(
         self,

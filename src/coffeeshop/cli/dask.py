@@ -4,6 +4,7 @@ Dask (`coffeeshop.orchestration.scaleout`). Prefect and Dask are imported only w
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -49,9 +50,24 @@ def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | 
 
 def reconcile(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
     """The partitioned reconcile; the same report as the single-process one."""
-    from coffeeshop.sources import MONGO_SCHEMES  # not at import: `--help` stays light
+    check_source(settings)
+    return _run(settings, repair=repair, workers=workers, address=address)
 
-    settings.open_source()  # a missing file is one line and exit 2, before Prefect starts
+
+def check_source(settings: Settings) -> None:
+    """Refuse, in one line and before Prefect or Dask start (they take seconds to minutes),
+    a source that cannot be read in partitions: a missing file; a MongoDB server that does
+    not answer, or a standalone one (no change stream to hand over to)."""
+    from coffeeshop.sources.mongo import MongoSource  # not at import: `--help` stays light
+
+    source = settings.open_source()
+    if isinstance(source, MongoSource):
+        source.check_partitionable(threading.Event())
+
+
+def _run(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
+    from coffeeshop.sources import MONGO_SCHEMES
+
     # Flow parameters are stored in the Prefect database: URLs go through the environment,
     # with the options that name a collection.
     os.environ["COFFEESHOP_DB"] = settings.db
@@ -91,8 +107,9 @@ def backfill(settings: Settings, *, workers: int | None, address: str | None = N
     right one then)."""
     from coffeeshop.store import Store
 
+    check_source(settings)  # before the database is created
     with Store(settings.db) as store:
         store.upgrade()
         if store.load_checkpoint(settings.open_source().name) is not None:
             return None
-    return reconcile(settings, repair=True, workers=workers, address=address)
+    return _run(settings, repair=True, workers=workers, address=address)

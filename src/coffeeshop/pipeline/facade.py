@@ -20,7 +20,7 @@ from coffeeshop.config import Settings, load_settings
 from coffeeshop.pipeline.engine import Syncer, SyncReport
 from coffeeshop.pipeline.reconcile import ReconcileReport
 from coffeeshop.pipeline.reconcile import reconcile as run_reconcile
-from coffeeshop.sources.base import BatchLimits, Source
+from coffeeshop.sources.base import BatchLimits, Reachable, Source
 from coffeeshop.store import Store
 
 
@@ -43,6 +43,12 @@ def build_syncer(
         read_ahead=read_ahead,
         rebuild_on_history_lost=settings.on_history_lost == "rebuild",
     )
+
+
+def reach(source: Source, stop: threading.Event | None) -> None:
+    """A one-shot run's check that a server source answers, before the database is touched."""
+    if isinstance(source, Reachable):
+        source.check_reachable(stop or threading.Event())
 
 
 def open_store(db: str | None = None, *, read_only: bool = False) -> Store:
@@ -75,6 +81,8 @@ def sync_settings(
 ) -> SyncReport:
     """`sync` with settings already loaded (as the command line has them)."""
     source = settings.open_source()  # a bad source is refused before the database is touched
+    if not follow:  # and one that does not answer (a following run waits for it instead)
+        reach(source, stop)
     with Store(settings.db) as store:
         syncer = build_syncer(store, settings, source=source)
         return syncer.run(follow=follow, stop=stop, wait_lock=wait_lock)
@@ -104,6 +112,7 @@ def reconcile_settings(
     """`reconcile` with settings already loaded; `before_replace(store, source name)` runs
     before `replace_source` removes anything (the command line says what it removes)."""
     source = settings.open_source()
+    reach(source, None)
     with Store(settings.db, read_only=not repair) as store:
         if replace_source and before_replace is not None:
             before_replace(store, source.name)

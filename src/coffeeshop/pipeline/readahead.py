@@ -9,11 +9,20 @@ Nothing about crash safety changes: positions still commit only in the parent, w
 the batches it applied; whatever the child read ahead is simply read again after a
 restart. The pipe's buffer bounds how far the child runs ahead. The child stops when
 the parent asks, when the parent dies, or at the end of the source.
+
+The child never holds the writer lock (it lets go of its inherited copy at the fork:
+`store.lock`), and on Linux it is killed with the parent (`PR_SET_PDEATHSIG`), even when
+it is blocked in a source call that no stop request can end (a `getMore` on a dead
+network): after a `kill -9` of the parent, a restart takes the lock at once and no
+orphaned reader lingers. Elsewhere it notices the parent's death at its next check. (The
+kernel sends that signal when the *thread* that forked exits: the reader is started and read
+by the thread that runs the engine, which outlives it.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import logging
@@ -21,6 +30,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -161,6 +171,7 @@ def _child(
     out: Connection,
     inherited: Connection,
 ) -> None:
+    _die_with(parent)
     # The pipe's read end came along with the fork: close it, so that once the parent
     # closes its own, a write here fails at once instead of waiting forever.
     inherited.close()
@@ -203,6 +214,20 @@ def _child(
         out.close()
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux); if the parent is
+    already gone (it died before this ran), end now."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
 def read_ahead(
     source: Source, limits: BatchLimits, *, follow: bool, stop: StopSignal
 ) -> Iterator[ReadBatch]:
@@ -222,10 +247,11 @@ def read_ahead(
     gc.freeze()
     child.start()
     send.close()
+    held: ReadBatch | None = None  # received, but too big to merge into the last batch
     try:
         while True:
             idle_since = time.monotonic()
-            while not receive.poll(0.1):
+            while held is None and not receive.poll(0.1):
                 if stop.is_set():
                     return
                 if time.monotonic() - idle_since >= TICK_SECONDS:
@@ -235,14 +261,51 @@ def read_ahead(
                     raise RuntimeError(
                         f"the source reader process died (exit code {child.exitcode})"
                     )
-            batch = _received(receive, child, stop)
+            batch, held = (
+                (held, None) if held is not None else (_received(receive, child, stop), None)
+            )
             if batch is None:
                 return
+            batch, held, end = _with_queued(batch, receive, child, stop, limits.max_events)
             yield batch
+            if end is not None:
+                raise end
+    except _Ended:
+        return
     finally:
         halt.set()
         receive.close()
         _reap(child)
+
+
+class _Ended(Exception):
+    """The reader's end, found while merging queued batches (handed on after the merge)."""
+
+
+def _with_queued(
+    batch: ReadBatch, receive: Connection, child: Any, stop: StopSignal, max_events: int
+) -> tuple[ReadBatch, ReadBatch | None, BaseException | None]:
+    """`batch` merged with the batches already waiting in the pipe, up to `max_events`
+    events: while the parent committed, the reader went on handing out what each server
+    reply held, and applying those one transaction each would fall behind. Returns the
+    merged batch, the next one when it did not fit (held for the next round), and what
+    ended the reader meanwhile (its end, an error), raised after the merged batch."""
+    while receive.poll(0):
+        try:
+            more = _received(receive, child, stop)
+        except Exception as exc:
+            return batch, None, exc
+        if more is None:
+            return batch, None, _Ended()
+        if len(batch.events) + len(more.events) > max_events:
+            return batch, more, None
+        batch = ReadBatch(
+            more.position,
+            batch.events + more.events,
+            more.behind,
+            more.source_time or batch.source_time,
+        )
+    return batch, None, None
 
 
 def _received(receive: Connection, child: Any, stop: StopSignal) -> ReadBatch | None:

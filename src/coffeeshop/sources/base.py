@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from coffeeshop.core.events import Event
 from coffeeshop.retry import StopSignal
 
-__all__ = ["BatchLimits", "Source", "SourceBatch", "StopSignal"]
+__all__ = ["BatchLimits", "Reachable", "Source", "SourceBatch", "StopSignal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +113,13 @@ class Source(Protocol):
     def close(self) -> None:
         """Release what `open()` and `batches()` took (files, clients); may be called twice."""
         ...
+
+
+@runtime_checkable
+class Reachable(Protocol):
+    """A source behind a network (a server): a one-shot run (`sync --once`, reconcile) asks
+    it to answer first, so that an unreachable one fails in bounded time and before anything
+    is created in the analysis database. `check_reachable` retries transient failures for a
+    bounded time, then raises `SourceUnavailable` (or `ConfigError`)."""
+
+    def check_reachable(self, stop: StopSignal) -> None: ...

@@ -9,6 +9,17 @@ collections, whose order Python shares) are cut at quantiles of a sample of thei
 `find` with `_id` bounds on the `_id` index; together they return each document exactly
 once. Plain PyMongo calls only.
 
+Strings compare with the collection's default collation (a case-insensitive one puts "a"
+before "B", Python's code-point order the other way round), in queries and on the `_id`
+index alike: the sampled `_id`s are therefore sorted by the server (`$sort` in the same
+aggregation, which uses that collation), and Python never compares two bounds. So the
+bounds increase in the server's order and the ranges stay disjoint whatever the collation.
+
+Every call is retried with the source's own policy (`MongoSource.read_retrying`: which
+errors are transient, the backoff, the log line): the plan's counts and sample, and each
+range read, which goes on after the last `_id` it read (`documents_after`, as the
+single-process snapshot does) instead of reading the whole range again.
+
 A partitioned read hands over to the change stream like the single-process snapshot: the
 stream's start point is taken first (`MongoSource.start_position`), then the ranges are read,
 each by a reader that connects to the URI itself (`MongoTarget`: what crosses to a worker is
@@ -19,7 +30,9 @@ stream too; applying it again is harmless (the engine is idempotent).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +43,10 @@ from coffeeshop.core.events import event_from_object
 from coffeeshop.core.partials import Candidate, Positioned, Unkeyed, fold, split
 from coffeeshop.core.plan import parse_events
 from coffeeshop.redact import mask_url
+from coffeeshop.retry import Retrying
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo.codec import encodable
+from coffeeshop.sources.mongo.snapshot import documents_after
 from coffeeshop.sources.partitions import RangeOutput
 
 # Brackets whose values Python orders as MongoDB does: these are cut at sampled quantiles.
@@ -43,6 +58,7 @@ _ORDERED = {
 }
 REST = "rest"  # every other BSON type (null, documents, arrays, binary, booleans, …): one range
 SAMPLE_PER_PART = 32
+RANGE_BATCH = 5000  # documents per reply when a range is read (and events per parsed chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,71 +106,88 @@ class MongoRangeOutput:
     documents: int = 0
 
 
-def plan_collection(collection: Any, parts: int) -> list[IdRange]:
+def plan_collection(collection: Any, parts: int, retrying: Retrying) -> list[IdRange]:
     """About `parts` ranges over the collection's `_id`s (more when many type brackets hold
     documents: each non-empty bracket is at least one range)."""
-    total = collection.estimated_document_count() or 1
+    what = "plan the partitions"
+    total = retrying.call(collection.estimated_document_count, what) or 1
     ranges: list[IdRange] = []
     for bracket in _ORDERED:
-        count = collection.count_documents({"_id": {"$type": bracket}})
+        query = {"_id": {"$type": bracket}}
+        count = retrying.call(functools.partial(collection.count_documents, query), what)
         if count:
             share = max(1, round(parts * count / total))
-            ranges.extend(_cut(collection, bracket, share) if share > 1 else [IdRange(bracket)])
-    if collection.count_documents(IdRange(REST).query(), limit=1):
+            ranges.extend(
+                _cut(collection, bracket, share, retrying) if share > 1 else [IdRange(bracket)]
+            )
+    rest = IdRange(REST).query()
+    if retrying.call(lambda: collection.count_documents(rest, limit=1), what):
         ranges.append(IdRange(REST))
     return ranges
 
 
-def _cut(collection: Any, bracket: str, share: int) -> list[IdRange]:
-    sample = collection.aggregate(
-        [
-            {"$match": {"_id": {"$type": bracket}}},
-            {"$sample": {"size": share * SAMPLE_PER_PART}},
-            {"$project": {"_id": 1}},
-        ]
-    )
-    ids = sorted(
-        {
-            doc["_id"]
-            for doc in sample
-            if isinstance(doc["_id"], _ORDERED[bracket]) and encodable(doc["_id"])
-        }
-    )  # (a string that was not UTF-8 cannot be sent back as a bound)
+def _cut(collection: Any, bracket: str, share: int, retrying: Retrying) -> list[IdRange]:
+    pipeline = [
+        {"$match": {"_id": {"$type": bracket}}},
+        {"$sample": {"size": share * SAMPLE_PER_PART}},
+        {"$project": {"_id": 1}},
+        {"$sort": {"_id": 1}},  # in the server's order: its collation, not Python's
+    ]
+    sample = retrying.call(lambda: list(collection.aggregate(pipeline)), "plan the partitions")
+    ids = [
+        doc["_id"]
+        for doc in sample
+        if isinstance(doc["_id"], _ORDERED[bracket]) and encodable(doc["_id"])
+    ]  # (a string that was not UTF-8 cannot be sent back as a bound)
     bounds: list[Any] = []
     for i in range(1, share):
         bound = ids[len(ids) * i // share] if ids else None
-        if bound is not None and (not bounds or bound > bounds[-1]):
+        if bound is not None and (not bounds or bound != bounds[-1]):
             bounds.append(bound)
     edges = [None, *bounds, None]
     return [IdRange(bracket, lo, hi) for lo, hi in itertools.pairwise(edges)]
 
 
-def read_id_range(collection: Any, id_range: IdRange, buckets: int) -> MongoRangeOutput:
+def read_id_range(
+    collection: Any, id_range: IdRange, buckets: int, retrying: Retrying
+) -> MongoRangeOutput:
     """Read, validate and fold one range (each `_id` is one current document)."""
     counted = {"n": 0}
-    candidates, unkeyed = fold(_parsed(collection, id_range, counted))
+    candidates, unkeyed = fold(_parsed(collection, id_range, counted, retrying))
     return MongoRangeOutput(split(candidates, buckets), unkeyed, counted["n"])
 
 
 def read_source_range(source: MongoSource, id_range: IdRange, buckets: int) -> RangeOutput:
     """One range read on a connection of its own, as the file ranges' output (no lines: the
     count is of documents; no end: the position is the stream's start point)."""
+    stop = threading.Event()
     with source.collection_handle() as collection:
-        output = read_id_range(collection, id_range, buckets)
+        output = read_id_range(collection, id_range, buckets, source.read_retrying(stop))
     return RangeOutput(output.shards, output.unkeyed, output.documents, 0, False)
 
 
 def plan_source(source: MongoSource, parts: int) -> list[IdRange]:
+    stop = threading.Event()
     with source.collection_handle() as collection:
-        return plan_collection(collection, parts)
+        return plan_collection(collection, parts, source.read_retrying(stop))
 
 
-def _parsed(collection: Any, id_range: IdRange, counted: dict[str, int]) -> Iterator[Positioned]:
-    cursor = collection.find(id_range.query(), sort=[("_id", 1)], batch_size=5000)
+def _parsed(
+    collection: Any, id_range: IdRange, counted: dict[str, int], retrying: Retrying
+) -> Iterator[Positioned]:
+    documents = documents_after(
+        collection,
+        id_range.query(),
+        None,
+        batch_size=RANGE_BATCH,
+        retrying=retrying,
+        stop=retrying.stop,
+        what=f"read the {id_range.bracket} _id range",
+    )
     batch: list[Any] = []
-    for doc in cursor:
+    for doc in documents:
         batch.append(event_from_object(doc, where="snapshot", raw="", literal=True))
-        if len(batch) >= 5000:
+        if len(batch) >= RANGE_BATCH:
             yield from _positioned(batch, counted)
             batch = []
     yield from _positioned(batch, counted)

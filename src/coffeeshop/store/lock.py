@@ -11,6 +11,19 @@ something that dies with the writer:
 The primitives are the dialects' (`store.dialects`). `verify` lets every batch
 transaction check, on its own connection, that this writer still holds the lock; a
 writer whose lock connection died stops writing.
+
+A process forked by the writer (the read-ahead reader) must not keep the lock alive after
+the writer dies: right after a fork, the child lets go of its copies of every held lock
+(`_let_go_in_child`) WITHOUT unlocking, because what it inherited is the parent's:
+
+- SQLite: `flock` locks belong to the open file description, which parent and child share:
+  `LOCK_UN` in the child would release the parent's lock; closing the child's descriptor
+  does not (the lock lasts until the last descriptor of that description is closed).
+- MySQL/MariaDB, PostgreSQL: closing the driver's connection would say goodbye to the
+  server (COM_QUIT / Terminate) over the shared socket, ending the parent's session and
+  its lock; the child closes only its descriptor of the socket (the TCP connection
+  lives on through the parent's), and keeps the driver objects referenced so that no
+  finaliser ever writes to a descriptor number that may be reused.
 """
 
 from __future__ import annotations
@@ -18,7 +31,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
@@ -53,6 +68,7 @@ class WriterLock:
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _try_acquire(self) -> bool:
+        _HELD.add(self)
         if self._dialect.file_lock:
             return self._try_flock()
         if self._connection is None:
@@ -88,6 +104,18 @@ class WriterLock:
             self._connection = None
         return self._try_acquire()
 
+    def _let_go(self) -> None:
+        """In a forked child: drop this process's hold on the inherited lock, leaving the
+        parent's intact (see the module)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._file)  # never LOCK_UN: the lock is the parent's too
+            self._file = None
+        if self._connection is not None:
+            _close_descriptor(self._connection)
+            _ABANDONED.append((self._connection, self._lock_engine))
+            self._connection = self._lock_engine = None
+
     def release(self) -> None:
         if self._file is not None:
             try:
@@ -109,3 +137,30 @@ class WriterLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+_HELD: weakref.WeakSet[WriterLock] = weakref.WeakSet()  # locks this process may hold
+_ABANDONED: list[Any] = []  # a forked child's copies of lock connections, never finalised
+
+
+def _close_descriptor(connection: Connection) -> None:
+    """Close this process's descriptor of a lock connection's socket, sending nothing."""
+    dbapi: Any = connection.connection.dbapi_connection
+    sock = getattr(dbapi, "_sock", None)  # PyMySQL
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            os.close(sock.detach())  # the object forgets the number: nothing reuses it
+        return
+    pgconn = getattr(dbapi, "pgconn", None)  # psycopg
+    fd = getattr(pgconn, "socket", None) if pgconn is not None else None
+    if isinstance(fd, int) and fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _let_go_in_child() -> None:
+    for lock in list(_HELD):
+        lock._let_go()
+
+
+os.register_at_fork(after_in_child=_let_go_in_child)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from coffeeshop.errors import SourceUnavailable
+from coffeeshop.errors import ConfigError, SourceUnavailable
 from coffeeshop.redact import mask_text
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 
@@ -31,10 +32,27 @@ def history_lost(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.code in HISTORY_LOST_CODES
 
 
+def unresolved(exc: BaseException) -> bool:
+    """A `mongodb+srv://` name that did not resolve (no such name, no SRV record, no DNS
+    server answered): PyMongo raises it as a `ConfigurationError` (at `MongoClient()`, or at
+    the first command) whose cause is dnspython's error. Worth retrying like any other
+    unreachable server; a malformed srv URI (an IP address, a port, two hosts) has no
+    such cause and stays a configuration error."""
+    from pymongo.errors import ConfigurationError
+
+    if not isinstance(exc, ConfigurationError):
+        return False
+    try:
+        from dns.exception import DNSException
+    except ImportError:  # dnspython missing: PyMongo says so, a configuration error
+        return False
+    return isinstance(exc.__cause__, DNSException)
+
+
 def transient(exc: BaseException) -> bool:
     from pymongo.errors import ConnectionFailure, OperationFailure
 
-    if isinstance(exc, ConnectionFailure):
+    if isinstance(exc, ConnectionFailure) or unresolved(exc):
         return True
     if isinstance(exc, OperationFailure):
         labels = getattr(exc, "_error_labels", None) or set()
@@ -56,8 +74,37 @@ def transient(exc: BaseException) -> bool:
     return False
 
 
+# One server's error in a ServerSelectionTimeoutError: "host:port: reason (configured timeouts: …)"
+_SERVER_ERROR = re.compile(r"([^\s,]+:\d+): (.+?) \(configured timeouts: [^)]*\)")
+
+
+def unanswered(text: str) -> str | None:
+    """A server-selection timeout in one line, without PyMongo's topology dump: "no server
+    answered at 127.0.0.1:1 (connection refused)"; None when `text` is not one."""
+    head, sep, _ = text.partition(", Timeout: ")
+    if not sep:
+        return None
+    reasons: dict[str, list[str]] = {}
+    for address, reason in _SERVER_ERROR.findall(head):
+        reason = re.sub(r"^\[Errno -?\d+\] ", "", reason.strip())
+        reasons.setdefault(reason[:1].lower() + reason[1:], []).append(address)
+    if not reasons:
+        return head[:200]  # "No primary available for writes", "No servers found yet", …
+    return "no server answered at " + "; ".join(
+        f"{', '.join(sorted(addresses))} ({reason})" for reason, addresses in reasons.items()
+    )
+
+
 def describe(exc: BaseException) -> str:
-    """One line naming the error, its code and its message (credentials masked)."""
+    """One line naming the error, its code and its message (credentials masked); a server
+    selection timeout as the servers that did not answer and why, a name that does not
+    resolve as such."""
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    if isinstance(exc, ServerSelectionTimeoutError) and (summary := unanswered(str(exc))):
+        return mask_text(summary)
+    if unresolved(exc):
+        return mask_text(f"the name does not resolve (DNS: {str(exc)[:160]})")
     code = getattr(exc, "code", None)
     text = mask_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
     if len(text) > 200:
@@ -115,30 +162,41 @@ class MongoRetrying(Retrying):
     """The shared retry policy, for MongoDB: connection failures and the server errors
     of `transient` are retried (a stop request during a wait raises `Stopped`)."""
 
-    def __init__(self, name: str, stop: StopSignal, *, retries: int | None) -> None:
+    def __init__(
+        self, name: str, stop: StopSignal, *, retries: int | None, within: float | None = None
+    ) -> None:
         attempts = None if retries is None else retries + 1
-        super().__init__(RetryPolicy(attempts=attempts, max_delay=MAX_BACKOFF), stop)
+        policy = RetryPolicy(attempts=attempts, max_delay=MAX_BACKOFF, within=within)
+        super().__init__(policy, stop)
         self.name = name
 
     def retryable(self, exc: BaseException) -> bool:
         return transient(exc)
 
     def announce(self, exc: BaseException, what: str, delay: float) -> None:
+        # Honest timings: the wait, and how long the failed attempt itself took (a server
+        # selection waits up to its timeout), so the time between attempts is their sum.
         limit = self.retries
         log.warning(
-            "MongoDB error, retrying in %.1f s (attempt %d%s): cannot %s on %s: %s",
+            "MongoDB error, retrying in %.1f s (attempt %d%s took %.1f s): cannot %s on %s: %s",
             delay,
             self.failures,
             f" of {limit}" if limit is not None else "",
+            self.took,
             what,
             self.name,
             describe(exc),
         )
 
     def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
+        from pymongo.errors import ConfigurationError
+
+        if isinstance(exc, ConfigurationError) and not unresolved(exc):
+            return ConfigError(f"cannot use MongoDB source {self.name}: {exc}")
         if exhausted:
             return SourceUnavailable(
-                f"cannot {what} on {self.name} after {self.retries} retries: {describe(exc)}"
+                f"cannot {what} on {self.name}: {describe(exc)} (gave up after "
+                f"{self.failures - 1} retries, {self.elapsed:.1f} s)"
             )
         return SourceUnavailable(f"cannot {what} on {self.name}: {describe(exc)}")
 

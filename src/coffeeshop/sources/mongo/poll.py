@@ -45,6 +45,22 @@ MAX_MARKS = 8  # window marks per window, kept in the position
 wall_clock: Callable[[], float] = time.time  # replaced by tests
 
 
+def warn_standalone(name: str, window: float, sweep_every: float) -> None:
+    """The warning of a source that falls back to polling: what polling sees, and not."""
+    log.warning(
+        "%s is a standalone server: it has no change streams. Falling back to polling: "
+        "new documents (any _id type, in any order) are read within the poll interval; "
+        "an insert landing more than %.0f s after a higher _id, updates, and deletes of "
+        "documents this run has read, only by a read of the whole collection every "
+        "%.0f s; deletes made while no sync runs are NOT seen: run "
+        "`coffeeshop reconcile --repair` to pick them up, or run MongoDB as a replica set "
+        "(a single node is enough: `mongod --replSet rs0`, then `rs.initiate()`).",
+        name,
+        window,
+        sweep_every,
+    )
+
+
 def type_of(value: Any) -> str | None:
     """The BSON comparison bracket of an `_id` for which a range can be read (`$lt`
     matches that bracket only); None for the rest (null, booleans, MinKey, MaxKey, …),

@@ -17,8 +17,10 @@ The driver resumes a broken stream once by itself, and retries a `find` once, bu
 a `getMore`; after that this source retries with the shared backoff of `coffeeshop.retry`
 (capped at 60 s; `errors.MongoRetrying` says which errors are worth it), logging each
 attempt, from the last change or `_id` it read: for ever while following, 5 times
-otherwise. Start-up calls (`hello`, the start token) are retried the same way,
-and a stop request (Ctrl-C) ends a wait or an attempt within a tenth of a second. A
+otherwise. Start-up calls (the client, which resolves a `mongodb+srv://` name; `hello`; the
+start token) are retried the same way, for `ONE_SHOT_WITHIN` s at most when not following
+(`check_reachable` runs first). A stop request (Ctrl-C) ends a wait or an attempt within a
+tenth of a second. A
 stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
 invalidate event after a drop or rename, or a collection or replica set that is not the
 checkpoint's: see `history`) raises `SourceHistoryLost`; the engine then rebuilds from a
@@ -47,6 +49,7 @@ from coffeeshop.sources.mongo.errors import (
     Stopped,
     hosts,
     interruptible,
+    transient,
 )
 from coffeeshop.sources.mongo.history import (
     check,
@@ -58,7 +61,7 @@ from coffeeshop.sources.mongo.history import (
     verify,
     with_identity,
 )
-from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller
+from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller, warn_standalone
 from coffeeshop.sources.mongo.position import decoded, poll_position, position
 from coffeeshop.sources.mongo.snapshot import read_snapshot
 from coffeeshop.sources.mongo.stream import ChangeStream
@@ -66,6 +69,8 @@ from coffeeshop.sources.mongo.stream import ChangeStream
 log = logging.getLogger("coffeeshop.mongo")
 
 FULL_DOCUMENT_MODES = ("updateLookup", "whenAvailable")
+SERVER_SELECTION_MS = 3_000  # one attempt's wait for a server; the retries wait longer
+ONE_SHOT_WITHIN = 10.0  # seconds: a run that does not follow gives up starting after this
 
 ClientFactory = Callable[[], Any]
 
@@ -129,7 +134,7 @@ class MongoSource:
         # Options in the URI win: a default is only given where the URI has none.
         options: dict[str, Any] = {"appname": "coffeeshop"}
         if "serverselectiontimeoutms" not in self.uri.lower():
-            options["serverSelectionTimeoutMS"] = 10_000
+            options["serverSelectionTimeoutMS"] = SERVER_SELECTION_MS
         return MongoClient(self.uri, **options)
 
     # -- position ------------------------------------------------------------------------------
@@ -173,27 +178,59 @@ class MongoSource:
         A read in partitions commits it, so the stream continues without a gap; a standalone
         server (no change stream) is refused: its poll positions follow one reader's reads."""
         stop = threading.Event()
-        self._client = self._connect()
+        self._client = self._connect(False, stop)
         try:
-            if not self._supports_streams(False, stop):
-                raise ConfigError(
-                    f"{self.name} has no change streams (a standalone server): partitioned "
-                    "reading needs a replica set; run without --workers/--dask-address"
-                )
-            current = self._namespace(False, stop)
-            if self.full_document == "whenAvailable":
-                check_post_images(self._info, self.name, self.collection)
+            current = self._check_partitionable(stop)
             coll = collection(self._client, self.database, self.collection)
             start = position("stream", resume=self._start_token(coll, False, stop))
             return with_identity(start, current)
         finally:
             self.close()
 
+    def check_partitionable(self, stop: StopSignal) -> None:
+        """Refuse, before a Prefect server or a Dask cluster start, a server that cannot be
+        read in partitions (unreachable, standalone, no such namespace)."""
+        self._client = self._connect(False, stop)
+        try:
+            self._check_partitionable(stop)
+        finally:
+            self.close()
+
+    def _check_partitionable(self, stop: StopSignal) -> dict[str, str]:
+        """A replica set, the namespace there (its history's identity returned), post-images
+        when asked for."""
+        if not self._supports_streams(False, stop, warn=False):
+            raise ConfigError(
+                f"{self.name} has no change streams (a standalone server): partitioned "
+                "reading needs a replica set; run without --workers/--dask-address/"
+                "--backfill-workers"
+            )
+        current = self._namespace(False, stop)
+        if self.full_document == "whenAvailable":
+            check_post_images(self._info, self.name, self.collection)
+        return current
+
+    def check_reachable(self, stop: StopSignal) -> None:
+        """A one-shot run's first step: the server answers (retried, for a bounded time),
+        before anything is created in the analysis database."""
+        self._client = self._connect(False, stop)
+        try:
+            self._startup(self._hello, "connect", False, stop)
+        except NotImplementedError:  # a test double without server commands
+            pass
+        finally:
+            self.close()
+
+    def read_retrying(self, stop: StopSignal) -> MongoRetrying:
+        """The retries of a one-shot read (a partition's plan or range): this source's
+        errors and backoff, a few times."""
+        return self._retrying(False, stop)
+
     @contextlib.contextmanager
     def collection_handle(self) -> Iterator[Any]:
         """The collection, on a client of its own closed afterwards (each partition's reader
         connects by itself: a client never crosses a process)."""
-        client = self._connect()
+        client = self._connect(False, threading.Event())
         try:
             yield collection(client, self.database, self.collection)
         finally:
@@ -212,7 +249,7 @@ class MongoSource:
     def _batches(
         self, limits: BatchLimits, follow: bool, stop: StopSignal
     ) -> Iterator[SourceBatch]:
-        self._client = self._connect()
+        self._client = self._connect(follow, stop)
         streaming = self._supports_streams(follow, stop)
         current = self._namespace(follow, stop)
         coll = collection(self._client, self.database, self.collection)
@@ -290,16 +327,23 @@ class MongoSource:
             )
         return state
 
-    def _connect(self) -> Any:
-        try:
-            client = self._client_factory()
-        except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
-            raise ConfigError(
-                f"cannot use MongoDB source {self.name}: {mask_text(str(exc))}"
-            ) from None
-        return client
+    def _connect(self, follow: bool, stop: StopSignal) -> Any:
+        """A client; a `mongodb+srv://` name that does not resolve yet is retried like an
+        unreachable server, a malformed URI is a configuration error at once."""
 
-    def _supports_streams(self, follow: bool, stop: StopSignal) -> bool:
+        def make() -> Any:
+            try:
+                return self._client_factory()
+            except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
+                if transient(exc):
+                    raise
+                raise ConfigError(
+                    f"cannot use MongoDB source {self.name}: {mask_text(str(exc))}"
+                ) from None
+
+        return self._startup(make, "connect", follow, stop)
+
+    def _supports_streams(self, follow: bool, stop: StopSignal, *, warn: bool = True) -> bool:
         if self.mode != "auto":
             return self.mode == "stream"
         try:
@@ -309,18 +353,9 @@ class MongoSource:
         self._hello_reply = hello
         if "setName" in hello or hello.get("msg") == "isdbgrid":
             return True
-        log.warning(
-            "%s is a standalone server: it has no change streams. Falling back to polling: "
-            "new documents (any _id type, in any order) are read within the poll interval; "
-            "an insert landing more than %.0f s after a higher _id, updates, and deletes of "
-            "documents this run has read, only by a read of the whole collection every "
-            "%.0f s; deletes made while no sync runs are NOT seen: run "
-            "`coffeeshop reconcile --repair` to pick them up, or run MongoDB as a replica set "
-            "(a single node is enough: `mongod --replSet rs0`, then `rs.initiate()`).",
-            self.name,
-            self.poll_window,
-            self.sweep_every,
-        )
+        if not warn:
+            return False
+        warn_standalone(self.name, self.poll_window, self.sweep_every)
         return False
 
     def _hello(self) -> dict[str, Any]:
@@ -374,18 +409,21 @@ class MongoSource:
 
     # -- failures ------------------------------------------------------------------------------
 
-    def _retrying(self, follow: bool, stop: StopSignal) -> MongoRetrying:
+    def _retrying(
+        self, follow: bool, stop: StopSignal, *, within: float | None = None
+    ) -> MongoRetrying:
         """The shared backoff: for ever while following (unless `retries` is set), a few
-        times otherwise."""
+        times otherwise (and, `within`, for at most that many seconds)."""
         retries = self.retries if self.retries is not None else (None if follow else RETRIES_ONCE)
-        return MongoRetrying(self.name, stop, retries=retries)
+        return MongoRetrying(self.name, stop, retries=retries, within=within)
 
     def _startup(self, action: Callable[[], Any], what: str, follow: bool, stop: StopSignal) -> Any:
         """A start-up call, retried like the stream (for ever while following); a stop
         request ends it at once, even in the middle of an attempt."""
         if stop.is_set():
             raise Stopped
-        return self._retrying(follow, stop).call(
+        within = None if follow else ONE_SHOT_WITHIN
+        return self._retrying(follow, stop, within=within).call(
             lambda: interruptible(action, stop),
             what,
             passthrough=(NotImplementedError, CoffeeshopError),

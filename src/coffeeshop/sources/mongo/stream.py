@@ -7,6 +7,14 @@ position of the last batch handed out, with the shared backoff. A stream that ca
 longer resume (error 286 and its kin, or an invalidate / drop / rename event) raises
 `SourceHistoryLost`.
 
+Latency: a batch is handed out as soon as the driver holds no more changes of the last
+server reply (`buffered(stream) == 0`: the next `try_next` would wait on the network),
+not `max_wait` after its first change. Under a steady stream of writes every reply holds a
+few changes and an idle reply never comes, so waiting for one (or for `max_wait`) added
+that wait to every change; handing out at the end of each reply adds nothing, and while
+the database is busy committing, the changes that arrive meanwhile come in the next reply
+(or, with the read-ahead process, are merged by it): batches grow with the load.
+
 A change event over 16 MB (an update whose post-image and update description together pass
 it) cannot be sent by the server: its getMore fails with BSONObjectTooLarge (10334), and so
 would every resume before it. That one event is then read through a second stream from the
@@ -154,7 +162,7 @@ class ChangeStream:
             self._check_operation(change)
             self.token = stream.resume_token or change.get("_id") or self.token
             newest = change_time(change) or newest
-            if batch.add(self._event(change)):
+            if batch.add(self._event(change)) or buffered(stream) == 0:
                 yield self._hand_out(batch.take(), newest)
                 newest = None
                 self.retrying.succeeded()
@@ -224,6 +232,20 @@ class ChangeStream:
 
 class _Reopen(Exception):
     """The stream must be opened again from the position handed out (not a failure)."""
+
+
+def buffered(stream: Any) -> int | None:
+    """How many changes of the last server reply the driver still holds (PyMongo's change
+    stream keeps them in its command cursor's deque: `_data` since PyMongo 4.9, name-mangled
+    before); None when that cannot be seen (then batches close at `max_wait`)."""
+    cursor = getattr(stream, "_cursor", None)
+    data = getattr(cursor, "_data", None)
+    if data is None:
+        data = getattr(cursor, "_CommandCursor__data", None)
+    try:
+        return len(data) if data is not None else None
+    except TypeError:
+        return None
 
 
 def _looked_up(coll: Any, change: dict[str, Any]) -> dict[str, Any]:
