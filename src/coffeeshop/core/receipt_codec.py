@@ -58,7 +58,7 @@ BIGINT = Kind("bigint", int)
 DAY = Kind(  # a date as the integer YYYYMMDD; over the pipe as its ordinal
     "int",
     int,
-    encode="{v}.year * 10000 + {v}.month * 100 + {v}.day",
+    encode="_day_number({v})",
     decode="_date_of({v})",
     wire="{v}.toordinal()",
     unwire="_from_ordinal({v})",
@@ -111,6 +111,7 @@ def decode_key(raw: Any) -> str:
 
 
 def day_number(day: dt.date) -> int:
+    """A day as the `day` column holds it (YYYYMMDD): what a range of days is queried by."""
     return day.year * 10000 + day.month * 100 + day.day
 
 
@@ -119,7 +120,7 @@ def date_of(number: int) -> dt.date:
     return dt.date(number // 10000, number // 100 % 100, number % 100)
 
 
-def _lines(text: str | bytes) -> tuple[tuple[str, int], ...]:
+def decode_lines(text: str | bytes) -> tuple[tuple[str, int], ...]:
     return tuple(map(tuple, json.loads(text)))
 
 
@@ -128,7 +129,8 @@ encode_lines = _fast_json()  # a receipt's items as stored: [[name, quantity], .
 NAMESPACE: dict[str, Any] = {
     "Receipt": Receipt,
     "_json": encode_lines,
-    "_lines": _lines,
+    "_lines": decode_lines,
+    "_day_number": day_number,
     "_date_of": date_of,
     "_encode_key": encode_key,
     "_decode_key": decode_key,
