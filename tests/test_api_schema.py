@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from prometheus_client.parser import text_string_to_metric_families
 from schemathesis.config import HttpBearerAuthConfig
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from test_api_support import fill
 from test_api_support import settings as api_settings
 
@@ -98,13 +99,25 @@ def token_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
+def call_and_validate(case: Any) -> None:
+    """Every check, with one rule OpenAPI cannot state: a range whose start is after its end
+    (`month_from=9944-04&month_to=0088-10`) is schema-valid yet answered 422. A valid request
+    may be refused for that reason and no other."""
+    response = case.call_and_validate(base_url=BASE_URL, excluded_checks=[positive_data_acceptance])
+    if case.meta is not None and case.meta.generation.mode.is_positive:
+        if response.status_code == 422:
+            assert " is after " in response.json()["message"], response.text
+        else:
+            assert response.status_code < 400 or response.status_code in (401, 403, 404)
+
+
 @open_schema.parametrize()
 @LIMITS
 def test_every_response_conforms_and_none_is_a_server_error(case: Any, open_app: None) -> None:
-    case.call_and_validate(base_url=BASE_URL)
+    call_and_validate(case)
 
 
 @token_schema.parametrize()
 @LIMITS
 def test_with_a_token_too(case: Any, token_app: None) -> None:
-    case.call_and_validate(base_url=BASE_URL)
+    call_and_validate(case)

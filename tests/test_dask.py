@@ -292,3 +292,96 @@ def single_mongo(url: str) -> ReconcileReport:
 
     with Store(url) as store:
         return reconcile(store, MongoSource(URI), today=today())
+
+
+def test_without_the_dask_extra_the_dask_options_are_one_line_exit_2_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    """issue 20.1: after `make demo` (the package without its `dask` extra) the README's Dask
+    commands named no traceback's `prefect_dask` but the extra, exit 2, and `--backfill-workers`
+    left no half-created database. The extra's modules are made unimportable the way Python
+    itself blocks an import (None in sys.modules, from a sitecustomize on PYTHONPATH); the rest
+    of the install is the real one."""
+    from helpers import assert_one_line_error
+
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import sys\n"
+        "for name in ('prefect_dask', 'distributed', 'dask'):\n"
+        "    sys.modules[name] = None\n"
+    )
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(20))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "COFFEESHOP"))}
+    env |= {"PYTHONPATH": str(shim), "PREFECT_HOME": str(tmp_path / ".prefect")}
+    commands = {
+        "reconcile --workers": ["reconcile", "--workers", "4"],
+        "reconcile --dask-address": ["reconcile", "--dask-address", "tcp://127.0.0.1:1"],
+        "sync --backfill-workers": ["sync", "--once", "--backfill-workers", "2"],
+    }
+    for what, args in commands.items():
+        db = tmp_path / f"{what.replace(' ', '_')}.db"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coffeeshop",
+                *args,
+                "--source",
+                str(path),
+                "--db",
+                f"sqlite:///{db}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert_one_line_error(result, "pip install 'coffeeshop[dask]'")
+        assert result.stderr.count("\n") == 1, (what, result.stderr)
+        assert not db.exists(), what
+    env["COFFEESHOP_DASK_WORKERS"] = "2"  # also what the served nightly reconcile reads
+    for args in (["reconcile"], ["flows", "serve"], ["flows", "run", "reconcile"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "coffeeshop", *args, "--source", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert_one_line_error(result, "COFFEESHOP_DASK_WORKERS")
+        assert "pip install 'coffeeshop[dask]'" in result.stderr
+    assert not (tmp_path / "analysis.db").exists()
+
+
+def test_a_dask_command_without_a_prefect_api_ends_without_an_api_logging_error(
+    tmp_path: Path,
+) -> None:
+    """issue 20.12 (and 22.4): a Dask-backed command without PREFECT_API_URL starts a temporary
+    Prefect API for its run; its stderr ended with `--- Error logging to API ---` (the run's
+    log lines still queued when that API stopped), after a wait of over a minute."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    path = tmp_path / "r.jsonl"
+    write_lines(path, history(200))
+    sync(url, path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "COFFEESHOP"))}
+    env |= {"PREFECT_HOME": str(tmp_path / ".prefect"), "COFFEESHOP_TIMEZONE": "UTC"}
+    command = ["reconcile", "--source", str(path), "--db", url, "--workers", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "0 difference(s)" in result.stdout
+    assert "Error logging to API" not in result.stderr, result.stderr[-3000:]
+    assert "All connection attempts failed" not in result.stderr, result.stderr[-3000:]

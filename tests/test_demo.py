@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from helpers import free_port, http_get, wait_for_health
 
-from coffeeshop.demo.runner import Demo, DemoOptions, PartFailed
+from coffeeshop.demo.runner import Demo, DemoOptions, PartFailed, api_settings
+from coffeeshop.demo.traffic import STORES
 
 TABLES = ("receipts_summary", "store_monthly", "item_performance", "store_peak_hours")
 
@@ -233,3 +234,25 @@ def test_the_live_progress_lines_do_not_count_the_seeded_history(
     assert all(f"{applied:,} from the history" in line for line in live)
     stopped = lines("stopped after")
     assert len(stopped) == 1 and f"({demo.progress.live:,} live)" in stopped[0]
+
+
+def test_the_demo_names_its_stores_and_shows_euros_unless_the_user_set_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's screenshot shows euros and store names; `make demo` showed plain numbers
+    and "Store 3" (issue 21.4)."""
+    monkeypatch.chdir(tmp_path)  # no .env of the working copy
+    monkeypatch.delenv("COFFEESHOP_CURRENCY", raising=False)
+    monkeypatch.delenv("COFFEESHOP_STORE_NAMES", raising=False)
+    options = DemoOptions(directory=tmp_path / "demo")
+    settings = api_settings(options)
+    assert settings.currency == "EUR"
+    names = settings.store_name_map
+    assert len(names) == options.stores == 12
+    assert names[1] == "Airport" and names[2] == "Central Station" and names[3] == "Office Park"
+    assert [names[n] for n in range(1, 13)] == [p.name for p in STORES]
+
+    monkeypatch.setenv("COFFEESHOP_CURRENCY", "JPY")
+    monkeypatch.setenv("COFFEESHOP_STORE_NAMES", "1=Shibuya")
+    settings = api_settings(options)
+    assert settings.currency == "JPY" and settings.store_name_map == {1: "Shibuya"}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from coffeeshop.demo.generator import ReceiptGenerator
-from coffeeshop.demo.traffic import TrafficModel, poisson
+from coffeeshop.demo.options import DemoOptions
+from coffeeshop.demo.traffic import STORES, TrafficModel, poisson, profile_of
 from coffeeshop.demo.writer import write_live
 
 PER_DAY = 3000  # the demo's default
@@ -103,8 +104,8 @@ def test_a_simulated_day_of_live_traffic_has_the_historys_rhythm(
     live_peak = max(range(24), key=lambda h: clock.per_hour[h])
     history_peaks = sorted(range(24), key=lambda h: -history[h])[:2]
     assert live_peak in history_peaks, (live_peak, history_peaks)
-    night = sum(clock.per_hour[h] for h in range(0, 5))
-    assert night < 0.02 * written  # almost nothing at night, as in the history
+    night = sum(clock.per_hour[h] for h in range(0, 4))
+    assert night < 0.02 * written  # 00:00-04:00: only the airport, as in the history
 
 
 def test_seeded_history_stops_at_now_and_matches_the_model() -> None:
@@ -136,7 +137,7 @@ def test_rate_follows_hour_and_weekday() -> None:
     monday_8 = model.rate(dt.datetime(2026, 11, 30, 8, 30))
     monday_3 = model.rate(dt.datetime(2026, 11, 30, 3, 30))
     saturday_10 = model.rate(dt.datetime(2026, 12, 5, 10, 30))
-    assert monday_8 > 50 * monday_3
+    assert monday_8 > 10 * monday_3  # at 03:00 only the airport trades
     assert saturday_10 > model.rate(dt.datetime(2026, 12, 5, 7, 30))
     day = model.expected(dt.datetime(2026, 11, 30), dt.datetime(2026, 12, 1))
     assert 0.85 * PER_DAY < day < 1.15 * PER_DAY
@@ -152,3 +153,79 @@ def test_poisson_has_the_requested_mean() -> None:
         draws = [poisson(rng, mean) for _ in range(4000)]
         assert abs(sum(draws) / len(draws) - mean) < 5 * (mean / 4000) ** 0.5 + 1e-9
     assert poisson(rng, 0.0) == 0
+
+
+# -- the stores' profiles (issue 21.4) ------------------------------------------------------------
+
+
+def test_every_hour_of_every_weekday_has_an_open_store_and_nights_only_round_the_clock_ones() -> (
+    None
+):
+    for weekday in range(7):
+        for hour in range(24):
+            open_now = [p.name for p in STORES if p.is_open(weekday, hour)]
+            assert open_now, (weekday, hour)
+            if hour < 4:  # 00:00-04:00: only the stores open then, the airport
+                assert open_now == ["Airport"], (weekday, hour, open_now)
+    shut = {p.name for p in STORES if p.days[6] == 0}
+    assert "Office Park" in shut  # an office district is quiet at weekends
+    assert STORES[0].hours[0][0] == 0 and STORES[3].hours[0][0] >= 7  # the airport opens first
+
+
+def test_no_store_trades_outside_its_hours_and_peak_hours_differ() -> None:
+    start = dt.date(2026, 10, 5)  # a Monday; four weeks
+    generator = ReceiptGenerator(seed=2, stores=12, start=start, days=28)
+    cells: Counter[tuple[int, int]] = Counter()  # (store, hour) on weekdays
+    per_store_weekday: Counter[tuple[int, int]] = Counter()
+    for line in generator.iter_lines(60_000):
+        doc = json.loads(line)
+        weekday = dt.date.fromisoformat(doc["transactionDate"]).weekday()
+        hour = int(doc["transactionTime"][:2])
+        store = doc["Store_ID"]
+        assert profile_of(store).is_open(weekday, hour), (profile_of(store).name, weekday, hour)
+        per_store_weekday[store, weekday] += 1
+        if weekday < 5:
+            cells[store, hour] += 1
+    peaks = {
+        STORES[s - 1].name: max(range(24), key=lambda h, s=s: cells[s, h]) for s in range(1, 13)
+    }
+    assert len(set(peaks.values())) >= 5, peaks
+    assert peaks["Airport"] <= 7 and peaks["Cinema Quarter"] >= 18, peaks
+    assert per_store_weekday[3, 6] == 0 and per_store_weekday[10, 0] == 0  # shut days
+    assert all(per_store_weekday[s, 2] > 0 for s in range(1, 13))  # all trade on a Wednesday
+
+
+def test_live_traffic_at_night_moves_the_dashboard_within_10_s() -> None:
+    """Started at 00:18 the demo used to get one receipt in 21 minutes. The live rate has a
+    floor: within 9 s (the dashboard polls every 0.5 s) at least 3 receipts are expected, so
+    the chance of none is e^-3 < 5 %; the rhythm alone would give almost nothing."""
+    options = DemoOptions(directory=Path("unused"))
+    live = TrafficModel(options.per_day, options.stores, floor=options.live_floor)
+    rhythm_only = TrafficModel(options.per_day, options.stores)
+    for night in (dt.datetime(2026, 12, 7, 0, 18), dt.datetime(2026, 12, 5, 3, 30)):
+        assert live.expected(night, night + dt.timedelta(seconds=9)) >= 3.0
+        assert rhythm_only.expected(night, night + dt.timedelta(seconds=9)) < 0.1
+    # By day the rhythm may exceed the floor; the floor never lowers the rate.
+    busy = TrafficModel(100_000, 12, floor=options.live_floor)
+    monday_8 = dt.datetime(2026, 11, 30, 8, 30)
+    assert busy.rate(monday_8) == TrafficModel(100_000, 12).rate(monday_8) > options.live_floor
+
+
+def test_live_receipts_at_night_go_to_the_stores_open_then() -> None:
+    """The clock is injected through the zone: one where it is 02:30 now."""
+    utc = dt.datetime.now(dt.UTC)
+    target = utc.replace(hour=2, minute=30)
+    offset = target - utc
+    while offset > dt.timedelta(hours=12):
+        offset -= dt.timedelta(days=1)
+    while offset < -dt.timedelta(hours=12):
+        offset += dt.timedelta(days=1)
+    zone = dt.timezone(offset)
+    generator = ReceiptGenerator(seed=9, stores=12, live=True, zone=zone)
+    docs = [json.loads(line) for line in generator.iter_lines(500)]
+    for doc in docs:
+        assert doc["transactionTime"][:2] in ("02", "03"), doc  # the zone's time, not the machine's
+        weekday = dt.date.fromisoformat(doc["transactionDate"]).weekday()
+        hour = int(doc["transactionTime"][:2])
+        assert profile_of(doc["Store_ID"]).is_open(weekday, hour)
+    assert {doc["Store_ID"] for doc in docs} == {1}  # only the airport trades at 02:30

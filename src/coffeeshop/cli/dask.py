@@ -3,6 +3,7 @@ Dask (`coffeeshop.orchestration.scaleout`). Prefect and Dask are imported only w
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -34,17 +35,36 @@ DaskAddressOption = Annotated[
 ]
 
 
+# What the `dask` extra installs and the Dask paths import (`orchestration.scaleout`).
+EXTRA_MODULES = ("prefect_dask", "distributed")
+
+
+def require_extra(asked_by: str) -> None:
+    """`ConfigError` naming the extra when its modules are missing (the package was installed
+    without it, as `make demo` does): checked before anything is opened or created."""
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"{asked_by} runs on Dask, which is not installed (no module {missing[0]!r}): "
+            "pip install 'coffeeshop[dask]' (in a checkout: .venv/bin/pip install -e '.[dask]')"
+        )
+
+
 def wanted(workers: int | None, address: str | None) -> tuple[int | None, str | None] | None:
     """The Dask set-up the options or the environment ask for; None: one process."""
     env_workers = os.environ.get("COFFEESHOP_DASK_WORKERS") if workers is None else None
     if env_workers is not None and not env_workers.strip().isdigit():
         raise ConfigError(f"bad configuration COFFEESHOP_DASK_WORKERS: {env_workers!r}")
+    given = {"--workers": workers, "--dask-address": address}
+    given |= {"COFFEESHOP_DASK_WORKERS": env_workers}
     workers = workers or (int(env_workers) if env_workers else None)
     address = address or os.environ.get("COFFEESHOP_DASK_ADDRESS") or None
+    asked_by = next((name for name, value in given.items() if value), "COFFEESHOP_DASK_ADDRESS")
     if workers is None and address is None:
         return None
     if workers is not None and address is not None:
         raise ConfigError("give --workers (a local cluster) or --dask-address, not both")
+    require_extra(asked_by)
     return workers, address
 
 
@@ -107,7 +127,8 @@ def backfill(settings: Settings, *, workers: int | None, address: str | None = N
     right one then)."""
     from coffeeshop.store import Store
 
-    check_source(settings)  # before the database is created
+    require_extra("--backfill-workers")  # before the database is created
+    check_source(settings)
     with Store(settings.db) as store:
         store.upgrade()
         if store.load_checkpoint(settings.open_source().name) is not None:

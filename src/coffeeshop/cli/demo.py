@@ -32,7 +32,7 @@ PerDayOption = Annotated[
     typer.Option(
         min=1,
         help="Receipts on an average day: the seeded history and the live traffic "
-        "(which follows its hours and weekdays).",
+        "(which follows the stores' hours and weekdays, never under 0.4 receipts/s).",
     ),
 ]
 RateOption = Annotated[

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from coffeeshop.cli import dask as cli_dask
 from coffeeshop.cli.app import QuickHelpGroup, app
 from coffeeshop.cli.options import (
     DbOption,
@@ -55,21 +56,26 @@ def run(
         bool, typer.Option("--follow", help="sync: keep following the source until Ctrl-C.")
     ] = False,
     wait: Annotated[
-        float, typer.Option("--wait", help="sync: seconds to wait for another writer's lock.")
+        float,
+        typer.Option(
+            "--wait", min=0, max=86_400, help="sync: seconds to wait for another writer's lock."
+        ),
     ] = 0.0,
     port: Annotated[
         int,
         typer.Option(
-            help="Without PREFECT_API_URL: a Prefect server already running on 127.0.0.1:PORT "
-            "is used; else Prefect starts a temporary one."
+            help="Without PREFECT_API_URL, and no `flows serve` of this database running: "
+            "a Prefect server already running on 127.0.0.1:PORT is used; else Prefect starts "
+            "a temporary one."
         ),
     ] = 4200,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
 ) -> None:
-    """Run one flow once, recorded in the Prefect API: PREFECT_API_URL, else a Prefect server
-    running on 127.0.0.1:--port, else a temporary one Prefect starts (seconds to minutes on a
-    busy machine: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, default here 180).
+    """Run one flow once, in this process, recorded in the Prefect API: PREFECT_API_URL, else
+    the Prefect server of a `coffeeshop flows serve` of the same database, else a Prefect
+    server running on 127.0.0.1:--port, else a temporary one Prefect starts (seconds to
+    minutes on a busy machine: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, default 180).
 
     sync: applies everything the source holds and exits, like `coffeeshop sync --once`.
     reconcile: recomputes the tables from the source and compares (exit status 1 on differences).
@@ -84,7 +90,9 @@ def run(
         raise ConfigError("--repair applies to `flows run reconcile` only")
     if follow and name is not FlowName.SYNC:
         raise ConfigError("--follow applies to `flows run sync` only")
-    _prepare(
+    if name is FlowName.RECONCILE:
+        cli_dask.wanted(None, None)  # COFFEESHOP_DASK_*: checked, the extra installed
+    settings = _prepare(
         with_source=name is not FlowName.REFRESH_SUMMARY,
         connect=True,
         source=source,
@@ -93,8 +101,10 @@ def run(
         mongo_collection=collection,
     )
     from coffeeshop.orchestration import flows, server
+    from coffeeshop.orchestration.home import home_of
 
-    with server.run_api(port=port), server.one_line_prefect_errors():
+    home = home_of(settings.db)
+    with server.run_api(port=port, home=home), server.one_line_prefect_errors():
         if name is FlowName.SYNC:
             _echo_sync(flows.sync_flow(follow=follow, wait_lock=wait))
         elif name is FlowName.RECONCILE:
@@ -136,6 +146,7 @@ def serve(
     Example: coffeeshop flows serve --source receipts.jsonl --db sqlite:///analysis.db
     """
     exit_on_sigterm()
+    cli_dask.wanted(None, None)  # the nightly reconcile on Dask: checked now, not at 03:00
     settings = _prepare(
         with_source=True,
         connect=False,
@@ -155,6 +166,60 @@ def serve(
             stream=stream,
             port=port,
         )
+
+
+class DeploymentName(StrEnum):
+    """The deployments `flows serve` serves (`orchestration.deployments`)."""
+
+    STREAM = "sync/stream"
+    NIGHTLY = "reconcile/nightly"
+    DAILY = "refresh-summary/daily"
+
+
+@flows_app.command("trigger")
+def trigger(
+    name: Annotated[
+        DeploymentName, typer.Argument(help="The deployment to run now.", show_default=False)
+    ],
+    db: DbOption = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="The Prefect API serving it (default: PREFECT_API_URL, else the server of "
+            "the `flows serve` of --db).",
+        ),
+    ] = None,
+) -> None:
+    """Ask for a run of a served deployment now; the `flows serve` process serving it runs it
+    (a run of the same deployment in flight goes first). Prints the run's id and UI page.
+
+    Without --api and PREFECT_API_URL, the Prefect server the `flows serve` of this database
+    started is found by the database (--db, as given to `flows serve`).
+    Example: coffeeshop flows trigger reconcile/nightly --db sqlite:///analysis.db
+    """
+    from coffeeshop.config import load_settings
+    from coffeeshop.orchestration.home import home_of
+    from coffeeshop.orchestration.settings import configure
+
+    settings = load_settings(db=db)
+    home = home_of(settings.db)
+    configure()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from coffeeshop.orchestration import deployments, server
+
+    if api and not server.healthy(api):
+        raise server.PrefectUnavailable(f"the Prefect API at {api} (--api) does not answer")
+    url = api or server.check_api() or server.served_api(home)
+    if url is None:
+        raise ConfigError(
+            f"no `coffeeshop flows serve` of {home.database} is running (none recorded in "
+            f"{home.path}): start it, or give --api (or PREFECT_API_URL)"
+        )
+    with temporary_settings(updates={PREFECT_API_URL: url}), server.one_line_prefect_errors():
+        run_id, page = deployments.trigger(name.value, url)
+    typer.echo(f"flow run {run_id} of {name.value}: {page}")
 
 
 def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Settings:

@@ -39,7 +39,9 @@ def generate(
     collection: MongoCollectionOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same receipts.")] = 0,
     stores: Annotated[int, typer.Option(min=1, help="Number of stores.")] = 20,
-    days: Annotated[int, typer.Option(min=1, help="Days of history, ending today.")] = 365,
+    days: Annotated[
+        int, typer.Option(min=1, help="Days of history, ending now (today up to this moment).")
+    ] = 365,
     rate: Annotated[
         float | None, typer.Option(min=0.001, help="Receipts per second (live traffic).")
     ] = None,
@@ -80,6 +82,7 @@ def generate(
             invalid_share=invalid,
             live=rate is not None,
             ids_until_now=to is not None,  # MongoDB: no _id from the future (polling)
+            zone=settings.zone(),  # COFFEESHOP_TIMEZONE: the zone of the API's "today"
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -45,17 +45,20 @@ def folder_lock(directory: Path) -> Iterator[None]:
 
 def seed_history(options: DemoOptions, source: Path, stop: threading.Event) -> None:
     """Write the history a new folder starts with: the last days up to now, in `.part` first."""
+    from coffeeshop.config import load_settings
+    from coffeeshop.demo.checks import local_now
     from coffeeshop.demo.generator import ReceiptGenerator
     from coffeeshop.demo.traffic import TrafficModel
     from coffeeshop.demo.writer import write_jsonl
 
     days = options.history_days
-    now = dt.datetime.now().replace(microsecond=0)
+    zone = load_settings().zone()  # the zone of the API's "today": COFFEESHOP_TIMEZONE
+    now = local_now(zone)
     start = now.date() - dt.timedelta(days=days)
     # The last `days` days and today up to now, as many receipts as the live rhythm has.
     history = options.history
     if history is None:
-        model = TrafficModel(options.per_day)
+        model = TrafficModel(options.per_day, options.stores)  # the rhythm, without a floor
         history = round(model.expected(dt.datetime.combine(start, dt.time()), now))
     generator = ReceiptGenerator(
         seed=HISTORY_SEED,
@@ -66,6 +69,7 @@ def seed_history(options: DemoOptions, source: Path, stop: threading.Event) -> N
         update_share=options.update_share,
         delete_share=options.delete_share,
         invalid_share=options.invalid_share,
+        zone=zone,
     )
     part = source.with_name(f"{source.name}.part")
     written = write_jsonl(part, history, generator=generator, append=False, stop=stop)

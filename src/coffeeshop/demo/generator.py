@@ -15,10 +15,12 @@ an earlier receipt and with deliberately invalid receipts (`coffeeshop.demo.chan
 `iter_documents` gives native documents for `insert_many`.
 
 Rhythms (`coffeeshop.demo.traffic`): receipts advance through a date range day by day; each
-day's volume follows the weekday (weekends busier), the season and some day-to-day noise;
-within a day, hours follow a curve (morning rush 7-9, lunch bump 12-13, quiet evenings,
-almost nothing 0-5; weekends start later and peak mid-morning); stores differ in size; what
-people buy depends on the time of day (`coffeeshop.demo.catalog`). Every money amount is
+day's volume follows the weekday, the season and some day-to-day noise; within a day, each
+store sells only in its opening hours, along its own hour curve (the airport from dawn and
+around the clock, the office park on weekdays, the cinema café in the evening), and stores
+differ in size; what people buy depends on the time of day (`coffeeshop.demo.catalog`).
+Dates and times are local wall-clock times in the given zone (the configured
+`COFFEESHOP_TIMEZONE`, by default the machine's). Every money amount is
 computed in integer cents, so `total_price` is exactly the sum of `product_quantity *
 product_price`.
 """
@@ -27,11 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
 from random import Random
 from typing import Any
 
@@ -39,56 +39,15 @@ from bson import ObjectId
 
 from coffeeshop.demo.catalog import DAYPART_OF_HOUR, MONEY, MenuLines
 from coffeeshop.demo.changes import Changes
-from coffeeshop.demo.traffic import WEEKDAY_HOURS, WEEKEND_HOURS, cut_hours, day_volume, hour_shares
+from coffeeshop.demo.checks import check_count, check_options, local_now
+from coffeeshop.demo.traffic import day_volume, hour_cut, rhythm
 
 __all__ = ["ReceiptGenerator", "check_count"]
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-_LAST_OID_DAY = dt.date(2106, 2, 6)  # the 4-byte ObjectId timestamp runs out on 2106-02-07
 _SECONDS_OF_HOUR: tuple[range, ...] = tuple(range(h * 3600, h * 3600 + 3600) for h in range(24))
 _HOURS = range(24)
 _LIVE_BATCH = 64
-
-
-def check_count(count: int) -> None:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"count must be an integer >= 0, got {count!r}")
-
-
-def _check_options(
-    stores: int,
-    days: int,
-    start: dt.date | None,
-    until: dt.datetime | None,
-    shares: dict[str, float],
-) -> dt.date:
-    """Raise ValueError on an option out of range; return the first day."""
-    if isinstance(stores, bool) or not isinstance(stores, int) or stores < 1:
-        raise ValueError(f"stores must be an integer >= 1, got {stores!r}")
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise ValueError(f"days must be an integer >= 1, got {days!r}")
-    for name, share in shares.items():
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"{name} must be between 0.0 and 1.0, got {share!r}")
-    extra = sum(shares.values())
-    if extra >= 1.0:
-        raise ValueError(
-            "update_share + delete_share + invalid_share must be below 1.0 "
-            f"(they are shares of all lines, the rest being new receipts), got {extra!r}"
-        )
-    if start is None:
-        start = dt.date.today() - dt.timedelta(days=days - 1)
-    if isinstance(start, dt.datetime):
-        start = start.date()
-    end = start + dt.timedelta(days=days - 1)
-    if start < dt.date(1970, 1, 1) or end > _LAST_OID_DAY:
-        raise ValueError(
-            f"the date range {start}..{end} must lie within 1970-01-01..{_LAST_OID_DAY} "
-            "(the span of an ObjectId timestamp)"
-        )
-    if until is not None and until.date() != end:
-        raise ValueError(f"until must fall on the last day {end}, got {until!r}")
-    return start
 
 
 @cache
@@ -131,15 +90,18 @@ class ReceiptGenerator:
         live: bool = False,
         ids_until_now: bool = False,
         until: dt.datetime | None = None,
+        zone: dt.tzinfo | None = None,
     ) -> None:
         """
+        `zone`: the time zone of the receipts' dates and times (None: the machine's).
         `start`: the first day (None: the `days` days ending today). `live`: stamp each
-        receipt with the current local date and time when it is generated instead.
+        receipt with the current date and time in `zone` when it is generated instead.
         `ids_until_now`: no ObjectId's time is later than the moment it is generated (for
         a MongoDB target: an `_id` from the future sorts above every real insert made
         before then); the receipt's own date and time are unchanged.
         `until` (naive local time on the last day): the last day ends there, its volume and
-        hours cut to the part before that moment (a history that reaches "now").
+        hours cut to the part before that moment (a history that reaches "now"). A range
+        that ends today ends now when `until` is not given: no receipt from the future.
         `update_share`, `delete_share`, `invalid_share`: the expected share of all emitted
         lines that are replace events, delete events and invalid receipts; the rest are new
         receipts. Their sum must be below 1.
@@ -149,7 +111,10 @@ class ReceiptGenerator:
             "delete_share": delete_share,
             "invalid_share": invalid_share,
         }
-        start = _check_options(stores, days, start, until, shares)
+        now = local_now(zone)
+        start = check_options(stores, days, start, until, shares, now.date())
+        if until is None and not live and start + dt.timedelta(days=days - 1) == now.date():
+            until = now
         self.seed = seed
         self.stores = stores
         self.start = start
@@ -160,18 +125,18 @@ class ReceiptGenerator:
         self.live = live
         self.ids_until_now = ids_until_now
         self.until = until
+        self.zone = zone
 
         self._rng = Random(f"coffeeshop-receipts:{seed}")
         setup = Random(f"coffeeshop-setup:{seed}")
-        # Store sizes: a few big shops, many ordinary ones, some small kiosks.
-        weights = [round(setup.lognormvariate(0.0, 0.55), 3) for _ in range(stores)]
+        # Stores, their sizes, hours and curves: the profiles of `coffeeshop.demo.traffic`.
+        self._rhythm = rhythm(stores)
         self._store_ids = list(range(1, stores + 1))
-        self._store_cum = list(accumulate(weights))
+        self._cells = range(24 * stores)
         # _id: 4 bytes of seconds, then 8 bytes: 38 random bits from the seed and a counter.
         self._id_base = setup.getrandbits(38) << 24
         self._serial = 0
         self._live_second = 0
-        self._hour_cum = (list(accumulate(WEEKDAY_HOURS)), list(accumulate(WEEKEND_HOURS)))
         self._lines = MenuLines.build()
         shares_of_changes = (self.update_share, self.delete_share)
         self._changes = Changes(seed, self._id_base, self._lines, *shares_of_changes)
@@ -248,45 +213,54 @@ class ReceiptGenerator:
     def _batches(self, count: int) -> Iterator[_Batch]:
         """Random draws for `count` receipts: per day and hour (simulated), or small batches
         stamped when used (live)."""
-        rng = self._rng
-        choices = rng.choices
         if self.live:
             left = count
             while left > 0:
                 n = min(left, _LIVE_BATCH)
                 left -= n
-                part = DAYPART_OF_HOUR[time.localtime().tm_hour]
-                yield self._draw(n, "", 0, None, part)
+                now = local_now(self.zone)
+                weights = self._rhythm.store_weights(now.weekday(), now.hour)
+                stores = self._rng.choices(self._store_ids, weights=weights, k=n)
+                yield self._draw(stores, "", 0, None, DAYPART_OF_HOUR[now.hour])
             return
-        last = self.end
         for day, n_day in zip(self._days(), self._day_counts(count), strict=True):
-            if not n_day:
-                continue
-            weekend = day.weekday() >= 5
-            if day == last and self.until is not None:
-                cut = cut_hours(hour_shares(day), self.until)
-                per_hour = Counter(choices(_HOURS, weights=cut, k=n_day))
-            else:
-                per_hour = Counter(choices(_HOURS, cum_weights=self._hour_cum[weekend], k=n_day))
-            date = day.isoformat()
-            day_seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400
-            for hour in _HOURS:
-                n = per_hour[hour]
-                if n:
-                    span = _SECONDS_OF_HOUR[hour]
-                    if day == last and self.until is not None and hour == self.until.hour:
-                        upto = self.until.minute * 60 + self.until.second
-                        span = range(span.start, span.start + max(1, upto))
-                    seconds = choices(span, k=n)
-                    seconds.sort()
-                    yield self._draw(n, date, day_seconds, seconds, DAYPART_OF_HOUR[hour])
+            if n_day:
+                yield from self._day_batches(day, n_day)
+
+    def _day_batches(self, day: dt.date, n_day: int) -> Iterator[_Batch]:
+        """A day's `n_day` receipts, hour by hour: each store and hour gets its share of the
+        day (none outside the store's opening hours); an `until` day ends at `until`."""
+        choices = self._rng.choices
+        n_stores = self.stores
+        until = self.until if day == self.end else None
+        if until is None:
+            cells = choices(self._cells, cum_weights=self._rhythm.cell_cum(day.weekday()), k=n_day)
+        else:
+            cut = hour_cut(until)
+            row = self._rhythm.cells[day.weekday()]
+            weights = [w * cut[i // n_stores] for i, w in enumerate(row)]
+            cells = choices(self._cells, weights=weights, k=n_day)
+        per_hour: list[list[int]] = [[] for _ in _HOURS]
+        for cell in cells:  # in the order drawn: the stores of an hour stay shuffled
+            per_hour[cell // n_stores].append(cell % n_stores + 1)
+        date = day.isoformat()
+        day_seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400
+        for hour, stores in enumerate(per_hour):
+            if stores:
+                span = _SECONDS_OF_HOUR[hour]
+                if until is not None and hour == until.hour:
+                    upto = until.minute * 60 + until.second
+                    span = range(span.start, span.start + max(1, upto))
+                seconds = choices(span, k=len(stores))
+                seconds.sort()
+                yield self._draw(stores, date, day_seconds, seconds, DAYPART_OF_HOUR[hour])
 
     def _draw(
-        self, n: int, date: str, day_seconds: int, seconds: list[int] | None, part: int
+        self, stores: list[int], date: str, day_seconds: int, seconds: list[int] | None, part: int
     ) -> _Batch:
         choices = self._rng.choices
         lines = self._lines
-        stores = choices(self._store_ids, cum_weights=self._store_cum, k=n)
+        n = len(stores)
         line_counts = choices(lines.line_counts, cum_weights=lines.line_count_cum, k=n)
         picks = choices(lines.codes, cum_weights=lines.code_cum[part], k=sum(line_counts))
         return _Batch(day_seconds, date, seconds, stores, line_counts, picks)
@@ -302,7 +276,7 @@ class ReceiptGenerator:
         """Split `count` over the days by weekday, month and noise (exactly, deterministically)."""
         gauss = self._rng.gauss
         weights = [
-            day_volume(day) * max(0.5, gauss(1.0, 0.08)) * self._day_fraction(day)
+            day_volume(day, self.stores) * max(0.5, gauss(1.0, 0.08)) * self._day_fraction(day)
             for day in self._days()
         ]
         total = sum(weights)
@@ -321,7 +295,9 @@ class ReceiptGenerator:
         """The share of `day`'s volume that the range covers (less than 1 on an `until` day)."""
         if self.until is None or day != self.end:
             return 1.0
-        return sum(cut_hours(hour_shares(day), self.until))
+        cut = hour_cut(self.until)
+        row = self._rhythm.cells[day.weekday()]
+        return sum(w * cut[i // self.stores] for i, w in enumerate(row))
 
     def _stamps(self, batch: _Batch) -> Iterator[tuple[int, str, str]]:
         """(Unix seconds for the _id, date, time) of each receipt of `batch`, in order."""
@@ -333,17 +309,17 @@ class ReceiptGenerator:
         yield from self._live_stamps(len(batch.stores))
 
     def _live_stamps(self, n: int) -> Iterator[tuple[int, str, str]]:
-        """Stamps for `n` receipts from the local wall clock, taken as each one is generated;
-        the _id seconds never go backwards, even when the clock does."""
+        """Stamps for `n` receipts from the wall clock in `zone`, taken as each one is
+        generated; the _id seconds never go backwards, even when the clock does."""
         last_second = -1
         date = clock_text = ""
         for _ in range(n):
             second = int(time.time())
             if second != last_second:
                 last_second = second
-                local = time.localtime(second)
-                date = f"{local.tm_year:04d}-{local.tm_mon:02d}-{local.tm_mday:02d}"
-                clock_text = f"{local.tm_hour:02d}:{local.tm_min:02d}:{min(local.tm_sec, 59):02d}"
+                local = dt.datetime.fromtimestamp(second, self.zone)
+                date = local.date().isoformat()
+                clock_text = f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
                 self._live_second = max(self._live_second, second)
             yield self._live_second, date, clock_text
 

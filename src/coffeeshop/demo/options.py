@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from coffeeshop.demo.traffic import LIVE_FLOOR, STORES, profile_of
+
 DB_FILE = "analysis.db"
 SOURCE_FILE = "receipts.jsonl"
 LOCK_FILE = ".demo.lock"
@@ -21,6 +23,21 @@ DEMO_FILES = (
 )
 
 
+# What the dashboard shows unless COFFEESHOP_CURRENCY / COFFEESHOP_STORE_NAMES say otherwise.
+DEMO_CURRENCY = "EUR"
+
+
+def demo_store_names(stores: int) -> str:
+    """`1=Airport,2=Central Station,…`: the names of the stores' profiles (beyond the twelve,
+    a repeated profile's name gets a number: `13=Airport 2`)."""
+    names = []
+    for store in range(1, stores + 1):
+        copy = (store - 1) // len(STORES) + 1
+        name = profile_of(store).name
+        names.append(f"{store}={name}" if copy == 1 else f"{store}={name} {copy}")
+    return ",".join(names)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DemoOptions:
     directory: Path
@@ -31,6 +48,7 @@ class DemoOptions:
     # rhythm (`generator.TrafficModel`), so live receipts continue the history believably.
     per_day: int = 1000
     rate: float | None = None  # a steady rate (receipts/s) instead of the rhythm, for tests
+    live_floor: float = LIVE_FLOOR  # the rhythm's live rate never goes below (receipts/s)
     history: int | None = None  # receipts seeded on a first run (None: what per_day gives)
     history_days: int = 60
     stores: int = 12

@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffeeshop.demo.folder import file_size, folder_lock, has_data, remove_files, seed_history
-from coffeeshop.demo.options import DEMO_FILES, DemoOptions
+from coffeeshop.demo.options import DEMO_CURRENCY, DEMO_FILES, DemoOptions, demo_store_names
 from coffeeshop.errors import CoffeeshopError, ConfigError
 from coffeeshop.signals import StopOnSignal
+
+if TYPE_CHECKING:
+    from coffeeshop.api.settings import ApiSettings
 
 log = logging.getLogger("coffeeshop.demo.runner")
 
@@ -49,6 +52,20 @@ class Progress:
     @property
     def live(self) -> int:
         return self.applied - self.history if self.history is not None else 0
+
+
+def api_settings(options: DemoOptions) -> ApiSettings:
+    """The API's settings for the demo's database: the demo's store names and currency unless
+    COFFEESHOP_STORE_NAMES or COFFEESHOP_CURRENCY (environment or `.env`) set the user's."""
+    from coffeeshop.api.settings import load_api_settings
+
+    given = load_api_settings(db=options.db_url, async_db="")
+    return load_api_settings(
+        db=options.db_url,
+        async_db="",
+        currency=None if given.currency else DEMO_CURRENCY,
+        store_names=None if given.store_names.strip() else demo_store_names(options.stores),
+    )
 
 
 class Demo:
@@ -220,11 +237,14 @@ class Demo:
                 on_batch(syncer.run(follow=True, stop=self.stop))
 
     def _run_generator(self) -> None:
+        from coffeeshop.config import load_settings
+        from coffeeshop.demo.checks import local_now
         from coffeeshop.demo.generator import ReceiptGenerator
         from coffeeshop.demo.traffic import TrafficModel
         from coffeeshop.demo.writer import write_jsonl, write_live
 
         options = self.options
+        zone = load_settings().zone()  # the zone of the API's "today": COFFEESHOP_TIMEZONE
         generator = ReceiptGenerator(
             seed=time.time_ns(),  # _ids of its own, different from any earlier run's
             stores=options.stores,
@@ -232,10 +252,17 @@ class Demo:
             delete_share=options.delete_share,
             invalid_share=options.invalid_share,
             live=True,
+            zone=zone,
         )
         if options.rate is None:
-            model = TrafficModel(options.per_day)
-            write_live(options.source_path, generator=generator, model=model, stop=self.stop)
+            model = TrafficModel(options.per_day, options.stores, floor=options.live_floor)
+            write_live(
+                options.source_path,
+                generator=generator,
+                model=model,
+                stop=self.stop,
+                now=lambda: local_now(zone),
+            )
             return
         write_jsonl(
             options.source_path,
@@ -249,10 +276,9 @@ class Demo:
         import uvicorn
 
         from coffeeshop.api.app import create_app
-        from coffeeshop.api.settings import load_api_settings
 
         options = self.options
-        settings = load_api_settings(db=options.db_url, async_db="")
+        settings = api_settings(options)
         self._token_required = settings.token is not None
         config = uvicorn.Config(
             create_app(settings, bind_host=options.host),
@@ -276,10 +302,12 @@ class Demo:
             if server is not None and server.started:
                 token = " (the page asks for the API token)" if self._token_required else ""
                 rate = self.options.rate
+                floor = self.options.live_floor
                 traffic = (
                     f"{rate:g} receipts/s"
                     if rate is not None
-                    else f"~{self.options.per_day:,} receipts a day, in the history's rhythm"
+                    else f"~{self.options.per_day:,} receipts a day in the stores' rhythm "
+                    f"(never under {floor:g}/s: at night, the stores open then)"
                 )
                 log.info(
                     "dashboard on %s%s; live traffic %s into %s; Ctrl-C stops",

@@ -94,8 +94,9 @@ def write_live(
 ) -> int:
     """Append live traffic to `path` until `stop` is set: every `tick` seconds, the receipts
     `model` says arrived meanwhile (with the generator's shares of changes and invalid lines),
-    stamped with the current local time. Returns the receipts written. `now` (local time) and
-    `stop.wait` are the clock: a test runs a simulated day through them."""
+    stamped with the current time in the generator's zone. Returns the receipts written.
+    `now` (naive wall-clock time in that zone, the model's time) and `stop.wait` are the
+    clock: a test runs a simulated day through them."""
     rng = Random(seed)
     written = 0
     fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)

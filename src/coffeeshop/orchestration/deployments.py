@@ -11,14 +11,17 @@ parameter schema: a run may ask the API not to enforce it). A run of a deploymen
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import shlex
+import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from prefect import serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -29,6 +32,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
+from prefect.runner import Runner
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.annotations import freeze
@@ -43,6 +48,7 @@ from coffeeshop.orchestration.flows import (
     refresh_summary_flow,
     sync_flow,
 )
+from coffeeshop.orchestration.home import home_of
 from coffeeshop.orchestration.server import DEFAULT_PORT, first_line, prefect_api
 
 __all__ = [
@@ -53,6 +59,7 @@ __all__ = [
     "serve_flows",
     "serving_message",
     "start_stream",
+    "trigger",
 ]
 
 log = logging.getLogger("coffeeshop.orchestration.deployments")
@@ -63,6 +70,9 @@ RECONCILE_CRON = "0 3 * * *"  # nightly, local time
 SUMMARY_CRON = "1 0 * * *"  # just after local midnight: the new day's receipts_summary row
 STREAM, NIGHTLY, DAILY = "stream", "nightly", "daily"  # deployment names
 TAGS = ["coffeeshop"]
+# At most one run of each deployment at a time (a run asked for while one is in flight waits
+# for it: Prefect's ENQUEUE strategy), so at most this many flow-run processes at once.
+RUNS_PER_DEPLOYMENT = 1
 
 
 def schedule_timezone(settings: Settings) -> str:
@@ -95,7 +105,11 @@ def build_deployments(
         summary_schedule = Cron(summary_cron, timezone=zone)
     except ValueError as exc:
         raise ConfigError(f"bad schedule: {first_line(exc)}") from None
-    common: dict[str, Any] = {"tags": TAGS, "entrypoint_type": EntrypointType.MODULE_PATH}
+    common: dict[str, Any] = {
+        "tags": TAGS,
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+        "concurrency_limit": RUNS_PER_DEPLOYMENT,
+    }
     deployments = [
         _sync(
             sync_flow.to_deployment(
@@ -185,24 +199,64 @@ def serve_flows(
         settings, repair=repair, reconcile_cron=reconcile_cron, summary_cron=summary_cron
     )
     os.environ[SERVED] = "repair" if repair else "check"  # inherited by the flow runs
-    with prefect_api(port=port) as api_url:
+    with prefect_api(port=port, home=home_of(settings.db)) as api_url:
         log.info("Prefect API at %s", api_url)
         if stream:
             run_id = start_stream(deployments[0])
             log.info("stream: flow run %s of sync/%s", run_id, STREAM)
         print(serving_message(api_url, deployments), file=sys.stderr, flush=True)
-        serve(*deployments, print_starting_message=False)
+        _serve(deployments, limit=RUNS_PER_DEPLOYMENT * len(deployments))
+
+
+def _serve(deployments: list[RunnerDeployment], *, limit: int) -> None:
+    """Prefect's `serve`, where Ctrl-C stops as SIGTERM does: the runner cancels its runs in
+    flight (each ends Cancelled, or Completed when it finished first, never Crashed) and
+    pauses the deployments, before the caller stops the Prefect server they report to.
+    (Under `serve`, Ctrl-C interrupted the runner mid-way: runs left Running, or Crashed.)"""
+    runner = Runner(pause_on_shutdown=True, limit=limit)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    previous = signal.signal(signal.SIGINT, runner.handle_sigterm)
+    try:
+        asyncio.run(runner.start())
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def serving_message(api_url: str, deployments: list[RunnerDeployment]) -> str:
     """What is served, the UI's link and commands that work as printed (in another shell,
-    where PREFECT_API_URL may be unset or point elsewhere)."""
+    where the virtualenv may not be activated and PREFECT_API_URL may be unset or point
+    elsewhere)."""
     ui = api_url.rstrip("/").removesuffix("/api")
     names = [f"{d.flow_name}/{d.name}" for d in deployments]
     lines = [f"serving {len(names)} deployment(s): {', '.join(names)}"]
     lines.append(f"Prefect UI: {ui}/deployments")
     lines += [
-        f"run one now: PREFECT_API_URL={api_url} prefect deployment run '{name}'"
+        f"run one now: {coffeeshop_command()} flows trigger {name} --api {api_url}"
         for name in names[1:]
     ]
     return "\n".join(lines)
+
+
+def coffeeshop_command() -> str:
+    """This installation's `coffeeshop`, runnable from any shell and directory."""
+    script = Path(sys.executable).with_name("coffeeshop")  # the virtualenv's, not resolved
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m coffeeshop"
+
+
+def trigger(name: str, api_url: str) -> tuple[UUID, str]:
+    """Ask the Prefect API at `api_url` for a run of the deployment `name` now (the serving
+    process starts it): its id and its page in the UI."""
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            raise ConfigError(
+                f"the Prefect API at {api_url} has no deployment {name!r}: is it the server "
+                "of `coffeeshop flows serve`?"
+            ) from None
+        run = client.create_flow_run_from_deployment(deployment.id, tags=TAGS)
+    ui = api_url.rstrip("/").removesuffix("/api")
+    return run.id, f"{ui}/runs/flow-run/{run.id}"

@@ -21,9 +21,12 @@ failed pass stays recorded as a failed task run.
 
 Stopping. SIGTERM or SIGINT (a cancellation from the Prefect runner arrives as SIGTERM) sets a
 stop flag: the engine commits the batch in hand with its checkpoint, stops its reader and
-releases the lock; then the signal is handed on to the handler it interrupted (Prefect's, which
-marks the run Cancelled or Crashed). A second signal is handed on at once. Either way nothing is
-lost or counted twice: a batch commits atomically with its checkpoint.
+releases the lock. Under `flows run` the signal is then handed on to the handler it
+interrupted (Prefect's), and a second one at once. In a run of a served deployment no signal
+goes on to Prefect, which would record a crash with an ERROR line: the run ends Completed (or
+Cancelled, recorded by the runner), and the reconcile and the summary row finish their one
+transaction the same way (see `stop_on_signals`). Either way nothing is lost or counted
+twice: a batch commits atomically with its checkpoint.
 
 Connection settings. The flows take `source` and `db` parameters, but flow parameters are
 stored in the Prefect database, so a URL with a password must not be one: `coffeeshop flows
@@ -38,10 +41,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
+from pydantic import Field
 
 from coffeeshop.config import Settings, load_settings
 from coffeeshop.errors import CoffeeshopError, ConfigError, WriterBusy
@@ -56,8 +62,8 @@ from coffeeshop.orchestration.tasks import (
 )
 from coffeeshop.redact import mask_url
 from coffeeshop.retry import Retrying, RetryPolicy
+from coffeeshop.signals import CAUGHT, start_timer
 from coffeeshop.signals import StopOnSignal as Stop
-from coffeeshop.signals import start_timer
 from coffeeshop.store import normalize_url
 
 __all__ = [
@@ -73,6 +79,12 @@ __all__ = [
 ]
 
 SEGMENT_SECONDS = 900.0  # longest task run of a stream
+# The bounds of the numeric run parameters: a run of a served deployment may come from anyone
+# who reaches its Prefect API, and Prefect refuses a value outside them (the API against the
+# deployment's parameter schema, the flow itself when a run asks the API not to enforce it).
+DAY = 86_400.0
+Seconds = Annotated[float, Field(ge=1.0, le=DAY)]
+WaitSeconds = Annotated[float, Field(ge=0.0, le=DAY)]
 RESTART_DELAY, MAX_RESTART_DELAY = 5.0, 300.0  # a failed stream starts again after these
 # (times a jitter factor in [0.5, 1): `coffeeshop.retry.RetryPolicy`)
 # Set by `deployments.serve_flows` in the serving process (its flow runs inherit it): "repair"
@@ -127,11 +139,38 @@ def _engine_log_level(settings: Settings) -> Iterator[None]:
         logger.setLevel(before)
 
 
-def stop_on_signals(stop: Stop, logger: Any) -> contextlib.AbstractContextManager[Stop]:
-    """While inside, SIGTERM/SIGINT set `stop`; on the way out the first one is handed on to
-    the handler it interrupted (Prefect's marks the run Cancelled or Crashed), logged to
-    `logger` (the run's). A second signal is handed on at once."""
-    return stop.install(hand_on=True, log=logger)
+@contextlib.contextmanager
+def stop_on_signals(stop: Stop, logger: Any) -> Iterator[Stop]:
+    """While inside, SIGTERM/SIGINT set `stop`. Under `flows run`, on the way out the first
+    one is handed on to the handler it interrupted (Prefect's: the command then exits 130 or
+    143), logged to `logger` (the run's); a second one is handed on at once. In a run of a
+    served deployment no signal goes on: Prefect would record a crash, with an ERROR line,
+    for a signal it did not send itself (Ctrl-C in the terminal of `flows serve`, SIGTERM to
+    its process group: a deploy), and even the runner's own cancellation SIGTERM surfaced as
+    one. The run ends as finished after its last committed batch (Completed; the runner
+    records Cancelled over it where Prefect allows), signals are ignored from then on (the
+    process ends with the run), and what will not finish is ended by the runner's SIGKILL
+    after its grace period."""
+    served = os.environ.get(SERVED) is not None
+    if not served:
+        with stop.install(hand_on=True, log=logger):
+            yield stop
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals go to the main thread only
+        return
+    for sig in CAUGHT:
+        signal.signal(sig, stop.handle)
+    try:
+        yield stop
+    finally:
+        # The run's process ends with the run: a signal from now on (the runner's
+        # cancellation, late) would only turn the end being recorded into a crash.
+        for sig in CAUGHT:
+            signal.signal(sig, signal.SIG_IGN)
+    if stop.signum is not None:
+        name = signal.Signals(stop.signum).name
+        logger.info("received %s: stopped after the last committed batch", name)
 
 
 @flow(name="sync")
@@ -139,17 +178,17 @@ def sync_flow(
     source: str | None = None,
     db: str | None = None,
     follow: bool = True,
-    wait_lock: float = 0.0,
-    run_for: float | None = None,
-    segment_seconds: float = SEGMENT_SECONDS,
-    progress_every: float = PROGRESS_EVERY,
+    wait_lock: WaitSeconds = 0.0,
+    run_for: Annotated[float | None, Field(gt=0.0)] = None,
+    segment_seconds: Seconds = SEGMENT_SECONDS,
+    progress_every: Seconds = PROGRESS_EVERY,
 ) -> dict[str, Any]:
     """Keep the analytics tables in step with the source: follow it until stopped (default),
     or apply everything it holds once (`follow=False`, like `coffeeshop sync --once`).
 
-    `wait_lock`: seconds to wait for another writer at the start; `run_for`: stop following
-    after this many seconds; `segment_seconds`: longest pass (task run) of a stream;
-    `progress_every`: seconds between progress lines.
+    `wait_lock`: seconds to wait for another writer at the start (0 to a day); `run_for`:
+    stop following after this many seconds; `segment_seconds`: longest pass (task run) of a
+    stream (1 s to a day); `progress_every`: seconds between progress lines (1 s to a day).
     """
     install_log_filters()  # a served run's process imported this module, nothing more
     logger = get_run_logger()
@@ -258,7 +297,7 @@ def reconcile_flow(
     if served is not None and repair != (served == "repair"):
         refuse_run_parameters(repair=repair)
     settings = _settings(source, db, logger, with_source=True)
-    with _engine_log_level(settings):
+    with _engine_log_level(settings), stop_on_signals(Stop(), logger):
         from coffeeshop.orchestration.scaleout import dask_settings, summary_on_dask
 
         on_dask = dask_settings(source=source, db=db)
@@ -282,5 +321,5 @@ def refresh_summary_flow(db: str | None = None) -> dict[str, str]:
     install_log_filters()  # a served run's process imported this module, nothing more
     logger = get_run_logger()
     settings = _settings(None, db, logger, with_source=False)
-    with _engine_log_level(settings):
+    with _engine_log_level(settings), stop_on_signals(Stop(), logger):
         return write_summary_row(settings)

@@ -277,8 +277,23 @@ def shared_api() -> Iterator[str]:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield server.api_url
     finally:
+        drain_reporting()  # while the API still answers
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+DRAIN_TIMEOUT = 30.0  # longest wait for the run's last log lines and events to reach the API
+
+
+def drain_reporting() -> None:
+    """Send the log lines and events Prefect still holds for the API, and stop its workers.
+    Else they try a stopped temporary API after the command's verdict: over a minute of
+    retries at exit, then `--- Error logging to API --- All connection attempts failed`."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=DRAIN_TIMEOUT, at_exit=False)
+    EventsWorker.drain_all(timeout=DRAIN_TIMEOUT, at_exit=False)
 
 
 def _restore(name: str, value: str | None) -> None:

@@ -24,6 +24,8 @@ DEFAULTS = {
     # The engine's own log lines go to the run's log in the API too (outside a run: nowhere).
     "PREFECT_LOGGING_EXTRA_LOGGERS": "coffeeshop",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    # The Prefect server `flows serve` starts wants a CSRF token with every change.
+    "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "true",
     # Prefect's temporary API (a flow run without PREFECT_API_URL) gets 20 s to start by
     # default, too short on a loaded machine.
     EPHEMERAL_TIMEOUT: "180",
