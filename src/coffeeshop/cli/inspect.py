@@ -115,7 +115,7 @@ def tables(
     settings = setup(db=db)
     with open_store(settings.db, read_only=True) as store:
         store.require_schema()
-        contents = {name: rows for name, rows in _contents(store).items() if name in chosen}
+        contents = _contents(store, chosen)
     if output is TableFormat.JSON:
         _print_json(contents, limit)
         return
@@ -126,33 +126,15 @@ def tables(
             _print_table(name, header, rows[:limit], total=len(rows))
 
 
-def _contents(store: Store) -> Contents:
-    """Each table's header and rows, in the API's order (`api/queries.py`)."""
-    summaries = store.summary_rows()
-    current = store.read_tables()
+def _contents(store: Store, names: list[TableName]) -> Contents:
+    """The header and rows of each table named, from its descriptor (`store.tables.ROWS`), in
+    the API's order (`api/queries.py`)."""
+    from coffeeshop.store.tables import ROWS
+
+    described = {rows.name: rows for rows in ROWS if rows.public}
     return {
-        TableName.RECEIPTS_SUMMARY: (
-            ["as_of", "spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"],
-            [
-                [r.as_of, r.spend_per_rcpt, r.items_per_rcpt, r.this_week_sales, r.last_week_sales]
-                for r in sorted(summaries, key=lambda r: r.as_of)
-            ],
-        ),
-        TableName.STORE_MONTHLY: (
-            ["month", "store_id", "sales"],
-            [[m, s, v] for (m, s), v in sorted(current.store_monthly.items())],
-        ),
-        TableName.ITEM_PERFORMANCE: (
-            ["item_name", "total_sold"],
-            [
-                [n, v]
-                for n, v in sorted(current.item_performance.items(), key=lambda kv: (-kv[1], kv[0]))
-            ],
-        ),
-        TableName.STORE_PEAK_HOURS: (
-            ["store_id", "peak_hour", "tx_count"],
-            [[s, h, n] for s, (h, n) in sorted(current.store_peak_hours.items())],
-        ),
+        name: (described[name].header, described[name].listing(store.stored_rows(described[name])))
+        for name in names
     }
 
 

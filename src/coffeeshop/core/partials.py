@@ -6,10 +6,10 @@ with its position in the source. Candidates are hash-split into buckets by key, 
 version of one receipt meets in one bucket whatever partition read it; a bucket keeps the
 candidate with the highest position (last write wins), and turns the winners into:
 
-- a `Partial`: per-group sums and counts for every public table, and the quarantine
-  entries. Merging two partials is associative, commutative and exact (integers only;
-  money in cents), and the counts decide after the merge which groups are empty and
-  which hour is a store's peak;
+- a `Partial`: per-group sums and counts of every table (a `Delta` from empty tables),
+  and the quarantine entries. Merging two partials is associative, commutative and
+  exact (integers only; money in cents), and the counts decide after the merge which
+  groups are empty and which hour is a store's peak;
 - its receipts' canonical rows (`Row`, exactly the columns of `cs_receipts`), sorted by
   key: the per-receipt digest reconcile compares with `cs_receipts`, range by range, and
   what a repair or a backfill writes.
@@ -30,11 +30,10 @@ from coffeeshop.core.plan import (
     Parsed,
     ParsedEvent,
     QuarantineEntry,
-    Sales,
     peak_hour,
     summary_row,
 )
-from coffeeshop.core.receipt_codec import Row, date_of, encode_key, getter, receipt_row
+from coffeeshop.core.receipt_codec import Row, encode_key, getter, receipt_row
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables
 
@@ -121,95 +120,59 @@ def last_write_wins(shards: Iterable[dict[str, Candidate]]) -> dict[str, Candida
     return final
 
 
-# -- the digest: cs_receipts rows ----------------------------------------------------------------
-
-
 # -- mergeable sums --------------------------------------------------------------------------
-
-
-def _add_sales(into: dict[Any, Sales], key: Any, receipts: int, cents: int) -> None:
-    held = into.get(key)
-    if held is None:
-        into[key] = Sales(receipts, cents)  # never an operand's own object: merge copies
-    else:
-        held.receipts += receipts
-        held.cents += cents
-
-
-def _merge_sales(into: dict[Any, Sales], other: dict[Any, Sales]) -> None:
-    for key, sales in other.items():
-        _add_sales(into, key, sales.receipts, sales.cents)
-
-
-def _add_counts(into: dict[Any, int], other: dict[Any, int]) -> None:
-    for key, n in other.items():
-        into[key] = into.get(key, 0) + n
 
 
 def _quarantine_order(entry: tuple[int, bytes, int, QuarantineEntry]) -> tuple[int, bytes, int]:
     return entry[0], entry[1], entry[2]
 
 
+_DATES: dict[int, dt.date] = {}  # YYYYMMDD -> date: few distinct days, many receipts
+
+
+def _date(day: int) -> dt.date:
+    held = _DATES.get(day)
+    if held is None:
+        held = _DATES[day] = dt.date(day // 10000, day // 100 % 100, day % 100)
+    return held
+
+
 @dataclass(slots=True)
-class Partial:
-    """Sums and counts per group of every public table, and the quarantine entries.
+class Partial(Delta):
+    """A `Delta` from empty tables (the sums and counts per group of every table, the groups
+    defined once, by `Delta.add_groups`), and the quarantine entries.
 
     `quarantine` holds (0, key, 0, entry) for an invalid receipt and (1, b"", position,
     entry) for unreadable input: sorted, keyed entries by key, then unreadable input in
     source order, as the single-process reconcile lists them."""
 
-    receipts: int = 0
-    cents: int = 0
-    units: int = 0
-    daily: dict[int, Sales] = field(default_factory=dict)  # by YYYYMMDD
-    store_month: dict[tuple[str, int], Sales] = field(default_factory=dict)
-    store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
-    items: dict[str, int] = field(default_factory=dict)
     quarantine: list[tuple[int, bytes, int, QuarantineEntry]] = field(default_factory=list)
 
     def add_row(self, row: Row, items: Iterable[tuple[str, int]]) -> None:
         store_id, day, hour, cents = _SUMMED(row)
-        self.receipts += 1
-        self.cents += cents
-        for name, quantity in items:
-            self.units += quantity
-            self.items[name] = self.items.get(name, 0) + quantity
-        _add_sales(self.daily, day, 1, cents)
-        month = (f"{day // 10000:04d}-{day // 100 % 100:02d}", store_id)
-        _add_sales(self.store_month, month, 1, cents)
-        self.store_hour[(store_id, hour)] = self.store_hour.get((store_id, hour), 0) + 1
+        month = f"{day // 10000:04d}-{day // 100 % 100:02d}"
+        self.add_groups(store_id, _date(day), month, hour, cents, items, +1)
 
     def merge(self, other: Partial) -> Partial:
         """A new partial holding both (neither operand changes)."""
-        out = Partial(
-            self.receipts + other.receipts, self.cents + other.cents, self.units + other.units
-        )
-        for part in (self, other):
-            _merge_sales(out.daily, part.daily)
-            _merge_sales(out.store_month, part.store_month)
-            _add_counts(out.store_hour, part.store_hour)
-            _add_counts(out.items, part.items)
+        out = Partial()
+        out.include(self)
+        out.include(other)
         out.quarantine = sorted(self.quarantine + other.quarantine, key=_quarantine_order)
         return out
 
     def delta(self) -> Delta:
         """These sums as the `Delta` that adds them to empty tables: what a rebuild applies,
         equal to the sum of `Delta.add(receipt, +1)` over the same receipts."""
-        return Delta(
-            receipts=self.receipts,
-            cents=self.cents,
-            units=self.units,
-            daily={date_of(d): Sales(s.receipts, s.cents) for d, s in self.daily.items()},
-            store_month={k: Sales(s.receipts, s.cents) for k, s in self.store_month.items()},
-            store_hour=dict(self.store_hour),
-            items=dict(self.items),
-        )
+        out = Delta()
+        out.include(self)
+        return out
 
     def entries(self) -> list[QuarantineEntry]:
         return [entry for *_, entry in self.quarantine]
 
     def tables(self, today: dt.date) -> Tables:
-        """The four public tables; groups whose count is zero have no row."""
+        """Every table as `core.recompute.Tables`; groups whose count is zero have no row."""
         hours: dict[int, dict[int, int]] = {}
         for (store_id, hour), n in self.store_hour.items():
             if n:
@@ -225,13 +188,19 @@ class Partial:
                 receipts=self.receipts,
                 cents=self.cents,
                 units=self.units,
-                daily_cents={date_of(d): s.cents for d, s in self.daily.items() if s.receipts},
+                daily_cents={d: s.cents for d, s in self.daily.items() if s.receipts},
             ),
             store_monthly={
                 k: Decimal(s.cents).scaleb(-2) for k, s in self.store_month.items() if s.receipts
             },
             item_performance={name: n for name, n in self.items.items() if n},
             store_peak_hours=peaks,
+            totals={1: (self.receipts, self.cents, self.units)},
+            daily={d: (s.receipts, s.cents) for d, s in self.daily.items() if s.receipts},
+            store_month={
+                k: (s.receipts, s.cents) for k, s in self.store_month.items() if s.receipts
+            },
+            store_hour={k: n for k, n in self.store_hour.items() if n},
         )
 
 

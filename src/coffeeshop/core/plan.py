@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
 from coffeeshop.core.receipt_codec import encode_lines
@@ -99,28 +100,60 @@ class Delta:
     items: dict[str, int] = field(default_factory=dict)
 
     def add(self, receipt: Receipt, sign: int) -> None:
-        cents = sign * receipt.cents
+        self.add_groups(
+            receipt.store_id,
+            receipt.day,
+            receipt.month,
+            receipt.hour,
+            receipt.cents,
+            receipt.items,
+            sign,
+        )
+
+    def add_groups(
+        self,
+        store_id: int,
+        day: dt.date,
+        month: str,
+        hour: int,
+        cents: int,
+        lines: Iterable[tuple[str, int]],
+        sign: int,
+    ) -> None:
+        """One receipt's contribution to every group, `sign` times (the one definition of
+        the groups: a batch's delta and a partitioned read's partial sums both add here)."""
+        cents = sign * cents
         units = 0
         items = self.items
-        for name, quantity in receipt.items:
+        for name, quantity in lines:
             items[name] = items.get(name, 0) + sign * quantity
             units += quantity
         self.receipts += sign
         self.cents += cents
         self.units += sign * units
-        day = self.daily.get(receipt.day)
-        if day is None:
-            day = self.daily[receipt.day] = Sales()
-        day.receipts += sign
-        day.cents += cents
-        month_key = (receipt.month, receipt.store_id)
-        month = self.store_month.get(month_key)
-        if month is None:
-            month = self.store_month[month_key] = Sales()
-        month.receipts += sign
-        month.cents += cents
-        hour_key = (receipt.store_id, receipt.hour)
+        sales = self.daily.get(day)
+        if sales is None:
+            sales = self.daily[day] = Sales()
+        sales.receipts += sign
+        sales.cents += cents
+        month_key = (month, store_id)
+        sales = self.store_month.get(month_key)
+        if sales is None:
+            sales = self.store_month[month_key] = Sales()
+        sales.receipts += sign
+        sales.cents += cents
+        hour_key = (store_id, hour)
         self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
+
+    def include(self, other: Delta) -> None:
+        """Add `other`'s changes to these (exact: integers only); `other` is not changed."""
+        self.receipts += other.receipts
+        self.cents += other.cents
+        self.units += other.units
+        _add_sales(self.daily, other.daily)
+        _add_sales(self.store_month, other.store_month)
+        _add_counts(self.store_hour, other.store_hour)
+        _add_counts(self.items, other.items)
 
     def prune(self) -> Delta:
         """Drop entries that cancel out, so unchanged groups are not written."""
@@ -141,6 +174,21 @@ class Delta:
             or self.store_hour
             or self.items
         )
+
+
+def _add_sales(into: dict[Any, Sales], other: Mapping[Any, Sales]) -> None:
+    for key, sales in other.items():
+        held = into.get(key)
+        if held is None:
+            into[key] = Sales(sales.receipts, sales.cents)  # never the operand's own object
+        else:
+            held.receipts += sales.receipts
+            held.cents += sales.cents
+
+
+def _add_counts(into: dict[Any, int], other: Mapping[Any, int]) -> None:
+    for key, n in other.items():
+        into[key] = into.get(key, 0) + n
 
 
 @dataclass(frozen=True, slots=True)

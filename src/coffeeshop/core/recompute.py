@@ -1,4 +1,6 @@
-"""The four tables computed from scratch over a set of current receipts.
+"""Every table the API reads, computed from scratch over a set of current receipts: the
+four public tables and the engine's own state they are kept from (`cs_totals`, `cs_daily`,
+`cs_store_month`, `cs_store_hour`, which the API also serves).
 
 Pure and deliberately naive: this is the reference that `reconcile` and the tests
 hold the incremental engine to. It computes every formula itself (averages and their
@@ -20,26 +22,41 @@ from coffeeshop.core.receipts import Receipt
 
 @dataclass(slots=True)
 class Tables:
-    """The public tables as plain values, comparable with `==`."""
+    """The tables as plain values, comparable with `==`: each a mapping of its key columns
+    to its value columns (one column: the value itself; several: a tuple), as the table
+    descriptors in `coffeeshop.store.tables` read them. `summary` is `receipts_summary`'s
+    row for the day it was computed for."""
 
     summary: SummaryRow
     store_monthly: dict[tuple[str, int], Decimal] = field(default_factory=dict)
     item_performance: dict[str, int] = field(default_factory=dict)
     store_peak_hours: dict[int, tuple[int, int]] = field(default_factory=dict)
+    totals: dict[int, tuple[int, int, int]] = field(default_factory=lambda: {1: (0, 0, 0)})
+    daily: dict[dt.date, tuple[int, int]] = field(default_factory=dict)  # (receipts, cents)
+    store_month: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
     count = cents = units = 0
-    daily: dict[dt.date, int] = {}
-    monthly: dict[tuple[str, int], int] = {}
+    daily: dict[dt.date, list[int]] = {}  # [receipts, cents]
+    monthly: dict[tuple[str, int], list[int]] = {}  # [receipts, cents]
     items: dict[str, int] = {}
     hours: dict[int, dict[int, int]] = {}
     for receipt in receipts:
         count += 1
         cents += receipt.cents
-        daily[receipt.day] = daily.get(receipt.day, 0) + receipt.cents
+        day = daily.get(receipt.day)
+        if day is None:
+            day = daily[receipt.day] = [0, 0]
+        day[0] += 1
+        day[1] += receipt.cents
         month_key = (receipt.month, receipt.store_id)
-        monthly[month_key] = monthly.get(month_key, 0) + receipt.cents
+        month = monthly.get(month_key)
+        if month is None:
+            month = monthly[month_key] = [0, 0]
+        month[0] += 1
+        month[1] += receipt.cents
         for name, quantity in receipt.items:
             units += quantity
             items[name] = items.get(name, 0) + quantity
@@ -47,11 +64,33 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
         store_hours[receipt.hour] = store_hours.get(receipt.hour, 0) + 1
     peaks = {store_id: _busiest(by_hour) for store_id, by_hour in hours.items()}
     return Tables(
-        summary=_summary(today, receipts=count, cents=cents, units=units, daily=daily),
-        store_monthly={k: Decimal(v).scaleb(-2) for k, v in monthly.items()},
+        summary=_summary(
+            today,
+            receipts=count,
+            cents=cents,
+            units=units,
+            daily={d: day_cents for d, (_, day_cents) in daily.items()},
+        ),
+        store_monthly={k: Decimal(v).scaleb(-2) for k, (_, v) in monthly.items()},
         item_performance=items,
         store_peak_hours=peaks,
+        totals={1: (count, cents, units)},
+        daily={d: (n, day_cents) for d, (n, day_cents) in daily.items()},
+        store_month={key: (n, month_cents) for key, (n, month_cents) in monthly.items()},
+        store_hour={
+            (store_id, hour): n
+            for store_id, by_hour in hours.items()
+            for hour, n in by_hour.items()
+        },
     )
+
+
+def summary_on(day: dt.date, tables: Tables) -> SummaryRow:
+    """`receipts_summary`'s row for `day` over the receipts whose running totals and days
+    `tables` holds: what a row written on `day` from that state must say."""
+    receipts, cents, units = tables.totals.get(1, (0, 0, 0))
+    daily = {d: day_cents for d, (_, day_cents) in tables.daily.items()}
+    return _summary(day, receipts=receipts, cents=cents, units=units, daily=daily)
 
 
 def _busiest(by_hour: dict[int, int]) -> tuple[int, int]:

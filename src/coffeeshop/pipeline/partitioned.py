@@ -28,7 +28,7 @@ from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, decode_key, getter, row_to_receipt
 from coffeeshop.core.replay import MergedReplay
 from coffeeshop.pipeline import catch_up
-from coffeeshop.pipeline.reconcile import ReconcileReport, _compare_tables, _record
+from coffeeshop.pipeline.reconcile import ReconcileReport, _record, compare_tables
 from coffeeshop.sources.base import Source
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo_partitions import plan_source, read_source_range
@@ -145,7 +145,7 @@ def finish(
     report = ReconcileReport(
         receipts=partial.receipts, quarantined=len(quarantine), position=position
     )
-    _compare_tables(partial.tables(today), store.read_tables(today), report)
+    compare_tables(store, partial.tables(today), report, source=source_name, today=today)
     _compare_rows(rows(), _stored_rows(store), report)
     checkpoint = store.load_checkpoint(source_name)
     moved = checkpoint is None or checkpoint.position != position
@@ -156,6 +156,7 @@ def finish(
             quarantine,
             position=position,
             today=today,
+            fixes=report.fixes,
             catch_up=catch_up.reader(source),
         )
         report.repaired = True

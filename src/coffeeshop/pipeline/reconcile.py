@@ -1,10 +1,12 @@
 """Recompute everything from the whole source and compare it with the database.
 
 The source is folded into a scratch SQLite file (the last version of every receipt,
-so memory stays bounded whatever the history), the four tables are recomputed from
-scratch by `recompute` (which shares nothing with the incremental path), and every
-difference is reported. `repair` replaces the database's state with the recomputed
-one in one transaction, under the writer lock.
+so memory stays bounded whatever the history), every table the API reads (the four
+public tables and the engine's state they are kept from) is recomputed from scratch by
+`recompute` (which shares nothing with the incremental path), and every difference is
+reported, table by table as `store.tables.ROWS` describes them. `repair` replaces the
+database's state with the recomputed one in one transaction, under the writer lock, and
+corrects the past `receipts_summary` rows found wrong.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.scratch import directory as scratch_directory
 from coffeeshop.sources.base import BatchLimits, Source
-from coffeeshop.store import Store
+from coffeeshop.store import Store, tables
 
 MAX_LISTED = 50  # differences listed per table; the count covers all of them
 
@@ -74,6 +76,8 @@ class ReconcileReport:
     counts: dict[str, int] = field(default_factory=dict)  # table -> number of differences
     repaired: bool = False
     recorded_sources: tuple[str, ...] = ()  # what the database's checkpoints named before
+    # Rows a rebuild keeps (past summaries) found wrong: table -> key -> expected (None: no row)
+    fixes: dict[str, dict[Any, Any]] = field(default_factory=dict)
 
     @property
     def total_differences(self) -> int:
@@ -199,8 +203,7 @@ def reconcile(
             report.receipts = snapshot.count(valid=True)
             report.quarantined = snapshot.count(valid=False)
             expected = recompute((r for r, _ in snapshot.iter_receipts()), today)
-            actual = store.read_tables(today)
-            _compare_tables(expected, actual, report)
+            compare_tables(store, expected, report, source=source.name, today=today)
             _compare_receipts(snapshot.iter_receipts(), store.iter_receipts(), report)
             checkpoint = store.load_checkpoint(source.name)
             moved = checkpoint is None or checkpoint.position != report.position
@@ -213,6 +216,7 @@ def reconcile(
                     position=report.position,
                     today=today,
                     replace=replace_source,
+                    fixes=report.fixes,
                     catch_up=catch_up.reader(source),
                 )
                 report.repaired = True
@@ -245,29 +249,42 @@ def _record(report: ReconcileReport, table: str, key: str, expected: Any, actual
         report.differences.append(Difference(table, key, expected, actual))
 
 
-def _compare_mapping(
-    report: ReconcileReport, table: str, expected: dict[Any, Any], actual: dict[Any, Any]
+def compare_tables(
+    store: Store, expected: Tables, report: ReconcileReport, *, source: str, today: dt.date
 ) -> None:
-    for key in sorted(set(expected) | set(actual), key=repr):
-        want, got = expected.get(key, "no row"), actual.get(key, "no row")
-        if want != got:
-            _record(report, table, repr(key), want, got)
-
-
-def _compare_tables(expected: Tables, actual: Tables, report: ReconcileReport) -> None:
-    want, got = expected.summary, actual.summary
-    for name in ("spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales"):
-        if getattr(want, name) != getattr(got, name) or want.as_of != got.as_of:
+    """Every table the API reads (`store.tables.ROWS`) against `expected`, the recomputation
+    from the source read up to `report.position`. The rows a rebuild keeps (past summaries)
+    and that differ are noted in `report.fixes`, for a repair to correct."""
+    reference = _reference(store, expected, source=source, today=today, position=report.position)
+    for rows in tables.ROWS:
+        want, got = rows.compared(reference, store.stored_rows(rows))
+        for key in sorted(set(want) | set(got), key=repr):
+            wanted, found = want.get(key), got.get(key)
+            if wanted == found:
+                continue
+            if rows.kept:
+                report.fixes.setdefault(rows.name, {})[key] = wanted
             _record(
                 report,
-                "receipts_summary",
-                f"{want.as_of} {name}",
-                getattr(want, name),
-                getattr(got, name),
+                rows.name,
+                rows.render(key),
+                "no row" if wanted is None else rows.describe(wanted),
+                "no row" if found is None else rows.describe(found),
             )
-    _compare_mapping(report, "store_monthly", expected.store_monthly, actual.store_monthly)
-    _compare_mapping(report, "item_performance", expected.item_performance, actual.item_performance)
-    _compare_mapping(report, "store_peak_hours", expected.store_peak_hours, actual.store_peak_hours)
+
+
+def _reference(
+    store: Store, expected: Tables, *, source: str, today: dt.date, position: str | None
+) -> tables.Reference:
+    """What the stored tables are held to. Past summary rows dated two days after the last
+    commit (a day's margin for the time zone of the process that wrote them) were written
+    from the state the tables hold now, so they are checked too: when the database holds
+    only this source, and its checkpoint is where this read of the source ended."""
+    checkpoints = store.list_checkpoints()
+    settled_after = None
+    if [(c.source, c.position) for c in checkpoints] == [(source, position)]:
+        settled_after = checkpoints[0].committed_at.date() + dt.timedelta(days=1)
+    return tables.Reference(expected, today, store.summary_since(), settled_after)
 
 
 def _compare_receipts(

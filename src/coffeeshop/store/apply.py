@@ -8,7 +8,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
@@ -119,6 +119,7 @@ def rebuild(
     today: dt.date,
     replace: bool,
     catch_up: CatchUp | None,
+    fixes: dict[str, dict[Any, Any]] | None = None,
 ) -> int:
     """`Store.rebuild`'s transaction; returns the number of receipts written."""
     stmts = store.statements
@@ -142,6 +143,7 @@ def rebuild(
                 count = _insert_receipts(store, conn, replay.rows())
                 quarantine.write(conn, source, (), list(entries))
         tables.apply_delta(conn, stmts, replay.delta().prune())
+        tables.correct_kept(conn, stmts, fixes or {})
         if catch_up is not None:
             position, applied, quarantined = _caught_up(store, conn, source, position, catch_up)
         else:

@@ -272,6 +272,7 @@ class Store:
         position: str,
         today: dt.date,
         replace: bool = False,
+        fixes: dict[str, dict[Any, Any]] | None = None,
         catch_up: CatchUp | None = None,
     ) -> int:
         """Replace all state with `receipts` (the source's current valid receipts), in one
@@ -288,7 +289,8 @@ class Store:
 
         The database must be `source`'s own (`SourceMismatch` otherwise, nothing changed):
         with `replace`, the checkpoints and quarantine entries of the sources it held before
-        are removed with their receipts."""
+        are removed with their receipts. `fixes` corrects rows a rebuild keeps (past
+        `receipts_summary` rows: table name -> key -> expected value, None for no row)."""
         return apply.rebuild(
             self,
             source,
@@ -297,6 +299,7 @@ class Store:
             position=position,
             today=today,
             replace=replace,
+            fixes=fixes,
             catch_up=catch_up,
         )
 
@@ -332,6 +335,16 @@ class Store:
         """The public tables as values (the summary row for `today`, or the latest one)."""
         with self.engine.connect() as conn:
             return tables.read_tables(conn, today)
+
+    def stored_rows(self, rows: tables.TableRows) -> dict[Any, Any]:
+        """Every row of the table `rows` describes, key -> value."""
+        with self.engine.connect() as conn:
+            return rows.stored(conn)
+
+    def summary_since(self) -> dt.date | None:
+        """The first day this database wrote a `receipts_summary` row, if recorded."""
+        with self.engine.connect() as conn:
+            return tables.since(conn)
 
     def iter_receipts(self, batch_size: int = 5000) -> Iterator[Receipt]:
         """Every stored current receipt, streamed in key order."""

@@ -1,29 +1,33 @@
 """The public tables, each with its maintenance in one module: how a batch's delta is
-applied to it (and to the internal tables it is kept from), how it is read back, and how a
-rebuild empties it. `TABLES` lists them: applying a delta, reading the tables and
-rebuilding iterate it.
+applied to it (and to the internal tables it is kept from), how a rebuild empties it, and the
+descriptor (`TableRows`) of it and of each internal table the API reads. `TABLES` lists the
+maintenance (applying a delta and rebuilding iterate it); `ROWS` lists every descriptor
+(reading the tables, reconcile's comparison and repair, and the CLI's listing iterate it).
 
-Adding a table: its delta in `core/plan.py` (`Delta`) and formula in `core/recompute.py`
-(`Tables`), its schema in `store/schema.py` (+ a migration), a module here, listed below.
+Adding a table: its groups in `core/plan.py` (`Delta.add_groups`) and its reference formula
+in `core/recompute.py` (a field of `Tables`), its schema in `store/schema.py` (+ a
+migration), a module here with its maintenance and its descriptor, listed below.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import Delta
 from coffeeshop.core.recompute import Tables
 from coffeeshop.store.statements import Statements
-from coffeeshop.store.tables.base import PublicTable
+from coffeeshop.store.tables.base import PublicTable, Reference, TableRows
 from coffeeshop.store.tables.item_performance import ItemPerformance
-from coffeeshop.store.tables.receipts_summary import ReceiptsSummary
+from coffeeshop.store.tables.receipts_summary import ReceiptsSummary, since
 from coffeeshop.store.tables.store_monthly import StoreMonthly
 from coffeeshop.store.tables.store_peak_hours import StorePeakHours
 
 SUMMARY = ReceiptsSummary()  # also written on its own: once a batch is in, or each day
 TABLES: tuple[PublicTable, ...] = (SUMMARY, StoreMonthly(), StorePeakHours(), ItemPerformance())
+ROWS: tuple[TableRows, ...] = tuple(rows for table in TABLES for rows in table.rows)
 
 
 def apply_delta(conn: Connection, stmts: Statements, delta: Delta) -> None:
@@ -35,8 +39,8 @@ def apply_delta(conn: Connection, stmts: Statements, delta: Delta) -> None:
 
 
 def read_tables(conn: Connection, today: dt.date | None) -> Tables:
-    """The public tables as values (the summary row for `today`, or the latest one)."""
-    return Tables(**{table.field: table.read(conn, today) for table in TABLES})
+    """Every table as values (the summary row for `today`, or the latest one)."""
+    return Tables(**{rows.field: rows.read(conn, today) for rows in ROWS})
 
 
 def clear_tables(conn: Connection) -> None:
@@ -44,4 +48,24 @@ def clear_tables(conn: Connection) -> None:
         table.clear(conn)
 
 
-__all__ = ["SUMMARY", "TABLES", "PublicTable", "apply_delta", "clear_tables", "read_tables"]
+def correct_kept(conn: Connection, stmts: Statements, fixes: dict[str, dict[Any, Any]]) -> None:
+    """After a rebuild, the rows it keeps (past summaries) that reconcile found wrong:
+    `fixes` maps a table's name to its keys' expected values (None: no row)."""
+    for rows in ROWS:
+        if rows.kept and fixes.get(rows.name):
+            rows.correct(conn, stmts, fixes[rows.name])
+
+
+__all__ = [
+    "ROWS",
+    "SUMMARY",
+    "TABLES",
+    "PublicTable",
+    "Reference",
+    "TableRows",
+    "apply_delta",
+    "clear_tables",
+    "correct_kept",
+    "read_tables",
+    "since",
+]

@@ -1,26 +1,129 @@
-"""What every public table's maintenance provides (see `coffeeshop.store.tables`)."""
+"""What every public table's maintenance provides (see `coffeeshop.store.tables`), and the one
+descriptor of each table the API reads (`TableRows`): its name and columns, how its rows are
+read, and which rows the recomputation expects. Reconcile's comparison and repair, `read_tables`
+and the CLI's listing all iterate the descriptors."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import Delta
+from coffeeshop.core.recompute import Tables
+from coffeeshop.store.codec import CHUNK, chunks
 from coffeeshop.store.statements import Statements
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """What reconcile holds the stored tables to: the recomputation over the source's current
+    receipts, for `today`, and what tells which past `receipts_summary` rows can be checked."""
+
+    tables: Tables
+    today: dt.date
+    since: dt.date | None = None  # the first day this database wrote a summary row
+    settled_after: dt.date | None = None  # rows dated later were written from today's state
+
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """One table as reconcile, the CLI and the tests see it: a mapping of its key columns to
+    its value columns (one column: the value itself; several: a tuple), which is also its
+    field of `core.recompute.Tables`: the recomputation's rows of it."""
+
+    table: Table
+    field: str  # its field in `core.recompute.Tables`
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    public: bool = True  # one of the four tables of the specification (the CLI lists those)
+    kept: bool = False  # a rebuild keeps its rows: a repair corrects them one by one
+    order: Callable[[tuple[Any, Any]], Any] | None = None  # the API's order of (key, value)
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def header(self) -> list[str]:
+        return [*self.key, *self.values]
+
+    def stored(self, conn: Connection) -> dict[Any, Any]:
+        """Every row of the table, key -> value."""
+        columns = [self.table.c[name] for name in self.header]
+        keys, n = len(self.key), len(self.header)
+        return {
+            (row[0] if keys == 1 else tuple(row[:keys])): (
+                row[keys] if n - keys == 1 else tuple(row[keys:])
+            )
+            for row in conn.execute(select(*columns))
+        }
+
+    def read(self, conn: Connection, today: dt.date | None) -> Any:
+        """Its value in `Tables` (`read_tables`)."""
+        return self.stored(conn)
+
+    def compared(
+        self, reference: Reference, stored: dict[Any, Any]
+    ) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """(expected, stored) rows that reconcile compares: every row, by default."""
+        return getattr(reference.tables, self.field), stored
+
+    def correct(self, conn: Connection, stmts: Statements, fixes: dict[Any, Any]) -> None:
+        """Set each key of `fixes` to its value, or delete its row where the value is None."""
+        gone = [key for key, value in fixes.items() if value is None]
+        for chunk in chunks(gone, CHUNK // max(1, len(self.key))):
+            conn.execute(delete(self.table).where(self._key_in(chunk)))
+        rows = [
+            dict(zip(self.header, [*_cells(key), *_cells(value)], strict=True))
+            for key, value in fixes.items()
+            if value is not None
+        ]
+        if rows:
+            conn.execute(stmts.upsert(self.table, self.key, set_=self.values), rows)
+
+    def _key_in(self, keys: Sequence[Any]) -> Any:
+        if len(self.key) == 1:
+            return self.table.c[self.key[0]].in_(keys)
+        return tuple_(*(self.table.c[name] for name in self.key)).in_(keys)
+
+    def listing(self, stored: dict[Any, Any]) -> list[list[Any]]:
+        """The rows in the API's order (by key, unless `order` says), each as its header's
+        cells: what `coffeeshop tables` prints."""
+        items = sorted(stored.items(), key=self.order or _by_key)
+        return [[*_cells(key), *_cells(value)] for key, value in items]
+
+    def render(self, key: Any) -> str:
+        """A key as a difference names it: `'Latte'`, `2026-11-24`, `'2026-11' 3`."""
+        return " ".join(repr(part) if isinstance(part, str) else str(part) for part in _cells(key))
+
+    def describe(self, value: Any) -> str:
+        """A value as a difference shows it: the value of one column, or `column=value`."""
+        if isinstance(value, str) or len(self.values) == 1:
+            return str(value)
+        return " ".join(f"{name}={part}" for name, part in zip(self.values, value, strict=True))
+
+
+def _by_key(item: tuple[Any, Any]) -> Any:
+    return item[0]
+
+
+def _cells(part: Any) -> list[Any]:
+    return list(part) if isinstance(part, tuple) else [part]
 
 
 class PublicTable(Protocol):
     """One public table with the internal tables it is maintained from."""
 
     field: str  # its field in `core.recompute.Tables` (what `read` returns)
+    rows: tuple[TableRows, ...]  # the descriptors of it and of its internal tables
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         """Apply this table's part of a batch's delta (inside the batch transaction)."""
-
-    def read(self, conn: Connection, today: dt.date | None) -> Any:
-        """The table as a value, comparable with the from-scratch recompute's."""
 
     def clear(self, conn: Connection) -> None:
         """Empty it and its internal tables (a rebuild then applies the full delta)."""

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import Delta
 from coffeeshop.store import schema
 from coffeeshop.store.codec import chunks
 from coffeeshop.store.statements import Statements
+from coffeeshop.store.tables.base import TableRows
+
+
+def _largest_first(item: tuple[Any, Any]) -> tuple[int, str]:
+    name, total = item
+    return -total, name
+
+
+ROWS = TableRows(
+    schema.item_performance,
+    "item_performance",
+    ("item_name",),
+    ("total_sold",),
+    order=_largest_first,
+)
 
 
 class ItemPerformance:
     field = "item_performance"
+    rows: tuple[TableRows, ...] = (ROWS,)
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         changes = delta.items
@@ -28,10 +44,6 @@ class ItemPerformance:
         lowered = [name for name, n in changes.items() if n < 0]
         for chunk in chunks(lowered):
             conn.execute(delete(ip).where(and_(ip.c.item_name.in_(chunk), ip.c.total_sold <= 0)))
-
-    def read(self, conn: Connection, today: dt.date | None) -> dict[str, int]:
-        ip = schema.item_performance
-        return {n: v for n, v in conn.execute(select(ip.c.item_name, ip.c.total_sold))}
 
     def clear(self, conn: Connection) -> None:
         conn.execute(delete(schema.item_performance))

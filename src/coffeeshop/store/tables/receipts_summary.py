@@ -1,23 +1,103 @@
 """`receipts_summary`: one row per day, from the running totals (`cs_totals`) and the
-per-day sales (`cs_daily`) of this week and last."""
+per-day sales (`cs_daily`) of this week and last.
+
+A row is written on the day it says (`as_of`): today's row is recomputed whenever a batch
+changes the totals, and earlier days' rows stay as the snapshots they were. What of them
+reconcile can check is in `SummaryRows.compared`. The first day this database wrote a row is
+kept in `cs_meta` (`summary_since`): no engine wrote a row dated before it."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import Delta, SummaryRow, summary_row, week_bounds
+from coffeeshop.core.recompute import summary_on
 from coffeeshop.store import schema
 from coffeeshop.store.codec import chunks
 from coffeeshop.store.statements import Statements
+from coffeeshop.store.tables.base import Reference, TableRows
 
 SUMMARY_COLUMNS = ("spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales")
+SINCE = "summary_since"  # cs_meta: the first day a summary row was written (ISO date)
+
+
+def _values(row: SummaryRow) -> tuple[Any, ...]:
+    return tuple(getattr(row, column) for column in SUMMARY_COLUMNS)
+
+
+def _empty(today: dt.date) -> SummaryRow:
+    return summary_row(today, receipts=0, cents=0, units=0, daily_cents={})
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRows(TableRows):
+    """`receipts_summary`: today's row, and the past rows that can be checked."""
+
+    def read(self, conn: Connection, today: dt.date | None) -> SummaryRow:
+        """The row for `today`, or the latest one (an empty row when there is none)."""
+        rs = schema.receipts_summary
+        query = select(rs)
+        query = query.where(rs.c.as_of == today) if today else query.order_by(rs.c.as_of.desc())
+        row = conn.execute(query.limit(1)).first()
+        if row is not None:
+            return SummaryRow(**row._mapping)
+        return _empty(today or dt.date.today())
+
+    def compared(
+        self, reference: Reference, stored: dict[Any, Any]
+    ) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """Today's row (a missing one reads as the empty row) against the recomputation's; a
+        row dated after today, or before the first day this database wrote one, against no
+        row; a past row dated after `settled_after` (written since the last commit, from the
+        state the tables still hold) against the formula over the recomputation for its day.
+        Other past rows are not compared: they hold the receipts as they were that day."""
+        today, since, settled = reference.today, reference.since, reference.settled_after
+        expected: dict[Any, Any] = {today: _values(reference.tables.summary)}
+        actual: dict[Any, Any] = {today: _values(_empty(today))}
+        for day, value in stored.items():
+            if day >= today or (since is not None and day < since):
+                actual[day] = value
+            elif settled is not None and day > settled:
+                actual[day] = value
+                expected[day] = _values(summary_on(day, reference.tables))
+        return expected, actual
+
+
+ROWS = SummaryRows(schema.receipts_summary, "summary", ("as_of",), SUMMARY_COLUMNS, kept=True)
+TOTALS = TableRows(schema.totals, "totals", ("id",), ("receipts", "cents", "units"), public=False)
+DAILY = TableRows(schema.daily, "daily", ("day",), ("receipts", "cents"), public=False)
+
+
+def since(conn: Connection) -> dt.date | None:
+    """The first day this database wrote a summary row (None: not recorded yet)."""
+    m = schema.meta
+    value = conn.execute(select(m.c.value).where(m.c.name == SINCE)).scalar()
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _record_since(conn: Connection, today: dt.date) -> None:
+    """Keep `summary_since` the earliest day a row was written. The first write after an
+    upgrade adopts the rows already there (the earliest of them, if earlier than today)."""
+    m, rs = schema.meta, schema.receipts_summary
+    held = since(conn)
+    if held is not None and held <= today:
+        return
+    if held is None:
+        earliest = conn.execute(select(func.min(rs.c.as_of))).scalar()
+        first = min(today, earliest) if earliest is not None else today
+        conn.execute(insert(m).values(name=SINCE, value=first.isoformat()))
+    else:
+        conn.execute(update(m).where(m.c.name == SINCE).values(value=today.isoformat()))
 
 
 class ReceiptsSummary:
     field = "summary"
+    rows: tuple[TableRows, ...] = (ROWS, TOTALS, DAILY)
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         t = schema.totals
@@ -71,17 +151,8 @@ class ReceiptsSummary:
             stmts.upsert(schema.receipts_summary, ("as_of",), set_=SUMMARY_COLUMNS),
             [{"as_of": row.as_of, **{c: getattr(row, c) for c in SUMMARY_COLUMNS}}],
         )
+        _record_since(conn, today)
         return row
-
-    def read(self, conn: Connection, today: dt.date | None) -> SummaryRow:
-        """The row for `today`, or the latest one (an empty row when there is none)."""
-        rs = schema.receipts_summary
-        query = select(rs)
-        query = query.where(rs.c.as_of == today) if today else query.order_by(rs.c.as_of.desc())
-        row = conn.execute(query.limit(1)).first()
-        if row is not None:
-            return SummaryRow(**row._mapping)
-        return summary_row(today or dt.date.today(), receipts=0, cents=0, units=0, daily_cents={})
 
     def clear(self, conn: Connection) -> None:
         """The running totals and days go; earlier days' rows stay as the snapshots they were."""

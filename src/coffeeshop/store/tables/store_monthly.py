@@ -3,8 +3,6 @@ cents (a month whose count falls to zero disappears)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, select, tuple_
@@ -14,10 +12,21 @@ from coffeeshop.core.plan import Delta
 from coffeeshop.store import schema
 from coffeeshop.store.codec import CHUNK, chunks, money
 from coffeeshop.store.statements import Statements
+from coffeeshop.store.tables.base import TableRows
+
+ROWS = TableRows(schema.store_monthly, "store_monthly", ("month", "store_id"), ("sales",))
+STATE = TableRows(
+    schema.store_month,
+    "store_month",
+    ("month", "store_id"),
+    ("receipts", "cents"),
+    public=False,
+)
 
 
 class StoreMonthly:
     field = "store_monthly"
+    rows: tuple[TableRows, ...] = (ROWS, STATE)
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         changes = delta.store_month
@@ -53,12 +62,6 @@ class StoreMonthly:
                 conn.execute(
                     delete(table).where(tuple_(table.c.month, table.c.store_id).in_(chunk))
                 )
-
-    def read(self, conn: Connection, today: dt.date | None) -> dict[tuple[str, int], Decimal]:
-        sm = schema.store_monthly
-        return {
-            (m, s): v for m, s, v in conn.execute(select(sm.c.month, sm.c.store_id, sm.c.sales))
-        }
 
     def clear(self, conn: Connection) -> None:
         conn.execute(delete(schema.store_month))

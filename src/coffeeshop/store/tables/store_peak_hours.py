@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import and_, delete, select
@@ -12,10 +11,19 @@ from coffeeshop.core.plan import Delta, peak_hour
 from coffeeshop.store import schema
 from coffeeshop.store.codec import chunks
 from coffeeshop.store.statements import Statements
+from coffeeshop.store.tables.base import TableRows
+
+ROWS = TableRows(
+    schema.store_peak_hours, "store_peak_hours", ("store_id",), ("peak_hour", "tx_count")
+)
+STATE = TableRows(
+    schema.store_hour, "store_hour", ("store_id", "hour"), ("receipts",), public=False
+)
 
 
 class StorePeakHours:
     field = "store_peak_hours"
+    rows: tuple[TableRows, ...] = (ROWS, STATE)
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         changes = delta.store_hour
@@ -50,13 +58,6 @@ class StorePeakHours:
             conn.execute(delete(ph).where(ph.c.store_id.in_(chunk)))
         for chunk in chunks(stores):
             conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
-
-    def read(self, conn: Connection, today: dt.date | None) -> dict[int, tuple[int, int]]:
-        ph = schema.store_peak_hours
-        return {
-            s: (h, n)
-            for s, h, n in conn.execute(select(ph.c.store_id, ph.c.peak_hour, ph.c.tx_count))
-        }
 
     def clear(self, conn: Connection) -> None:
         conn.execute(delete(schema.store_hour))
