@@ -418,6 +418,56 @@ def _cases() -> list[Case]:
             mariadb=True,
         )
     )
+    # Issue 18.1: an exponent past Decimal's ±999999999999999999 raised InvalidOperation out
+    # of the reader, even in a field validation ignores: sync died on every restart.
+    out_of_range = r"^invalid JSON: the number {} is out of range: exact decimals take exponents"
+    for case_id, line, number in [
+        (
+            "number-exponent-past-range-in-product-price",
+            doc(
+                items=b'[{"product_name": "Latte", "product_quantity": 1, '
+                b'"product_price": 1e9999999999999999999}]'
+            ),
+            "1e9999999999999999999",
+        ),
+        (
+            "number-exponent-past-range-in-total",
+            doc(total_price=b"1E+1000000000000000000"),
+            "1E+1000000000000000000",
+        ),
+        (
+            "number-tiny-exponent-in-ignored-field",
+            doc(note=b"-1e-99999999999999999999"),
+            "-1e-99999999999999999999",
+        ),
+        (
+            "number-zero-huge-exponent-store-id",
+            doc(Store_ID=b"0e99999999999999999999"),
+            "0e99999999999999999999",
+        ),
+        (
+            "number-exponent-past-range-in-id",
+            doc(_id=b"1e-99999999999999999999"),
+            "1e-99999999999999999999",
+        ),
+        (
+            "number-exponent-past-range-in-change-event",
+            b'{"operationType": "replace", "documentKey": {"_id": 901}, "fullDocument": '
+            + doc(total_price=b"12.5e-10000000000000000000")
+            + b"}",
+            "12.5e-10000000000000000000",
+        ),
+    ]:
+        add(
+            quarantined(
+                case_id,
+                line,
+                out_of_range.format(re.escape(number)),
+                note="a number no exact decimal holds makes the line unreadable: quarantined "
+                "with the number named, its neighbours applied",
+                mariadb=True,
+            )
+        )
     add(
         accepted(
             "total-negative-zero",
@@ -737,9 +787,10 @@ def _cases() -> list[Case]:
     add(
         accepted(
             "name-combining-vs-precomposed",
-            doc(items=items(("Cafe\u0301", 1), ("Caf\u00e9", 2))),
-            R(sold={"Cafe\u0301": 1, "Caf\u00e9": 2}),
-            note="no Unicode normalisation: e+U+0301 and U+00E9 are two products",
+            doc(items=items(("Cafe\u0301 Cre\u0300me", 1), ("Caf\u00e9 Cr\u00e8me", 2))),
+            R(sold={"Caf\u00e9 Cr\u00e8me": 3}),
+            note="names are normalised to NFC: e+U+0301 (NFD) and U+00E9 are one product "
+            "(issue 18.15; they used to be two identical-looking ones)",
             mariadb=True,
         )
     )

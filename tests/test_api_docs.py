@@ -107,6 +107,7 @@ def test_every_response_has_a_policy_and_forbids_framing(served: Server) -> None
             assert "default-src 'self'" in policy and "script-src 'self';" in policy, path
             assert "unsafe-eval" not in policy and "http" not in policy, path
             assert headers.get_list("x-frame-options") == ["DENY"], path  # once
+            assert headers.get_list("x-content-type-options") == ["nosniff"], path
             assert len(headers.get_list("content-security-policy")) == 1, path
         # Only the docs pages may use inline styles; the dashboard may not.
         assert "'unsafe-inline'" not in client.get("/").headers["content-security-policy"]
@@ -117,6 +118,8 @@ def test_every_response_has_a_policy_and_forbids_framing(served: Server) -> None
         unchanged = client.get("/store_monthly", headers={"If-None-Match": etag})
         assert unchanged.status_code == 304
         assert unchanged.headers.get_list("x-frame-options") == ["DENY"]
+        assert cached.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert unchanged.headers.get_list("x-content-type-options") == ["nosniff"]
         assert "cdn" not in client.get("/docs").text and "http" not in client.get("/redoc").text
 
 

@@ -87,6 +87,8 @@ def test_the_list_carries_a_preview_and_the_length_of_each_raw_text(
         response = get(server.port, f"/quarantine/{last}/raw")
         assert response.status == 200
         assert response.getheader("content-type") == "text/plain; charset=utf-8"
+        # Hostile input as text: a browser must not sniff it into HTML (issue 18.15).
+        assert response.getheader("x-content-type-options") == "nosniff"
         assert response.getheader("transfer-encoding") == "chunked"
         assert response.getheader("x-raw-length") == str(SIZE)
         assert response.read().decode("utf-8") == big_raw(ENTRIES - 1)

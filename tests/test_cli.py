@@ -371,6 +371,92 @@ def test_tables_and_quarantine_escape_control_characters(tmp_path: Path) -> None
     assert "Latte\\x1b]0;pwned\\x07\\x1b]52;c;" in run("tables", "--db", db, cwd=tmp_path).stdout
 
 
+def _raw_controls(text: str) -> list[str]:
+    """The control characters of `text` but the newlines ending its lines."""
+    return [c for c in text if not c.isprintable() and c != "\n"]
+
+
+def test_a_file_name_with_control_characters_is_printed_escaped(tmp_path: Path) -> None:
+    """issue 18.14: a source file name with terminal escapes and a newline (a forged log line)
+    reached the terminal raw in errors, log lines and notes; each is printed escaped, on one
+    line, like receipt content."""
+    name = f"r{ESCAPES}\n2026-12-07T00:00:00.000 ERROR   forged.jsonl"
+    source = tmp_path / name
+    write_lines(source, [receipt(1), "not json"])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    outputs = []
+    missing = run(
+        "sync", "--source", str(tmp_path / f"gone{ESCAPES}\n.jsonl"), "--db", db, cwd=tmp_path
+    )
+    assert missing.returncode == 2
+    assert len(missing.stderr.splitlines()) == 1 and "does not exist" in missing.stderr
+    outputs.append(missing.stderr)
+    for _ in range(2):  # the second run logs "resuming jsonl:<path> after …"
+        synced = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+        assert synced.returncode == 0, synced.stderr
+        outputs.append(synced.stderr)
+    assert "resuming jsonl:" in outputs[-1]
+    other = tmp_path / f"o{ESCAPES}.jsonl"
+    write_lines(other, [receipt(1)])
+    noted = run("reconcile", "--source", str(other), "--db", db, cwd=tmp_path)
+    assert "note: the database was synced from" in noted.stderr
+    outputs += [noted.stdout, noted.stderr]
+    source.write_text("rewritten\n")  # shorter than the checkpoint: one SourceChanged line
+    changed = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
+    assert changed.returncode != 0 and "truncated or replaced" in changed.stderr
+    outputs.append(changed.stderr)
+    generated = run(
+        "generate", "--count", "1", "--out", str(tmp_path / f"g{ESCAPES}.jsonl"), cwd=tmp_path
+    )
+    assert generated.returncode == 0, generated.stderr
+    outputs.append(generated.stderr)
+    listed = run("quarantine", "--db", db, cwd=tmp_path)
+    outputs.append(listed.stdout)
+    for output in outputs:
+        assert _raw_controls(output) == [], output
+        # The newline in the name is `\\n`: no line of the output is the forged one.
+        assert not any(line.startswith("2026-12-07T00:00:00.000") for line in output.splitlines())
+        assert "forged" not in output or "\\x1b]0;pwned\\x07" in output
+
+
+ITEMS = ("--table", "item_performance")
+
+
+def test_tables_csv_guards_formulas_and_quotes_line_breaks(tmp_path: Path) -> None:
+    """issue 18.9: `tables --format csv` wrote `=`, `+`, `-`, `@` cells unguarded (the API's
+    CSV guards them) and a newline inside a name as the two characters `\\n`; each cell is now
+    an RFC 4180 cell a spreadsheet shows as text."""
+    import csv
+    import io
+
+    names = {
+        '=HYPERLINK("http://x.example","y")': '\'=HYPERLINK("http://x.example","y")',
+        "+1+2": "'+1+2",
+        "-3": "'-3",
+        "@SUM(A1)": "'@SUM(A1)",
+        "Two\nlines": "Two\nlines",
+        "Tab\tand\rCR": "Tab\tand\rCR",
+        'Say "hi", twice': 'Say "hi", twice',
+        f"Esc{ESCAPES}": "Esc\\x1b]0;pwned\\x07\\x1b]52;c;ZWNobyBoaQ==\\x07\\x1b[2J\\x9b1m",
+    }
+    source = tmp_path / "r.jsonl"
+    write_lines(source, [receipt(i, items=[(n, i + 1)]) for i, n in enumerate(names)])
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert run("sync", "--source", str(source), "--db", db, cwd=tmp_path).returncode == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "coffeeshop", "tables", "--db", db, "--format", "csv", *ITEMS],
+        cwd=tmp_path,
+        capture_output=True,  # bytes: a CR inside a quoted cell must arrive as it is
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows = list(csv.reader(io.StringIO(shown.stdout.decode("utf-8"), newline="")))
+    assert rows[0] == ["item_name", "total_sold"]
+    sold = {row[0]: int(row[1]) for row in rows[1:]}
+    assert sold == {cell: i + 1 for i, cell in enumerate(names.values())}
+    assert b"\x1b" not in shown.stdout and b"\x07" not in shown.stdout
+
+
 def test_tables_limit_and_formats_for_scripts(tmp_path: Path) -> None:
     import csv
     import json

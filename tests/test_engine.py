@@ -113,12 +113,25 @@ def test_delete_of_every_receipt_leaves_no_rows_and_zero_summary(
 
 
 def test_product_names_compare_exactly_whatever_the_collation(db_url: str, tmp_path: Path) -> None:
-    names = ["Latte", "latte", "Latté", "Latte\u0301", "☕ Mocha", "قهوة", "Ｌａｔｔｅ", "Latte 🥐"]
+    # (Latte + U+0331, a combining mark without a precomposed form, is NFC and not `Latte`.)
+    names = ["Latte", "latte", "Latté", "Latte\u0331", "☕ Mocha", "قهوة", "Ｌａｔｔｅ", "Latte 🥐"]
     path = tmp_path / "r.jsonl"
     lines = [receipt(i, items=[(name, i + 1)]) for i, name in enumerate(names)]
     write_lines(path, lines)
     sync(db_url, path)
     assert tables(db_url).item_performance == {name: i + 1 for i, name in enumerate(names)}
+
+
+def test_a_name_in_nfc_and_in_nfd_is_one_product(db_url: str, tmp_path: Path) -> None:
+    """Issue 18.15: `Café Crème` in NFC and in NFD were two identical-looking rows of
+    `item_performance`; both are the NFC name now, in the tables and the stored receipts."""
+    nfc, nfd = "Caf\u00e9 Cr\u00e8me", "Cafe\u0301 Cre\u0300me"
+    path = tmp_path / "r.jsonl"
+    write_lines(path, [receipt(1, items=[(nfc, 1)]), receipt(2, items=[(nfd, 2), (nfc, 4)])])
+    sync(db_url, path)
+    assert tables(db_url).item_performance == {nfc: 7}
+    with Store(db_url) as store:
+        assert {r.items for r in store.iter_receipts()} == {((nfc, 1),), ((nfc, 6),)}
 
 
 def test_duplicates_and_replays_change_nothing(db_url: str, tmp_path: Path) -> None:

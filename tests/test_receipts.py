@@ -598,10 +598,31 @@ def test_names_compare_exactly_without_case_or_accent_folding() -> None:
     assert dict(receipt.items) == {"Latte": 1, "latte": 1, "Latté": 1, "LATTE": 1}
 
 
-def test_composed_and_decomposed_accents_are_different_products() -> None:
-    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
-    receipt = parse_receipt(with_items(item(composed), item(decomposed)))
-    assert dict(receipt.items) == {composed: 1, decomposed: 1}
+def test_composed_and_decomposed_accents_are_one_product_named_in_nfc() -> None:
+    """Issue 18.15: `Café Crème` typed on a Mac (NFD) and on a PC (NFC) looked the same and
+    were two products; a name is normalised to NFC."""
+    composed, decomposed = "Caf\u00e9 Cr\u00e8me", "Cafe\u0301 Cre\u0300me"
+    receipt = parse_receipt(with_items(item(composed), item(decomposed, 2)))
+    assert receipt.items == ((composed, 3),)
+    assert parse_receipt(with_items(item(decomposed))).items == ((composed, 1),)
+
+
+@pytest.mark.parametrize(
+    ("name", "nfc"),
+    [
+        ("Cafe\u0301\u0301", "Caf\u00e9\u0301"),  # one mark composes, the stacked one stays
+        ("\u212b", "\u00c5"),  # ANGSTROM SIGN is canonically Å
+        ("\u1100\u1161", "\uac00"),  # Hangul jamo compose into a syllable
+        ("x\u0301", "x\u0301"),  # no precomposed x-acute: unchanged
+        ("\uff2c\uff41\uff54\uff54\uff45", "\uff2c\uff41\uff54\uff54\uff45"),  # NFC, not NFKC
+    ],
+)
+def test_names_are_normalised_to_nfc_only(name: str, nfc: str) -> None:
+    assert parse_receipt(with_items(item(name))).items == ((nfc, 1),)
+
+
+def test_the_length_limit_counts_the_nfc_name() -> None:
+    assert parse_receipt(with_items(item("e\u0301" * 100))).items == (("\u00e9" * 100, 1),)
 
 
 def test_other_item_fields_are_ignored() -> None:
@@ -623,7 +644,7 @@ def test_other_item_fields_are_ignored() -> None:
         "Latte\u200b",  # zero-width space is a character, not stripped whitespace
         "\u200b",
         "\ufeffLatte",  # zero-width no-break space is not whitespace either
-        "Cafe\u0301\u0301",  # stacked combining marks
+        "Caf\u00e9\u0301",  # a stacked combining mark (in NFC: e + two marks would compose)
         "抹茶ラテ",
         "a",
     ],
@@ -653,8 +674,9 @@ def test_name_of_100_four_byte_emoji_is_accepted_and_101_rejected() -> None:
 
 
 def test_name_length_counts_combining_marks_as_characters() -> None:
-    assert parse_receipt(with_items(item("e\u0301" * 50))).items == (("e\u0301" * 50, 1),)
-    exc = assert_rejected(with_items(item("e\u0301" * 51)), "items[0].product_name", "is 102")
+    # x + U+0301 has no precomposed form: two characters in NFC too.
+    assert parse_receipt(with_items(item("x\u0301" * 50))).items == (("x\u0301" * 50, 1),)
+    exc = assert_rejected(with_items(item("x\u0301" * 51)), "items[0].product_name", "is 102")
     assert "at most 100" in exc.reason
 
 

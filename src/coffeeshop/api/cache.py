@@ -92,10 +92,7 @@ def make_entry(
         (b"vary", b"Accept-Encoding"),
         *SECURITY_HEADERS,  # built in: the fast path answers before the middleware that adds them
     ]
-    typed: Headers = [
-        (b"content-type", media_type.encode("ascii")),
-        (b"x-content-type-options", b"nosniff"),
-    ]
+    typed: Headers = [(b"content-type", media_type.encode("ascii"))]  # (nosniff: SECURITY_HEADERS)
     squeezed = (
         gzip.compress(body, compresslevel=1, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
     )

@@ -1,6 +1,7 @@
-"""Browser-facing security headers on every response: a Content-Security-Policy, and no
+"""Browser-facing security headers on every response: a Content-Security-Policy, no
 framing (the dashboard keeps the bearer token in its tab; a page that frames it could trick a
-user into clicking in it).
+user into clicking in it), and no content-type sniffing (`X-Content-Type-Options: nosniff`:
+quarantined raw input is served as text and must stay text).
 
 Pages and assets come from the API's own origin only: no CDN, no inline script. The API docs
 (Swagger UI, ReDoc) also need inline styles (both set `style` elements at run time) and ReDoc
@@ -49,6 +50,9 @@ def _headers(csp: str) -> Headers:
         (b"content-security-policy", csp.encode()),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
+        # Never guess a type from the bytes: `/quarantine/{id}/raw` is hostile input as
+        # `text/plain`, which a sniffing browser could otherwise run as HTML or script.
+        (b"x-content-type-options", b"nosniff"),
     ]
 
 

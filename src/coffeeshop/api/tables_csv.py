@@ -2,7 +2,8 @@
 
 Money keeps its exact digits (`12.50`), dates are ISO, times RFC 3339 in UTC, a missing
 value is an empty field. A text field that a spreadsheet would run as a formula (it starts
-with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as OWASP advises.
+with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as OWASP advises
+(`coffeeshop.csv_cells`, shared with `coffeeshop tables --format csv`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from coffeeshop.api.render import format_time
+from coffeeshop.csv_cells import guard_formula
 
 MEDIA_TYPE = "text/csv; charset=utf-8"
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def wants_csv(format_param: str | None, accept: str | None) -> bool:
@@ -49,8 +50,7 @@ def _cell(value: Any) -> str:
         return format_time(value)
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value)
-    return f"'{text}" if text.startswith(_FORMULA) else text
+    return guard_formula(str(value))
 
 
 def dumps_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:

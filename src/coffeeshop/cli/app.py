@@ -62,7 +62,8 @@ def main() -> None:
     try:
         app()
     except CoffeeshopError as exc:
-        typer.echo(f"error: {HINTS.complete(mask_text(str(exc)))}", err=True)
+        # One line, whatever a file name in it holds (printable escapes control characters).
+        typer.echo(f"error: {printable(HINTS.complete(mask_text(str(exc))))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

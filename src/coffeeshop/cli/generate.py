@@ -10,6 +10,7 @@ import typer
 
 from coffeeshop.cli.app import app, exit_if_signalled, setup, stop_signal
 from coffeeshop.cli.options import MongoCollectionOption, MongoDatabaseOption
+from coffeeshop.cli.text import printable
 from coffeeshop.errors import ConfigError
 from coffeeshop.redact import mask_url
 
@@ -94,7 +95,7 @@ def generate(
         else:
             assert out is not None
             written, target = _to_file(out, generator, count, rate, stop, append=not overwrite)
-    typer.echo(f"wrote {written:,} line(s) to {target}", err=True)
+    typer.echo(printable(f"wrote {written:,} line(s) to {target}"), err=True)
     exit_if_signalled(stop)
 
 

@@ -11,6 +11,7 @@ import typer
 from coffeeshop.cli.app import app, setup
 from coffeeshop.cli.options import DbOption
 from coffeeshop.cli.text import printable
+from coffeeshop.csv_cells import guard_formula
 from coffeeshop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -165,10 +166,22 @@ def _print_csv(header: list[str], rows: list[list[Any]]) -> None:
     import io
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF, as RFC 4180 and the API's CSV: the csv module then quotes a cell holding a CR too.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows([printable(str(v)) for v in row] for row in rows)
+    writer.writerows(map(_csv_cell, row) for row in rows)
     typer.echo(buffer.getvalue(), nl=False)
+
+
+def _csv_cell(value: Any) -> str:
+    """A name as an RFC 4180 cell (a newline, CR or tab in it kept, the cell quoted), guarded
+    against formulas as the API's CSV is; other control characters escaped for the terminal."""
+    if not isinstance(value, str):
+        return str(value)
+    return guard_formula(printable(value, keep=_CSV_KEEPS))
+
+
+_CSV_KEEPS = "\t\n\r"  # what a quoted CSV cell carries as it is
 
 
 def _print_table(name: str, header: list[str], rows: list[list[Any]], *, total: int) -> None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from coffeeshop.cli.text import HINTS, HintFilter
+from coffeeshop.cli.text import HINTS, HintFilter, PrintableFilter
 
 LONG = {
     "format": "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
@@ -29,6 +29,7 @@ def configure(level: str) -> None:
     for handler in root.handlers:
         if handler not in existing and not any(isinstance(f, HintFilter) for f in handler.filters):
             handler.addFilter(HintFilter(HINTS))
+            handler.addFilter(PrintableFilter())  # (after the hints: they hold the file names)
 
 
 def server_config(
@@ -47,10 +48,12 @@ def server_config(
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"plain": SHORT if short else LONG},
+        "filters": {"printable": {"()": PrintableFilter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "plain",
+                "filters": ["printable"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -14,6 +14,7 @@ from coffeeshop.cli.options import (
     MongoDatabaseOption,
     SourceOption,
 )
+from coffeeshop.cli.text import printable
 from coffeeshop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def _in_one_process(settings: Settings, *, repair: bool, replace_source: bool) -
     name = settings.open_source().name
     if recorded and name not in recorded and not report.repaired:
         typer.echo(
-            f"note: the database was synced from {', '.join(recorded)}, not from {name}",
+            printable(f"note: the database was synced from {', '.join(recorded)}, not from {name}"),
             err=True,
         )
     return report
@@ -85,7 +86,7 @@ def _in_one_process(settings: Settings, *, repair: bool, replace_source: bool) -
 
 def _print_report(report: ReconcileReport) -> None:
     for difference in report.differences:
-        typer.echo(str(difference))
+        typer.echo(printable(str(difference)))  # (item names, receipt ids: input text)
     for table, count in sorted(report.counts.items()):
         typer.echo(f"{table}: {count} difference(s)")
     typer.echo(
@@ -102,13 +103,17 @@ def _announce(store: Store, source: str) -> None:
     others = [name for name in held.sources if name != source]
     if not others:
         typer.echo(
-            f"--replace-source: the database {store.safe_url} holds no other source's "
-            f"receipts; a plain repair from {source}",
+            printable(
+                f"--replace-source: the database {store.safe_url} holds no other source's "
+                f"receipts; a plain repair from {source}"
+            ),
             err=True,
         )
         return
     typer.echo(
-        f"--replace-source: removing from {store.safe_url} {held.removal} of "
-        f"{', '.join(others)}, then rebuilding from {source}",
+        printable(
+            f"--replace-source: removing from {store.safe_url} {held.removal} of "
+            f"{', '.join(others)}, then rebuilding from {source}"
+        ),
         err=True,
     )

@@ -8,12 +8,15 @@ import logging
 import re
 
 
-def printable(text: str) -> str:
-    """`text` with every control character escaped (`\\x1b`, `\\n`, `\\u2028`, …): receipt
-    content must not retitle the terminal, write to its clipboard or move the cursor."""
+def printable(text: str, *, keep: str = "") -> str:
+    """`text` with every control character escaped (`\\x1b`, `\\n`, `\\u2028`, …) but those
+    in `keep`: receipt content and file names must not retitle the terminal, write to its
+    clipboard or move the cursor."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return "".join(
+        c if c.isprintable() or c in keep else c.encode("unicode_escape").decode() for c in text
+    )
 
 
 class Hints:
@@ -52,6 +55,19 @@ class HintFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("coffeeshop") and "`coffeeshop " in str(record.msg):
             record.msg = self.hints.complete(record.getMessage())
+            record.args = None
+        return True
+
+
+class PrintableFilter(logging.Filter):
+    """Escapes control characters in every log line (`printable`): a file name, a source name
+    or receipt content quoted in a message never reaches the terminal raw, and a line stays one
+    line. A record logged with `extra={"verbatim": True}` (a traceback) keeps its newlines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg = printable(message, keep="\n" if getattr(record, "verbatim", False) else "")
             record.args = None
         return True
 

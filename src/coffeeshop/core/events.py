@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from coffeeshop.core.receipt_values import _repr
 from coffeeshop.core.receipts import InvalidReceipt, display_id, receipt_key
 
 
@@ -87,9 +88,12 @@ def _upsert(doc: Mapping[str, Any], *, where: str, raw: str, literal: bool) -> E
 
 def _event_from_change(change: Mapping[str, Any], *, where: str, raw: str, literal: bool) -> Event:
     operation = change.get("operationType")
-    if not isinstance(operation, str) or operation not in CHANGE_OPERATIONS:
+    # A str exactly: BSON's Code is a str subclass (and unhashable when it has a scope).
+    if type(operation) is not str or operation not in CHANGE_OPERATIONS:
         return Unreadable(
-            reason=f"unsupported change event operationType {operation!r}", where=where, raw=raw
+            reason=f"unsupported change event operationType {_repr(operation)}",
+            where=where,
+            raw=raw,
         )
     document_key = change.get("documentKey")
     key_id: Any = _ABSENT  # an _id of null is a real (if odd) _id

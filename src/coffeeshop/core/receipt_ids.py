@@ -25,6 +25,7 @@ from coffeeshop.core.receipt_values import (
     _native,
     _nativize,
     _preview,
+    _repr,
 )
 
 MAX_KEY_BYTES = 200
@@ -131,7 +132,7 @@ def render_document(doc: Any) -> str:
     try:
         return json_util.dumps(_bson_ready(doc), json_options=RELAXED_JSON_OPTIONS)
     except Exception:
-        return repr(doc)
+        return _repr(doc)
 
 
 def display_id(value: Any, *, literal: bool = False) -> str:
@@ -148,7 +149,7 @@ def display_id(value: Any, *, literal: bool = False) -> str:
         try:
             text = json_util.dumps(_bson_ready(value if literal else _nativize(value)))
         except Exception:
-            text = repr(value)
+            text = _repr(value)
     if not _is_encodable(text):
         text = text.encode("utf-8", "backslashreplace").decode()
     return text if len(text) <= 200 else text[:197] + "..."

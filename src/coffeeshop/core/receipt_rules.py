@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+from unicodedata import normalize
 
 from bson import Decimal128
 
@@ -168,6 +169,12 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
                 f"{where}.product_name", f"must be a string, got {_type_name(name)}"
             )
         name = name.strip()
+        if not name.isascii():  # (ASCII text is NFC already: the usual name costs nothing)
+            if not _is_encodable(name):
+                raise InvalidReceipt(f"{where}.product_name", "contains a lone UTF-16 surrogate")
+            # One product, however its accents were encoded: `Café` with a precomposed é
+            # (NFC) and with e + U+0301 (NFD) are the same name, stored as NFC.
+            name = normalize("NFC", name)
         if not name:
             raise InvalidReceipt(f"{where}.product_name", "is empty")
         if len(name) > MAX_NAME_LENGTH:
@@ -177,8 +184,6 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
             )
         if "\x00" in name:
             raise InvalidReceipt(f"{where}.product_name", "contains a NUL character")
-        if not name.isascii() and not _is_encodable(name):
-            raise InvalidReceipt(f"{where}.product_name", "contains a lone UTF-16 surrogate")
         raw_quantity = item.get("product_quantity", _MISSING)
         if raw_quantity is _MISSING:
             raise InvalidReceipt(f"{where}.product_quantity", "missing")

@@ -118,6 +118,15 @@ def _preview(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _repr(value: Any) -> str:
+    """`repr(value)`, which never fails: a document from a driver may hold an integer past
+    Python's 4,300-digit `str()` limit, or nest deeper than the interpreter recurses."""
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} too large or too deeply nested to show>"
+
+
 def _message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."

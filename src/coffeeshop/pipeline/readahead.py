@@ -325,7 +325,7 @@ def _received(receive: Connection, child: Any, stop: StopSignal) -> ReadBatch | 
         error_type = getattr(errors, name, errors.CoffeeshopError)
         raise error_type(message)
     elif kind == "crash":
-        log.error("the source reader failed:\n%s", payload)
+        log.error("the source reader failed:\n%s", payload, extra={"verbatim": True})
         raise RuntimeError("the source reader failed (traceback logged above)")
     return None
 

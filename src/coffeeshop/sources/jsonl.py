@@ -7,11 +7,12 @@ truncated, rewritten or replaced under a checkpoint is detected, never misread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Decimal
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -36,6 +37,67 @@ _BOM = b"\xef\xbb\xbf"
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
 
 
+class BadJson(ValueError):
+    """A line that is not JSON a receipt can come from; `whole` when its text is complete
+    (a number out of range) rather than cut short or malformed (which a writer still
+    appending a last line without its newline may yet complete)."""
+
+    def __init__(self, reason: str, *, whole: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.whole = whole
+
+
+def read_json(text: str) -> Any:
+    """The value of one line's JSON text, numbers with a fraction as exact Decimals; every
+    failure, whatever the text, is a `BadJson` (the one decoder of the file and its
+    partitions, so neither can raise anything else on any input)."""
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise BadJson("nested too deeply", whole=False) from None
+    except json.JSONDecodeError as exc:
+        raise BadJson(f"{exc.msg} (column {exc.colno})", whole=False) from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise BadJson(str(exc), whole=True) from None
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent past Decimal's range
+        raise BadJson(_out_of_range(text), whole=True) from None
+
+
+def _out_of_range(text: str) -> str:
+    """Why `Decimal` refused a number of `text` (read again to name it: the error path only)."""
+    refused: list[str] = []
+
+    def exact(token: str) -> Decimal:
+        try:
+            return Decimal(token)
+        except ArithmeticError:
+            refused.append(token)
+            raise
+
+    with contextlib.suppress(ArithmeticError, ValueError, RecursionError):
+        json.JSONDecoder(parse_float=exact, parse_constant=Decimal).decode(text)
+    number = refused[0] if refused else "a number"
+    if len(number) > 40:
+        number = number[:37] + "..."
+    return (
+        f"the number {number} is out of range: exact decimals take exponents from "
+        f"{MIN_EMIN} to {MAX_EMAX}"
+    )
+
+
+def is_whole_json(data: bytes) -> bool:
+    """Whether `data`, a last line without its newline, is complete: JSON text, or text that
+    is whole but unreadable (a number out of range). A line cut short is not."""
+    try:
+        read_json(data.decode("utf-8").rstrip("\r"))
+    except BadJson as exc:
+        return exc.whole
+    except UnicodeDecodeError:  # maybe cut inside a character
+        return False
+    return True
+
+
 def decode_line(data: bytes, *, where: str) -> Event | None:
     """One line of the file to an event; None for a blank line."""
     if data.endswith(b"\r"):
@@ -51,13 +113,9 @@ def decode_line(data: bytes, *, where: str) -> Event | None:
             f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}", where, data
         )
     try:
-        obj = _DECODER.decode(text)
-    except RecursionError:
-        return _unreadable("invalid JSON: nested too deeply", where, data, text)
-    except json.JSONDecodeError as exc:
-        return _unreadable(f"invalid JSON: {exc.msg} (column {exc.colno})", where, data, text)
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        return _unreadable(f"invalid JSON: {exc}", where, data, text)
+        obj = read_json(text)
+    except BadJson as exc:
+        return _unreadable(f"invalid JSON: {exc.reason}", where, data, text)
     event = event_from_object(obj, where=where, raw=text)
     if isinstance(event, Unreadable) and len(text) > RAW_KEEP:
         return _unreadable(event.reason, where, data, text)
@@ -292,9 +350,7 @@ class JsonlSource:
     def _complete_last_line(self, data: bytes) -> Event | None:
         """With --once, a last line without a newline counts only when it is complete JSON."""
         text = data[len(_BOM) :] if self._offset == 0 and data.startswith(_BOM) else data
-        try:
-            _DECODER.decode(text.decode("utf-8").rstrip("\r"))
-        except (ValueError, RecursionError):
+        if not is_whole_json(text):
             return None
         self._line += 1
         where = f"line {self._line} (byte {self._offset})"

@@ -15,23 +15,20 @@ the format `JsonlSource` resumes from.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from coffeeshop.core.events import Event
 from coffeeshop.core.partials import Candidate, Unkeyed, Where, fold, split
 from coffeeshop.core.plan import ParsedEvent, parse_events
 from coffeeshop.errors import ConfigError, SourceChanged
-from coffeeshop.sources.jsonl import JsonlSource, decode_line
+from coffeeshop.sources.jsonl import JsonlSource, decode_line, is_whole_json
 
 READ_SIZE = 1 << 20
 SCAN_SIZE = 1 << 16
 _BOM = b"\xef\xbb\xbf"
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)  # as JsonlSource's
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +129,7 @@ def _parsed(part: FileRange, state: dict[str, int]) -> Iterator[tuple[int, Where
             for (position, where), parsed in zip(positions, parse_events(events), strict=True):
                 yield position, where, parsed
         text = pending[len(_BOM) :] if offset == 0 and pending.startswith(_BOM) else pending
-        if pending and _complete(text):
+        if pending and is_whole_json(text):
             # The file's last line, without its newline: counted when it is complete JSON,
             # as `sync --once` does; its newline, when it comes, ends this line.
             line += 1
@@ -147,14 +144,6 @@ def _parsed(part: FileRange, state: dict[str, int]) -> Iterator[tuple[int, Where
         state["end"] = offset
     finally:
         os.close(fd)
-
-
-def _complete(data: bytes) -> bool:
-    try:
-        _DECODER.decode(data.decode("utf-8").rstrip("\r"))
-    except (ValueError, RecursionError):
-        return False
-    return True
 
 
 def file_position(path: str, *, end: int, lines: int, open_line: bool) -> str | None:
