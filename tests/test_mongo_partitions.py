@@ -213,7 +213,7 @@ def test_planning_retries_transient_errors_of_its_counts_and_sample(
         client.collection.command_faults = [None] * call + [AutoReconnect("connection reset")]
         with Store(url) as store:
             gathered = gather_collection_in_process(fake_source(client), 4)
-            got = finish(store, fake_source(client).name, gathered, today=TODAY, repair=False)
+            got = finish(store, fake_source(client), gathered, today=TODAY, repair=False)
         assert report_of(got) == report_of(expected), call
         assert client.collection.command_faults == []
     assert "cannot plan the partitions on" in caplog.text
@@ -233,7 +233,7 @@ def test_a_range_read_goes_on_after_its_last_id_when_a_getmore_fails(
     finds = len(client.collection.find_calls)
     with Store(url) as store:
         gathered = gather_collection_in_process(fake_source(client), 1)
-        got = finish(store, fake_source(client).name, gathered, today=TODAY, repair=False)
+        got = finish(store, fake_source(client), gathered, today=TODAY, repair=False)
     assert report_of(got) == report_of(expected)
     assert client.collection.getmore_faults == []
     resumed = [c for c in client.collection.find_calls[finds:] if c.get("min")]
