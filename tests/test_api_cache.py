@@ -13,6 +13,7 @@ import pytest
 from helpers import receipt
 from test_api_support import (
     BACKENDS,
+    api_paths,
     empty_database,
     exact,
     fill,
@@ -32,14 +33,7 @@ from coffeeshop.api.cache import (
 
 pytestmark = pytest.mark.anyio
 
-DATA_PATHS = (
-    "/receipts_summary",
-    "/store_monthly",
-    "/item_performance",
-    "/store_peak_hours",
-    "/store_hours",
-    "/quarantine",
-)
+DATA_PATHS = (*api_paths("tables"), "/quarantine")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,17 +8,11 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from test_api_support import BACKENDS, empty_database, fill, running
+from test_api_support import BACKENDS, api_paths, empty_database, fill, running
 
 pytestmark = pytest.mark.anyio
 
-ENDPOINTS = (
-    "/receipts_summary",
-    "/store_monthly",
-    "/item_performance",
-    "/store_peak_hours",
-    "/store_hours",
-)
+ENDPOINTS = api_paths("tables")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -12,6 +12,7 @@ configure()  # Prefect reads its settings, and starts its analytics, when first 
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import logging
 import os
 import signal
@@ -55,12 +56,15 @@ from coffeeshop.config import load_settings
 from coffeeshop.errors import (
     CheckpointMoved,
     ConfigError,
+    DatabaseMissing,
     SourceChanged,
     StoreError,
     WriterBusy,
 )
 from coffeeshop.orchestration import deployments, flows
+from coffeeshop.pipeline import engine
 from coffeeshop.pipeline.engine import Syncer
+from coffeeshop.retry import RetryPolicy
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
 
@@ -218,7 +222,7 @@ def test_a_transient_store_error_is_retried_and_the_tables_stay_exact(
     def flaky_apply(self: Store, *args: Any, **kwargs: Any) -> Any:
         calls["apply"] += 1
         if calls["apply"] == 3:  # two batches are committed; the third fails once
-            raise StoreError("cannot use database: (2013) Lost connection (injected)")
+            raise StoreError("cannot use database: (2013) Lost connection", transient=True)
         return apply_batch(self, *args, **kwargs)
 
     def counted_run(self: Syncer, **kwargs: Any) -> Any:
@@ -227,6 +231,7 @@ def test_a_transient_store_error_is_retried_and_the_tables_stay_exact(
 
     monkeypatch.setattr(Store, "apply_batch", flaky_apply)
     monkeypatch.setattr(Syncer, "run", counted_run)
+    engine_gives_up_at_once(monkeypatch)  # so that the task's own retry is what is seen
     monkeypatch.setattr(flows, "sync_pass", flows.sync_pass.with_options(retry_delay_seconds=0))
     state = flows.sync_flow(source=str(path), db=url, follow=False, return_state=True)
     assert state.is_completed()
@@ -235,6 +240,12 @@ def test_a_transient_store_error_is_retried_and_the_tables_stay_exact(
     assert_exact(url, lines())
     run_counts = task_run_counts(state.state_details.flow_run_id)
     assert run_counts == [2]  # one task run, recorded by Prefect with its retry
+
+
+def engine_gives_up_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's own per-batch retries end after one attempt: a transient failure then
+    reaches the Prefect task (or the stream's restart loop) at once."""
+    monkeypatch.setattr(engine, "RetryPolicy", functools.partial(RetryPolicy, attempts=1))
 
 
 def task_run_counts(flow_run_id: Any) -> list[int]:
@@ -283,7 +294,9 @@ def test_bad_configuration_fails_the_flow_before_any_task(tmp_path: Path, prefec
 @pytest.mark.parametrize(
     ("error", "retry"),
     [
-        (StoreError("cannot use database x: (2006) gone away"), True),
+        (StoreError("cannot use database x: (2006) gone away", transient=True), True),
+        (StoreError("the database schema is version 9, newer than this coffeeshop"), False),
+        (DatabaseMissing("cannot use database x: (1049) Unknown database"), False),
         (CheckpointMoved("checkpoint of x moved"), True),
         (ConnectionResetError(104, "reset by peer"), True),
         (TimeoutError("timed out"), True),
@@ -354,10 +367,11 @@ def test_a_stream_outlives_a_failure_that_outlasts_its_task_retries(
     def down_once(self: Store, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
-            raise StoreError("cannot use database: (2003) Can't connect (injected)")
+            raise StoreError("cannot use database: (2003) Can't connect", transient=True)
         return apply_batch(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "apply_batch", down_once)
+    engine_gives_up_at_once(monkeypatch)
     monkeypatch.setattr(flows, "sync_pass", flows.sync_pass.with_options(retries=0))
     monkeypatch.setattr(flows, "RESTART_DELAY", 0.2)
     with streaming(monkeypatch, source=str(path), db=url) as result:

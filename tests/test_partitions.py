@@ -23,8 +23,9 @@ from sqlalchemy import select
 from test_properties import lines as histories
 
 from coffeeshop.core.events import Upsert
-from coffeeshop.core.partials import Partial, fold, merge_all, resolve, row_to_receipt, split
+from coffeeshop.core.partials import Partial, fold, merge_all, resolve, split
 from coffeeshop.core.plan import Delta, parse_events
+from coffeeshop.core.receipt_codec import row_to_receipt
 from coffeeshop.core.receipts import parse_receipt, receipt_key
 from coffeeshop.core.recompute import recompute
 from coffeeshop.core.replay import MergedReplay, ReceiptReplay

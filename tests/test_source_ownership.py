@@ -12,7 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, execute_sql, receipt, reference_tables, write_lines
+from helpers import (
+    assert_one_line_error,
+    execute_sql,
+    receipt,
+    reference_tables,
+    write_lines,
+)
 from sqlalchemy import text
 
 from coffeeshop.errors import SourceHistoryLost, SourceMismatch

@@ -60,11 +60,11 @@ def test_money_is_stored_as_exact_decimals(db_url: str, tmp_path: Path) -> None:
     with Store(db_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
         with store.engine.connect() as conn:
-            if store.dialect == "sqlite":
+            if store.dialect.local_file:  # SQLite
                 stored = conn.execute(text("SELECT sales, typeof(sales) FROM store_monthly")).one()
                 assert tuple(stored) == ("12.65", "text")
             else:
-                schema_name = "DATABASE()" if store.is_mysql else "current_schema()"
+                schema_name = "DATABASE()" if store.dialect.literal_rows else "current_schema()"
                 column = conn.execute(
                     text(
                         "SELECT data_type, numeric_scale FROM information_schema.columns "
@@ -72,7 +72,7 @@ def test_money_is_stored_as_exact_decimals(db_url: str, tmp_path: Path) -> None:
                         "AND column_name = 'sales'"
                     )
                 ).one()
-                assert tuple(column) == ("decimal" if store.is_mysql else "numeric", 2)
+                assert tuple(column) == ("decimal" if store.dialect.literal_rows else "numeric", 2)
         tables = store.read_tables(TODAY)
     assert tables.store_monthly == {("2026-11", 1): Decimal("12.65")}  # 0.1 + 0.2 + 12.35, exactly
 

@@ -1,4 +1,9 @@
-"""Errors that reach a user: each carries one clear line saying what is wrong and what to do."""
+"""Errors that reach a user: each carries one clear line saying what is wrong and what to do.
+
+Each also says whether another attempt may succeed (`transient`): decided where the error
+arises (a database error by its dialect, in `store.errors`; a MongoDB error by
+`sources.mongo.errors`), so that every retry (the engine's, the Prefect tasks', the Dask
+tasks') retries the transient ones only, and fails at once on the others."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ class CoffeeshopError(Exception):
     """Base of every error the CLI reports as one line with a non-zero exit."""
 
     exit_code = 2
+    transient = False  # whether another attempt may succeed (see `is_transient`)
 
 
 class ConfigError(CoffeeshopError):
@@ -14,7 +20,15 @@ class ConfigError(CoffeeshopError):
 
 
 class StoreError(CoffeeshopError):
-    """The analysis database cannot be used (unreachable, refused, too new a schema)."""
+    """The analysis database cannot be used (unreachable, refused, too new a schema).
+
+    `transient`: the failure may pass (a lost connection, a deadlock, a locked file); the
+    database's dialect decides (`store.errors.mapped_errors`). A missing database, refused
+    credentials or a too-new schema are not."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient  # pickled with the error (`__dict__`): Dask keeps it
 
 
 class FileRequestRefused(StoreError):
@@ -46,6 +60,8 @@ class SourceChanged(CoffeeshopError):
 class CheckpointMoved(CoffeeshopError):
     """The checkpoint in the database changed under this writer; it must re-read it."""
 
+    transient = True  # the next attempt starts from the new checkpoint
+
     def __init__(
         self, message: str, *, version: int | None = None, position: str | None = None
     ) -> None:
@@ -57,6 +73,8 @@ class CheckpointMoved(CoffeeshopError):
 class SourceUnavailable(CoffeeshopError):
     """The source cannot be reached (after retrying): MongoDB down, DNS failure."""
 
+    transient = True  # the source may be back for the next attempt
+
 
 class SourceHistoryLost(CoffeeshopError):
     """The source can no longer resume from the checkpoint (oplog rolled past it, the
@@ -67,3 +85,9 @@ class SourceSwitched(SourceHistoryLost):
     """The source can now be read a better way (a MongoDB server that polling read now has
     change streams): the tables are rebuilt from a fresh read taken at the switch, as after
     a lost history, but this is no failure."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another attempt may succeed: an error of this package that says so. Anything
+    else (bad configuration, a bug) fails at once."""
+    return isinstance(exc, CoffeeshopError) and exc.transient

@@ -7,8 +7,8 @@ line of a retry (`announce`), the error raised when retrying ends (`give_up`) or
 stop is requested during a wait (`stopped`). The loop, the counting and the waits are
 here, once:
 
-    retrying = StoreRetry(RetryPolicy(attempts=8), stop)
-    retrying.call(action, catch=(SQLAlchemyError,))
+    retrying = StoreRetrying(RetryPolicy(attempts=8), stop, store, report)
+    retrying.call(action, catch=(StoreError,))   # retryable: `StoreError.transient`
 
 or, in a loop that reads (a generator cannot be wrapped in a call):
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from coffeeshop.config import Settings
 from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.store import normalize_url
-from coffeeshop.store.access import refuse_hard_links, sqlite_existing_file
+from coffeeshop.store.access import refuse_hard_links
 from coffeeshop.store.dialects import dialect_named, dialect_of
 from coffeeshop.store.url import describe_error
 
@@ -63,7 +63,7 @@ def async_url(settings: Settings) -> URL:
     if not dialect.local_file:
         return url
     refuse_hard_links(url, dialect.display_url(url))
-    return sqlite_existing_file(url)
+    return dialect.existing_only(url)
 
 
 def display_url(url: URL) -> str:
@@ -76,8 +76,8 @@ class ReadOnlyDatabase:
 
     def __init__(self, url: URL, *, timeout: float = 10.0) -> None:
         self.url = url
-        self.backend = dialect_named(url.get_backend_name())
-        self.safe_url = self.backend.display_url(url)
+        self.dialect = dialect_named(url.get_backend_name())
+        self.safe_url = self.dialect.display_url(url)
         self.timeout = timeout
         self._engine: AsyncEngine | None = None
         try:
@@ -105,20 +105,20 @@ class ReadOnlyDatabase:
             "pool_recycle": 1800,
             "pool_reset_on_return": None,
         }
-        kwargs.update(self.backend.async_engine_options())
+        kwargs.update(self.dialect.async_engine_options())
         try:
             engine = create_async_engine(self.url, **kwargs)
         except (ArgumentError, TypeError) as exc:
             raise ConfigError(f"bad database URL {self.safe_url}: {exc}") from None
-        self.backend.configure_api(engine.sync_engine)
+        self.dialect.configure_api(engine.sync_engine)
         self._engine = engine
 
     async def stop(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-            if self.backend.async_dispose_grace:
-                await asyncio.sleep(self.backend.async_dispose_grace)
+            if self.dialect.async_dispose_grace:
+                await asyncio.sleep(self.dialect.async_dispose_grace)
 
     async def read(self, action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """`action` inside one snapshot, retried once when the pooled connection was dead."""
@@ -140,7 +140,7 @@ class ReadOnlyDatabase:
         except DBAPIError as exc:
             if retryable and exc.connection_invalidated:
                 raise _StaleConnection from None
-            if exc.orig is not None and self.backend.is_missing_table(exc.orig):
+            if exc.orig is not None and self.dialect.is_missing_table(exc.orig):
                 raise SchemaMissing(describe_error(exc, self.safe_url)) from None
             raise DatabaseUnavailable(describe_error(exc, self.safe_url)) from None
         except SQLAlchemyError as exc:

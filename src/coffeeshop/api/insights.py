@@ -16,7 +16,6 @@ The `receipts_summary` table keeps its original meaning; none of this changes it
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coffeeshop.api.params import Day, Format, Limit, Offset, Params, StoreId, as_date
+from coffeeshop.core.receipt_codec import date_of, day_number, decode_lines
 from coffeeshop.store import schema
 
 Row = dict[str, Any]
@@ -84,14 +84,6 @@ def average(total: int, count: int, *, cents: bool) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _day_number(day: dt.date) -> int:
-    return day.year * 10000 + day.month * 100 + day.day
-
-
-def _day_of(number: int) -> dt.date:
-    return dt.date(number // 10000, number // 100 % 100, number % 100)
-
-
 # -- daily sales ---------------------------------------------------------------------------------
 
 
@@ -114,9 +106,9 @@ async def daily_sales(conn: AsyncConnection, params: DailySalesParams) -> list[R
             .order_by(r.c.day)
         )
         if first is not None:
-            query = query.where(r.c.day >= _day_number(first))
+            query = query.where(r.c.day >= day_number(first))
         if last is not None:
-            query = query.where(r.c.day <= _day_number(last))
+            query = query.where(r.c.day <= day_number(last))
     if params.limit is not None:
         query = query.limit(params.limit)
     if params.offset:
@@ -124,7 +116,7 @@ async def daily_sales(conn: AsyncConnection, params: DailySalesParams) -> list[R
     rows = (await conn.execute(query)).all()
     return [
         {
-            "day": day if isinstance(day, dt.date) else _day_of(int(day)),
+            "day": day if isinstance(day, dt.date) else date_of(int(day)),
             "receipts": int(receipts),
             "sales": money(int(cents)),
         }
@@ -182,11 +174,11 @@ async def sales_comparison(
     r = schema.receipts
     first = min(p.first for p in spans)
     last = max(p.last for p in spans)
-    partial = [_day_number(p.last) for p in spans]
+    partial = [day_number(p.last) for p in spans]
     query = select(r.c.day, r.c.hour, r.c.cents, r.c.lines).where(
         and_(
-            r.c.day >= _day_number(first),
-            r.c.day <= _day_number(last),
+            r.c.day >= day_number(first),
+            r.c.day <= day_number(last),
             # the last day of each period counts up to the current hour only
             or_(r.c.day.not_in(partial), r.c.hour <= at.hour),
         )
@@ -200,13 +192,13 @@ async def sales_comparison(
         acc = per_day[int(day)]
         acc[0] += 1
         acc[1] += int(cents)
-        acc[2] += sum(int(quantity) for _name, quantity in json.loads(lines))
+        acc[2] += sum(int(quantity) for _name, quantity in decode_lines(lines))
     out = []
     for p in spans:
         receipts = cents = units = 0
         day = p.first
         while day <= p.last:
-            totals = per_day.get(_day_number(day))
+            totals = per_day.get(day_number(day))
             if totals is not None:
                 receipts += totals[0]
                 cents += totals[1]

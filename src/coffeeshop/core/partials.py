@@ -18,7 +18,6 @@ candidate with the highest position (last write wins), and turns the winners int
 from __future__ import annotations
 
 import datetime as dt
-import json
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from coffeeshop.core.plan import (
     peak_hour,
     summary_row,
 )
+from coffeeshop.core.receipt_codec import Row, encode_key, getter, receipt_row
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables
 
@@ -42,23 +42,19 @@ from coffeeshop.core.recompute import Tables
 # before it has counted its lines.
 Where = str | tuple[int, int, int]
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_SUMMED = getter("store_id", "day", "hour", "cents")  # what a row adds to the sums
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """The last version of one receipt a partition saw.
 
-    `items` is set for a valid receipt; `reason` for an invalid one (with `where`, `raw`);
+    `receipt` is set for a valid receipt; `reason` for an invalid one (with `where`, `raw`);
     neither for a delete."""
 
     position: int  # order in the source: the later version has the higher position
     receipt_id: str
-    store_id: int = 0
-    day: int = 0  # YYYYMMDD
-    hour: int = 0
-    cents: int = 0
-    items: tuple[tuple[str, int], ...] | None = None
+    receipt: Receipt | None = None
     reason: str | None = None
     where: Where = ""
     raw: str = ""
@@ -85,16 +81,7 @@ def fold(events: Iterable[Positioned]) -> tuple[dict[str, Candidate], list[Unkey
         if isinstance(event, Parsed):
             receipt = event.receipt
             if receipt is not None:
-                day = receipt.day
-                latest[event.key] = Candidate(
-                    position,
-                    event.receipt_id,
-                    receipt.store_id,
-                    day.year * 10000 + day.month * 100 + day.day,
-                    receipt.hour,
-                    receipt.cents,
-                    receipt.items,
-                )
+                latest[event.key] = Candidate(position, event.receipt_id, receipt)
             else:
                 latest[event.key] = Candidate(
                     position,
@@ -112,7 +99,7 @@ def fold(events: Iterable[Positioned]) -> tuple[dict[str, Candidate], list[Unkey
 
 def bucket_of(key: str, buckets: int) -> int:
     """Stable across processes and machines (unlike `hash`)."""
-    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % buckets
+    return zlib.crc32(encode_key(key)) % buckets
 
 
 def split(candidates: dict[str, Candidate], buckets: int) -> list[dict[str, Candidate]]:
@@ -131,45 +118,6 @@ def last_write_wins(shards: Iterable[dict[str, Candidate]]) -> dict[str, Candida
             if held is None or candidate.position > held.position:
                 final[key] = candidate
     return final
-
-
-# -- the digest: cs_receipts rows ----------------------------------------------------------------
-
-# (key as bytes, receipt_id, store_id, day YYYYMMDD, hour, cents, lines JSON): cs_receipts' columns.
-Row = tuple[bytes, str, int, int, int, int, str]
-
-
-def encode_key(key: str) -> bytes:
-    return key.encode("utf-8", "surrogatepass")
-
-
-def receipt_row(receipt: Receipt, receipt_id: str) -> Row:
-    """A receipt as its `cs_receipts` row (what `resolve` builds from a candidate)."""
-    day = receipt.day
-    return (
-        encode_key(receipt.key),
-        receipt_id[:255],
-        receipt.store_id,
-        day.year * 10000 + day.month * 100 + day.day,
-        receipt.hour,
-        receipt.cents,
-        _JSON.encode(receipt.items),
-    )
-
-
-def row_to_receipt(row: Row) -> tuple[Receipt, str]:
-    key, receipt_id, store_id, day, hour, cents, lines = row
-    return (
-        Receipt(
-            key=key.decode("utf-8", "surrogatepass"),
-            store_id=store_id,
-            day=_date(day),
-            hour=hour,
-            cents=cents,
-            items=tuple((name, quantity) for name, quantity in json.loads(lines)),
-        ),
-        receipt_id,
-    )
 
 
 # -- mergeable sums --------------------------------------------------------------------------
@@ -201,7 +149,7 @@ class Partial(Delta):
     quarantine: list[tuple[int, bytes, int, QuarantineEntry]] = field(default_factory=list)
 
     def add_row(self, row: Row, items: Iterable[tuple[str, int]]) -> None:
-        _, _, store_id, day, hour, cents, _ = row
+        store_id, day, hour, cents = _SUMMED(row)
         month = f"{day // 10000:04d}-{day // 100 % 100:02d}"
         self.add_groups(store_id, _date(day), month, hour, cents, items, +1)
 
@@ -278,18 +226,10 @@ def resolve(shards: Iterable[dict[str, Candidate]]) -> BucketResult:
     partial = Partial()
     rows: list[Row] = []
     for key, c in final.items():
-        if c.items is not None:
-            row: Row = (
-                encode_key(key),
-                c.receipt_id[:255],
-                c.store_id,
-                c.day,
-                c.hour,
-                c.cents,
-                _JSON.encode(c.items),
-            )
+        if c.receipt is not None:
+            row = receipt_row(c.receipt, c.receipt_id)
             rows.append(row)
-            partial.add_row(row, c.items)
+            partial.add_row(row, c.receipt.items)
         elif c.reason is not None:
             entry = QuarantineEntry(key, c.receipt_id, c.reason, c.where, c.raw)  # type: ignore[arg-type]
             partial.quarantine.append((0, encode_key(key), 0, entry))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.core.receipt_codec import encode_lines
 from coffeeshop.core.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
 
 # Quarantine keeps at most this many characters of an input's raw text (a prefix), with the
@@ -31,7 +31,6 @@ MAX_STORED_ITEMS = 1 << 20
 # Below this many distinct products a receipt cannot reach MAX_STORED_ITEMS (a name is at
 # most 100 characters: ≤ 600 bytes of JSON), so its size is not even computed.
 _ITEMS_ALWAYS_FIT = 1_000
-ITEMS_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def cut_note(length: int, digest: str) -> str:
@@ -62,7 +61,7 @@ def stored_items_problem(receipt: Receipt) -> str | None:
     """Why a valid receipt is too large to store, or None (almost always, at no cost)."""
     if len(receipt.items) < _ITEMS_ALWAYS_FIT:
         return None
-    size = len(ITEMS_JSON.encode(receipt.items).encode("utf-8", "surrogatepass"))
+    size = len(encode_lines(receipt.items).encode("utf-8", "surrogatepass"))
     if size <= MAX_STORED_ITEMS:
         return None
     return (

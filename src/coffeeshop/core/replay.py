@@ -13,8 +13,9 @@ import heapq
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
-from coffeeshop.core.partials import Partial, Row, receipt_row
+from coffeeshop.core.partials import Partial
 from coffeeshop.core.plan import Delta
+from coffeeshop.core.receipt_codec import Row, receipt_row
 from coffeeshop.core.receipts import Receipt
 
 

@@ -275,10 +275,6 @@ class TrafficModel:
             moment = upto
         return total
 
-    def arrivals(self, moment: dt.datetime, seconds: float, rng: Random) -> int:
-        """A random number of receipts arriving in the `seconds` after `moment` (Poisson)."""
-        return poisson(rng, self.expected(moment, moment + dt.timedelta(seconds=seconds)))
-
 
 def poisson(rng: Random, mean: float) -> int:
     """A Poisson-distributed count with the given mean."""

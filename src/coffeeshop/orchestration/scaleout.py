@@ -9,7 +9,8 @@
 2. `resolve-bucket` (one per bucket): every version of a receipt meets in its bucket, the
    last one wins, and the bucket returns its mergeable `Partial` and its rows;
 3. the flow merges the partials (exact, associative) and compares them with the database,
-   then repairs through `Store.rebuild`, in the flow's own process (see `merged_reconcile`).
+   then repairs through `Store.rebuild`, in the flow's own process (see
+   `pipeline.partitioned.finish`).
 
 Only the source must be reachable from the workers (the file at the same path, or the
 MongoDB URI: each worker connects to it itself); the analysis database is read and written
@@ -19,8 +20,9 @@ stream's start point, which a repair or backfill commits as the checkpoint.
 
 A worker that dies mid-task loses its task: Dask runs it again on another worker (up to
 `distributed.scheduler.allowed-failures` times), and the flow waits for it; a task that
-raises a transient error is retried by Prefect (`RETRIES`, `tasks.is_retryable`). Either way
-no partial result is merged twice: a bucket merges exactly the outputs of its upstream tasks,
+raises is retried by Prefect (`RETRIES`) when its error may pass (`tasks.is_retryable`: an
+unreachable source, a transient I/O error; never bad configuration). Either way no partial
+result is merged twice: a bucket merges exactly the outputs of its upstream tasks,
 whichever attempt produced them. A range that fails for good (its file missing on a worker,
 or another file at the same path: `sources.partitions.check_planned`; another collection
 behind the URI) fails the run with its own one-line error before any bucket is resolved,
@@ -81,18 +83,17 @@ from coffeeshop.store import Store
 log = logging.getLogger("coffeeshop.orchestration.scaleout")
 
 RETRIES = 2
-# Free bytes the temporary directory needs for Prefect's temporary API server: its SQLite
-# migrations write scratch files there, and on a full disk it fails only after its start-up
-# timeout (minutes), with tracebacks.
-EPHEMERAL_SCRATCH = 32 << 20
-PARTS_PER_WORKER = 4  # more, smaller partitions: a lost one costs less, stragglers balance
-# Every task: transient failures retried, bad configuration and a wrong input never.
-_TASK_OPTIONS: dict[str, Any] = {
+_RETRYING: dict[str, Any] = {
     "retries": RETRIES,
     "retry_delay_seconds": 1,
     "retry_condition_fn": retry_when_transient,
     "cache_policy": NO_CACHE,
 }
+# Free bytes the temporary directory needs for Prefect's temporary API server: its SQLite
+# migrations write scratch files there, and on a full disk it fails only after its start-up
+# timeout (minutes), with tracebacks.
+EPHEMERAL_SCRATCH = 32 << 20
+PARTS_PER_WORKER = 4  # more, smaller partitions: a lost one costs less, stragglers balance
 
 
 class DaskSettings(Settings):
@@ -144,14 +145,14 @@ def task_runner(*, workers: int | None, address: str | None) -> TaskRunner[Any]:
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
-@task(name="read-range", **_TASK_OPTIONS)
+@task(name="read-range", **_RETRYING)
 def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
     """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
     install_log_filters()  # a worker process logs a one-line error as its line
     return _pickled(read_range(part, buckets))
 
 
-@task(name="read-id-range", **_TASK_OPTIONS)
+@task(name="read-id-range", **_RETRYING)
 def read_mongo_range(target: MongoTarget, id_range: IdRange, buckets: int) -> list[bytes]:
     """One `_id` range of a collection, read on the worker's own connection to the URI;
     the same output as a file range's."""
@@ -164,7 +165,7 @@ def _pickled(output: RangeOutput) -> list[bytes]:
     return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
 
 
-@task(name="resolve-bucket", **_TASK_OPTIONS)
+@task(name="resolve-bucket", **_RETRYING)
 def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
     """One bucket's shard of every range, resolved (bucket 0 also carries the ranges'
     summaries). Dask moves each range's output to a worker at most once, whichever buckets

@@ -1,10 +1,12 @@
 """The Prefect tasks the flows run: one engine pass (`sync-pass`), a reconcile, today's
 summary row; and which of their failures Prefect retries.
 
-Tasks retry transient failures (`StoreError`, `SourceUnavailable`, a moved checkpoint, I/O and
-connection errors) with exponential backoff and jitter, on top of the engine's own per-batch
-retries; `ConfigError` and every other `CoffeeshopError` fail at once with their one-line
-message.
+Tasks retry transient failures only (`errors.is_transient`: a lost or refused database
+connection, a deadlock, a locked SQLite file, an unreachable source, a moved checkpoint; and
+I/O and connection errors) with exponential backoff and jitter, on top of the engine's own
+per-batch retries. Which database errors are transient the store's one mapping decides
+(`store.errors`). A missing database, a too-new schema, refused credentials, `ConfigError`
+and every other `CoffeeshopError` fail at once with their one-line message.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from prefect.tasks import exponential_backoff
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.config import Settings
-from coffeeshop.errors import CheckpointMoved, SourceUnavailable, StoreError
+from coffeeshop.errors import CoffeeshopError, is_transient
 from coffeeshop.orchestration.progress import ProgressLog, describe_sync, log_reconcile
 from coffeeshop.pipeline.engine import SyncReport
 from coffeeshop.pipeline.facade import build_syncer
 from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.signals import StopOnSignal
 from coffeeshop.store import Store
-from coffeeshop.store.dialects import is_transient
+from coffeeshop.store.errors import is_transient as is_transient_database_error
 
 __all__ = [
     "PROGRESS_EVERY",
@@ -49,18 +51,17 @@ _NOT_TRANSIENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryErro
 
 def is_retryable(exc: BaseException) -> bool:
     """Worth another attempt: the database or the source may be back. Never bad configuration."""
-    if isinstance(exc, StoreError | SourceUnavailable | CheckpointMoved):
-        return True
+    if isinstance(exc, CoffeeshopError):
+        return is_transient(exc)
     if isinstance(exc, OSError):
         return not isinstance(exc, _NOT_TRANSIENT_OS_ERRORS)
-    if isinstance(exc, SQLAlchemyError):
-        return is_transient(exc)
+    if isinstance(exc, SQLAlchemyError):  # one that escaped the store's mapping
+        return is_transient_database_error(exc)
     return False
 
 
 def retry_when_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
-    """Prefect's retry condition of every task here and of the Dask tasks (`scaleout`):
-    another attempt only for what `is_retryable` calls transient."""
+    """A task's `retry_condition_fn`: retry only a failure that `is_retryable`."""
     try:
         state.result()
     except Exception as exc:
@@ -75,15 +76,6 @@ _RETRYING: dict[str, Any] = {
     "retry_condition_fn": retry_when_transient,
     "cache_policy": NO_CACHE,  # every call does work: never serve a pass from a cache
 }
-
-
-@contextlib.contextmanager
-def _one_line_errors(store: Store) -> Iterator[None]:
-    """Database errors the engine does not wrap itself (reads, the summary row) as one line."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise StoreError(store.describe(exc)) from None
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -105,7 +97,7 @@ def sync_pass(
     source = settings.open_source()
     with (
         Store(settings.db) as store,
-        _one_line_errors(store),
+        store.mapped_errors(),
         stop.watch(seconds) as event,
         _frozen_heap(),
     ):
@@ -139,7 +131,7 @@ def reconcile_source(settings: Settings, *, repair: bool) -> dict[str, Any]:
     one transaction that lands between two batches of a running stream)."""
     logger = get_run_logger()
     source = settings.open_source()
-    with Store(settings.db) as store, _one_line_errors(store):
+    with Store(settings.db) as store, store.mapped_errors():
         report = reconcile(store, source, today=settings.today(), repair=repair)
     return log_reconcile(report, logger)
 
@@ -149,7 +141,7 @@ def write_summary_row(settings: Settings) -> dict[str, str]:
     """Write today's `receipts_summary` row from the running totals. Needs no writer lock, so
     it runs beside a stream (`Store.refresh_summary` locks the totals row while it reads)."""
     logger = get_run_logger()
-    with Store(settings.db) as store, _one_line_errors(store):
+    with Store(settings.db) as store, store.mapped_errors():
         store.upgrade()
         row = store.refresh_summary(settings.today())
     values = {name: str(value) for name, value in dataclasses.asdict(row).items()}

@@ -4,7 +4,7 @@ One process at a time writes a database (the store's writer lock). The checkpoin
 commits with the data, so a restart resumes exactly after the last committed batch.
 Transient database failures (lost connection, deadlock, lock wait timeout, a locked
 SQLite file) retry the whole batch with the shared backoff of `coffeeshop.retry`; which
-errors are transient each database dialect says (`store.dialects.is_transient`).
+errors are transient the store's one mapping says (`store.errors`: `StoreError.transient`).
 """
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from coffeeshop.errors import CheckpointMoved, SourceHistoryLost, SourceSwitched, StoreError
+from coffeeshop.errors import (
+    CheckpointMoved,
+    SourceHistoryLost,
+    SourceSwitched,
+    StoreError,
+    is_transient,
+)
 from coffeeshop.pipeline.notices import QuarantineNotice
 from coffeeshop.pipeline.readahead import ReadBatch, read_ahead, read_inline
 from coffeeshop.pipeline.reconcile import reconcile
 from coffeeshop.retry import Retrying, RetryPolicy, StopSignal
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store
-from coffeeshop.store.dialects import is_transient
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
 
@@ -222,12 +225,12 @@ class Syncer:
     def _call(self, action: Callable[[], T], report: SyncReport) -> T:
         """Run one database action, retrying transient failures (the shared policy)."""
         retrying = StoreRetrying(self.retry, self._stop, self.store, report)
-        return retrying.call(lambda: _unwrapped(action), catch=(SQLAlchemyError,))
+        return retrying.call(lambda: _mapped(self.store, action), catch=(StoreError,))
 
 
 class StoreRetrying(Retrying):
-    """The shared retry policy, for the store: a transient database error retries the
-    action (a whole batch); any other, or the last failure, raises one `StoreError` line."""
+    """The shared retry policy, for the store: a transient `StoreError` retries the action
+    (a whole batch); any other, or the last failure, is raised as it is (one line)."""
 
     def __init__(
         self, policy: RetryPolicy, stop: StopSignal, store: Store, report: SyncReport
@@ -237,7 +240,7 @@ class StoreRetrying(Retrying):
         self.report = report
 
     def retryable(self, exc: BaseException) -> bool:
-        return is_transient(exc, self.store.backend)
+        return is_transient(exc)
 
     def announce(self, exc: BaseException, what: str, delay: float) -> None:
         self.report.retries += 1
@@ -246,25 +249,20 @@ class StoreRetrying(Retrying):
             delay,
             self.failures + 1,
             self.policy.attempts if self.policy.attempts is not None else "unlimited",
-            self.store.describe(exc),
+            exc,
         )
 
     def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
-        return StoreError(self.store.describe(exc))
+        return exc  # already one `StoreError` line, still saying whether it may pass
 
     def stopped(self, exc: BaseException, what: str) -> BaseException:
-        return StoreError("stopped while waiting to retry: " + self.store.describe(exc))
+        return StoreError(f"stopped while waiting to retry: {exc}")
 
 
-def _unwrapped(action: Callable[[], T]) -> T:
-    """`action()`, with the store's own one-line error unwrapped to the database error
-    inside (which the retry policy classifies)."""
-    try:
+def _mapped(store: Store, action: Callable[[], T]) -> T:
+    """`action()`, any database error inside mapped to its `StoreError` (`store.errors`)."""
+    with store.mapped_errors():
         return action()
-    except StoreError as wrapped:
-        if isinstance(wrapped.__cause__, SQLAlchemyError):
-            raise wrapped.__cause__ from None
-        raise
 
 
 def _short(position: str) -> str:

@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from coffeeshop.core.partials import (
     BucketResult,
     Partial,
-    Row,
     finish_entries,
     merge_all,
     render_where,
     resolve,
-    row_to_receipt,
     unkeyed_partial,
 )
 from coffeeshop.core.plan import QuarantineEntry
+from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, decode_key, getter, row_to_receipt
 from coffeeshop.core.replay import MergedReplay
 from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.reconcile import ReconcileReport, _record, compare_tables
@@ -35,9 +34,11 @@ from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.sources.mongo_partitions import history_of, plan_source, read_source_range
 from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
 from coffeeshop.store import Store, schema
-from coffeeshop.store.codec import RECEIPT_COLUMNS, decode_receipt
+from coffeeshop.store.codec import RECEIPT_COLUMNS
 
 PAGE = 20_000
+_ID = getter("receipt_id")
+_CONTENT = getter(*READ_COLUMNS)  # what a receipt is, without the document's id
 TABLE = "receipts (engine state)"
 
 
@@ -196,21 +197,21 @@ def _compare_rows(expected: Iterator[Row], actual: Iterator[Row], report: Reconc
     while want is not None or got is not None:
         if got is None or (want is not None and want[0] < got[0]):
             assert want is not None
-            _record(report, TABLE, want[1], "counted", "missing")
+            _record(report, TABLE, _ID(want), "counted", "missing")
             want = next(expected, None)
         elif want is None or got[0] < want[0]:
             _record(
                 report,
                 TABLE,
-                got[0].decode("utf-8", "surrogatepass"),
+                decode_key(got[0]),
                 "not in the source",
                 "counted",
             )
             got = next(actual, None)
         else:
-            if want != got and want[2:] != got[2:]:  # the receipt id is not compared
+            if want != got and _CONTENT(want) != _CONTENT(got):  # not compared: the id
                 expected_receipt = row_to_receipt(want)[0]
-                stored = decode_receipt(expected_receipt.key, *got[2:])
+                stored = row_to_receipt(got)[0]
                 if expected_receipt != stored:
-                    _record(report, TABLE, want[1], expected_receipt, stored)
+                    _record(report, TABLE, _ID(want), expected_receipt, stored)
             want, got = next(expected, None), next(actual, None)

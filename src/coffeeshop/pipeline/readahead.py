@@ -42,7 +42,12 @@ from typing import Any
 from coffeeshop import errors
 from coffeeshop.core.events import Delete, Skip, Unreadable
 from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
-from coffeeshop.core.receipts import Receipt
+from coffeeshop.core.receipt_codec import (
+    NAMESPACE,
+    compile_function,
+    receipt_from_wire,
+    wire_values,
+)
 from coffeeshop.sources.base import BatchLimits, Source, SourceBatch, StopSignal
 
 log = logging.getLogger("coffeeshop.pipeline.engine")
@@ -65,6 +70,19 @@ TICK_SECONDS = 1.0
 SIGNAL_GRACE = 1.0  # seconds: a signal to the group may reach the reader before this process
 
 
+# A valid receipt's event as one flat tuple: ("v", receipt_id, where, its wire values...),
+# compiled from the receipt's columns (`core/receipt_codec.py`).
+_pack_valid = compile_function(
+    "pack_valid", "e, r", f'("v", e.receipt_id, e.where, {wire_values("r")})', NAMESPACE
+)
+_unpack_valid = compile_function(
+    "unpack_valid",
+    "t",
+    f'Parsed((r := {receipt_from_wire("t", 3)}).key, t[1], r, None, t[2], "")',
+    NAMESPACE | {"Parsed": Parsed},
+)
+
+
 def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
     """Events as plain tuples: several times cheaper to pickle than dataclasses."""
     out: list[tuple[Any, ...]] = []
@@ -72,19 +90,7 @@ def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
         if isinstance(e, Parsed):
             r = e.receipt
             if r is not None:
-                out.append(
-                    (
-                        "v",
-                        e.key,
-                        e.receipt_id,
-                        r.store_id,
-                        r.day.toordinal(),
-                        r.hour,
-                        r.cents,
-                        r.items,
-                        e.where,
-                    )
-                )
+                out.append(_pack_valid(e, r))
             else:
                 out.append(("i", e.key, e.receipt_id, e.reason, e.where, e.raw))
         elif isinstance(e, Delete):
@@ -98,12 +104,10 @@ def pack(events: list[ParsedEvent]) -> list[tuple[Any, ...]]:
 
 def unpack(packed: list[tuple[Any, ...]]) -> list[ParsedEvent]:
     out: list[ParsedEvent] = []
-    from_ordinal = dt.date.fromordinal
     for t in packed:
         kind = t[0]
         if kind == "v":
-            receipt = Receipt(t[1], t[3], from_ordinal(t[4]), t[5], t[6], t[7])
-            out.append(Parsed(t[1], t[2], receipt, None, t[8], ""))
+            out.append(_unpack_valid(t))
         elif kind == "i":
             out.append(Parsed(t[1], t[2], None, t[3], t[4], t[5]))
         elif kind == "d":

@@ -22,6 +22,14 @@ from typing import Any
 
 from coffeeshop.core.events import Delete, Unreadable
 from coffeeshop.core.plan import Parsed, QuarantineEntry, parse_events
+from coffeeshop.core.receipt_codec import (
+    COLUMNS,
+    NAMES,
+    decode_key,
+    encode_key,
+    receipt_row,
+    row_to_receipt,
+)
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError
@@ -30,9 +38,22 @@ from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.scratch import directory as scratch_directory
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store, tables
-from coffeeshop.store.codec import decode_receipt, encode_receipt
 
 MAX_LISTED = 50  # differences listed per table; the count covers all of them
+
+# The scratch file's documents: `cs_receipts`' columns (SQLite types by what each holds).
+_AFFINITY = {bytes: "BLOB", str: "TEXT", int: "INTEGER"}
+_DOC_COLUMNS = ", ".join(
+    f"{c.name} {_AFFINITY[c.kind.stored]}" + (" PRIMARY KEY" if i == 0 else "")
+    for i, c in enumerate(COLUMNS)
+)
+_INSERT_VALID = (
+    f"INSERT OR REPLACE INTO docs ({', '.join(NAMES)}, valid) "
+    f"VALUES ({', '.join('?' for _ in NAMES)}, 1)"
+)
+_INSERT_INVALID = (
+    f"INSERT OR REPLACE INTO docs ({NAMES[0]}, receipt_id, valid, payload) VALUES (?, ?, 0, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +92,8 @@ class SourceSnapshot:
         self.db = sqlite3.connect(self.path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute(
-            "CREATE TABLE docs (key BLOB PRIMARY KEY, receipt_id TEXT, valid INTEGER, payload TEXT)"
-        )
+        # A valid receipt is its `cs_receipts` row, an invalid one its key, id and payload.
+        self.db.execute(f"CREATE TABLE docs ({_DOC_COLUMNS}, valid INTEGER, payload TEXT)")
         self.db.execute("CREATE TABLE unreadable (n INTEGER PRIMARY KEY, payload TEXT)")
         self.position: str | None = None
 
@@ -91,25 +111,18 @@ class SourceSnapshot:
         db = self.db
         for event in events:
             if isinstance(event, Parsed):
-                key = event.key.encode("utf-8", "surrogatepass")
                 if event.receipt is not None:
-                    payload = json.dumps(
-                        encode_receipt(event.receipt, event.receipt_id) | {"key": None}
-                    )
-                    valid = 1
+                    db.execute(_INSERT_VALID, receipt_row(event.receipt, event.receipt_id))
                 else:
                     payload = json.dumps(
                         {"reason": event.reason, "where": event.where, "raw": event.raw}
                     )
-                    valid = 0
-                db.execute(
-                    "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)",
-                    (key, event.receipt_id, valid, payload),
-                )
+                    db.execute(
+                        _INSERT_INVALID,
+                        (encode_key(event.key), event.receipt_id, payload),
+                    )
             elif isinstance(event, Delete):
-                db.execute(
-                    "DELETE FROM docs WHERE key = ?", (event.key.encode("utf-8", "surrogatepass"),)
-                )
+                db.execute("DELETE FROM docs WHERE key = ?", (encode_key(event.key),))
             elif isinstance(event, Unreadable):
                 db.execute(
                     "INSERT INTO unreadable (payload) VALUES (?)",
@@ -118,21 +131,9 @@ class SourceSnapshot:
 
     def iter_receipts(self) -> Iterator[tuple[Receipt, str]]:
         rows = self.db.execute(
-            "SELECT key, receipt_id, payload FROM docs WHERE valid = 1 ORDER BY key"
+            f"SELECT {', '.join(NAMES)} FROM docs WHERE valid = 1 ORDER BY {NAMES[0]}"
         )
-        for key, receipt_id, payload in rows:
-            row = json.loads(payload)
-            yield (
-                decode_receipt(
-                    bytes(key).decode("utf-8", "surrogatepass"),
-                    row["store_id"],
-                    row["day"],
-                    row["hour"],
-                    row["cents"],
-                    row["lines"],
-                ),
-                receipt_id,
-            )
+        return map(row_to_receipt, rows)
 
     def iter_quarantine(self) -> Iterator[QuarantineEntry]:
         for key, receipt_id, payload in self.db.execute(
@@ -140,7 +141,7 @@ class SourceSnapshot:
         ):
             entry = json.loads(payload)
             yield QuarantineEntry(
-                key=bytes(key).decode("utf-8", "surrogatepass"),
+                key=decode_key(key),
                 receipt_id=receipt_id,
                 reason=entry["reason"],
                 where=entry["where"],
@@ -294,8 +295,8 @@ def _compare_receipts(
     want = next(expected, None)
     got = next(actual, None)
     while want is not None or got is not None:
-        want_key = want[0].key.encode("utf-8", "surrogatepass") if want else None
-        got_key = got.key.encode("utf-8", "surrogatepass") if got else None
+        want_key = encode_key(want[0].key) if want else None
+        got_key = encode_key(got.key) if got else None
         if got is None or (
             want is not None and want_key is not None and got_key is not None and want_key < got_key
         ):

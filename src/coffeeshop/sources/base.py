@@ -50,7 +50,7 @@ class Source(Protocol):
     """A stream of receipt changes that can resume from a position string.
 
     The engine's calls, in order: `open(position)`, then `batches(...)` (in a forked
-    read-ahead process when there is a second core: see `coffeeshop.readahead`), then
+    read-ahead process when there is a second core: see `coffeeshop.pipeline.readahead`), then
     `close()`. Each batch's `position` commits in the same transaction as its events, so
     after a crash `open()` receives the position of the last batch applied, and the
     events after it are read again (the engine is idempotent: a change applied twice
@@ -75,7 +75,7 @@ class Source(Protocol):
         longer matches it).
 
         - **No I/O that cannot cross a fork.** `batches()` may run in a process forked
-          after `open()` returns (`coffeeshop.readahead`): network clients, threads and
+          after `open()` returns (`coffeeshop.pipeline.readahead`): network clients, threads and
           their locks must be made in `batches()`, not here. (A file descriptor is fine:
           it is inherited.) Check and parse the position here; connect in `batches()`.
         - **`open(None)` replays the full current state.** With no position, `batches()`

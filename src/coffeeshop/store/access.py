@@ -15,12 +15,10 @@ import inspect
 import os
 import warnings
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SAWarning
 
 from coffeeshop.errors import ConfigError, DatabaseMissing
 from coffeeshop.redact import mask_text
@@ -31,30 +29,12 @@ from coffeeshop.store.dialects import Dialect, dialect_of
 OPTION_ERRORS = (TypeError, ValueError, AttributeError, LookupError)
 
 
-def sqlite_path(url: URL) -> str | None:
-    """The file of an SQLite URL (None for an in-memory database)."""
-    path = url.database
-    if not path or path == ":memory:" or "mode=memory" in str(url.query.get("mode", "")):
-        return None
-    if path.startswith("file:"):
-        return unquote(path.removeprefix("file:").split("?", 1)[0]) or None
-    return path
-
-
-def sqlite_existing_file(url: URL) -> URL:
-    """An SQLite URL opened as a URI with `mode=rw`: the file is never created."""
-    path = url.database
-    if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
-        return url
-    return url.set(database=f"file:{quote(path)}").update_query_dict({"mode": "rw", "uri": "true"})
-
-
 def refuse_hard_links(url: URL, safe_url: str) -> None:
     """Refuse an SQLite file that has more than one name (hard links). SQLite keeps the
     write-ahead log and its index (`-wal`, `-shm`) next to the name it was opened by, so a
     reader through one name does not see what a writer commits through another (stale
     figures, silently), and two writers through two names can corrupt the file."""
-    path = sqlite_path(url)
+    path = dialect_of(url).file_path(url)
     if path is None:
         return
     try:
@@ -79,8 +59,8 @@ def create_checked_engine(
     dialect = dialect_of(url)
     if dialect.local_file:
         refuse_hard_links(url, safe_url)
-    if dialect.local_file and read_only:
-        url = sqlite_existing_file(url)
+    if read_only:
+        url = dialect.existing_only(url)
     options = dialect.engine_options()
     if bulk_load and not read_only:
         connect_args = {**options.get("connect_args", {}), **dialect.bulk_connect_args()}
@@ -127,24 +107,13 @@ def _check_driver_options(engine: Engine, backend: Dialect, safe_url: str) -> No
 
 def missing_database(url: URL, safe_url: str) -> DatabaseMissing | None:
     """A `DatabaseMissing` error when `url` names an SQLite file that does not exist."""
-    if not dialect_of(url).local_file:
-        return None
-    path = sqlite_path(url)
+    path = dialect_of(url).file_path(url)
     if path is None or Path(path).expanduser().exists():
         return None
     return DatabaseMissing(
         f"database {safe_url} does not exist (the file {path} is missing); this command only "
         "reads and creates nothing: check --db / SQL_DSN, or run `coffeeshop sync` first"
     )
-
-
-def is_unknown_database(exc: BaseException) -> bool:
-    """The server answered, but the database named in the URL does not exist."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    orig = exc.orig
-    args: tuple[Any, ...] = getattr(orig, "args", ())
-    return (bool(args) and args[0] == 1049) or getattr(orig, "sqlstate", None) == "3D000"
 
 
 def bad_option(safe_url: str, exc: BaseException, *secrets: str) -> ConfigError:

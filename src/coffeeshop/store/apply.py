@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.partials import Row
 from coffeeshop.core.plan import (
     BatchPlan,
     ParsedEvent,
@@ -21,6 +20,7 @@ from coffeeshop.core.plan import (
     plan_batch,
     touched_keys,
 )
+from coffeeshop.core.receipt_codec import Row
 from coffeeshop.core.replay import Replay
 from coffeeshop.store import bulk, checkpoint, ownership, quarantine, receipts, schema, tables
 from coffeeshop.store.codec import RECEIPT_COLUMNS

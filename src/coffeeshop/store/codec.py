@@ -3,52 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from coffeeshop.core.partials import receipt_row
+from coffeeshop.core import receipt_codec
 from coffeeshop.core.receipts import Receipt
 
 CHUNK = 900  # bound parameters per IN (...) list; SQLite's oldest limit is 999
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-RECEIPT_COLUMNS = ("key", "receipt_id", "store_id", "day", "hour", "cents", "lines")
+RECEIPT_COLUMNS = receipt_codec.NAMES
+encode_receipt = receipt_codec.receipt_params
+decode_receipt = receipt_codec.read_receipt  # from the values of `READ_COLUMNS`
+READ_COLUMNS = receipt_codec.READ_COLUMNS
 
 
-def encode_key(key: str) -> bytes:
-    return key.encode("utf-8", "surrogatepass")
+encode_key = receipt_codec.encode_key
+decode_key = receipt_codec.decode_key
 
 
-def decode_key(raw: Any) -> str:
-    return bytes(raw).decode("utf-8", "surrogatepass")
+# How a column's value is written in a SQL literal, by what it holds: text and bytes in hex
+# (nothing to escape, whatever the bytes), integers as digits.
+_LITERALS: dict[type, str] = {
+    bytes: "X'{{{v}.hex()}}'",
+    str: "X'{{{v}.encode('utf-8').hex()}}'",
+    int: "{{{v}}}",
+}
 
 
-def encode_receipt(receipt: Receipt, receipt_id: str) -> dict[str, Any]:
-    return dict(zip(RECEIPT_COLUMNS, receipt_row(receipt, receipt_id), strict=True))
-
-
-def receipt_literal(receipt: Receipt, receipt_id: str) -> str:
-    """`encode_receipt` written straight as a SQL row literal (see `literal_sql`)."""
-    day = receipt.day
-    key = receipt.key.encode("utf-8", "surrogatepass").hex()
-    return (
-        f"(X'{key}',X'{receipt_id[:255].encode('utf-8').hex()}',{receipt.store_id},"
-        f"{day.year * 10000 + day.month * 100 + day.day},{receipt.hour},{receipt.cents},"
-        f"X'{_JSON.encode(receipt.items).encode('utf-8').hex()}')"
+def _literal_writer() -> Callable[[Receipt, str], str]:
+    """An f-string of the row's literal, compiled once from the columns."""
+    parts = (
+        _LITERALS[c.kind.stored].format(v=receipt_codec.encoded(c)) for c in receipt_codec.COLUMNS
+    )
+    body = "f" + repr("(" + ",".join(parts) + ")")
+    return receipt_codec.compile_function(
+        "receipt_literal", "receipt, receipt_id", body, receipt_codec.NAMESPACE
     )
 
 
-def decode_receipt(key: str, store_id: int, day: int, hour: int, cents: int, lines: str) -> Receipt:
-    return Receipt(
-        key=key,
-        store_id=store_id,
-        day=dt.date(day // 10000, day // 100 % 100, day % 100),
-        hour=hour,
-        cents=cents,
-        items=tuple((name, quantity) for name, quantity in json.loads(lines)),
-    )
+receipt_literal = _literal_writer()
+receipt_literal.__doc__ = "`encode_receipt` written straight as a SQL row literal (`literal_sql`)."
 
 
 def money(cents: int) -> Decimal:

@@ -6,6 +6,7 @@ batches. This module is the facade; each concept lives in its own module of this
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -13,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from coffeeshop.core.plan import ParsedEvent, QuarantineEntry, SummaryRow, plan_batch
 from coffeeshop.core.receipts import Receipt
@@ -21,7 +21,7 @@ from coffeeshop.core.recompute import Tables
 from coffeeshop.core.replay import Replay, replay_of
 from coffeeshop.errors import CheckpointMoved, DatabaseMissing, StoreError, WriterBusy
 from coffeeshop.redact import mask_url, secrets_of
-from coffeeshop.store import access, apply, checkpoint, ownership, receipts, schema, tables
+from coffeeshop.store import access, apply, checkpoint, errors, ownership, receipts, schema, tables
 from coffeeshop.store.apply import BatchResult, CatchUp
 from coffeeshop.store.checkpoint import Checkpoint
 from coffeeshop.store.dialects import dialect_of
@@ -56,17 +56,15 @@ class Store:
         self.secrets = secrets_of(self.url)  # scrubbed from any driver message we repeat
         self.read_only = read_only
         self._fault = fault
-        self.backend = dialect_of(self.url)  # what differs between databases
+        self.dialect = dialect_of(self.url)  # what differs between databases (`store.dialects`)
         self.bulk_load = (
-            bulk_load and (self.backend.bulk_file or self.backend.bulk_copy) and not read_only
+            bulk_load and (self.dialect.bulk_file or self.dialect.bulk_copy) and not read_only
         )
         self.engine = access.create_checked_engine(
             self.url, self.safe_url, read_only=self.read_only, bulk_load=self.bulk_load
         )
         self.writer = self.engine.execution_options(coffeeshop_write=True)
-        self.dialect = self.engine.dialect.name
-        self.is_mysql = self.backend.literal_rows
-        self.statements = Statements(self.engine, self.backend, self.safe_url)
+        self.statements = Statements(self.engine, self.dialect, self.safe_url)
         self._lock: WriterLock | None = None
 
     # -- connection ------------------------------------------------------------------------------
@@ -74,6 +72,11 @@ class Store:
     def describe(self, exc: BaseException) -> str:
         """One line for a database error, with no credential in it."""
         return describe_error(exc, self.safe_url, *self.secrets)
+
+    def mapped_errors(self) -> contextlib.AbstractContextManager[None]:
+        """Inside: a database error leaves as one `StoreError` line, transient or not as this
+        database's dialect says (`store.errors`: the one mapping every retry reads)."""
+        return errors.mapped_errors(self.dialect, self.describe, read_only=self.read_only)
 
     def check(self) -> None:
         """Connect once; raise `StoreError` with one clear line when that fails (a read-only
@@ -83,14 +86,8 @@ class Store:
             if missing is not None:
                 raise missing
         try:
-            with self.engine.connect() as conn:
+            with self.mapped_errors(), self.engine.connect() as conn:
                 conn.execute(select(1))
-        except SQLAlchemyError as exc:
-            if self.read_only and access.is_unknown_database(exc):
-                raise DatabaseMissing(
-                    f"{self.describe(exc)}; this command only reads and creates nothing"
-                ) from None
-            raise StoreError(self.describe(exc)) from exc
         except access.OPTION_ERRORS as exc:  # the driver refused an option of the URL
             raise access.bad_option(self.safe_url, exc, *self.secrets) from None
 
@@ -111,24 +108,19 @@ class Store:
         if self.read_only:
             raise RuntimeError("a read-only store never creates or migrates the schema")
         self.check()
-        try:
+        with self.mapped_errors():
             versions = upgrade_schema(self.engine)
-            if self.backend.literal_rows:  # max_allowed_packet at start: too small is bad config
+            if self.dialect.literal_rows:  # max_allowed_packet at start: too small is bad config
                 with self.engine.connect() as conn:
                     self.statements.limit(conn)
             return versions
-        except SQLAlchemyError as exc:
-            raise StoreError(self.describe(exc)) from exc
 
     def require_schema(self) -> int:
         """For commands that only read: the schema must be there, at this version; nothing is
         created or migrated. `DatabaseMissing` (one line) otherwise. Returns the version."""
         self.check()
-        try:
-            with self.engine.connect() as conn:
-                version = current_version(conn)
-        except SQLAlchemyError as exc:
-            raise StoreError(self.describe(exc)) from exc
+        with self.mapped_errors(), self.engine.connect() as conn:
+            version = current_version(conn)
         if version == 0:
             raise DatabaseMissing(
                 f"database {self.safe_url} has no coffeeshop tables; this command only reads and "
@@ -153,13 +145,11 @@ class Store:
         database = self.url.database or ""
         lock = WriterLock(self.engine, name=f"coffeeshop.writer.{database}"[:64])
         try:
-            lock.acquire(wait=wait)
-        except WriterBusy:
+            with self.mapped_errors():
+                lock.acquire(wait=wait)
+        except (WriterBusy, StoreError):
             lock.release()
             raise
-        except SQLAlchemyError as exc:
-            lock.release()
-            raise StoreError(self.describe(exc)) from exc
         self._lock = lock
 
     def release_writer(self) -> None:

@@ -9,7 +9,9 @@ server that answers 503 forever. At start-up:
 * a bad option in the URL is one line and exit 2;
 * a database that does not answer (down, refused, a wrong password) is logged and the server
   starts anyway: it answers 503 with the reason until the database answers, as it does
-  when the database goes away later.
+  when the database goes away later — except while waiting for the tables, when a failure
+  that may pass (`StoreError.transient`: the first sync holds the new SQLite file locked
+  while it creates them) is waited out too.
 """
 
 from __future__ import annotations
@@ -82,5 +84,8 @@ def check_readable(
                 return  # an option only the async driver knows: the API checks its own URL
             raise
         except StoreError as exc:
+            if waiting and exc.transient and time.monotonic() < deadline:
+                sleep(POLL_SECONDS)  # the first sync is creating the tables
+                continue
             log.warning("%s; starting anyway: the API answers 503 until it can read", exc)
             return

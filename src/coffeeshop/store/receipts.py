@@ -12,17 +12,15 @@ from coffeeshop.core.plan import BatchPlan
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.store import literal_sql, schema
 from coffeeshop.store.codec import (
+    READ_COLUMNS,
     RECEIPT_COLUMNS,
     chunks,
-    decode_key,
     decode_receipt,
     encode_key,
     encode_receipt,
     receipt_literal,
 )
 from coffeeshop.store.statements import Statements
-
-READ_COLUMNS = ("key", "store_id", "day", "hour", "cents", "lines")
 
 
 def load(conn: Connection, stmts: Statements, keys: Iterable[str]) -> dict[str, Receipt]:
@@ -46,8 +44,8 @@ def load(conn: Connection, stmts: Statements, keys: Iterable[str]) -> dict[str, 
     found: dict[str, Receipt] = {}
     for result in results:
         for row in result:
-            key = decode_key(row[0])
-            found[key] = decode_receipt(key, row[1], row[2], row[3], row[4], row[5])
+            receipt = decode_receipt(row)
+            found[receipt.key] = receipt
     return found
 
 
@@ -85,6 +83,5 @@ def iterate(engine: Engine, batch_size: int = 5000) -> Iterator[Receipt]:
         if not rows:
             return
         for row in rows:
-            key = decode_key(row[0])
-            yield decode_receipt(key, row[1], row[2], row[3], row[4], row[5])
+            yield decode_receipt(row)
         last = bytes(rows[-1][0])

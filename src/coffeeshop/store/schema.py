@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
+from coffeeshop.core import receipt_codec
 from coffeeshop.store.dialects import dialect_named
 
 SCHEMA_VERSION = 4
@@ -172,17 +173,23 @@ state = Table(
 )
 
 # One row per current valid receipt: what it contributed, so an update or delete
-# can subtract exactly that.
+# can subtract exactly that. Its columns are declared in `core/receipt_codec.py`; a kind's
+# portable SQL type is a column type here. The key comes first: rows sort by it.
+_RECEIPT_TYPES: dict[str, Any] = {
+    "key": Key,
+    "varchar255": lambda: String(255),
+    "int": Integer,
+    "smallint": SmallInteger,
+    "bigint": BigInteger,
+    "longtext": LongText,
+}
 receipts = Table(
     "cs_receipts",
     metadata,
-    Column("key", Key(), primary_key=True),
-    Column("receipt_id", String(255), nullable=False),
-    Column("store_id", Integer, nullable=False),
-    Column("day", Integer, nullable=False),  # YYYYMMDD
-    Column("hour", SmallInteger, nullable=False),
-    Column("cents", BigInteger, nullable=False),
-    Column("lines", LongText(), nullable=False),  # JSON [[product name, quantity], ...]
+    *(
+        Column(c.name, _RECEIPT_TYPES[c.kind.sql](), primary_key=i == 0, nullable=False)
+        for i, c in enumerate(receipt_codec.COLUMNS)
+    ),
     **_MYSQL_TABLE,
 )
 # The API's day ranges (/sales_comparison, per-store /daily_sales) read two weeks or a few
@@ -241,16 +248,4 @@ quarantine = Table(
     Column("raw", LongText(), nullable=False),
     Column("received_at", DateTime, nullable=False),
     **_MYSQL_TABLE,
-)
-
-STATE_TABLES = (
-    meta,
-    state,
-    checkpoints,
-    receipts,
-    totals,
-    daily,
-    store_month,
-    store_hour,
-    quarantine,
 )

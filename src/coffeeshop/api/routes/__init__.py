@@ -1,1 +1,3 @@
-"""One router per concern: the four tables, the quarantine, the pipeline, health, metrics."""
+"""One router per concern: the public tables (`tables`), receipts per store and hour
+(`store_hours`), the owner's view (`insights`), the quarantine, the pipeline, health and
+metrics; `_docs` holds the response documentation they share. `api/app.py` includes them."""

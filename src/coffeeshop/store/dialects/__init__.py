@@ -6,7 +6,6 @@ Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` be
 from __future__ import annotations
 
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 
 from coffeeshop.errors import ConfigError
 from coffeeshop.redact import mask_url
@@ -47,19 +46,6 @@ def dialect_of(url: URL) -> Dialect:
     return dialect
 
 
-def is_transient(exc: BaseException, dialect: Dialect | None = None) -> bool:
-    """A database error worth retrying: its connection was invalidated, or `dialect` (the
-    store's; None: any known one) classifies the driver's error as transient."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    if orig is None:
-        return False
-    return any(d.is_transient(orig) for d in ((dialect,) if dialect else KNOWN))
-
-
 __all__ = [
     "KNOWN",
     "SUPPORTED",
@@ -67,5 +53,4 @@ __all__ = [
     "canonical",
     "dialect_named",
     "dialect_of",
-    "is_transient",
 ]

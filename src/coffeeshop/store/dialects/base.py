@@ -127,7 +127,13 @@ class Dialect(ABC):
     # -- errors ----------------------------------------------------------------------------------
 
     def is_transient(self, orig: BaseException) -> bool:
-        """The driver's error `orig` is worth retrying (the server may be back, a lock free)."""
+        """The driver's error `orig` is worth retrying (the server may be back, a lock free).
+        `store.errors.mapped_errors` asks, where a database error becomes a `StoreError`."""
+        return False
+
+    def is_unknown_database(self, orig: BaseException) -> bool:
+        """The driver's error `orig` says the server answered but the database named in the
+        URL does not exist (a permanent `DatabaseMissing`, never retried)."""
         return False
 
     def is_missing_table(self, orig: BaseException) -> bool:
@@ -151,6 +157,15 @@ class Dialect(ABC):
         """Listeners that make the API's async engine (its `sync_engine`) read-only: by
         default `read_only_statements` on each new connection."""
         self.make_read_only(engine)
+
+    def file_path(self, url: URL) -> str | None:
+        """The local file of a `local_file` database's URL (None: a server, or in memory)."""
+        return None
+
+    def existing_only(self, url: URL) -> URL:
+        """`url` opened so that connecting never creates the database (read-only access). A
+        server's database is never created by connecting: `url` as it is."""
+        return url
 
     def display_url(self, url: URL) -> str:
         """`url` for logs and the API's /pipeline, with no password (nor secret option)."""

@@ -17,6 +17,7 @@ from coffeeshop.store.dialects.base import Dialect
 # many connections, server shutting down, read-only during failover.
 TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1290, 2002, 2003, 2006, 2013, 2055})
 NO_SUCH_TABLE = 1146
+UNKNOWN_DATABASE = 1049
 # LOAD DATA LOCAL refused: by the server (local_infile=OFF, or the client did not ask for it:
 # 1148; MySQL 8: 3948, MariaDB 11: 4166) or by the client library (2068).
 BULK_REFUSED = frozenset({1148, 2068, 3948, 4166})
@@ -131,6 +132,9 @@ class MySQL(Dialect):
 
     def is_missing_table(self, orig: BaseException) -> bool:
         return _code(orig) == NO_SUCH_TABLE
+
+    def is_unknown_database(self, orig: BaseException) -> bool:
+        return _code(orig) == UNKNOWN_DATABASE
 
     def async_url(self, url: URL) -> URL:
         return _utf8mb4(super().async_url(url))

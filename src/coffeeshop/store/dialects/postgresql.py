@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -10,6 +11,28 @@ from sqlalchemy import Engine, Table, text
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, advisory_keys, on_conflict_upsert
+
+# SQLSTATEs worth retrying: class 08 (connection exception), serialization failure and
+# deadlock (40001, 40P01), lock not available (55P03), too many connections (53300), and the
+# server shutting down or starting (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now).
+TRANSIENT_CLASSES = ("08",)
+TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
+UNKNOWN_DATABASE = "3D000"  # invalid catalog name
+_NO_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
+_LOST_CONNECTION = (
+    "server closed the connection",
+    "could not connect",
+    "connection refused",
+    "connection timeout expired",
+    "consuming input failed",
+    "the connection is lost",
+)
+
+
+def _sqlstate(orig: BaseException) -> str | None:
+    """The SQLSTATE of a driver error (psycopg 3 and 2: `sqlstate` / `pgcode`)."""
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state if isinstance(state, str) else None
 
 
 class PostgreSQL(Dialect):
@@ -69,11 +92,22 @@ class PostgreSQL(Dialect):
                 conn.commit()
 
     def is_transient(self, orig: BaseException) -> bool:
+        state = _sqlstate(orig)
+        if state is not None:
+            return state.startswith(TRANSIENT_CLASSES) or state in TRANSIENT_STATES
+        # No SQLSTATE: the driver lost or never had a connection (refused, reset, closed).
         message = str(orig).lower()
-        return "server closed the connection" in message or "could not connect" in message
+        return any(words in message for words in _LOST_CONNECTION)
+
+    def is_unknown_database(self, orig: BaseException) -> bool:
+        state = _sqlstate(orig)
+        if state is not None:
+            return state == UNKNOWN_DATABASE
+        # At connect, psycopg 3 has no SQLSTATE, only the server's FATAL line (3D000's text).
+        return _NO_DATABASE.search(str(orig)) is not None
 
     def is_missing_table(self, orig: BaseException) -> bool:
-        return getattr(orig, "sqlstate", None) == "42P01"  # undefined table
+        return _sqlstate(orig) == "42P01"  # undefined table
 
     def configure_api(self, engine: Engine) -> None:
         return None  # `async_engine_options` make every transaction read-only at connect

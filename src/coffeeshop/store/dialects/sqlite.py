@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, Table, event, func
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, on_conflict_upsert
+
+# Errors worth retrying: another connection holds the lock past the busy timeout (SQLITE_BUSY,
+# SQLITE_LOCKED), or the file system failed a read or write (SQLITE_IOERR: a full or
+# unmounted network disk may recover). A missing or corrupt file is not among them.
+TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "disk i/o error")
 
 
 class SQLite(Dialect):
@@ -23,6 +28,23 @@ class SQLite(Dialect):
     # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to hand back:
     # the loop stays alive for it (else "Event loop is closed" there).
     async_dispose_grace = 0.05
+
+    def file_path(self, url: URL) -> str | None:
+        path = url.database
+        if not path or path == ":memory:" or "mode=memory" in str(url.query.get("mode", "")):
+            return None
+        if path.startswith("file:"):
+            return unquote(path.removeprefix("file:").split("?", 1)[0]) or None
+        return path
+
+    def existing_only(self, url: URL) -> URL:
+        """Opened as a URI with `mode=rw`: a missing file is an error, never a new database."""
+        path = url.database
+        if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
+            return url
+        return url.set(database=f"file:{quote(path)}").update_query_dict(
+            {"mode": "rw", "uri": "true"}
+        )
 
     def engine_options(self) -> dict[str, Any]:
         return {"connect_args": {"timeout": 10.0}}
@@ -88,7 +110,7 @@ class SQLite(Dialect):
 
     def is_transient(self, orig: BaseException) -> bool:
         message = str(orig).lower()
-        return "database is locked" in message or "database table is locked" in message
+        return any(words in message for words in TRANSIENT_MESSAGES)
 
     def is_missing_table(self, orig: BaseException) -> bool:
         return str(orig).startswith("no such table")
