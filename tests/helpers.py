@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -111,6 +113,26 @@ def mysql_connect(mysql_url: str, *, autocommit: bool = False) -> pymysql.connec
         password=url.password or "",
         database=url.database,
         autocommit=autocommit,
+    )
+
+
+def run_coffeeshop(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    log_level: str | None = "INFO",
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """`coffeeshop ARGS` as a user runs it, in a process of its own; `timeout` fails a hang
+    (generous: a loaded machine is slow, and a passing run ends long before it)."""
+    level = {} if log_level is None else {"COFFEESHOP_LOG_LEVEL": log_level}
+    return subprocess.run(
+        [sys.executable, "-m", "coffeeshop", *args],
+        cwd=cwd,
+        env={**os.environ, **level, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

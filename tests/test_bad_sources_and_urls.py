@@ -3,28 +3,18 @@ driver options: each is one line on stderr and exit status 2, never a hang or a 
 
 from __future__ import annotations
 
+import functools
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, free_port, receipt, write_lines
+from helpers import assert_one_line_error, free_port, receipt, run_coffeeshop, write_lines
 
 from coffeeshop.errors import ConfigError
 from coffeeshop.sources.jsonl import JsonlSource
 
-
-def run(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "DEBUG"},
-        capture_output=True,
-        text=True,
-        timeout=timeout,  # a hang fails the test here
-    )
+run = functools.partial(run_coffeeshop, log_level="DEBUG")
 
 
 # -- a FIFO (or any non-regular file) as the source ----------------------------------------------

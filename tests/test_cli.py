@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, execute_sql, receipt, write_lines
+from helpers import assert_one_line_error, execute_sql, receipt, run_coffeeshop, write_lines
 
 from coffeeshop.cli import command_lines
 from coffeeshop.store import Store
@@ -19,17 +19,7 @@ from coffeeshop.store import Store
 COMMANDS = command_lines()
 
 
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = run_coffeeshop
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -5,27 +5,15 @@ the other name (7,530 vs 9,049 units)."""
 
 from __future__ import annotations
 
+import functools
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, free_port
+from helpers import assert_one_line_error, free_port, run_coffeeshop
 from test_api_support import fill
 
-
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=180,  # serve, before the fix: it started and served (stale) figures
-    )
+run = functools.partial(run_coffeeshop, log_level=None)
 
 
 @pytest.fixture

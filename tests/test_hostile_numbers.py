@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import current_receipts, receipt, reference_tables
+from helpers import current_receipts, receipt, reference_tables, run_coffeeshop
 
 from coffeeshop.pipeline.engine import Syncer, SyncReport
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
@@ -141,15 +138,7 @@ def check_store(url: str, path: Path, *, quarantined: int = len(EVIL)) -> None:
         assert row["raw"] == evil
 
 
-def coffeeshop(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+coffeeshop = run_coffeeshop
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])

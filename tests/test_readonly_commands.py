@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from helpers import (
     execute_sql,
     free_port,
     receipt,
+    run_coffeeshop,
     wait_for_health,
     write_lines,
 )
@@ -25,16 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from coffeeshop.errors import DatabaseMissing
 from coffeeshop.store import Store
 
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "DEBUG"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = functools.partial(run_coffeeshop, log_level="DEBUG")
 
 
 def read_only_commands(source: Path) -> list[list[str]]:

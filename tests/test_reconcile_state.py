@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import execute_sql, receipt, reference_tables, write_lines
+from helpers import execute_sql, receipt, reference_tables, run_coffeeshop, write_lines
 from test_api_support import exact, running
 
 from coffeeshop.pipeline.engine import Syncer
@@ -150,15 +147,7 @@ def test_the_difference_is_named_with_the_expected_and_the_stored_row(
     )
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = run_coffeeshop
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "mariadb"])

@@ -3,17 +3,15 @@ options, a DSN without `://`, MongoDB URIs; in errors, logs, CLI output and /pip
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import _admin
-from helpers import assert_one_line_error, receipt, write_lines
+from helpers import assert_one_line_error, receipt, run_coffeeshop, write_lines
 from sqlalchemy.engine import make_url
 from test_api_support import empty_database, fill, running
 
@@ -70,15 +68,7 @@ def test_a_parsed_url_and_its_secrets() -> None:
 # -- the command, as a user runs it --------------------------------------------------------------
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "DEBUG"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = functools.partial(run_coffeeshop, log_level="DEBUG")
 
 
 @pytest.mark.mariadb

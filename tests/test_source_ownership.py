@@ -4,9 +4,6 @@ in) receipts; replacing the source takes `--replace-source`, which says what it 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +14,7 @@ from helpers import (
     execute_sql,
     receipt,
     reference_tables,
+    run_coffeeshop,
     write_lines,
 )
 from sqlalchemy import text
@@ -178,15 +176,7 @@ def test_the_engines_rebuild_never_drops_another_recorded_sources_receipts(
 # -- the command, as a user runs it --------------------------------------------------------------
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        cwd=cwd,
-        env={**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = run_coffeeshop
 
 
 def test_the_commands_refuse_another_source_and_replace_it_only_on_request(
