@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from distributed import Client, LocalCluster
-from helpers import execute_sql, receipt, write_lines
+from helpers import execute_sql, receipt, run_coffeeshop, write_lines
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
@@ -297,17 +297,6 @@ def single_mongo(url: str) -> ReconcileReport:
 # -- clean failures, nothing written ------------------------------------------------------------
 
 
-def coffeeshop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coffeeshop", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("command", ["reconcile", "sync"])
 def test_no_scheduler_at_the_address_is_one_line_and_exit_2(command: str, tmp_path: Path) -> None:
     from helpers import free_port
@@ -316,9 +305,8 @@ def test_no_scheduler_at_the_address_is_one_line_and_exit_2(command: str, tmp_pa
     write_lines(path, history(20))
     db = tmp_path / "a.db"
     address = f"tcp://127.0.0.1:{free_port()}"
-    got = coffeeshop(
-        command, "--source", str(path), "--db", f"sqlite:///{db}", "--dask-address", address
-    )
+    args = ["--source", str(path), "--db", f"sqlite:///{db}", "--dask-address", address]
+    got = run_coffeeshop(command, *args, cwd=tmp_path, log_level=None)
     assert got.returncode == 2, got.stderr[-3000:]
     assert got.stderr.strip() == f"error: no Dask scheduler at {address}: Connection refused"
     assert not db.exists()  # refused before anything was created
@@ -381,7 +369,8 @@ def test_sync_backfills_on_an_existing_cluster_by_option_or_environment(
     for n, how in enumerate((["--dask-address", cluster.scheduler_address], [])):
         url = f"sqlite:///{tmp_path / f'{n}.db'}"
         extra = {} if how else {"COFFEESHOP_DASK_ADDRESS": cluster.scheduler_address}
-        got = coffeeshop("sync", "--source", str(path), "--db", url, *how, env={**env, **extra})
+        args = ["--source", str(path), "--db", url, *how]
+        got = run_coffeeshop("sync", *args, cwd=tmp_path, env={**env, **extra}, log_level=None)
         assert got.returncode == 0, got.stderr[-3000:]
         assert "from partitions on Dask" in got.stderr
         with Store(url) as store:
