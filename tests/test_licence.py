@@ -36,12 +36,14 @@ def licence_of(name: str) -> str:
     """What a package's metadata says of its licence: the SPDX expression, the classifiers,
     else the free-text field (some projects paste their whole licence there)."""
     meta = metadata.metadata(name)
-    if meta["License-Expression"]:
-        return meta["License-Expression"]
+    # `.get`: importlib_metadata's Message (what some installs hand back) raises KeyError
+    # for a missing field where the standard library's gives None.
+    if meta.get("License-Expression"):
+        return str(meta["License-Expression"])
     classifiers = [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
     if classifiers:
         return "; ".join(classifiers)
-    return (meta["License"] or "").strip()
+    return str(meta.get("License") or "").strip()
 
 
 def runtime_closure() -> set[str]:
