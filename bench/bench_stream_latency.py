@@ -150,16 +150,33 @@ class TimedCollection:
         return TimedStream(self.timeline, start, max_await, options.get("batch_size") or 0)
 
 
+class TimedDatabase:
+    """The database as the source asks it: the collection (with its codec options) and its
+    `listCollections` entry (the source refuses a namespace that does not exist)."""
+
+    def __init__(self, collection: TimedCollection) -> None:
+        self.collection = collection
+
+    def get_collection(self, name: str, **options: Any) -> TimedCollection:
+        return self.collection
+
+    def __getitem__(self, name: str) -> TimedCollection:
+        return self.collection
+
+    def list_collections(self, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [{"name": "receipt", "type": "collection", "options": {}, "info": {}}]
+
+
 class TimedClient:
     def __init__(self, timeline: Timeline) -> None:
-        self.collection = TimedCollection(timeline)
+        self.database = TimedDatabase(TimedCollection(timeline))
         self.admin = self
 
     def command(self, name: str) -> dict[str, Any]:
         return {"setName": "rs0", "ok": 1.0}
 
     def __getitem__(self, name: str) -> Any:
-        return {"receipt": self.collection}
+        return self.database
 
     def close(self) -> None:
         pass
