@@ -24,7 +24,6 @@ More examples: COFFEESHOP_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_decode
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import threading
 import uuid
@@ -48,7 +47,13 @@ from bson import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz import INVALID_REASON, UNREADABLE_REASON, check_receipt, encodable
+from test_fuzz import (
+    INVALID_REASON,
+    UNREADABLE_REASON,
+    check_receipt,
+    encodable,
+    render,  # the same JSON rendering of a drawn tree (raw numbers kept as written)
+)
 
 from coffeeshop.core.events import Delete, Skip, Unreadable, event_from_object
 from coffeeshop.core.plan import Parsed, ParsedEvent, parse_events
@@ -160,24 +165,6 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 values = st.recursive(scalars, _containers, max_leaves=10)
-
-
-def render(value: Any, ascii_only: bool) -> str:
-    if isinstance(value, tuple):
-        kind, body = value
-        if kind == "raw":
-            return str(body)
-        if kind == "arr":
-            return "[" + ", ".join(render(v, ascii_only) for v in body) + "]"
-        return (
-            "{"
-            + ", ".join(
-                json.dumps(k, ensure_ascii=ascii_only) + ": " + render(v, ascii_only)
-                for k, v in body
-            )
-            + "}"
-        )
-    return json.dumps(value, ensure_ascii=ascii_only)
 
 
 @st.composite
