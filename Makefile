@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup setup-runtime demo sample test lint bench bench-quick clean
+.PHONY: setup setup-runtime demo sample test lint bench bench-quick clean clean-databases
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,5 +52,12 @@ bench-quick: $(DEV)
 	bash scripts/ensure-mariadb.sh
 	$(BIN)/python bench/bench_sync.py --receipts 100000
 
+# Removes what `make` built (the virtualenv, generated benchmark data); never a database.
 clean:
-	rm -rf $(VENV) analysis.db analysis.db-wal analysis.db-shm sample.db sample.db-wal sample.db-shm bench/data
+	rm -rf $(VENV) bench/data
+
+# The databases the README's commands create here, named before they go. Your analysis
+# database is data: this target exists so removing it is a deliberate, separate step.
+DATABASES := analysis.db analysis.db-wal analysis.db-shm sample.db sample.db-wal sample.db-shm
+clean-databases:
+	@for f in $(DATABASES); do if [ -e "$$f" ]; then echo "removing $$f"; rm -f "$$f"; fi; done

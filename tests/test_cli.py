@@ -604,6 +604,35 @@ def test_make_demo_takes_a_port_and_installs_only_the_runtime(tmp_path: Path) ->
     assert "pip install --quiet -e '.[dev]'" in test and ".venv/bin/pytest" in test
 
 
+def test_make_clean_keeps_the_databases_and_clean_databases_names_what_it_removes(
+    tmp_path: Path,
+) -> None:
+    """`make clean` removes what make built, never a database (it used to delete analysis.db
+    silently); removing the databases is its own target, which names each file it removes."""
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    (tmp_path / ".venv").mkdir()
+    for name in ("analysis.db", "analysis.db-wal", "sample.db"):
+        (tmp_path / name).write_text("data")
+
+    def make(target: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["make", target], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return result
+
+    make("clean")
+    assert not (tmp_path / ".venv").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.db*")) == [
+        "analysis.db",
+        "analysis.db-wal",
+        "sample.db",
+    ]
+    removed = make("clean-databases").stdout.splitlines()
+    assert removed == ["removing analysis.db", "removing analysis.db-wal", "removing sample.db"]
+    assert not list(tmp_path.glob("*.db*"))
+
+
 def test_a_port_in_use_says_which_option_changes_it(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
