@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,10 +39,18 @@ def get_json(port: int, path: str) -> Any:
 
 
 class DemoProcess:
-    def __init__(self, tmp_path: Path, folder: Path, *args: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        folder: Path,
+        *args: str,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.log = tmp_path / f"demo-{self.port}-{time.monotonic_ns()}.log"
         env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+        env.update(extra_env or {})
         self.started = time.monotonic()
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -174,6 +183,34 @@ def test_demo_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         demo.kill()
     assert "Traceback" not in demo.output()
     assert "SIGTERM: stopping" in demo.output()
+
+
+def test_the_demos_web_server_has_the_connection_limits_of_serve(tmp_path: Path) -> None:
+    """The demo listens like `coffeeshop serve` does: a connection that sends nothing is
+    closed after COFFEESHOP_API_REQUEST_TIMEOUT (the demo used plain uvicorn, which kept it
+    open for ever)."""
+    demo = DemoProcess(
+        tmp_path,
+        tmp_path / "demo",
+        "--history",
+        "200",
+        extra_env={"COFFEESHOP_API_REQUEST_TIMEOUT": "1"},
+    )
+    try:
+        demo.wait_for_health()
+        with socket.create_connection(("127.0.0.1", demo.port), timeout=10) as idle:
+            idle.settimeout(60)  # closed after ~1 s; the deadline is for a loaded machine
+            try:
+                assert idle.recv(65536) == b""
+            except ConnectionResetError:
+                pass
+            except TimeoutError:
+                raise AssertionError("the demo kept an idle connection open for 60 s") from None
+        assert http_get(demo.port, "/health")[0] == 200
+        assert demo.interrupt() == 0
+    finally:
+        demo.kill()
+    assert "Traceback" not in demo.output()
 
 
 def test_a_part_that_fails_stops_the_demo_with_one_line(

@@ -276,6 +276,7 @@ class Demo:
         import uvicorn
 
         from coffeeshop.api.app import create_app
+        from coffeeshop.api.connections import protocol_options
 
         options = self.options
         settings = api_settings(options)
@@ -284,6 +285,7 @@ class Demo:
             create_app(settings, bind_host=options.host),
             host=options.host,
             port=options.port,
+            **protocol_options(settings.connection_limits),  # the limits `serve` has
             log_config=None,  # the demo's logging, set up by the command
             log_level=None,
             access_log=False,
