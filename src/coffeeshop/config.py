@@ -18,6 +18,12 @@ from coffeeshop.errors import ConfigError
 DEFAULT_DB = "sqlite:///analysis.db"
 
 
+def setting(name: str, default: Any, description: str | None = None, **limits: Any) -> Any:
+    """A settings field read from the environment variable `name`, with its default, its
+    description and pydantic's `limits` (ge, le, …)."""
+    return Field(default, validation_alias=AliasChoices(name), description=description, **limits)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True

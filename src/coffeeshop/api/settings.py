@@ -17,86 +17,82 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import SecretStr, field_validator
 
 from coffeeshop.api.connections import ConnectionLimits
 from coffeeshop.api.hosts import is_host_pattern
-from coffeeshop.config import Settings, build_settings
+from coffeeshop.config import Settings, build_settings, setting
 
 
 class ApiSettings(Settings):
-    api_token: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("COFFEESHOP_API_TOKEN"),
-        description="bearer token required by the data endpoints (none: open)",
+    api_token: SecretStr | None = setting(
+        "COFFEESHOP_API_TOKEN", None, "bearer token required by the data endpoints (none: open)"
     )
-    cors_origins: str = Field(
-        "",
-        validation_alias=AliasChoices("COFFEESHOP_CORS_ORIGINS"),
-        description="comma-separated origins allowed by CORS, or *",
+    cors_origins: str = setting(
+        "COFFEESHOP_CORS_ORIGINS", "", "comma-separated origins allowed by CORS, or *"
     )
-    api_refresh: float = Field(
+    api_refresh: float = setting(
+        "COFFEESHOP_API_REFRESH",
         0.05,
+        "seconds between two reads of the data version",
         ge=0.01,
         le=60,
-        validation_alias=AliasChoices("COFFEESHOP_API_REFRESH"),
-        description="seconds between two reads of the data version",
     )
 
-    api_request_timeout: float = Field(
+    api_request_timeout: float = setting(
+        "COFFEESHOP_API_REQUEST_TIMEOUT",
         10.0,
+        "seconds a client has to send a whole request, from connecting or from "
+        "the end of its previous response (else the connection is closed)",
         gt=0,
         le=3600,
-        validation_alias=AliasChoices("COFFEESHOP_API_REQUEST_TIMEOUT"),
-        description="seconds a client has to send a whole request, from connecting or from "
-        "the end of its previous response (else the connection is closed)",
     )
-    api_keep_alive: int = Field(
+    api_keep_alive: int = setting(
+        "COFFEESHOP_API_KEEP_ALIVE",
         5,
+        "seconds an idle keep-alive connection stays open after a response",
         ge=1,
         le=3600,
-        validation_alias=AliasChoices("COFFEESHOP_API_KEEP_ALIVE"),
-        description="seconds an idle keep-alive connection stays open after a response",
     )
-    api_max_header_bytes: int = Field(
+    api_max_header_bytes: int = setting(
+        "COFFEESHOP_API_MAX_HEADER_BYTES",
         64 * 1024,
+        "largest request line plus headers accepted (larger: 431)",
         ge=4096,
         le=16 * 1024 * 1024,
-        validation_alias=AliasChoices("COFFEESHOP_API_MAX_HEADER_BYTES"),
-        description="largest request line plus headers accepted (larger: 431)",
     )
-    api_max_connections: int = Field(
+    api_max_connections: int = setting(
+        "COFFEESHOP_API_MAX_CONNECTIONS",
         1000,
+        "open connections per worker (lowered to fit the open-file limit)",
         ge=1,
         le=1_000_000,
-        validation_alias=AliasChoices("COFFEESHOP_API_MAX_CONNECTIONS"),
-        description="open connections per worker (lowered to fit the open-file limit)",
     )
 
-    api_send_timeout: float = Field(
+    api_send_timeout: float = setting(
+        "COFFEESHOP_API_SEND_TIMEOUT",
         30.0,
+        "seconds a response may go without any of it being read by the client "
+        "(else the connection is closed and the rest of the response dropped)",
         gt=0,
         le=3600,
-        validation_alias=AliasChoices("COFFEESHOP_API_SEND_TIMEOUT"),
-        description="seconds a response may go without any of it being read by the client "
-        "(else the connection is closed and the rest of the response dropped)",
     )
-    allowed_hosts: str = Field(
+    allowed_hosts: str = setting(
+        "COFFEESHOP_API_ALLOWED_HOSTS",
         "",
-        validation_alias=AliasChoices("COFFEESHOP_API_ALLOWED_HOSTS"),
-        description="comma-separated host names the API answers to besides localhost, IP "
+        "comma-separated host names the API answers to besides localhost, IP "
         "addresses and the address it listens on (`*.example.com` for subdomains, `*` for any)",
     )
 
-    currency: str | None = Field(
+    currency: str | None = setting(
+        "COFFEESHOP_CURRENCY",
         None,
-        validation_alias=AliasChoices("COFFEESHOP_CURRENCY"),
-        description="ISO 4217 code the dashboard shows money in (e.g. EUR); none: plain numbers",
+        "ISO 4217 code the dashboard shows money in (e.g. EUR); none: plain numbers",
     )
-    store_names: str = Field(
+    store_names: str = setting(
+        "COFFEESHOP_STORE_NAMES",
         "",
-        validation_alias=AliasChoices("COFFEESHOP_STORE_NAMES"),
-        description="store names for the dashboard: `1=Downtown,2=Airport`, or @FILE "
+        "store names for the dashboard: `1=Downtown,2=Airport`, or @FILE "
         "(a JSON object, or one `ID=NAME` per line)",
     )
 
