@@ -614,9 +614,13 @@ def test_make_clean_keeps_the_databases_and_clean_databases_names_what_it_remove
     for name in ("analysis.db", "analysis.db-wal", "sample.db"):
         (tmp_path / name).write_text("data")
 
+    # As typed in a shell: under `make test` the parent's MAKEFLAGS/MAKELEVEL would make this
+    # make print "Entering directory" lines (it did, in CI).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+
     def make(target: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["make", target], cwd=tmp_path, capture_output=True, text=True, timeout=60
+            ["make", target], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env
         )
         assert result.returncode == 0, result.stderr
         return result
