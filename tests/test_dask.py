@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_partition_reruns_that_partition(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             for worker, keys in client.processing().items():
-                if any("read-range" in str(key) or "read_file_range" in str(key) for key in keys):
+                if any("read-range" in str(key) or "read_partition" in str(key) for key in keys):
                     os.kill(pids[worker], signal.SIGKILL)
                     killed.append(worker)
                     return
@@ -321,7 +321,7 @@ def test_a_worker_without_the_coordinators_file_fails_the_repair_at_once_and_wri
     import dataclasses
 
     from coffeeshop.errors import ConfigError, SourceChanged
-    from coffeeshop.orchestration import scaleout
+    from coffeeshop.sources import partitions
 
     url = f"sqlite:///{tmp_path / 'a.db'}"
     path = tmp_path / "r.jsonl"
@@ -334,14 +334,14 @@ def test_a_worker_without_the_coordinators_file_fails_the_repair_at_once_and_wri
     elsewhere.mkdir()
     if worker_sees == "another file":
         write_lines(elsewhere / "r.jsonl", history(2100))
-    planned = scaleout.plan_file
+    planned = partitions.plan_file
 
     def on_two_machines(source: str, parts: int) -> list[Any]:
         ranges = planned(source, parts)
         other = str(elsewhere / "r.jsonl")
         return [dataclasses.replace(r, path=other) if r.index % 2 else r for r in ranges]
 
-    monkeypatch.setattr(scaleout, "plan_file", on_two_machines)
+    monkeypatch.setattr(partitions, "plan_file", on_two_machines)
     expected = ConfigError if worker_sees == "no file" else SourceChanged
     with pytest.raises(expected) as caught:
         reconcile_on_dask(

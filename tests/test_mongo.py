@@ -1703,7 +1703,7 @@ def _decoding(coll: Any) -> Any:
 def test_live_undecodable_values_are_quarantined_on_every_path(
     tmp_path: Path, live_collection: Any
 ) -> None:
-    from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
+    from coffeeshop.pipeline.partitioned import finish, gather_in_process
 
     coll = live_collection
     url = f"sqlite:///{tmp_path / 'live.db'}"
@@ -1722,7 +1722,7 @@ def test_live_undecodable_values_are_quarantined_on_every_path(
     assert _live_tables(tmp_path, today) == reference_tables(valid, today)
     with Store(url) as store:  # the partitioned reader agrees
         source = MongoSource(LIVE_URI, database=coll.database.name)
-        gathered = gather_collection_in_process(source, 3)
+        gathered = gather_in_process(source, 3)
         assert finish(store, source, gathered, today=today, repair=False).total_differences == 0
 
 

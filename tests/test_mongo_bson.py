@@ -27,7 +27,7 @@ from hostile_corpus import BSON_CASES, MARK, NEIGHBOURS, OID, BsonCase, bson_doc
 from coffeeshop.core.receipts import Receipt, receipt_key
 from coffeeshop.core.recompute import recompute
 from coffeeshop.pipeline.engine import Syncer, SyncReport
-from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
+from coffeeshop.pipeline.partitioned import finish, gather_in_process
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.mongo import MongoSource
 from coffeeshop.store import Store
@@ -46,7 +46,7 @@ def run_path(path: str, url: str, documents: list[Any], *, parts: int = 3) -> No
     if path == "partitions":
         client = FakeClient(documents, [])
         with Store(url, bulk_load=True) as store:
-            gathered = gather_collection_in_process(source(client), parts)
+            gathered = gather_in_process(source(client), parts)
             finish(store, source(client), gathered, today=TODAY, repair=True)
         return
     if path == "stream":  # an empty snapshot, then every document as an insert event

@@ -24,7 +24,7 @@ from coffeeshop.core.plan import parse_events
 from coffeeshop.core.recompute import recompute
 from coffeeshop.errors import ConfigError, SourceChanged
 from coffeeshop.pipeline.engine import Syncer
-from coffeeshop.pipeline.partitioned import finish, gather_collection_in_process
+from coffeeshop.pipeline.partitioned import finish, gather_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
 from coffeeshop.sources import mongo_partitions
 from coffeeshop.sources.mongo import MongoSource
@@ -122,7 +122,7 @@ def partitioned(
     url: str, source: MongoSource, parts: int, *, repair: bool = False
 ) -> ReconcileReport:
     with Store(url, bulk_load=repair) as store:
-        gathered = gather_collection_in_process(source, parts)
+        gathered = gather_in_process(source, parts)
         return finish(store, source, gathered, today=TODAY, repair=repair)
 
 
@@ -223,7 +223,7 @@ def test_a_range_reader_that_reaches_another_collection_fails_the_repair_and_wri
 def test_a_standalone_server_is_refused_in_one_line(tmp_path: Path) -> None:
     client = FakeClient(mixed_docs(), [], replica_set=False)
     with pytest.raises(ConfigError, match="needs a replica set") as caught:
-        gather_collection_in_process(fake_source(client), 4)
+        gather_in_process(fake_source(client), 4)
     assert "\n" not in str(caught.value)
 
 
@@ -244,7 +244,7 @@ def test_planning_retries_transient_errors_of_its_counts_and_sample(
     for call in range(6):  # each planning call in turn fails once (count, …, $sample)
         client.collection.command_faults = [None] * call + [AutoReconnect("connection reset")]
         with Store(url) as store:
-            gathered = gather_collection_in_process(fake_source(client), 4)
+            gathered = gather_in_process(fake_source(client), 4)
             got = finish(store, fake_source(client), gathered, today=TODAY, repair=False)
         assert report_of(got) == report_of(expected), call
         assert client.collection.command_faults == []
@@ -264,7 +264,7 @@ def test_a_range_read_goes_on_after_its_last_id_when_a_getmore_fails(
     client.collection.getmore_faults = [NetworkTimeout("timed out"), AutoReconnect("reset")]
     finds = len(client.collection.find_calls)
     with Store(url) as store:
-        gathered = gather_collection_in_process(fake_source(client), 1)
+        gathered = gather_in_process(fake_source(client), 1)
         got = finish(store, fake_source(client), gathered, today=TODAY, repair=False)
     assert report_of(got) == report_of(expected)
     assert client.collection.getmore_faults == []

@@ -30,10 +30,10 @@ from coffeeshop.core.receipts import parse_receipt, receipt_key
 from coffeeshop.core.recompute import recompute
 from coffeeshop.core.replay import MergedReplay, ReceiptReplay
 from coffeeshop.errors import ConfigError, SourceChanged
-from coffeeshop.pipeline import partitioned as partitioned_module
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
+from coffeeshop.sources import partitions as partitions_module
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.sources.partitions import (
@@ -257,14 +257,14 @@ def test_a_worker_that_sees_another_file_at_the_same_path_fails_the_repair_and_w
     url = f"sqlite:///{tmp_path / 'a.db'}"
     sync_prefix(url, coordinator, 100)  # the database holds a part: a repair would write
     before = state_of(url)
-    real_read = partitioned_module.read_range
+    real_read = partitions_module.read_range
 
     def on_two_workers(part: FileRange, buckets: int) -> Any:
         if part.index % 2:  # the second worker: the same path names its own file
             part = dataclasses.replace(part, path=str(other))
         return real_read(part, buckets)
 
-    monkeypatch.setattr(partitioned_module, "read_range", on_two_workers)
+    monkeypatch.setattr(partitions_module, "read_range", on_two_workers)
     with pytest.raises(SourceChanged) as caught:
         partitioned(url, coordinator, 4, repair=True)
     message = str(caught.value)

@@ -25,6 +25,7 @@ from test_flows import lines, prefect_api  # noqa: F401 (the module's Prefect AP
 
 from coffeeshop.errors import ConfigError, DatabaseMissing, SourceUnavailable, StoreError
 from coffeeshop.orchestration import flows, scaleout
+from coffeeshop.sources import partitions
 from coffeeshop.sources.partitions import plan_file
 from coffeeshop.store import Store
 from coffeeshop.store.schema import SCHEMA_VERSION
@@ -120,8 +121,8 @@ def read_range_attempts(
     def fail(_attempt: int) -> None:
         raise error
 
-    attempts = counted(monkeypatch, scaleout, "read_range", fail)
-    task = scaleout.read_file_range.with_options(retry_delay_seconds=0)
+    attempts = counted(monkeypatch, partitions, "read_range", fail)
+    task = scaleout.read_partition.with_options(retry_delay_seconds=0)
 
     @flow(name="read-one-range")
     def read_one() -> Any:

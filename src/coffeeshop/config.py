@@ -7,13 +7,16 @@ Everything else is `COFFEESHOP_*`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coffeeshop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from coffeeshop.sources.base import Source
 
 DEFAULT_DB = "sqlite:///analysis.db"
 
@@ -79,17 +82,17 @@ class Settings(BaseSettings):
             raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
         return level
 
-    def open_source(self) -> Any:
-        """The configured source (a JSONL file or a MongoDB collection)."""
-        from coffeeshop.sources import open_source
+    def open_source(self) -> Source:
+        """The configured source, of the kind its spec names (`coffeeshop.sources`)."""
+        from coffeeshop.sources import SourceOptions, open_source
 
-        return open_source(
-            self.source,
+        options = SourceOptions(
             database=self.mongo_database,
             collection=self.mongo_collection,
             full_document=self.full_document,
             wait_for_collection=self.wait_for_collection,
         )
+        return open_source(self.source, options)
 
     def zone(self) -> dt.tzinfo:
         if self.timezone:

@@ -101,7 +101,9 @@ def exit_if_signalled(stop: StopOnSignal) -> None:
 
 def refuse_csv(source: str | None) -> None:
     """A CSV export given as the source would have every line quarantined: say so instead."""
-    if not source or source.startswith(("mongodb://", "mongodb+srv://")):
+    from coffeeshop.sources import is_uri
+
+    if not source or is_uri(source):
         return
     if not os.path.isfile(source):
         return  # the source's own checks report it (and opening a FIFO would block)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -91,25 +90,22 @@ def check_cluster(address: str | None) -> None:
 
 def check_source(settings: Settings) -> None:
     """Refuse, in one line and before Prefect or Dask start (they take seconds to minutes),
-    a source that cannot be read in partitions: a missing file; a MongoDB server that does
-    not answer, or a standalone one (no change stream to hand over to)."""
-    from coffeeshop.sources.mongo import MongoSource  # not at import: `--help` stays light
+    a source that cannot be read in partitions: a missing file; a kind without partitioned
+    reading; a MongoDB server that does not answer, or a standalone one (no change stream to
+    hand over to)."""
+    from coffeeshop.sources.base import partitioned  # not at import: `--help` stays light
 
-    source = settings.open_source()
-    if isinstance(source, MongoSource):
-        source.check_partitionable(threading.Event())
+    partitioned(settings.open_source()).check_partitionable(threading.Event())
 
 
 def _run(settings: Settings, *, repair: bool, workers: int | None, address: str | None) -> Any:
-    from coffeeshop.sources import MONGO_SCHEMES
+    from coffeeshop.sources import portable_spec
 
     # Flow parameters are stored in the Prefect database: URLs go through the environment,
     # with the options that name a collection.
     os.environ["COFFEESHOP_DB"] = settings.db
-    if settings.source and settings.source.startswith(MONGO_SCHEMES):
-        os.environ["COFFEESHOP_SOURCE"] = settings.source
-    elif settings.source:
-        os.environ["COFFEESHOP_SOURCE"] = str(Path(settings.source).expanduser().resolve())
+    if settings.source:
+        os.environ["COFFEESHOP_SOURCE"] = portable_spec(settings.source)
     os.environ["COFFEESHOP_MONGO_DATABASE"] = settings.mongo_database
     os.environ["COFFEESHOP_MONGO_COLLECTION"] = settings.mongo_collection
     os.environ["COFFEESHOP_FULL_DOCUMENT"] = settings.full_document

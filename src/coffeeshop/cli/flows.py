@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -229,6 +228,7 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
     defaults, before Prefect is first imported."""
     from coffeeshop.config import load_settings
     from coffeeshop.orchestration.settings import configure
+    from coffeeshop.sources import portable_spec
     from coffeeshop.store import Store
 
     settings = load_settings(**options)
@@ -239,20 +239,11 @@ def _prepare(*, with_source: bool, connect: bool, **options: str | None) -> Sett
             store.check()
     os.environ["COFFEESHOP_DB"] = settings.db
     if settings.source:
-        os.environ["COFFEESHOP_SOURCE"] = _absolute(settings.source)
+        os.environ["COFFEESHOP_SOURCE"] = portable_spec(settings.source)
     os.environ["COFFEESHOP_MONGO_DATABASE"] = settings.mongo_database
     os.environ["COFFEESHOP_MONGO_COLLECTION"] = settings.mongo_collection
     configure()
     return settings
-
-
-def _absolute(source: str) -> str:
-    """A file path that still holds in another working directory; a URI as it is."""
-    from coffeeshop.sources import MONGO_SCHEMES
-
-    if source.startswith(MONGO_SCHEMES):
-        return source
-    return str(Path(source).expanduser().resolve())
 
 
 def _echo_sync(result: dict[str, Any]) -> None:

@@ -107,8 +107,10 @@ def _to_mongo(
     rate: float | None,
     stop: StopOnSignal,
 ) -> tuple[int, str]:
-    if not uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise ConfigError(f"--to takes a mongodb:// or mongodb+srv:// URI, got {mask_url(uri)!r}")
+    from coffeeshop.sources import MONGODB, kind_of
+
+    if kind_of(uri) is not MONGODB:
+        raise ConfigError(f"--to takes a {MONGODB.uri_examples()} URI, got {mask_url(uri)!r}")
     from coffeeshop.sources.mongo import write_lines
 
     written = write_lines(

@@ -61,23 +61,10 @@ from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.scheduler import check_scheduler
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, install_log_filters
 from coffeeshop.orchestration.tasks import retry_when_transient
-from coffeeshop.pipeline.partitioned import (
-    Gathered,
-    combine,
-    combine_snapshot,
-    finish,
-    resolve_outputs,
-)
+from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
 from coffeeshop.pipeline.reconcile import ReconcileReport
-from coffeeshop.sources.mongo import MongoSource
-from coffeeshop.sources.mongo_partitions import (
-    IdRange,
-    MongoTarget,
-    history_of,
-    plan_source,
-    read_source_range,
-)
-from coffeeshop.sources.partitions import FileRange, RangeOutput, plan_file, read_range
+from coffeeshop.sources.base import Partitioned, partitioned
+from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store
 
 log = logging.getLogger("coffeeshop.orchestration.scaleout")
@@ -146,18 +133,12 @@ _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 @task(name="read-range", **_RETRYING)
-def read_file_range(part: FileRange, buckets: int) -> list[bytes]:
-    """[the range's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
+def read_partition(part: Any, buckets: int) -> list[bytes]:
+    """One part of a plan (a file's byte range, a collection's `_id` range), read by its
+    source opened again on the worker (`part.reopen()`: the same path, or its own connection
+    to the URI): [the part's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
     install_log_filters()  # a worker process logs a one-line error as its line
-    return _pickled(read_range(part, buckets))
-
-
-@task(name="read-id-range", **_RETRYING)
-def read_mongo_range(target: MongoTarget, id_range: IdRange, buckets: int) -> list[bytes]:
-    """One `_id` range of a collection, read on the worker's own connection to the URI;
-    the same output as a file range's."""
-    install_log_filters()
-    return _pickled(read_source_range(target.source(), id_range, buckets, target.history))
+    return _pickled(part.reopen().read_partition(part, buckets))
 
 
 def _pickled(output: RangeOutput) -> list[bytes]:
@@ -182,22 +163,13 @@ def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
 # -- the flow: it runs where it was started ---------------------------------------------------
 
 
-def gather_file(path: str, partitions: int) -> Gathered:
-    """Run the read/resolve tasks of a JSONL file on the flow's task runner and merge them."""
-    ranges = plan_file(path, partitions)
-    outputs = [read_file_range.submit(part, len(ranges)) for part in ranges]
-    return combine(path, _resolved(outputs))
-
-
-def gather_collection(source: MongoSource, partitions: int) -> Gathered:
-    """The same for a MongoDB collection: the change stream's start point is taken here
-    first, then the `_id` ranges are planned and read by the workers, each connecting to the
-    URI itself; the merged state hands over to the stream at that start point."""
-    start = source.start_position()
-    ranges = plan_source(source, partitions)
-    target = MongoTarget.of(source, history_of(start))
-    outputs = [read_mongo_range.submit(target, r, len(ranges)) for r in ranges]
-    return combine_snapshot(start, _resolved(outputs))
+def gather(source: Partitioned, partitions: int) -> Gathered:
+    """Plan the source's parts here (a collection: its change stream's start point first),
+    read them on the flow's task runner, and merge them; the merged state hands over at the
+    plan's position."""
+    plan = source.plan_partitions(partitions)
+    outputs = [read_partition.submit(part, len(plan.parts)) for part in plan.parts]
+    return combine(plan, _resolved(outputs))
 
 
 def _resolved(outputs: list[Any]) -> list[Any]:
@@ -244,10 +216,7 @@ def reconcile_partitioned_flow(
     settings = dask_settings(source=source, db=db, dask_partitions=partitions)
     parts = _partitions(settings)
     source_obj = settings.open_source()
-    if isinstance(source_obj, MongoSource):
-        gathered = gather_collection(source_obj, parts)
-    else:
-        gathered = gather_file(str(source_obj.path), parts)
+    gathered = gather(partitioned(source_obj), parts)
     logger.info(
         "read %d partition(s): %d valid receipt(s), %d quarantined",
         gathered.partitions,

@@ -115,7 +115,7 @@ class Syncer:
                         break
                 except SourceHistoryLost as exc:
                     if not self.rebuild_on_history_lost:
-                        source = getattr(self.source, "repair_args", f"--source {self.source.name}")
+                        source = self.source.repair_args
                         raise SourceHistoryLost(
                             f"{exc}. The tables stay as they are; to rebuild them from the "
                             f"source: coffeeshop reconcile --repair {source} "

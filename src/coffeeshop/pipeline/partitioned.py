@@ -29,10 +29,9 @@ from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, decode_key, getter,
 from coffeeshop.core.replay import MergedReplay
 from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.reconcile import ReconcileReport, _record, compare_tables
-from coffeeshop.sources.base import Source
-from coffeeshop.sources.mongo import MongoSource
-from coffeeshop.sources.mongo_partitions import history_of, plan_source, read_source_range
-from coffeeshop.sources.partitions import RangeOutput, file_position, plan_file, read_range
+from coffeeshop.sources import open_source
+from coffeeshop.sources.base import PartitionPlan, Source, partitioned
+from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store, schema
 from coffeeshop.store.codec import RECEIPT_COLUMNS
 
@@ -70,19 +69,10 @@ class Gathered:
         return sorted_rows(self.runs)
 
 
-def combine(path: str, buckets: list[BucketOutput]) -> Gathered:
-    """Merge every bucket of a file: sums, rows, quarantine (with line numbers) and position."""
-    heads = _heads(buckets)
-    lines = sum(head.lines for head in heads)
-    last = heads[-1]
-    position = file_position(path, end=last.end, lines=lines, open_line=last.open_line)
-    return _merged(buckets, position)
-
-
-def combine_snapshot(position: str, buckets: list[BucketOutput]) -> Gathered:
-    """Merge every bucket of a collection read at once; `position` is where its change
-    stream goes on from (taken before the ranges were read)."""
-    return _merged(buckets, position)
+def combine(plan: PartitionPlan, buckets: list[BucketOutput]) -> Gathered:
+    """Merge every bucket of a plan: sums, rows, quarantine (with line numbers), and the
+    position the plan hands over at."""
+    return _merged(buckets, plan.handover(_heads(buckets)))
 
 
 def _heads(buckets: list[BucketOutput]) -> list[RangeOutput]:
@@ -103,21 +93,13 @@ def _merged(buckets: list[BucketOutput], position: str | None) -> Gathered:
     return Gathered(partial, [b.result.rows for b in buckets], quarantine, position, len(heads))
 
 
-def gather_in_process(path: str, partitions: int) -> Gathered:
-    """The same partitions, buckets and merge as on Dask, in this process, one at a time."""
-    ranges = plan_file(path, partitions)
-    outputs = [read_range(part, len(ranges)) for part in ranges]
-    return combine(path, [resolve_outputs(outputs, b) for b in range(len(ranges))])
-
-
-def gather_collection_in_process(source: MongoSource, partitions: int) -> Gathered:
-    """A collection's partitions as on Dask, in this process: the stream's start point
-    first, then the ranges, each read on a connection of its own."""
-    start = source.start_position()
-    ranges = plan_source(source, partitions)
-    history = history_of(start)
-    outputs = [read_source_range(source, r, len(ranges), history) for r in ranges]
-    return combine_snapshot(start, [resolve_outputs(outputs, b) for b in range(len(ranges))])
+def gather_in_process(source: Source | str, partitions: int) -> Gathered:
+    """The same partitions, buckets and merge as on Dask, in this process, one at a time
+    (`source` a source with the `Partitioned` capability, or a spec: a JSONL file's path)."""
+    reader = partitioned(open_source(source) if isinstance(source, str) else source)
+    plan = reader.plan_partitions(partitions)
+    outputs = [reader.read_partition(part, len(plan.parts)) for part in plan.parts]
+    return combine(plan, [resolve_outputs(outputs, b) for b in range(len(plan.parts))])
 
 
 def sorted_rows(runs: Iterable[list[Row]]) -> Iterator[Row]:

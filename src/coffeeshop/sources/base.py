@@ -2,8 +2,9 @@
 
 Adding a source (Kafka, a directory of files, …) means writing one class that meets the
 `Source` protocol below, cutting its reads into batches with `sources.batching.MicroBatch`,
-retrying its own transient errors with `coffeeshop.retry`, and naming it in
-`sources.open_source`. The engine, the read-ahead process and reconcile do the rest.
+retrying its own transient errors with `coffeeshop.retry`, and registering its kind (its URI
+scheme) in `coffeeshop.sources`. The engine, the read-ahead process and reconcile do the
+rest; whole-history work in partitions (Dask) needs the `Partitioned` capability too.
 """
 
 from __future__ import annotations
@@ -11,12 +12,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from coffeeshop.core.events import Event
+from coffeeshop.errors import ConfigError
 from coffeeshop.retry import StopSignal
 
-__all__ = ["BatchLimits", "Reachable", "Source", "SourceBatch", "StopSignal"]
+if TYPE_CHECKING:
+    from coffeeshop.sources.partitions import RangeOutput
+
+__all__ = [
+    "BatchLimits",
+    "PartitionPlan",
+    "Partitioned",
+    "Reachable",
+    "Source",
+    "SourceBatch",
+    "StopSignal",
+    "partitioned",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,19 @@ class Source(Protocol):
     def name(self) -> str:
         """Identifies the source in checkpoints (one checkpoint per source name); stable
         across runs, and never holding a secret (it is logged and stored)."""
+        ...
+
+    @property
+    def spec(self) -> str:
+        """The portable spec: what opens this same source again in another process or working
+        directory (`coffeeshop.sources.open_source`; an absolute path, a URI). It may hold a
+        credential: it is handed on through the environment, never logged (`name` is)."""
+        ...
+
+    @property
+    def repair_args(self) -> str:
+        """The command-line options that name this source (`--source …`, shell-quoted, every
+        credential masked), for the advice an error gives (`coffeeshop reconcile --repair …`)."""
         ...
 
     def open(self, position: str | None) -> None:
@@ -123,3 +150,50 @@ class Reachable(Protocol):
     bounded time, then raises `SourceUnavailable` (or `ConfigError`)."""
 
     def check_reachable(self, stop: StopSignal) -> None: ...
+
+
+class PartitionPlan(Protocol):
+    """A whole-history read cut into disjoint parts that cover the source once, planned by
+    the coordinator. Each part is a small picklable value (a byte range, an `_id` range) that
+    carries what a worker needs to read it (`reopen`); `handover` is the position a sync goes
+    on from once every part is applied (a file: where the planned ranges end; a collection:
+    its change stream's start point, taken before planning)."""
+
+    @property
+    def parts(self) -> list[Any]: ...
+
+    def handover(self, heads: list[RangeOutput]) -> str | None:
+        """The position after the parts, from each part's output (in plan order, without its
+        candidates)."""
+        ...
+
+
+@runtime_checkable
+class Partitioned(Protocol):
+    """The capability of a source that whole-history work (`reconcile --workers`,
+    `sync --backfill-workers`) reads in parts at once, as bytewax's `FixedPartitionedSource`:
+    plan the parts, read any one of them anywhere, and hand over to the incremental reader
+    at one position. A source without it runs those commands in one process only."""
+
+    def check_partitionable(self, stop: StopSignal) -> None:
+        """Refuse, in one line and before a cluster starts, a source that cannot be read in
+        parts now (unreachable; a MongoDB server without change streams)."""
+        ...
+
+    def plan_partitions(self, parts: int) -> PartitionPlan:
+        """About `parts` parts (a start position first, where the hand-over needs one)."""
+        ...
+
+    def read_partition(self, part: Any, buckets: int) -> RangeOutput:
+        """Read, validate and fold one part of a plan, its candidates split into `buckets`."""
+        ...
+
+
+def partitioned(source: Source) -> Partitioned:
+    """`source` as a `Partitioned` one; a kind without the capability is one `ConfigError`."""
+    if not isinstance(source, Partitioned):
+        raise ConfigError(
+            f"{source.name} cannot be read in partitions (its kind has no partitioned "
+            "reading): run without --workers/--dask-address/--backfill-workers"
+        )
+    return source

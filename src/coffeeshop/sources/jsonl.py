@@ -7,22 +7,25 @@ truncated, rewritten or replaced under a checkpoint is detected, never misread.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Iterator
-from decimal import MAX_EMAX, MIN_EMIN, Decimal
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffeeshop.core.events import Event, Unreadable, event_from_object
 from coffeeshop.core.plan import RAW_KEEP, cap_reason, cut_note
 from coffeeshop.errors import ConfigError, SourceChanged
 from coffeeshop.retry import StopSignal
-from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.base import BatchLimits, PartitionPlan, SourceBatch
 from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.json_text import BadJson, is_whole_json, read_json
+
+if TYPE_CHECKING:
+    from coffeeshop.sources.partitions import RangeOutput
 
 HEAD_BYTES = 1024
 TAIL_BYTES = 64
@@ -33,69 +36,6 @@ MAX_LINE_BYTES = 16 << 20
 # Bytes of a line kept for its quarantined raw text: enough for `RAW_KEEP` characters.
 _RAW_BYTES = 4 * RAW_KEEP
 _BOM = b"\xef\xbb\xbf"
-# Numbers with a fraction (and NaN/Infinity, rejected later) become exact Decimals.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
-
-
-class BadJson(ValueError):
-    """A line that is not JSON a receipt can come from; `whole` when its text is complete
-    (a number out of range) rather than cut short or malformed (which a writer still
-    appending a last line without its newline may yet complete)."""
-
-    def __init__(self, reason: str, *, whole: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.whole = whole
-
-
-def read_json(text: str) -> Any:
-    """The value of one line's JSON text, numbers with a fraction as exact Decimals; every
-    failure, whatever the text, is a `BadJson` (the one decoder of the file and its
-    partitions, so neither can raise anything else on any input)."""
-    try:
-        return _DECODER.decode(text)
-    except RecursionError:
-        raise BadJson("nested too deeply", whole=False) from None
-    except json.JSONDecodeError as exc:
-        raise BadJson(f"{exc.msg} (column {exc.colno})", whole=False) from None
-    except ValueError as exc:  # an integer with more digits than Python converts
-        raise BadJson(str(exc), whole=True) from None
-    except ArithmeticError:  # decimal.InvalidOperation: an exponent past Decimal's range
-        raise BadJson(_out_of_range(text), whole=True) from None
-
-
-def _out_of_range(text: str) -> str:
-    """Why `Decimal` refused a number of `text` (read again to name it: the error path only)."""
-    refused: list[str] = []
-
-    def exact(token: str) -> Decimal:
-        try:
-            return Decimal(token)
-        except ArithmeticError:
-            refused.append(token)
-            raise
-
-    with contextlib.suppress(ArithmeticError, ValueError, RecursionError):
-        json.JSONDecoder(parse_float=exact, parse_constant=Decimal).decode(text)
-    number = refused[0] if refused else "a number"
-    if len(number) > 40:
-        number = number[:37] + "..."
-    return (
-        f"the number {number} is out of range: exact decimals take exponents from "
-        f"{MIN_EMIN} to {MAX_EMAX}"
-    )
-
-
-def is_whole_json(data: bytes) -> bool:
-    """Whether `data`, a last line without its newline, is complete: JSON text, or text that
-    is whole but unreadable (a number out of range). A line cut short is not."""
-    try:
-        read_json(data.decode("utf-8").rstrip("\r"))
-    except BadJson as exc:
-        return exc.whole
-    except UnicodeDecodeError:  # maybe cut inside a character
-        return False
-    return True
 
 
 def decode_line(data: bytes, *, where: str) -> Event | None:
@@ -196,6 +136,29 @@ class JsonlSource:
     @property
     def name(self) -> str:
         return f"jsonl:{self.path}"
+
+    @property
+    def spec(self) -> str:
+        return str(self.path)
+
+    @property
+    def repair_args(self) -> str:
+        return f"--source {shlex.quote(str(self.path))}"
+
+    # -- partitioned reading: byte ranges at line starts (`sources.partitions`) --------------
+
+    def check_partitionable(self, stop: StopSignal) -> None:
+        """A file that opened can be read in ranges: nothing more to check."""
+
+    def plan_partitions(self, parts: int) -> PartitionPlan:
+        from coffeeshop.sources import partitions
+
+        return partitions.FilePlan(str(self.path), partitions.plan_file(self.path, parts))
+
+    def read_partition(self, part: Any, buckets: int) -> RangeOutput:
+        from coffeeshop.sources import partitions
+
+        return partitions.read_range(part, buckets)
 
     # -- position --------------------------------------------------------------------------------
 

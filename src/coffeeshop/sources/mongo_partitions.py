@@ -107,6 +107,37 @@ class MongoTarget:
         return f"MongoTarget({mask_url(self.uri)!r}, {self.database!r}, {self.collection!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class MongoPart:
+    """One `_id` range of a plan, with what a worker needs to connect and check the
+    collection (`MongoTarget`)."""
+
+    target: MongoTarget
+    id_range: IdRange
+
+    def reopen(self) -> MongoSource:
+        return self.target.source()
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionPlan:
+    """The ranges of a collection; they hand over to its change stream at `start`, the start
+    point taken before they were planned."""
+
+    start: str
+    parts: list[MongoPart]
+
+    def handover(self, heads: list[RangeOutput]) -> str:
+        return self.start
+
+
+def plan_partitions(source: MongoSource, parts: int) -> CollectionPlan:
+    """The change stream's start point first, then the `_id` ranges (see the module's text)."""
+    start = source.start_position()
+    target = MongoTarget.of(source, history_of(start))
+    return CollectionPlan(start, [MongoPart(target, r) for r in plan_source(source, parts)])
+
+
 @dataclass(slots=True)
 class MongoRangeOutput:
     shards: list[dict[str, Candidate]]

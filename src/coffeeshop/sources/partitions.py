@@ -33,13 +33,13 @@ from coffeeshop.core.events import Event
 from coffeeshop.core.partials import Candidate, Unkeyed, Where, fold, split
 from coffeeshop.core.plan import ParsedEvent, parse_events
 from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.sources.json_text import is_whole_json
 from coffeeshop.sources.jsonl import (
     HEAD_BYTES,
     TAIL_BYTES,
     JsonlSource,
     decode_line,
     fingerprint,
-    is_whole_json,
 )
 
 READ_SIZE = 1 << 20
@@ -56,6 +56,23 @@ class FileRange:
     size: int  # of the whole file when planned
     head: str  # fingerprint of its first HEAD_BYTES when planned (as a checkpoint's)
     tail: str  # fingerprint of the TAIL_BYTES before `end` when planned
+
+    def reopen(self) -> JsonlSource:
+        """The file's source where this range is read (a worker: the same path)."""
+        return JsonlSource(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePlan:
+    """The ranges of one file; they hand over where the last one ended (`file_position`)."""
+
+    path: str
+    parts: list[FileRange]
+
+    def handover(self, heads: list[RangeOutput]) -> str | None:
+        last = heads[-1]
+        lines = sum(head.lines for head in heads)
+        return file_position(self.path, end=last.end, lines=lines, open_line=last.open_line)
 
 
 @dataclass(slots=True)

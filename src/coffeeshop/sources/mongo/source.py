@@ -37,7 +37,7 @@ import logging
 import shlex
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coffeeshop.errors import CoffeeshopError, ConfigError, SourceSwitched, SourceUnavailable
 from coffeeshop.redact import mask_text, mask_url
@@ -66,6 +66,10 @@ from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller, warn
 from coffeeshop.sources.mongo.position import decoded, poll_position, position
 from coffeeshop.sources.mongo.snapshot import read_snapshot
 from coffeeshop.sources.mongo.stream import ChangeStream
+
+if TYPE_CHECKING:
+    from coffeeshop.sources.mongo_partitions import CollectionPlan, MongoPart
+    from coffeeshop.sources.partitions import RangeOutput
 
 log = logging.getLogger("coffeeshop.mongo")
 
@@ -115,6 +119,10 @@ class MongoSource:
     @property
     def name(self) -> str:
         return f"mongodb:{self._hosts}/{self.database}.{self.collection}"
+
+    @property
+    def spec(self) -> str:
+        return self.uri
 
     @property
     def repair_args(self) -> str:
@@ -221,6 +229,16 @@ class MongoSource:
             pass
         finally:
             self.close()
+
+    def plan_partitions(self, parts: int) -> CollectionPlan:
+        from coffeeshop.sources.mongo_partitions import plan_partitions
+
+        return plan_partitions(self, parts)
+
+    def read_partition(self, part: MongoPart, buckets: int) -> RangeOutput:
+        from coffeeshop.sources.mongo_partitions import read_source_range
+
+        return read_source_range(self, part.id_range, buckets, part.target.history)
 
     def read_retrying(self, stop: StopSignal) -> MongoRetrying:
         """The retries of a one-shot read (a partition's plan or range): this source's
