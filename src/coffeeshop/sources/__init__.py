@@ -103,8 +103,9 @@ def portable_spec(spec: str) -> str:
 def open_source(spec: str | None, options: SourceOptions | None = None) -> Source:
     """The source a spec names (see `kind_of`), opened with `options`."""
     if not spec:
+        uris = " or ".join(f"{scheme}://…" for scheme in _BY_SCHEME)
         raise ConfigError(
-            "no source given: pass --source FILE.jsonl or mongodb://…, "
+            f"no source given: pass --source FILE.jsonl or {uris}, "
             "or set COFFEESHOP_SOURCE or MONGO_URI"
         )
     return kind_of(spec).open(spec, options or SourceOptions())
