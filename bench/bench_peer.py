@@ -110,12 +110,14 @@ def measured(command: list[str]) -> Measure:
 
     def sample() -> None:
         nonlocal peak
-        process = psutil.Process(child.pid)
-        while not done.wait(0.05):
-            try:
+        try:
+            process = psutil.Process(child.pid)
+            while True:
                 peak = max(peak, _tree_rss(process))
-            except psutil.Error:
-                return
+                if done.wait(0.05):
+                    return
+        except psutil.Error:
+            return  # it ended
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
