@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup setup-runtime demo sample test lint bench bench-quick clean clean-databases
+.PHONY: setup setup-runtime demo sample test lint bench bench-quick bench-peer clean clean-databases
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,9 +52,16 @@ bench-quick: $(DEV)
 	bash scripts/ensure-mariadb.sh
 	$(BIN)/python bench/bench_sync.py --receipts 100000
 
+# coffeeshop against our Pathway pipeline of the same four tables, same feed (docs/benchmarks.md).
+# Installs Pathway in bench/.peer-venv, never in .venv. `make bench-peer PEER_ARGS="--busy 2"`.
+PEER_ARGS ?= --receipts 300000 --rounds 2
+bench-peer: $(DEV)
+	bash scripts/ensure-mariadb.sh
+	$(BIN)/python bench/bench_peer.py $(PEER_ARGS)
+
 # Removes what `make` built (the virtualenv, generated benchmark data); never a database.
 clean:
-	rm -rf $(VENV) bench/data
+	rm -rf $(VENV) bench/data bench/.peer-venv
 
 # The databases the README's commands create here, named before they go. Your analysis
 # database is data: this target exists so removing it is a deliberate, separate step.
