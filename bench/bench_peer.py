@@ -72,17 +72,19 @@ def generate_feed(path: Path, receipts: int, *, seed: int, today: dt.date) -> No
 
 
 def ensure_peer() -> str:
-    """The peer virtualenv with Pathway installed; returns Pathway's version."""
-    if not PEER_PYTHON.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    """The peer virtualenv with the pinned Pathway installed; returns Pathway's version."""
+    wanted = PATHWAY.split("==")[1]
     probe = [str(PEER_PYTHON), "-c", "import pathway; print(pathway.__version__)"]
-    found = subprocess.run(probe, capture_output=True, text=True)
-    if found.returncode != 0 or f"=={found.stdout.strip()}" not in PATHWAY:
-        pip = [str(PEER_PYTHON), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, PATHWAY], check=True)
-        found = subprocess.run(probe, capture_output=True, text=True, check=True)
-    return found.stdout.strip()
+    if PEER_PYTHON.exists():
+        found = subprocess.run(probe, capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip() == wanted:
+            return wanted
+    pip = [str(PEER_PYTHON), "-m", "pip", "install", "--quiet"]
+    for step in ([sys.executable, "-m", "venv", str(PEER_VENV)], [*pip, "--upgrade", "pip"]):
+        subprocess.run(step, check=True)
+    if subprocess.run([*pip, PATHWAY]).returncode != 0:
+        raise SystemExit(f"cannot install {PATHWAY} into {PEER_VENV} (pip said why above)")
+    return subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @dataclass(frozen=True, slots=True)
