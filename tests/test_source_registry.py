@@ -88,13 +88,16 @@ def test_a_registered_kind_runs_sync_and_reconcile(tmp_path: Path) -> None:
     assert checked.returncode == 0 and "0 difference(s)" in checked.stdout, checked.stdout
 
 
-def test_partitioned_work_refuses_a_kind_without_the_capability(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [("reconcile", "--workers", "2"), ("sync", "--once", "--backfill-workers", "2")]
+)
+def test_partitioned_work_refuses_a_kind_without_the_capability(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     changes = tmp_path / "changes"
     write_changes(changes, FIRST)
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    result = coffeeshop(
-        "reconcile", "--workers", "2", "--source", f"toy://{changes}", "--db", url, cwd=tmp_path
-    )
+    result = coffeeshop(*command, "--source", f"toy://{changes}", "--db", url, cwd=tmp_path)
     assert_one_line_error(result, "cannot be read in partitions")
     assert not (tmp_path / "a.db").exists()  # refused before anything was created
     with pytest.raises(ConfigError, match="cannot be read in partitions"):

@@ -49,6 +49,15 @@ app = typer.Typer(
 
 log = logging.getLogger("coffeeshop")
 
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """A group of commands, `coffeeshop NAME …`, added to `app` (every group is made alike:
+    plain help, its own help when called bare)."""
+    group = typer.Typer(cls=QuickHelpGroup, help=help, no_args_is_help=True, rich_markup_mode=None)
+    app.add_typer(group, name=name)
+    return group
+
+
 WaitOption = Annotated[
     float,
     typer.Option("--wait", help="Seconds to wait for another writer to finish before giving up."),

@@ -7,19 +7,13 @@ from typing import Annotated
 
 import typer
 
-from coffeeshop.cli.app import QuickHelpGroup, app, safe_url, setup
+from coffeeshop.cli.app import app, command_group, safe_url, setup
 from coffeeshop.cli.inspect import tables
 from coffeeshop.cli.options import DbOption
 from coffeeshop.cli.text import HINTS
 from coffeeshop.errors import SourceMismatch
 
-db_app = typer.Typer(
-    cls=QuickHelpGroup,
-    help="Manage the analysis database schema.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-app.add_typer(db_app, name="db")
+db_app = command_group("db", "Manage the analysis database schema.")
 
 
 @db_app.command("upgrade")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from coffeeshop.cli import dask as cli_dask
-from coffeeshop.cli.app import QuickHelpGroup, app
+from coffeeshop.cli.app import command_group
 from coffeeshop.cli.options import (
     DbOption,
     MongoCollectionOption,
@@ -28,13 +28,9 @@ from coffeeshop.signals import exit_on_sigterm
 if TYPE_CHECKING:
     from coffeeshop.config import Settings
 
-flows_app = typer.Typer(
-    cls=QuickHelpGroup,
-    help="Prefect flows over the engine: run one once, or serve them all on schedules.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+flows_app = command_group(
+    "flows", "Prefect flows over the engine: run one once, or serve them all on schedules."
 )
-app.add_typer(flows_app, name="flows")
 
 
 class FlowName(StrEnum):

@@ -63,7 +63,7 @@ from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, insta
 from coffeeshop.orchestration.tasks import retry_when_transient
 from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
 from coffeeshop.pipeline.reconcile import ReconcileReport
-from coffeeshop.sources.base import Partitioned, partitioned
+from coffeeshop.sources.base import Partition, Partitioned, partitioned
 from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store
 
@@ -133,7 +133,7 @@ _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 @task(name="read-range", **_RETRYING)
-def read_partition(part: Any, buckets: int) -> list[bytes]:
+def read_partition(part: Partition, buckets: int) -> list[bytes]:
     """One part of a plan (a file's byte range, a collection's `_id` range), read by its
     source opened again on the worker (`part.reopen()`: the same path, or its own connection
     to the URI): [the part's summary, its shard for bucket 0, for bucket 1, …], each pickled."""

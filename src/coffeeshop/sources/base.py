@@ -10,7 +10,7 @@ rest; whole-history work in partitions (Dask) needs the `Partitioned` capability
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchLimits",
+    "Partition",
     "PartitionPlan",
     "Partitioned",
     "Reachable",
@@ -152,6 +153,13 @@ class Reachable(Protocol):
     def check_reachable(self, stop: StopSignal) -> None: ...
 
 
+class Partition(Protocol):
+    """One part of a plan: a small picklable value that names its part of the source and
+    opens the source again where it is read (a worker: the same path, its own connection)."""
+
+    def reopen(self) -> Partitioned: ...
+
+
 class PartitionPlan(Protocol):
     """A whole-history read cut into disjoint parts that cover the source once, planned by
     the coordinator. Each part is a small picklable value (a byte range, an `_id` range) that
@@ -160,7 +168,7 @@ class PartitionPlan(Protocol):
     its change stream's start point, taken before planning)."""
 
     @property
-    def parts(self) -> list[Any]: ...
+    def parts(self) -> Sequence[Partition]: ...
 
     def handover(self, heads: list[RangeOutput]) -> str | None:
         """The position after the parts, from each part's output (in plan order, without its

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from bson import Binary, DatetimeMS, Decimal128, Int64, ObjectId, Timestamp
@@ -95,31 +96,27 @@ def _digest(doc: dict[str, Any]) -> bytes:
     return hashlib.blake2b(document_bytes(doc), digest_size=8).digest()
 
 
+@dataclass(eq=False, repr=False)
 class Poller:
     """The polling loop of one run. `marks`: (wall time, highest `_id` per type) as read
     at that time, oldest first; `swept`: wall time of the last full read (None: never)."""
 
-    def __init__(
-        self,
-        coll: Any,
-        name: str,
-        *,
-        marks: list[tuple[float, dict[str, Any]]],
-        swept: float | None,
-        window: float,
-        sweep_every: float,
-        retry: Retrying,
-    ) -> None:
-        self.coll = coll
-        self.name = name
-        self.marks = marks
-        self.swept = swept
-        self.window = window
-        self.sweep_every = sweep_every
-        self.retry = retry
-        self.highs: dict[str, Any] = dict(marks[-1][1]) if marks else {}
-        self.known: dict[bytes, bytes] = {}  # _id -> digest of what was handed out
-        self.complete = False  # `known` holds every document (a sweep ran in this process)
+    coll: Any
+    name: str
+    _: KW_ONLY
+    marks: list[tuple[float, dict[str, Any]]]
+    swept: float | None
+    window: float
+    sweep_every: float
+    retry: Retrying
+    # `known`: _id -> digest of what was handed out; `complete`: `known` holds every document
+    # (a sweep ran in this process)
+    highs: dict[str, Any] = field(init=False)
+    known: dict[bytes, bytes] = field(init=False, default_factory=dict)
+    complete: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.highs = dict(self.marks[-1][1]) if self.marks else {}
 
     def position(self) -> dict[str, Any]:
         return {"mode": "poll", "marks": self.marks, "swept": self.swept}

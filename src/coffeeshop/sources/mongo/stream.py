@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from coffeeshop.core.events import Event, event_from_object
@@ -59,33 +60,23 @@ SMALL_FIELDS = [
 IDLE_COMMIT_SECONDS = 5.0  # how often an idle stream's newer post-batch token is saved
 
 
+@dataclass(eq=False, repr=False)
 class ChangeStream:
     """The change stream of one run: `batches(token)` follows it from `token`."""
 
-    def __init__(
-        self,
-        coll: Any,
-        name: str,
-        *,
-        full_document: str,
-        limits: BatchLimits,
-        follow: bool,
-        stop: StopSignal,
-        retrying: MongoRetrying,
-        verify: Callable[[], None] | None = None,
-    ) -> None:
-        self.coll = coll
-        self.name = name
-        self.full_document = full_document
-        self.limits = limits
-        self.follow = follow
-        self.stop = stop
-        self.retrying = retrying
-        self.verify = verify  # after a failure, before the stream is opened again
-        self.reconnecting = False
-        self.token: Any = None  # the resume token after the last change read
-        self.yielded: Any = None  # the position of the last batch handed out
-        self.last_commit = 0.0
+    coll: Any
+    name: str
+    _: KW_ONLY
+    full_document: str
+    limits: BatchLimits
+    follow: bool
+    stop: StopSignal
+    retrying: MongoRetrying
+    verify: Callable[[], None] | None = None  # after a failure, before the stream is reopened
+    reconnecting: bool = field(init=False, default=False)
+    token: Any = field(init=False, default=None)  # the resume token after the last change read
+    yielded: Any = field(init=False, default=None)  # the position of the last batch handed out
+    last_commit: float = field(init=False, default=0.0)
 
     def batches(self, token: Any) -> Iterator[SourceBatch]:
         self.token = self.yielded = token
