@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.groups import GROUPS, GroupSums
+from coffeeshop.core.groups import PRODUCT_HOUR, STORE_DAY, STORE_DAY_HOUR, Group, GroupSums
 from coffeeshop.core.receipt_codec import READ_COLUMNS, read_receipt
 from coffeeshop.errors import StoreError
 from coffeeshop.store import schema
@@ -112,26 +112,31 @@ def _v4_receipts_by_day(conn: Connection) -> None:
         schema.receipts_by_day.create(conn)
 
 
-def _v5_counted_tables(conn: Connection) -> None:
-    """The counted tables (`core/groups.py`: per store and day, per store/day/hour, per
-    product/store/day/hour), created and filled from the stored receipts. Each is emptied
-    first, so a step cut short (MySQL/MariaDB commit DDL on their own) runs again whole."""
-    existing = set(inspect(conn).get_table_names())
-    for group in GROUPS:
-        table = schema.COUNTED[group.name]
-        if table.name in existing:
-            conn.execute(table.delete())
-        else:
-            table.create(conn)
-    fill_counted(conn)
+def counted_tables(*groups: Group) -> Callable[[Connection], None]:
+    """A step that creates the counted tables of `groups` (`core/groups.py`) and fills them
+    from the stored receipts. Each is emptied first, so a step cut short (MySQL/MariaDB
+    commit DDL on their own) runs again whole."""
+
+    def step(conn: Connection) -> None:
+        existing = set(inspect(conn).get_table_names())
+        for group in groups:
+            table = schema.COUNTED[group.name]
+            if table.name in existing:
+                conn.execute(table.delete())
+            else:
+                table.create(conn)
+        fill_counted(conn, groups)
+
+    step.__doc__ = f"The counted tables {', '.join(g.table for g in groups)}, filled."
+    return step
 
 
 _FILL_PAGE = 10_000
 
 
-def fill_counted(conn: Connection) -> None:
-    """Add every stored receipt (`cs_receipts`) to the counted tables."""
-    sums = GroupSums(GROUPS)
+def fill_counted(conn: Connection, groups: tuple[Group, ...]) -> None:
+    """Add every stored receipt (`cs_receipts`) to the counted tables of `groups`."""
+    sums = GroupSums(groups)
     rc = schema.receipts.c
     columns = [rc[name] for name in READ_COLUMNS]
     after: Any = None
@@ -146,7 +151,7 @@ def fill_counted(conn: Connection) -> None:
             break
         after = rows[-1][0]
     stmts = Statements(conn.engine, dialect_named(conn.dialect.name), "")
-    for group in GROUPS:
+    for group in groups:
         CountedTable(group, schema.COUNTED[group.name]).add(conn, stmts, sums.sums[group.name])
 
 
@@ -155,7 +160,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_data_version_and_lag,
     3: _v3_wider_decimals,
     4: _v4_receipts_by_day,
-    5: _v5_counted_tables,
+    5: counted_tables(STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR),
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
