@@ -78,13 +78,20 @@ def main() -> None:
     parser.add_argument("--receipts", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--days", type=int, default=None, help="spread the receipts over this many days (3 years)"
+    )
+    parser.add_argument(
         "--mysql",
         default=os.environ.get("COFFEESHOP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306"),
     )
     args = parser.parse_args()
     n = args.receipts
-    source = bench_sync.DATA / f"receipts-{n}.jsonl"
-    bench_sync.generate(source, n, seed=42)
+    if args.days is None:
+        source = bench_sync.DATA / f"receipts-{n}.jsonl"
+        bench_sync.generate(source, n, seed=42)
+    else:  # denser: more receipts per store and day
+        source = bench_sync.DATA / f"receipts-{n}-{args.days}d.jsonl"
+        bench_sync.generate(source, n, seed=42, days=args.days)
     bench_sync.DATA.mkdir(parents=True, exist_ok=True)
     checkouts = {"base": args.base, "new": args.new}
     rate: dict[tuple[str, str], list[float]] = {}
@@ -94,7 +101,7 @@ def main() -> None:
         for label in ("MariaDB", "SQLite"):
             for code in order:
                 db = (
-                    bench_sync.fresh_mysql(args.mysql, "cs_bench_compare")
+                    bench_sync.fresh_mysql(args.mysql, f"cs_bench_compare_{os.getpid()}")
                     if label == "MariaDB"
                     else bench_sync.fresh_sqlite("compare")
                 )

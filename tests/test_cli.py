@@ -14,7 +14,7 @@ import pytest
 from helpers import assert_one_line_error, execute_sql, receipt, run_coffeeshop, write_lines
 
 from coffeeshop.cli import command_lines
-from coffeeshop.store import Store
+from coffeeshop.store import Store, schema
 
 COMMANDS = command_lines()
 
@@ -213,9 +213,10 @@ def test_reconcile_finds_tampering_and_repair_fixes_it(tmp_path: Path) -> None:
 def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'a.db'}"
     upgraded = run("db", "upgrade", "--db", db, cwd=tmp_path)
-    assert upgraded.returncode == 0 and "schema version 0 -> 4" in upgraded.stdout
+    version = schema.SCHEMA_VERSION
+    assert upgraded.returncode == 0 and f"schema version 0 -> {version}" in upgraded.stdout
     again = run("db", "upgrade", "--db", db, cwd=tmp_path)
-    assert "up to date (version 4)" in again.stdout
+    assert f"up to date (version {version})" in again.stdout
     shown = run("tables", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0 and "store_monthly (0 rows)" in shown.stdout
 
@@ -223,8 +224,6 @@ def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None
 def test_a_new_database_says_it_created_the_tables_and_an_upgrade_says_it_migrates(
     tmp_path: Path,
 ) -> None:
-    from coffeeshop.store import schema
-
     source = tmp_path / "r.jsonl"
     write_lines(source, [receipt(1)])
     db = f"sqlite:///{tmp_path / 'a.db'}"

@@ -4,9 +4,11 @@ descriptor (`TableRows`) of it and of each internal table the API reads. `TABLES
 maintenance (applying a delta and rebuilding iterate it); `ROWS` lists every descriptor
 (reading the tables, reconcile's comparison and repair, and the CLI's listing iterate it).
 
-Adding a table: its groups in `core/plan.py` (`Delta.add_groups`) and its reference formula
-in `core/recompute.py` (a field of `Tables`), its schema in `store/schema.py` (+ a
-migration), a module here with its maintenance and its descriptor, listed below.
+Adding a table of sums per group: one `Group` in `core/groups.py` (its maintenance here is
+generated: `counted.py`), see the README's "Adding a table". Any other table: its groups in
+`core/plan.py` (`Delta.add_groups`) and its reference formula in `core/recompute.py` (a field
+of `Tables`), its schema in `store/schema.py` (+ a migration), a module here with its
+maintenance and its descriptor, listed below.
 """
 
 from __future__ import annotations
@@ -16,17 +18,27 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from coffeeshop.core.groups import GROUPS
 from coffeeshop.core.plan import Delta
 from coffeeshop.core.recompute import Tables
+from coffeeshop.store import schema
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.tables.base import PublicTable, Reference, TableRows
+from coffeeshop.store.tables.counted import CountedTable
 from coffeeshop.store.tables.item_performance import ItemPerformance
 from coffeeshop.store.tables.receipts_summary import ReceiptsSummary, since
 from coffeeshop.store.tables.store_monthly import StoreMonthly
 from coffeeshop.store.tables.store_peak_hours import StorePeakHours
 
 SUMMARY = ReceiptsSummary()  # also written on its own: once a batch is in, or each day
-TABLES: tuple[PublicTable, ...] = (SUMMARY, StoreMonthly(), StorePeakHours(), ItemPerformance())
+COUNTED = tuple(CountedTable(group, schema.COUNTED[group.name]) for group in GROUPS)
+TABLES: tuple[PublicTable, ...] = (
+    SUMMARY,
+    StoreMonthly(),
+    StorePeakHours(),
+    ItemPerformance(),
+    *COUNTED,
+)
 ROWS: tuple[TableRows, ...] = tuple(rows for table in TABLES for rows in table.rows)
 
 
