@@ -65,16 +65,16 @@ def reader_cpu(source: Path, src: str) -> float:
     return float(out.stdout)
 
 
-def fresh(label: str, mysql: str, pg: str) -> str:
-    """A new, empty database of the kind `label` names; its URL."""
+def fresh(label: str, mysql: str, pg: str, name: str = "cs_bench_compare") -> str:
+    """A new, empty database `name` of the kind `label` names; its URL."""
     if label == "MariaDB":
-        return bench_sync.fresh_mysql(mysql, "cs_bench_compare")
+        return bench_sync.fresh_mysql(mysql, name)
     if label == "PostgreSQL":
         with bench_bulk_pg.admin(pg) as conn:
-            conn.execute("DROP DATABASE IF EXISTS cs_bench_compare")
-            conn.execute("CREATE DATABASE cs_bench_compare")
-        return make_url(pg).set(database="cs_bench_compare").render_as_string(hide_password=False)
-    return bench_sync.fresh_sqlite("compare")
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        return make_url(pg).set(database=name).render_as_string(hide_password=False)
+    return bench_sync.fresh_sqlite(name)
 
 
 def summary(label: str, base: list[float], new: list[float]) -> str:

@@ -1,6 +1,6 @@
 """Statements a store sends, compiled once per store: its dialect's upserts, and rows handed
-straight to the driver (as multi-row literals where the dialect sends those, as one array per
-column on PostgreSQL), and statements over a list of keys (`in_keys`)."""
+straight to the driver (as multi-row literals where the dialect sends those, by COPY on
+PostgreSQL), and statements over a list of keys (`in_keys`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from coffeeshop.errors import ConfigError
 from coffeeshop.store import literal_sql
@@ -20,28 +21,51 @@ from coffeeshop.store.dialects import Dialect
 _VALUES = re.compile(r"(?s)\A(\s*INSERT\b.+?)\bVALUES\s*\(.*?\)(\s+ON\s+CONFLICT\b.*|\s*)\Z", re.I)
 
 
-class ArrayInsert:
-    """PostgreSQL: `INSERT … SELECT * FROM unnest(%s::type[], …) [ON CONFLICT …]` from
-    SQLAlchemy's compiled statement: a batch's rows go as one array per column, in one
-    statement (psycopg's executemany sends one statement per row, and dumps each value of
-    each row in Python). The rows of one call must have distinct keys (`ON CONFLICT DO
+class CopyInsert:
+    """PostgreSQL: a batch's rows `COPY`'d into a temporary table shaped like the target
+    (made once per session, emptied at each commit), then moved by one `INSERT … SELECT …
+    [ON CONFLICT …]` from SQLAlchemy's compiled statement. psycopg writes COPY rows in C:
+    its executemany sends a statement per row and dumps each value in Python, arrays escape
+    each text in Python. The rows of one call must have distinct keys (`ON CONFLICT DO
     UPDATE` touches a row once per statement): a plan's rows are keyed by a dict."""
 
-    def __init__(self, compiled_sql: str, columns: Sequence[str], types: Sequence[str]) -> None:
+    def __init__(self, compiled_sql: str, table: str, columns: Sequence[str], quote: Any) -> None:
         match = _VALUES.match(compiled_sql)
         if match is None:
             raise ValueError(f"not an INSERT … VALUES statement: {compiled_sql[:80]}")
         head, tail = match.groups()
-        arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in types)
-        self.sql = f"{head}SELECT * FROM unnest({arrays}){tail}"
+        names = ", ".join(quote(c) for c in columns)
+        temp = quote(f"cs_copy_{table}")
+        self.create = (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} (LIKE {quote(table)}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        self.copy = f"COPY {temp} ({names}) FROM STDIN"
+        self.move = f"{head}SELECT {names} FROM {temp}{tail}"
         self.columns = tuple(columns)
 
     def execute(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """`rows` as tuples in `self.columns` order."""
-        if rows:
-            conn.exec_driver_sql(
-                self.sql, tuple(list(column) for column in zip(*rows, strict=True))
-            )
+        """`rows` as tuples in `self.columns` order. A driver error leaves as SQLAlchemy's
+        `DBAPIError` (as from `exec_driver_sql`), so it is mapped and retried like any."""
+        if not rows:
+            return
+        conn.exec_driver_sql(self.create)
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a connection inside a transaction is checked out
+        try:
+            with driver.cursor() as cursor, cursor.copy(self.copy) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                self.copy,
+                None,
+                exc,
+                conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=bool(driver.closed),
+                dialect=conn.dialect,
+            ) from exc
+        conn.exec_driver_sql(self.move)
 
 
 class Statements:
@@ -51,7 +75,7 @@ class Statements:
         self.engine = engine
         self.dialect = dialect
         self.literal_rows = dialect.literal_rows
-        # Rows as arrays (`ArrayInsert`, `in_keys`): the driver tested with them (psycopg 3).
+        # Rows by COPY (`CopyInsert`), keys as one array (`in_keys`): with psycopg (3).
         self.arrays = dialect.array_rows and engine.dialect.driver == "psycopg"
         self.safe_url = safe_url
         self._upserts: dict[Any, Any] = {}
@@ -100,7 +124,7 @@ class Statements:
 
     def compile(self, stmt: Any) -> Any:
         """Compile once per statement: a `BulkInsert` for literal-row upserts, an
-        `ArrayInsert` for inserts on PostgreSQL, else (sql, order)."""
+        `CopyInsert` for inserts on PostgreSQL, else (sql, order)."""
         cached = self._compiled.get(id(stmt))
         if cached is None:
             compiled = stmt.compile(dialect=self.engine.dialect)
@@ -108,10 +132,7 @@ class Statements:
                 cached = literal_sql.BulkInsert(str(compiled), list(compiled.params))
             elif self.arrays and _VALUES.match(str(compiled)):
                 columns = list(compiled.params)
-                types = [
-                    stmt.table.c[name].type.compile(dialect=self.engine.dialect) for name in columns
-                ]
-                cached = ArrayInsert(str(compiled), columns, types)
+                cached = CopyInsert(str(compiled), stmt.table.name, columns, self.quote)
             else:
                 order = tuple(compiled.positiontup or ()) if compiled.positional else None
                 cached = (str(compiled), order)
@@ -130,7 +151,7 @@ class Statements:
         if isinstance(cached, literal_sql.BulkInsert):
             cached.execute(conn, rows, limit=self.limit(conn))
             return
-        if isinstance(cached, ArrayInsert):
+        if isinstance(cached, CopyInsert):
             cached.execute(conn, [tuple(row[name] for name in cached.columns) for row in rows])
             return
         sql, order = cached
@@ -145,7 +166,7 @@ class Statements:
         """`execute_many` for rows as tuples in `columns` order (no dict per row): they go to
         the driver as they are where the compiled statement takes them in that order."""
         cached = self.compile(stmt)
-        if isinstance(cached, ArrayInsert) and cached.columns == columns:
+        if isinstance(cached, CopyInsert) and cached.columns == columns:
             cached.execute(conn, rows)
             return
         if isinstance(cached, tuple) and cached[1] == columns:
