@@ -4,9 +4,10 @@ MariaDB, executemany on SQLite) and statements over lists of keys, on each real 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
 from coffeeshop.core.receipts import Receipt
@@ -14,7 +15,7 @@ from coffeeshop.errors import StoreError
 from coffeeshop.store import Store, receipts, schema
 from coffeeshop.store.codec import CHUNK, RECEIPT_COLUMNS, encode_key, receipt_row
 
-BASE = Receipt("k", 3, __import__("datetime").date(2026, 11, 20), 8, 1250, (("Latte", 2),))
+BASE = Receipt("k", 3, dt.date(2026, 11, 20), 8, 1250, (("Latte", 2),))
 
 
 def rows(count: int, cents: int = 1250) -> list[tuple[object, ...]]:
@@ -61,8 +62,6 @@ def test_a_row_the_server_refuses_is_a_database_error_and_nothing_is_written(
     """A row refused inside the bulk write (a duplicate key in one plain INSERT) raises
     SQLAlchemy's `DBAPIError`, which the store maps to one `StoreError` line like any other;
     the transaction rolls back whole."""
-    from sqlalchemy import insert
-
     duplicate = rows(3) + rows(1)
     with Store(db_url) as store:
         store.upgrade()
@@ -92,7 +91,6 @@ def test_a_value_postgresql_cannot_hold_fails_the_copy_as_a_database_error(db_ur
                 ids = conn.execute(select(schema.receipts.c.receipt_id)).scalars().all()
             assert ids == ["id\x00with a NUL"]
             return
-        with pytest.raises(DBAPIError) as caught:
-            with store.engine.begin() as conn:
-                store.statements.execute_rows(conn, upsert(store), RECEIPT_COLUMNS, [row])
+        with pytest.raises(DBAPIError) as caught, store.engine.begin() as conn:
+            store.statements.execute_rows(conn, upsert(store), RECEIPT_COLUMNS, [row])
         assert "COPY" in str(caught.value)
