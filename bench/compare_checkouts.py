@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+import bench_bulk_pg
 import bench_sync
+from sqlalchemy.engine import make_url
 
 _READER = """
 import sys, threading, time
@@ -63,6 +65,18 @@ def reader_cpu(source: Path, src: str) -> float:
     return float(out.stdout)
 
 
+def fresh(label: str, mysql: str, pg: str, name: str = "cs_bench_compare") -> str:
+    """A new, empty database `name` of the kind `label` names; its URL."""
+    if label == "MariaDB":
+        return bench_sync.fresh_mysql(mysql, name)
+    if label == "PostgreSQL":
+        with bench_bulk_pg.admin(pg) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        return make_url(pg).set(database=name).render_as_string(hide_password=False)
+    return bench_sync.fresh_sqlite(name)
+
+
 def summary(label: str, base: list[float], new: list[float]) -> str:
     b, n = statistics.median(base), statistics.median(new)
     return (
@@ -81,6 +95,14 @@ def main() -> None:
         "--days", type=int, default=None, help="spread the receipts over this many days (3 years)"
     )
     parser.add_argument(
+        "--databases", default="MariaDB,SQLite,PostgreSQL", help="comma-separated, in this order"
+    )
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("COFFEESHOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432"),
+    )
+    parser.add_argument("--no-reader", action="store_true", help="skip the reader-alone runs")
+    parser.add_argument(
         "--mysql",
         default=os.environ.get("COFFEESHOP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306"),
     )
@@ -96,15 +118,13 @@ def main() -> None:
     checkouts = {"base": args.base, "new": args.new}
     rate: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
+    labels = args.databases.split(",")
     for r in range(args.rounds):
         order = ("base", "new") if r % 2 == 0 else ("new", "base")
-        for label in ("MariaDB", "SQLite"):
+        for label in labels:
             for code in order:
-                db = (
-                    bench_sync.fresh_mysql(args.mysql, f"cs_bench_compare_{os.getpid()}")
-                    if label == "MariaDB"
-                    else bench_sync.fresh_sqlite("compare")
-                )
+                # A database name per process: two benchmarks at once must not share one.
+                db = fresh(label, args.mysql, args.pg, f"cs_bench_compare_{os.getpid()}")
                 seconds, used = sync_once(source, db, checkouts[code])
                 rate.setdefault((label, code), []).append(n / seconds)
                 cpu.setdefault((label, code), []).append(used)
@@ -114,14 +134,15 @@ def main() -> None:
                     flush=True,
                 )
     reader: dict[str, list[float]] = {"base": [], "new": []}
-    for r in range(2 * args.rounds):
+    for r in range(0 if args.no_reader else 2 * args.rounds):
         for code in ("base", "new") if r % 2 == 0 else ("new", "base"):
             reader[code].append(reader_cpu(source, checkouts[code]))
     print()
-    for label in ("MariaDB", "SQLite"):
+    for label in labels:
         print(summary(f"{label} receipts/s", rate[(label, "base")], rate[(label, "new")]))
         print(summary(f"{label} CPU s", cpu[(label, "base")], cpu[(label, "new")]))
-    print(summary("reader alone, CPU s", reader["base"], reader["new"]))
+    if reader["base"]:
+        print(summary("reader alone, CPU s", reader["base"], reader["new"]))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ identity keys and renderings in `receipt_ids`, value reading in `receipt_values`
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -72,7 +73,14 @@ class Receipt:
 
     @property
     def month(self) -> str:
-        return f"{self.day.year:04d}-{self.day.month:02d}"
+        return month_of(self.day)
+
+
+@functools.lru_cache(maxsize=4096)
+def month_of(day: dt.date) -> str:
+    """A day's month as the tables key it (`2026-11`): a batch's receipts share a few days,
+    so a cache skips formatting it for every receipt."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def parse_receipt(doc: Mapping[str, Any], *, key: str | None = None) -> Receipt:

@@ -104,7 +104,7 @@ def _write_events(
     store.fault_at("receipts")
     tables.apply_delta(conn, stmts, plan.delta)
     store.fault_at("aggregates")
-    changed = quarantine.write(conn, source, plan.quarantine_clear, plan.quarantine_add)
+    changed = quarantine.write(conn, stmts, source, plan.quarantine_clear, plan.quarantine_add)
     store.fault_at("quarantine")
     return plan, changed
 
@@ -141,7 +141,7 @@ def rebuild(
                 loader.quarantine(source, entries)
             else:
                 count = _insert_receipts(store, conn, replay.rows())
-                quarantine.write(conn, source, (), list(entries))
+                quarantine.write(conn, stmts, source, (), list(entries))
         tables.apply_delta(conn, stmts, replay.delta().prune())
         tables.correct_kept(conn, stmts, fixes or {})
         if catch_up is not None:
@@ -206,8 +206,6 @@ def _insert_receipts(store: Store, conn: Connection, current: Iterable[Row]) -> 
     count = 0
     iterator = iter(current)
     while chunk := list(itertools.islice(iterator, REBUILD_ROWS)):
-        stmts.execute_many(
-            conn, statement, [dict(zip(RECEIPT_COLUMNS, row, strict=True)) for row in chunk]
-        )
+        stmts.execute_rows(conn, statement, RECEIPT_COLUMNS, chunk)
         count += len(chunk)
     return count

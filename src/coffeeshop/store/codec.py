@@ -14,6 +14,7 @@ CHUNK = 900  # bound parameters per IN (...) list; SQLite's oldest limit is 999
 
 RECEIPT_COLUMNS = receipt_codec.NAMES
 encode_receipt = receipt_codec.receipt_params
+receipt_row = receipt_codec.receipt_row  # the same values as a tuple, in `RECEIPT_COLUMNS` order
 decode_receipt = receipt_codec.read_receipt  # from the values of `READ_COLUMNS`
 READ_COLUMNS = receipt_codec.READ_COLUMNS
 

@@ -6,24 +6,27 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.store import schema
-from coffeeshop.store.codec import chunks, encode_key, utcnow
+from coffeeshop.store.codec import encode_key, utcnow
+from coffeeshop.store.statements import Statements
 
 
 def write(
-    conn: Connection, source: str, clear: Collection[str], add: Sequence[QuarantineEntry]
+    conn: Connection,
+    stmts: Statements,
+    source: str,
+    clear: Collection[str],
+    add: Sequence[QuarantineEntry],
 ) -> bool:
     """Clear the entries of keys that are valid again and add the new ones; True when
     the quarantine changed (a valid receipt usually has no entry to clear)."""
     q = schema.quarantine
-    cleared = 0
-    if clear:
-        for chunk in chunks([encode_key(k) for k in clear]):
-            cleared += conn.execute(delete(q).where(q.c.key.in_(chunk))).rowcount
+    head = f"DELETE FROM {q.name} WHERE {stmts.quote('key')}"
+    cleared = stmts.count_in_keys(conn, head, [encode_key(k) for k in clear])
     if add:
         now = utcnow()
         conn.execute(insert(q), [entry_row(e, source, now) for e in add])

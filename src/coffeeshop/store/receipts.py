@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.plan import BatchPlan
@@ -14,35 +14,20 @@ from coffeeshop.store import literal_sql, schema
 from coffeeshop.store.codec import (
     READ_COLUMNS,
     RECEIPT_COLUMNS,
-    chunks,
     decode_receipt,
     encode_key,
-    encode_receipt,
     receipt_literal,
+    receipt_row,
 )
 from coffeeshop.store.statements import Statements
 
 
 def load(conn: Connection, stmts: Statements, keys: Iterable[str]) -> dict[str, Receipt]:
     """The stored receipts of `keys` (the ones there are)."""
-    table = schema.receipts
-    encoded = [encode_key(k) for k in keys]
-    if stmts.literal_rows:
-        q = stmts.engine.dialect.identifier_preparer.quote
-        names = ", ".join(q(c) for c in READ_COLUMNS)
-        head = f"SELECT {names} FROM cs_receipts WHERE {q('key')} IN "
-        results = (
-            conn.exec_driver_sql(f"{head}({values})")
-            for values in literal_sql.in_list(encoded, limit=stmts.limit(conn))
-        )
-    else:
-        columns = [table.c[name] for name in READ_COLUMNS]
-        results = (
-            conn.execute(select(*columns).where(table.c.key.in_(chunk)))
-            for chunk in chunks(encoded)
-        )
+    names = ", ".join(stmts.quote(c) for c in READ_COLUMNS)
+    head = f"SELECT {names} FROM {schema.receipts.name} WHERE {stmts.quote('key')}"
     found: dict[str, Receipt] = {}
-    for result in results:
+    for result in stmts.in_keys(conn, head, [encode_key(k) for k in keys]):
         for row in result:
             receipt = decode_receipt(row)
             found[receipt.key] = receipt
@@ -53,8 +38,8 @@ def write(conn: Connection, stmts: Statements, plan: BatchPlan) -> None:
     """Delete the plan's deleted keys and upsert its receipts."""
     table = schema.receipts
     if plan.deletes:
-        for chunk in chunks([encode_key(k) for k in plan.deletes]):
-            conn.execute(delete(table).where(table.c.key.in_(chunk)))
+        head = f"DELETE FROM {table.name} WHERE {stmts.quote('key')}"
+        stmts.count_in_keys(conn, head, [encode_key(k) for k in plan.deletes])
     if plan.upserts:
         stmt = stmts.upsert(table, ("key",), set_=RECEIPT_COLUMNS[1:])
         bulk = stmts.compile(stmt)
@@ -65,8 +50,8 @@ def write(conn: Connection, stmts: Statements, plan: BatchPlan) -> None:
                 limit=stmts.limit(conn),
             )
         else:
-            rows = [encode_receipt(r, rid) for r, rid in plan.upserts.values()]
-            stmts.execute_many(conn, stmt, rows)
+            rows = [receipt_row(r, rid) for r, rid in plan.upserts.values()]
+            stmts.execute_rows(conn, stmt, RECEIPT_COLUMNS, rows)
 
 
 def iterate(engine: Engine, batch_size: int = 5000) -> Iterator[Receipt]:

@@ -1,16 +1,71 @@
 """Statements a store sends, compiled once per store: its dialect's upserts, and rows handed
-straight to the driver (as multi-row literals where the dialect sends those)."""
+straight to the driver (as multi-row literals where the dialect sends those, by COPY on
+PostgreSQL), and statements over a list of keys (`in_keys`)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from coffeeshop.errors import ConfigError
 from coffeeshop.store import literal_sql
+from coffeeshop.store.codec import CHUNK
 from coffeeshop.store.dialects import Dialect
+
+# INSERT … VALUES (…) [ON CONFLICT …]: the VALUES list ends where the conflict clause starts.
+_VALUES = re.compile(r"(?s)\A(\s*INSERT\b.+?)\bVALUES\s*\(.*?\)(\s+ON\s+CONFLICT\b.*|\s*)\Z", re.I)
+
+
+class CopyInsert:
+    """PostgreSQL: a batch's rows `COPY`'d into a temporary table shaped like the target
+    (made once per session, emptied at each commit), then moved by one `INSERT … SELECT …
+    [ON CONFLICT …]` from SQLAlchemy's compiled statement. psycopg writes COPY rows in C:
+    its executemany sends a statement per row and dumps each value in Python, arrays escape
+    each text in Python. The rows of one call must have distinct keys (`ON CONFLICT DO
+    UPDATE` touches a row once per statement): a plan's rows are keyed by a dict."""
+
+    def __init__(self, compiled_sql: str, table: str, columns: Sequence[str], quote: Any) -> None:
+        match = _VALUES.match(compiled_sql)
+        if match is None:
+            raise ValueError(f"not an INSERT … VALUES statement: {compiled_sql[:80]}")
+        head, tail = match.groups()
+        names = ", ".join(quote(c) for c in columns)
+        temp = quote(f"cs_copy_{table}")
+        self.create = (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} (LIKE {quote(table)}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        self.copy = f"COPY {temp} ({names}) FROM STDIN"
+        self.move = f"{head}SELECT {names} FROM {temp}{tail}"
+        self.columns = tuple(columns)
+
+    def execute(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """`rows` as tuples in `self.columns` order. A driver error leaves as SQLAlchemy's
+        `DBAPIError` (as from `exec_driver_sql`), so it is mapped and retried like any."""
+        if not rows:
+            return
+        conn.exec_driver_sql(self.create)
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a connection inside a transaction is checked out
+        try:
+            with driver.cursor() as cursor, cursor.copy(self.copy) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                self.copy,
+                None,
+                exc,
+                conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=bool(driver.closed),
+                dialect=conn.dialect,
+            ) from exc
+        conn.exec_driver_sql(self.move)
 
 
 class Statements:
@@ -20,10 +75,16 @@ class Statements:
         self.engine = engine
         self.dialect = dialect
         self.literal_rows = dialect.literal_rows
+        # Rows by COPY (`CopyInsert`), keys as one array (`in_keys`): with psycopg (3).
+        self.arrays = dialect.array_rows and engine.dialect.driver == "psycopg"
         self.safe_url = safe_url
         self._upserts: dict[Any, Any] = {}
         self._compiled: dict[int, Any] = {}
         self._statement_limit: int | None = None  # literal rows: from max_allowed_packet
+        preparer = engine.dialect.identifier_preparer
+        self.quote = preparer.quote
+        self._marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._markers: dict[int, str] = {}  # `IN (…)` lists of parameters, by length
 
     def upsert(
         self,
@@ -62,13 +123,16 @@ class Statements:
         return self._statement_limit
 
     def compile(self, stmt: Any) -> Any:
-        """Compile once per statement: a `BulkInsert` for literal-row upserts, else
-        (sql, order)."""
+        """Compile once per statement: a `BulkInsert` for literal-row upserts, an
+        `CopyInsert` for inserts on PostgreSQL, else (sql, order)."""
         cached = self._compiled.get(id(stmt))
         if cached is None:
             compiled = stmt.compile(dialect=self.engine.dialect)
             if self.literal_rows and "DUPLICATE" in str(compiled):
                 cached = literal_sql.BulkInsert(str(compiled), list(compiled.params))
+            elif self.arrays and _VALUES.match(str(compiled)):
+                columns = list(compiled.params)
+                cached = CopyInsert(str(compiled), stmt.table.name, columns, self.quote)
             else:
                 order = tuple(compiled.positiontup or ()) if compiled.positional else None
                 cached = (str(compiled), order)
@@ -87,8 +151,49 @@ class Statements:
         if isinstance(cached, literal_sql.BulkInsert):
             cached.execute(conn, rows, limit=self.limit(conn))
             return
+        if isinstance(cached, CopyInsert):
+            cached.execute(conn, [tuple(row[name] for name in cached.columns) for row in rows])
+            return
         sql, order = cached
         if order is not None:
             conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
         else:
             conn.exec_driver_sql(sql, rows)
+
+    def execute_rows(
+        self, conn: Connection, stmt: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """`execute_many` for rows as tuples in `columns` order (no dict per row): they go to
+        the driver as they are where the compiled statement takes them in that order."""
+        cached = self.compile(stmt)
+        if isinstance(cached, CopyInsert) and cached.columns == columns:
+            cached.execute(conn, rows)
+            return
+        if isinstance(cached, tuple) and cached[1] == columns:
+            conn.exec_driver_sql(cached[0], rows)
+            return
+        self.execute_many(conn, stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+
+    def in_keys(self, conn: Connection, head: str, keys: Sequence[bytes]) -> Iterator[Any]:
+        """The results of `head` (a statement ending in a column, like `DELETE FROM t WHERE
+        k`) for the values `keys`: `head = ANY(%s)` with one array on PostgreSQL, `head IN
+        (X'…', …)` as literals on MySQL/MariaDB, else `head IN (?, …)` in chunks of `CHUNK`
+        parameters, each statement's text built once per length."""
+        if not keys:
+            return
+        if self.arrays:
+            yield conn.exec_driver_sql(f"{head} = ANY({self._marker})", (list(keys),))
+        elif self.literal_rows:
+            for values in literal_sql.in_list(keys, limit=self.limit(conn)):
+                yield conn.exec_driver_sql(f"{head} IN ({values})")
+        else:
+            for start in range(0, len(keys), CHUNK):
+                chunk = tuple(keys[start : start + CHUNK])
+                markers = self._markers.get(len(chunk))
+                if markers is None:
+                    markers = self._markers[len(chunk)] = ",".join([self._marker] * len(chunk))
+                yield conn.exec_driver_sql(f"{head} IN ({markers})", chunk)
+
+    def count_in_keys(self, conn: Connection, head: str, keys: Sequence[bytes]) -> int:
+        """`in_keys` for a statement that changes rows: how many it changed."""
+        return sum(result.rowcount for result in self.in_keys(conn, head, keys))

@@ -32,6 +32,7 @@ class Dialect(ABC):
     async_drivers: ClassVar[tuple[str, ...]] = ()  # drivers the API swaps for `async_driver`
     async_driver: ClassVar[str]  # full drivername of the async engine the API uses
     literal_rows: ClassVar[bool] = False  # multi-row statements of literals (see literal_sql)
+    array_rows: ClassVar[bool] = False  # rows by COPY, key lists as arrays (`statements`)
     local_file: ClassVar[bool] = False  # one local file, opened by path (no server)
     file_lock: ClassVar[bool] = False  # the writer lock is a lock on the database file
     # Bulk loads (`store.bulk`): from a file the client sends (LOAD DATA LOCAL INFILE), or

@@ -46,6 +46,7 @@ class PostgreSQL(Dialect):
     )
     commit_after_session_setup = True
     bulk_copy = True  # COPY … FROM STDIN, through psycopg (3)
+    array_rows = True  # rows by COPY and INSERT … SELECT, key = ANY(array)
 
     def normalize(self, url: URL) -> URL:
         if "+" not in url.drivername:
