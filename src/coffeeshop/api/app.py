@@ -125,6 +125,7 @@ def _lifespan(
             api_settings.api_refresh,
             "; bearer token required" if state.auth.required else "",
         )
+        await state.watcher.start_wakeup()  # before the first read: no commit is missed
         await state.watcher.refresh()
         state.watcher.start()
         if freeze_gc:

@@ -33,6 +33,7 @@ from coffeeshop.api.render import dumps
 from coffeeshop.api.settings import ApiSettings
 from coffeeshop.api.tables_csv import MEDIA_TYPE as CSV_MEDIA_TYPE
 from coffeeshop.api.tables_csv import columns_of, dumps_csv, wants_csv
+from coffeeshop.api.wakeup import wakeup_for
 from coffeeshop.api.watcher import VersionWatcher
 
 Read = Callable[[AsyncConnection], Awaitable[Any]]
@@ -44,7 +45,9 @@ class ApiState:
         self.settings = settings
         self.database = database
         self.cache = ResponseCache()
-        self.watcher = VersionWatcher(database, self.cache, interval=settings.api_refresh)
+        self.watcher = VersionWatcher(
+            database, self.cache, interval=settings.api_refresh, wakeup=wakeup_for(database.url)
+        )
         self.auth = BearerAuth(settings.token)
         self.metrics = Metrics()
         self.streams = StreamSlots(settings.api_max_streams)
