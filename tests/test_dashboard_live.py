@@ -26,8 +26,14 @@ VERSION_SHOWN = (
 )
 
 
-def data_version(server: LiveServer, page: Any) -> int:
-    return int(page.evaluate("async () => (await (await fetch('pipeline')).json()).data_version"))
+def follows_a_commit(page: Any, data: tuple[str, Path], *, seed: int, push: str) -> None:
+    """New receipts are committed; the page shows their data version, in the push state
+    `push` ("live" or "off") before and after."""
+    page.wait_for_function(PUSH_IS, arg=push, timeout=SLOW_MS)
+    before = page.evaluate("async () => (await (await fetch('pipeline')).json()).data_version")
+    append_live_receipts(data[0], data[1], 50, seed=seed)
+    page.wait_for_function(VERSION_SHOWN, arg=int(before) + 1, timeout=SLOW_MS)
+    assert page.evaluate("document.documentElement.dataset.push") == push
 
 
 def test_the_page_goes_live_on_the_stream_and_follows_a_commit(
@@ -38,11 +44,7 @@ def test_the_page_goes_live_on_the_stream_and_follows_a_commit(
         page, problems = open_page(browser, live.base)
         page.goto(f"{live.base}/")
         page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
-        page.wait_for_function(PUSH_IS, arg="live", timeout=SLOW_MS)
-        before = data_version(live, page)
-        append_live_receipts(history[0], history[1], 50, seed=21)
-        page.wait_for_function(VERSION_SHOWN, arg=before + 1, timeout=SLOW_MS)
-        assert page.evaluate("document.documentElement.dataset.push") == "live"
+        follows_a_commit(page, history, seed=21, push="live")
         assert sum(url.endswith("/events") for url in problems.requests) == 1  # never reopened
         assert problems.seen == []
         assert problems.foreign == []
@@ -58,11 +60,7 @@ def test_without_the_stream_the_page_polls_and_still_follows(
         page.route("**/events", lambda route: route.abort())  # a proxy that refuses streams
         page.goto(f"{live.base}/")
         page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
-        page.wait_for_function(PUSH_IS, arg="off", timeout=SLOW_MS)
-        before = data_version(live, page)
-        append_live_receipts(history[0], history[1], 50, seed=22)
-        page.wait_for_function(VERSION_SHOWN, arg=before + 1, timeout=SLOW_MS)
-        assert page.evaluate("document.documentElement.dataset.push") == "off"
+        follows_a_commit(page, history, seed=22, push="off")
         page.close()
 
 
@@ -76,10 +74,7 @@ def test_the_page_takes_the_stream_again_when_the_server_comes_back(
         page.goto(f"{first.base}/")
         page.wait_for_function(PUSH_IS, arg="live", timeout=SLOW_MS)
     page.wait_for_function(PUSH_IS, arg="off", timeout=SLOW_MS)
-    with LiveServer(history[0], port=port) as again:
-        page.wait_for_function(PUSH_IS, arg="live", timeout=SLOW_MS)
-        before = data_version(again, page)
-        append_live_receipts(history[0], history[1], 50, seed=23)
-        page.wait_for_function(VERSION_SHOWN, arg=before + 1, timeout=SLOW_MS)
+    with LiveServer(history[0], port=port):
+        follows_a_commit(page, history, seed=23, push="live")
         assert "offline" not in text(page, "#freshness")
         page.close()

@@ -946,9 +946,9 @@ def follow_until(source: JsonlSource, limits: BatchLimits, count: int, write: An
     return received
 
 
-def test_follow_is_woken_by_inotify_not_by_its_poll_interval(path: Path) -> None:
-    """With a poll interval of ten minutes, only the operating system's word can bring the
-    appended line within the watchdog's minute."""
+def follow_an_append(path: Path, limits: BatchLimits) -> tuple[list[Event], bool]:
+    """Line 1, then line 2 appended once the follower waits: the events it gave, and
+    whether it had an inotify watch."""
     path.write_bytes(line(1))
 
     def writer() -> None:
@@ -957,25 +957,23 @@ def test_follow_is_woken_by_inotify_not_by_its_poll_interval(path: Path) -> None
 
     with JsonlSource(path) as source:
         source.open(None)
-        received = follow_until(source, BatchLimits(poll_interval=600), 2, writer)
-    assert keys(received) == ["int:1", "int:2"]
+        received = follow_until(source, limits, 2, writer)
+        return received, source._watch is not None
+
+
+def test_follow_is_woken_by_inotify_not_by_its_poll_interval(path: Path) -> None:
+    """With a poll interval of ten minutes, only the operating system's word can bring the
+    appended line within the watchdog's minute."""
+    received, watched = follow_an_append(path, BatchLimits(poll_interval=600))
+    assert keys(received) == ["int:1", "int:2"] and watched
 
 
 def test_follow_polls_where_inotify_cannot_be_had(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("coffeeshop.sources.jsonl.FileWatch.open", lambda *a, **k: None)
-    path.write_bytes(line(1))
-
-    def writer() -> None:
-        with path.open("ab") as file:
-            file.write(line(2))
-
-    with JsonlSource(path) as source:
-        source.open(None)
-        received = follow_until(source, BatchLimits(poll_interval=0.01), 2, writer)
-        assert source._watch is None
-    assert keys(received) == ["int:1", "int:2"]
+    received, watched = follow_an_append(path, BatchLimits(poll_interval=0.01))
+    assert keys(received) == ["int:1", "int:2"] and not watched
 
 
 @pytest.mark.parametrize("inotify", [True, False])
