@@ -30,8 +30,9 @@ class EventReader:
     def __init__(self, response: httpx.Response) -> None:
         self.lines = response.iter_lines()
 
-    def next_event(self) -> dict[str, str]:
-        """The next event's fields (comment lines skipped: the heartbeat)."""
+    def next_event(self, until: float | None = None) -> dict[str, str]:
+        """The next event's fields (comment lines skipped: the heartbeat); with `until` (a
+        `time.monotonic()`), fails at the first heartbeat after it."""
         fields: dict[str, str] = {}
         for line in self.lines:
             if not line:
@@ -39,14 +40,15 @@ class EventReader:
                     return fields
                 continue
             if line.startswith(":"):
+                assert until is None or time.monotonic() < until, "no event by the deadline"
                 continue
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")
         raise AssertionError(f"the stream ended; last fields {fields}")
 
-    def next_version(self) -> int:
+    def next_version(self, until: float | None = None) -> int:
         while True:
-            event = self.next_event()
+            event = self.next_event(until)
             if event.get("event") == "version":
                 assert event["id"] == str(json.loads(event["data"])["data_version"])
                 return int(event["id"])

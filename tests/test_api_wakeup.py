@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from test_api_events import EventReader, sell
+from test_api_events import EventReader, client, sell
 from test_api_serve import Server
 from test_api_support import fill
 
@@ -26,7 +25,7 @@ from coffeeshop.store.signal import signal_path
 # The API re-reads the version only every minute unless told: a commit that reaches an open
 # stream well within that minute was pushed.
 POLL_EVERY = "60"
-PUSH_DEADLINE = 40.0
+PUSH_DEADLINE = 30.0  # (+ up to one 15 s heartbeat: under POLL_EVERY)
 
 
 def test_a_commit_reaches_the_stream_by_the_writer_signal_not_by_polling(
@@ -38,20 +37,13 @@ def test_a_commit_reaches_the_stream_by_the_writer_signal_not_by_polling(
     server = Server(tmp_path, "--db", db_url)
     try:
         server.wait_until_up()
-        # A read waits at most PUSH_DEADLINE: a commit seen within it was pushed (polling
-        # would take POLL_EVERY seconds).
-        with (
-            httpx.Client(
-                base_url=f"http://127.0.0.1:{server.port}",
-                headers={"Authorization": "Bearer t"},
-                timeout=PUSH_DEADLINE,
-            ) as http,
-            http.stream("GET", "/events") as response,
-        ):
+        with client(server.port, token="t") as http, http.stream("GET", "/events") as response:
             reader = EventReader(response)
             first = reader.next_version()
             sell(db_url, tmp_path, 1)
-            assert reader.next_version() > first
+            # The new version by the deadline (checked at each 15 s heartbeat) was pushed:
+            # polling would take POLL_EVERY seconds.
+            assert reader.next_version(until=time.monotonic() + PUSH_DEADLINE) > first
         assert server.stop()
     finally:
         if server.process.poll() is None:
