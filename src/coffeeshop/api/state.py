@@ -1,4 +1,5 @@
-"""What one running app holds: settings, database, cache, watcher, token check, metrics.
+"""What one running app holds: settings, database, cache, watcher, token check, metrics,
+open event streams.
 
 `ApiState.cached` is how a data endpoint answers: from the cache while the data version is
 unchanged, else by reading (data version and rows in one snapshot), rendering and storing.
@@ -25,12 +26,14 @@ from coffeeshop.api.cache import (
     make_entry,
 )
 from coffeeshop.api.database import ReadOnlyDatabase
+from coffeeshop.api.events import StreamSlots
 from coffeeshop.api.metrics import Metrics
 from coffeeshop.api.params import Params
 from coffeeshop.api.render import dumps
 from coffeeshop.api.settings import ApiSettings
 from coffeeshop.api.tables_csv import MEDIA_TYPE as CSV_MEDIA_TYPE
 from coffeeshop.api.tables_csv import columns_of, dumps_csv, wants_csv
+from coffeeshop.api.wakeup import wakeup_for
 from coffeeshop.api.watcher import VersionWatcher
 
 Read = Callable[[AsyncConnection], Awaitable[Any]]
@@ -42,9 +45,12 @@ class ApiState:
         self.settings = settings
         self.database = database
         self.cache = ResponseCache()
-        self.watcher = VersionWatcher(database, self.cache, interval=settings.api_refresh)
+        self.watcher = VersionWatcher(
+            database, self.cache, interval=settings.api_refresh, wakeup=wakeup_for(database.url)
+        )
         self.auth = BearerAuth(settings.token)
         self.metrics = Metrics()
+        self.streams = StreamSlots(settings.api_max_streams)
 
     async def cached(
         self, request: Request, key: Key, read: Read, *, variant: str = "", alias: bool = True

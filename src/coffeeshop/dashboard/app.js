@@ -1,6 +1,8 @@
 // Coffeeshop Analytics: the live dashboard.
 //
-// Every POLL_MS the page asks the API for the pipeline state (one small request). Only when
+// Every POLL_MS the page asks the API for the pipeline state (one small request); while the
+// event stream of live.js delivers, the data version is pushed and the page asks only when it
+// moves (and every LIVE_POLL_MS for the freshness line). Only when
 // the data version moved, a filter changed or the hour turned does it ask for the panels,
 // each with If-None-Match, so an unchanged table costs a 304 and no database read. When the
 // API cannot be reached the polls back off (1 s, 2 s, 4 s … 30 s); when the server answers
@@ -11,6 +13,7 @@
 (() => {
   const POLL_MS = 500;
   const HIDDEN_POLL_MS = 5000; // a background tab polls slowly
+  const LIVE_POLL_MS = 15000; // while /events pushes the data version
   const BACKOFF_FIRST_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const COMPARE_EVERY_MS = 60000; // "today so far" moves with the clock, not only with data
@@ -62,6 +65,9 @@
     failures: 0,
     locked: false,
     timer: 0,
+    live: null, // the event stream (live.js), when the page has it
+    polling: false, // a poll is running
+    again: false, // the version moved during that poll: poll again when it ends
     heat: { store: null, hour: null },
     stores: [],
     months: [],
@@ -97,6 +103,7 @@
     state.held = {};
     state.shown = {};
     state.version = null;
+    if (state.live) state.live.restart();
     schedule(0);
   }
 
@@ -216,6 +223,8 @@
   }
 
   async function poll() {
+    state.polling = true;
+    state.again = false;
     try {
       if (!state.displayAt) await loadDisplay(); // the API was away at the start
       const pipeline = await fetchJSON("pipeline");
@@ -226,13 +235,16 @@
       const key = JSON.stringify(paths);
       const clock = performance.now() - state.comparedAt > COMPARE_EVERY_MS;
       if (version !== state.version || key !== state.panelsKey || clock) {
+        const asked = JSON.stringify(filters());
         await refreshPanels(paths, version !== state.version || key !== state.panelsKey);
         state.version = version;
-        state.panelsKey = JSON.stringify(endpoints()); // the quarantine offset may have moved
+        // The quarantine offset may have moved; filters changed meanwhile are still to fetch.
+        state.panelsKey = JSON.stringify(filters()) === asked ? JSON.stringify(endpoints()) : key;
       }
       recovered();
+      if (state.live) state.live.answered();
       renderEngine();
-      schedule(document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+      schedule(document.hidden ? HIDDEN_POLL_MS : state.live?.isLive() ? LIVE_POLL_MS : POLL_MS);
     } catch (error) {
       if (error instanceof Unauthorized) {
         askForToken();
@@ -240,8 +252,21 @@
       }
       failed(error);
     } finally {
+      state.polling = false;
+      if (state.again && !state.problem) schedule(0);
       renderFreshness();
     }
+  }
+
+  // The event stream pushed a data version: poll now unless the page shows it already.
+  function onPushedVersion(version) {
+    if (version !== state.version && !state.locked && !state.problem) pollSoon();
+  }
+
+  // Poll now, or right after the poll that is running.
+  function pollSoon() {
+    if (state.polling) state.again = true;
+    else schedule(0);
   }
 
   async function refreshPanels(paths, all) {
@@ -816,7 +841,7 @@
   // -- start -----------------------------------------------------------------------------------
 
   function onFilters() {
-    schedule(0);
+    pollSoon(); // after a poll in flight, never beside it: its answer would be shown last
   }
 
   async function start() {
@@ -835,6 +860,13 @@
     });
     setInterval(renderFreshness, TICK_MS);
     schedule(0);
+    if (window.CoffeeshopLive) {
+      state.live = window.CoffeeshopLive.connect({
+        headers: (accept) => headers(accept),
+        onVersion: onPushedVersion,
+        onLive: (on) => on || state.problem || pollSoon(), // the stream broke: poll as before
+      });
+    }
   }
 
   start();

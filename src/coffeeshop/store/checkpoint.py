@@ -11,7 +11,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from coffeeshop.errors import CheckpointMoved
-from coffeeshop.store import schema
+from coffeeshop.store import schema, signal
 from coffeeshop.store.codec import utcnow
 
 
@@ -107,10 +107,12 @@ def load_all(conn: Connection) -> list[Checkpoint]:
 
 
 def bump_data_version(conn: Connection) -> None:
-    """The public tables changed: readers' caches are stale."""
+    """The public tables changed: readers' caches are stale (and are told so at commit,
+    `store.signal`)."""
     st = schema.state
     conn.execute(
         update(st)
         .where(st.c.id == 1)
         .values(data_version=st.c.data_version + 1, changed_at=utcnow())
     )
+    signal.announce(conn)

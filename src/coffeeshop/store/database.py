@@ -21,7 +21,17 @@ from coffeeshop.core.recompute import Tables
 from coffeeshop.core.replay import Replay, replay_of
 from coffeeshop.errors import CheckpointMoved, DatabaseMissing, StoreError, WriterBusy
 from coffeeshop.redact import mask_url, secrets_of
-from coffeeshop.store import access, apply, checkpoint, errors, ownership, receipts, schema, tables
+from coffeeshop.store import (
+    access,
+    apply,
+    checkpoint,
+    errors,
+    ownership,
+    receipts,
+    schema,
+    signal,
+    tables,
+)
 from coffeeshop.store.apply import BatchResult, CatchUp
 from coffeeshop.store.checkpoint import Checkpoint
 from coffeeshop.store.dialects import dialect_of
@@ -64,6 +74,8 @@ class Store:
             self.url, self.safe_url, read_only=self.read_only, bulk_load=self.bulk_load
         )
         self.writer = self.engine.execution_options(coffeeshop_write=True)
+        if not read_only:
+            signal.install(self.engine, self.url)  # readers learn of each commit
         self.statements = Statements(self.engine, self.dialect, self.safe_url)
         self._lock: WriterLock | None = None
 
