@@ -18,6 +18,10 @@
   const TOP_PRODUCTS = 10;
   const RECENT_QUARANTINE = 8;
   const MONTHS_SHOWN = 3; // without a month filter
+  // A change in % needs this many receipts on each side. A count of n receipts varies by
+  // about 1/sqrt(n) from chance alone (18 % at 30): below it, right after midnight or in a
+  // quiet store, the percentage says nothing and would read ▲ +14,793 % or ▼ −99.9 %.
+  const MIN_COMPARED_RECEIPTS = 30;
   const TOKEN_KEY = "coffeeshop.token";
 
   const COLORS = {
@@ -37,6 +41,9 @@
   const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
   const monthName = new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
   const dayName = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  const clockTime = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC",
+  });
   const shortDay = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
 
   class Unauthorized extends Error {}
@@ -155,11 +162,18 @@
     return parts.length ? `?${parts.join("&")}` : "";
   }
 
-  function today() {
-    // The API's "today" (COFFEESHOP_TIMEZONE), advanced by the time since /display answered.
+  // The wall clock of the shops' zone (COFFEESHOP_TIMEZONE, from /display), advanced by the
+  // time since /display answered: never the browser's own zone. `date` is that wall-clock
+  // time written as if it were UTC, so UTC getters and formatters read it unchanged.
+  function clock() {
     const now = state.display.now ? Date.parse(`${state.display.now}Z`) : Date.now();
     const moved = state.displayAt ? performance.now() - state.displayAt : 0;
-    return new Date(now + moved).toISOString().slice(0, 10);
+    const date = new Date(now + moved);
+    return { date, day: date.getUTCDate(), hour: date.getUTCHours(), iso: date.toISOString() };
+  }
+
+  function today() {
+    return clock().iso.slice(0, 10);
   }
 
   function addDays(day, n) {
@@ -354,7 +368,13 @@
     return left >= 1.5 ? `retrying in ${Math.round(left)} s` : "retrying…";
   }
 
+  function renderClock() {
+    if (!state.displayAt) return;
+    setText($("clock"), `${clockTime.format(clock().date)} · ${state.display.timezone}`);
+  }
+
   function renderFreshness() {
+    renderClock();
     if (state.locked) return;
     if (state.problem === "unavailable") {
       setStatus("unavailable", `server up, database unavailable: ${state.problemText} · ${retryText()}`);
@@ -388,8 +408,19 @@
     );
   }
 
-  function change(element, now, before) {
-    element.classList.remove("up", "down");
+  // The change from `before` to `now` in %, or "too few receipts" when either side counts
+  // fewer than MIN_COMPARED_RECEIPTS (`receipts`: [now, before]).
+  function change(element, now, before, receipts) {
+    element.classList.remove("up", "down", "few");
+    const fewest = Math.min(...receipts);
+    if (fewest < MIN_COMPARED_RECEIPTS) {
+      setText(element, "too few receipts to compare");
+      element.classList.add("few");
+      element.title = `${integer.format(receipts[0])} receipts against ${integer.format(receipts[1])}: ` +
+        `a change is shown from ${MIN_COMPARED_RECEIPTS} receipts on each side`;
+      return;
+    }
+    element.title = "";
     if (!(before > 0)) {
       setText(element, "–");
       return;
@@ -406,37 +437,46 @@
   function renderComparison() {
     const rows = Object.fromEntries((state.bodies.comparison ?? []).map((r) => [r.period, r]));
     const { today: t, same_day_last_week: tl, week_to_date: w, same_period_last_week: wl } = rows;
-    if (!t || !w) return;
+    if (!t || !tl || !w || !wl) return; // an answer from an older API: keep what is shown
     const day = (d) => dayName.format(new Date(`${d}T00:00:00Z`));
     setText($("kpi-today"), state.money.format(t.sales));
-    change($("kpi-today-change"), t.sales, tl.sales);
+    const daily = [t.receipts, tl.receipts];
+    const week = [w.receipts, wl.receipts];
+    change($("kpi-today-change"), t.sales, tl.sales, daily);
     setText($("kpi-today-note"), `until ${hourEnd(t.until_hour)} vs ${day(tl.last_day)} until ${hourEnd(tl.until_hour)}`);
     setText($("kpi-week"), state.money.format(w.sales));
-    change($("kpi-week-change"), w.sales, wl.sales);
+    change($("kpi-week-change"), w.sales, wl.sales, week);
     const span = (p) =>
       `${p.first_day === p.last_day ? "" : `${day(p.first_day)} – `}${day(p.last_day)} until ${hourEnd(p.until_hour)}`;
     setText($("kpi-week-note"), `vs ${state.money.format(wl.sales)}, ${span(wl)}`);
     setText($("kpi-receipts"), integer.format(w.receipts));
-    change($("kpi-receipts-change"), w.receipts, wl.receipts);
+    change($("kpi-receipts-change"), w.receipts, wl.receipts, week);
     setText($("kpi-receipts-note"), `vs ${integer.format(wl.receipts)} the same days of last week`);
     setText($("kpi-spend"), state.money.format(w.spend_per_rcpt));
-    change($("kpi-spend-change"), w.spend_per_rcpt, wl.spend_per_rcpt);
+    change($("kpi-spend-change"), w.spend_per_rcpt, wl.spend_per_rcpt, week);
     setText($("kpi-spend-note"), `per receipt this week, vs ${state.money.format(wl.spend_per_rcpt)}`);
     setText($("kpi-items"), decimal.format(w.items_per_rcpt));
-    change($("kpi-items-change"), w.items_per_rcpt, wl.items_per_rcpt);
+    change($("kpi-items-change"), w.items_per_rcpt, wl.items_per_rcpt, week);
     setText($("kpi-items-note"), `units this week, vs ${decimal.format(wl.items_per_rcpt)}`);
   }
 
+  // Today is not over: its point is labelled "so far" and reached by a dashed line, so a
+  // low last point reads as a day in progress, not as a collapse.
   function renderTrend() {
     const rows = state.bodies.trend ?? [];
     const f = filters();
     const scope = f.store ? storeName(f.store) : "all stores";
-    const first = rows.length ? shortDay.format(new Date(`${rows[0].day}T00:00:00Z`)) : "";
-    const last = rows.length ? shortDay.format(new Date(`${rows.at(-1).day}T00:00:00Z`)) : "";
-    setText($("trend-note"), rows.length ? `${scope}, ${first} – ${last}` : `${scope}: no receipts in these days`);
+    const label = (day) => shortDay.format(new Date(`${day}T00:00:00Z`));
+    const partial = rows.length > 0 && rows.at(-1).day === today();
+    const first = rows.length ? label(rows[0].day) : "";
+    const last = rows.length ? label(rows.at(-1).day) : "";
+    const sofar = partial ? ` (today so far, until ${hourEnd(clock().hour)})` : "";
+    setText($("trend-note"), rows.length ? `${scope}, ${first} – ${last}${sofar}` : `${scope}: no receipts in these days`);
+    const lastIndex = rows.length - 1;
+    const isPartial = (i) => partial && i === lastIndex;
     updateChart(
       charts.trend,
-      rows.map((r) => shortDay.format(new Date(`${r.day}T00:00:00Z`))),
+      rows.map((r, i) => (isPartial(i) ? `${label(r.day)} (so far)` : label(r.day))),
       [
         {
           label: "Sales",
@@ -445,7 +485,9 @@
           backgroundColor: "rgba(184, 118, 58, 0.18)",
           fill: true,
           tension: 0.25,
-          pointRadius: rows.length > 40 ? 0 : 2,
+          pointRadius: (c) => (isPartial(c.dataIndex) ? 4 : rows.length > 40 ? 0 : 2),
+          pointStyle: (c) => (isPartial(c.dataIndex) ? "rectRot" : "circle"),
+          segment: { borderDash: (c) => (isPartial(c.p1DataIndex) ? [5, 4] : undefined) },
         },
       ],
     );
@@ -460,18 +502,25 @@
     const stores = [...new Set(rows.map((r) => r.store_id))].sort((a, b) => a - b);
     const sales = new Map(rows.map((r) => [`${r.month}|${r.store_id}`, r.sales]));
     const palette = months.length <= MONTH_COLORS.length ? MONTH_COLORS.slice(-months.length) : null;
+    const current = today().slice(0, 7);
     const datasets = months.map((month, i) => ({
-      label: monthLabel(month),
+      label: month === current ? `${monthLabel(month)} so far` : monthLabel(month),
       data: stores.map((store) => sales.get(`${month}|${store}`) ?? 0),
       backgroundColor: palette ? palette[i] : mix(COLORS.foam, COLORS.espresso, 0.25 + (0.75 * i) / Math.max(1, months.length - 1)),
       borderRadius: 3,
       maxBarThickness: 28,
     }));
+    const sofar = months.at(-1) === current ? `, ${monthLabel(current)} so far (to the ${ordinal(clock().day)})` : "";
     setText(
       $("monthly-note"),
-      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}` : "no sales in these months",
+      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}${sofar}` : "no sales in these months",
     );
     updateChart(charts.monthly, stores.map(storeName), datasets);
+  }
+
+  function ordinal(n) {
+    const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+    return `${n}${suffix}`;
   }
 
   function monthLabel(month) {
@@ -654,12 +703,13 @@
     const body = rows.map((q) => {
       const link = el("a", "raw", "raw text", { href: rawHref(q), target: "_blank", rel: "noopener" });
       const preview = el("code", "", q.raw.length > 60 ? `${q.raw.slice(0, 60)}…` : q.raw);
+      // Roles kept explicit: on a phone the rows are restyled as blocks (app.css).
       return el("tr", "", [
-        el("td", "id", String(q.id)),
-        el("td", "reason", q.reason),
-        el("td", "where", `${q.position}`, { title: q.source }),
-        el("td", "input", [preview, el("br", "", ""), link]),
-      ]);
+        el("td", "id", String(q.id), { role: "cell" }),
+        el("td", "reason", q.reason, { role: "cell" }),
+        el("td", "where", `${q.position}`, { title: q.source, role: "cell" }),
+        el("td", "input", [preview, el("br", "", ""), link], { role: "cell" }),
+      ], { role: "row" });
     });
     if (!rows.length) body.push(el("tr", "", [el("td", "empty", "Nothing quarantined.", { colspan: "4" })]));
     $("quarantine-table").tBodies[0].replaceChildren(...body);
@@ -789,7 +839,20 @@
           },
         },
         scales: {
-          x: { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } },
+          // Every store's name, each word on its own line (never skipped): twelve fit at 1440 px.
+          x: {
+            grid: { display: false },
+            ticks: {
+              autoSkip: false,
+              maxRotation: 90,
+              font: { size: 11 },
+              callback(value) {
+                const name = this.getLabelForValue(value);
+                // Wrapped only where there is room to stand upright (a phone tilts them).
+                return this.chart.width >= 600 && name.includes(" ") ? name.split(" ") : name;
+              },
+            },
+          },
           y: moneyAxis,
         },
       },
