@@ -36,6 +36,7 @@ from coffeeshop.api.routes import (
     metrics,
     pipeline,
     quarantine,
+    ranges,
     store_hours,
     tables,
 )
@@ -95,6 +96,7 @@ def create_app(
     for router in (
         tables.router,
         store_hours.router,
+        ranges.router,
         insights.router,
         insights.settings_router,
         quarantine.router,

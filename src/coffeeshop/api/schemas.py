@@ -161,3 +161,61 @@ class DisplaySettings(Row):
     store_names: dict[str, str] = Field(description="Store id -> name (COFFEESHOP_STORE_NAMES).")
     timezone: str = Field(description="The zone of 'today' (COFFEESHOP_TIMEZONE).")
     now: str = Field(description="The local time now in that zone, YYYY-MM-DDTHH:MM:SS.")
+
+
+class StoreDailyRow(Row):
+    day: dt.date = Field(description="The receipts' transactionDate.")
+    store_id: int
+    receipts: int = Field(ge=1, description="Current valid receipts of the store that day.")
+    sales: Money = Field(description="Their total_price, summed exactly.")
+    units: int = Field(description="Sum of product_quantity over their items.")
+
+
+class ItemSalesRow(Row):
+    product: str
+    units: int = Field(ge=1, description="Units sold in the range (days, hours, store).")
+
+
+class StoreWeekdayHourRow(Row):
+    store_id: int
+    weekday: int = Field(ge=1, le=7, description="ISO weekday: 1 = Monday … 7 = Sunday.")
+    hour: int = Field(ge=0, le=23, description="Hour of day (local time of the receipt).")
+    receipts: int = Field(ge=1, description="Receipts in that hour on those weekdays.")
+    days: int = Field(ge=1, description="How many such weekdays the range holds.")
+    average_receipts: Money = Field(description="receipts / days, half-up.")
+
+
+class MonthToDateRow(Row):
+    store_id: int
+    rank: int = Field(ge=1, description="By change_pct, largest first; no earlier sales last.")
+    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", description="YYYY-MM")
+    day_from: dt.date = Field(description="The month's 1st.")
+    day_to: dt.date = Field(description="Today, or the month's last day.")
+    so_far: bool = Field(description="The month is not over: its figures are partial.")
+    receipts: int
+    sales: Money
+    previous_day_from: dt.date = Field(description="The previous month's 1st.")
+    previous_day_to: dt.date = Field(description="The same day of the previous month.")
+    previous_receipts: int
+    previous_sales: Money
+    change: Money = Field(description="sales - previous_sales.")
+    change_pct: Money | None = Field(
+        description="change in percent of previous_sales, half-up; null without earlier sales."
+    )
+
+
+class DayCheckRow(Row):
+    store_id: int | None = Field(description="The store; null for all stores together.")
+    day: dt.date
+    so_far: bool = Field(description="The day is today (or later): its figures are partial.")
+    weeks: int = Field(description="Same weekdays compared (the weeks before the day).")
+    receipts: int
+    receipts_mean: Money
+    receipts_min: int
+    receipts_max: int
+    receipts_outside: bool = Field(description="receipts is below min or above max.")
+    sales: Money
+    sales_mean: Money
+    sales_min: Money
+    sales_max: Money
+    sales_outside: bool = Field(description="sales is below min or above max.")

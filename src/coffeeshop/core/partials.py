@@ -148,7 +148,7 @@ class Partial(Delta):
 
     quarantine: list[tuple[int, bytes, int, QuarantineEntry]] = field(default_factory=list)
 
-    def add_row(self, row: Row, items: Iterable[tuple[str, int]]) -> None:
+    def add_row(self, row: Row, items: tuple[tuple[str, int], ...]) -> None:
         store_id, day, hour, cents = _SUMMED(row)
         month = f"{day // 10000:04d}-{day // 100 % 100:02d}"
         self.add_groups(store_id, _date(day), month, hour, cents, items, +1)
@@ -201,6 +201,7 @@ class Partial(Delta):
                 k: (s.receipts, s.cents) for k, s in self.store_month.items() if s.receipts
             },
             store_hour={k: n for k, n in self.store_hour.items() if n},
+            **{group.name: self.groups.rows(group) for group in self.groups.groups},
         )
 
 

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.core.groups import GROUPS, Group, GroupSums
 from coffeeshop.core.receipt_codec import encode_lines
 from coffeeshop.core.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
 
@@ -98,6 +99,7 @@ class Delta:
     store_month: dict[tuple[str, int], Sales] = field(default_factory=dict)
     store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
     items: dict[str, int] = field(default_factory=dict)
+    groups: GroupSums = field(default_factory=GroupSums)  # the counted tables (core/groups.py)
 
     def add(self, receipt: Receipt, sign: int) -> None:
         self.add_groups(
@@ -117,11 +119,12 @@ class Delta:
         month: str,
         hour: int,
         cents: int,
-        lines: Iterable[tuple[str, int]],
+        lines: tuple[tuple[str, int], ...],
         sign: int,
     ) -> None:
         """One receipt's contribution to every group, `sign` times (the one definition of
         the groups: a batch's delta and a partitioned read's partial sums both add here)."""
+        whole = cents
         cents = sign * cents
         units = 0
         items = self.items
@@ -144,6 +147,7 @@ class Delta:
         sales.cents += cents
         hour_key = (store_id, hour)
         self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
+        self.groups.add(store_id, day, month, hour, whole, units, lines, sign)
 
     def include(self, other: Delta) -> None:
         """Add `other`'s changes to these (exact: integers only); `other` is not changed."""
@@ -154,6 +158,7 @@ class Delta:
         _add_sales(self.store_month, other.store_month)
         _add_counts(self.store_hour, other.store_hour)
         _add_counts(self.items, other.items)
+        self.groups.include(other.groups)
 
     def prune(self) -> Delta:
         """Drop entries that cancel out, so unchanged groups are not written."""
@@ -161,6 +166,7 @@ class Delta:
         self.store_month = {k: v for k, v in self.store_month.items() if v.receipts or v.cents}
         self.store_hour = {k: v for k, v in self.store_hour.items() if v}
         self.items = {k: v for k, v in self.items.items() if v}
+        self.groups.prune()
         return self
 
     @property
@@ -173,6 +179,7 @@ class Delta:
             or self.store_month
             or self.store_hour
             or self.items
+            or not self.groups.is_empty
         )
 
 
@@ -313,16 +320,20 @@ def _fold(events: Iterable[ParsedEvent]) -> _Fold:
     return _Fold(state, receipt_ids, quarantine, unkeyed, applied, quarantined, skipped)
 
 
-def plan_batch(events: Iterable[ParsedEvent], current: Mapping[str, Receipt]) -> BatchPlan:
+def plan_batch(
+    events: Iterable[ParsedEvent],
+    current: Mapping[str, Receipt],
+    groups: tuple[Group, ...] = GROUPS,
+) -> BatchPlan:
     """Fold `events` in order over `current` (the stored valid receipts they touch).
 
     A receipt's final state after the batch is a valid `Receipt` or nothing (deleted,
     never seen, or its latest version invalid). The delta is final minus initial, so
-    replays and duplicates change nothing.
+    replays and duplicates change nothing. `groups`: the counted tables it sums.
     """
     fold = _fold(events)
 
-    delta = Delta()
+    delta = Delta(groups=GroupSums(groups))
     upserts: dict[str, tuple[Receipt, str]] = {}
     deletes: set[str] = set()
     for key, final in fold.state.items():

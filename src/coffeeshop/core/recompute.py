@@ -35,6 +35,12 @@ class Tables:
     daily: dict[dt.date, tuple[int, int]] = field(default_factory=dict)  # (receipts, cents)
     store_month: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
+    # (day, store_id) -> (receipts, cents, units)
+    store_day: dict[tuple[dt.date, int], tuple[int, int, int]] = field(default_factory=dict)
+    # (day, store_id, hour) -> (receipts, cents)
+    store_day_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
+    # (day, store_id, hour, product) -> units
+    product_hour: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
 
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
@@ -43,7 +49,9 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
     monthly: dict[tuple[str, int], list[int]] = {}  # [receipts, cents]
     items: dict[str, int] = {}
     hours: dict[int, dict[int, int]] = {}
+    per_day = _PerDay()
     for receipt in receipts:
+        per_day.count(receipt)
         count += 1
         cents += receipt.cents
         day = daily.get(receipt.day)
@@ -82,7 +90,29 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
             for store_id, by_hour in hours.items()
             for hour, n in by_hour.items()
         },
+        store_day=per_day.by_day,
+        store_day_hour=per_day.by_hour,
+        product_hour=per_day.by_product,
     )
+
+
+@dataclass(slots=True)
+class _PerDay:
+    """Per store and day (receipts, cents, units), per store, day and hour (receipts, cents),
+    per product, store, day and hour (units): each receipt counted where it falls."""
+
+    by_day: dict[tuple[dt.date, int], tuple[int, int, int]] = field(default_factory=dict)
+    by_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
+    by_product: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
+
+    def count(self, r: Receipt) -> None:
+        n, c, u = self.by_day.get((r.day, r.store_id), (0, 0, 0))
+        self.by_day[(r.day, r.store_id)] = (n + 1, c + r.cents, u + sum(q for _, q in r.items))
+        n, c = self.by_hour.get((r.day, r.store_id, r.hour), (0, 0))
+        self.by_hour[(r.day, r.store_id, r.hour)] = (n + 1, c + r.cents)
+        for name, quantity in r.items:
+            where = (r.day, r.store_id, r.hour, name)
+            self.by_product[where] = self.by_product.get(where, 0) + quantity
 
 
 def summary_on(day: dt.date, tables: Tables) -> SummaryRow:

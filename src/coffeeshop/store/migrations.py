@@ -10,13 +10,18 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
+from coffeeshop.core.groups import PRODUCT_HOUR, STORE_DAY, STORE_DAY_HOUR, Group, GroupSums
+from coffeeshop.core.receipt_codec import READ_COLUMNS, read_receipt
 from coffeeshop.errors import StoreError
 from coffeeshop.store import schema
 from coffeeshop.store.dialects import dialect_named
+from coffeeshop.store.statements import Statements
+from coffeeshop.store.tables.counted import CountedTable
 
 log = logging.getLogger("coffeeshop.store")
 
@@ -107,11 +112,55 @@ def _v4_receipts_by_day(conn: Connection) -> None:
         schema.receipts_by_day.create(conn)
 
 
+def counted_tables(*groups: Group) -> Callable[[Connection], None]:
+    """A step that creates the counted tables of `groups` (`core/groups.py`) and fills them
+    from the stored receipts. Each is emptied first, so a step cut short (MySQL/MariaDB
+    commit DDL on their own) runs again whole."""
+
+    def step(conn: Connection) -> None:
+        existing = set(inspect(conn).get_table_names())
+        for group in groups:
+            table = schema.COUNTED[group.name]
+            if table.name in existing:
+                conn.execute(table.delete())
+            else:
+                table.create(conn)
+        fill_counted(conn, groups)
+
+    step.__doc__ = f"The counted tables {', '.join(g.table for g in groups)}, filled."
+    return step
+
+
+_FILL_PAGE = 10_000
+
+
+def fill_counted(conn: Connection, groups: tuple[Group, ...]) -> None:
+    """Add every stored receipt (`cs_receipts`) to the counted tables of `groups`."""
+    sums = GroupSums(groups)
+    rc = schema.receipts.c
+    columns = [rc[name] for name in READ_COLUMNS]
+    after: Any = None
+    while True:  # pages in key order (a server-side cursor would hold the connection)
+        query = select(rc.key, *columns).order_by(rc.key).limit(_FILL_PAGE)
+        rows = conn.execute(query if after is None else query.where(rc.key > after)).all()
+        for row in rows:
+            r = read_receipt(tuple(row)[1:])
+            units = sum(quantity for _, quantity in r.items)
+            sums.add(r.store_id, r.day, r.month, r.hour, r.cents, units, r.items, +1)
+        if len(rows) < _FILL_PAGE:
+            break
+        after = rows[-1][0]
+    stmts = Statements(conn.engine, dialect_named(conn.dialect.name), "")
+    for group in groups:
+        CountedTable(group, schema.COUNTED[group.name]).add(conn, stmts, sums.sums[group.name])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1_initial,
     2: _v2_data_version_and_lag,
     3: _v3_wider_decimals,
     4: _v4_receipts_by_day,
+    5: counted_tables(STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR),
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 

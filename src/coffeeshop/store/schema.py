@@ -34,9 +34,10 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
 from coffeeshop.core import receipt_codec
+from coffeeshop.core.groups import GROUPS, Group
 from coffeeshop.store.dialects import dialect_named
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -233,6 +234,33 @@ store_hour = Table(
     Column("receipts", BigInteger, nullable=False),
     **_MYSQL_TABLE,
 )
+
+# The counted tables (`core/groups.py`): each table generated from its group's declaration,
+# its key the primary key (in the declared order: day first, for the API's day ranges).
+_DIMENSION_TYPES: dict[str, Any] = {
+    "store_id": Integer,
+    "day": Date,
+    "month": lambda: CHAR(7),
+    "hour": SmallInteger,
+    "product": Name,
+}
+
+
+def counted_table(group: Group, into: MetaData) -> Table:
+    """The table of `group`: its key columns (by dimension) and a BIGINT per value."""
+    return Table(
+        group.table,
+        into,
+        *(
+            Column(name, _DIMENSION_TYPES[name](), primary_key=True, autoincrement=False)
+            for name in group.key
+        ),
+        *(Column(name, BigInteger, nullable=False) for name in group.values),
+        **_MYSQL_TABLE,
+    )
+
+
+COUNTED: dict[str, Table] = {group.name: counted_table(group, metadata) for group in GROUPS}
 
 quarantine = Table(
     "cs_quarantine",

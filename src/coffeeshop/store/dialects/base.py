@@ -95,6 +95,10 @@ class Dialect(ABC):
         """SQL for the length of a text column in characters (not bytes)."""
         return func.char_length(column)
 
+    def iso_weekday(self, column: Any) -> Any:
+        """SQL for a DATE column's ISO weekday, 1 = Monday … 7 = Sunday."""
+        return func.extract("isodow", column)
+
     def check_connect_params(self, driver: str, params: Mapping[str, Any], safe_url: str) -> None:
         """Refuse, with one `ConfigError` line, options `driver` would take but fail on later."""
         return None

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Table, event
+from sqlalchemy import Engine, Table, event, func
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.errors import ConfigError, StoreError
@@ -126,6 +126,9 @@ class MySQL(Dialect):
             finally:
                 conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
                 conn.commit()
+
+    def iso_weekday(self, column: Any) -> Any:
+        return func.weekday(column) + 1  # WEEKDAY(): Monday = 0
 
     def is_transient(self, orig: BaseException) -> bool:
         return _code(orig) in TRANSIENT_CODES

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
-from sqlalchemy import Engine, Table, event, func
+from sqlalchemy import Engine, Integer, Table, cast, event, func
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, on_conflict_upsert
@@ -107,6 +107,10 @@ class SQLite(Dialect):
 
     def char_length(self, column: Any) -> Any:
         return func.length(column)  # length() of text counts characters here
+
+    def iso_weekday(self, column: Any) -> Any:
+        # strftime('%w') counts from Sunday = 0 (the date is ISO text here)
+        return (cast(func.strftime("%w", column), Integer) + 6) % 7 + 1
 
     def is_transient(self, orig: BaseException) -> bool:
         message = str(orig).lower()

@@ -16,17 +16,27 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from coffeeshop.core.groups import GROUPS
 from coffeeshop.core.plan import Delta
 from coffeeshop.core.recompute import Tables
+from coffeeshop.store import schema
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.tables.base import PublicTable, Reference, TableRows
+from coffeeshop.store.tables.counted import CountedTable
 from coffeeshop.store.tables.item_performance import ItemPerformance
 from coffeeshop.store.tables.receipts_summary import ReceiptsSummary, since
 from coffeeshop.store.tables.store_monthly import StoreMonthly
 from coffeeshop.store.tables.store_peak_hours import StorePeakHours
 
 SUMMARY = ReceiptsSummary()  # also written on its own: once a batch is in, or each day
-TABLES: tuple[PublicTable, ...] = (SUMMARY, StoreMonthly(), StorePeakHours(), ItemPerformance())
+COUNTED = tuple(CountedTable(group, schema.COUNTED[group.name]) for group in GROUPS)
+TABLES: tuple[PublicTable, ...] = (
+    SUMMARY,
+    StoreMonthly(),
+    StorePeakHours(),
+    ItemPerformance(),
+    *COUNTED,
+)
 ROWS: tuple[TableRows, ...] = tuple(rows for table in TABLES for rows in table.rows)
 
 

@@ -1,0 +1,166 @@
+"""Counted tables, each declared once: a `Group` names its key (dimensions of a receipt) and
+its values (measures of a receipt or of each of its item lines). Everything else is derived
+from the declaration: the sums a batch's `Delta` and a partitioned read's `Partial` carry
+(`GroupSums`), the table's schema, its add/subtract maintenance, reconcile's descriptor and
+the CLI's listing (`coffeeshop.store.tables.counted`).
+
+Pure: no I/O. Sums are integers (money in cents), so adding a receipt and subtracting it again
+leaves exactly nothing; a group whose first value (its count) is zero has no row.
+
+Adding a counted table: one `Group` in `GROUPS` below, its reference formula in
+`core/recompute.py` (a field of `Tables` named as the group) and a migration step that
+creates and fills it (`store/migrations.py`); its endpoint, if any, in `api/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+# What a key can be made of: a receipt's context, in this order (see `GroupSums.add`).
+DIMENSIONS = ("store_id", "day", "month", "hour")
+LINE_DIMENSION = "product"  # an item line's product name (per-line groups only)
+# What a receipt contributes: its count, its total in cents, its units (per receipt); one
+# receipt and the line's quantity (per line).
+MEASURES = ("receipts", "cents", "units")
+LINE_MEASURES = ("receipts", "units")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One counted table: `table` keyed by `key` (dimensions), holding `values` (measures,
+    the first of which is its count: a row whose count is zero goes). `per_line`: a row per
+    item line of a receipt (the key may hold `product`), else a row per receipt."""
+
+    name: str  # its field in `Tables` and in `GroupSums`
+    table: str
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    per_line: bool = False
+    _at: Any = field(init=False, repr=False, compare=False)
+    _measure_at: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dimensions = (*DIMENSIONS, LINE_DIMENSION) if self.per_line else DIMENSIONS
+        measures = LINE_MEASURES if self.per_line else MEASURES
+        unknown = [d for d in self.key if d not in dimensions] + [
+            m for m in self.values if m not in measures
+        ]
+        if unknown or not self.key or not self.values:
+            raise ValueError(f"group {self.name}: cannot key or sum by {unknown or 'nothing'}")
+        at = [dimensions.index(d) for d in self.key]
+        getter = itemgetter(*at)
+        object.__setattr__(self, "_at", getter if len(at) > 1 else lambda ctx: (getter(ctx),))
+        object.__setattr__(self, "_measure_at", tuple(measures.index(m) for m in self.values))
+
+    def key_of(self, context: tuple[Any, ...]) -> tuple[Any, ...]:
+        return self._at(context)  # type: ignore[no-any-return]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.key, *self.values)
+
+
+STORE_DAY = Group("store_day", "cs_store_day", ("day", "store_id"), ("receipts", "cents", "units"))
+STORE_DAY_HOUR = Group(
+    "store_day_hour", "cs_store_day_hour", ("day", "store_id", "hour"), ("receipts", "cents")
+)
+PRODUCT_HOUR = Group(
+    "product_hour",
+    "cs_product_hour",
+    ("day", "store_id", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+GROUPS: tuple[Group, ...] = (STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR)
+
+Sums = dict[tuple[Any, ...], list[int]]  # key -> values, in the group's order
+
+
+@dataclass(slots=True)
+class GroupSums:
+    """Signed sums per group and key of a set of groups (`GROUPS` unless given)."""
+
+    groups: tuple[Group, ...] = GROUPS
+    sums: dict[str, Sums] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for group in self.groups:
+            self.sums.setdefault(group.name, {})
+
+    def add(
+        self,
+        store_id: int,
+        day: dt.date,
+        month: str,
+        hour: int,
+        cents: int,
+        units: int,
+        lines: Iterable[tuple[str, int]],
+        sign: int,
+    ) -> None:
+        """One receipt's contribution, `sign` times."""
+        context = (store_id, day, month, hour)
+        contribution = (sign, sign * cents, sign * units)
+        for group in self.groups:
+            if group.per_line:
+                self._add_lines(group, context, lines, sign)
+                continue
+            _add(self.sums[group.name], group.key_of(context), group, contribution)
+
+    def _add_lines(
+        self,
+        group: Group,
+        context: tuple[Any, ...],
+        lines: Iterable[tuple[str, int]],
+        sign: int,
+    ) -> None:
+        sums = self.sums[group.name]
+        for name, quantity in lines:
+            _add(sums, group.key_of((*context, name)), group, (sign, sign * quantity))
+
+    def include(self, other: GroupSums) -> None:
+        """Add `other`'s sums (of the same groups) to these; `other` is not changed."""
+        for name, theirs in other.sums.items():
+            ours = self.sums.setdefault(name, {})
+            for key, values in theirs.items():
+                held = ours.get(key)
+                if held is None:
+                    ours[key] = list(values)
+                else:
+                    for i, value in enumerate(values):
+                        held[i] += value
+
+    def prune(self) -> None:
+        """Drop keys whose changes cancel out."""
+        for name, sums in self.sums.items():
+            self.sums[name] = {k: v for k, v in sums.items() if any(v)}
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.sums.values())
+
+    def rows(self, group: Group) -> dict[Any, Any]:
+        """The group's rows from empty tables, as `Tables` holds them (rows whose count is
+        zero left out; one value: the value itself, several: a tuple)."""
+        single = len(group.values) == 1
+        return {
+            _cell(key): (values[0] if single else tuple(values))
+            for key, values in self.sums.get(group.name, {}).items()
+            if values[0]
+        }
+
+
+def _add(sums: Sums, key: tuple[Any, ...], group: Group, contribution: tuple[int, ...]) -> None:
+    held = sums.get(key)
+    if held is None:
+        held = sums[key] = [0] * len(group.values)
+    for i, at in enumerate(group._measure_at):
+        held[i] += contribution[at]
+
+
+def _cell(key: tuple[Any, ...]) -> Any:
+    return key[0] if len(key) == 1 else key

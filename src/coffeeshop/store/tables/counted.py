@@ -1,0 +1,61 @@
+"""The maintenance of a counted table (`core/groups.py`), generated from its `Group`: a batch's
+sums are added to the rows of their keys (an update or a delete arrives as negative sums, so it
+is subtracted exactly), and the rows whose count fell to zero go. Its descriptor (`TableRows`)
+serves reconcile, repair and the CLI like every other table's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, tuple_
+from sqlalchemy.engine import Connection
+
+from coffeeshop.core.groups import Group
+from coffeeshop.core.plan import Delta
+from coffeeshop.store.codec import CHUNK, chunks
+from coffeeshop.store.statements import Statements
+from coffeeshop.store.tables.base import TableRows
+
+
+class CountedTable:
+    """One counted table's maintenance (a `PublicTable`: applied with the others, in the
+    batch's transaction) and descriptor."""
+
+    def __init__(self, group: Group, table: Table) -> None:
+        self.group = group
+        self.table = table
+        self.field = group.name
+        self.rows: tuple[TableRows, ...] = (
+            TableRows(table, group.name, group.key, group.values, public=False),
+        )
+
+    def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
+        self.add(conn, stmts, delta.groups.sums.get(self.group.name, {}))
+
+    def add(
+        self, conn: Connection, stmts: Statements, sums: dict[tuple[Any, ...], list[int]]
+    ) -> None:
+        """Add `sums` (key -> values, signed) to the table; rows whose count is zero go."""
+        if not sums:
+            return
+        columns = self.group.columns
+        conn.execute(
+            stmts.upsert(self.table, self.group.key, add=self.group.values),
+            [dict(zip(columns, (*key, *values), strict=True)) for key, values in sums.items()],
+        )
+        lowered = [key for key, values in sums.items() if values[0] < 0]
+        if not lowered:
+            return
+        key = self.group.key
+        count = self.table.c[self.group.values[0]]
+        keys = tuple_(*(self.table.c[name] for name in key)) if len(key) > 1 else None
+        for chunk in chunks(lowered, CHUNK // len(key)):
+            match = (
+                keys.in_(chunk)
+                if keys is not None
+                else self.table.c[key[0]].in_([k[0] for k in chunk])
+            )
+            conn.execute(delete(self.table).where(and_(match, count <= 0)))
+
+    def clear(self, conn: Connection) -> None:
+        conn.execute(delete(self.table))

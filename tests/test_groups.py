@@ -1,0 +1,130 @@
+"""A counted table is one `Group` declaration: a table declared here, in the test, gets its
+schema, its sums, its add/subtract maintenance and its descriptor from that one line, and
+stays equal to a naive recomputation through inserts, replacements and deletes, on SQLite,
+MariaDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from helpers import receipt
+from sqlalchemy import MetaData
+
+from coffeeshop.core.events import Delete, Event, Upsert
+from coffeeshop.core.groups import GROUPS, Group, GroupSums
+from coffeeshop.core.plan import parse_events, plan_batch
+from coffeeshop.core.receipts import Receipt, display_id, parse_receipt, receipt_key
+from coffeeshop.store import Store
+from coffeeshop.store.schema import counted_table
+from coffeeshop.store.tables import TABLES
+from coffeeshop.store.tables.counted import CountedTable
+
+# Units and receipts per store and month: a table nobody has, over existing fields.
+BY_STORE_MONTH = Group(
+    "units_by_store_month",
+    "cs_test_store_month_units",
+    ("store_id", "month"),
+    ("receipts", "units"),
+)
+# Receipts naming each product, per hour of day: a per-line table.
+PRODUCT_HOURS = Group(
+    "product_hours",
+    "cs_test_product_hours",
+    ("product", "hour"),
+    ("receipts", "units"),
+    per_line=True,
+)
+EXTRA = (BY_STORE_MONTH, PRODUCT_HOURS)
+
+
+def naive(receipts: list[Receipt]) -> dict[str, dict[Any, tuple[int, int]]]:
+    """The two tables computed from scratch, by hand."""
+    by_month: dict[Any, tuple[int, int]] = {}
+    by_product: dict[Any, tuple[int, int]] = {}
+    for r in receipts:
+        n, u = by_month.get((r.store_id, r.month), (0, 0))
+        by_month[(r.store_id, r.month)] = (n + 1, u + sum(q for _, q in r.items))
+        for name, quantity in r.items:
+            n, u = by_product.get((name, r.hour), (0, 0))
+            by_product[(name, r.hour)] = (n + 1, u + quantity)
+    return {BY_STORE_MONTH.name: by_month, PRODUCT_HOURS.name: by_product}
+
+
+def random_batches(seed: int) -> list[list[Event]]:
+    """Inserts, replacements (another store, day, hour or items) and deletes, in batches."""
+    rng = random.Random(seed)
+    batches: list[list[Event]] = []
+    for _ in range(12):
+        batch: list[Event] = []
+        for _ in range(rng.randint(1, 15)):
+            rid = rng.randint(1, 25)
+            key = receipt_key(rid)
+            if rng.random() < 0.2:
+                batch.append(Delete(key, display_id(rid), ""))
+                continue
+            items = [(name, rng.randint(1, 4)) for name in rng.sample(["Latte", "Tea", "Bun"], 2)]
+            doc = receipt(
+                rid,
+                store=rng.randint(1, 3),
+                date=f"2026-{rng.randint(10, 12)}-0{rng.randint(1, 9)}",
+                time=f"{rng.randint(6, 20):02d}:15:00",
+                total=rng.randint(1, 900) / 100,
+                items=items,
+            )
+            batch.append(Upsert(key, display_id(rid), doc, "", ""))
+        batches.append(batch)
+    return batches
+
+
+def test_an_extra_table_from_one_declaration_stays_equal_to_its_recomputation(
+    db_url: str,
+) -> None:
+    extra = MetaData()
+    tables = [CountedTable(group, counted_table(group, extra)) for group in EXTRA]
+    current: dict[str, Receipt] = {}
+    subtracted = 0  # groups a batch lowered: replacements and deletes were exercised
+    with Store(db_url) as store:
+        store.upgrade()
+        extra.create_all(store.engine)
+        for batch in random_batches(seed=19):
+            plan = plan_batch(parse_events(batch), current, groups=EXTRA)
+            subtracted += sum(
+                v[0] < 0 for sums in plan.delta.groups.sums.values() for v in sums.values()
+            )
+            with store.engine.begin() as conn:
+                for table in tables:
+                    table.apply(conn, store.statements, plan.delta)
+            for key in plan.deletes:
+                current.pop(key)
+            current.update({key: r for key, (r, _) in plan.upserts.items()})
+            expected = naive(list(current.values()))
+            with store.engine.connect() as conn:
+                for table in tables:
+                    (rows,) = table.rows
+                    assert rows.stored(conn) == expected[table.group.name]
+        assert current, "the batches leave receipts behind"
+        assert subtracted > 10, "replacements and deletes lowered groups"
+
+
+def test_sums_of_a_receipt_added_and_subtracted_cancel_exactly() -> None:
+    r = parse_receipt(receipt(1, items=[("Latte", 2), ("Tea", 1)]))
+    sums = GroupSums(GROUPS)
+    sums.add(r.store_id, r.day, r.month, r.hour, r.cents, r.units, r.items, +1)
+    assert sums.rows(GROUPS[0]) == {(r.day, 1): (1, 1250, 3)}
+    sums.add(r.store_id, r.day, r.month, r.hour, r.cents, r.units, r.items, -1)
+    sums.prune()
+    assert sums.is_empty
+
+
+def test_every_group_is_maintained_with_the_other_tables() -> None:
+    maintained = {table.field for table in TABLES}
+    assert {group.name for group in GROUPS} <= maintained
+
+
+def test_a_group_over_an_unknown_dimension_is_refused() -> None:
+    with pytest.raises(ValueError, match="weekday"):
+        Group("bad", "cs_bad", ("weekday",), ("receipts",))
+    with pytest.raises(ValueError, match="cents"):
+        Group("bad", "cs_bad", ("product",), ("cents",), per_line=True)
