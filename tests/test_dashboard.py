@@ -268,6 +268,9 @@ PAINTED = """(id) => {
 }"""
 CHART_POINTS = "(id) => Chart.getChart(id).data.datasets.reduce((n, d) => n + d.data.length, 0)"
 CHART_LABELS = "(id) => Chart.getChart(id).data.labels"
+# One store chosen: the heat map's rows are its seven weekdays.
+ONE_STORE_WEEK = """() => document.querySelectorAll('#heatmap [data-weekday]').length === 7
+    && document.querySelectorAll('#heatmap [data-store]').length === 0"""
 READY = """(stores) =>
     document.querySelectorAll("#heatmap .cell.peak").length === stores
     && document.getElementById("kpi-week").textContent !== "–"
@@ -387,7 +390,7 @@ def test_filters_drive_every_filterable_panel(browser: Any, server: LiveServer) 
     page.goto(f"{server.base}/")
     page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
     page.select_option("#filter-store", "3")
-    page.wait_for_function("() => document.querySelectorAll('#heatmap [data-store]').length === 1")
+    page.wait_for_function(ONE_STORE_WEEK, timeout=SLOW_MS)
     assert page.evaluate(CHART_LABELS, "chart-monthly") == ["Airport"]
     rows = {r["period"]: r for r in api(server, "sales_comparison?store_id=3")}
     page.wait_for_function(
@@ -412,6 +415,27 @@ def test_filters_drive_every_filterable_panel(browser: Any, server: LiveServer) 
     )
     page.check("input[name=window][value='90']")
     end = min(dt.date.today(), month_end(months[1]))
+    # Top products and the heat map keep to the store and the months too.
+    days = f"store_id=3&day_from={months[1]}-01&day_to={end}"
+    products = api(server, f"item_sales?{days}&limit=10")
+    page.wait_for_function(
+        "(v) => JSON.stringify(Chart.getChart('chart-products').data.datasets[0].data)"
+        " === JSON.stringify(v)",
+        arg=[r["units"] for r in products],
+        timeout=SLOW_MS,
+    )
+    assert page.evaluate(CHART_LABELS, "chart-products") == [r["product"] for r in products]
+    assert "Airport" in text(page, "#products-note")
+    week = api(server, f"store_weekday_hours?{days}")
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('#heatmap [data-weekday] .cell')]"
+        ".filter((c) => Number(c.dataset.count) > 0)"
+        ".map((c) => [Number(c.closest('[data-weekday]').dataset.weekday),"
+        " Number(c.dataset.hour), Number(c.dataset.count)])"
+    )
+    assert sorted(shown) == sorted(
+        [r["weekday"], r["hour"], float(r["average_receipts"])] for r in week
+    )
     expected = api(server, f"daily_sales?store_id=3&day_from={months[1]}-01&day_to={end}")
     page.wait_for_function(
         "(n) => Chart.getChart('chart-trend').data.labels.length === n", arg=len(expected)
@@ -439,10 +463,12 @@ def test_each_panel_downloads_its_table_as_csv(browser: Any, server: LiveServer)
     page.goto(f"{server.base}/")
     page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
     page.select_option("#filter-store", "2")
-    page.wait_for_function("() => document.querySelectorAll('#heatmap [data-store]').length === 1")
+    page.wait_for_function(ONE_STORE_WEEK, timeout=SLOW_MS)
     for button in (
         "csv-trend",
         "csv-monthly",
+        "csv-check",
+        "csv-mtd",
         "csv-products",
         "csv-heat",
         "csv-reasons",
@@ -458,7 +484,8 @@ def test_each_panel_downloads_its_table_as_csv(browser: Any, server: LiveServer)
         assert body == expected.text, button
         assert download.suggested_filename.endswith(".csv")
         assert body.count("\n") >= 2, button  # a header and rows
-    assert "store_id=2" in (page.get_attribute("#csv-monthly", "href") or "")
+    for button in ("csv-monthly", "csv-products", "csv-heat", "csv-check"):
+        assert "store_id=2" in (page.get_attribute(f"#{button}", "href") or ""), button
     assert problems.seen == [] and problems.foreign == []
     page.close()
 
@@ -549,7 +576,7 @@ def test_every_control_is_keyboard_reachable_and_text_has_aa_contrast(
     # The store filter by keyboard.
     page.focus("#filter-store")
     page.keyboard.press("ArrowDown")
-    page.wait_for_function("() => document.querySelectorAll('#heatmap [data-store]').length === 1")
+    page.wait_for_function(ONE_STORE_WEEK, timeout=SLOW_MS)
     assert page.evaluate(CONTRAST) == []
     assert problems.seen == []
     page.close()
@@ -601,7 +628,7 @@ def test_dashboard_takes_the_token_from_the_url_fragment(
         # A download sends the token too.
         with page.expect_download() as info:
             page.click("#csv-products")
-        assert Path(info.value.path()).read_text(encoding="utf-8").startswith("item_name,")
+        assert Path(info.value.path()).read_text(encoding="utf-8").startswith("product,units")
         assert problems.seen == []
         page.close()
 
