@@ -70,11 +70,14 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
 
 def shown_change(pct: float | None, counts: tuple[int, int]) -> str:
     """What the page writes for a change (app.js changeOf): "too few receipts" below the
-    threshold on either side, else the percentage to one place, halves away from zero."""
+    threshold on either side, else the percentage to one place, halves away from zero (and
+    no arrow for what rounds to zero)."""
     if min(counts) < MIN_COMPARED_RECEIPTS:
         return "too few receipts to compare"
     if pct is None:
         return "–"
+    if abs(pct) < 0.05:
+        return "± 0.0 %"
     size = Decimal(abs(pct)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     return f"{'▲ +' if pct >= 0 else '▼ −'}{size} %"
 

@@ -460,6 +460,7 @@
       return { text: "too few receipts to compare", kind: "few", title };
     }
     if (pct === null) return { text: "–", kind: "", title: "" };
+    if (Math.abs(pct) < 0.05) return { text: "± 0.0 %", kind: "", title: "" }; // not ▼ −0.0 %
     return { text: `${pct >= 0 ? "▲ +" : "▼ −"}${Math.abs(pct).toFixed(1)} %`, kind: pct >= 0 ? "up" : "down", title: "" };
   }
 
@@ -557,7 +558,7 @@
         el("td", "rank", String(r.rank)),
         el("th", "", storeName(r.store_id), { scope: "row" }),
         el("td", "num", state.money.format(r.sales)),
-        el("td", "num", state.money.format(r.previous_sales)),
+        el("td", "num previous", state.money.format(r.previous_sales)),
         el("td", `num change ${shown.kind}`, shown.text, shown.title ? { title: shown.title } : {}),
       ], { "data-store": String(r.store_id) });
     });
