@@ -168,8 +168,29 @@ def test_the_owner_answers_five_questions_from_the_dashboard(
         readout = text(page, "#heat-readout")
         assert readout.startswith(f"Airport, {WEEKDAYS[weekday - 1]}s, {busiest['hour']:02d}:00")
 
-    # (e) Today against the same weekday last week, for the whole chain.
+    # ... and across the chain on Mondays: each store's row is its average Monday.
     page.select_option("#filter-store", "")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#heatmap [data-store]').length === n",
+        arg=STORES,
+        timeout=SLOW_MS,
+    )
+    page.select_option("#heat-weekday", "1")
+    mondays = {
+        (r["store_id"], r["hour"]): float(r["average_receipts"])
+        for r in api(server, "store_weekday_hours")
+        if r["weekday"] == 1
+    }
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('#heatmap [data-store] .cell')]"
+        ".filter((c) => Number(c.dataset.count) > 0)"
+        ".map((c) => [Number(c.closest('[data-store]').dataset.store),"
+        " Number(c.dataset.hour), Number(c.dataset.count)])"
+    )
+    assert {(store, hour): count for store, hour, count in shown} == mondays
+    assert "average Monday" in text(page, "#heat-note")
+
+    # (e) Today against the same weekday last week, for the whole chain.
     rows = {r["period"]: r for r in api(server, "sales_comparison")}
     page.wait_for_function(
         "(v) => document.getElementById('kpi-today').textContent === v",
