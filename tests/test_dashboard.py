@@ -259,6 +259,22 @@ def open_page(browser: Any, base: str, **options: Any) -> tuple[Any, Problems]:
     return page, problems
 
 
+# A phone, as the browser tests hold one.
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def ready_page(browser: Any, server: LiveServer, **options: Any) -> tuple[Any, Problems]:
+    """The dashboard opened (open_page) and waited for until every panel has data."""
+    page, problems = open_page(browser, server.base, **options)
+    page.goto(f"{server.base}/")
+    page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
+    return page, problems
+
+
 PAINTED = """(id) => {
     const canvas = document.getElementById(id);
     const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
@@ -491,11 +507,7 @@ def test_each_panel_downloads_its_table_as_csv(browser: Any, server: LiveServer)
 
 
 def test_dashboard_on_a_phone_taps_the_heat_map(browser: Any, server: LiveServer) -> None:
-    page, problems = open_page(
-        browser, server.base, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
-    page.goto(f"{server.base}/")
-    page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
+    page, problems = ready_page(browser, server, **PHONE)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{overflow}px wider than the screen"
     for chart in ("chart-trend", "chart-monthly", "chart-products"):

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_dashboard import (
     MIN_COMPARED_RECEIPTS,
-    READY,
+    PHONE,
     SLOW_MS,
     STORES,
     LiveServer,
@@ -22,6 +22,7 @@ from test_dashboard import (
     browser,
     history,
     open_page,
+    ready_page,
     server,
     sync,
     text,
@@ -61,9 +62,7 @@ def synced_history(directory: Path, *, zone: dt.tzinfo | None, today: int) -> st
 
 
 def test_today_and_the_current_month_are_marked_so_far(browser: Any, server: LiveServer) -> None:
-    page, problems = open_page(browser, server.base, viewport={"width": 1440, "height": 900})
-    page.goto(f"{server.base}/")
-    page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
+    page, problems = ready_page(browser, server, viewport={"width": 1440, "height": 900})
     now = dt.datetime.fromisoformat(api(server, "display")["now"])
     labels = page.evaluate("Chart.getChart('chart-trend').data.labels")
     assert labels[-1].endswith("(so far)"), labels[-1]  # the history reaches today
@@ -175,9 +174,7 @@ MONTHLY_TICKS = """() => {
 def test_all_twelve_store_names_stand_on_the_monthly_chart_at_1440(
     browser: Any, demo_names: LiveServer
 ) -> None:
-    page, problems = open_page(browser, demo_names.base, viewport={"width": 1440, "height": 900})
-    page.goto(f"{demo_names.base}/")
-    page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
+    page, problems = ready_page(browser, demo_names, viewport={"width": 1440, "height": 900})
     names = [name.split("=", 1)[1] for name in demo_store_names(STORES).split(",")]
     ticks = page.evaluate(MONTHLY_TICKS)
     assert ticks["labels"] == names  # none skipped
@@ -188,11 +185,7 @@ def test_all_twelve_store_names_stand_on_the_monthly_chart_at_1440(
 
 
 def test_the_quarantine_list_reads_on_a_phone(browser: Any, server: LiveServer) -> None:
-    page, problems = open_page(
-        browser, server.base, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
-    page.goto(f"{server.base}/")
-    page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
+    page, problems = ready_page(browser, server, **PHONE)
     rows = page.evaluate(
         """() => { const box = document.querySelector('#panel-quarantine .tablescroll');
         const edge = box.getBoundingClientRect().right;
