@@ -88,6 +88,7 @@ end
             lua=rotate_stores,
             warm=tuple(f"/store_monthly?store_id={n}&{year}" for n in range(2, 51)),
         ),
+        *range_cases(today),
         Case("unfiltered: /receipts_summary", "/receipts_summary"),
         Case("unfiltered: /store_monthly", "/store_monthly"),
         Case("unfiltered: /item_performance", "/item_performance"),
@@ -99,6 +100,25 @@ end
         ),
         Case("not cached: /pipeline (rendered through FastAPI each time)", "/pipeline"),
         Case("baseline: /health", "/health"),
+    ]
+
+
+def range_cases(today: dt.date) -> list[Case]:
+    """The range endpoints over one year (the last 365 days), one store or all."""
+    year = f"day_from={(today - dt.timedelta(days=364)).isoformat()}&day_to={today.isoformat()}"
+    return [
+        Case("range: /store_daily?store_id=7&<one year>", f"/store_daily?store_id=7&{year}"),
+        Case("range: /item_sales?<one year>", f"/item_sales?{year}"),
+        Case(
+            "range: /item_sales?store_id=7&<one year>&hour_from=7&hour_to=10",
+            f"/item_sales?store_id=7&{year}&hour_from=7&hour_to=10",
+        ),
+        Case("range: /store_weekday_hours?<one year>", f"/store_weekday_hours?{year}"),
+        Case("range: /store_month_to_date", f"/store_month_to_date?month={today:%Y-%m}"),
+        Case(
+            "range: /day_check?day=<yesterday>",
+            f"/day_check?day={(today - dt.timedelta(days=1)).isoformat()}",
+        ),
     ]
 
 

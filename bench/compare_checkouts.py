@@ -94,7 +94,7 @@ def main() -> None:
         for label in ("MariaDB", "SQLite"):
             for code in order:
                 db = (
-                    bench_sync.fresh_mysql(args.mysql, "cs_bench_compare")
+                    bench_sync.fresh_mysql(args.mysql, f"cs_bench_compare_{os.getpid()}")
                     if label == "MariaDB"
                     else bench_sync.fresh_sqlite("compare")
                 )

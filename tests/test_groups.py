@@ -111,9 +111,9 @@ def test_an_extra_table_from_one_declaration_stays_equal_to_its_recomputation(
 def test_sums_of_a_receipt_added_and_subtracted_cancel_exactly() -> None:
     r = parse_receipt(receipt(1, items=[("Latte", 2), ("Tea", 1)]))
     sums = GroupSums(GROUPS)
-    sums.add(r.store_id, r.day, r.month, r.hour, r.cents, r.units, r.items, +1)
+    sums.add((r.store_id, r.day, r.month, r.hour), r.cents, r.units, r.items, +1)
     assert sums.rows(GROUPS[0]) == {(r.day, 1): (1, 1250, 3)}
-    sums.add(r.store_id, r.day, r.month, r.hour, r.cents, r.units, r.items, -1)
+    sums.add((r.store_id, r.day, r.month, r.hour), r.cents, r.units, r.items, -1)
     sums.prune()
     assert sums.is_empty
 

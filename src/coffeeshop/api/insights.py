@@ -26,7 +26,16 @@ from pydantic import Field
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from coffeeshop.api.params import Day, Format, Limit, Offset, Params, StoreId, as_date
+from coffeeshop.api.params import (
+    Day,
+    Format,
+    Limit,
+    Offset,
+    Params,
+    RangeParams,
+    StoreId,
+    as_date,
+)
 from coffeeshop.core.receipt_codec import date_of, day_number, decode_lines
 from coffeeshop.store import schema
 
@@ -34,13 +43,7 @@ Row = dict[str, Any]
 CENT = Decimal("0.01")
 
 
-class DailySalesParams(Params):
-    store_id: StoreId | None = Field(None, description="Only this store.")
-    day_from: Day | None = Field(None, description="First day (YYYY-MM-DD, inclusive).")
-    day_to: Day | None = Field(None, description="Last day (YYYY-MM-DD, inclusive).")
-    limit: Limit = None
-    offset: Offset = 0
-    format: Format = "json"
+DailySalesParams = RangeParams  # a range of days, of all stores or one
 
 
 class ComparisonParams(Params):

@@ -149,6 +149,22 @@ class StoreParams(Params):
     format: Format = "json"
 
 
+class RangeParams(Params):
+    """A range of days (both included), optionally of one store."""
+
+    store_id: StoreId | None = Field(None, description="Only this store.")
+    day_from: Day | None = Field(None, description="First day (YYYY-MM-DD, inclusive).")
+    day_to: Day | None = Field(None, description="Last day (YYYY-MM-DD, inclusive).")
+    limit: Limit = None
+    offset: Offset = 0
+    format: Format = "json"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeParams:
+        _check_range("day_from", self.day_from, "day_to", self.day_to)
+        return self
+
+
 class QuarantineParams(Params):
     source: str | None = Field(
         None, min_length=1, max_length=255, description="Only entries from this source."
@@ -163,7 +179,7 @@ class QuarantineParams(Params):
     format: Format = "json"
 
 
-def _check_range(first: str, start: str | None, last: str, end: str | None) -> None:
+def _check_range(first: str, start: Any, last: str, end: Any) -> None:
     """A range whose start is after its end is a mistake: a 422 naming both, not `[]`."""
     if start is not None and end is not None and start > end:  # ISO text orders as time does
         raise ValueError(f"{first} ({start}) is after {last} ({end})")

@@ -18,7 +18,16 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coffeeshop.api.insights import average, money
-from coffeeshop.api.params import Day, Format, Limit, Month, Offset, Params, StoreId, as_date
+from coffeeshop.api.params import (
+    Day,
+    Format,
+    Month,
+    Params,
+    RangeParams,
+    StoreId,
+    _check_range,
+    as_date,
+)
 from coffeeshop.store import schema
 from coffeeshop.store.dialects import dialect_named
 
@@ -31,27 +40,13 @@ STORE_DAY_HOUR = schema.COUNTED["store_day_hour"]
 PRODUCT_HOUR = schema.COUNTED["product_hour"]
 
 
-class RangeParams(Params):
-    store_id: StoreId | None = Field(None, description="Only this store.")
-    day_from: Day | None = Field(None, description="First day (YYYY-MM-DD, inclusive).")
-    day_to: Day | None = Field(None, description="Last day (YYYY-MM-DD, inclusive).")
-    limit: Limit = None
-    offset: Offset = 0
-    format: Format = "json"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RangeParams:
-        _check_order("day_from", self.day_from, "day_to", self.day_to)
-        return self
-
-
 class HourRangeParams(RangeParams):
     hour_from: Hour | None = Field(None, description="First hour of day (0–23, inclusive).")
     hour_to: Hour | None = Field(None, description="Last hour of day (0–23, inclusive).")
 
     @model_validator(mode="after")
     def _hours_ordered(self) -> HourRangeParams:
-        _check_order("hour_from", self.hour_from, "hour_to", self.hour_to)
+        _check_range("hour_from", self.hour_from, "hour_to", self.hour_to)
         return self
 
 
@@ -65,11 +60,6 @@ class DayCheckParams(Params):
     day: Day | None = Field(None, description="The day to check (default: yesterday).")
     store_id: StoreId | None = Field(None, description="Only this store (and its total).")
     format: Format = "json"
-
-
-def _check_order(first: str, start: Any, last: str, end: Any) -> None:
-    if start is not None and end is not None and start > end:
-        raise ValueError(f"{first} ({start}) is after {last} ({end})")
 
 
 def _where(query: Select[Any], table: Any, params: RangeParams) -> Select[Any]:

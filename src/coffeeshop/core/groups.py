@@ -78,6 +78,8 @@ PRODUCT_HOUR = Group(
 GROUPS: tuple[Group, ...] = (STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR)
 
 Sums = dict[tuple[Any, ...], list[int]]  # key -> values, in the group's order
+Context = tuple[int, dt.date, str, int]  # a receipt's (store_id, day, month, hour)
+Line = tuple[str, int]  # (product, quantity)
 
 
 @dataclass(slots=True)
@@ -92,18 +94,9 @@ class GroupSums:
             self.sums.setdefault(group.name, {})
 
     def add(
-        self,
-        store_id: int,
-        day: dt.date,
-        month: str,
-        hour: int,
-        cents: int,
-        units: int,
-        lines: Iterable[tuple[str, int]],
-        sign: int,
+        self, context: Context, cents: int, units: int, lines: Iterable[Line], sign: int
     ) -> None:
-        """One receipt's contribution, `sign` times."""
-        context = (store_id, day, month, hour)
+        """One receipt's contribution, `sign` times: `context` holds its `DIMENSIONS`."""
         contribution = (sign, sign * cents, sign * units)
         for group in self.groups:
             if group.per_line:

@@ -147,7 +147,7 @@ class Delta:
         sales.cents += cents
         hour_key = (store_id, hour)
         self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
-        self.groups.add(store_id, day, month, hour, whole, units, lines, sign)
+        self.groups.add((store_id, day, month, hour), whole, units, lines, sign)
 
     def include(self, other: Delta) -> None:
         """Add `other`'s changes to these (exact: integers only); `other` is not changed."""

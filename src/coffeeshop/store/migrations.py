@@ -146,7 +146,7 @@ def fill_counted(conn: Connection, groups: tuple[Group, ...]) -> None:
         for row in rows:
             r = read_receipt(tuple(row)[1:])
             units = sum(quantity for _, quantity in r.items)
-            sums.add(r.store_id, r.day, r.month, r.hour, r.cents, units, r.items, +1)
+            sums.add((r.store_id, r.day, r.month, r.hour), r.cents, units, r.items, +1)
         if len(rows) < _FILL_PAGE:
             break
         after = rows[-1][0]

@@ -1,3 +1,4 @@
 """One router per concern: the public tables (`tables`), receipts per store and hour
-(`store_hours`), the owner's view (`insights`), the quarantine, the pipeline, health and
+(`store_hours`), the owner's view (`insights`), ranges of days and hours over the counted
+tables (`ranges`), the quarantine, the pipeline, health and
 metrics; `_docs` holds the response documentation they share. `api/app.py` includes them."""

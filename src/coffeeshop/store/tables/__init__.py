@@ -4,9 +4,11 @@ descriptor (`TableRows`) of it and of each internal table the API reads. `TABLES
 maintenance (applying a delta and rebuilding iterate it); `ROWS` lists every descriptor
 (reading the tables, reconcile's comparison and repair, and the CLI's listing iterate it).
 
-Adding a table: its groups in `core/plan.py` (`Delta.add_groups`) and its reference formula
-in `core/recompute.py` (a field of `Tables`), its schema in `store/schema.py` (+ a
-migration), a module here with its maintenance and its descriptor, listed below.
+Adding a table of sums per group: one `Group` in `core/groups.py` (its maintenance here is
+generated: `counted.py`), see the README's "Adding a table". Any other table: its groups in
+`core/plan.py` (`Delta.add_groups`) and its reference formula in `core/recompute.py` (a field
+of `Tables`), its schema in `store/schema.py` (+ a migration), a module here with its
+maintenance and its descriptor, listed below.
 """
 
 from __future__ import annotations

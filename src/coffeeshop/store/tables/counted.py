@@ -25,6 +25,7 @@ class CountedTable:
         self.group = group
         self.table = table
         self.field = group.name
+        self._day = "day" if "day" in group.key else None
         self.rows: tuple[TableRows, ...] = (
             TableRows(table, group.name, group.key, group.values, public=False),
         )
@@ -38,11 +39,13 @@ class CountedTable:
         """Add `sums` (key -> values, signed) to the table; rows whose count is zero go."""
         if not sums:
             return
-        columns = self.group.columns
-        conn.execute(
-            stmts.upsert(self.table, self.group.key, add=self.group.values),
-            [dict(zip(columns, (*key, *values), strict=True)) for key, values in sums.items()],
-        )
+        columns, day = self.group.columns, self._day
+        rows = [dict(zip(columns, (*key, *values), strict=True)) for key, values in sums.items()]
+        if day is not None:  # the driver gets a date as ISO text: every database reads it
+            for row in rows:
+                row[day] = row[day].isoformat()
+        upsert = stmts.upsert(self.table, self.group.key, add=self.group.values)
+        stmts.execute_many(conn, upsert, rows)
         lowered = [key for key, values in sums.items() if values[0] < 0]
         if not lowered:
             return
