@@ -49,7 +49,9 @@ class Deferred:
 
 def published(token: str | None) -> tuple[Any, Deferred]:
     app = create_app(api_settings("sqlite:///never-opened.db", api_token=token))
-    schema = schemathesis.openapi.from_dict(app.openapi())
+    # /events streams without end (tests/test_api_events.py covers it): a generated call
+    # would wait for a body that never finishes.
+    schema = schemathesis.openapi.from_dict(app.openapi()).exclude(path="/events")
     schema.app = target = Deferred()
     if token:  # schemathesis sends it, and knows which requests are meant to lack it
         schema.config.auth.openapi.schemes["HTTPBearer"] = HttpBearerAuthConfig(bearer=token)

@@ -919,3 +919,81 @@ def test_change_line_without_full_document_is_unreadable(operation: str) -> None
     assert isinstance(event, Unreadable)
     assert "no fullDocument" in event.reason
     assert "updateLookup" in event.reason
+
+
+# -- following: inotify, and polling where it cannot be had --------------------------------------
+
+
+def follow_until(source: JsonlSource, limits: BatchLimits, count: int, write: Any) -> list[Event]:
+    """Follow `source` in this thread while `write()` appends from another, until `count`
+    events came; a watchdog ends the wait after a generous deadline."""
+    stop = threading.Event()
+    watchdog = threading.Timer(60, stop.set)
+    received: list[Event] = []
+    thread = threading.Thread(target=write)
+    watchdog.start()
+    try:
+        for batch in source.batches(limits, follow=True, stop=stop):
+            received.extend(batch.events)
+            if not thread.is_alive() and not thread.ident:
+                thread.start()  # after the first (empty or initial) batch: the reader waits
+            if len(received) >= count:
+                break
+    finally:
+        watchdog.cancel()
+        if thread.ident:
+            thread.join()
+    return received
+
+
+def test_follow_is_woken_by_inotify_not_by_its_poll_interval(path: Path) -> None:
+    """With a poll interval of ten minutes, only the operating system's word can bring the
+    appended line within the watchdog's minute."""
+    path.write_bytes(line(1))
+
+    def writer() -> None:
+        with path.open("ab") as file:
+            file.write(line(2))
+
+    with JsonlSource(path) as source:
+        source.open(None)
+        received = follow_until(source, BatchLimits(poll_interval=600), 2, writer)
+    assert keys(received) == ["int:1", "int:2"]
+
+
+def test_follow_polls_where_inotify_cannot_be_had(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coffeeshop.sources.jsonl.FileWatch.open", lambda *a, **k: None)
+    path.write_bytes(line(1))
+
+    def writer() -> None:
+        with path.open("ab") as file:
+            file.write(line(2))
+
+    with JsonlSource(path) as source:
+        source.open(None)
+        received = follow_until(source, BatchLimits(poll_interval=0.01), 2, writer)
+        assert source._watch is None
+    assert keys(received) == ["int:1", "int:2"]
+
+
+@pytest.mark.parametrize("inotify", [True, False])
+def test_follow_still_detects_a_replaced_file(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inotify: bool
+) -> None:
+    if not inotify:
+        monkeypatch.setattr("coffeeshop.sources.jsonl.FileWatch.open", lambda *a, **k: None)
+    path.write_bytes(line(1))
+    # Polling every ten minutes would not notice within the test: inotify must.
+    limits = BatchLimits(poll_interval=600 if inotify else 0.01)
+    with JsonlSource(path) as source:
+        source.open(None)
+        batches = source.batches(limits, follow=True, stop=threading.Event())
+        next(batches)
+        assert (source._watch is not None) is inotify
+        replacement = tmp_path / "new.jsonl"
+        replacement.write_bytes(line(1) + line(2))
+        os.replace(replacement, path)
+        with pytest.raises(SourceChanged, match="replaced or removed"):
+            next(batches)

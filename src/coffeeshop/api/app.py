@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
@@ -24,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from coffeeshop import __version__
 from coffeeshop.api import errors
+from coffeeshop.api.connections import CLOSE_STREAMS
 from coffeeshop.api.database import ReadOnlyDatabase, async_url
 from coffeeshop.api.deps import require_token
 from coffeeshop.api.fastpath import CacheMiddleware
@@ -31,6 +33,7 @@ from coffeeshop.api.head import HeadAsGet
 from coffeeshop.api.hosts import HostAllowList, HostCheckMiddleware, allowed_names
 from coffeeshop.api.metrics import MetricsMiddleware
 from coffeeshop.api.routes import (
+    events,
     health,
     insights,
     metrics,
@@ -101,6 +104,7 @@ def create_app(
         insights.settings_router,
         quarantine.router,
         pipeline.router,
+        events.router,
         metrics.router,
     ):
         app.include_router(router, dependencies=protected)
@@ -111,11 +115,11 @@ def create_app(
 
 def _lifespan(
     state: ApiState, api_settings: ApiSettings, *, freeze_gc: bool
-) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     """Start the async engine and the data-version watcher with the app; stop them after."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         state.database.start()
         log.info(
             "serving %s read-only; data version re-read every %.2f s%s",
@@ -129,7 +133,7 @@ def _lifespan(
             gc.collect()
             gc.freeze()
         try:
-            yield
+            yield {CLOSE_STREAMS: lambda: state.streams.close_all(state.watcher)}
         finally:
             await state.watcher.stop()
             await state.database.stop()

@@ -47,6 +47,9 @@ log = logging.getLogger("coffeeshop.api")
 # Descriptors kept free for everything but client sockets: database connections, log files,
 # the event loop's own, a worker's metrics files.
 RESERVED_FILES = 64
+# The key of a function in the app's lifespan state that ends its endless responses (the
+# event streams of `coffeeshop.api.events`): called when the server begins to stop.
+CLOSE_STREAMS = "coffeeshop.close_streams"
 LINGER_SECONDS = 2.0  # after a 431: drop what the client still sends, so it reads the answer
 
 
@@ -131,6 +134,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 cycle.message_event.set()
         self._earlier.clear()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping: end the app's event streams too (uvicorn waits for every
+        response, and a stream has no end of its own); other responses finish as usual."""
+        close_streams = self.app_state.get(CLOSE_STREAMS)
+        if close_streams is not None:
+            close_streams()
+        super().shutdown()
 
     def _evict_one(self) -> bool:
         """Close the connection that has gone longest without progress: idle, or stalled on

@@ -1,10 +1,13 @@
 """HEAD answered as GET without a body (HTTP's rule), on every path: `/`, `/health` and the
 data endpoints. FastAPI routes declared with GET alone answer HEAD with 405, which breaks
-uptime checks and `curl -I`."""
+uptime checks and `curl -I`. The scope says it was HEAD (`HEAD_KEY`), for an endless stream
+that would otherwise run on with nothing sent."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HEAD_KEY = "coffeeshop.head"  # True in the scope of a HEAD request answered as GET
 
 
 class HeadAsGet:
@@ -23,4 +26,4 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_KEY: True}, receive, headers_only)

@@ -7,7 +7,8 @@
 `coffeeshop.api.hosts`), and the connection limits `COFFEESHOP_API_REQUEST_TIMEOUT`,
 `COFFEESHOP_API_KEEP_ALIVE`, `COFFEESHOP_API_MAX_HEADER_BYTES`,
 `COFFEESHOP_API_MAX_CONNECTIONS` and `COFFEESHOP_API_SEND_TIMEOUT` (see
-`coffeeshop.api.connections`).
+`coffeeshop.api.connections`), and `COFFEESHOP_API_MAX_STREAMS` (open `/events` streams, see
+`coffeeshop.api.routes.events`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ class ApiSettings(Settings):
         "(else the connection is closed and the rest of the response dropped)",
         gt=0,
         le=3600,
+    )
+    api_max_streams: int = setting(
+        "COFFEESHOP_API_MAX_STREAMS",
+        100,
+        "open /events streams per worker (more: 503, and the dashboard polls instead); "
+        "kept below the connection cap so streams never take every connection",
+        ge=0,
+        le=100_000,
     )
     allowed_hosts: str = setting(
         "COFFEESHOP_API_ALLOWED_HOSTS",

@@ -1,4 +1,5 @@
-"""What one running app holds: settings, database, cache, watcher, token check, metrics.
+"""What one running app holds: settings, database, cache, watcher, token check, metrics,
+open event streams.
 
 `ApiState.cached` is how a data endpoint answers: from the cache while the data version is
 unchanged, else by reading (data version and rows in one snapshot), rendering and storing.
@@ -25,6 +26,7 @@ from coffeeshop.api.cache import (
     make_entry,
 )
 from coffeeshop.api.database import ReadOnlyDatabase
+from coffeeshop.api.events import StreamSlots
 from coffeeshop.api.metrics import Metrics
 from coffeeshop.api.params import Params
 from coffeeshop.api.render import dumps
@@ -45,6 +47,7 @@ class ApiState:
         self.watcher = VersionWatcher(database, self.cache, interval=settings.api_refresh)
         self.auth = BearerAuth(settings.token)
         self.metrics = Metrics()
+        self.streams = StreamSlots(settings.api_max_streams)
 
     async def cached(
         self, request: Request, key: Key, read: Read, *, variant: str = "", alias: bool = True

@@ -45,6 +45,7 @@ class VersionWatcher:
         self._logged_at = 0.0  # clock() of the last line about the outage
         self._unlogged = 0  # failed reads since that line
         self._task: asyncio.Task[None] | None = None
+        self._moved = asyncio.Event()  # set (and replaced) when the version moves
 
     @property
     def problem(self) -> str | None:
@@ -72,7 +73,23 @@ class VersionWatcher:
         if tag != self.tag:
             self.tag = tag
             self.cache.retain(tag)
+            self.wake()
         return tag
+
+    def wake(self) -> None:
+        """Wake every `moved()` waiting (the version moved, or the server is stopping)."""
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def moved(self, seen: VersionTag | None, timeout: float) -> VersionTag | None:
+        """The tag once it differs from `seen` (at once when it already does); None when
+        `timeout` seconds pass without a change. For the event stream's subscribers: they
+        wait on one shared event, never on the database."""
+        if self.tag != seen:
+            return self.tag
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._moved.wait(), timeout)
+        return self.tag if self.tag != seen else None
 
     def _log_failure(self, exc: DatabaseUnavailable) -> None:
         """The first failed read of an outage is logged; then at most one line every

@@ -1,6 +1,8 @@
 // Coffeeshop Analytics: the live dashboard.
 //
-// Every POLL_MS the page asks the API for the pipeline state (one small request). Only when
+// Every POLL_MS the page asks the API for the pipeline state (one small request); while the
+// event stream of live.js delivers, the data version is pushed and the page asks only when it
+// moves (and every LIVE_POLL_MS for the freshness line). Only when
 // the data version moved, a filter changed or the hour turned does it ask for the panels,
 // each with If-None-Match, so an unchanged table costs a 304 and no database read. When the
 // API cannot be reached the polls back off (1 s, 2 s, 4 s … 30 s); when the server answers
@@ -11,6 +13,7 @@
 (() => {
   const POLL_MS = 500;
   const HIDDEN_POLL_MS = 5000; // a background tab polls slowly
+  const LIVE_POLL_MS = 15000; // while /events pushes the data version
   const BACKOFF_FIRST_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const COMPARE_EVERY_MS = 60000; // "today so far" moves with the clock, not only with data
@@ -72,6 +75,9 @@
     failures: 0,
     locked: false,
     timer: 0,
+    live: null, // the event stream (live.js), when the page has it
+    polling: false, // a poll is running
+    again: false, // a poll is due when the running one ends (a filter or the version moved)
     heat: { row: null, hour: null }, // the cell read out: a store's or a weekday's row
     stores: [],
     months: [],
@@ -107,6 +113,7 @@
     state.held = {};
     state.shown = {};
     state.version = null;
+    if (state.live) state.live.restart();
     schedule(0);
   }
 
@@ -258,14 +265,15 @@
     return true;
   }
 
-  // One poll at a time: a filter changed while one is under way asks for another after it
-  // (two at once could finish in either order and leave older panels marked as current).
+  // One poll at a time: anything that asks for one while one is under way gets another after
+  // it (two at once could finish in either order and leave older panels marked as current).
   async function poll() {
     if (state.polling) {
-      state.pollAgain = true;
+      state.again = true;
       return;
     }
     state.polling = true;
+    state.again = false;
     try {
       if (!state.displayAt) await loadDisplay(); // the API was away at the start
       const pipeline = await fetchJSON("pipeline");
@@ -279,11 +287,14 @@
       if (version !== state.version || key !== state.panelsKey || clock) {
         await refreshPanels(paths, version !== state.version || key !== state.panelsKey, f);
         state.version = version;
-        state.panelsKey = JSON.stringify(endpoints(f)); // the quarantine offset may have moved
+        // The panels now show filters `f` (the quarantine offset may have moved): filters
+        // changed meanwhile give another key, so the next poll fetches them.
+        state.panelsKey = JSON.stringify(endpoints(f));
       }
       recovered();
+      if (state.live) state.live.answered();
       renderEngine();
-      schedule(document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+      schedule(document.hidden ? HIDDEN_POLL_MS : state.live?.isLive() ? LIVE_POLL_MS : POLL_MS);
     } catch (error) {
       if (error instanceof Unauthorized) {
         askForToken();
@@ -292,12 +303,20 @@
       failed(error);
     } finally {
       state.polling = false;
+      if (state.again && !state.problem) schedule(0);
       renderFreshness();
-      if (state.pollAgain) {
-        state.pollAgain = false;
-        schedule(0);
-      }
     }
+  }
+
+  // The event stream pushed a data version: poll now unless the page shows it already.
+  function onPushedVersion(version) {
+    if (version !== state.version && !state.locked && !state.problem) pollSoon();
+  }
+
+  // Poll now, or right after the poll that is running.
+  function pollSoon() {
+    if (state.polling) state.again = true;
+    else schedule(0);
   }
 
   async function refreshPanels(paths, all, f) {
@@ -1029,7 +1048,7 @@
     $("heat-days").hidden = Boolean(filters().store); // one store: its weekdays are the rows
     renderMonthToDate(); // the same ranking, another store marked
     renderHeat(); // the weekday shown is the page's own choice
-    schedule(0);
+    pollSoon(); // after a poll in flight, never beside it: its answer would be shown last
   }
 
   function fillHours() {
@@ -1059,6 +1078,13 @@
     });
     setInterval(renderFreshness, TICK_MS);
     schedule(0);
+    if (window.CoffeeshopLive) {
+      state.live = window.CoffeeshopLive.connect({
+        headers: (accept) => headers(accept),
+        onVersion: onPushedVersion,
+        onLive: (on) => on || state.problem || pollSoon(), // the stream broke: poll as before
+      });
+    }
   }
 
   start();

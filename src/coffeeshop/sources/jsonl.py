@@ -3,6 +3,10 @@
 The position is the byte offset after the last applied line, with fingerprints of
 the file's first bytes and of the bytes just before the offset: a file that was
 truncated, rewritten or replaced under a checkpoint is detected, never misread.
+
+Following the file, the reader sleeps until the operating system says it changed (inotify
+on Linux: growth, truncation, rename, unlink), looking at the stop signal every
+`WATCH_SLICE` seconds; without inotify it looks every `poll_interval` seconds, as before.
 """
 
 from __future__ import annotations
@@ -20,18 +24,16 @@ from typing import Any
 from coffeeshop.core.events import Event, Unreadable, event_from_object
 from coffeeshop.core.plan import RAW_KEEP, cap_reason, cut_note
 from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.inotify import FileWatch
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.long_line import _RAW_BYTES, MAX_LINE_BYTES, LongLine, too_long
 
 HEAD_BYTES = 1024
+WATCH_SLICE = 0.25  # seconds between two looks at the stop signal while inotify waits
 TAIL_BYTES = 64
 READ_SIZE = 1 << 20
-# A longer line is never held whole: it is skipped to its newline and quarantined as too
-# long, with its first bytes, its length and its SHA-256 (memory stays bounded).
-MAX_LINE_BYTES = 16 << 20
-# Bytes of a line kept for its quarantined raw text: enough for `RAW_KEEP` characters.
-_RAW_BYTES = 4 * RAW_KEEP
 _BOM = b"\xef\xbb\xbf"
 # Numbers with a fraction (and NaN/Infinity, rejected later) become exact Decimals.
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
@@ -133,50 +135,10 @@ def _unreadable(reason: str, where: str, data: bytes, text: str | None = None) -
     return Unreadable(reason=reason + note, where=where, raw=raw[:RAW_KEEP])
 
 
-def too_long(length: int, digest: Any, head: bytes, *, where: str) -> Unreadable:
-    """A line over `MAX_LINE_BYTES`, of which only `head` (its first bytes) was kept."""
-    return Unreadable(
-        reason=f"line is {length} bytes long, more than {MAX_LINE_BYTES}"
-        + cut_note(length, digest.hexdigest()),
-        where=where,
-        raw=head.decode("utf-8", "backslashreplace")[:RAW_KEEP],
-    )
-
-
 def fingerprint(fd: int, start: int, end: int) -> str:
     """The fingerprint a position keeps of bytes `start`..`end` of a file."""
     data = os.pread(fd, end - start, start) if end > start else b""
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-class _LongLine:
-    """A line past `MAX_LINE_BYTES` being skipped: its first bytes, length and hash so far.
-    The last byte is held back from the hash until the next, so a CR before the newline
-    is left out, as `decode_line` leaves it out."""
-
-    def __init__(self, where: str, data: bytes) -> None:
-        self.where = where
-        self.head = data[:_RAW_BYTES]
-        self.length = 0
-        self.hash = hashlib.sha256()
-        self._held = b""
-        self.add(data)
-
-    def add(self, data: bytes) -> None:
-        if not data:
-            return
-        self.hash.update(self._held)
-        self.hash.update(memoryview(data)[:-1])
-        self.length += len(self._held) + len(data) - 1
-        self._held = data[-1:]
-
-    def end(self) -> tuple[Unreadable, int]:
-        """The quarantine event, and the line's bytes in the file (its CR included)."""
-        total = self.length + len(self._held)
-        if self._held != b"\r":
-            self.hash.update(self._held)
-            self.length += len(self._held)
-        return too_long(self.length, self.hash, self.head, where=self.where), total
 
 
 class JsonlSource:
@@ -186,11 +148,12 @@ class JsonlSource:
         self._line = 0
         self._fd: int | None = None
         self._ino: int | None = None
+        self._watch: FileWatch | None = None  # inotify on the file, while following
         self._line_open = False
         # The read in progress (set by `batches`):
         self._read_at = 0  # where the next read starts
         self._pending = b""  # bytes of a line whose newline has not arrived yet
-        self._long: _LongLine | None = None  # a line over MAX_LINE_BYTES being skipped
+        self._long: LongLine | None = None  # a line over MAX_LINE_BYTES being skipped
         self._handed_out = 0  # the offset of the last batch handed out
 
     @property
@@ -277,6 +240,8 @@ class JsonlSource:
         self._long = None
         self._handed_out = self._offset
         batch = MicroBatch(limits)
+        if follow and self._watch is None:  # before the first read: no write is missed
+            self._watch = FileWatch.open(self.path)
         while not stop.is_set():
             chunk = os.pread(fd, READ_SIZE, self._read_at)
             if chunk:
@@ -296,7 +261,10 @@ class JsonlSource:
             if not follow:
                 return
             self._check_still_same_file()
-            stop.wait(limits.poll_interval)
+            if self._watch is None:
+                stop.wait(limits.poll_interval)
+            else:
+                self._watch.wait(WATCH_SLICE)  # until the file changes (or the slice ends)
 
     def _hand_out(self, batch: MicroBatch) -> SourceBatch:
         self._handed_out = self._offset
@@ -323,7 +291,7 @@ class JsonlSource:
         if len(self._pending) > MAX_LINE_BYTES + 1:  # (+1: a CR before the newline)
             number = self._line if self._line_open else self._line + 1
             where = f"line {number} (byte {self._offset})"
-            self._long, self._pending = _LongLine(where, self._pending), b""
+            self._long, self._pending = LongLine(where, self._pending), b""
 
     def _line_event(self, data: bytes) -> Event | None:
         """A line read whole (without its newline): the position moves past it; its event
@@ -341,7 +309,7 @@ class JsonlSource:
             data = data[len(_BOM) :]
         return decode_line(data, where=where)
 
-    def _end_long_line(self, long: _LongLine) -> Event:
+    def _end_long_line(self, long: LongLine) -> Event:
         """The newline of a line over `MAX_LINE_BYTES` arrived: its quarantine event."""
         too_long_line, size = long.end()
         self._long = None
@@ -384,6 +352,9 @@ class JsonlSource:
             )
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
