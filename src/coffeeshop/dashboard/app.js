@@ -21,6 +21,12 @@
   const TOP_PRODUCTS = 10;
   const RECENT_QUARANTINE = 8;
   const MONTHS_SHOWN = 3; // without a month filter
+  // A change in % needs this many receipts on each side. A count of n receipts varies by
+  // about 1/sqrt(n) from chance alone (18 % at 30): below it, right after midnight or in a
+  // quiet store, the percentage says nothing and would read ▲ +14,793 % or ▼ −99.9 %.
+  const MIN_COMPARED_RECEIPTS = 30;
+  const VERDICTS = { normal: "within its usual range", above: "above its usual range", below: "below its usual range" };
+  const WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
   const TOKEN_KEY = "coffeeshop.token";
 
   const COLORS = {
@@ -36,10 +42,14 @@
 
   const $ = (id) => document.getElementById(id);
   const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  const oneDecimal = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   const decimal = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
   const monthName = new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
   const dayName = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  const clockTime = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC",
+  });
   const shortDay = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
 
   class Unauthorized extends Error {}
@@ -67,8 +77,8 @@
     timer: 0,
     live: null, // the event stream (live.js), when the page has it
     polling: false, // a poll is running
-    again: false, // the version moved during that poll: poll again when it ends
-    heat: { store: null, hour: null },
+    again: false, // a poll is due when the running one ends (a filter or the version moved)
+    heat: { row: null, hour: null }, // the cell read out: a store's or a weekday's row
     stores: [],
     months: [],
   };
@@ -152,7 +162,11 @@
     let to = $("filter-to").value;
     if (from && to && from > to) [from, to] = [to, from];
     const window = Number(document.querySelector("input[name=window]:checked").value);
-    return { store, from, to, window };
+    // The time of day of the top products: both hours included (07 to 10 is 07:00–10:59).
+    let hourFrom = $("products-hour-from").value;
+    let hourTo = $("products-hour-to").value;
+    if (hourFrom && hourTo && Number(hourFrom) > Number(hourTo)) [hourFrom, hourTo] = [hourTo, hourFrom];
+    return { store, from, to, window, hourFrom, hourTo };
   }
 
   function query(params) {
@@ -162,11 +176,18 @@
     return parts.length ? `?${parts.join("&")}` : "";
   }
 
-  function today() {
-    // The API's "today" (COFFEESHOP_TIMEZONE), advanced by the time since /display answered.
+  // The wall clock of the shops' zone (COFFEESHOP_TIMEZONE, from /display), advanced by the
+  // time since /display answered: never the browser's own zone. `date` is that wall-clock
+  // time written as if it were UTC, so UTC getters and formatters read it unchanged.
+  function clock() {
     const now = state.display.now ? Date.parse(`${state.display.now}Z`) : Date.now();
     const moved = state.displayAt ? performance.now() - state.displayAt : 0;
-    return new Date(now + moved).toISOString().slice(0, 10);
+    const date = new Date(now + moved);
+    return { date, day: date.getUTCDate(), hour: date.getUTCHours(), iso: date.toISOString() };
+  }
+
+  function today() {
+    return clock().iso.slice(0, 10);
   }
 
   function addDays(day, n) {
@@ -180,29 +201,51 @@
     return new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
   }
 
-  function endpoints() {
-    const f = filters();
+  // The days of the month filter: from the 1st of "From" to the end of "To" (today at the
+  // latest); empty ends: every day on record.
+  function dayRange(f) {
+    const end = f.to && monthEnd(f.to) < today() ? monthEnd(f.to) : f.to ? today() : "";
+    return { day_from: f.from ? `${f.from}-01` : "", day_to: end };
+  }
+
+  function rangeText(f) {
+    if (!f.from && !f.to) return "all days on record";
+    if (f.from === f.to) return monthLabel(f.from);
+    return `${f.from ? monthLabel(f.from) : "the first month"} – ${f.to ? monthLabel(f.to) : "today"}`;
+  }
+
+  // The filters the panels on show were asked for (the selects may have moved on since).
+  function drawn() {
+    return state.drawn ?? filters();
+  }
+
+  function endpoints(f = filters()) {
     const end = f.to ? (monthEnd(f.to) < today() ? monthEnd(f.to) : today()) : today();
     let start = addDays(end, 1 - f.window);
     if (f.from && `${f.from}-01` > start) start = `${f.from}-01`;
+    const range = dayRange(f);
     const total = state.quarantineTotal ?? 0;
     return {
       comparison: `sales_comparison${query({ store_id: f.store })}`,
+      check: `day_check${query({ day: addDays(today(), -1), store_id: f.store })}`,
       trend: `daily_sales${query({ store_id: f.store, day_from: start, day_to: end })}`,
       monthly: `store_monthly${query({ store_id: f.store, month_from: f.from, month_to: f.to })}`,
-      products: `item_performance${query({ limit: TOP_PRODUCTS })}`,
-      peaks: `store_peak_hours${query({ store_id: f.store })}`,
-      hours: `store_hours${query({ store_id: f.store })}`,
+      mtd: `store_month_to_date${query({ month: f.to || today().slice(0, 7) })}`,
+      products: `item_sales${query({ store_id: f.store, ...range, hour_from: f.hourFrom, hour_to: f.hourTo, limit: TOP_PRODUCTS })}`,
+      peaks: "store_peak_hours", // the stores to choose from
+      weekdays: `store_weekday_hours${query({ store_id: f.store, ...range })}`,
       reasons: "quarantine_reasons?by=field",
       recent: `quarantine${query({ limit: RECENT_QUARANTINE, offset: Math.max(0, total - RECENT_QUARANTINE) })}`,
     };
   }
 
   const CSV_OF = {
+    check: "csv-check",
     trend: "csv-trend",
     monthly: "csv-monthly",
+    mtd: "csv-mtd",
     products: "csv-products",
-    hours: "csv-heat",
+    weekdays: "csv-heat",
     reasons: "csv-reasons",
   };
 
@@ -222,7 +265,13 @@
     return true;
   }
 
+  // One poll at a time: anything that asks for one while one is under way gets another after
+  // it (two at once could finish in either order and leave older panels marked as current).
   async function poll() {
+    if (state.polling) {
+      state.again = true;
+      return;
+    }
     state.polling = true;
     state.again = false;
     try {
@@ -231,15 +280,16 @@
       state.pipeline = pipeline.body;
       state.pipelineAt = performance.now();
       const version = state.pipeline.data_version;
-      const paths = endpoints();
+      const f = filters();
+      const paths = endpoints(f);
       const key = JSON.stringify(paths);
       const clock = performance.now() - state.comparedAt > COMPARE_EVERY_MS;
       if (version !== state.version || key !== state.panelsKey || clock) {
-        const asked = JSON.stringify(filters());
-        await refreshPanels(paths, version !== state.version || key !== state.panelsKey);
+        await refreshPanels(paths, version !== state.version || key !== state.panelsKey, f);
         state.version = version;
-        // The quarantine offset may have moved; filters changed meanwhile are still to fetch.
-        state.panelsKey = JSON.stringify(filters()) === asked ? JSON.stringify(endpoints()) : key;
+        // The panels now show filters `f` (the quarantine offset may have moved): filters
+        // changed meanwhile give another key, so the next poll fetches them.
+        state.panelsKey = JSON.stringify(endpoints(f));
       }
       recovered();
       if (state.live) state.live.answered();
@@ -269,15 +319,16 @@
     else schedule(0);
   }
 
-  async function refreshPanels(paths, all) {
+  async function refreshPanels(paths, all, f) {
     const names = all ? Object.keys(paths) : ["comparison"];
     if (all) {
       // The latest quarantine entries sit at an offset the counts give: those first.
       if (await fetchPanel("reasons", paths.reasons)) renderReasons();
-      paths.recent = endpoints().recent;
+      paths.recent = endpoints(f).recent;
     }
     const results = await Promise.all(names.map((name) => fetchPanel(name, paths[name])));
     state.comparedAt = performance.now();
+    state.drawn = f;
     const due = new Set();
     names.forEach((name, i) => {
       if (results[i]) due.add(RENDER[name]);
@@ -379,7 +430,13 @@
     return left >= 1.5 ? `retrying in ${Math.round(left)} s` : "retrying…";
   }
 
+  function renderClock() {
+    if (!state.displayAt) return;
+    setText($("clock"), `${clockTime.format(clock().date)} · ${state.display.timezone}`);
+  }
+
   function renderFreshness() {
+    renderClock();
     if (state.locked) return;
     if (state.problem === "unavailable") {
       setStatus("unavailable", `server up, database unavailable: ${state.problemText} · ${retryText()}`);
@@ -413,15 +470,26 @@
     );
   }
 
-  function change(element, now, before) {
-    element.classList.remove("up", "down");
-    if (!(before > 0)) {
-      setText(element, "–");
-      return;
+  // The change from `before` to `now` in %, or "too few receipts" when either side counts
+  // fewer than MIN_COMPARED_RECEIPTS (`receipts`: [now, before]): { text, kind, title }.
+  function changeOf(pct, receipts) {
+    if (Math.min(...receipts) < MIN_COMPARED_RECEIPTS) {
+      const title = `${integer.format(receipts[0])} receipts against ${integer.format(receipts[1])}: ` +
+        `a change is shown from ${MIN_COMPARED_RECEIPTS} receipts on each side`;
+      return { text: "too few receipts to compare", kind: "few", title };
     }
-    const pct = (100 * (now - before)) / before;
-    setText(element, `${pct >= 0 ? "▲ +" : "▼ −"}${Math.abs(pct).toFixed(1)} %`);
-    element.classList.add(pct >= 0 ? "up" : "down");
+    if (pct === null) return { text: "–", kind: "", title: "" };
+    if (Math.abs(pct) < 0.05) return { text: "± 0.0 %", kind: "", title: "" }; // not ▼ −0.0 %
+    return { text: `${pct >= 0 ? "▲ +" : "▼ −"}${Math.abs(pct).toFixed(1)} %`, kind: pct >= 0 ? "up" : "down", title: "" };
+  }
+
+  function change(element, now, before, receipts) {
+    const pct = Number(before) > 0 ? (100 * (now - before)) / before : null;
+    const shown = changeOf(pct, receipts);
+    element.classList.remove("up", "down", "few");
+    if (shown.kind) element.classList.add(shown.kind);
+    element.title = shown.title;
+    setText(element, shown.text);
   }
 
   function hourEnd(h) {
@@ -431,37 +499,108 @@
   function renderComparison() {
     const rows = Object.fromEntries((state.bodies.comparison ?? []).map((r) => [r.period, r]));
     const { today: t, same_day_last_week: tl, week_to_date: w, same_period_last_week: wl } = rows;
-    if (!t || !w) return;
+    if (!t || !tl || !w || !wl) return; // an answer from an older API: keep what is shown
     const day = (d) => dayName.format(new Date(`${d}T00:00:00Z`));
     setText($("kpi-today"), state.money.format(t.sales));
-    change($("kpi-today-change"), t.sales, tl.sales);
+    const daily = [t.receipts, tl.receipts];
+    const week = [w.receipts, wl.receipts];
+    change($("kpi-today-change"), t.sales, tl.sales, daily);
     setText($("kpi-today-note"), `until ${hourEnd(t.until_hour)} vs ${day(tl.last_day)} until ${hourEnd(tl.until_hour)}`);
     setText($("kpi-week"), state.money.format(w.sales));
-    change($("kpi-week-change"), w.sales, wl.sales);
+    change($("kpi-week-change"), w.sales, wl.sales, week);
     const span = (p) =>
       `${p.first_day === p.last_day ? "" : `${day(p.first_day)} – `}${day(p.last_day)} until ${hourEnd(p.until_hour)}`;
     setText($("kpi-week-note"), `vs ${state.money.format(wl.sales)}, ${span(wl)}`);
     setText($("kpi-receipts"), integer.format(w.receipts));
-    change($("kpi-receipts-change"), w.receipts, wl.receipts);
+    change($("kpi-receipts-change"), w.receipts, wl.receipts, week);
     setText($("kpi-receipts-note"), `vs ${integer.format(wl.receipts)} the same days of last week`);
     setText($("kpi-spend"), state.money.format(w.spend_per_rcpt));
-    change($("kpi-spend-change"), w.spend_per_rcpt, wl.spend_per_rcpt);
+    change($("kpi-spend-change"), w.spend_per_rcpt, wl.spend_per_rcpt, week);
     setText($("kpi-spend-note"), `per receipt this week, vs ${state.money.format(wl.spend_per_rcpt)}`);
     setText($("kpi-items"), decimal.format(w.items_per_rcpt));
-    change($("kpi-items-change"), w.items_per_rcpt, wl.items_per_rcpt);
+    change($("kpi-items-change"), w.items_per_rcpt, wl.items_per_rcpt, week);
     setText($("kpi-items-note"), `units this week, vs ${decimal.format(wl.items_per_rcpt)}`);
   }
 
+  // Yesterday against the same weekday of the previous weeks (/day_check): the chain's (or
+  // the chosen store's) sales and verdict, then every store whose sales left their range.
+  function verdictOf(row) {
+    if (!row.sales_outside) return "normal";
+    return Number(row.sales) > Number(row.sales_max) ? "above" : "below";
+  }
+
+  function renderCheck() {
+    const rows = state.bodies.check ?? [];
+    const f = drawn();
+    const row = rows.find((r) => (f.store ? String(r.store_id) === f.store : r.store_id === null));
+    const verdict = $("yesterday-verdict");
+    const scope = f.store ? storeName(f.store) : "All stores";
+    if (!row) {
+      verdict.dataset.verdict = "none";
+      setText(verdict, `${scope}: no receipts yesterday or on the same weekday of the weeks before.`);
+      $("yesterday-stores").replaceChildren();
+      return;
+    }
+    const date = new Date(`${row.day}T00:00:00Z`);
+    const weekday = WEEKDAYS[(date.getUTCDay() + 6) % 7];
+    setText($("yesterday-note"), `${dayName.format(date)}, against the same weekday of the ${row.weeks} weeks before`);
+    verdict.dataset.verdict = verdictOf(row);
+    const range = (r) => `${state.money.format(r.sales_min)}–${state.money.format(r.sales_max)}`;
+    setText(
+      verdict,
+      `${scope}: ${state.money.format(row.sales)} in ${integer.format(row.receipts)} receipts, ` +
+        `${VERDICTS[verdictOf(row)]} — a usual ${weekday}: ${state.money.format(row.sales_mean)} (${range(row)})`,
+    );
+    const odd = rows.filter((r) => r.store_id !== null && r.sales_outside && (!f.store || String(r.store_id) === f.store));
+    const items = odd.map((r) => el("li", verdictOf(r), `${storeName(r.store_id)}: ${state.money.format(r.sales)}, ${VERDICTS[verdictOf(r)]} (${range(r)})`));
+    if (!f.store) items.unshift(el("li", "lead", odd.length ? "Outside their usual range:" : "Every store within its usual range."));
+    $("yesterday-stores").replaceChildren(...items);
+  }
+
+  // This month so far against the same days of last month, per store, in the API's ranking
+  // (largest change first: the weakest stores are at the bottom); the chosen store is marked.
+  function renderMonthToDate() {
+    const rows = state.bodies.mtd ?? [];
+    const f = filters();
+    const first = rows[0];
+    const span = (a, b) => `${shortDay.format(new Date(`${a}T00:00:00Z`))} – ${shortDay.format(new Date(`${b}T00:00:00Z`))}`;
+    setText(
+      $("mtd-note"),
+      first
+        ? `${span(first.day_from, first.day_to)}${first.so_far ? " (so far)" : ""} against ${span(first.previous_day_from, first.previous_day_to)}, largest change first`
+        : "no receipts in this month",
+    );
+    const body = rows.map((r) => {
+      const pct = r.change_pct === null ? null : Number(r.change_pct);
+      const shown = changeOf(pct, [r.receipts, r.previous_receipts]);
+      return el("tr", String(r.store_id) === f.store ? "chosen" : "", [
+        el("td", "rank", String(r.rank)),
+        el("th", "", storeName(r.store_id), { scope: "row" }),
+        el("td", "num", state.money.format(r.sales)),
+        el("td", "num previous", state.money.format(r.previous_sales)),
+        el("td", `num change ${shown.kind}`, shown.text, shown.title ? { title: shown.title } : {}),
+      ], { "data-store": String(r.store_id) });
+    });
+    $("mtd-table").tBodies[0].replaceChildren(...body);
+  }
+
+  // Today is not over: its point is labelled "so far" and reached by a dashed line, so a
+  // low last point reads as a day in progress, not as a collapse.
   function renderTrend() {
     const rows = state.bodies.trend ?? [];
-    const f = filters();
+    const f = drawn();
     const scope = f.store ? storeName(f.store) : "all stores";
-    const first = rows.length ? shortDay.format(new Date(`${rows[0].day}T00:00:00Z`)) : "";
-    const last = rows.length ? shortDay.format(new Date(`${rows.at(-1).day}T00:00:00Z`)) : "";
-    setText($("trend-note"), rows.length ? `${scope}, ${first} – ${last}` : `${scope}: no receipts in these days`);
+    const label = (day) => shortDay.format(new Date(`${day}T00:00:00Z`));
+    const partial = rows.length > 0 && rows.at(-1).day === today();
+    const first = rows.length ? label(rows[0].day) : "";
+    const last = rows.length ? label(rows.at(-1).day) : "";
+    const sofar = partial ? ` (today so far, until ${hourEnd(clock().hour)})` : "";
+    setText($("trend-note"), rows.length ? `${scope}, ${first} – ${last}${sofar}` : `${scope}: no receipts in these days`);
+    const lastIndex = rows.length - 1;
+    const isPartial = (i) => partial && i === lastIndex;
     updateChart(
       charts.trend,
-      rows.map((r) => shortDay.format(new Date(`${r.day}T00:00:00Z`))),
+      rows.map((r, i) => (isPartial(i) ? `${label(r.day)} (so far)` : label(r.day))),
       [
         {
           label: "Sales",
@@ -470,7 +609,9 @@
           backgroundColor: "rgba(184, 118, 58, 0.18)",
           fill: true,
           tension: 0.25,
-          pointRadius: rows.length > 40 ? 0 : 2,
+          pointRadius: (c) => (isPartial(c.dataIndex) ? 4 : rows.length > 40 ? 0 : 2),
+          pointStyle: (c) => (isPartial(c.dataIndex) ? "rectRot" : "circle"),
+          segment: { borderDash: (c) => (isPartial(c.p1DataIndex) ? [5, 4] : undefined) },
         },
       ],
     );
@@ -478,25 +619,32 @@
 
   function renderMonthly() {
     const rows = state.bodies.monthly ?? [];
-    const f = filters();
+    const f = drawn();
     let months = [...new Set(rows.map((r) => r.month))].sort();
     if (!f.from && !f.to) months = months.slice(-MONTHS_SHOWN);
     months = months.slice(-12);
     const stores = [...new Set(rows.map((r) => r.store_id))].sort((a, b) => a - b);
     const sales = new Map(rows.map((r) => [`${r.month}|${r.store_id}`, r.sales]));
     const palette = months.length <= MONTH_COLORS.length ? MONTH_COLORS.slice(-months.length) : null;
+    const current = today().slice(0, 7);
     const datasets = months.map((month, i) => ({
-      label: monthLabel(month),
+      label: month === current ? `${monthLabel(month)} so far` : monthLabel(month),
       data: stores.map((store) => sales.get(`${month}|${store}`) ?? 0),
       backgroundColor: palette ? palette[i] : mix(COLORS.foam, COLORS.espresso, 0.25 + (0.75 * i) / Math.max(1, months.length - 1)),
       borderRadius: 3,
       maxBarThickness: 28,
     }));
+    const sofar = months.at(-1) === current ? `, ${monthLabel(current)} so far (to the ${ordinal(clock().day)})` : "";
     setText(
       $("monthly-note"),
-      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}` : "no sales in these months",
+      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}${sofar}` : "no sales in these months",
     );
     updateChart(charts.monthly, stores.map(storeName), datasets);
+  }
+
+  function ordinal(n) {
+    const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+    return `${n}${suffix}`;
   }
 
   function monthLabel(month) {
@@ -504,15 +652,23 @@
     return monthName.format(new Date(Date.UTC(year, mm - 1, 1)));
   }
 
+  function hoursText(f) {
+    if (!f.hourFrom && !f.hourTo) return "all day";
+    return `${f.hourFrom || "00"}:00–${f.hourTo || "23"}:59`;
+  }
+
   function renderProducts() {
     const rows = state.bodies.products ?? [];
+    const f = drawn();
+    const scope = f.store ? storeName(f.store) : "all stores";
+    setText($("products-note"), `units sold, ${scope}, ${rangeText(f)}, ${hoursText(f)}`);
     updateChart(
       charts.products,
-      rows.map((r) => r.item_name),
+      rows.map((r) => r.product),
       [
         {
           label: "Units sold",
-          data: rows.map((r) => r.total_sold),
+          data: rows.map((r) => r.units),
           backgroundColor: COLORS.caramel,
           borderRadius: 3,
           maxBarThickness: 22,
@@ -532,39 +688,59 @@
     chart.update();
   }
 
-  // The store × hour heat map: every hour's receipts from /store_hours, shaded against the
-  // busiest cell of all; each store's peak hour (from /store_peak_hours) carries its count.
-  // A tap (or the arrow keys, with the map focused) shows a cell's count below the map.
-  function renderHeat() {
-    const grid = $("heatmap");
-    const rows = [...(state.bodies.peaks ?? [])].sort((a, b) => a.store_id - b.store_id);
-    const counts = new Map();
-    for (const r of state.bodies.hours ?? []) {
-      if (!counts.has(r.store_id)) counts.set(r.store_id, new Array(24).fill(0));
-      counts.get(r.store_id)[r.hour] = r.receipts;
+  // The heat map, over the chosen stores and days (/store_weekday_hours):
+  // * all stores: a row per store, its receipts in each hour of the range; with a weekday
+  //   chosen, the receipts of an average such day;
+  // * one store: a row per weekday (Monday first), the receipts of an average such day, so
+  //   the hours that need more baristas stand out per weekday.
+  // Cells are shaded against the busiest cell shown; each row's busiest hour carries its
+  // figure. A tap (or the arrow keys, with the map focused) reads a cell out below the map.
+  function heatModel() {
+    const f = drawn();
+    const rows = state.bodies.weekdays ?? [];
+    const weekday = Number($("heat-weekday").value) || 0;
+    const lines = new Map();
+    const line = (id, label, attr) => {
+      if (!lines.has(id)) lines.set(id, { id, label, attr, counts: new Array(24).fill(0) });
+      return lines.get(id);
+    };
+    if (f.store) {
+      for (let d = 1; d <= 7; d++) line(d, WEEKDAYS[d - 1], "data-weekday");
+      for (const r of rows) line(r.weekday).counts[r.hour] += Number(r.average_receipts);
+      return { average: true, lines: [...lines.values()], what: (row) => `${storeName(Number(f.store))}, ${WEEKDAYS[row.id - 1]}s` };
     }
-    state.heatCounts = counts;
-    state.heatRows = rows;
-    let max = 1;
-    for (const row of rows) max = Math.max(max, row.tx_count, ...(counts.get(row.store_id) ?? []));
-    const cells = [];
-    cells.push(el("div", "row", [
-      el("span", "label", "store", { role: "columnheader" }),
-      ...Array.from({ length: 24 }, (_, h) =>
-        el("span", h % 3 === 0 ? "hour major" : "hour", String(h), { role: "columnheader" }),
-      ),
+    for (const r of [...rows].sort((a, b) => a.store_id - b.store_id)) {
+      const row = line(r.store_id, storeName(r.store_id), "data-store");
+      if (!weekday) row.counts[r.hour] += r.receipts;
+      else if (r.weekday === weekday) row.counts[r.hour] += Number(r.average_receipts);
+    }
+    const when = weekday ? `, ${WEEKDAYS[weekday - 1]}s` : "";
+    return { average: weekday > 0, lines: [...lines.values()], what: (row) => `${row.label}${when}` };
+  }
+
+  function renderHeat() {
+    const model = heatModel();
+    const format = (n) => (model.average ? oneDecimal.format(n) : integer.format(n));
+    state.heatModel = model;
+    let max = 0;
+    for (const row of model.lines) {
+      row.peak = row.counts.indexOf(Math.max(...row.counts));
+      max = Math.max(max, row.counts[row.peak]);
+    }
+    const head = model.lines[0]?.attr === "data-weekday" ? "weekday" : "store";
+    const cells = [el("div", "row", [
+      el("span", "label", head, { role: "columnheader" }),
+      ...Array.from({ length: 24 }, (_, h) => el("span", h % 3 === 0 ? "hour major" : "hour", String(h), { role: "columnheader" })),
       el("span", "peaktext", "peak", { role: "columnheader" }),
-    ], { role: "row" }));
-    for (const row of rows) {
-      const byHour = counts.get(row.store_id) ?? new Array(24).fill(0);
-      byHour[row.peak_hour] = Math.max(byHour[row.peak_hour], row.tx_count);
-      const hours = byHour.map((n, h) => {
-        const peak = h === row.peak_hour;
-        const selected = state.heat.store === row.store_id && state.heat.hour === h;
+    ], { role: "row" })];
+    for (const row of model.lines) {
+      const busiest = row.counts[row.peak];
+      const hours = row.counts.map((n, h) => {
+        const peak = busiest > 0 && h === row.peak;
+        const selected = state.heat.row === row.id && state.heat.hour === h;
         const cell = el("span", `cell${peak ? " peak" : ""}${selected ? " selected" : ""}`, peak ? compact.format(n) : "", {
           role: "gridcell",
-          title: `${storeName(row.store_id)}, ${hourRange(h)}: ${integer.format(n)} receipts` +
-            (peak ? " (busiest hour)" : ""),
+          title: `${model.what(row)}, ${hourRange(h)}: ${format(n)} receipts${model.average ? " on average" : ""}`,
           "data-hour": String(h),
           "data-count": String(n),
         });
@@ -576,57 +752,71 @@
         return cell;
       });
       const text = el("span", "peaktext", "");
-      text.append(el("b", "", `${String(row.peak_hour).padStart(2, "0")}:00`));
-      text.append(el("span", "count full", ` · ${integer.format(row.tx_count)}`));
-      text.append(el("span", "count short", ` ${compact.format(row.tx_count)}`));
-      cells.push(el("div", "row", [el("span", "label", storeName(row.store_id), { role: "rowheader" }), ...hours, text], {
+      if (busiest > 0) {
+        text.append(el("b", "", `${String(row.peak).padStart(2, "0")}:00`));
+        text.append(el("span", "count full", ` · ${format(busiest)}`));
+        text.append(el("span", "count short", ` ${compact.format(busiest)}`));
+      }
+      cells.push(el("div", "row", [el("span", "label", row.label, { role: "rowheader" }), ...hours, text], {
         role: "row",
-        "data-store": String(row.store_id),
+        [row.attr]: String(row.id),
       }));
     }
-    if (!rows.length) cells.push(el("p", "empty", "No receipts yet."));
-    grid.replaceChildren(...cells);
-    if (state.heat.store !== null) showCell(state.heat.store, state.heat.hour, false);
+    if (!model.lines.length) cells.push(el("p", "empty", "No receipts in these days."));
+    $("heatmap").replaceChildren(...cells);
+    setText($("heat-note"), heatNote(model));
+    if (state.heat.row !== null) showCell(state.heat.row, state.heat.hour, false);
   }
 
-  function showCell(store, hour, focus) {
-    const rowsShown = state.heatRows ?? [];
-    if (!rowsShown.some((r) => r.store_id === store)) return;
-    state.heat = { store, hour };
+  function heatNote(model) {
+    const f = drawn();
+    const range = rangeText(f);
+    if (f.store) return `${storeName(Number(f.store))}: receipts on an average day of each weekday, ${range}, by the hour on the receipt.`;
+    if (model.average) return `Receipts on an average ${WEEKDAYS[Number($("heat-weekday").value) - 1]} per store, ${range}.`;
+    return `Receipts per store and hour of day, ${range}. The number marks each store's busiest hour.`;
+  }
+
+  function showCell(id, hour, focus) {
+    const model = state.heatModel;
+    const row = model?.lines.find((r) => r.id === id);
+    if (!row) return;
+    state.heat = { row: id, hour };
     for (const node of document.querySelectorAll("#heatmap .cell.selected")) node.classList.remove("selected");
-    const cell = document.querySelector(`#heatmap [data-store='${store}'] .cell[data-hour='${hour}']`);
+    const cell = document.querySelector(`#heatmap [${row.attr}='${id}'] .cell[data-hour='${hour}']`);
     if (!cell) return;
     cell.classList.add("selected");
     const n = Number(cell.dataset.count);
-    const peak = cell.classList.contains("peak") ? " — its busiest hour" : "";
-    setText($("heat-readout"), `${storeName(store)}, ${hourRange(hour)}: ${integer.format(n)} receipts${peak}`);
+    const shown = model.average ? `${oneDecimal.format(n)} receipts on average` : `${integer.format(n)} receipts`;
+    const peak = cell.classList.contains("peak") ? " — the busiest hour" : "";
+    setText($("heat-readout"), `${model.what(row)}, ${hourRange(hour)}: ${shown}${peak}`);
     if (focus) cell.scrollIntoView({ block: "nearest", inline: "nearest" });
   }
 
   function onHeatClick(event) {
     const cell = event.target.closest(".cell");
     if (!cell) return;
-    const store = Number(cell.closest("[data-store]").dataset.store);
-    showCell(store, Number(cell.dataset.hour), false);
+    const row = cell.closest(".row");
+    const id = Number(row.dataset.store ?? row.dataset.weekday);
+    showCell(id, Number(cell.dataset.hour), false);
   }
 
   function onHeatKey(event) {
-    const rows = state.heatRows ?? [];
+    const rows = state.heatModel?.lines ?? [];
     if (!rows.length) return;
     const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0], Home: [0, -24], End: [0, 24] };
     const move = moves[event.key];
     if (!move) return;
     event.preventDefault();
-    let index = rows.findIndex((r) => r.store_id === state.heat.store);
+    let index = rows.findIndex((r) => r.id === state.heat.row);
     let hour = state.heat.hour;
     if (index < 0 || hour === null) {
       index = 0;
-      hour = rows[0].peak_hour;
+      hour = rows[0].peak;
     } else {
       index = Math.min(rows.length - 1, Math.max(0, index + move[0]));
       hour = Math.min(23, Math.max(0, hour + move[1]));
     }
-    showCell(rows[index].store_id, hour, true);
+    showCell(rows[index].id, hour, true);
   }
 
   function hourRange(h) {
@@ -679,12 +869,13 @@
     const body = rows.map((q) => {
       const link = el("a", "raw", "raw text", { href: rawHref(q), target: "_blank", rel: "noopener" });
       const preview = el("code", "", q.raw.length > 60 ? `${q.raw.slice(0, 60)}…` : q.raw);
+      // Roles kept explicit: on a phone the rows are restyled as blocks (app.css).
       return el("tr", "", [
-        el("td", "id", String(q.id)),
-        el("td", "reason", q.reason),
-        el("td", "where", `${q.position}`, { title: q.source }),
-        el("td", "input", [preview, el("br", "", ""), link]),
-      ]);
+        el("td", "id", String(q.id), { role: "cell" }),
+        el("td", "reason", q.reason, { role: "cell" }),
+        el("td", "where", `${q.position}`, { title: q.source, role: "cell" }),
+        el("td", "input", [preview, el("br", "", ""), link], { role: "cell" }),
+      ], { role: "row" });
     });
     if (!rows.length) body.push(el("tr", "", [el("td", "empty", "Nothing quarantined.", { colspan: "4" })]));
     $("quarantine-table").tBodies[0].replaceChildren(...body);
@@ -741,12 +932,11 @@
       renderMonthly();
       renderFilters();
     },
+    check: renderCheck,
+    mtd: renderMonthToDate,
     products: renderProducts,
-    peaks: () => {
-      renderHeat();
-      renderFilters();
-    },
-    hours: renderHeat,
+    peaks: renderFilters,
+    weekdays: renderHeat,
     reasons: renderReasons,
     recent: renderRecent,
   };
@@ -814,7 +1004,20 @@
           },
         },
         scales: {
-          x: { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } },
+          // Every store's name, each word on its own line (never skipped): twelve fit at 1440 px.
+          x: {
+            grid: { display: false },
+            ticks: {
+              autoSkip: false,
+              maxRotation: 90,
+              font: { size: 11 },
+              callback(value) {
+                const name = this.getLabelForValue(value);
+                // Wrapped only where there is room to stand upright (a phone tilts them).
+                return this.chart.width >= 600 && name.includes(" ") ? name.split(" ") : name;
+              },
+            },
+          },
           y: moneyAxis,
         },
       },
@@ -841,7 +1044,17 @@
   // -- start -----------------------------------------------------------------------------------
 
   function onFilters() {
+    state.heat = { row: null, hour: null }; // the rows may now be weekdays instead of stores
+    $("heat-days").hidden = Boolean(filters().store); // one store: its weekdays are the rows
+    renderMonthToDate(); // the same ranking, another store marked
+    renderHeat(); // the weekday shown is the page's own choice
     pollSoon(); // after a poll in flight, never beside it: its answer would be shown last
+  }
+
+  function fillHours() {
+    const hours = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, "0"));
+    fillSelect($("products-hour-from"), "00:00", hours.map((h) => [h, `${h}:00`]));
+    fillSelect($("products-hour-to"), "23:59", hours.map((h) => [h, `${h}:59`]));
   }
 
   async function start() {
@@ -851,6 +1064,11 @@
     $("filters").addEventListener("change", onFilters);
     $("filters").addEventListener("submit", (event) => event.preventDefault());
     $("filters").addEventListener("reset", () => setTimeout(onFilters, 0));
+    fillHours();
+    for (const form of ["products-hours", "heat-days"]) {
+      $(form).addEventListener("change", onFilters);
+      $(form).addEventListener("submit", (event) => event.preventDefault());
+    }
     $("heatmap").addEventListener("click", onHeatClick);
     $("heatmap").addEventListener("keydown", onHeatKey);
     document.addEventListener("click", onDownload);
