@@ -164,15 +164,29 @@ def test_a_lock_wait_timeout_retries_the_whole_batch(mysql_url: str, tmp_path: P
     with blocker.cursor() as cur:
         cur.execute("BEGIN")
         cur.execute("SELECT * FROM cs_totals WHERE id = 1 FOR UPDATE")  # holds the row lock
-    release = threading.Timer(2.5, blocker.rollback)
-    release.start()
+
+    class ReleaseOnRetry(logging.Handler):
+        """Lets the row lock go once the engine announces a retry: held until then, however
+        slow the machine (a fixed timer released it before a loaded engine got there)."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retrying the batch" in record.getMessage() and blocker.open:
+                blocker.rollback()
+                blocker.close()
+
+    engine_log = logging.getLogger("coffeeshop.pipeline.engine")
+    release = ReleaseOnRetry()
+    engine_log.addHandler(release)
     lock_wait_url = make_url(mysql_url).update_query_dict(
         {"init_command": "SET innodb_lock_wait_timeout=1"}
     )
-    with Store(lock_wait_url.render_as_string(hide_password=False)) as store:
-        report = Syncer(store, JsonlSource(path), today=lambda: TODAY, retry=FAST_RETRY).run()
-    release.join()
-    blocker.close()
+    try:
+        with Store(lock_wait_url.render_as_string(hide_password=False)) as store:
+            report = Syncer(store, JsonlSource(path), today=lambda: TODAY, retry=FAST_RETRY).run()
+    finally:
+        engine_log.removeHandler(release)
+        if blocker.open:
+            blocker.close()
     assert report.retries >= 1  # 1205 Lock wait timeout, then the batch ran again whole
     with Store(mysql_url) as store:
         assert store.read_tables(TODAY) == reference_tables(lines, TODAY)
