@@ -63,8 +63,9 @@ bench-peer: $(DEV)
 clean:
 	rm -rf $(VENV) bench/data bench/.peer-venv
 
-# The databases the README's commands create here, named before they go. Your analysis
-# database is data: this target exists so removing it is a deliberate, separate step.
-DATABASES := analysis.db analysis.db-wal analysis.db-shm sample.db sample.db-wal sample.db-shm
+# The databases the README's commands create here, with the files beside each (WAL, shared
+# memory, the writer's signal file), named before they go. Your analysis database is data:
+# this target exists so removing it is a deliberate, separate step.
+DATABASES := $(foreach db,analysis.db sample.db,$(db) $(db)-wal $(db)-shm $(db)-signal)
 clean-databases:
 	@for f in $(DATABASES); do if [ -e "$$f" ]; then echo "removing $$f"; rm -f "$$f"; fi; done

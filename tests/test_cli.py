@@ -610,7 +610,7 @@ def test_make_clean_keeps_the_databases_and_clean_databases_names_what_it_remove
     silently); removing the databases is its own target, which names each file it removes."""
     (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
     (tmp_path / ".venv").mkdir()
-    for name in ("analysis.db", "analysis.db-wal", "sample.db"):
+    for name in ("analysis.db", "analysis.db-wal", "analysis.db-signal", "sample.db"):
         (tmp_path / name).write_text("data")
 
     # As typed in a shell: under `make test` the parent's MAKEFLAGS/MAKELEVEL would make this
@@ -628,11 +628,17 @@ def test_make_clean_keeps_the_databases_and_clean_databases_names_what_it_remove
     assert not (tmp_path / ".venv").exists()
     assert sorted(p.name for p in tmp_path.glob("*.db*")) == [
         "analysis.db",
+        "analysis.db-signal",
         "analysis.db-wal",
         "sample.db",
     ]
     removed = make("clean-databases").stdout.splitlines()
-    assert removed == ["removing analysis.db", "removing analysis.db-wal", "removing sample.db"]
+    assert removed == [
+        "removing analysis.db",
+        "removing analysis.db-wal",
+        "removing analysis.db-signal",
+        "removing sample.db",
+    ]
     assert not list(tmp_path.glob("*.db*"))
 
 
