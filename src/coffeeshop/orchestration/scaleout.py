@@ -62,6 +62,7 @@ from coffeeshop.config import Settings, build_settings
 from coffeeshop.core.partials import BucketResult
 from coffeeshop.errors import ConfigError
 from coffeeshop.orchestration.buckets import pickled, resolve_on_cluster
+from coffeeshop.orchestration.cluster import check_workers, scheduler_lost
 from coffeeshop.orchestration.orphans import mark_crashed, owner_tags
 from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.scheduler import check_scheduler
@@ -226,8 +227,14 @@ def reconcile_partitioned_flow(
 ) -> ReconcileReport:
     """Recompute the tables from the whole source in partitions on the flow's task runner (a
     Dask cluster), compare them with the database, and with `repair` rebuild them."""
-    logger = get_run_logger()
     settings = dask_settings(source=source, db=db, dask_partitions=partitions)
+    with scheduler_lost(_client().scheduler.address):
+        return _reconcile(settings, repair)
+
+
+def _reconcile(settings: DaskSettings, repair: bool) -> ReconcileReport:
+    logger = get_run_logger()
+    check_workers(_client(), __name__)
     parts = _partitions(settings)
     source_obj = settings.open_source()
     if isinstance(source_obj, MongoSource):
@@ -256,7 +263,8 @@ def reconcile_on_dask(
 ) -> ReconcileReport:
     """`reconcile` on a local Dask cluster of `workers` processes, or the cluster at `address`."""
     runner = task_runner(workers=workers, address=address)
-    return _run_owned(runner, source=source, db=db, repair=repair, partitions=partitions)
+    with scheduler_lost(address or "of the local cluster"):
+        return _run_owned(runner, source=source, db=db, repair=repair, partitions=partitions)
 
 
 def summary_on_dask(
@@ -265,9 +273,10 @@ def summary_on_dask(
     """The `reconcile` deployment's run on Dask (a subflow): the summary it logs and returns."""
     logger = get_run_logger()
     runner = task_runner(workers=settings.dask_workers, address=settings.dask_address)
-    report = _run_owned(
-        runner, source=source, db=db, repair=repair, partitions=settings.dask_partitions
-    )
+    with scheduler_lost(settings.dask_address or "of the local cluster"):
+        report = _run_owned(
+            runner, source=source, db=db, repair=repair, partitions=settings.dask_partitions
+        )
     return log_reconcile(report, logger)
 
 
