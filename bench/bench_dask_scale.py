@@ -17,7 +17,9 @@ W worker processes that the command starts itself. The checkout's `src` comes fi
 
 - the whole command's wall time (start of the process to its exit, the cluster's start and
   stop and Prefect's temporary API server included);
-- the coordinator's peak resident memory (`wait4`'s `ru_maxrss`: exact);
+- the coordinator's peak resident memory: its own `VmHWM`, polled as the workers' are (not
+  `wait4`'s `ru_maxrss`, which on Linux is the largest of the process and every descendant it
+  waited for: its workers and Prefect's temporary API server included);
 - each Dask worker process's peak (`VmHWM` of `/proc/PID/status`, polled every 50 ms while
   it lives: the kernel's own high-water mark, so a short peak between two polls is kept).
 
@@ -72,10 +74,14 @@ def _is_worker(process: psutil.Process) -> bool:
 
 
 def _watch(pid: int, peaks: dict[int, int], done: threading.Event) -> None:
-    """The high-water mark of every worker process under `pid`, until `done`."""
+    """The high-water mark of `pid` (key 0) and of every worker process under it, until
+    `done`."""
     root = psutil.Process(pid)
     known: dict[int, bool] = {}
     while not done.is_set():
+        own = _hwm_kib(pid)
+        if own is not None:
+            peaks[0] = max(peaks.get(0, 0), own)
         try:
             children = root.children(recursive=True)
         except psutil.Error:
@@ -109,17 +115,13 @@ def run_once(src: str, source: Path, workers: int, name: str) -> Run:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     watcher = threading.Thread(target=_watch, args=(process.pid, peaks, done), daemon=True)
     watcher.start()
-    _, status, usage = os.wait4(process.pid, 0)
+    status = process.wait()
     seconds = time.perf_counter() - started
     done.set()
     watcher.join()
     db.unlink(missing_ok=True)
-    return Run(
-        seconds,
-        usage.ru_maxrss / 1024,
-        sorted(kib / 1024 for kib in peaks.values()),
-        os.waitstatus_to_exitcode(status),
-    )
+    own = peaks.pop(0, 0)
+    return Run(seconds, own / 1024, sorted(kib / 1024 for kib in peaks.values()), status)
 
 
 def main() -> None:

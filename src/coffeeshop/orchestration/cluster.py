@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -50,13 +51,15 @@ def check_workers(client: Client, module: str, *, wait: float = WORKER_WAIT) -> 
 
 
 _LOST = (CancelledError, CommClosedError)
+# What the client logs when it gives up reconnecting: its wait for the scheduler, cancelled.
+_LOST_LOGGED = (*_LOST, asyncio.CancelledError, OSError)
 
 
 class _LostScheduler(logging.Filter):
     """The client's own traceback when it gives up reconnecting: `scheduler_lost` says it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _LOST))
+        return not (record.exc_info and isinstance(record.exc_info[1], _LOST_LOGGED))
 
 
 @contextlib.contextmanager
