@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from distributed import Client
 from helpers import free_port, write_lines
-from test_dask import history, prefect_api, sync, today
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+from test_dask import history, sync, today
 
 from coffeeshop.store import Store
-
-__all__ = ["prefect_api"]  # the module's Prefect API fixture, shared with test_dask
 
 DEADLINE = 180.0
 # A worker's Python without the package, as on a machine where it was not installed.
@@ -36,6 +36,16 @@ WITHOUT_PACKAGE = (
     "import sys; sys.modules['coffeeshop'] = None; "
     "from distributed.cli.dask_worker import main; sys.argv[0] = 'dask-worker'; main()"
 )
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    """The API the scheduler's workers and the command report to (its start-up is slow on a
+    busy machine: a generous deadline)."""
+    with prefect_test_harness(server_startup_timeout=600):
+        url = PREFECT_API_URL.value()
+        assert url
+        yield url
 
 
 def _started(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
