@@ -13,7 +13,7 @@
 3. the flow merges the partials (exact, associative) and compares them with the database,
    streaming the buckets' rows from the workers in key order beside `cs_receipts`, then
    repairs through `Store.rebuild` with the same stream, in the flow's own process (see
-   `pipeline.partitioned.finish`): the coordinator never holds the history's receipts.
+   `pipeline.partitioned.finish`): the coordinator never holds the history's receipts at once.
 
 Only the source must be reachable from the workers (the file at the same path, or the
 MongoDB URI: each worker connects to it itself); the analysis database is read and written
