@@ -214,10 +214,11 @@ def merge_all(partials: Iterable[Partial]) -> Partial:
 
 @dataclass(slots=True)
 class BucketResult:
-    """One bucket's final receipts: its partial and its rows, sorted by key."""
+    """One bucket's final receipts: its partial and its rows, sorted by key (a list, or a
+    stream that can be read again)."""
 
     partial: Partial
-    rows: list[Row]
+    rows: Iterable[Row]
 
 
 def resolve(shards: Iterable[dict[str, Candidate]]) -> BucketResult:

@@ -45,9 +45,10 @@ class ReceiptReplay(Replay):
 
 
 class MergedReplay(Replay):
-    """`runs`: key-sorted rows of disjoint key sets; `partial`: exactly their sums."""
+    """`runs`: key-sorted rows of disjoint key sets (each iterable again: read once per
+    rebuild); `partial`: exactly their sums."""
 
-    def __init__(self, runs: Iterable[list[Row]], partial: Partial) -> None:
+    def __init__(self, runs: Iterable[Iterable[Row]], partial: Partial) -> None:
         self._runs = list(runs)
         self._partial = partial
 

@@ -5,12 +5,15 @@
 
 1. `read-range` (one per partition): read one part of the source, validate every receipt with
    the same rules as `sync`, fold it into last-write-wins candidates, split them by key hash
-   into `buckets` shards;
-2. `resolve-bucket` (one per bucket): every version of a receipt meets in its bucket, the
-   last one wins, and the bucket returns its mergeable `Partial` and its rows;
+   into `buckets` shards, kept on the worker;
+2. each bucket fetches only its own shard of every range, and resolves it where it runs
+   (plain Dask tasks, `orchestration.buckets`): every version of a receipt meets in its
+   bucket, the last one wins; the bucket's rows stay on its worker, its `Partial` (sums per
+   group, quarantine) comes back;
 3. the flow merges the partials (exact, associative) and compares them with the database,
-   then repairs through `Store.rebuild`, in the flow's own process (see
-   `pipeline.partitioned.finish`).
+   streaming the buckets' rows from the workers in key order beside `cs_receipts`, then
+   repairs through `Store.rebuild` with the same stream, in the flow's own process (see
+   `pipeline.partitioned.finish`): the coordinator never holds the history's receipts at once.
 
 Only the source must be reachable from the workers (the file at the same path, or the
 MongoDB URI: each worker connects to it itself); the analysis database is read and written
@@ -23,7 +26,8 @@ A worker that dies mid-task loses its task: Dask runs it again on another worker
 raises is retried by Prefect (`RETRIES`) when its error may pass (`tasks.is_retryable`: an
 unreachable source, a transient I/O error; never bad configuration). Either way no partial
 result is merged twice: a bucket merges exactly the outputs of its upstream tasks,
-whichever attempt produced them. A range that fails for good (its file missing on a worker,
+whichever attempt produced them (a bucket lost with its worker is resolved again from its
+inputs). A range that fails for good (its file missing on a worker,
 or another file at the same path: `sources.partitions.check_planned`; another collection
 behind the URI) fails the run with its own one-line error before any bucket is resolved,
 and nothing is written.
@@ -41,10 +45,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 from collections.abc import Iterator
 from typing import Any, cast
 
+from distributed import Client
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, tags
@@ -55,13 +59,16 @@ from pydantic import Field
 
 from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
+from coffeeshop.core.partials import BucketResult
 from coffeeshop.errors import ConfigError
+from coffeeshop.orchestration.buckets import pickled, resolve_on_cluster
+from coffeeshop.orchestration.cluster import check_workers, scheduler_lost
 from coffeeshop.orchestration.orphans import mark_crashed, owner_tags
 from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.scheduler import check_scheduler
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, install_log_filters
 from coffeeshop.orchestration.tasks import retry_when_transient
-from coffeeshop.pipeline.partitioned import Gathered, combine, finish, resolve_outputs
+from coffeeshop.pipeline.partitioned import Gathered, combine, finish
 from coffeeshop.pipeline.reconcile import ReconcileReport
 from coffeeshop.sources.base import Partition, Partitioned, partitioned
 from coffeeshop.sources.partitions import RangeOutput
@@ -126,10 +133,9 @@ def task_runner(*, workers: int | None, address: str | None) -> TaskRunner[Any]:
 # -- tasks: they run on the workers -------------------------------------------------------------
 
 
-# Task results travel as pickled bytes: Prefect walks every task parameter looking for futures
-# to resolve (`visit_collection`), which over a partition's candidates cost three times the
-# reading itself; bytes are opaque to it, and Dask moves them without copying.
-_PICKLE = pickle.HIGHEST_PROTOCOL
+# Task results travel as pickled bytes (`buckets.pickled`): Prefect walks every task parameter
+# looking for futures to resolve (`visit_collection`), which over a partition's candidates cost
+# three times the reading itself; bytes are opaque to it, and Dask moves them without copying.
 
 
 @task(name="read-range", **_RETRYING)
@@ -138,26 +144,7 @@ def read_partition(part: Partition, buckets: int) -> list[bytes]:
     source opened again on the worker (`part.reopen()`: the same path, or its own connection
     to the URI): [the part's summary, its shard for bucket 0, for bucket 1, …], each pickled."""
     install_log_filters()  # a worker process logs a one-line error as its line
-    return _pickled(part.reopen().read_partition(part, buckets))
-
-
-def _pickled(output: RangeOutput) -> list[bytes]:
-    head = RangeOutput([], output.unkeyed, output.lines, output.end, output.open_line)
-    return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
-
-
-@task(name="resolve-bucket", **_RETRYING)
-def resolve_bucket(outputs: list[list[bytes]], bucket: int) -> bytes:
-    """One bucket's shard of every range, resolved (bucket 0 also carries the ranges'
-    summaries). Dask moves each range's output to a worker at most once, whichever buckets
-    that worker resolves; only this bucket's shards are unpickled."""
-    ranges = [
-        RangeOutput([{}] * bucket + [pickle.loads(o[bucket + 1])], [], 0, 0, False) for o in outputs
-    ]
-    result = resolve_outputs(ranges, bucket)
-    if bucket == 0:
-        result.heads = [pickle.loads(o[0]) for o in outputs]
-    return pickle.dumps(result, _PICKLE)
+    return pickled(part.reopen().read_partition(part, buckets))
 
 
 # -- the flow: it runs where it was started ---------------------------------------------------
@@ -169,16 +156,22 @@ def gather(source: Partitioned, partitions: int) -> Gathered:
     plan's position."""
     plan = source.plan_partitions(partitions)
     outputs = [read_partition.submit(part, len(plan.parts)) for part in plan.parts]
-    return combine(plan, _resolved(outputs))
+    return combine(plan, *_resolved(outputs))
 
 
-def _resolved(outputs: list[Any]) -> list[Any]:
-    """Each bucket resolved on the task runner (Prefect resolves the futures to their results
-    before a bucket's task runs)."""
+def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult]]:
+    """Once every range is read, its buckets resolved on the cluster: the ranges' heads and
+    each bucket's summary come back here, its rows stay on the workers (`buckets`)."""
     _raise_first_failure(outputs)
-    resolved = cast("list[list[bytes]]", outputs)
-    futures = [resolve_bucket.submit(resolved, b) for b in range(len(outputs))]
-    return [pickle.loads(future.result()) for future in futures]
+    return resolve_on_cluster(_client(), [output.wrapped_future for output in outputs])
+
+
+def _client() -> Client:
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if not isinstance(runner, DaskTaskRunner):
+        raise ConfigError("a partitioned reconcile runs on a DaskTaskRunner")
+    return runner.client
 
 
 def _raise_first_failure(futures: list[Any]) -> None:
@@ -212,8 +205,14 @@ def reconcile_partitioned_flow(
 ) -> ReconcileReport:
     """Recompute the tables from the whole source in partitions on the flow's task runner (a
     Dask cluster), compare them with the database, and with `repair` rebuild them."""
-    logger = get_run_logger()
     settings = dask_settings(source=source, db=db, dask_partitions=partitions)
+    with scheduler_lost(_client().scheduler.address):
+        return _reconcile(settings, repair)
+
+
+def _reconcile(settings: DaskSettings, repair: bool) -> ReconcileReport:
+    logger = get_run_logger()
+    check_workers(_client(), __name__)
     parts = _partitions(settings)
     source_obj = settings.open_source()
     gathered = gather(partitioned(source_obj), parts)
@@ -239,7 +238,8 @@ def reconcile_on_dask(
 ) -> ReconcileReport:
     """`reconcile` on a local Dask cluster of `workers` processes, or the cluster at `address`."""
     runner = task_runner(workers=workers, address=address)
-    return _run_owned(runner, source=source, db=db, repair=repair, partitions=partitions)
+    with scheduler_lost(address or "of the local cluster"):
+        return _run_owned(runner, source=source, db=db, repair=repair, partitions=partitions)
 
 
 def summary_on_dask(
@@ -248,9 +248,10 @@ def summary_on_dask(
     """The `reconcile` deployment's run on Dask (a subflow): the summary it logs and returns."""
     logger = get_run_logger()
     runner = task_runner(workers=settings.dask_workers, address=settings.dask_address)
-    report = _run_owned(
-        runner, source=source, db=db, repair=repair, partitions=settings.dask_partitions
-    )
+    with scheduler_lost(settings.dask_address or "of the local cluster"):
+        report = _run_owned(
+            runner, source=source, db=db, repair=repair, partitions=settings.dask_partitions
+        )
     return log_reconcile(report, logger)
 
 

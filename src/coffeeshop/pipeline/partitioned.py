@@ -41,26 +41,25 @@ _CONTENT = getter(*READ_COLUMNS)  # what a receipt is, without the document's id
 TABLE = "receipts (engine state)"
 
 
-@dataclass(slots=True)
-class BucketOutput:
-    result: BucketResult
-    heads: list[RangeOutput] | None  # bucket 0: every range without its candidates
+def heads_of(outputs: Iterable[RangeOutput]) -> list[RangeOutput]:
+    """Every range's output without its candidates: line counts, unreadable input, its end."""
+    return [RangeOutput([], o.unkeyed, o.lines, o.end, o.open_line) for o in outputs]
 
 
-def resolve_outputs(outputs: list[RangeOutput], bucket: int) -> BucketOutput:
-    """Bucket `bucket` of every range's output, resolved (last write wins)."""
-    heads = None
-    if bucket == 0:
-        heads = [RangeOutput([], o.unkeyed, o.lines, o.end, o.open_line) for o in outputs]
-    return BucketOutput(resolve(o.shards[bucket] for o in outputs), heads)
+def resolve_outputs(outputs: list[RangeOutput]) -> list[BucketResult]:
+    """Every bucket of the ranges' outputs, resolved (last write wins), in this process."""
+    return [resolve(o.shards[b] for o in outputs) for b in range(len(outputs))]
 
 
 @dataclass(slots=True)
 class Gathered:
-    """Everything the partitions produced, merged: what reconcile compares and repair writes."""
+    """Everything the partitions produced, merged: what reconcile compares and repair writes.
+
+    `runs` are the buckets' rows, each sorted by key: lists in one process; on a cluster,
+    streams fetched from the workers (`orchestration.buckets`), read once per pass."""
 
     partial: Partial  # sums and counts of the current valid receipts
-    runs: list[list[Row]]  # each bucket's rows, sorted by key
+    runs: list[Iterable[Row]]
     quarantine: list[QuarantineEntry]
     position: str | None
     partitions: int
@@ -69,28 +68,21 @@ class Gathered:
         return sorted_rows(self.runs)
 
 
-def combine(plan: PartitionPlan, buckets: list[BucketOutput]) -> Gathered:
+def combine(plan: PartitionPlan, heads: list[RangeOutput], buckets: list[BucketResult]) -> Gathered:
     """Merge every bucket of a plan: sums, rows, quarantine (with line numbers), and the
     position the plan hands over at."""
-    return _merged(buckets, plan.handover(_heads(buckets)))
+    return _merged(heads, buckets, plan.handover(heads))
 
 
-def _heads(buckets: list[BucketOutput]) -> list[RangeOutput]:
-    heads = buckets[0].heads
-    assert heads is not None
-    return heads
-
-
-def _merged(buckets: list[BucketOutput], position: str | None) -> Gathered:
-    heads = _heads(buckets)
+def _merged(
+    heads: list[RangeOutput], buckets: list[BucketResult], position: str | None
+) -> Gathered:
     offsets = [0]
     for head in heads:
         offsets.append(offsets[-1] + head.lines)
-    partial = merge_all(
-        [b.result.partial for b in buckets] + [unkeyed_partial(h.unkeyed) for h in heads]
-    )
+    partial = merge_all([b.partial for b in buckets] + [unkeyed_partial(h.unkeyed) for h in heads])
     quarantine = list(finish_entries(partial, render_where(offsets)))
-    return Gathered(partial, [b.result.rows for b in buckets], quarantine, position, len(heads))
+    return Gathered(partial, [b.rows for b in buckets], quarantine, position, len(heads))
 
 
 def gather_in_process(source: Source | str, partitions: int) -> Gathered:
@@ -99,10 +91,10 @@ def gather_in_process(source: Source | str, partitions: int) -> Gathered:
     reader = partitioned(open_source(source) if isinstance(source, str) else source)
     plan = reader.plan_partitions(partitions)
     outputs = [reader.read_partition(part, len(plan.parts)) for part in plan.parts]
-    return combine(plan, [resolve_outputs(outputs, b) for b in range(len(plan.parts))])
+    return combine(plan, heads_of(outputs), resolve_outputs(outputs))
 
 
-def sorted_rows(runs: Iterable[list[Row]]) -> Iterator[Row]:
+def sorted_rows(runs: Iterable[Iterable[Row]]) -> Iterator[Row]:
     """The buckets' rows (each run sorted by key) as one key-ordered stream."""
     return heapq.merge(*runs)
 

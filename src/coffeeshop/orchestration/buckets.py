@@ -1,0 +1,121 @@
+"""The buckets of a partitioned read, kept on the Dask workers: the coordinator holds per-bucket
+summaries, never the receipts.
+
+After the `read-range` tasks (Prefect tasks: retried, visible in the UI) every range's output
+stays on the worker that read it, as [its summary, its shard for bucket 0, for bucket 1, …],
+each pickled. Then, as plain Dask tasks (their results are bytes, whose size Dask sees, so it
+can spill them):
+
+1. one *piece* per (range, bucket): the range's shard for that bucket, taken where the range
+   lives (the same bytes object: no copy);
+2. one *bucket* per bucket: its pieces of every range (only those move between workers), last
+   write wins, the bucket's `Partial` and its rows sorted by key, cut into chunks of `CHUNK`
+   rows: [summary, chunk 0, chunk 1, …], kept on its worker;
+3. the coordinator fetches the buckets' summaries (sums per group, quarantine, chunk count)
+   and the ranges' heads, then drops the ranges and pieces: each worker holds its share of the
+   buckets, whatever the number of workers.
+
+The comparison with `cs_receipts` and a rebuild read the rows as one key-ordered stream,
+merged from every bucket's `BucketRows`, which fetches its chunks one after the other (the
+next one requested while the current one is consumed): the coordinator holds about two chunks
+per bucket at a time, whatever the history. Each pass reads the chunks again from the workers.
+A worker lost meanwhile: Dask computes its buckets again from their inputs.
+"""
+
+from __future__ import annotations
+
+import operator
+import pickle
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from distributed import Client, Future
+
+from coffeeshop.core.partials import BucketResult, Partial, resolve
+from coffeeshop.core.receipt_codec import Row
+from coffeeshop.sources.partitions import RangeOutput
+
+CHUNK = 4096  # rows per chunk a bucket is fetched in
+AHEAD = 1  # chunks requested ahead of the one consumed, per bucket
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
+
+def pickled(output: RangeOutput) -> list[bytes]:
+    """[the range's summary (without candidates), its shard for bucket 0, for bucket 1, …]."""
+    head = RangeOutput([], output.unkeyed, output.lines, output.end, output.open_line)
+    return [pickle.dumps(head, _PICKLE)] + [pickle.dumps(s, _PICKLE) for s in output.shards]
+
+
+@dataclass(slots=True)
+class BucketSummary:
+    partial: Partial
+    chunks: int
+
+
+def _element(state: Any, index: int) -> bytes:
+    """Element `index` of a Prefect task's result (a `State` on Dask), where it lives."""
+    result = state.result(raise_on_failure=True, _sync=True) if hasattr(state, "result") else state
+    return result[index]
+
+
+def _resolve(*pieces: bytes) -> list[bytes]:
+    """One bucket from its piece of every range: [summary, chunk 0, chunk 1, …], pickled."""
+    result = resolve(pickle.loads(piece) for piece in pieces)
+    rows = result.rows
+    assert isinstance(rows, list)
+    chunks = [pickle.dumps(rows[i : i + CHUNK], _PICKLE) for i in range(0, len(rows), CHUNK)]
+    summary = BucketSummary(result.partial, len(chunks))
+    return [pickle.dumps(summary, _PICKLE), *chunks]
+
+
+class BucketRows:
+    """A bucket's rows, sorted by key, fetched chunk by chunk from the worker that holds them;
+    iterable any number of times."""
+
+    def __init__(self, client: Client, bucket: Future, chunks: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._chunks = chunks
+
+    def _fetch(self, index: int) -> Future:
+        return self._client.submit(operator.getitem, self._bucket, index + 1, pure=False)
+
+    def __iter__(self) -> Iterator[Row]:
+        requested = 0
+        pending: deque[Future] = deque()
+        while requested < self._chunks and len(pending) <= AHEAD:
+            pending.append(self._fetch(requested))
+            requested += 1
+        while pending:
+            data = pending.popleft().result()
+            if requested < self._chunks:
+                pending.append(self._fetch(requested))
+                requested += 1
+            yield from pickle.loads(data)
+
+
+def resolve_on_cluster(
+    client: Client, ranges: list[Any]
+) -> tuple[list[RangeOutput], list[BucketResult]]:
+    """The ranges' heads, and every bucket as a `BucketResult` whose rows stay on the cluster.
+    `ranges`: each range's Dask future (holding its `pickled` output, in a Prefect state)."""
+    buckets = len(ranges)
+    pieces = [
+        [client.submit(_element, r, b + 1, pure=False) for b in range(buckets)] for r in ranges
+    ]
+    resolved = [
+        client.submit(_resolve, *[pieces[r][b] for r in range(len(ranges))], pure=False)
+        for b in range(buckets)
+    ]
+    heads = [client.submit(_element, r, 0, pure=False) for r in ranges]
+    summaries = [client.submit(operator.getitem, b, 0, pure=False) for b in resolved]
+    head_bytes = client.gather(heads)
+    summary_bytes = client.gather(summaries)
+    del pieces, heads, summaries  # the ranges' candidates are freed once no task needs them
+    results: list[BucketResult] = []
+    for future, data in zip(resolved, summary_bytes, strict=True):
+        summary: BucketSummary = pickle.loads(data)
+        results.append(BucketResult(summary.partial, BucketRows(client, future, summary.chunks)))
+    return [pickle.loads(h) for h in head_bytes], results
