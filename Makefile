@@ -39,10 +39,15 @@ lint: $(DEV)
 	$(BIN)/lint-imports
 	$(BIN)/mypy src
 
+# The suite over TEST_WORKERS parallel processes (pytest-xdist); each test file runs whole in
+# one worker (`--dist loadfile`: a module's server or Prefect API starts once, and its tests
+# keep their order). More workers than the 2 cores pay: most tests wait on subprocesses and
+# servers. `make test TEST_WORKERS=0` runs it in this one process.
+TEST_WORKERS ?= 4
 test: $(DEV) lint
 	bash scripts/ensure-mariadb.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(DEV)
 	bash scripts/ensure-mariadb.sh

@@ -7,7 +7,10 @@ CI=true they fail instead, so CI can never pass without them.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +20,23 @@ import pymysql
 import pytest
 from helpers import write_lines
 from sqlalchemy.engine import make_url
+
+from coffeeshop.orchestration.home import STATE_DIR
+
+
+def _isolate_homes() -> None:
+    """This test process (one per xdist worker) and every process it starts get a Prefect home
+    and a coffeeshop state directory of their own, so parallel workers (and the developer's
+    own ~/.prefect and ~/.local/state/coffeeshop) never share a Prefect database, its result
+    storage or a served server's record. Set at import, before any test module imports Prefect
+    (it reads PREFECT_HOME then); a test that needs another home sets its own."""
+    base = Path(tempfile.mkdtemp(prefix="coffeeshop-tests-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    os.environ["PREFECT_HOME"] = str(base / "prefect")
+    os.environ[STATE_DIR] = str(base / "state")
+
+
+_isolate_homes()
 
 MYSQL_URL = os.environ.get("COFFEESHOP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

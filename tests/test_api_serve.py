@@ -7,9 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,10 @@ def command(*args: str) -> list[str]:
 
 
 class Server:
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log = tmp_path / f"serve-{self.port}.log"
-        env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO"}
+        env = {**os.environ, "COFFEESHOP_LOG_LEVEL": "INFO", **(env or {})}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -52,14 +51,24 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
+def wait_until(condition: Callable[[], bool], server: Server) -> None:
+    """Until `condition()` holds (a generous deadline, for a loaded machine); the server's
+    output in the failure."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert server.process.poll() is None, server.output()
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     url = f"sqlite:///{tmp_path / 'analysis.db'}"
     fill(url, tmp_path)
     servers: list[Server] = []
 
-    def start(*args: str) -> Server:
-        server = Server(tmp_path, "--db", url, *args)
+    def start(*args: str, env: dict[str, str] | None = None) -> Server:
+        server = Server(tmp_path, "--db", url, *args, env=env)
         servers.append(server)
         server.wait_until_up()
         return server
@@ -91,10 +100,18 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(served: tuple[object, str]) 
     assert "Traceback" not in server.output()
 
 
-def test_two_workers_share_the_port_and_their_metrics(served: tuple[object, str]) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("coffeeshop-metrics-*"))
+def test_two_workers_share_the_port_and_their_metrics(
+    served: tuple[object, str], tmp_path: Path
+) -> None:
+    # A temporary directory of its own: other tests' servers may share the machine's.
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     start, _ = served
-    server = start("--workers", "2")
+    server = start("--workers", "2", env={"TMPDIR": str(tmpdir)})
+    # /health answers once one worker is up; the kernel spreads connections over the workers
+    # that listen, so wait for both (a loaded machine starts the second one late).
+    wait_until(lambda: server.output().count("Application startup complete") == 2, server)
+    assert len(list(tmpdir.glob("coffeeshop-metrics-*"))) == 1  # one directory, shared
     for _ in range(40):  # new connections each: the kernel spreads them over both workers
         assert http_get(server.port, "/store_monthly?store_id=1")[0] == 200
     families = text_string_to_metric_families(http_get(server.port, "/metrics")[1].decode())
@@ -109,7 +126,7 @@ def test_two_workers_share_the_port_and_their_metrics(served: tuple[object, str]
     assert server.stop()
     assert server.output().count("Application shutdown complete") == 2
     assert "Traceback" not in server.output()
-    assert set(Path(tempfile.gettempdir()).glob("coffeeshop-metrics-*")) == before
+    assert list(tmpdir.iterdir()) == []  # the shared metrics directory is removed
 
 
 def test_a_bad_database_url_is_one_line_and_exit_2(tmp_path: Path) -> None:

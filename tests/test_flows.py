@@ -118,7 +118,9 @@ def sync_directly(url: str, path: Path, *, day: dt.date | None = None) -> None:
         Syncer(store, JsonlSource(path), today=lambda: day or today()).run()
 
 
-def wait_for(condition: Callable[[], bool], *, seconds: float = 60.0) -> None:
+def wait_for(condition: Callable[[], bool], *, seconds: float = 180.0) -> None:
+    """Until `condition()` holds; the deadline only bounds a failure, so it is generous enough
+    for a loaded machine (a passing run returns as soon as the condition holds)."""
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -261,7 +263,7 @@ def task_run_counts(flow_run_id: Any) -> list[int]:
         counts = [r.run_count for r in runs if r.state and r.state.is_final()]
         return bool(counts) and len(counts) == len(runs)
 
-    wait_for(recorded, seconds=20)
+    wait_for(recorded)
     return counts
 
 
@@ -278,10 +280,9 @@ def test_a_config_error_is_not_retried(
         raise ConfigError("bad configuration COFFEESHOP_SOURCE: injected")
 
     monkeypatch.setattr(Syncer, "run", misconfigured)
-    started = time.monotonic()
     with pytest.raises(ConfigError, match="injected"):
         flows.sync_flow(source=str(path), db=url, follow=False)
-    assert calls == 1 and time.monotonic() - started < 10  # no retry, no backoff
+    assert calls == 1  # no retry (so no backoff either: Prefect waits only between attempts)
 
 
 def test_bad_configuration_fails_the_flow_before_any_task(tmp_path: Path, prefect_api: str) -> None:
@@ -330,7 +331,7 @@ def streaming(monkeypatch: pytest.MonkeyPatch, **params: Any) -> Iterator[dict[s
     thread = threading.Thread(target=lambda: result.update(context.run(flows.sync_flow, **params)))
     thread.start()
     try:
-        wait_for(lambda: bool(stops), seconds=30)
+        wait_for(lambda: bool(stops))
         yield result
     finally:
         stops[0].set()
@@ -351,7 +352,7 @@ def test_a_repair_while_the_stream_runs_leaves_the_tables_exact(
         repaired = flows.reconcile_flow(source=str(path), db=url, repair=True)
         assert repaired["repaired"] and repaired["by_table"] == {"store_monthly": 5}
         write_lines(path, more)
-        wait_for(lambda: receipts_in(url) == RECEIPTS + 1, seconds=30)
+        wait_for(lambda: receipts_in(url) == RECEIPTS + 1)
         time.sleep(max(0.0, started + 2.5 - time.monotonic()))  # at least two segments
     assert result["passes"] >= 2 and result["events"] == 1
     assert_exact(url, lines() + more)
@@ -375,7 +376,7 @@ def test_a_stream_outlives_a_failure_that_outlasts_its_task_retries(
     monkeypatch.setattr(flows, "sync_pass", flows.sync_pass.with_options(retries=0))
     monkeypatch.setattr(flows, "RESTART_DELAY", 0.2)
     with streaming(monkeypatch, source=str(path), db=url) as result:
-        wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=30)
+        wait_for(lambda: receipts_in(url) == RECEIPTS)
     assert (result["restarts"], result["passes"], result["events"]) == (1, 1, len(lines()))
     assert_exact(url, lines())
 
@@ -594,7 +595,7 @@ def test_serve_schedules_the_flows_streams_and_stops_cleanly(
         wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=240)  # a busy machine
         more = [receipt(902, total="4.40")]
         write_lines(path, more)
-        wait_for(lambda: receipts_in(url) == RECEIPTS + 1, seconds=60)
+        wait_for(lambda: receipts_in(url) == RECEIPTS + 1)
         with get_client(sync_client=True) as client:
             nightly = client.read_deployment_by_name("reconcile/nightly")
             daily = client.read_deployment_by_name("refresh-summary/daily")
@@ -706,7 +707,7 @@ def test_a_served_deployment_takes_no_source_or_database_from_a_run(
                 state = client.read_flow_run(run_id).state
             return state is not None and state.is_final()
 
-        wait_for(finished, seconds=90)
+        wait_for(finished)
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(run_id).state
         assert state is not None and state.is_failed(), state
@@ -733,7 +734,7 @@ def test_stopping_serve_leaves_every_run_final_without_an_error_line(
     try:
         wait_for_deployment("sync/stream", log_path, seconds=240)
         wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=240)
-        wait_for(lambda: "Prefect UI:" in log_path.read_text(), seconds=60)
+        wait_for(lambda: "Prefect UI:" in log_path.read_text())
         os.killpg(served.pid, stop)
         code = served.wait(timeout=120)
     finally:
@@ -800,7 +801,7 @@ def test_serve_on_any_port_ui_works_offline_hints_work_and_a_group_sigterm_stops
     )
     try:
         wait_for_registered(port, log_path)
-        wait_for(lambda: receipts_in(url) == RECEIPTS, seconds=60)
+        wait_for(lambda: receipts_in(url) == RECEIPTS)
         output = log_path.read_text()
         ui = next(line.split(": ", 1)[1] for line in output.splitlines() if "Prefect UI:" in line)
         assert ui == f"http://127.0.0.1:{port}/deployments"
@@ -849,7 +850,7 @@ def test_serve_on_any_port_ui_works_offline_hints_work_and_a_group_sigterm_stops
         assert printed.returncode == 0, printed.stdout + printed.stderr
         assert "flow run " in printed.stdout, printed.stdout
         with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-            wait_for(lambda: daily_runs_completed() >= 1, seconds=120)
+            wait_for(lambda: daily_runs_completed() >= 1)
         # issue 20.5: the served server's own home, and `flows run` finds it by the database
         homes = list((tmp_path / "state" / "flows").glob("a-*/prefect/prefect.db"))
         assert len(homes) == 1, list((tmp_path / "state").rglob("*"))

@@ -441,19 +441,33 @@ def test_write_jsonl_at_a_rate_writes_whole_lines_in_bursts(
         parse_receipt(load(line))
 
 
+class StopAfter(threading.Event):
+    """Set by the writer's own `checks`-th look at it: told to stop mid-way at a known point,
+    however slow a loaded machine makes each burst (a timer would fire at an unknown one)."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def _checked(self) -> None:
+        self.checks -= 1
+        if self.checks <= 0:
+            self.set()
+
+    def is_set(self) -> bool:
+        self._checked()
+        return super().is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._checked()
+        return super().wait(timeout)
+
+
 def test_write_jsonl_stops_when_told(tmp_path: Path) -> None:
     path = tmp_path / "receipts.jsonl"
-    stop = threading.Event()
-    timer = threading.Timer(0.15, stop.set)
-    timer.start()
-    try:
-        started = time.monotonic()
-        written = write_jsonl(path, 100_000, generator=make(seed=34), rate=1000.0, stop=stop)
-        elapsed = time.monotonic() - started
-    finally:
-        timer.cancel()
+    stop = StopAfter(4)  # 100,000 lines at 1,000 a second would take 100 s
+    written = write_jsonl(path, 100_000, generator=make(seed=34), rate=1000.0, stop=stop)
     assert 0 < written < 1000
-    assert elapsed < 1.0
     assert len(read_lines(path)) == written
 
     stop.set()
