@@ -69,6 +69,25 @@ def test_the_signal_file_is_touched_after_a_commit_only(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "no signal after a commit"
 
 
+def test_a_lost_connection_rolls_back_as_without_the_signal(tmp_path: Path) -> None:
+    """A transaction whose connection was lost (invalidated) rolls back with no other error:
+    the signal's rollback hook read `conn.info`, which reconnects, so it raised "Can't
+    reconnect until invalid transaction is rolled back", a permanent error in place of the
+    transient disconnect (sync died under dropped MariaDB connections instead of retrying)."""
+    url = f"sqlite:///{tmp_path / 'analysis.db'}"
+    with Store(url) as store:
+        store.upgrade()
+        with store.writer.connect() as conn:
+            conn.begin()
+            from coffeeshop.store import checkpoint
+
+            checkpoint.bump_data_version(conn)
+            conn.invalidate()  # as SQLAlchemy does on a disconnect
+            conn.rollback()
+        with store.writer.connect() as conn:  # and the pool goes on
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
 class FakeDatabase:
     def __init__(self) -> None:
         self.version = 1

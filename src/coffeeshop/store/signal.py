@@ -70,7 +70,11 @@ def install(engine: Engine, url: URL) -> None:
         return
 
     def rolled_back(conn: Connection) -> None:
-        conn.info.pop(_MARK, None)
+        # A lost connection (invalidated) is left alone: reading its `info` would reconnect,
+        # which SQLAlchemy refuses mid-transaction, and that error would replace the
+        # disconnect the caller retries. Its mark can at most cost readers one needless read.
+        if not conn.invalidated:
+            conn.info.pop(_MARK, None)
 
     def checked_in(dbapi_connection: Any, record: Any) -> None:
         if record is not None and record.info.pop(_MARK, False):
