@@ -94,3 +94,29 @@ def test_a_value_postgresql_cannot_hold_fails_the_copy_as_a_database_error(db_ur
         with pytest.raises(DBAPIError) as caught, store.engine.begin() as conn:
             store.statements.execute_rows(conn, upsert(store), RECEIPT_COLUMNS, [row])
         assert "COPY" in str(caught.value)
+
+
+def test_two_writes_of_rows_in_one_transaction_each_write_only_their_own(db_url: str) -> None:
+    """A rebuild writes its snapshot and then its catch-up in one transaction. PostgreSQL's
+    COPY table was emptied only at commit, so the second write moved the first one's rows
+    again: 'ON CONFLICT DO UPDATE command cannot affect row a second time', or a duplicate
+    key for a plain INSERT (a repair beside a running sync failed with a traceback)."""
+    first, second = rows(3), rows(6)[3:]
+    with Store(db_url) as store:
+        store.upgrade()
+        stmts = store.statements
+        with store.engine.begin() as conn:
+            stmts.execute_rows(conn, insert(schema.receipts), RECEIPT_COLUMNS, first)
+            stmts.execute_rows(conn, insert(schema.receipts), RECEIPT_COLUMNS, second)
+            stmts.execute_rows(conn, upsert(store), RECEIPT_COLUMNS, rows(2, cents=990))
+            stmts.execute_rows(conn, upsert(store), RECEIPT_COLUMNS, rows(6)[4:])
+        with store.engine.connect() as conn:
+            found = receipts.load(conn, stmts, [f"key {i:05d}" for i in range(6)])
+        assert sorted((r.key, r.cents) for r in found.values()) == [
+            ("key 00000", 990),
+            ("key 00001", 990),
+            ("key 00002", 1250),
+            ("key 00003", 1250),
+            ("key 00004", 1250),
+            ("key 00005", 1250),
+        ]

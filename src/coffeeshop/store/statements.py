@@ -23,7 +23,7 @@ _VALUES = re.compile(r"(?s)\A(\s*INSERT\b.+?)\bVALUES\s*\(.*?\)(\s+ON\s+CONFLICT
 
 class CopyInsert:
     """PostgreSQL: a batch's rows `COPY`'d into a temporary table shaped like the target
-    (made once per session, emptied at each commit), then moved by one `INSERT … SELECT …
+    (made once per session, emptied after each move), then moved by one `INSERT … SELECT …
     [ON CONFLICT …]` from SQLAlchemy's compiled statement. psycopg writes COPY rows in C:
     its executemany sends a statement per row and dumps each value in Python, arrays escape
     each text in Python. The rows of one call must have distinct keys (`ON CONFLICT DO
@@ -42,6 +42,9 @@ class CopyInsert:
         )
         self.copy = f"COPY {temp} ({names}) FROM STDIN"
         self.move = f"{head}SELECT {names} FROM {temp}{tail}"
+        # Emptied after each move too: one transaction may write rows more than once (a
+        # rebuild's snapshot, then its catch-up), and each move takes only its own.
+        self.empty = f"TRUNCATE {temp}"
         self.columns = tuple(columns)
 
     def execute(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -66,6 +69,7 @@ class CopyInsert:
                 dialect=conn.dialect,
             ) from exc
         conn.exec_driver_sql(self.move)
+        conn.exec_driver_sql(self.empty)
 
 
 class Statements:
