@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -100,6 +101,18 @@ def drop_mysql_database(url: str) -> None:
     name = make_url(url).database
     with _admin() as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored() -> Iterator[None]:
+    """Each test starts with the SIGINT/SIGTERM handlers the one before it found: code under
+    test may leave them changed (a served flow run ignores both on its way out, as its
+    process ends with it), and with parallel workers any test may follow any other."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
