@@ -746,8 +746,13 @@
         });
         if (n > 0) {
           const share = n / max;
-          cell.style.background = mix(COLORS.foam, COLORS.espresso, 0.08 + 0.92 * share);
-          if (peak && share < 0.45) cell.style.color = COLORS.espresso;
+          const background = mix(COLORS.foam, COLORS.espresso, 0.08 + 0.92 * share);
+          cell.style.background = background;
+          // The peak's figure in whichever of white and espresso reads better on its shade
+          // (a fixed share threshold left mid shades at 3.3:1, under AA's 4.5).
+          if (peak && contrast(background, "#ffffff") < contrast(background, COLORS.espresso)) {
+            cell.style.color = COLORS.espresso;
+          }
         }
         return cell;
       });
@@ -894,6 +899,20 @@
     const a = from.match(/\w\w/g).map((x) => parseInt(x, 16));
     const b = to.match(/\w\w/g).map((x) => parseInt(x, 16));
     return `rgb(${a.map((v, i) => Math.round(v + (b[i] - v) * t)).join(",")})`;
+  }
+
+  // WCAG 2 contrast ratio of two colours, each "#rrggbb" or "rgb(r,g,b)" (as `mix` gives).
+  function contrast(first, second) {
+    const luminance = (color) => {
+      const channels = color.startsWith("#") ? color.match(/\w\w/g).map((x) => parseInt(x, 16)) : color.match(/\d+/g).map(Number);
+      const [r, g, b] = channels.map((v) => {
+        const c = v / 255;
+        return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const [light, dark] = [luminance(first), luminance(second)].sort((x, y) => y - x);
+    return (light + 0.05) / (dark + 0.05);
   }
 
   function renderFilters() {
