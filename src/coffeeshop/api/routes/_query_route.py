@@ -61,3 +61,26 @@ def register(router: APIRouter, route: QueryRoute) -> None:
         dependencies=[Depends(only_known(route.params))],
         summary=route.summary,
     )(endpoint)
+
+
+def document(
+    router: APIRouter, path: str, model: type[BaseModel], summary: str
+) -> Callable[[Callable[[Api], Any]], Callable[[Api], Any]]:
+    """Register the decorated `body(api)` as a GET of one uncached `model` document that takes
+    no parameters (its ETag follows the content); its name and docstring are the endpoint's."""
+
+    def register_body(body: Callable[[Api], Any]) -> Callable[[Api], Any]:
+        async def endpoint(request: Request, api: Api) -> Response:
+            return api.uncached(request, body(api))
+
+        endpoint.__name__ = body.__name__
+        endpoint.__doc__ = body.__doc__
+        router.get(
+            path,
+            response_model=model,
+            dependencies=[Depends(only_known(Params))],
+            summary=summary,
+        )(endpoint)
+        return body
+
+    return register_body

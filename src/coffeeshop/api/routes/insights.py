@@ -4,16 +4,15 @@ quarantine counts by reason, and the display settings (currency, store names).""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from coffeeshop.api import insights
 from coffeeshop.api.deps import Api, only_known
 from coffeeshop.api.insights import ComparisonParams, DailySalesParams, ReasonParams
-from coffeeshop.api.params import Params
 from coffeeshop.api.routes._docs import DATA_RESPONSES, TABLE_RESPONSES
-from coffeeshop.api.routes._query_route import QueryRoute, register
+from coffeeshop.api.routes._query_route import QueryRoute, document, register
 from coffeeshop.api.schemas import (
     ComparisonRow,
     DailySalesRow,
@@ -79,21 +78,15 @@ register(
 )
 
 
-@settings_router.get(
-    "/display",
-    response_model=DisplaySettings,
-    dependencies=[Depends(only_known(Params))],
-    summary="How the dashboard shows money, stores and time",
+@document(
+    settings_router, "/display", DisplaySettings, "How the dashboard shows money, stores and time"
 )
-async def display(request: Request, api: Api) -> Response:
+def display(api: Api) -> dict[str, Any]:
     settings = api.settings
     zone = settings.zone()
-    return api.uncached(
-        request,
-        {
-            "currency": settings.currency,
-            "store_names": {str(k): v for k, v in sorted(settings.store_name_map.items())},
-            "timezone": settings.timezone or str(zone),
-            "now": dt.datetime.now(zone).replace(tzinfo=None).isoformat(timespec="seconds"),
-        },
-    )
+    return {
+        "currency": settings.currency,
+        "store_names": {str(k): v for k, v in sorted(settings.store_name_map.items())},
+        "timezone": settings.timezone or str(zone),
+        "now": dt.datetime.now(zone).replace(tzinfo=None).isoformat(timespec="seconds"),
+    }
