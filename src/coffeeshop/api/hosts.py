@@ -25,9 +25,12 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from coffeeshop.api.middleware import HttpMiddleware
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
@@ -98,17 +101,13 @@ class HostAllowList:
         return verdict
 
 
-class HostCheckMiddleware:
+@dataclass
+class HostCheckMiddleware(HttpMiddleware):
     """`400` for a Host not on the list; relative `Location` on every redirect."""
 
-    def __init__(self, app: ASGIApp, *, allow_list: HostAllowList) -> None:
-        self.app = app
-        self.allow_list = allow_list
+    allow_list: HostAllowList
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         host = _header(scope, b"host")
         if (
             host is not None

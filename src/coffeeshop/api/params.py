@@ -7,8 +7,9 @@ everything), and every value reaches the database only as a bound parameter.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -95,7 +96,18 @@ Format = Annotated[
 
 
 class Params(BaseModel):
+    """Every pair of fields `X_from` and `X_to` is a range, checked here: a start after its end
+    is a mistake, a 422 naming both rather than `[]`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> Self:
+        for first, last in _range_pairs(type(self)):
+            start, end = getattr(self, first), getattr(self, last)
+            if start is not None and end is not None and start > end:  # ISO text orders as time
+                raise ValueError(f"{first} ({start}) is after {last} ({end})")
+        return self
 
     def key(self) -> tuple[Any, ...]:
         """The normalized parameters: equal requests (in any spelling) get equal keys."""
@@ -109,11 +121,6 @@ class SummaryParams(Params):
     offset: Offset = 0
     format: Format = "json"
 
-    @model_validator(mode="after")
-    def _ordered(self) -> SummaryParams:
-        _check_range("as_of_from", self.as_of_from, "as_of_to", self.as_of_to)
-        return self
-
 
 class StoreMonthlyParams(Params):
     store_id: StoreId | None = Field(None, description="Only this store.")
@@ -122,11 +129,6 @@ class StoreMonthlyParams(Params):
     limit: Limit = None
     offset: Offset = 0
     format: Format = "json"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> StoreMonthlyParams:
-        _check_range("month_from", self.month_from, "month_to", self.month_to)
-        return self
 
 
 class ItemParams(Params):
@@ -159,11 +161,6 @@ class RangeParams(Params):
     offset: Offset = 0
     format: Format = "json"
 
-    @model_validator(mode="after")
-    def _ordered(self) -> RangeParams:
-        _check_range("day_from", self.day_from, "day_to", self.day_to)
-        return self
-
 
 class QuarantineParams(Params):
     source: str | None = Field(
@@ -179,10 +176,12 @@ class QuarantineParams(Params):
     format: Format = "json"
 
 
-def _check_range(first: str, start: Any, last: str, end: Any) -> None:
-    """A range whose start is after its end is a mistake: a 422 naming both, not `[]`."""
-    if start is not None and end is not None and start > end:  # ISO text orders as time does
-        raise ValueError(f"{first} ({start}) is after {last} ({end})")
+@functools.cache
+def _range_pairs(model: type[Params]) -> tuple[tuple[str, str], ...]:
+    """The (`X_from`, `X_to`) field pairs of `model`, in the order of its fields."""
+    names = model.model_fields
+    starts = [name for name in names if name.endswith("_from")]
+    return tuple((first, f"{first[:-5]}_to") for first in starts if f"{first[:-5]}_to" in names)
 
 
 def as_date(value: str | None) -> dt.date | None:

@@ -56,13 +56,7 @@ async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[Row]:
 
 async def receipts_summary(conn: AsyncConnection, params: SummaryParams) -> list[Row]:
     rs = schema.receipts_summary
-    query = select(
-        rs.c.as_of,
-        rs.c.spend_per_rcpt,
-        rs.c.items_per_rcpt,
-        rs.c.this_week_sales,
-        rs.c.last_week_sales,
-    ).order_by(rs.c.as_of)
+    query = select(*rs.c).order_by(rs.c.as_of)  # every column of the public table, in order
     first, last = as_date(params.as_of_from), as_date(params.as_of_to)
     if first is not None:
         query = query.where(rs.c.as_of >= first)
@@ -187,15 +181,8 @@ async def quarantine_raw_piece(
 
 async def checkpoints(conn: AsyncConnection) -> list[Row]:
     c = schema.checkpoints
-    query = select(
-        c.c.source,
-        c.c.committed_at,
-        c.c.behind,
-        c.c.source_time,
-        c.c.applied,
-        c.c.quarantined,
-        c.c.batches,
-    ).order_by(c.c.source)
+    names = ("source", "committed_at", "behind", "source_time", "applied", "quarantined", "batches")
+    query = select(*c.c[names]).order_by(c.c.source)
     return await _rows(conn, query)
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +25,6 @@ from coffeeshop.api.params import (
     Params,
     RangeParams,
     StoreId,
-    _check_range,
     as_date,
 )
 from coffeeshop.store import schema
@@ -43,11 +42,6 @@ PRODUCT_HOUR = schema.COUNTED["product_hour"]
 class HourRangeParams(RangeParams):
     hour_from: Hour | None = Field(None, description="First hour of day (0–23, inclusive).")
     hour_to: Hour | None = Field(None, description="Last hour of day (0–23, inclusive).")
-
-    @model_validator(mode="after")
-    def _hours_ordered(self) -> HourRangeParams:
-        _check_range("hour_from", self.hour_from, "hour_to", self.hour_to)
-        return self
 
 
 class MonthToDateParams(Params):

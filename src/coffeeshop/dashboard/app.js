@@ -994,68 +994,56 @@
       animation: { duration: 300 },
       interaction: { mode: "index", intersect: false },
     };
+    // A chart of `type` in the canvas `id`, empty until rendered: `base` and then `options`.
+    const chart = (id, type, options) =>
+      new Chart($(id), { type, data: { labels: [], datasets: [] }, options: { ...base, ...options } });
     const moneyAxis = {
       beginAtZero: true,
       grid: { color: COLORS.grid },
       ticks: { callback: (v) => state.moneyCompact.format(v) },
     };
-    charts.trend = new Chart($("chart-trend"), {
-      type: "line",
-      data: { labels: [], datasets: [] },
-      options: {
-        ...base,
-        plugins: {
-          legend: { display: false },
-          tooltip: { callbacks: { label: (c) => ` ${state.money.format(c.parsed.y)}` } },
-        },
-        scales: { x: { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } }, y: moneyAxis },
+    charts.trend = chart("chart-trend", "line", {
+      plugins: {
+        legend: { display: false },
+        tooltip: { callbacks: { label: (c) => ` ${state.money.format(c.parsed.y)}` } },
       },
+      scales: { x: { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } }, y: moneyAxis },
     });
-    charts.monthly = new Chart($("chart-monthly"), {
-      type: "bar",
-      data: { labels: [], datasets: [] },
-      options: {
-        ...base,
-        plugins: {
-          legend: { position: "top", align: "end", labels: { boxWidth: 12, boxHeight: 12 } },
-          tooltip: {
-            callbacks: { label: (c) => ` ${c.dataset.label}: ${state.money.format(c.parsed.y)}` },
-          },
+    charts.monthly = chart("chart-monthly", "bar", {
+      plugins: {
+        legend: { position: "top", align: "end", labels: { boxWidth: 12, boxHeight: 12 } },
+        tooltip: {
+          callbacks: { label: (c) => ` ${c.dataset.label}: ${state.money.format(c.parsed.y)}` },
         },
-        scales: {
-          // Every store's name, each word on its own line (never skipped): twelve fit at 1440 px.
-          x: {
-            grid: { display: false },
-            ticks: {
-              autoSkip: false,
-              maxRotation: 90,
-              font: { size: 11 },
-              callback(value) {
-                const name = this.getLabelForValue(value);
-                // Wrapped only where there is room to stand upright (a phone tilts them).
-                return this.chart.width >= 600 && name.includes(" ") ? name.split(" ") : name;
-              },
+      },
+      scales: {
+        // Every store's name, each word on its own line (never skipped): twelve fit at 1440 px.
+        x: {
+          grid: { display: false },
+          ticks: {
+            autoSkip: false,
+            maxRotation: 90,
+            font: { size: 11 },
+            callback(value) {
+              const name = this.getLabelForValue(value);
+              // Wrapped only where there is room to stand upright (a phone tilts them).
+              return this.chart.width >= 600 && name.includes(" ") ? name.split(" ") : name;
             },
           },
-          y: moneyAxis,
         },
+        y: moneyAxis,
       },
     });
-    charts.products = new Chart($("chart-products"), {
-      type: "bar",
-      data: { labels: [], datasets: [] },
-      options: {
-        ...base,
-        indexAxis: "y",
-        interaction: { mode: "nearest", axis: "y", intersect: false },
-        plugins: {
-          legend: { display: false },
-          tooltip: { callbacks: { label: (c) => ` ${integer.format(c.parsed.x)} units` } },
-        },
-        scales: {
-          x: { beginAtZero: true, grid: { color: COLORS.grid }, ticks: { callback: (v) => compact.format(v) } },
-          y: { grid: { display: false }, ticks: { color: "#2a211c", autoSkip: false } },
-        },
+    charts.products = chart("chart-products", "bar", {
+      indexAxis: "y",
+      interaction: { mode: "nearest", axis: "y", intersect: false },
+      plugins: {
+        legend: { display: false },
+        tooltip: { callbacks: { label: (c) => ` ${integer.format(c.parsed.x)} units` } },
+      },
+      scales: {
+        x: { beginAtZero: true, grid: { color: COLORS.grid }, ticks: { callback: (v) => compact.format(v) } },
+        y: { grid: { display: false }, ticks: { color: "#2a211c", autoSkip: false } },
       },
     });
   }

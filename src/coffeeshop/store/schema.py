@@ -94,83 +94,90 @@ def LongText() -> Any:
     )
 
 
+def _table(name: str, *columns: Column[Any], into: MetaData = metadata) -> Table:
+    """A table of `columns` in `into`, with the MySQL/MariaDB options every table has."""
+    return Table(name, into, *columns, **_MYSQL_TABLE)
+
+
+def _key(name: str, kind: Any) -> Column[Any]:
+    """A primary-key column: part of the natural key, never generated."""
+    return Column(name, kind, primary_key=True, autoincrement=False)
+
+
+def _required(name: str, kind: Any) -> Column[Any]:
+    return Column(name, kind, nullable=False)
+
+
+def _counts(
+    name: str, *key: Column[Any], values: tuple[str, ...], into: MetaData = metadata
+) -> Table:
+    """A table of counts and sums: its `key` columns, then a BIGINT NOT NULL per value."""
+    return _table(name, *key, *(_required(value, BigInteger) for value in values), into=into)
+
+
 # -- public tables (the original specification's contract) ---------------------------------------
 
-receipts_summary = Table(
+receipts_summary = _table(
     "receipts_summary",
-    metadata,
     Column("as_of", Date, primary_key=True),
-    Column("spend_per_rcpt", Exact(12), nullable=False),
-    Column("items_per_rcpt", Exact(20), nullable=False),
-    Column("this_week_sales", Exact(20), nullable=False),
-    Column("last_week_sales", Exact(20), nullable=False),
-    **_MYSQL_TABLE,
+    _required("spend_per_rcpt", Exact(12)),
+    _required("items_per_rcpt", Exact(20)),
+    _required("this_week_sales", Exact(20)),
+    _required("last_week_sales", Exact(20)),
 )
 
-store_monthly = Table(
+store_monthly = _table(
     "store_monthly",
-    metadata,
     Column("month", CHAR(7), primary_key=True),
-    Column("store_id", Integer, primary_key=True, autoincrement=False),
-    Column("sales", Exact(20), nullable=False),
-    **_MYSQL_TABLE,
+    _key("store_id", Integer),
+    _required("sales", Exact(20)),
 )
 
-item_performance = Table(
+item_performance = _table(
     "item_performance",
-    metadata,
     Column("item_name", Name(), primary_key=True),
-    Column("total_sold", BigInteger, nullable=False),
-    **_MYSQL_TABLE,
+    _required("total_sold", BigInteger),
 )
 
-store_peak_hours = Table(
+store_peak_hours = _table(
     "store_peak_hours",
-    metadata,
-    Column("store_id", Integer, primary_key=True, autoincrement=False),
-    Column("peak_hour", SmallInteger, nullable=False),
-    Column("tx_count", BigInteger, nullable=False),
-    **_MYSQL_TABLE,
+    _key("store_id", Integer),
+    _required("peak_hour", SmallInteger),
+    _required("tx_count", BigInteger),
 )
 
 PUBLIC_TABLES = (receipts_summary, store_monthly, item_performance, store_peak_hours)
 
 # -- engine state --------------------------------------------------------------------------------
 
-meta = Table(
+meta = _table(
     "cs_meta",
-    metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", String(255), nullable=False),
-    **_MYSQL_TABLE,
+    _required("value", String(255)),
 )
 
-checkpoints = Table(
+checkpoints = _table(
     "cs_checkpoint",
-    metadata,
     Column("source", String(255), primary_key=True),
-    Column("position", Text, nullable=False),
-    Column("version", BigInteger, nullable=False),
-    Column("applied", BigInteger, nullable=False),
-    Column("quarantined", BigInteger, nullable=False),
-    Column("batches", BigInteger, nullable=False),
-    Column("committed_at", DateTime, nullable=False),
+    _required("position", Text),
+    _required("version", BigInteger),
+    _required("applied", BigInteger),
+    _required("quarantined", BigInteger),
+    _required("batches", BigInteger),
+    _required("committed_at", DateTime),
     # What the source still held beyond this batch when it was read (bytes for a file),
     # and the source's own time of the newest applied change (MongoDB's wallTime): the lag.
     Column("behind", BigInteger, nullable=True),
     Column("source_time", DateTime, nullable=True),
-    **_MYSQL_TABLE,
 )
 
 # One row: a counter bumped by every transaction that changes the public tables, so a
 # reader can tell (and an API can ETag) whether anything changed without reading it.
-state = Table(
+state = _table(
     "cs_state",
-    metadata,
-    Column("id", SmallInteger, primary_key=True, autoincrement=False),
-    Column("data_version", BigInteger, nullable=False),
-    Column("changed_at", DateTime, nullable=False),
-    **_MYSQL_TABLE,
+    _key("id", SmallInteger),
+    _required("data_version", BigInteger),
+    _required("changed_at", DateTime),
 )
 
 # One row per current valid receipt: what it contributed, so an update or delete
@@ -184,55 +191,27 @@ _RECEIPT_TYPES: dict[str, Any] = {
     "bigint": BigInteger,
     "longtext": LongText,
 }
-receipts = Table(
+receipts = _table(
     "cs_receipts",
-    metadata,
     *(
         Column(c.name, _RECEIPT_TYPES[c.kind.sql](), primary_key=i == 0, nullable=False)
         for i, c in enumerate(receipt_codec.COLUMNS)
     ),
-    **_MYSQL_TABLE,
 )
 # The API's day ranges (/sales_comparison, per-store /daily_sales) read two weeks or a few
 # months of receipts: without it each request scanned the whole table (0.4 s at 1M receipts).
 receipts_by_day = Index("ix_cs_receipts_day", receipts.c.day)
 
-totals = Table(
-    "cs_totals",
-    metadata,
-    Column("id", SmallInteger, primary_key=True, autoincrement=False),
-    Column("receipts", BigInteger, nullable=False),
-    Column("cents", BigInteger, nullable=False),
-    Column("units", BigInteger, nullable=False),
-    **_MYSQL_TABLE,
-)
-
-daily = Table(
-    "cs_daily",
-    metadata,
-    Column("day", Date, primary_key=True),
-    Column("receipts", BigInteger, nullable=False),
-    Column("cents", BigInteger, nullable=False),
-    **_MYSQL_TABLE,
-)
-
-store_month = Table(
+totals = _counts("cs_totals", _key("id", SmallInteger), values=("receipts", "cents", "units"))
+daily = _counts("cs_daily", Column("day", Date, primary_key=True), values=("receipts", "cents"))
+store_month = _counts(
     "cs_store_month",
-    metadata,
     Column("month", CHAR(7), primary_key=True),
-    Column("store_id", Integer, primary_key=True, autoincrement=False),
-    Column("receipts", BigInteger, nullable=False),
-    Column("cents", BigInteger, nullable=False),
-    **_MYSQL_TABLE,
+    _key("store_id", Integer),
+    values=("receipts", "cents"),
 )
-
-store_hour = Table(
-    "cs_store_hour",
-    metadata,
-    Column("store_id", Integer, primary_key=True, autoincrement=False),
-    Column("hour", SmallInteger, primary_key=True, autoincrement=False),
-    Column("receipts", BigInteger, nullable=False),
-    **_MYSQL_TABLE,
+store_hour = _counts(
+    "cs_store_hour", _key("store_id", Integer), _key("hour", SmallInteger), values=("receipts",)
 )
 
 # The counted tables (`core/groups.py`): each table generated from its group's declaration,
@@ -248,32 +227,26 @@ _DIMENSION_TYPES: dict[str, Any] = {
 
 def counted_table(group: Group, into: MetaData) -> Table:
     """The table of `group`: its key columns (by dimension) and a BIGINT per value."""
-    return Table(
+    return _counts(
         group.table,
-        into,
-        *(
-            Column(name, _DIMENSION_TYPES[name](), primary_key=True, autoincrement=False)
-            for name in group.key
-        ),
-        *(Column(name, BigInteger, nullable=False) for name in group.values),
-        **_MYSQL_TABLE,
+        *(_key(name, _DIMENSION_TYPES[name]()) for name in group.key),
+        values=group.values,
+        into=into,
     )
 
 
 COUNTED: dict[str, Table] = {group.name: counted_table(group, metadata) for group in GROUPS}
 
-quarantine = Table(
+quarantine = _table(
     "cs_quarantine",
-    metadata,
     Column(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
     Column("key", Key(), nullable=True, index=True),
     Column("receipt_id", String(255), nullable=True),
-    Column("reason", Text, nullable=False),
-    Column("source", String(255), nullable=False),
-    Column("position", String(255), nullable=False),
-    Column("raw", LongText(), nullable=False),
-    Column("received_at", DateTime, nullable=False),
-    **_MYSQL_TABLE,
+    _required("reason", Text),
+    _required("source", String(255)),
+    _required("position", String(255)),
+    _required("raw", LongText()),
+    _required("received_at", DateTime),
 )

@@ -4,15 +4,15 @@ quarantine counts by reason, and the display settings (currency, store names).""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from coffeeshop.api import insights
 from coffeeshop.api.deps import Api, only_known
 from coffeeshop.api.insights import ComparisonParams, DailySalesParams, ReasonParams
-from coffeeshop.api.params import Params
 from coffeeshop.api.routes._docs import DATA_RESPONSES, TABLE_RESPONSES
+from coffeeshop.api.routes._query_route import QueryRoute, document, register
 from coffeeshop.api.schemas import (
     ComparisonRow,
     DailySalesRow,
@@ -23,19 +23,18 @@ from coffeeshop.api.schemas import (
 router = APIRouter(tags=["insights"], responses=TABLE_RESPONSES)
 settings_router = APIRouter(tags=["insights"], responses=DATA_RESPONSES)
 
-
-@router.get(
-    "/daily_sales",
-    response_model=list[DailySalesRow],
-    dependencies=[Depends(only_known(DailySalesParams))],
-    summary="Receipts and sales per day (the daily trend)",
+register(
+    router,
+    QueryRoute(
+        "/daily_sales",
+        DailySalesRow,
+        DailySalesParams,
+        insights.daily_sales,
+        "Receipts and sales per day (the daily trend)",
+        "Oldest first; days without receipts are left out. All stores from the per-day state the\n"
+        "engine keeps; one store (`store_id`) from its current receipts.",
+    ),
 )
-async def daily_sales(
-    params: Annotated[DailySalesParams, Query()], request: Request, api: Api
-) -> Response:
-    """Oldest first; days without receipts are left out. All stores from the per-day state the
-    engine keeps; one store (`store_id`) from its current receipts."""
-    return await api.query(request, "daily_sales", insights.daily_sales, params)
 
 
 @router.get(
@@ -66,34 +65,28 @@ async def sales_comparison(
     )
 
 
-@router.get(
-    "/quarantine_reasons",
-    response_model=list[QuarantineReasonRow],
-    dependencies=[Depends(only_known(ReasonParams))],
-    summary="Quarantined entries counted by reason",
+register(
+    router,
+    QueryRoute(
+        "/quarantine_reasons",
+        QuarantineReasonRow,
+        ReasonParams,
+        insights.quarantine_reasons,
+        "Quarantined entries counted by reason",
+        "Most frequent first (ties by reason).",
+    ),
 )
-async def quarantine_reasons(
-    params: Annotated[ReasonParams, Query()], request: Request, api: Api
-) -> Response:
-    """Most frequent first (ties by reason)."""
-    return await api.query(request, "quarantine_reasons", insights.quarantine_reasons, params)
 
 
-@settings_router.get(
-    "/display",
-    response_model=DisplaySettings,
-    dependencies=[Depends(only_known(Params))],
-    summary="How the dashboard shows money, stores and time",
+@document(
+    settings_router, "/display", DisplaySettings, "How the dashboard shows money, stores and time"
 )
-async def display(request: Request, api: Api) -> Response:
+def display(api: Api) -> dict[str, Any]:
     settings = api.settings
     zone = settings.zone()
-    return api.uncached(
-        request,
-        {
-            "currency": settings.currency,
-            "store_names": {str(k): v for k, v in sorted(settings.store_name_map.items())},
-            "timezone": settings.timezone or str(zone),
-            "now": dt.datetime.now(zone).replace(tzinfo=None).isoformat(timespec="seconds"),
-        },
-    )
+    return {
+        "currency": settings.currency,
+        "store_names": {str(k): v for k, v in sorted(settings.store_name_map.items())},
+        "timezone": settings.timezone or str(zone),
+        "now": dt.datetime.now(zone).replace(tzinfo=None).isoformat(timespec="seconds"),
+    }

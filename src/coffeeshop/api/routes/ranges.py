@@ -4,19 +4,13 @@ and a day against its usual weekday."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter
 
 from coffeeshop.api import ranges
-from coffeeshop.api.deps import Api, only_known
-from coffeeshop.api.params import Params, RangeParams
+from coffeeshop.api.params import RangeParams
 from coffeeshop.api.ranges import DayCheckParams, HourRangeParams, MonthToDateParams
 from coffeeshop.api.routes._docs import TABLE_RESPONSES
+from coffeeshop.api.routes._query_route import QueryRoute, register
 from coffeeshop.api.schemas import (
     DayCheckRow,
     ItemSalesRow,
@@ -28,21 +22,8 @@ from coffeeshop.api.schemas import (
 router = APIRouter(tags=["ranges"], responses=TABLE_RESPONSES)
 
 
-@dataclass(frozen=True, slots=True)
-class RangeRoute:
-    """An endpoint that is one query over its parameters (cached under them)."""
-
-    path: str
-    model: type[BaseModel]
-    params: type[Params]
-    query: Callable[..., Awaitable[Any]]
-    summary: str
-    doc: str
-    dated: bool = False  # the query also takes today's date (local, COFFEESHOP_TIMEZONE)
-
-
 ROUTES = (
-    RangeRoute(
+    QueryRoute(
         "/store_daily",
         StoreDailyRow,
         RangeParams,
@@ -50,7 +31,7 @@ ROUTES = (
         "Receipts, sales and units per store and day",
         "By day, then store; days without receipts are left out.",
     ),
-    RangeRoute(
+    QueryRoute(
         "/item_sales",
         ItemSalesRow,
         HourRangeParams,
@@ -58,7 +39,7 @@ ROUTES = (
         "Units per product over a range of days and hours, best sellers first",
         "Ties by name. Receipts carry no item prices, so a product's sales are not known.",
     ),
-    RangeRoute(
+    QueryRoute(
         "/store_weekday_hours",
         StoreWeekdayHourRow,
         HourRangeParams,
@@ -67,7 +48,7 @@ ROUTES = (
         "By store, weekday, hour. Without day_from/day_to the range runs from the first to "
         "the last day with receipts (of the store, when given).",
     ),
-    RangeRoute(
+    QueryRoute(
         "/store_month_to_date",
         MonthToDateRow,
         MonthToDateParams,
@@ -77,7 +58,7 @@ ROUTES = (
         "against the same days of the month before; ranked by the change in percent.",
         dated=True,
     ),
-    RangeRoute(
+    QueryRoute(
         "/day_check",
         DayCheckRow,
         DayCheckParams,
@@ -91,37 +72,5 @@ ROUTES = (
 )
 
 
-def _register(route: RangeRoute) -> None:
-    name = route.path.removeprefix("/")
-
-    async def endpoint(params: Any, request: Request, api: Api) -> Response:
-        if not route.dated:
-            return await api.query(request, name, route.query, params)
-        today = dt.datetime.now(api.settings.zone()).date()
-        return await api.cached(
-            request,
-            (name, params.key()),
-            lambda conn: route.query(conn, params, today),
-            variant=today.isoformat(),
-            alias=False,  # "today" moves on: never answer it from the fast path
-        )
-
-    endpoint.__name__ = name
-    endpoint.__doc__ = route.doc
-    # the parameters' model is known only here: FastAPI reads it from the annotations
-    endpoint.__annotations__ = {
-        "params": Annotated[route.params, Query()],
-        "request": Request,
-        "api": Api,
-        "return": Response,
-    }
-    router.get(
-        route.path,
-        response_model=list[route.model],  # type: ignore[name-defined]
-        dependencies=[Depends(only_known(route.params))],
-        summary=route.summary,
-    )(endpoint)
-
-
 for _route in ROUTES:
-    _register(_route)
+    register(router, _route)

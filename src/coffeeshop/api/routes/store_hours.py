@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter
 
 from coffeeshop.api import queries
-from coffeeshop.api.deps import Api, StoreQuery, only_known
 from coffeeshop.api.params import StoreParams
 from coffeeshop.api.routes._docs import TABLE_RESPONSES
+from coffeeshop.api.routes._query_route import QueryRoute, register
 from coffeeshop.api.schemas import StoreHourRow
 
 router = APIRouter(tags=["tables"], responses=TABLE_RESPONSES)
 
-
-@router.get(
-    "/store_hours",
-    response_model=list[StoreHourRow],
-    dependencies=[Depends(only_known(StoreParams))],
-    summary="Receipts per store per hour of day (the heat map)",
+register(
+    router,
+    QueryRoute(
+        "/store_hours",
+        StoreHourRow,
+        StoreParams,
+        queries.store_hours,
+        "Receipts per store per hour of day (the heat map)",
+        "All time, ordered by store, then hour; hours without receipts are left out. Its\n"
+        "maximum per store is that store's row of `/store_peak_hours`.",
+    ),
 )
-async def store_hours(params: StoreQuery, request: Request, api: Api) -> Response:
-    """All time, ordered by store, then hour; hours without receipts are left out. Its
-    maximum per store is that store's row of `/store_peak_hours`."""
-    return await api.query(request, "store_hours", queries.store_hours, params)

@@ -78,13 +78,17 @@ class TableRows:
         gone = [key for key, value in fixes.items() if value is None]
         for chunk in chunks(gone, CHUNK // max(1, len(self.key))):
             conn.execute(delete(self.table).where(self._key_in(chunk)))
-        rows = [
-            dict(zip(self.header, [*_cells(key), *_cells(value)], strict=True))
-            for key, value in fixes.items()
-            if value is not None
-        ]
+        rows = [self._row(key, value) for key, value in fixes.items() if value is not None]
         if rows:
             conn.execute(stmts.upsert(self.table, self.key, set_=self.values), rows)
+
+    def add(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
+        """Add each value of `changes` (signed) to its key's row, created at zero if new."""
+        rows = [self._row(key, value) for key, value in changes.items()]
+        conn.execute(stmts.upsert(self.table, self.key, add=self.values), rows)
+
+    def _row(self, key: Any, value: Any) -> dict[str, Any]:
+        return dict(zip(self.header, [*_cells(key), *_cells(value)], strict=True))
 
     def _key_in(self, keys: Sequence[Any]) -> Any:
         if len(self.key) == 1:

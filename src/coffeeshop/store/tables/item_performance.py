@@ -37,10 +37,7 @@ class ItemPerformance:
         if not changes:
             return
         ip = schema.item_performance
-        conn.execute(
-            stmts.upsert(ip, ("item_name",), add=("total_sold",)),
-            [{"item_name": name, "total_sold": n} for name, n in changes.items()],
-        )
+        ROWS.add(conn, stmts, changes)
         lowered = [name for name, n in changes.items() if n < 0]
         for chunk in chunks(lowered):
             conn.execute(delete(ip).where(and_(ip.c.item_name.in_(chunk), ip.c.total_sold <= 0)))

@@ -33,13 +33,7 @@ class StoreMonthly:
         if not changes:
             return
         sm = schema.store_month
-        conn.execute(
-            stmts.upsert(sm, ("month", "store_id"), add=("receipts", "cents")),
-            [
-                {"month": m, "store_id": s, "receipts": v.receipts, "cents": v.cents}
-                for (m, s), v in changes.items()
-            ],
-        )
+        STATE.add(conn, stmts, {key: (v.receipts, v.cents) for key, v in changes.items()})
         keep: list[dict[str, Any]] = []
         gone: list[tuple[str, int]] = []
         for chunk in chunks(list(changes), CHUNK // 2):

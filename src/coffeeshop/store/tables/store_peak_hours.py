@@ -30,10 +30,7 @@ class StorePeakHours:
         if not changes:
             return
         sh, ph = schema.store_hour, schema.store_peak_hours
-        conn.execute(
-            stmts.upsert(sh, ("store_id", "hour"), add=("receipts",)),
-            [{"store_id": s, "hour": h, "receipts": n} for (s, h), n in changes.items()],
-        )
+        STATE.add(conn, stmts, changes)
         stores = sorted({store_id for store_id, _ in changes})
         hours: dict[int, dict[int, int]] = {store_id: {} for store_id in stores}
         for chunk in chunks(stores):

@@ -1,0 +1,24 @@
+"""An ASGI middleware that acts on HTTP requests only: anything else (lifespan, websockets)
+passes straight through to the app it wraps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+@dataclass
+class HttpMiddleware:
+    """Subclasses (dataclasses: `app` first, then their options) implement `http`."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
