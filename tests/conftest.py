@@ -105,10 +105,15 @@ def drop_mysql_database(url: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _signal_handlers_restored() -> Iterator[None]:
-    """Each test starts with the SIGINT/SIGTERM handlers the one before it found: code under
-    test may leave them changed (a served flow run ignores both on its way out, as its
-    process ends with it), and with parallel workers any test may follow any other."""
+    """Each test starts with Python's default SIGINT/SIGTERM handlers, and the process gets
+    back what it had after: code under test may leave them changed (a served flow run
+    ignores both on its way out, as its process ends with it), and with parallel workers any
+    test may follow any other."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Python's own handlers, whatever this process inherited: a suite started in the
+    # background of a script (`cmd &`) inherits SIGINT ignored, and Ctrl-C tests then fail.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     yield
     for sig, handler in saved.items():
         if handler is not None:

@@ -12,8 +12,9 @@ def test_a_test_may_leave_the_signals_ignored() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def test_the_next_test_has_the_signal_handlers_the_suite_started_with() -> None:
-    # Run after the one above (file order): under xdist a flow test that found SIGINT
-    # ignored never saw its Ctrl-C (`test_a_signal_lets_the_work_in_hand_finish…`).
+def test_the_next_test_starts_with_pythons_own_signal_handlers() -> None:
+    # Run after the one above (file order). A flow test that found SIGINT ignored never saw
+    # its Ctrl-C (`test_a_signal_lets_the_work_in_hand_finish…`): left so by an earlier test
+    # in the same xdist worker, or inherited by a suite started in the background (`cmd &`).
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -748,10 +748,14 @@
           const share = n / max;
           const background = mix(COLORS.foam, COLORS.espresso, 0.08 + 0.92 * share);
           cell.style.background = background;
-          // The peak's figure in whichever of white and espresso reads better on its shade
-          // (a fixed share threshold left mid shades at 3.3:1, under AA's 4.5).
-          if (peak && contrast(background, "#ffffff") < contrast(background, COLORS.espresso)) {
-            cell.style.color = COLORS.espresso;
+          // The peak's figure in white or espresso where either reaches AA's 4.5:1 on its
+          // shade, else in black: on mid shades white and espresso both stay under 3.9:1
+          // (a fixed share threshold left some at 3.3), and one of white and black always
+          // reaches 4.58.
+          if (peak) {
+            const inks = ["#ffffff", COLORS.espresso, "#000000"];
+            const ink = inks.find((c) => contrast(background, c) >= 4.5) ?? "#000000";
+            if (ink !== "#ffffff") cell.style.color = ink;
           }
         }
         return cell;
