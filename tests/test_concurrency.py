@@ -114,7 +114,7 @@ def test_repair_while_sync_follows_leaves_the_tables_exact(db_url: str, tmp_path
                 "reconcile", "--repair", "--source", str(path), "--db", db_url, cwd=tmp_path
             )
             repairs.append((repair.wait(timeout=600), *repair.communicate()))
-        failed = [f"exit {code}: {out[-500:]}{err[-3000:]}" for code, out, err in repairs if code]
+        failed = [f"exit {code}: {out[-500:]}{err[-20000:]}" for code, out, err in repairs if code]
         assert not failed, "\n".join(failed)  # whole: the cause is at the end of a traceback
     finally:
         stop.set()

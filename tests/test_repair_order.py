@@ -98,3 +98,32 @@ def test_a_slow_single_process_repair_never_moves_the_checkpoint_backwards(
     assert report.repaired and committed[0][0] == 159
     assert state(url, path) == committed[0]
     check_exact(url, written)
+
+
+@pytest.mark.mariadb
+def test_a_repair_the_database_deadlocks_is_run_again_whole(mysql_url: str, tmp_path: Path) -> None:
+    """InnoDB may pick the repair as a deadlock's victim beside a running sync (1213). The
+    rebuild is one transaction over a snapshot on disk: it runs again whole, and the tables
+    end exact (it ended in a traceback, exit 1)."""
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+
+    path = tmp_path / "r.jsonl"
+    written: list[Any] = lines(0, 100)
+    write_lines(path, written)
+    with Store(mysql_url) as store:
+        reconcile(store, JsonlSource(path), today=TODAY, repair=True)
+    write_lines(path, later_changes())  # the catch-up of the next repair applies these
+    written.extend(later_changes())
+    victims: list[str] = []
+
+    def deadlock_once(stage: str) -> None:
+        if not victims:
+            victims.append(stage)
+            deadlock = pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
+            raise OperationalError("SELECT … FOR UPDATE", {}, deadlock)
+
+    with Store(mysql_url, fault=deadlock_once) as store:
+        report = reconcile(store, JsonlSource(path), today=TODAY, repair=True)
+    assert victims and report.repaired
+    check_exact(mysql_url, written)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from coffeeshop.core.receipt_codec import (
 )
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
-from coffeeshop.errors import ConfigError
+from coffeeshop.errors import ConfigError, StoreError
 from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.scratch import directory as scratch_directory
@@ -54,6 +56,34 @@ _INSERT_VALID = (
 _INSERT_INVALID = (
     f"INSERT OR REPLACE INTO docs ({NAMES[0]}, receipt_id, valid, payload) VALUES (?, ?, 0, ?)"
 )
+
+
+log = logging.getLogger("coffeeshop.pipeline.reconcile")
+REBUILD_ATTEMPTS = 5
+
+
+def rebuild_again_if_transient(store: Store, rebuild: Callable[[], object]) -> None:
+    """Run a rebuild (one transaction, over a snapshot kept on disk); one the database gave
+    up on for a passing reason (InnoDB chose it as a deadlock's victim beside a running sync,
+    a lost connection) runs again whole, a few times. Any error leaves as one `StoreError`
+    line (a deadlock ended a repair in a traceback)."""
+    for attempt in range(1, REBUILD_ATTEMPTS + 1):
+        try:
+            with store.mapped_errors():
+                rebuild()
+            return
+        except StoreError as exc:
+            if not exc.transient or attempt == REBUILD_ATTEMPTS:
+                raise
+            delay = 0.25 * attempt
+            log.warning(
+                "the rebuild was rolled back (%s); running it again in %.2f s (attempt %d of %d)",
+                exc,
+                delay,
+                attempt + 1,
+                REBUILD_ATTEMPTS,
+            )
+            time.sleep(delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,15 +239,19 @@ def reconcile(
             moved = checkpoint is None or checkpoint.position != report.position
             changed = report.total_differences or moved or replacing
             if repair and changed and report.position is not None:
-                store.rebuild(
-                    source.name,
-                    snapshot.iter_receipts(),
-                    snapshot.iter_quarantine(),
-                    position=report.position,
-                    today=today,
-                    replace=replace_source,
-                    fixes=report.fixes,
-                    catch_up=catch_up.reader(source),
+                position = report.position
+                rebuild_again_if_transient(
+                    store,
+                    lambda: store.rebuild(
+                        source.name,
+                        snapshot.iter_receipts(),
+                        snapshot.iter_quarantine(),
+                        position=position,
+                        today=today,
+                        replace=replace_source,
+                        fixes=report.fixes,
+                        catch_up=catch_up.reader(source),
+                    ),
                 )
                 report.repaired = True
         finally:

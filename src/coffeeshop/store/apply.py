@@ -126,6 +126,7 @@ def rebuild(
     with store.writer.begin() as conn:
         version = checkpoint.claim(conn, source, None)
         store.check_writer(conn)
+        store.fault_at("rebuild")
         others = ownership.check(
             conn, source, rebuild=True, database=store.safe_url, replace=replace
         )
