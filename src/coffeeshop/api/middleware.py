@@ -3,13 +3,14 @@ passes straight through to the app it wraps."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 @dataclass
-class HttpMiddleware:
+class HttpMiddleware(ABC):
     """Subclasses (dataclasses: `app` first, then their options) implement `http`."""
 
     app: ASGIApp
@@ -20,5 +21,6 @@ class HttpMiddleware:
             return
         await self.http(scope, receive, send)
 
+    @abstractmethod
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Answer (or pass on) one HTTP request."""
