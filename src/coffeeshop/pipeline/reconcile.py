@@ -16,7 +16,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +33,10 @@ from coffeeshop.core.receipt_codec import (
 )
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
-from coffeeshop.errors import ConfigError, StoreError
+from coffeeshop.errors import ConfigError, StoreError, is_transient
 from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.readahead import source_batches
+from coffeeshop.retry import Retrying, RetryPolicy
 from coffeeshop.scratch import directory as scratch_directory
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.store import Store, tables
@@ -59,31 +59,44 @@ _INSERT_INVALID = (
 
 
 log = logging.getLogger("coffeeshop.pipeline.reconcile")
-REBUILD_ATTEMPTS = 5
+# A rebuild rolled back for a passing reason runs again whole, a few times (the shared policy).
+REBUILD_RETRY = RetryPolicy(attempts=5, first_delay=0.25, max_delay=2.0)
+
+
+class RebuildRetrying(Retrying):
+    """The shared retry loop for a repair's rebuild (one transaction, over a snapshot kept
+    on disk): one the database gave up on for a passing reason (InnoDB chose it as a
+    deadlock's victim beside a running sync, a lost connection) runs again whole; any other
+    error, or the last, leaves as its one `StoreError` line (a deadlock ended a repair in a
+    traceback)."""
+
+    def retryable(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def announce(self, exc: BaseException, what: str, delay: float) -> None:
+        log.warning(
+            "the rebuild was rolled back (%s); running it again in %.2f s (attempt %d of %s)",
+            exc,
+            delay,
+            self.failures + 1,
+            self.policy.attempts,
+        )
+
+    def give_up(self, exc: BaseException, what: str, *, exhausted: bool) -> BaseException:
+        return exc
+
+    def stopped(self, exc: BaseException, what: str) -> BaseException:
+        return exc
 
 
 def rebuild_again_if_transient(store: Store, rebuild: Callable[[], object]) -> None:
-    """Run a rebuild (one transaction, over a snapshot kept on disk); one the database gave
-    up on for a passing reason (InnoDB chose it as a deadlock's victim beside a running sync,
-    a lost connection) runs again whole, a few times. Any error leaves as one `StoreError`
-    line (a deadlock ended a repair in a traceback)."""
-    for attempt in range(1, REBUILD_ATTEMPTS + 1):
-        try:
-            with store.mapped_errors():
-                rebuild()
-            return
-        except StoreError as exc:
-            if not exc.transient or attempt == REBUILD_ATTEMPTS:
-                raise
-            delay = 0.25 * attempt
-            log.warning(
-                "the rebuild was rolled back (%s); running it again in %.2f s (attempt %d of %d)",
-                exc,
-                delay,
-                attempt + 1,
-                REBUILD_ATTEMPTS,
-            )
-            time.sleep(delay)
+    """`rebuild()` with its database errors mapped, under `RebuildRetrying`."""
+
+    def mapped() -> object:
+        with store.mapped_errors():
+            return rebuild()
+
+    RebuildRetrying(REBUILD_RETRY, threading.Event()).call(mapped, catch=(StoreError,))
 
 
 @dataclass(frozen=True, slots=True)
