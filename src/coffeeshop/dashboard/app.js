@@ -899,17 +899,21 @@
     return node;
   }
 
+  // A colour's red, green and blue (0-255), from "#rrggbb" or "rgb(r,g,b)" (as `mix` gives).
+  function channels(color) {
+    return color.startsWith("#") ? color.match(/\w\w/g).map((x) => parseInt(x, 16)) : color.match(/\d+/g).map(Number);
+  }
+
   function mix(from, to, t) {
-    const a = from.match(/\w\w/g).map((x) => parseInt(x, 16));
-    const b = to.match(/\w\w/g).map((x) => parseInt(x, 16));
+    const a = channels(from);
+    const b = channels(to);
     return `rgb(${a.map((v, i) => Math.round(v + (b[i] - v) * t)).join(",")})`;
   }
 
-  // WCAG 2 contrast ratio of two colours, each "#rrggbb" or "rgb(r,g,b)" (as `mix` gives).
+  // WCAG 2 contrast ratio of two colours (any form `channels` reads).
   function contrast(first, second) {
     const luminance = (color) => {
-      const channels = color.startsWith("#") ? color.match(/\w\w/g).map((x) => parseInt(x, 16)) : color.match(/\d+/g).map(Number);
-      const [r, g, b] = channels.map((v) => {
+      const [r, g, b] = channels(color).map((v) => {
         const c = v / 255;
         return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
       });
