@@ -37,7 +37,7 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
-	$(BIN)/mypy src
+	$(BIN)/mypy
 
 # The suite over TEST_WORKERS parallel processes (pytest-xdist); each test file runs whole in
 # one worker (`--dist loadfile`: a module's server or Prefect API starts once, and its tests

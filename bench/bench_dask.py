@@ -87,7 +87,7 @@ class RebuildClock:
             clock.seconds, clock.rows = time.perf_counter() - started, rows
             return rows
 
-        Store.rebuild = rebuild  # type: ignore[method-assign]
+        Store.rebuild = rebuild  # type: ignore[method-assign, assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:

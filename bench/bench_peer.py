@@ -48,7 +48,7 @@ PEER_VENV = ROOT / ".peer-venv"
 PEER_PYTHON = PEER_VENV / "bin" / "python"
 PATHWAY = "pathway==0.33.0"  # the version the figures in docs/benchmarks.md were taken with
 COFFEESHOP = Path(sys.executable).with_name("coffeeshop")
-SHARES = {"update_share": 0.05, "delete_share": 0.02, "invalid_share": 0.01}
+UPDATE_SHARE, DELETE_SHARE, INVALID_SHARE = 0.05, 0.02, 0.01  # shares of all lines
 ENV = {**os.environ, "COFFEESHOP_LOG_LEVEL": "WARNING", "COFFEESHOP_TIMEZONE": "UTC"}
 
 
@@ -64,7 +64,9 @@ def generate_feed(path: Path, receipts: int, *, seed: int, today: dt.date) -> No
         start=today - dt.timedelta(days=364),
         days=365,
         zone=dt.UTC,
-        **SHARES,
+        update_share=UPDATE_SHARE,
+        delete_share=DELETE_SHARE,
+        invalid_share=INVALID_SHARE,
     )
     partial = path.with_suffix(".partial")
     write_jsonl(partial, receipts, generator=generator, append=False)

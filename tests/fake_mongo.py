@@ -256,7 +256,7 @@ class FakeClient:
 
     def __init__(
         self,
-        collection_docs: list[dict[str, Any]],
+        collection_docs: list[Any],  # documents: dicts, or RawBSONDocuments
         script: list[Any],
         *,
         replica_set: bool = True,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def receipt(
     rid: Any,
     *,
-    store: int = 1,
+    store: Any = 1,  # a test may hand any JSON value
     date: str = "2026-11-20",
     time: str = "08:15:42",
     total: Any = 12.5,

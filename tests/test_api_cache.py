@@ -131,10 +131,12 @@ async def test_responses_are_consistent_while_a_sync_commits(filled: tuple[str, 
                 await asyncio.sleep(0.005)
 
         lines = [receipt(100 + n, store=5, items=[("Mocha", 1)]) for n in range(5)]
-        writer = asyncio.to_thread(
-            lambda: [sync(url, source, [line]) for line in lines]  # five commits
-        )
-        await asyncio.gather(reader(), writer)
+
+        def writer() -> None:
+            for line in lines:  # five commits
+                sync(url, source, [line])
+
+        await asyncio.gather(reader(), asyncio.to_thread(writer))
 
 
 # -- units ---------------------------------------------------------------------------------------

@@ -50,10 +50,11 @@ class Offline:
         self.page.route("**/*", self._route)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on(
-            "response",
-            lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status} {r.url}"),
-        )
+        self.page.on("response", self._response)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status} {response.url}")
 
     def _route(self, route: Any) -> None:
         url = route.request.url

@@ -204,7 +204,8 @@ async def test_quarantine_reasons_count_every_entry(url: str) -> None:
         listing = exact(await client.get("/quarantine?limit=1000"))
         assert len(listing) < 1000  # one page holds every entry
         counts = Counter(entry["reason"] for entry in listing)
-        latest = {}
+        latest: dict[str, Any] = {}
+
         for entry in listing:
             latest[entry["reason"]] = max(latest.get(entry["reason"], 0), entry["id"])
         rows = exact(await client.get("/quarantine_reasons"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import execute_sql, receipt, reference_tables
+from pydantic import BaseModel
 from test_api_support import ALL_BACKENDS, TODAY, empty_database, exact, running, state_of, sync
 
 from coffeeshop.api.schemas import DayCheckRow, MonthToDateRow, StoreDailyRow
@@ -233,7 +234,7 @@ async def test_after_reconcile_repair_the_answers_are_right_again(
 
 async def test_csv_has_the_json_fields_as_its_header(filled: tuple[str, Path]) -> None:
     url, _ = filled
-    cases = {
+    cases: dict[str, type[BaseModel]] = {
         "/store_daily": StoreDailyRow,
         "/store_month_to_date?month=2026-11": MonthToDateRow,
         "/day_check?day=2026-11-23": DayCheckRow,

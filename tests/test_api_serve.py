@@ -62,7 +62,7 @@ def wait_until(condition: Callable[[], bool], server: Server) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+def served(tmp_path: Path) -> Iterator[tuple[Callable[..., Server], str]]:
     url = f"sqlite:///{tmp_path / 'analysis.db'}"
     fill(url, tmp_path)
     servers: list[Server] = []
@@ -73,7 +73,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
         server.wait_until_up()
         return server
 
-    yield start, url  # type: ignore[misc]
+    yield start, url
+
     for server in servers:
         if server.process.poll() is None:
             server.process.kill()
@@ -90,9 +91,11 @@ def test_serve_has_help_with_an_example(tmp_path: Path) -> None:
         assert option in result.stdout
 
 
-def test_serve_answers_and_stops_cleanly_on_sigterm(served: tuple[object, str]) -> None:
+def test_serve_answers_and_stops_cleanly_on_sigterm(
+    served: tuple[Callable[..., Server], str],
+) -> None:
     start, _ = served
-    server = start()  # type: ignore[operator]
+    server = start()
     status, body = http_get(server.port, "/store_peak_hours")
     assert status == 200 and body.startswith(b'[{"store_id":1,')
     assert http_get(server.port, "/ready")[0] == 200
@@ -101,7 +104,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(served: tuple[object, str]) 
 
 
 def test_two_workers_share_the_port_and_their_metrics(
-    served: tuple[object, str], tmp_path: Path
+    served: tuple[Callable[..., Server], str], tmp_path: Path
 ) -> None:
     # A temporary directory of its own: other tests' servers may share the machine's.
     tmpdir = tmp_path / "tmp"

@@ -40,7 +40,9 @@ def utc_today() -> dt.date:
 def _kinds(path: Path) -> dict[str, int]:
     kinds = {"insert": 0, "replace": 0, "delete": 0, "invalid": 0}
     for n, line in enumerate(path.read_bytes().splitlines(), 1):
-        for event in parse_events([decode_line(line, where=f"line {n}")]):
+        decoded = decode_line(line, where=f"line {n}")
+        assert decoded is not None, f"line {n} is blank"
+        for event in parse_events([decoded]):
             if isinstance(event, Delete):
                 kinds["delete"] += 1
             elif isinstance(event, Parsed) and event.receipt is None:
@@ -78,7 +80,10 @@ def test_the_pathway_pipelines_parser_reads_every_line_as_ours_does(feed: Path) 
     receipts."""
     checked = {"valid": 0, "gone": 0}
     for n, line in enumerate(feed.read_bytes().splitlines(), 1):
-        (ours,) = parse_events([decode_line(line, where=f"line {n}")])
+        decoded = decode_line(line, where=f"line {n}")
+        assert decoded is not None, f"line {n} is blank"
+        (ours,) = parse_events([decoded])
+
         peer = peer_pathway.parse_line(line.decode())
         assert peer is not None and isinstance(ours, Parsed | Delete)
         key, row = peer

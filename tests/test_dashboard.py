@@ -376,13 +376,14 @@ def test_dashboard_shows_every_panel_and_follows_new_receipts(
     assert "changes applied" in text(page, "#engine") and "data version" in text(page, "#engine")
 
     # New receipts arrive: the page follows without a reload, within about a second.
-    before = {kpi: text(page, kpi) for kpi in ("#kpi-today", "#kpi-week", "#engine")}
+    kpis = {kpi: text(page, kpi) for kpi in ("#kpi-today", "#kpi-week", "#engine")}
+
     url, source = history
     append_live_receipts(url, source, 400, seed=11)
     page.wait_for_function(
         "(before) => Object.entries(before).every("
         "([id, value]) => document.querySelector(id).textContent.trim() !== value)",
-        arg=before,
+        arg=kpis,
         timeout=SLOW_MS,
     )
     # How fast is the freshness benchmark's business (docs/benchmarks.md), not this test's.

@@ -294,8 +294,9 @@ def test_the_engine_counts_a_recovered_batch_once_and_the_tables_stay_exact(
     db_url: str, tmp_path: Path, lost_at_batch: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "r.jsonl"
-    lines = [receipt(i, total=i, items=[("Latte", 1)]) for i in range(1, 31)]
+    lines: list[Any] = [receipt(i, total=i, items=[("Latte", 1)]) for i in range(1, 31)]
     lines.append("{not json")
+
     write_lines(path, lines)
     with Store(db_url) as store:
         real_apply = store.apply_batch

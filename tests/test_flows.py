@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -45,6 +46,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -328,7 +330,9 @@ def streaming(monkeypatch: pytest.MonkeyPatch, **params: Any) -> Iterator[dict[s
     monkeypatch.setattr(flows, "Stop", KeptStop)
     result: dict[str, Any] = {}
     context = contextvars.copy_context()  # the thread sees the harness's API settings
-    thread = threading.Thread(target=lambda: result.update(context.run(flows.sync_flow, **params)))
+    thread = threading.Thread(
+        target=lambda: result.update(context.run(lambda: flows.sync_flow(**params)))
+    )
     thread.start()
     try:
         wait_for(lambda: bool(stops))
@@ -405,13 +409,28 @@ def test_a_pass_event_is_set_by_its_timer_or_by_the_stop() -> None:
         assert late.is_set()  # a pass that starts after the stop ends at once
 
 
+def cron(deployment: Any) -> CronSchedule:
+    """A deployment's first schedule, which must be a cron schedule."""
+    assert deployment.schedules, deployment
+    schedule = deployment.schedules[0].schedule
+    assert isinstance(schedule, CronSchedule), schedule
+    return schedule
+
+
+def applied(deployment: Any) -> UUID:
+    """`deployment.apply()` called from sync code: the new deployment's id."""
+    deployment_id = deployment.apply()
+    assert isinstance(deployment_id, UUID), deployment_id
+    return deployment_id
+
+
 def test_deployments_run_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COFFEESHOP_TIMEZONE", "America/New_York")
     stream, nightly, daily = deployments.build_deployments(load_settings(), repair=True)
     assert (stream.name, stream.schedules) == ("stream", [])
-    assert nightly.schedules[0].schedule.cron == "0 3 * * *"
-    assert daily.schedules[0].schedule.cron == "1 0 * * *"
-    assert {d.schedules[0].schedule.timezone for d in (nightly, daily)} == {"America/New_York"}
+    assert cron(nightly).cron == "0 3 * * *"
+    assert cron(daily).cron == "1 0 * * *"
+    assert {cron(d).timezone for d in (nightly, daily)} == {"America/New_York"}
     assert nightly.parameters == {"repair": True}
     monkeypatch.delenv("COFFEESHOP_TIMEZONE")
     monkeypatch.setattr("tzlocal.get_localzone_name", lambda: "Asia/Tokyo")
@@ -433,7 +452,7 @@ def test_served_deployments_refuse_out_of_range_numbers_and_run_one_at_a_time(
 
     monkeypatch.setenv("COFFEESHOP_TIMEZONE", "UTC")
     built = {f"{d.flow_name}/{d.name}": d for d in deployments.build_deployments(load_settings())}
-    ids = {name: deployment.apply() for name, deployment in built.items()}
+    ids = {name: applied(deployment) for name, deployment in built.items()}
     out_of_range = [
         {"segment_seconds": -1},
         {"segment_seconds": 0},
@@ -457,8 +476,8 @@ def test_served_deployments_refuse_out_of_range_numbers_and_run_one_at_a_time(
     with get_client(sync_client=True) as client:
         runs = [client.create_flow_run_from_deployment(ids["reconcile/nightly"]) for _ in range(2)]
         try:
-            first = client.set_flow_run_state(runs[0].id, Pending())
-            second = client.set_flow_run_state(runs[1].id, Pending())
+            first: Any = client.set_flow_run_state(runs[0].id, Pending())
+            second: Any = client.set_flow_run_state(runs[1].id, Pending())
             assert first.status == SetStateStatus.ACCEPT, first
             assert second.status != SetStateStatus.ACCEPT, second
             assert second.state is not None and second.state.type == StateType.SCHEDULED
@@ -599,11 +618,8 @@ def test_serve_schedules_the_flows_streams_and_stops_cleanly(
         with get_client(sync_client=True) as client:
             nightly = client.read_deployment_by_name("reconcile/nightly")
             daily = client.read_deployment_by_name("refresh-summary/daily")
-        assert (nightly.schedules[0].schedule.cron, daily.schedules[0].schedule.cron) == (
-            "0 3 * * *",
-            "1 0 * * *",
-        )
-        assert nightly.schedules[0].schedule.timezone == "Europe/Berlin"
+        assert (cron(nightly).cron, cron(daily).cron) == ("0 3 * * *", "1 0 * * *")
+        assert cron(nightly).timezone == "Europe/Berlin"
         served.send_signal(signal.SIGTERM)
         assert served.wait(timeout=60) == 0
         with get_client(sync_client=True) as client:

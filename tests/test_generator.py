@@ -44,8 +44,13 @@ def load(line: str) -> Any:
 def independent_cents(doc: dict[str, Any]) -> int:
     """Sum of quantity * price in cents, straight from the decoded line."""
     total = sum(
-        Decimal(item["product_quantity"]) * Decimal(item["product_price"]) for item in doc["items"]
+        (
+            Decimal(item["product_quantity"]) * Decimal(item["product_price"])
+            for item in doc["items"]
+        ),
+        Decimal(0),
     )
+
     cents = total * 100
     assert cents == cents.to_integral_value()
     return int(cents)

@@ -231,7 +231,7 @@ def test_a_line_over_the_limit_is_skipped_while_read_and_reading_goes_on(
     assert bad.reason.startswith(f"line is {len(long)} bytes long, more than {MAX_LINE_BYTES}")
     assert bad.reason.endswith(f"{len(long):,} bytes, sha256 {hashlib.sha256(long).hexdigest()}]")
     assert bad.raw == long.decode()[:65_536]
-    assert events[2].where == f"line 3 (byte {start + len(long) + len(eol)})"  # type: ignore[union-attr]
+    assert events[2].where == f"line 3 (byte {start + len(long) + len(eol)})"
     # The position after the long line resumes at the third line.
     assert offset_of(batches[1].position) == start + len(long) + len(eol)
     assert line_of(batches[1].position) == 2

@@ -6,6 +6,7 @@ import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 
@@ -35,7 +36,7 @@ def test_the_project_states_the_mit_licence() -> None:
 def licence_of(name: str) -> str:
     """What a package's metadata says of its licence: the SPDX expression, the classifiers,
     else the free-text field (some projects paste their whole licence there)."""
-    meta = metadata.metadata(name)
+    meta: Any = metadata.metadata(name)
     # `.get`: importlib_metadata's Message (what some installs hand back) raises KeyError
     # for a missing field where the standard library's gives None.
     if meta.get("License-Expression"):

@@ -344,7 +344,7 @@ def test_changes_seen_in_the_snapshot_and_again_in_the_stream_change_nothing(
     # updated and doc 2 deleted. The snapshot shows all three; the stream then replays them.
     updated = doc(1, total="42.00", items=[("Tea", 5)])
     docs = [updated, doc(3), doc(9)]
-    script = [insert(doc(9)), update(oid(1), updated, total_price=Decimal128("42.00"))]
+    script: list[Any] = [insert(doc(9)), update(oid(1), updated, total_price=Decimal128("42.00"))]
     script += [delete(oid(2)), None]
     client = FakeClient(docs, script)
     seen: list[Any] = []
@@ -407,7 +407,7 @@ def test_a_crash_inside_a_stream_batch_rereads_from_the_last_committed_token(
     sqlite_url: str, stage: str
 ) -> None:
     docs = [doc(1), doc(2), doc(3)]
-    script = [insert(doc(4)), insert(doc(5)), insert(doc(6)), delete(oid(1))]
+    script: list[Any] = [insert(doc(4)), insert(doc(5)), insert(doc(6)), delete(oid(1))]
     script += [replace(doc(2, total="7.00")), None]
     client = FakeClient(docs, script)
     applied = {"n": 0}
@@ -650,7 +650,7 @@ def test_more_failures_than_the_retry_limit_raise_and_apply_nothing_half(
 ) -> None:
     monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
     docs = [doc(1), doc(2)]
-    script = [insert(doc(3)), insert(doc(4))]  # one batch of max_events=2, committed
+    script: list[Any] = [insert(doc(3)), insert(doc(4))]  # one batch of max_events=2, committed
     script += [AutoReconnect(f"connection reset #{n}") for n in range(1, 7)]
     script += [insert(doc(5)), None]
     client = FakeClient(docs, script)
@@ -1205,8 +1205,9 @@ def test_generate_to_mongodb_never_writes_object_ids_from_the_future(
 
     from coffeeshop.cli import app
 
-    client = mongomock.MongoClient()
+    client: Any = mongomock.MongoClient()
     monkeypatch.setattr(pymongo, "MongoClient", lambda *args, **kwargs: client)
+
     monkeypatch.setattr(client, "close", lambda: None)
     before = dt.datetime.now(dt.UTC)
     result = CliRunner().invoke(
@@ -1592,6 +1593,7 @@ def test_a_poll_checkpoint_of_the_old_format_reads_the_whole_collection_once(
 
 
 def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
+    from coffeeshop.sources.mongo.errors import MongoRetrying
     from coffeeshop.sources.mongo.poll import Poller
 
     poller = Poller(
@@ -1601,7 +1603,7 @@ def test_the_poll_window_reaches_back_a_full_window_after_many_polls() -> None:
         swept=0.0,
         window=60.0,
         sweep_every=300.0,
-        retry=lambda exc, attempt: attempt,
+        retry=MongoRetrying(NAME, threading.Event(), retries=0),  # never called: no I/O here
     )
     for second in range(0, 200):  # a poll a second, the highest _id growing with time
         poller._mark(float(second), {"objectId": oid(second)})

@@ -98,11 +98,11 @@ def test_a_bson_case_between_valid_receipts(case: BsonCase, path: str, url: str)
 def test_the_fake_decodes_like_pymongo_a_strict_collection_fails_the_batch() -> None:
     """The fake is faithful: PyMongo's defaults (what the source used before) raise."""
     (case,) = [c for c in BSON_CASES if c.id == "bson-date-year-10000"]
-    client = FakeClient([raw(case.documents[0])], [])  # type: ignore[list-item]
+    client = FakeClient([raw(case.documents[0])], [])
     with pytest.raises(InvalidBSON, match="year 10000 is out of range"):
         list(client["coffeeshop"]["receipt"].find({}))
     (case,) = [c for c in BSON_CASES if c.id == "bson-name-not-utf8"]
-    client = FakeClient([raw(case.documents[0])], [])  # type: ignore[list-item]
+    client = FakeClient([raw(case.documents[0])], [])
     with pytest.raises(InvalidBSON, match="codec can't decode"):
         list(client["coffeeshop"]["receipt"].find({}))
 

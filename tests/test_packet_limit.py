@@ -53,8 +53,9 @@ def test_a_receipt_whose_stored_items_exceed_1_mib_is_quarantined_at_the_boundar
     assert isinstance(ok, Parsed) and ok.receipt is not None and ok.reason is None
     over = items + [(name(i) + "n" * 94, 1) for i in range(fits, fits + 100)]
     [bad] = parse_events([_upsert(2, over)])
-    assert isinstance(bad, Parsed) and bad.receipt is None
+    assert isinstance(bad, Parsed) and bad.receipt is None and bad.reason is not None
     size = len(over) * per_item + 1  # no comma after the last item, plus [ and ]
+
     assert bad.reason.startswith(
         f"items: {len(over)} distinct products take {size} bytes stored, more than the "
         f"{MAX_STORED_ITEMS} one receipt may hold [raw input cut to its first 65,536 characters"

@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class Crash(Exception):
     pass
 
 
-def run_until_done(url: str, path: Path, draw: st.DrawFn) -> int:
+def run_until_done(url: str, path: Path, draw: Callable[..., Any]) -> int:
     """Sync with random batch sizes, killing the run at random points, until it completes."""
     crashes = 0
     while True:

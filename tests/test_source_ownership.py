@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from helpers import (
@@ -22,7 +23,7 @@ from sqlalchemy import text
 from coffeeshop.errors import SourceHistoryLost, SourceMismatch
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.reconcile import reconcile
-from coffeeshop.sources.base import BatchLimits, SourceBatch
+from coffeeshop.sources.base import BatchLimits, Source, SourceBatch
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema
 
@@ -162,13 +163,17 @@ def test_the_engines_rebuild_never_drops_another_recorded_sources_receipts(
         )
     before = counts(url)
     with Store(url) as store, pytest.raises(SourceMismatch, match="would delete them"):
-        Syncer(store, LosesHistory(first), today=lambda: TODAY, read_ahead=False).run()
+        Syncer(
+            store, cast(Source, LosesHistory(first)), today=lambda: TODAY, read_ahead=False
+        ).run()
     assert counts(url) == before
     # its own source alone, the rebuild goes ahead
     with Store(url) as store:
         with store.writer.begin() as conn:
             conn.execute(text(f"DELETE FROM cs_checkpoint WHERE source = 'jsonl:{other}'"))
-        report = Syncer(store, LosesHistory(first), today=lambda: TODAY, read_ahead=False).run()
+        report = Syncer(
+            store, cast(Source, LosesHistory(first)), today=lambda: TODAY, read_ahead=False
+        ).run()
     assert report.rebuilds == 1
     assert counts(url)[:2] == (200, 1)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def open_toy(spec: str, _options: SourceOptions) -> Source:
     return ToySource(directory)
 
 
-def write_changes(directory: Path, objects: list[object]) -> None:
+def write_changes(directory: Path, objects: Sequence[object]) -> None:
     """Append each object as the next change file."""
     directory.mkdir(exist_ok=True)
     start = len(list(directory.glob("*.json")))

@@ -16,7 +16,7 @@ the app's lifespan puts in its state), and `serve` stops with dashboards open.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from coffeeshop.api.cache import VersionTag
 from coffeeshop.api.watcher import VersionWatcher
@@ -41,7 +41,7 @@ async def version_stream(
     watcher: VersionWatcher,
     closing: Callable[[], bool] = lambda: False,
     heartbeat: float = HEARTBEAT,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The stream's bytes: the retry delay and the version now, then each new version, and
     a comment line after `heartbeat` quiet seconds. Runs until the client goes away (the
     response is cancelled) or `closing()` is true when the watcher wakes it."""
@@ -75,7 +75,7 @@ class StreamSlots:
         """A new stream of `watcher`'s versions, counted, that `close_all` ends."""
         return self.hold(version_stream(watcher, lambda: self.closing))
 
-    async def hold(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def hold(self, stream: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
         """`stream`, counted as open from its first byte until it ends or is cancelled."""
         self.open += 1
         try:
