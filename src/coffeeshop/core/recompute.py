@@ -41,6 +41,12 @@ class Tables:
     store_day_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
     # (day, store_id, hour, product) -> units
     product_hour: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
+    # (month, store_id, ISO weekday, hour) -> receipts
+    store_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
+    # (month, store_id, product) -> units
+    product_month: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    # (month, store_id, hour, product) -> units
+    product_month_hour: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
 
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
@@ -93,26 +99,44 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
         store_day=per_day.by_day,
         store_day_hour=per_day.by_hour,
         product_hour=per_day.by_product,
+        store_month_weekday_hour=per_day.by_month_weekday_hour,
+        product_month=per_day.by_product_month,
+        product_month_hour=per_day.by_product_month_hour,
     )
 
 
 @dataclass(slots=True)
 class _PerDay:
     """Per store and day (receipts, cents, units), per store, day and hour (receipts, cents),
-    per product, store, day and hour (units): each receipt counted where it falls."""
+    per product, store, day and hour (units); per store, month, weekday and hour (receipts),
+    per product, store and month (units), per product, store, month and hour (units): each
+    receipt counted where it falls (its month as the text YYYY-MM of its day)."""
 
     by_day: dict[tuple[dt.date, int], tuple[int, int, int]] = field(default_factory=dict)
     by_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
     by_product: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
+    by_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
+    by_product_month: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    by_product_month_hour: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
 
     def count(self, r: Receipt) -> None:
         n, c, u = self.by_day.get((r.day, r.store_id), (0, 0, 0))
         self.by_day[(r.day, r.store_id)] = (n + 1, c + r.cents, u + sum(q for _, q in r.items))
         n, c = self.by_hour.get((r.day, r.store_id, r.hour), (0, 0))
         self.by_hour[(r.day, r.store_id, r.hour)] = (n + 1, c + r.cents)
+        month = f"{r.day.year:04d}-{r.day.month:02d}"
+        weekday = (r.day.toordinal() - 1) % 7 + 1  # day 1 (0001-01-01) was a Monday
+        slot = (month, r.store_id, weekday, r.hour)
+        self.by_month_weekday_hour[slot] = self.by_month_weekday_hour.get(slot, 0) + 1
         for name, quantity in r.items:
             where = (r.day, r.store_id, r.hour, name)
             self.by_product[where] = self.by_product.get(where, 0) + quantity
+            in_month = (month, r.store_id, name)
+            self.by_product_month[in_month] = self.by_product_month.get(in_month, 0) + quantity
+            in_hour = (month, r.store_id, r.hour, name)
+            self.by_product_month_hour[in_hour] = (
+                self.by_product_month_hour.get(in_hour, 0) + quantity
+            )
 
 
 def summary_on(day: dt.date, tables: Tables) -> SummaryRow:
