@@ -56,20 +56,41 @@ def fill(url: str, receipts: int, stores: int) -> None:
 
 
 def cases(last: dt.date) -> list[tuple[str, Any, Any]]:
+    """Each range endpoint over one year of whole months (`<year>`: no edge days), and over
+    one as ragged as the data allows (`<ragged>`: 10 whole months and 59 edge days, the most
+    a range can have is 60)."""
     first = last - dt.timedelta(days=364)
     year = {"day_from": first.isoformat(), "day_to": last.isoformat()}
+    ragged = {
+        "day_from": (first + dt.timedelta(days=1)).isoformat(),
+        "day_to": (last - dt.timedelta(days=1)).isoformat(),
+    }
     hours = ranges.HourRangeParams
+    morning = {"hour_from": 7, "hour_to": 10}
     return [
         ("/store_daily?store_id=7&<year>", ranges.store_daily, RangeParams(store_id=7, **year)),
         ("/store_daily?<year>", ranges.store_daily, RangeParams(**year)),
         ("/item_sales?<year>", ranges.item_sales, hours(**year)),
+        ("/item_sales?<ragged>", ranges.item_sales, hours(**ragged)),
         ("/item_sales?store_id=7&<year>", ranges.item_sales, hours(store_id=7, **year)),
         (
             "/item_sales?store_id=7&<year>&hour_from=7&hour_to=10",
             ranges.item_sales,
-            hours(store_id=7, hour_from=7, hour_to=10, **year),
+            hours(store_id=7, **morning, **year),
+        ),
+        (
+            "/item_sales?store_id=7&<ragged>&hour_from=7&hour_to=10",
+            ranges.item_sales,
+            hours(store_id=7, **morning, **ragged),
+        ),
+        ("/item_sales?<year>&hour_from=7&hour_to=10", ranges.item_sales, hours(**morning, **year)),
+        (
+            "/item_sales?<ragged>&hour_from=7&hour_to=10",
+            ranges.item_sales,
+            hours(**morning, **ragged),
         ),
         ("/store_weekday_hours?<year>", ranges.store_weekday_hours, hours(**year)),
+        ("/store_weekday_hours?<ragged>", ranges.store_weekday_hours, hours(**ragged)),
         (
             "/store_month_to_date?month=<last>",
             lambda conn, p: ranges.store_month_to_date(conn, p, last),
@@ -98,7 +119,7 @@ async def measure(url: str, runs: int) -> None:
             times.sort()
             p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
             print(
-                f"{label:58s} {len(rows):6d} rows  p50 {statistics.median(times):7.1f} ms  "
+                f"{label:60s} {len(rows):6d} rows  p50 {statistics.median(times):7.1f} ms  "
                 f"p99 {p99:7.1f} ms"
             )
     finally:

@@ -91,21 +91,15 @@ PRODUCT_HOUR = Group(
     ("units",),
     per_line=True,
 )
-# Coarse groups: a range of days is answered as its whole months from these plus its edge days
-# from the fine groups above (`api/ranges.py`). Month first in each key: a range's months are
-# looked up by equality, and each month's rows lie together.
+# Coarse groups: a range of days is answered as its whole months from a month group plus its
+# edge days from a day group (`api/ranges.py`). Month or day first in each key: a range's
+# months and days are looked up by equality, and each one's rows lie together. The chain-wide
+# groups (no store) answer the ranges of all stores: their size does not grow with the stores.
 STORE_MONTH_WEEKDAY_HOUR = Group(
     "store_month_weekday_hour",
     "cs_store_month_weekday_hour",
     ("month", "store_id", "weekday", "hour"),
     ("receipts",),
-)
-PRODUCT_MONTH = Group(
-    "product_month",
-    "cs_product_month",
-    ("month", "store_id", "product"),
-    ("units",),
-    per_line=True,
 )
 PRODUCT_MONTH_HOUR = Group(
     "product_month_hour",
@@ -114,13 +108,28 @@ PRODUCT_MONTH_HOUR = Group(
     ("units",),
     per_line=True,
 )
+CHAIN_PRODUCT_MONTH_HOUR = Group(
+    "chain_product_month_hour",
+    "cs_chain_product_month_hour",
+    ("month", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+CHAIN_PRODUCT_DAY_HOUR = Group(
+    "chain_product_day_hour",
+    "cs_chain_product_day_hour",
+    ("day", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
 GROUPS: tuple[Group, ...] = (
     STORE_DAY,
     STORE_DAY_HOUR,
     PRODUCT_HOUR,
     STORE_MONTH_WEEKDAY_HOUR,
-    PRODUCT_MONTH,
     PRODUCT_MONTH_HOUR,
+    CHAIN_PRODUCT_MONTH_HOUR,
+    CHAIN_PRODUCT_DAY_HOUR,
 )
 
 Sums = dict[tuple[Any, ...], list[int]]  # key -> values, in the group's order

@@ -16,8 +16,9 @@ from sqlalchemy import Engine, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.groups import (
+    CHAIN_PRODUCT_DAY_HOUR,
+    CHAIN_PRODUCT_MONTH_HOUR,
     PRODUCT_HOUR,
-    PRODUCT_MONTH,
     PRODUCT_MONTH_HOUR,
     STORE_DAY,
     STORE_DAY_HOUR,
@@ -170,8 +171,13 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _v3_wider_decimals,
     4: _v4_receipts_by_day,
     5: counted_tables(STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR),
-    # The month tables the range endpoints answer whole months from (`api/ranges.py`).
-    6: counted_tables(STORE_MONTH_WEEKDAY_HOUR, PRODUCT_MONTH, PRODUCT_MONTH_HOUR),
+    # The month and chain-wide tables the range endpoints answer from (`api/ranges.py`).
+    6: counted_tables(
+        STORE_MONTH_WEEKDAY_HOUR,
+        PRODUCT_MONTH_HOUR,
+        CHAIN_PRODUCT_MONTH_HOUR,
+        CHAIN_PRODUCT_DAY_HOUR,
+    ),
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
