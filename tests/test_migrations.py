@@ -9,13 +9,7 @@ from typing import Any
 
 from helpers import execute_sql, receipt, reference_tables, write_lines
 
-from coffeeshop.core.groups import (
-    CHAIN_PRODUCT_DAY_HOUR,
-    CHAIN_PRODUCT_MONTH_HOUR,
-    GROUPS,
-    PRODUCT_MONTH_HOUR,
-    STORE_MONTH_WEEKDAY_HOUR,
-)
+from coffeeshop.core.groups import GROUPS, MONTHLY_GROUPS
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema
@@ -23,12 +17,7 @@ from coffeeshop.store import Store, schema
 TODAY = dt.date(2026, 11, 25)
 
 
-MONTHLY = (
-    STORE_MONTH_WEEKDAY_HOUR,
-    PRODUCT_MONTH_HOUR,
-    CHAIN_PRODUCT_MONTH_HOUR,
-    CHAIN_PRODUCT_DAY_HOUR,
-)
+MONTHLY = MONTHLY_GROUPS
 
 
 def history() -> list[Any]:
@@ -100,7 +89,7 @@ def test_v6_fills_the_month_tables_of_a_v5_database_from_its_receipts(
         assert store.upgrade() == (5, schema.SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     expected = reference_tables(lines, TODAY)
-    assert {m for m, *_ in expected.product_month_hour} == {"2026-10", "2026-11"}
+    assert {m for m, *_ in expected.product_month} == {"2026-10", "2026-11"}
     for group in GROUPS:
         assert getattr(got, group.name) == getattr(expected, group.name), group.name
 

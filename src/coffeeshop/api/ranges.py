@@ -1,13 +1,12 @@
 """The owner's questions over any date and hour range, read from the counted tables
 (`core/groups.py`): per store and day (`cs_store_day`), per store, day and hour
 (`cs_store_day_hour`), units per product, store, day and hour (`cs_product_hour`), and their
-month-level and chain-wide companions (`cs_store_month_weekday_hour`,
-`cs_product_month_hour`, `cs_chain_product_month_hour`, `cs_chain_product_day_hour`). A
-range is answered as its whole months from a month table plus its edge days (at most 60) from
-a day table, in one query, so an answer sums a few thousand rows however long its range,
-never the receipts. Money is summed in integer cents and returned as exact two-place
-decimals; averages are rounded half-up. Both ends of a range are included:
-`hour_from=7&hour_to=10` is 07:00–10:59."""
+coarser companions: per store, month, weekday and hour, and units per product by month or day,
+with or without the hour, of one store or of the whole chain. A range is answered as its whole
+months from a month table plus its edge days (at most 60) from a day table, in one query, so
+an answer sums a few thousand rows however long its range, never the receipts. Money is
+summed in integer cents and returned as exact two-place decimals; averages are rounded
+half-up. Both ends of a range are included: `hour_from=7&hour_to=10` is 07:00–10:59."""
 
 from __future__ import annotations
 
@@ -43,9 +42,16 @@ STORE_DAY = schema.COUNTED["store_day"]
 STORE_DAY_HOUR = schema.COUNTED["store_day_hour"]
 PRODUCT_HOUR = schema.COUNTED["product_hour"]
 STORE_MONTH_WEEKDAY_HOUR = schema.COUNTED["store_month_weekday_hour"]
-PRODUCT_MONTH_HOUR = schema.COUNTED["product_month_hour"]
-CHAIN_PRODUCT_MONTH_HOUR = schema.COUNTED["chain_product_month_hour"]
-CHAIN_PRODUCT_DAY_HOUR = schema.COUNTED["chain_product_day_hour"]
+# Units per product: (of one store?, by hour?) -> (its month table, its day table).
+PRODUCT_TABLES = {
+    (True, True): (schema.COUNTED["product_month_hour"], PRODUCT_HOUR),
+    (True, False): (schema.COUNTED["product_month"], schema.COUNTED["product_day"]),
+    (False, True): (
+        schema.COUNTED["chain_product_month_hour"],
+        schema.COUNTED["chain_product_day_hour"],
+    ),
+    (False, False): (schema.COUNTED["chain_product_month"], schema.COUNTED["chain_product_day"]),
+}
 
 
 class HourRangeParams(RangeParams):
@@ -166,13 +172,11 @@ async def store_daily(conn: AsyncConnection, params: RangeParams) -> list[Row]:
 
 
 async def item_sales(conn: AsyncConnection, params: HourRangeParams) -> list[Row]:
-    """Units per product over the range, best sellers first (ties by name): of one store,
-    whole months from `cs_product_month_hour` and edge days from `cs_product_hour`; of all
-    stores, from the chain-wide `cs_chain_product_month_hour` and `cs_chain_product_day_hour`."""
-    if params.store_id is None:
-        month, fine = CHAIN_PRODUCT_MONTH_HOUR, CHAIN_PRODUCT_DAY_HOUR
-    else:
-        month, fine = PRODUCT_MONTH_HOUR, PRODUCT_HOUR
+    """Units per product over the range, best sellers first (ties by name): whole months
+    from a month table, edge days from a day table; of one store or of the chain, by hour
+    only for an hour range (`PRODUCT_TABLES`)."""
+    hours = params.hour_from is not None or params.hour_to is not None
+    month, fine = PRODUCT_TABLES[(params.store_id is not None, hours)]
     span = await _span(conn, params, fine)
     if span is None:
         return []

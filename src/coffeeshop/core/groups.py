@@ -101,10 +101,33 @@ STORE_MONTH_WEEKDAY_HOUR = Group(
     ("month", "store_id", "weekday", "hour"),
     ("receipts",),
 )
+PRODUCT_DAY = Group(
+    "product_day", "cs_product_day", ("day", "store_id", "product"), ("units",), per_line=True
+)
+PRODUCT_MONTH = Group(
+    "product_month", "cs_product_month", ("month", "store_id", "product"), ("units",), per_line=True
+)
 PRODUCT_MONTH_HOUR = Group(
     "product_month_hour",
     "cs_product_month_hour",
     ("month", "store_id", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+CHAIN_PRODUCT_DAY = Group(
+    "chain_product_day", "cs_chain_product_day", ("day", "product"), ("units",), per_line=True
+)
+CHAIN_PRODUCT_DAY_HOUR = Group(
+    "chain_product_day_hour",
+    "cs_chain_product_day_hour",
+    ("day", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+CHAIN_PRODUCT_MONTH = Group(
+    "chain_product_month",
+    "cs_chain_product_month",
+    ("month", "product"),
     ("units",),
     per_line=True,
 )
@@ -115,21 +138,29 @@ CHAIN_PRODUCT_MONTH_HOUR = Group(
     ("units",),
     per_line=True,
 )
-CHAIN_PRODUCT_DAY_HOUR = Group(
-    "chain_product_day_hour",
-    "cs_chain_product_day_hour",
-    ("day", "hour", "product"),
-    ("units",),
-    per_line=True,
-)
 GROUPS: tuple[Group, ...] = (
     STORE_DAY,
     STORE_DAY_HOUR,
     PRODUCT_HOUR,
     STORE_MONTH_WEEKDAY_HOUR,
+    PRODUCT_DAY,
+    PRODUCT_MONTH,
     PRODUCT_MONTH_HOUR,
-    CHAIN_PRODUCT_MONTH_HOUR,
+    CHAIN_PRODUCT_DAY,
     CHAIN_PRODUCT_DAY_HOUR,
+    CHAIN_PRODUCT_MONTH,
+    CHAIN_PRODUCT_MONTH_HOUR,
+)
+# The groups schema step 6 added (`store/migrations.py`; a released step never changes).
+MONTHLY_GROUPS: tuple[Group, ...] = (
+    STORE_MONTH_WEEKDAY_HOUR,
+    PRODUCT_DAY,
+    PRODUCT_MONTH,
+    PRODUCT_MONTH_HOUR,
+    CHAIN_PRODUCT_DAY,
+    CHAIN_PRODUCT_DAY_HOUR,
+    CHAIN_PRODUCT_MONTH,
+    CHAIN_PRODUCT_MONTH_HOUR,
 )
 
 Sums = dict[tuple[Any, ...], list[int]]  # key -> values, in the group's order

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from coffeeshop.core.plan import SummaryRow
 from coffeeshop.core.receipts import Receipt
@@ -43,12 +44,15 @@ class Tables:
     product_hour: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
     # (month, store_id, ISO weekday, hour) -> receipts
     store_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
-    # (month, store_id, hour, product) -> units
+    # units per product: of one store by day, by month, by month and hour; of every store
+    # (the chain) by day, by day and hour, by month, by month and hour
+    product_day: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
+    product_month: dict[tuple[str, int, str], int] = field(default_factory=dict)
     product_month_hour: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
-    # (month, hour, product) -> units, of every store
-    chain_product_month_hour: dict[tuple[str, int, str], int] = field(default_factory=dict)
-    # (day, hour, product) -> units, of every store
+    chain_product_day: dict[tuple[dt.date, str], int] = field(default_factory=dict)
     chain_product_day_hour: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
+    chain_product_month: dict[tuple[str, str], int] = field(default_factory=dict)
+    chain_product_month_hour: dict[tuple[str, int, str], int] = field(default_factory=dict)
 
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
@@ -102,27 +106,24 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
         store_day_hour=per_day.by_hour,
         product_hour=per_day.by_product,
         store_month_weekday_hour=per_day.by_month_weekday_hour,
-        product_month_hour=per_day.by_product_month_hour,
-        chain_product_month_hour=per_day.chain_month_hour,
-        chain_product_day_hour=per_day.chain_day_hour,
+        **per_day.units,
     )
 
 
 @dataclass(slots=True)
 class _PerDay:
     """Per store and day (receipts, cents, units), per store, day and hour (receipts, cents),
-    per product, store, day and hour (units); per store, month, weekday and hour (receipts),
-    per product, store, month and hour (units); of all stores per product, month and hour and
-    per product, day and hour (units): each receipt counted where it falls (its month as the
-    text YYYY-MM of its day)."""
+    per product, store, day and hour (units); per store, month, weekday and hour (receipts);
+    units per product in `units` (named as their `Tables` field): each receipt counted where
+    it falls (its month as the text YYYY-MM of its day)."""
 
     by_day: dict[tuple[dt.date, int], tuple[int, int, int]] = field(default_factory=dict)
     by_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
     by_product: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
     by_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
-    by_product_month_hour: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
-    chain_month_hour: dict[tuple[str, int, str], int] = field(default_factory=dict)
-    chain_day_hour: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
+    units: dict[str, dict[tuple[Any, ...], int]] = field(
+        default_factory=lambda: {name: {} for name in _UNITS}
+    )
 
     def count(self, r: Receipt) -> None:
         n, c, u = self.by_day.get((r.day, r.store_id), (0, 0, 0))
@@ -136,14 +137,28 @@ class _PerDay:
         for name, quantity in r.items:
             where = (r.day, r.store_id, r.hour, name)
             self.by_product[where] = self.by_product.get(where, 0) + quantity
-            in_hour = (month, r.store_id, r.hour, name)
-            self.by_product_month_hour[in_hour] = (
-                self.by_product_month_hour.get(in_hour, 0) + quantity
-            )
-            chain = (month, r.hour, name)
-            self.chain_month_hour[chain] = self.chain_month_hour.get(chain, 0) + quantity
-            chain_day = (r.day, r.hour, name)
-            self.chain_day_hour[chain_day] = self.chain_day_hour.get(chain_day, 0) + quantity
+            keys = {
+                "product_day": (r.day, r.store_id, name),
+                "product_month": (month, r.store_id, name),
+                "product_month_hour": (month, r.store_id, r.hour, name),
+                "chain_product_day": (r.day, name),
+                "chain_product_day_hour": (r.day, r.hour, name),
+                "chain_product_month": (month, name),
+                "chain_product_month_hour": (month, r.hour, name),
+            }
+            for table, key in keys.items():
+                self.units[table][key] = self.units[table].get(key, 0) + quantity
+
+
+_UNITS: tuple[str, ...] = (
+    "product_day",
+    "product_month",
+    "product_month_hour",
+    "chain_product_day",
+    "chain_product_day_hour",
+    "chain_product_month",
+    "chain_product_month_hour",
+)
 
 
 def summary_on(day: dt.date, tables: Tables) -> SummaryRow:

@@ -16,13 +16,10 @@ from sqlalchemy import Engine, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from coffeeshop.core.groups import (
-    CHAIN_PRODUCT_DAY_HOUR,
-    CHAIN_PRODUCT_MONTH_HOUR,
+    MONTHLY_GROUPS,
     PRODUCT_HOUR,
-    PRODUCT_MONTH_HOUR,
     STORE_DAY,
     STORE_DAY_HOUR,
-    STORE_MONTH_WEEKDAY_HOUR,
     Group,
     GroupSums,
 )
@@ -172,12 +169,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _v4_receipts_by_day,
     5: counted_tables(STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR),
     # The month and chain-wide tables the range endpoints answer from (`api/ranges.py`).
-    6: counted_tables(
-        STORE_MONTH_WEEKDAY_HOUR,
-        PRODUCT_MONTH_HOUR,
-        CHAIN_PRODUCT_MONTH_HOUR,
-        CHAIN_PRODUCT_DAY_HOUR,
-    ),
+    6: counted_tables(*MONTHLY_GROUPS),
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
