@@ -7,7 +7,9 @@ receipts (the demo's generator; the receipts themselves are not stored: these qu
 read them), then runs each range endpoint's query (`api/ranges.py`) `--runs` times through the
 API's async driver, every run a database read (the API's cache would answer a repeated request
 from memory between two commits; this measures the read a commit forces). Prints p50 and p99
-in milliseconds and the rows of each counted table.
+in milliseconds (wall clock) and the median CPU time of this process per query (on SQLite the
+whole query's work, steadier than the wall clock on a loaded machine; on a server database
+only the client's share), and the rows of each counted table.
 """
 
 from __future__ import annotations
@@ -110,17 +112,18 @@ async def measure(url: str, runs: int) -> None:
     last = START + dt.timedelta(days=364)
     try:
         for label, query, params in cases(last):
-            times = []
+            times, cpu = [], []
             for _ in range(runs):
                 async with engine.connect() as conn:
-                    started = time.perf_counter()
+                    started, started_cpu = time.perf_counter(), time.process_time()
                     rows = await query(conn, params)
                     times.append((time.perf_counter() - started) * 1000)
+                    cpu.append((time.process_time() - started_cpu) * 1000)
             times.sort()
             p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
             print(
                 f"{label:60s} {len(rows):6d} rows  p50 {statistics.median(times):7.1f} ms  "
-                f"p99 {p99:7.1f} ms"
+                f"p99 {p99:7.1f} ms  cpu p50 {statistics.median(cpu):6.1f} ms"
             )
     finally:
         await engine.dispose()
