@@ -1,6 +1,9 @@
 """Per-database behaviour behind one interface (`Dialect`), and the registry of those known.
 
-Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` below.
+Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` (and in the
+`SUPPORTED` message) below; its driver as an extra in `pyproject.toml`, column types that
+differ in `store/schema.py`, a parameter of `tests/conftest.py`'s `db_url`, its URL in the
+README (6 files, counted in the README's "Adding a database").
 """
 
 from __future__ import annotations
