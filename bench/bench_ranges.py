@@ -7,7 +7,9 @@ receipts (the demo's generator; the receipts themselves are not stored: these qu
 read them), then runs each range endpoint's query (`api/ranges.py`) `--runs` times through the
 API's async driver, every run a database read (the API's cache would answer a repeated request
 from memory between two commits; this measures the read a commit forces). Prints p50 and p99
-in milliseconds and the rows of each counted table.
+in milliseconds (wall clock) and the median CPU time of this process per query (on SQLite the
+whole query's work, steadier than the wall clock on a loaded machine; on a server database
+only the client's share), and the rows of each counted table.
 """
 
 from __future__ import annotations
@@ -56,20 +58,41 @@ def fill(url: str, receipts: int, stores: int) -> None:
 
 
 def cases(last: dt.date) -> list[tuple[str, Any, Any]]:
+    """Each range endpoint over one year of whole months (`<year>`: no edge days), and over
+    one as ragged as the data allows (`<ragged>`: 10 whole months and 59 edge days, the most
+    a range can have is 60)."""
     first = last - dt.timedelta(days=364)
     year = {"day_from": first.isoformat(), "day_to": last.isoformat()}
+    ragged = {
+        "day_from": (first + dt.timedelta(days=1)).isoformat(),
+        "day_to": (last - dt.timedelta(days=1)).isoformat(),
+    }
     hours = ranges.HourRangeParams
+    morning = {"hour_from": 7, "hour_to": 10}
     return [
         ("/store_daily?store_id=7&<year>", ranges.store_daily, RangeParams(store_id=7, **year)),
         ("/store_daily?<year>", ranges.store_daily, RangeParams(**year)),
         ("/item_sales?<year>", ranges.item_sales, hours(**year)),
+        ("/item_sales?<ragged>", ranges.item_sales, hours(**ragged)),
         ("/item_sales?store_id=7&<year>", ranges.item_sales, hours(store_id=7, **year)),
         (
             "/item_sales?store_id=7&<year>&hour_from=7&hour_to=10",
             ranges.item_sales,
-            hours(store_id=7, hour_from=7, hour_to=10, **year),
+            hours(store_id=7, **morning, **year),
+        ),
+        (
+            "/item_sales?store_id=7&<ragged>&hour_from=7&hour_to=10",
+            ranges.item_sales,
+            hours(store_id=7, **morning, **ragged),
+        ),
+        ("/item_sales?<year>&hour_from=7&hour_to=10", ranges.item_sales, hours(**morning, **year)),
+        (
+            "/item_sales?<ragged>&hour_from=7&hour_to=10",
+            ranges.item_sales,
+            hours(**morning, **ragged),
         ),
         ("/store_weekday_hours?<year>", ranges.store_weekday_hours, hours(**year)),
+        ("/store_weekday_hours?<ragged>", ranges.store_weekday_hours, hours(**ragged)),
         (
             "/store_month_to_date?month=<last>",
             lambda conn, p: ranges.store_month_to_date(conn, p, last),
@@ -89,17 +112,18 @@ async def measure(url: str, runs: int) -> None:
     last = START + dt.timedelta(days=364)
     try:
         for label, query, params in cases(last):
-            times = []
+            times, cpu = [], []
             for _ in range(runs):
                 async with engine.connect() as conn:
-                    started = time.perf_counter()
+                    started, started_cpu = time.perf_counter(), time.process_time()
                     rows = await query(conn, params)
                     times.append((time.perf_counter() - started) * 1000)
+                    cpu.append((time.process_time() - started_cpu) * 1000)
             times.sort()
             p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
             print(
-                f"{label:58s} {len(rows):6d} rows  p50 {statistics.median(times):7.1f} ms  "
-                f"p99 {p99:7.1f} ms"
+                f"{label:60s} {len(rows):6d} rows  p50 {statistics.median(times):7.1f} ms  "
+                f"p99 {p99:7.1f} ms  cpu p50 {statistics.median(cpu):6.1f} ms"
             )
     finally:
         await engine.dispose()

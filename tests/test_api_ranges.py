@@ -127,6 +127,12 @@ def expected_weekday_hours(ref: Tables, hours: range, span: list[dt.date]) -> An
     return out
 
 
+def held_days(ref: Tables, hours: range) -> tuple[dt.date, dt.date]:
+    """The first and last day with receipts in `hours`."""
+    held = [d for (d, _, h) in ref.store_day_hour if h in hours]
+    return min(held), max(held)
+
+
 def store_sums(ref: Tables, span: list[dt.date]) -> dict[int, tuple[int, int]]:
     sums: dict[int, tuple[int, int]] = {}
     for (d, s), (n, c, _) in ref.store_day.items():
@@ -200,6 +206,24 @@ async def assert_answers(url: str, ref: Tables) -> None:
     assert await get(
         url, "/store_weekday_hours?day_from=2026-10-01&day_to=2026-10-31&hour_from=12"
     ) == expected_weekday_hours(ref, range(12, 24), october)
+    # ragged ranges: whole months from the month tables, edge days from the day tables
+    ragged = days(dt.date(2026, 10, 2), dt.date(2026, 11, 29))
+    assert await get(
+        url, "/item_sales?day_from=2026-10-02&day_to=2026-11-29"
+    ) == expected_item_sales(ref, None, range(24), ragged)
+    assert await get(
+        url, "/item_sales?store_id=3&day_from=2026-10-20&day_to=2026-11-30&hour_to=12"
+    ) == expected_item_sales(ref, 3, range(13), days(dt.date(2026, 10, 20), november[-1]))
+    assert (
+        await get(url, "/item_sales?day_from=2026-10-31&day_to=2026-11-01&limit=2&offset=1")
+        == expected_item_sales(ref, None, range(24), [october[-1], november[0]])[1:3]
+    )
+    assert await get(
+        url, "/store_weekday_hours?day_from=2026-10-02&day_to=2026-11-29&hour_to=15"
+    ) == expected_weekday_hours(ref, range(16), ragged)
+    assert await get(url, "/store_weekday_hours?hour_from=20") == expected_weekday_hours(
+        ref, range(20, 24), days(*held_days(ref, range(20, 24)))
+    )
     async with running(url) as client:
         today = dt.datetime.now(state_of(client).settings.zone()).date()
         response = await client.get("/store_month_to_date?month=2026-11")
@@ -224,8 +248,25 @@ async def test_after_reconcile_repair_the_answers_are_right_again(
         execute_sql(store, "DELETE FROM cs_store_day WHERE store_id = 2")
         execute_sql(store, "UPDATE cs_product_hour SET units = units + 5")
         execute_sql(store, "UPDATE cs_store_day_hour SET receipts = receipts + 1, cents = 7")
+        execute_sql(store, "DELETE FROM cs_chain_product_month_hour WHERE month = '2026-10'")
+        execute_sql(store, "UPDATE cs_chain_product_day_hour SET units = units + 1 WHERE hour = 9")
+        execute_sql(store, "UPDATE cs_product_month_hour SET units = units + 1 WHERE hour = 9")
+        execute_sql(store, "DELETE FROM cs_product_day WHERE store_id = 1")
+        execute_sql(store, "UPDATE cs_product_month SET units = 1")
+        execute_sql(store, "DELETE FROM cs_chain_product_day WHERE product = 'Tea'")
+        execute_sql(store, "UPDATE cs_chain_product_month SET units = units * 2")
+        weekday = "UPDATE cs_store_month_weekday_hour SET receipts = receipts + 2 WHERE weekday = 3"
+        execute_sql(store, weekday)
     spoiled = reconcile(str(source), url)
-    assert {"cs_store_day", "cs_product_hour", "cs_store_day_hour"} <= set(spoiled.counts)
+    assert {
+        "cs_store_day",
+        "cs_product_hour",
+        "cs_store_day_hour",
+        "cs_product_month_hour",
+        "cs_chain_product_month_hour",
+        "cs_chain_product_day_hour",
+        "cs_store_month_weekday_hour",
+    } <= set(spoiled.counts)
     repaired = reconcile(str(source), url, repair=True)
     assert repaired.repaired
     assert reconcile(str(source), url).total_differences == 0

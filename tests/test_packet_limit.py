@@ -21,7 +21,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from coffeeshop.core.events import Upsert
-from coffeeshop.core.plan import MAX_STORED_ITEMS, Parsed, parse_events
+from coffeeshop.core.limits import MAX_STORED_ITEMS
+from coffeeshop.core.plan import Parsed, parse_events
 from coffeeshop.core.receipts import receipt_key
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.reconcile import reconcile

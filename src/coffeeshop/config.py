@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     source: str | None = Field(
         None,
         validation_alias=AliasChoices("COFFEESHOP_SOURCE", "MONGO_URI"),
-        description="a JSONL file path, or a mongodb:// URI",
+        description="a JSONL file path, or a source URI such as mongodb://…",
     )
     mongo_database: str = Field("coffeeshop", validation_alias="COFFEESHOP_MONGO_DATABASE")
     mongo_collection: str = Field("receipt", validation_alias="COFFEESHOP_MONGO_COLLECTION")

@@ -1,9 +1,12 @@
 """The owner's questions over any date and hour range, read from the counted tables
-(`core/groups.py`): `cs_store_day` (per store and day), `cs_store_day_hour` (per store, day and
-hour) and `cs_product_hour` (units per product, store, day and hour). Each answer sums at most
-the rows of its range, never the receipts. Money is summed in integer cents and returned as
-exact two-place decimals; averages are rounded half-up. Both ends of a range are included:
-`hour_from=7&hour_to=10` is 07:00–10:59."""
+(`core/groups.py`): per store and day (`cs_store_day`), per store, day and hour
+(`cs_store_day_hour`), units per product, store, day and hour (`cs_product_hour`), and their
+coarser companions: per store, month, weekday and hour, and units per product by month or day,
+with or without the hour, of one store or of the whole chain. A range is answered as its whole
+months from a month table plus its edge days (at most 60) from a day table, in one query, so
+an answer sums a few thousand rows however long its range, never the receipts. Money is
+summed in integer cents and returned as exact two-place decimals; averages are rounded
+half-up. Both ends of a range are included: `hour_from=7&hour_to=10` is 07:00–10:59."""
 
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, cast, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coffeeshop.api.insights import average, money
 from coffeeshop.api.params import (
+    LAST_DAY,
     Day,
     Format,
     Month,
@@ -37,6 +41,17 @@ Hour = Annotated[int, Field(ge=0, le=23)]
 STORE_DAY = schema.COUNTED["store_day"]
 STORE_DAY_HOUR = schema.COUNTED["store_day_hour"]
 PRODUCT_HOUR = schema.COUNTED["product_hour"]
+STORE_MONTH_WEEKDAY_HOUR = schema.COUNTED["store_month_weekday_hour"]
+# Units per product: (of one store?, by hour?) -> (its month table, its day table).
+PRODUCT_TABLES = {
+    (True, True): (schema.COUNTED["product_month_hour"], PRODUCT_HOUR),
+    (True, False): (schema.COUNTED["product_month"], schema.COUNTED["product_day"]),
+    (False, True): (
+        schema.COUNTED["chain_product_month_hour"],
+        schema.COUNTED["chain_product_day_hour"],
+    ),
+    (False, False): (schema.COUNTED["chain_product_month"], schema.COUNTED["chain_product_day"]),
+}
 
 
 class HourRangeParams(RangeParams):
@@ -62,6 +77,10 @@ def _where(query: Select[Any], table: Any, params: RangeParams) -> Select[Any]:
         query = query.where(table.c.day >= first)
     if last is not None:
         query = query.where(table.c.day <= last)
+    return _store_and_hours(query, table, params)
+
+
+def _store_and_hours(query: Select[Any], table: Any, params: RangeParams) -> Select[Any]:
     if params.store_id is not None:
         query = query.where(table.c.store_id == params.store_id)
     if isinstance(params, HourRangeParams):
@@ -70,6 +89,63 @@ def _where(query: Select[Any], table: Any, params: RangeParams) -> Select[Any]:
         if params.hour_to is not None:
             query = query.where(table.c.hour <= params.hour_to)
     return query
+
+
+def split(first: dt.date, last: dt.date) -> tuple[list[str], list[dt.date]]:
+    """The whole months (YYYY-MM) of first..last, and its days outside them (at most 60:
+    the part of a month at either end)."""
+    months: list[str] = []
+    edges: list[dt.date] = []
+    day = first
+    while day <= last:
+        end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        if day.day == 1 and end <= last:
+            months.append(f"{day.year:04d}-{day.month:02d}")
+        else:
+            end = min(end, last)
+            edges.extend(day + dt.timedelta(days=n) for n in range((end - day).days + 1))
+        if end >= LAST_DAY:
+            break
+        day = end + dt.timedelta(days=1)
+    return months, edges
+
+
+async def _span(
+    conn: AsyncConnection, params: RangeParams, table: Any
+) -> tuple[dt.date, dt.date] | None:
+    """The range's first and last day; an end not given is the first or last day `table`
+    holds within the store and hours of `params`. None: no such day."""
+    first, last = as_date(params.day_from), as_date(params.day_to)
+    if first is None:
+        query = _where(select(table.c.day), table, params).order_by(table.c.day).limit(1)
+        first = (await conn.execute(query)).scalar()
+    if last is None:
+        query = _where(select(table.c.day), table, params).order_by(table.c.day.desc()).limit(1)
+        last = (await conn.execute(query)).scalar()
+    if first is None or last is None or first > last:
+        return None
+    return first, last
+
+
+def _months_and_days(
+    params: RangeParams,
+    span: tuple[dt.date, dt.date],
+    month_part: tuple[Any, list[Any]],
+    day_part: tuple[Any, list[Any]],
+) -> Any:
+    """A subquery of the rows of `month_part`'s table (its whole months of `span`) and of
+    `day_part`'s (the edge days), each (table, columns), with the store and hours of
+    `params`: columns of the same names in both, to be summed."""
+    months, edges = split(*span)
+    parts = []
+    for (table, columns), keys, column in (
+        (month_part, months, "month"),
+        (day_part, edges, "day"),
+    ):
+        if keys:
+            part = select(*columns).where(table.c[column].in_(keys))
+            parts.append(_store_and_hours(part, table, params))
+    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
 
 
 def _page(query: Select[Any], params: RangeParams) -> Select[Any]:
@@ -96,35 +172,64 @@ async def store_daily(conn: AsyncConnection, params: RangeParams) -> list[Row]:
 
 
 async def item_sales(conn: AsyncConnection, params: HourRangeParams) -> list[Row]:
-    """Units per product over the range, best sellers first (ties by name)."""
-    t = PRODUCT_HOUR
-    units = func.sum(t.c.units)
-    query = _where(select(t.c.product, units), t, params).group_by(t.c.product)
-    query = _page(query.order_by(units.desc(), t.c.product), params)
+    """Units per product over the range, best sellers first (ties by name): whole months
+    from a month table, edge days from a day table; of one store or of the chain, by hour
+    only for an hour range (`PRODUCT_TABLES`)."""
+    hours = params.hour_from is not None or params.hour_to is not None
+    month, fine = PRODUCT_TABLES[(params.store_id is not None, hours)]
+    span = await _span(conn, params, fine)
+    if span is None:
+        return []
+    rows = _months_and_days(
+        params,
+        span,
+        (month, [month.c.product, month.c.units]),
+        (fine, [fine.c.product, fine.c.units]),
+    )
+    units = func.sum(rows.c.units)
+    query = select(rows.c.product, units).group_by(rows.c.product)
+    query = _page(query.order_by(units.desc(), rows.c.product), params)
     return [{"product": product, "units": int(n)} for product, n in await conn.execute(query)]
 
 
 async def store_weekday_hours(conn: AsyncConnection, params: HourRangeParams) -> list[Row]:
     """Receipts per store, ISO weekday and hour over the range, and their average per such
-    weekday of the range (a range not given ends at the first or last day with receipts)."""
-    t = STORE_DAY_HOUR
-    first, last = as_date(params.day_from), as_date(params.day_to)
-    if first is None or last is None:
-        bounds = select(func.min(t.c.day), func.max(t.c.day))
-        held_first, held_last = (await conn.execute(_where(bounds, t, params))).one()
-        first, last = first or held_first, last or held_last
-    if first is None or last is None:
+    weekday of the range (a range not given ends at the first or last day with receipts):
+    whole months from `cs_store_month_weekday_hour`, edge days from `cs_store_day_hour`."""
+    span = await _span(conn, params, STORE_DAY_HOUR)
+    if span is None:
         return []
-    weekday = dialect_named(conn.dialect.name).iso_weekday(t.c.day)
-    receipts = func.sum(t.c.receipts)
-    query: Select[Any] = select(t.c.store_id, weekday, t.c.hour, receipts).group_by(
-        t.c.store_id, weekday, t.c.hour
+    month, fine = STORE_MONTH_WEEKDAY_HOUR, STORE_DAY_HOUR
+    weekday = dialect_named(conn.dialect.name).iso_weekday(fine.c.day)
+    rows = _months_and_days(
+        params,
+        span,
+        (
+            month,
+            [
+                month.c.store_id,
+                cast(month.c.weekday, Integer).label("weekday"),
+                month.c.hour,
+                month.c.receipts,
+            ],
+        ),
+        (
+            fine,
+            [
+                fine.c.store_id,
+                cast(weekday, Integer).label("weekday"),
+                fine.c.hour,
+                fine.c.receipts,
+            ],
+        ),
     )
-    query = _where(query, t, params).order_by(t.c.store_id, weekday, t.c.hour)
-    rows = []
+    receipts = func.sum(rows.c.receipts)
+    keys = (rows.c.store_id, rows.c.weekday, rows.c.hour)
+    query = select(*keys, receipts).group_by(*keys).order_by(*keys)
+    rows_out = []
     for store_id, day_of_week, hour, n in await conn.execute(_page(query, params)):
-        days = weekdays_between(first, last, int(day_of_week))
-        rows.append(
+        days = weekdays_between(*span, int(day_of_week))
+        rows_out.append(
             {
                 "store_id": store_id,
                 "weekday": int(day_of_week),
@@ -134,7 +239,7 @@ async def store_weekday_hours(conn: AsyncConnection, params: HourRangeParams) ->
                 "average_receipts": average(int(n), days, cents=False),
             }
         )
-    return rows
+    return rows_out
 
 
 def weekdays_between(first: dt.date, last: dt.date, weekday: int) -> int:

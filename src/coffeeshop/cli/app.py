@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
@@ -56,12 +56,6 @@ def command_group(name: str, help: str) -> typer.Typer:
     group = typer.Typer(cls=QuickHelpGroup, help=help, no_args_is_help=True, rich_markup_mode=None)
     app.add_typer(group, name=name)
     return group
-
-
-WaitOption = Annotated[
-    float,
-    typer.Option("--wait", help="Seconds to wait for another writer to finish before giving up."),
-]
 
 
 def main() -> None:

@@ -18,9 +18,12 @@ from coffeeshop.cli import dask as cli_dask
 from coffeeshop.cli.app import command_group
 from coffeeshop.cli.options import (
     DbOption,
+    FollowOption,
     MongoCollectionOption,
     MongoDatabaseOption,
     SourceOption,
+    WaitOption,
+    located,
 )
 from coffeeshop.errors import ConfigError
 from coffeeshop.signals import exit_on_sigterm
@@ -47,15 +50,8 @@ def run(
     repair: Annotated[
         bool, typer.Option("--repair", help="reconcile: rebuild the tables when they differ.")
     ] = False,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="sync: keep following the source until Ctrl-C.")
-    ] = False,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait", min=0, max=86_400, help="sync: seconds to wait for another writer's lock."
-        ),
-    ] = 0.0,
+    follow: FollowOption = False,  # sync only
+    wait: WaitOption = 0.0,  # sync only
     port: Annotated[
         int,
         typer.Option(
@@ -90,10 +86,7 @@ def run(
     settings = _prepare(
         with_source=name is not FlowName.REFRESH_SUMMARY,
         connect=True,
-        source=source,
-        db=db,
-        mongo_database=database,
-        mongo_collection=collection,
+        **located(source, db, database, collection),
     )
     from coffeeshop.orchestration import flows, server
     from coffeeshop.orchestration.home import home_of
@@ -145,10 +138,7 @@ def serve(
     settings = _prepare(
         with_source=True,
         connect=False,
-        source=source,
-        db=db,
-        mongo_database=database,
-        mongo_collection=collection,
+        **located(source, db, database, collection),
     )
     from coffeeshop.orchestration import deployments, server
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coffeeshop.cli.app import app, exit_if_signalled, setup, stop_signal
-from coffeeshop.cli.options import MongoCollectionOption, MongoDatabaseOption
+from coffeeshop.cli.options import MongoCollectionOption, MongoDatabaseOption, located
 from coffeeshop.cli.text import printable
 from coffeeshop.errors import ConfigError
 from coffeeshop.redact import mask_url
@@ -66,7 +66,7 @@ def generate(
     """
     from coffeeshop.demo.generator import ReceiptGenerator
 
-    settings = setup(mongo_database=database, mongo_collection=collection)
+    settings = setup(**located(database=database, collection=collection))
     if (out is None) == (to is None):
         raise ConfigError("pass exactly one of --out FILE or --to mongodb://…")
     if append and overwrite:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ SourceOption = Annotated[
     str | None,
     typer.Option(
         "--source",
-        help="A JSONL file, or a mongodb:// or mongodb+srv:// URI "
+        help="A JSONL file, or a source URI such as mongodb://… or mongodb+srv://… "
         "[env: COFFEESHOP_SOURCE, MONGO_URI]",
         show_default=False,
     ),
@@ -39,3 +39,32 @@ MongoCollectionOption = Annotated[
         show_default=False,
     ),
 ]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        max=86_400,
+        help="Seconds to wait for another writer to finish before giving up.",
+    ),
+]
+FollowOption = Annotated[
+    bool,
+    typer.Option("--follow", help="Keep following the source for new receipts until Ctrl-C."),
+]
+
+
+def located(
+    source: str | None = None,
+    db: str | None = None,
+    database: str | None = None,
+    collection: str | None = None,
+) -> dict[str, Any]:
+    """The settings the options above override, under their names in `Settings`
+    (`--database` is `mongo_database`, `--collection` is `mongo_collection`)."""
+    return {
+        "source": source,
+        "db": db,
+        "mongo_database": database,
+        "mongo_collection": collection,
+    }

@@ -13,6 +13,7 @@ from coffeeshop.cli.options import (
     MongoCollectionOption,
     MongoDatabaseOption,
     SourceOption,
+    located,
 )
 from coffeeshop.cli.text import printable
 from coffeeshop.errors import ConfigError
@@ -54,7 +55,7 @@ def reconcile(
     """
     if replace_source and not repair:
         raise ConfigError("--replace-source replaces the database's source: it needs --repair")
-    settings = setup(source=source, db=db, mongo_database=database, mongo_collection=collection)
+    settings = setup(**located(source, db, database, collection))
     refuse_csv(settings.source)
     on_dask = cli_dask.wanted(workers, dask_address)
     if on_dask is not None and replace_source:

@@ -7,12 +7,15 @@ from typing import Annotated
 import typer
 
 from coffeeshop.cli import dask as cli_dask
-from coffeeshop.cli.app import WaitOption, app, exit_if_signalled, refuse_csv, setup, stop_signal
+from coffeeshop.cli.app import app, exit_if_signalled, refuse_csv, setup, stop_signal
 from coffeeshop.cli.options import (
     DbOption,
+    FollowOption,
     MongoCollectionOption,
     MongoDatabaseOption,
     SourceOption,
+    WaitOption,
+    located,
 )
 from coffeeshop.errors import ConfigError
 
@@ -66,9 +69,7 @@ def sync(
     once: Annotated[
         bool, typer.Option("--once", help="Apply everything available, then exit (default).")
     ] = False,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep tailing the source for new receipts.")
-    ] = False,
+    follow: FollowOption = False,
     batch_size: BatchSizeOption = None,
     batch_wait: BatchWaitOption = None,
     wait: WaitOption = 0.0,
@@ -93,12 +94,9 @@ def sync(
     if once and follow:
         raise ConfigError("--once and --follow exclude each other")
     settings = setup(
-        source=source,
-        db=db,
+        **located(source, db, database, collection),
         batch_size=batch_size,
         batch_wait=batch_wait,
-        mongo_database=database,
-        mongo_collection=collection,
         full_document=full_document,
         on_history_lost=on_history_lost,
         wait_for_collection=wait_for_collection,

@@ -7,15 +7,17 @@ the CLI's listing (`coffeeshop.store.tables.counted`).
 Pure: no I/O. Sums are integers (money in cents), so adding a receipt and subtracting it again
 leaves exactly nothing; a group whose first value (its count) is zero has no row.
 
-Adding a counted table: one `Group` in `GROUPS` below, its reference formula in
-`core/recompute.py` (a field of `Tables` named as the group) and a migration step that
-creates and fills it (`store/migrations.py`); its endpoint, if any, in `api/`.
+Adding a counted table (the README's "Adding a table": 9 files, counted): one `Group` in
+`GROUPS` below; its reference formula in `core/recompute.py` (a field of `Tables` named as the
+group); `SCHEMA_VERSION` in `store/schema.py` and a step that creates and fills it in
+`store/migrations.py`; its endpoint in `api/ranges.py`, `api/routes/ranges.py` and
+`api/schemas.py`; a case in `tests/test_api_ranges.py`; its line in the README.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -23,6 +25,10 @@ from typing import Any
 # What a key can be made of: a receipt's context, in this order (see `GroupSums.add`).
 DIMENSIONS = ("store_id", "day", "month", "hour")
 LINE_DIMENSION = "product"  # an item line's product name (per-line groups only)
+# Dimensions computed from another one of the context: name -> (source dimension, function).
+DERIVED: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "weekday": ("day", dt.date.isoweekday),  # ISO weekday, 1 = Monday
+}
 # What a receipt contributes: its count, its total in cents, its units (per receipt); one
 # receipt and the line's quantity (per line).
 MEASURES = ("receipts", "cents", "units")
@@ -46,14 +52,12 @@ class Group:
     def __post_init__(self) -> None:
         dimensions = (*DIMENSIONS, LINE_DIMENSION) if self.per_line else DIMENSIONS
         measures = LINE_MEASURES if self.per_line else MEASURES
-        unknown = [d for d in self.key if d not in dimensions] + [
+        unknown = [d for d in self.key if d not in dimensions and d not in DERIVED] + [
             m for m in self.values if m not in measures
         ]
         if unknown or not self.key or not self.values:
             raise ValueError(f"group {self.name}: cannot key or sum by {unknown or 'nothing'}")
-        at = [dimensions.index(d) for d in self.key]
-        getter = itemgetter(*at)
-        object.__setattr__(self, "_at", getter if len(at) > 1 else lambda ctx: (getter(ctx),))
+        object.__setattr__(self, "_at", _key_getter(self.key, dimensions))
         object.__setattr__(self, "_measure_at", tuple(measures.index(m) for m in self.values))
 
     def key_of(self, context: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -62,6 +66,20 @@ class Group:
     @property
     def columns(self) -> tuple[str, ...]:
         return (*self.key, *self.values)
+
+
+def _key_getter(key: tuple[str, ...], dimensions: tuple[str, ...]) -> Any:
+    """context -> key: an `itemgetter` unless the key holds a derived dimension."""
+    if not any(d in DERIVED for d in key):
+        getter = itemgetter(*(dimensions.index(d) for d in key))
+        return getter if len(key) > 1 else lambda ctx: (getter(ctx),)
+    parts = [
+        (dimensions.index(DERIVED[d][0]), DERIVED[d][1])
+        if d in DERIVED
+        else (dimensions.index(d), None)
+        for d in key
+    ]
+    return lambda ctx: tuple(ctx[i] if f is None else f(ctx[i]) for i, f in parts)
 
 
 STORE_DAY = Group("store_day", "cs_store_day", ("day", "store_id"), ("receipts", "cents", "units"))
@@ -75,7 +93,77 @@ PRODUCT_HOUR = Group(
     ("units",),
     per_line=True,
 )
-GROUPS: tuple[Group, ...] = (STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR)
+# Coarse groups: a range of days is answered as its whole months from a month group plus its
+# edge days from a day group (`api/ranges.py`). Month or day first in each key: a range's
+# months and days are looked up by equality, and each one's rows lie together. The chain-wide
+# groups (no store) answer the ranges of all stores: their size does not grow with the stores.
+STORE_MONTH_WEEKDAY_HOUR = Group(
+    "store_month_weekday_hour",
+    "cs_store_month_weekday_hour",
+    ("month", "store_id", "weekday", "hour"),
+    ("receipts",),
+)
+PRODUCT_DAY = Group(
+    "product_day", "cs_product_day", ("day", "store_id", "product"), ("units",), per_line=True
+)
+PRODUCT_MONTH = Group(
+    "product_month", "cs_product_month", ("month", "store_id", "product"), ("units",), per_line=True
+)
+PRODUCT_MONTH_HOUR = Group(
+    "product_month_hour",
+    "cs_product_month_hour",
+    ("month", "store_id", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+CHAIN_PRODUCT_DAY = Group(
+    "chain_product_day", "cs_chain_product_day", ("day", "product"), ("units",), per_line=True
+)
+CHAIN_PRODUCT_DAY_HOUR = Group(
+    "chain_product_day_hour",
+    "cs_chain_product_day_hour",
+    ("day", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+CHAIN_PRODUCT_MONTH = Group(
+    "chain_product_month",
+    "cs_chain_product_month",
+    ("month", "product"),
+    ("units",),
+    per_line=True,
+)
+CHAIN_PRODUCT_MONTH_HOUR = Group(
+    "chain_product_month_hour",
+    "cs_chain_product_month_hour",
+    ("month", "hour", "product"),
+    ("units",),
+    per_line=True,
+)
+GROUPS: tuple[Group, ...] = (
+    STORE_DAY,
+    STORE_DAY_HOUR,
+    PRODUCT_HOUR,
+    STORE_MONTH_WEEKDAY_HOUR,
+    PRODUCT_DAY,
+    PRODUCT_MONTH,
+    PRODUCT_MONTH_HOUR,
+    CHAIN_PRODUCT_DAY,
+    CHAIN_PRODUCT_DAY_HOUR,
+    CHAIN_PRODUCT_MONTH,
+    CHAIN_PRODUCT_MONTH_HOUR,
+)
+# The groups schema step 6 added (`store/migrations.py`; a released step never changes).
+MONTHLY_GROUPS: tuple[Group, ...] = (
+    STORE_MONTH_WEEKDAY_HOUR,
+    PRODUCT_DAY,
+    PRODUCT_MONTH,
+    PRODUCT_MONTH_HOUR,
+    CHAIN_PRODUCT_DAY,
+    CHAIN_PRODUCT_DAY_HOUR,
+    CHAIN_PRODUCT_MONTH,
+    CHAIN_PRODUCT_MONTH_HOUR,
+)
 
 Sums = dict[tuple[Any, ...], list[int]]  # key -> values, in the group's order
 Context = tuple[int, dt.date, str, int]  # a receipt's (store_id, day, month, hour)

@@ -60,14 +60,9 @@ class Candidate:
     raw: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Unkeyed:
-    """Input that names no receipt (unreadable): always quarantined, never superseded."""
-
-    position: int
-    reason: str
-    where: Where
-    raw: str
+# Input that names no receipt (unreadable): a `Candidate` with its reason and no receipt id,
+# always quarantined, never superseded (it is kept in a list, not by key).
+Unkeyed = Candidate
 
 
 Positioned = tuple[int, Where, ParsedEvent]
@@ -93,7 +88,7 @@ def fold(events: Iterable[Positioned]) -> tuple[dict[str, Candidate], list[Unkey
         elif isinstance(event, Delete):
             latest[event.key] = Candidate(position, event.receipt_id)
         elif isinstance(event, Unreadable):
-            unkeyed.append(Unkeyed(position, event.reason, where, event.raw))
+            unkeyed.append(Candidate(position, "", reason=event.reason, where=where, raw=event.raw))
     return latest, unkeyed
 
 

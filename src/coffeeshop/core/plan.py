@@ -8,7 +8,6 @@ The cost is proportional to the batch, never to the history.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,59 +15,8 @@ from typing import Any
 
 from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
 from coffeeshop.core.groups import GROUPS, Group, GroupSums
-from coffeeshop.core.receipt_codec import encode_lines
+from coffeeshop.core.limits import cap_raw, stored_items_problem
 from coffeeshop.core.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
-
-# Quarantine keeps at most this many characters of an input's raw text (a prefix), with the
-# input's full length and SHA-256 in the reason: a statement holding it then stays far below
-# MySQL's max_allowed_packet, and a listing of the quarantine stays small.
-RAW_KEEP = 65_536
-# A reason longer than this (one that quotes a huge value) is cut: MySQL's TEXT holds 64 KiB.
-MAX_REASON = 2_000
-# A receipt's items as stored (`[[name, quantity], …]` in compact JSON) may take at most this
-# many bytes; a receipt over it is quarantined. Its row then fits one statement on every
-# supported server (MySQL/MariaDB need max_allowed_packet ≥ 4 MiB: hex doubles the bytes).
-MAX_STORED_ITEMS = 1 << 20
-# Below this many distinct products a receipt cannot reach MAX_STORED_ITEMS (a name is at
-# most 100 characters: ≤ 600 bytes of JSON), so its size is not even computed.
-_ITEMS_ALWAYS_FIT = 1_000
-
-
-def cut_note(length: int, digest: str) -> str:
-    """What a reason says when the raw text kept with it is only a prefix of the input."""
-    return (
-        f" [raw input cut to its first {RAW_KEEP:,} characters: the input is {length:,} bytes, "
-        f"sha256 {digest}]"
-    )
-
-
-def cap_reason(reason: str) -> str:
-    if len(reason) <= MAX_REASON + 256:  # room for a `cut_note`: capping twice changes nothing
-        return reason
-    return f"{reason[:MAX_REASON]}… [cut from {len(reason):,} characters]"
-
-
-def cap_raw(raw: str, reason: str) -> tuple[str, str]:
-    """(raw, reason) to keep in quarantine: a raw text over `RAW_KEEP` characters keeps its
-    prefix, and the reason gains the full length and the SHA-256 of its UTF-8 bytes."""
-    reason = cap_reason(reason)
-    if len(raw) <= RAW_KEEP:
-        return raw, reason
-    data = raw.encode("utf-8", "surrogatepass")
-    return raw[:RAW_KEEP], reason + cut_note(len(data), hashlib.sha256(data).hexdigest())
-
-
-def stored_items_problem(receipt: Receipt) -> str | None:
-    """Why a valid receipt is too large to store, or None (almost always, at no cost)."""
-    if len(receipt.items) < _ITEMS_ALWAYS_FIT:
-        return None
-    size = len(encode_lines(receipt.items).encode("utf-8", "surrogatepass"))
-    if size <= MAX_STORED_ITEMS:
-        return None
-    return (
-        f"items: {len(receipt.items)} distinct products take {size} bytes stored, more than the "
-        f"{MAX_STORED_ITEMS} one receipt may hold"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +82,8 @@ class Delta:
         self.receipts += sign
         self.cents += cents
         self.units += sign * units
-        sales = self.daily.get(day)
-        if sales is None:
-            sales = self.daily[day] = Sales()
-        sales.receipts += sign
-        sales.cents += cents
-        month_key = (month, store_id)
-        sales = self.store_month.get(month_key)
-        if sales is None:
-            sales = self.store_month[month_key] = Sales()
-        sales.receipts += sign
-        sales.cents += cents
+        _add_sale(self.daily, day, sign, cents)
+        _add_sale(self.store_month, (month, store_id), sign, cents)
         hour_key = (store_id, hour)
         self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
         self.groups.add((store_id, day, month, hour), whole, units, lines, sign)
@@ -183,14 +122,19 @@ class Delta:
         )
 
 
+def _add_sale(into: dict[Any, Sales], key: Any, receipts: int, cents: int) -> None:
+    """Add signed `receipts` and `cents` to `key`'s sales, created at zero if new."""
+    held = into.get(key)
+    if held is None:
+        into[key] = Sales(receipts, cents)  # a new object: never an operand's own
+    else:
+        held.receipts += receipts
+        held.cents += cents
+
+
 def _add_sales(into: dict[Any, Sales], other: Mapping[Any, Sales]) -> None:
     for key, sales in other.items():
-        held = into.get(key)
-        if held is None:
-            into[key] = Sales(sales.receipts, sales.cents)  # never the operand's own object
-        else:
-            held.receipts += sales.receipts
-            held.cents += sales.cents
+        _add_sale(into, key, sales.receipts, sales.cents)
 
 
 def _add_counts(into: dict[Any, int], other: Mapping[Any, int]) -> None:

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from coffeeshop.core.plan import SummaryRow
 from coffeeshop.core.receipts import Receipt
@@ -41,6 +42,17 @@ class Tables:
     store_day_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
     # (day, store_id, hour, product) -> units
     product_hour: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
+    # (month, store_id, ISO weekday, hour) -> receipts
+    store_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
+    # units per product: of one store by day, by month, by month and hour; of every store
+    # (the chain) by day, by day and hour, by month, by month and hour
+    product_day: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
+    product_month: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    product_month_hour: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
+    chain_product_day: dict[tuple[dt.date, str], int] = field(default_factory=dict)
+    chain_product_day_hour: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
+    chain_product_month: dict[tuple[str, str], int] = field(default_factory=dict)
+    chain_product_month_hour: dict[tuple[str, int, str], int] = field(default_factory=dict)
 
 
 def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
@@ -93,26 +105,60 @@ def recompute(receipts: Iterable[Receipt], today: dt.date) -> Tables:
         store_day=per_day.by_day,
         store_day_hour=per_day.by_hour,
         product_hour=per_day.by_product,
+        store_month_weekday_hour=per_day.by_month_weekday_hour,
+        **per_day.units,
     )
 
 
 @dataclass(slots=True)
 class _PerDay:
     """Per store and day (receipts, cents, units), per store, day and hour (receipts, cents),
-    per product, store, day and hour (units): each receipt counted where it falls."""
+    per product, store, day and hour (units); per store, month, weekday and hour (receipts);
+    units per product in `units` (named as their `Tables` field): each receipt counted where
+    it falls (its month as the text YYYY-MM of its day)."""
 
     by_day: dict[tuple[dt.date, int], tuple[int, int, int]] = field(default_factory=dict)
     by_hour: dict[tuple[dt.date, int, int], tuple[int, int]] = field(default_factory=dict)
     by_product: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
+    by_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
+    units: dict[str, dict[tuple[Any, ...], int]] = field(
+        default_factory=lambda: {name: {} for name in _UNITS}
+    )
 
     def count(self, r: Receipt) -> None:
         n, c, u = self.by_day.get((r.day, r.store_id), (0, 0, 0))
         self.by_day[(r.day, r.store_id)] = (n + 1, c + r.cents, u + sum(q for _, q in r.items))
         n, c = self.by_hour.get((r.day, r.store_id, r.hour), (0, 0))
         self.by_hour[(r.day, r.store_id, r.hour)] = (n + 1, c + r.cents)
+        month = f"{r.day.year:04d}-{r.day.month:02d}"
+        weekday = (r.day.toordinal() - 1) % 7 + 1  # day 1 (0001-01-01) was a Monday
+        slot = (month, r.store_id, weekday, r.hour)
+        self.by_month_weekday_hour[slot] = self.by_month_weekday_hour.get(slot, 0) + 1
         for name, quantity in r.items:
             where = (r.day, r.store_id, r.hour, name)
             self.by_product[where] = self.by_product.get(where, 0) + quantity
+            keys = {
+                "product_day": (r.day, r.store_id, name),
+                "product_month": (month, r.store_id, name),
+                "product_month_hour": (month, r.store_id, r.hour, name),
+                "chain_product_day": (r.day, name),
+                "chain_product_day_hour": (r.day, r.hour, name),
+                "chain_product_month": (month, name),
+                "chain_product_month_hour": (month, r.hour, name),
+            }
+            for table, key in keys.items():
+                self.units[table][key] = self.units[table].get(key, 0) + quantity
+
+
+_UNITS: tuple[str, ...] = (
+    "product_day",
+    "product_month",
+    "product_month_hour",
+    "chain_product_day",
+    "chain_product_day_hour",
+    "chain_product_month",
+    "chain_product_month_hour",
+)
 
 
 def summary_on(day: dt.date, tables: Tables) -> SummaryRow:

@@ -4,7 +4,9 @@ Adding a source (Kafka, a directory of files, …) means writing one class that 
 `Source` protocol below, cutting its reads into batches with `sources.batching.MicroBatch`,
 retrying its own transient errors with `coffeeshop.retry`, and registering its kind (its URI
 scheme) in `coffeeshop.sources`. The engine, the read-ahead process and reconcile do the
-rest; whole-history work in partitions (Dask) needs the `Partitioned` capability too.
+rest; whole-history work in partitions (Dask) needs the `Partitioned` capability too. The
+files: its module, its `register` line in `sources/__init__.py`, its test, its line in the
+README's "Sources" (4, counted in the README's "Adding a source").
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from coffeeshop.core.events import Event, Unreadable, event_from_object
-from coffeeshop.core.plan import RAW_KEEP, cap_reason, cut_note
+from coffeeshop.core.limits import RAW_KEEP, cap_reason, cut_note
 from coffeeshop.errors import ConfigError, SourceChanged
 from coffeeshop.inotify import FileWatch
 from coffeeshop.retry import StopSignal

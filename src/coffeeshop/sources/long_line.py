@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 from coffeeshop.core.events import Unreadable
-from coffeeshop.core.plan import RAW_KEEP, cut_note
+from coffeeshop.core.limits import RAW_KEEP, cut_note
 
 MAX_LINE_BYTES = 16 << 20
 # Bytes of a line kept for its quarantined raw text: enough for `RAW_KEEP` characters.

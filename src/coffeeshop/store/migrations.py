@@ -15,7 +15,14 @@ from typing import Any
 from sqlalchemy import Engine, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.groups import PRODUCT_HOUR, STORE_DAY, STORE_DAY_HOUR, Group, GroupSums
+from coffeeshop.core.groups import (
+    MONTHLY_GROUPS,
+    PRODUCT_HOUR,
+    STORE_DAY,
+    STORE_DAY_HOUR,
+    Group,
+    GroupSums,
+)
 from coffeeshop.core.receipt_codec import READ_COLUMNS, read_receipt
 from coffeeshop.errors import StoreError
 from coffeeshop.store import schema
@@ -161,6 +168,8 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _v3_wider_decimals,
     4: _v4_receipts_by_day,
     5: counted_tables(STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR),
+    # The month and chain-wide tables the range endpoints answer from (`api/ranges.py`).
+    6: counted_tables(*MONTHLY_GROUPS),
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 

@@ -37,7 +37,7 @@ from coffeeshop.core import receipt_codec
 from coffeeshop.core.groups import GROUPS, Group
 from coffeeshop.store.dialects import dialect_named
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -221,6 +221,7 @@ _DIMENSION_TYPES: dict[str, Any] = {
     "day": Date,
     "month": lambda: CHAR(7),
     "hour": SmallInteger,
+    "weekday": SmallInteger,
     "product": Name,
 }
 

@@ -2,6 +2,8 @@
 
 - `source`: `MongoSource`, the `Source` the engine reads: picks streaming or polling at
   start, and runs the snapshot, then the stream (or the poll loop);
+- `connection`: `MongoConnection`, the source's options and its start-up calls (the client,
+  `hello`, the namespace, the stream's start token), retried with the source's backoff;
 - `snapshot`: the collection read in `_id` order, resumable after the last `_id` read;
 - `stream`: the change stream from a resume token, resumed after failures;
 - `poll`: polling a standalone server (no change streams);

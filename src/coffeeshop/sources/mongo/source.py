@@ -18,10 +18,9 @@ a `getMore`; after that this source retries with the shared backoff of `coffeesh
 (capped at 60 s; `errors.MongoRetrying` says which errors are worth it), logging each
 attempt, from the last change or `_id` it read: for ever while following, 5 times
 otherwise. Start-up calls (the client, which resolves a `mongodb+srv://` name; `hello`; the
-start token) are retried the same way, for `ONE_SHOT_WITHIN` s at most when not following
-(`check_reachable` runs first). A stop request (Ctrl-C) ends a wait or an attempt within a
-tenth of a second. A
-stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
+start token) are retried the same way, for a bounded time when not following (`connection`;
+`check_reachable` runs first). A stop request (Ctrl-C) ends a wait or an attempt within a
+tenth of a second. A stream that can no longer resume (error 286, ChangeStreamHistoryLost, or an
 invalidate event after a drop or rename, or a collection or replica set that is not the
 checkpoint's: see `history`) raises `SourceHistoryLost`; the engine then rebuilds from a
 fresh snapshot, or stops if told to. A namespace that does not exist is refused (or waited
@@ -36,33 +35,28 @@ import json
 import logging
 import shlex
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from coffeeshop.errors import CoffeeshopError, ConfigError, SourceSwitched, SourceUnavailable
-from coffeeshop.redact import mask_text, mask_url
+from coffeeshop.errors import ConfigError, SourceSwitched
+from coffeeshop.redact import mask_url
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.mongo.codec import collection
+from coffeeshop.sources.mongo.connection import MongoConnection
 from coffeeshop.sources.mongo.errors import (
-    RETRIES_ONCE,
     MongoRetrying,
     Stopped,
-    hosts,
-    interruptible,
-    transient,
 )
 from coffeeshop.sources.mongo.history import (
     check,
     check_post_images,
     hello_of,
-    identity,
-    namespace_info,
     stamped,
     verify,
     with_identity,
 )
-from coffeeshop.sources.mongo.poll import POLL_WINDOW, SWEEP_EVERY, Poller, warn_standalone
+from coffeeshop.sources.mongo.poll import Poller
 from coffeeshop.sources.mongo.position import decoded, poll_position, position
 from coffeeshop.sources.mongo.snapshot import read_snapshot
 from coffeeshop.sources.mongo.stream import ChangeStream
@@ -73,52 +67,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("coffeeshop.mongo")
 
-FULL_DOCUMENT_MODES = ("updateLookup", "whenAvailable")
-SERVER_SELECTION_MS = 3_000  # one attempt's wait for a server; the retries wait longer
-ONE_SHOT_WITHIN = 10.0  # seconds: a run that does not follow gives up starting after this
 
-ClientFactory = Callable[[], Any]
+class MongoSource(MongoConnection):
+    """The `Source` of a MongoDB collection: a snapshot, then its change stream (or polls)."""
 
-
-class MongoSource:
-    def __init__(
-        self,
-        uri: str,
-        *,
-        database: str = "coffeeshop",
-        collection: str = "receipt",
-        full_document: str = "updateLookup",
-        mode: str = "auto",
-        retries: int | None = None,
-        client_factory: ClientFactory | None = None,
-        poll_window: float = POLL_WINDOW,
-        sweep_every: float = SWEEP_EVERY,
-        wait_for_collection: bool = False,
-    ) -> None:
-        if full_document not in FULL_DOCUMENT_MODES:
-            choices = ", ".join(FULL_DOCUMENT_MODES)
-            raise ConfigError(f"full_document must be one of {choices}, got {full_document!r}")
-        if mode not in ("auto", "stream", "poll"):
-            raise ConfigError(f"mode must be auto, stream or poll, got {mode!r}")
-        self.uri = uri
-        self.database = database
-        self.collection = collection
-        self.full_document = full_document
-        self.mode = mode
-        self.retries = retries  # None: keep retrying while following
-        self.poll_window = poll_window
-        self.sweep_every = sweep_every
-        self.wait_for_collection = wait_for_collection  # else a missing namespace is refused
-        self._client_factory = client_factory or self._default_client
-        self._hosts = hosts(uri)
-        self._state: dict[str, Any] | None = None
-        self._client: Any = None
-        self._hello_reply: dict[str, Any] = {}
-        self._info: dict[str, Any] = {}  # the collection's listCollections entry
-
-    @property
-    def name(self) -> str:
-        return f"mongodb:{self._hosts}/{self.database}.{self.collection}"
+    _state: dict[str, Any] | None = None  # the checkpoint `open` parsed (None: a new read)
 
     @property
     def spec(self) -> str:
@@ -135,16 +88,6 @@ class MongoSource:
         if self.collection != "receipt":
             args += f" --collection {shlex.quote(self.collection)}"
         return args
-
-    def _default_client(self) -> Any:
-        from pymongo import MongoClient
-
-        # tz_aware=False: datetimes come back as naive UTC, as the receipt parser expects.
-        # Options in the URI win: a default is only given where the URI has none.
-        options: dict[str, Any] = {"appname": "coffeeshop"}
-        if "serverselectiontimeoutms" not in self.uri.lower():
-            options["serverSelectionTimeoutMS"] = SERVER_SELECTION_MS
-        return MongoClient(self.uri, **options)
 
     # -- position ------------------------------------------------------------------------------
 
@@ -173,11 +116,6 @@ class MongoSource:
         if mode == "snapshot":
             return "by continuing the snapshot after its last _id, then streaming changes"
         return "by polling (a standalone server)"
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # -- partitioned reading -------------------------------------------------------------------
 
@@ -321,7 +259,9 @@ class MongoSource:
             log.info("%s: streaming changes", self.name)
             yield from stream.batches(state["resume"])
         else:
-            yield from self._poll(coll, state, limits, follow, stop)
+            poller = self._poller(coll, state, self._retrying(follow, stop))
+            for events in poller.cycles(limits, follow, stop):
+                yield SourceBatch(events, poll_position(poller.marks, poller.swept))
 
     def _starting_state(
         self, coll: Any, streaming: bool, follow: bool, stop: StopSignal
@@ -350,104 +290,14 @@ class MongoSource:
             )
         return state
 
-    def _connect(self, follow: bool, stop: StopSignal) -> Any:
-        """A client; a `mongodb+srv://` name that does not resolve yet is retried like an
-        unreachable server, a malformed URI is a configuration error at once."""
-
-        def make() -> Any:
-            try:
-                return self._client_factory()
-            except Exception as exc:  # pymongo.errors.ConfigurationError, InvalidURI, …
-                if transient(exc):
-                    raise
-                raise ConfigError(
-                    f"cannot use MongoDB source {self.name}: {mask_text(str(exc))}"
-                ) from None
-
-        return self._startup(make, "connect", follow, stop)
-
-    def _supports_streams(self, follow: bool, stop: StopSignal, *, warn: bool = True) -> bool:
-        if self.mode != "auto":
-            return self.mode == "stream"
-        try:
-            hello = self._startup(self._hello, "connect", follow, stop)
-        except NotImplementedError:  # a test double without server commands: standalone
-            hello = {}
-        self._hello_reply = hello
-        if "setName" in hello or hello.get("msg") == "isdbgrid":
-            return True
-        if not warn:
-            return False
-        warn_standalone(self.name, self.poll_window, self.sweep_every)
-        return False
-
-    def _hello(self) -> dict[str, Any]:
-        return hello_of(self._client)
-
-    def _namespace(self, follow: bool, stop: StopSignal) -> dict[str, str]:
-        """The identity of the collection's history; a missing namespace is refused, or
-        waited for (`wait_for_collection`)."""
-        self._info = namespace_info(
-            self._client,
-            self.database,
-            self.collection,
-            name=self.name,
-            wait=self.wait_for_collection,
-            call=lambda action, what: self._startup(action, what, follow, stop),
-            stop=stop,
-        )
-        return identity(self._info, self._hello_reply)
-
-    def _start_token(self, coll: Any, follow: bool, stop: StopSignal) -> dict[str, Any]:
-        """The stream's starting point, taken before the snapshot is read."""
-
-        def take() -> dict[str, Any]:
-            with coll.watch(full_document=self.full_document) as stream:
-                token = stream.resume_token
-            if token is None:
-                raise SourceUnavailable(f"{self.name} gave no resume token for a new change stream")
-            return dict(token)
-
-        return self._startup(take, "open the change stream", follow, stop)
-
-    def _poll(
-        self,
-        coll: Any,
-        state: dict[str, Any],
-        limits: BatchLimits,
-        follow: bool,
-        stop: StopSignal,
-    ) -> Iterator[SourceBatch]:
-        poller = Poller(
+    def _poller(self, coll: Any, state: dict[str, Any], retrying: MongoRetrying) -> Poller:
+        """Polls from a poll position's marks (a standalone server: no change streams)."""
+        return Poller(
             coll,
             self.name,
             marks=state["marks"],
             swept=state["swept"],
             window=self.poll_window,
             sweep_every=self.sweep_every,
-            retry=self._retrying(follow, stop),
-        )
-        for events in poller.cycles(limits, follow, stop):
-            yield SourceBatch(events, poll_position(poller.marks, poller.swept))
-
-    # -- failures ------------------------------------------------------------------------------
-
-    def _retrying(
-        self, follow: bool, stop: StopSignal, *, within: float | None = None
-    ) -> MongoRetrying:
-        """The shared backoff: for ever while following (unless `retries` is set), a few
-        times otherwise (and, `within`, for at most that many seconds)."""
-        retries = self.retries if self.retries is not None else (None if follow else RETRIES_ONCE)
-        return MongoRetrying(self.name, stop, retries=retries, within=within)
-
-    def _startup(self, action: Callable[[], Any], what: str, follow: bool, stop: StopSignal) -> Any:
-        """A start-up call, retried like the stream (for ever while following); a stop
-        request ends it at once, even in the middle of an attempt."""
-        if stop.is_set():
-            raise Stopped
-        within = None if follow else ONE_SHOT_WITHIN
-        return self._retrying(follow, stop, within=within).call(
-            lambda: interruptible(action, stop),
-            what,
-            passthrough=(NotImplementedError, CoffeeshopError),
+            retry=retrying,
         )

@@ -1,6 +1,10 @@
 """Per-database behaviour behind one interface (`Dialect`), and the registry of those known.
 
-Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` below.
+Adding a database: a module here with a `Dialect` subclass, listed in `KNOWN` below (the
+message refusing another database is built from it); its driver as an extra in
+`pyproject.toml`, column types that differ in `store/schema.py`, a parameter of
+`tests/conftest.py`'s `db_url`, its URL in the README (6 files, counted in the README's
+"Adding a database").
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from coffeeshop.store.dialects.sqlite import SQLite
 KNOWN: tuple[Dialect, ...] = (SQLite(), MySQL(), PostgreSQL())
 _BY_BACKEND = {backend: dialect for dialect in KNOWN for backend in dialect.backends}
 _ALIASES = {alias: dialect.backends[0] for dialect in KNOWN for alias in dialect.aliases}
-SUPPORTED = "use sqlite:///FILE, mysql+pymysql://… (MySQL/MariaDB) or postgresql://…"
+SUPPORTED = "use " + " or ".join(
+    (", ".join(dialect.example for dialect in KNOWN[:-1]), KNOWN[-1].example)
+)
 
 
 def dialect_named(backend: str) -> Dialect:

@@ -27,6 +27,7 @@ class Dialect(ABC):
     methods their database needs; the defaults are what every server database shares."""
 
     name: ClassVar[str]  # as in messages
+    example: ClassVar[str]  # its URL as a user writes it (the message refusing another database)
     backends: ClassVar[tuple[str, ...]]  # the SQLAlchemy backend names it serves
     aliases: ClassVar[tuple[str, ...]] = ()  # other spellings, read as its first backend name
     async_drivers: ClassVar[tuple[str, ...]] = ()  # drivers the API swaps for `async_driver`

@@ -30,6 +30,7 @@ def _code(orig: BaseException) -> int | None:
 
 class MySQL(Dialect):
     name = "MySQL/MariaDB"
+    example = "mysql+pymysql://… (MySQL/MariaDB)"
     backends = ("mysql", "mariadb")
     # Served through asyncmy: the sync drivers, and aiomysql (the original specification's
     # `ASYNC_SQL_DSN=mysql+aiomysql://...`), whose URLs asyncmy reads the same way.

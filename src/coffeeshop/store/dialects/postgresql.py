@@ -37,6 +37,7 @@ def _sqlstate(orig: BaseException) -> str | None:
 
 class PostgreSQL(Dialect):
     name = "PostgreSQL"
+    example = "postgresql://…"
     backends = ("postgresql",)
     aliases = ("postgres",)  # libpq's and Heroku's spelling
     async_drivers = ("psycopg", "psycopg2", "pg8000")

@@ -18,6 +18,7 @@ TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "disk i/
 
 class SQLite(Dialect):
     name = "SQLite"
+    example = "sqlite:///FILE"
     backends = ("sqlite",)
     async_drivers = ("pysqlite",)
     async_driver = "sqlite+aiosqlite"

@@ -5,10 +5,11 @@ maintenance (applying a delta and rebuilding iterate it); `ROWS` lists every des
 (reading the tables, reconcile's comparison and repair, and the CLI's listing iterate it).
 
 Adding a table of sums per group: one `Group` in `core/groups.py` (its maintenance here is
-generated: `counted.py`), see the README's "Adding a table". Any other table: its groups in
-`core/plan.py` (`Delta.add_groups`) and its reference formula in `core/recompute.py` (a field
-of `Tables`), its schema in `store/schema.py` (+ a migration), a module here with its
-maintenance and its descriptor, listed below.
+generated: `counted.py`); every file it touches is named in the README's "Adding a table".
+Any other table: its groups in `core/plan.py` (`Delta.add_groups`) and its reference formula
+in `core/recompute.py` (a field of `Tables`), its schema in `store/schema.py` (+ a migration),
+a module here with its maintenance and its descriptor (a public table kept from a state table
+of counts: a `FromState` subclass, as `store_monthly.py`), listed below.
 """
 
 from __future__ import annotations

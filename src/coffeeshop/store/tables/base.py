@@ -6,6 +6,7 @@ and the CLI's listing all iterate the descriptors."""
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -124,10 +125,46 @@ class PublicTable(Protocol):
     """One public table with the internal tables it is maintained from."""
 
     field: str  # its field in `core.recompute.Tables` (what `read` returns)
-    rows: tuple[TableRows, ...]  # the descriptors of it and of its internal tables
+
+    @property
+    def rows(self) -> tuple[TableRows, ...]:
+        """The descriptors of it and of its internal tables."""
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         """Apply this table's part of a batch's delta (inside the batch transaction)."""
 
     def clear(self, conn: Connection) -> None:
         """Empty it and its internal tables (a rebuild then applies the full delta)."""
+
+
+class FromState(ABC):
+    """A public table kept from an internal table of counts (`state`): a batch's changes are
+    added to the state rows, then the public rows of the keys they touched are derived again
+    from those (`refresh`); a rebuild empties both. A subclass says which part of the delta
+    it takes (`changes`) and how the public rows follow (`refresh`)."""
+
+    field: str
+    public: TableRows
+    state: TableRows
+
+    @property
+    def rows(self) -> tuple[TableRows, ...]:
+        return (self.public, self.state)
+
+    @abstractmethod
+    def changes(self, delta: Delta) -> dict[Any, Any]:
+        """This table's part of `delta`: state key -> signed state values."""
+
+    @abstractmethod
+    def refresh(self, conn: Connection, stmts: Statements, keys: list[Any]) -> None:
+        """Derive the public rows of the state rows at `keys` (just changed)."""
+
+    def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
+        changes = self.changes(delta)
+        if changes:
+            self.state.add(conn, stmts, changes)
+            self.refresh(conn, stmts, list(changes))
+
+    def clear(self, conn: Connection) -> None:
+        for rows in self.rows:
+            conn.execute(delete(rows.table))

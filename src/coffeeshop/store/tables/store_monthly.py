@@ -12,7 +12,7 @@ from coffeeshop.core.plan import Delta
 from coffeeshop.store import schema
 from coffeeshop.store.codec import CHUNK, chunks, money
 from coffeeshop.store.statements import Statements
-from coffeeshop.store.tables.base import TableRows
+from coffeeshop.store.tables.base import FromState, TableRows
 
 ROWS = TableRows(schema.store_monthly, "store_monthly", ("month", "store_id"), ("sales",))
 STATE = TableRows(
@@ -24,19 +24,19 @@ STATE = TableRows(
 )
 
 
-class StoreMonthly:
+class StoreMonthly(FromState):
     field = "store_monthly"
-    rows: tuple[TableRows, ...] = (ROWS, STATE)
+    public = ROWS
+    state = STATE
 
-    def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
-        changes = delta.store_month
-        if not changes:
-            return
+    def changes(self, delta: Delta) -> dict[Any, Any]:
+        return {key: (v.receipts, v.cents) for key, v in delta.store_month.items()}
+
+    def refresh(self, conn: Connection, stmts: Statements, keys: list[Any]) -> None:
         sm = schema.store_month
-        STATE.add(conn, stmts, {key: (v.receipts, v.cents) for key, v in changes.items()})
         keep: list[dict[str, Any]] = []
         gone: list[tuple[str, int]] = []
-        for chunk in chunks(list(changes), CHUNK // 2):
+        for chunk in chunks(keys, CHUNK // 2):
             rows = conn.execute(
                 select(sm.c.month, sm.c.store_id, sm.c.receipts, sm.c.cents).where(
                     tuple_(sm.c.month, sm.c.store_id).in_(chunk)
@@ -56,7 +56,3 @@ class StoreMonthly:
                 conn.execute(
                     delete(table).where(tuple_(table.c.month, table.c.store_id).in_(chunk))
                 )
-
-    def clear(self, conn: Connection) -> None:
-        conn.execute(delete(schema.store_month))
-        conn.execute(delete(schema.store_monthly))

@@ -11,7 +11,7 @@ from coffeeshop.core.plan import Delta, peak_hour
 from coffeeshop.store import schema
 from coffeeshop.store.codec import chunks
 from coffeeshop.store.statements import Statements
-from coffeeshop.store.tables.base import TableRows
+from coffeeshop.store.tables.base import FromState, TableRows
 
 ROWS = TableRows(
     schema.store_peak_hours, "store_peak_hours", ("store_id",), ("peak_hour", "tx_count")
@@ -21,17 +21,17 @@ STATE = TableRows(
 )
 
 
-class StorePeakHours:
+class StorePeakHours(FromState):
     field = "store_peak_hours"
-    rows: tuple[TableRows, ...] = (ROWS, STATE)
+    public = ROWS
+    state = STATE
 
-    def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
-        changes = delta.store_hour
-        if not changes:
-            return
+    def changes(self, delta: Delta) -> dict[Any, Any]:
+        return delta.store_hour
+
+    def refresh(self, conn: Connection, stmts: Statements, keys: list[Any]) -> None:
         sh, ph = schema.store_hour, schema.store_peak_hours
-        STATE.add(conn, stmts, changes)
-        stores = sorted({store_id for store_id, _ in changes})
+        stores = sorted({store_id for store_id, _ in keys})
         hours: dict[int, dict[int, int]] = {store_id: {} for store_id in stores}
         for chunk in chunks(stores):
             rows = conn.execute(
@@ -55,7 +55,3 @@ class StorePeakHours:
             conn.execute(delete(ph).where(ph.c.store_id.in_(chunk)))
         for chunk in chunks(stores):
             conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
-
-    def clear(self, conn: Connection) -> None:
-        conn.execute(delete(schema.store_hour))
-        conn.execute(delete(schema.store_peak_hours))
