@@ -221,6 +221,29 @@ async def assert_answers(url: str, ref: Tables) -> None:
     assert await get(
         url, "/store_weekday_hours?day_from=2026-10-02&day_to=2026-11-29&hour_to=15"
     ) == expected_weekday_hours(ref, range(16), ragged)
+    # the whole calendar: only the months that hold data are read (not 120,000 of them)
+    calendar = "day_from=0002-01-01&day_to=9998-12-31"
+    assert await get(url, f"/item_sales?{calendar}") == expected_item_sales(
+        ref, None, range(24), whole
+    )
+    assert await get(url, f"/item_sales?store_id=1&hour_to=9&{calendar}") == expected_item_sales(
+        ref, 1, range(10), whole
+    )
+    first, last = dt.date(2, 1, 1), dt.date(9998, 12, 31)
+    weeks, rest = divmod((last - first).days + 1, 7)  # and `rest` days from `first` on
+
+    def such(weekday: int) -> int:
+        return weeks + ((weekday - first.isoweekday()) % 7 < rest)
+
+    assert await get(url, f"/store_weekday_hours?store_id=2&{calendar}") == [
+        {
+            **row,
+            "days": such(row["weekday"]),
+            "average_receipts": half_up(Decimal(row["receipts"]) / such(row["weekday"])),
+        }
+        for row in expected_weekday_hours(ref, range(24), whole)
+        if row["store_id"] == 2
+    ]
     assert await get(url, "/store_weekday_hours?hour_from=20") == expected_weekday_hours(
         ref, range(20, 24), days(*held_days(ref, range(20, 24)))
     )

@@ -112,19 +112,26 @@ def split(first: dt.date, last: dt.date) -> tuple[list[str], list[dt.date]]:
 
 async def _span(
     conn: AsyncConnection, params: RangeParams, table: Any
-) -> tuple[dt.date, dt.date] | None:
-    """The range's first and last day; an end not given is the first or last day `table`
-    holds within the store and hours of `params`. None: no such day."""
-    first, last = as_date(params.day_from), as_date(params.day_to)
-    if first is None:
-        query = _where(select(table.c.day), table, params).order_by(table.c.day).limit(1)
-        first = (await conn.execute(query)).scalar()
-    if last is None:
-        query = _where(select(table.c.day), table, params).order_by(table.c.day.desc()).limit(1)
-        last = (await conn.execute(query)).scalar()
-    if first is None or last is None or first > last:
+) -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]] | None:
+    """(the range, the part of it to read): an end not given is the first or last day
+    `table` holds within the store and hours of `params`; the part to read ends at the
+    months of those days (a range over the whole calendar reads the months that hold data).
+    None: no such day in the range."""
+    held = []
+    for order in (table.c.day, table.c.day.desc()):
+        query = _where(select(table.c.day), table, params).order_by(order).limit(1)
+        held.append((await conn.execute(query)).scalar())
+    held_first, held_last = held
+    if held_first is None or held_last is None:
         return None
-    return first, last
+    first = as_date(params.day_from) or held_first
+    last = as_date(params.day_to) or held_last
+    read_first = max(first, held_first.replace(day=1))
+    month_end = calendar.monthrange(held_last.year, held_last.month)[1]
+    read_last = min(last, held_last.replace(day=month_end))
+    if read_first > read_last:
+        return None
+    return (first, last), (read_first, read_last)
 
 
 def _months_and_days(
@@ -177,12 +184,12 @@ async def item_sales(conn: AsyncConnection, params: HourRangeParams) -> list[Row
     only for an hour range (`PRODUCT_TABLES`)."""
     hours = params.hour_from is not None or params.hour_to is not None
     month, fine = PRODUCT_TABLES[(params.store_id is not None, hours)]
-    span = await _span(conn, params, fine)
-    if span is None:
+    spans = await _span(conn, params, fine)
+    if spans is None:
         return []
     rows = _months_and_days(
         params,
-        span,
+        spans[1],
         (month, [month.c.product, month.c.units]),
         (fine, [fine.c.product, fine.c.units]),
     )
@@ -196,14 +203,15 @@ async def store_weekday_hours(conn: AsyncConnection, params: HourRangeParams) ->
     """Receipts per store, ISO weekday and hour over the range, and their average per such
     weekday of the range (a range not given ends at the first or last day with receipts):
     whole months from `cs_store_month_weekday_hour`, edge days from `cs_store_day_hour`."""
-    span = await _span(conn, params, STORE_DAY_HOUR)
-    if span is None:
+    spans = await _span(conn, params, STORE_DAY_HOUR)
+    if spans is None:
         return []
+    span, read = spans
     month, fine = STORE_MONTH_WEEKDAY_HOUR, STORE_DAY_HOUR
     weekday = dialect_named(conn.dialect.name).iso_weekday(fine.c.day)
     rows = _months_and_days(
         params,
-        span,
+        read,
         (
             month,
             [
