@@ -1,10 +1,12 @@
 // Coffeeshop Analytics: the live dashboard.
 //
 // Every POLL_MS the page asks the API for the pipeline state (one small request); while the
-// event stream of live.js delivers, the data version is pushed and the page asks only when it
-// moves (and every LIVE_POLL_MS for the freshness line). Only when
+// event stream of live.js delivers, the pipeline state is pushed with each new data version:
+// the page writes the counts it carries at once, then asks for the panels (and polls only
+// every LIVE_POLL_MS, for "today so far"). Only when
 // the data version moved, a filter changed or the hour turned does it ask for the panels,
-// each with If-None-Match, so an unchanged table costs a 304 and no database read. When the
+// each with If-None-Match, so an unchanged table costs a 304 and no database read; each panel
+// is drawn as soon as its answer is in, not after the slowest. When the
 // API cannot be reached the polls back off (1 s, 2 s, 4 s … 30 s); when the server answers
 // but its database does not (503), the page says so instead of "offline". All requests are
 // relative to the page (it works behind a path prefix) and none leaves this origin.
@@ -17,7 +19,6 @@
   const BACKOFF_FIRST_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const COMPARE_EVERY_MS = 60000; // "today so far" moves with the clock, not only with data
-  const TICK_MS = 250; // how often "updated N s ago" is rewritten
   const TOP_PRODUCTS = 10;
   const RECENT_QUARANTINE = 8;
   const MONTHS_SHOWN = 3; // without a month filter
@@ -67,6 +68,8 @@
     bodies: {}, // panel -> body shown
     pipeline: null,
     pipelineAt: 0,
+    pushed: null, // the pipeline state the stream pushed since the last poll
+    freshnessTimer: 0,
     version: null, // data version the panels were last asked for
     panelsKey: "", // filters the panels were last asked for
     comparedAt: 0,
@@ -276,9 +279,13 @@
     state.again = false;
     try {
       if (!state.displayAt) await loadDisplay(); // the API was away at the start
-      const pipeline = await fetchJSON("pipeline");
-      state.pipeline = pipeline.body;
-      state.pipelineAt = performance.now();
+      const pushed = state.pushed;
+      state.pushed = null;
+      if (!pushed) {
+        state.pipeline = (await fetchJSON("pipeline")).body;
+        state.pipelineAt = performance.now();
+        renderEngine(); // the counts first, the panels after
+      }
       const version = state.pipeline.data_version;
       const f = filters();
       const paths = endpoints(f);
@@ -293,7 +300,6 @@
       }
       recovered();
       if (state.live) state.live.answered();
-      renderEngine();
       schedule(document.hidden ? HIDDEN_POLL_MS : state.live?.isLive() ? LIVE_POLL_MS : POLL_MS);
     } catch (error) {
       if (error instanceof Unauthorized) {
@@ -308,9 +314,18 @@
     }
   }
 
-  // The event stream pushed a data version: poll now unless the page shows it already.
-  function onPushedVersion(version) {
-    if (version !== state.version && !state.locked && !state.problem) pollSoon();
+  // The event stream pushed a data version (and the pipeline state with it, from a current
+  // server): its counts are written at once; the panels are asked for unless shown already.
+  function onPushedVersion(version, body) {
+    if (state.locked || state.problem) return;
+    if (body && !(state.pipeline?.data_version > body.data_version)) {
+      state.pipeline = body;
+      state.pipelineAt = performance.now();
+      state.pushed = body;
+      renderEngine();
+      renderFreshness();
+    }
+    if (version !== state.version) pollSoon();
   }
 
   // Poll now, or right after the poll that is running.
@@ -319,21 +334,21 @@
     else schedule(0);
   }
 
+  // The panels of `paths`, all at once, each drawn as soon as its answer is in. The latest
+  // quarantine entries sit at an offset the counts give: those after the counts.
   async function refreshPanels(paths, all, f) {
-    const names = all ? Object.keys(paths) : ["comparison"];
-    if (all) {
-      // The latest quarantine entries sit at an offset the counts give: those first.
-      if (await fetchPanel("reasons", paths.reasons)) renderReasons();
-      paths.recent = endpoints(f).recent;
-    }
-    const results = await Promise.all(names.map((name) => fetchPanel(name, paths[name])));
-    state.comparedAt = performance.now();
+    const names = all ? Object.keys(paths).filter((name) => name !== "recent") : ["comparison"];
     state.drawn = f;
-    const due = new Set();
-    names.forEach((name, i) => {
-      if (results[i]) due.add(RENDER[name]);
-    });
-    for (const render of due) render();
+    const draw = async (name) => {
+      if (await fetchPanel(name, paths[name])) RENDER[name]();
+    };
+    const recent = async () => {
+      await draw("reasons");
+      paths.recent = endpoints(f).recent;
+      await draw("recent");
+    };
+    await Promise.all(names.map((name) => (all && name === "reasons" ? recent() : draw(name))));
+    state.comparedAt = performance.now();
     for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
     $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
   }
@@ -417,12 +432,32 @@
     setText($("freshness"), text);
   }
 
+  // The age of the last commit in steps (5 s, then minutes, hours, days), so the line is
+  // rewritten a dozen times in its first minute and then once a minute, not every second.
+  function ageStep(seconds) {
+    return seconds < 60 ? 5 : seconds < 5400 ? 60 : seconds < 172800 ? 3600 : 86400;
+  }
+
   function ago(seconds) {
-    if (seconds < 1.5) return "updated just now";
-    if (seconds < 90) return `updated ${Math.round(seconds)} s ago`;
-    if (seconds < 5400) return `updated ${Math.round(seconds / 60)} min ago`;
-    if (seconds < 172800) return `updated ${Math.round(seconds / 3600)} h ago`;
-    return `updated ${Math.round(seconds / 86400)} days ago`;
+    const n = Math.floor(seconds / ageStep(seconds));
+    if (seconds < 5) return "updated just now";
+    if (seconds < 60) return `updated ${5 * n} s ago`;
+    if (seconds < 5400) return `updated ${n} min ago`;
+    if (seconds < 172800) return `updated ${n} h ago`;
+    return `updated ${n} days ago`;
+  }
+
+  // Milliseconds until the freshness line or the clock next reads differently: the next age
+  // step (30 s, where "live" turns "stale", is one), the next minute, or 1 s while a retry
+  // counts down.
+  function nextFreshness() {
+    if (state.problem) return 1000;
+    const minute = 60000 - (clock().date.getTime() % 60000);
+    const since = state.pipeline?.totals?.seconds_since_commit;
+    if (state.locked || since === null || since === undefined) return minute;
+    const age = since + (performance.now() - state.pipelineAt) / 1000;
+    const step = ageStep(age);
+    return Math.min(minute, (step * (Math.floor(age / step) + 1) - age) * 1000 + 20);
   }
 
   function retryText() {
@@ -436,6 +471,8 @@
   }
 
   function renderFreshness() {
+    clearTimeout(state.freshnessTimer);
+    state.freshnessTimer = setTimeout(renderFreshness, nextFreshness());
     renderClock();
     if (state.locked) return;
     if (state.problem === "unavailable") {
@@ -1091,7 +1128,7 @@
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && !state.problem) schedule(0);
     });
-    setInterval(renderFreshness, TICK_MS);
+    renderFreshness(); // and again each time its text would change
     schedule(0);
     if (window.CoffeeshopLive) {
       state.live = window.CoffeeshopLive.connect({
