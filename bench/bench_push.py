@@ -17,7 +17,8 @@ changes once the page has fetched its panels. The bench's own watchers are close
 idle window.
 
 Then nothing is written for `--idle` seconds and the CPU seconds of sync (its process tree),
-serve and the browser (all its processes) are measured over that window.
+serve and the browser (all its processes) are measured over that window; then (unless
+`--no-floor`) those of a fresh headless Chromium on about:blank, the floor no page can go under.
 
     .venv/bin/python bench/bench_push.py --port 9600
     PYTHONPATH=/work/main/src .venv/bin/python bench/bench_push.py --port 9601   # before
@@ -210,6 +211,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure an idle Chromium on about:blank (the floor)",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -283,6 +290,7 @@ def main() -> None:
             time.sleep(args.idle)
             used = {k: (cpu(v) - before[k]) / args.idle * 100 for k, v in groups.items()}
             browser.close()
+            floor = blank_floor(playwright, args.idle) if args.floor else None
     finally:
         for process in (sync, serve):
             process.terminate()
@@ -298,7 +306,26 @@ def main() -> None:
         + "  ".join(f"{k} {v:.2f}" for k, v in used.items())
         + f"  total {sum(used.values()):.2f}"
     )
+    if floor is not None:
+        print(f"floor: Chromium with about:blank, % of a core over {args.idle:g} s: {floor:.2f}")
     print_hops(hops, len(ticks))
+
+
+def blank_floor(playwright: Any, seconds: float) -> float:
+    """The CPU of a headless Chromium showing about:blank, measured as the dashboard's tab:
+    what a browser costs before any page of ours."""
+    before_pids = {p.pid for p in psutil.Process().children(recursive=True)}
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    try:
+        browser.new_page().goto("about:blank")
+        time.sleep(5)  # settle, as above
+        mine = psutil.Process().children(recursive=True)
+        chromium = [p for p in mine if "chrom" in p.name() and p.pid not in before_pids]
+        start = cpu(chromium)
+        time.sleep(seconds)
+        return (cpu(chromium) - start) / seconds * 100
+    finally:
+        browser.close()
 
 
 def print_hops(hops: dict[str, list[float]], ticks: int) -> None:
