@@ -43,5 +43,7 @@ async def events(request: Request, api: Api) -> Response:
             headers={"Retry-After": str(BUSY_RETRY_AFTER)},
         )
     return StreamingResponse(
-        slots.stream(api.watcher, api.pipeline_status), media_type=MEDIA_TYPE, headers=STREAM_HEADERS
+        slots.stream(api.watcher, api.pipeline_status),
+        media_type=MEDIA_TYPE,
+        headers=STREAM_HEADERS,
     )
