@@ -35,7 +35,7 @@ from coffeeshop.api.watcher import VersionWatcher
 
 MEDIA_TYPE = "text/event-stream"
 HEARTBEAT = 15.0  # seconds between two comment lines on a quiet stream
-MIN_GAP = 0.04  # seconds between two events of one stream, at least
+MIN_GAP = 0.02  # seconds between two events of one stream, at least
 RETRY_MS = 2000  # how long a browser's EventSource waits before it reconnects
 BUSY_RETRY_AFTER = 30  # seconds, with the 503 of a worker whose streams are all taken
 STREAM_HEADERS = {

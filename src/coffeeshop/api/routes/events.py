@@ -30,7 +30,7 @@ router = APIRouter(tags=["pipeline"], responses=DATA_RESPONSES)
 )
 async def events(request: Request, api: Api) -> Response:
     """`event: version` with the data version as its id and `/pipeline`'s body as its data,
-    at once and after every commit that changed the tables (at most one event per 40 ms: the
+    at once and after every commit that changed the tables (at most one event per 20 ms: the
     latest); `: heartbeat` comment lines in between. Poll `/pipeline` when this answers 503."""
     slots = api.streams
     if request.scope.get(HEAD_KEY):
