@@ -56,6 +56,7 @@
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC",
   });
   const shortDay = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+  const dateLabel = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
 
   class Unauthorized extends Error {}
   class Unavailable extends Error {} // the server answered: its database cannot
@@ -88,7 +89,6 @@
     again: false, // a poll is due when the running one ends (a filter or the version moved)
     heat: { row: null, hour: null }, // the cell read out: a store's or a weekday's row
     stores: [],
-    months: [],
   };
 
   // -- token -----------------------------------------------------------------------------------
@@ -166,8 +166,8 @@
   // The panels' requests, from the filters.
   function filters() {
     const store = $("filter-store").value;
-    let from = $("filter-from").value;
-    let to = $("filter-to").value;
+    let from = dateFilter($("filter-from"));
+    let to = dateFilter($("filter-to"));
     if (from && to && from > to) [from, to] = [to, from];
     const window = Number(document.querySelector("input[name=window]:checked").value);
     // The time of day of the top products: both hours included (07 to 10 is 07:00–10:59).
@@ -204,22 +204,32 @@
     return d.toISOString().slice(0, 10);
   }
 
-  function monthEnd(month) {
-    const [y, m] = month.split("-").map(Number);
-    return new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
+  // A day filter's value: "" (open) when it holds its default, the data's first or last day,
+  // or nothing; a day typed past today reads as today.
+  function dateFilter(input) {
+    const value = input.value;
+    if (!value || value === input.dataset.default) return "";
+    return input.id === "filter-to" && value > today() ? today() : value;
   }
 
-  // The days of the month filter: from the 1st of "From" to the end of "To" (today at the
-  // latest); empty ends: every day on record.
+  // The days of the day filters, both included; empty ends: every day on record.
   function dayRange(f) {
-    const end = f.to && monthEnd(f.to) < today() ? monthEnd(f.to) : f.to ? today() : "";
-    return { day_from: f.from ? `${f.from}-01` : "", day_to: end };
+    return { day_from: f.from, day_to: f.to };
+  }
+
+  // The months the days cover (for the month-based panels): "" for an open end.
+  function monthRange(f) {
+    return { month_from: f.from.slice(0, 7), month_to: f.to.slice(0, 7) };
+  }
+
+  function dayLabel(day) {
+    return dateLabel.format(new Date(`${day}T00:00:00Z`));
   }
 
   function rangeText(f) {
     if (!f.from && !f.to) return "all days on record";
-    if (f.from === f.to) return monthLabel(f.from);
-    return `${f.from ? monthLabel(f.from) : "the first month"} – ${f.to ? monthLabel(f.to) : "today"}`;
+    if (f.from === f.to) return dayLabel(f.from);
+    return `${f.from ? dayLabel(f.from) : "the first day"} – ${f.to ? dayLabel(f.to) : "today"}`;
   }
 
   // The filters the panels on show were asked for (the selects may have moved on since).
@@ -228,17 +238,18 @@
   }
 
   function endpoints(f = filters()) {
-    const end = f.to ? (monthEnd(f.to) < today() ? monthEnd(f.to) : today()) : today();
+    const end = f.to || today();
     let start = addDays(end, 1 - f.window);
-    if (f.from && `${f.from}-01` > start) start = `${f.from}-01`;
+    if (f.from && f.from > start) start = f.from;
     const range = dayRange(f);
     const total = state.quarantineTotal ?? 0;
     return {
       comparison: `sales_comparison${query({ store_id: f.store })}`,
       check: `day_check${query({ day: addDays(today(), -1), store_id: f.store })}`,
       trend: `daily_sales${query({ store_id: f.store, day_from: start, day_to: end })}`,
-      monthly: `store_monthly${query({ store_id: f.store, month_from: f.from, month_to: f.to })}`,
-      mtd: `store_month_to_date${query({ month: f.to || today().slice(0, 7) })}`,
+      monthly: `store_monthly${query({ store_id: f.store, ...monthRange(f) })}`,
+      mtd: `store_month_to_date${query({ month: (f.to || today()).slice(0, 7) })}`,
+      first: "daily_sales?limit=1", // the first day on record: the day filters' bound
       products: `item_sales${query({ store_id: f.store, ...range, hour_from: f.hourFrom, hour_to: f.hourTo, limit: TOP_PRODUCTS })}`,
       peaks: "store_peak_hours", // the stores to choose from
       weekdays: `store_weekday_hours${query({ store_id: f.store, ...range })}`,
@@ -361,6 +372,7 @@
     };
     await Promise.all(names.map((name) => (all && name === "reasons" ? recent() : draw(name))));
     state.comparedAt = performance.now();
+    renderDates(); // today may have turned
     for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
     $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
   }
@@ -613,11 +625,13 @@
     const f = filters();
     const first = rows[0];
     const span = (a, b) => `${shortDay.format(new Date(`${a}T00:00:00Z`))} – ${shortDay.format(new Date(`${b}T00:00:00Z`))}`;
+    const to = drawn().to;
+    const which = to ? `the month of ${dayLabel(to)}: ` : "";
     setText(
       $("mtd-note"),
       first
-        ? `${span(first.day_from, first.day_to)}${first.so_far ? " (so far)" : ""} against ${span(first.previous_day_from, first.previous_day_to)}, largest change first`
-        : "no receipts in this month",
+        ? `${which}${span(first.day_from, first.day_to)}${first.so_far ? " (so far)" : ""} against ${span(first.previous_day_from, first.previous_day_to)}, largest change first`
+        : `${which}no receipts in this month`,
     );
     const body = rows.map((r) => {
       const pct = r.change_pct === null ? null : Number(r.change_pct);
@@ -684,9 +698,11 @@
       maxBarThickness: 28,
     }));
     const sofar = months.at(-1) === current ? `, ${monthLabel(current)} so far (to the ${ordinal(clock().day)})` : "";
+    // By whole months: with days chosen, the months they fall in, and the note says so.
+    const covers = f.from || f.to ? ` — whole months: the months ${rangeText(f)} falls in` : "";
     setText(
       $("monthly-note"),
-      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}${sofar}` : "no sales in these months",
+      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}${sofar}${covers}` : "no sales in these months",
     );
     updateChart(charts.monthly, stores.map(storeName), datasets);
   }
@@ -973,9 +989,8 @@
   }
 
   function renderFilters() {
-    // Stores and months to choose from: every store and month with sales (unfiltered).
+    // Stores to choose from: every store with sales (unfiltered).
     const peaks = state.bodies.peaks ?? [];
-    const monthly = state.bodies.monthly ?? [];
     const f = filters();
     if (!f.store) {
       const stores = peaks.map((r) => r.store_id).sort((a, b) => a - b);
@@ -984,14 +999,22 @@
         fillSelect($("filter-store"), "All stores", stores.map((s) => [String(s), storeName(s)]));
       }
     }
-    if (!f.store && !f.from && !f.to) {
-      const months = [...new Set(monthly.map((r) => r.month))].sort();
-      if (months.join() !== state.months.join()) {
-        state.months = months;
-        const options = months.map((m) => [m, monthLabel(m)]);
-        fillSelect($("filter-from"), "first month", options);
-        fillSelect($("filter-to"), "latest month", options);
-      }
+  }
+
+  // The day filters run from the first day on record to today (the shops' zone): those are
+  // their bounds and, until the owner picks a day, their values (which read as "no bound":
+  // a filter at its default follows a new first day or a new today). Reset returns to them.
+  function renderDates() {
+    const first = state.bodies.first?.[0]?.day ?? "";
+    const bounds = { "filter-from": first, "filter-to": today() };
+    for (const [id, value] of Object.entries(bounds)) {
+      const input = $(id);
+      const open = !input.value || input.value === input.dataset.default;
+      input.min = first;
+      input.max = today();
+      input.dataset.default = value;
+      input.defaultValue = value;
+      if (open) input.value = value;
     }
   }
 
@@ -1004,10 +1027,8 @@
   const RENDER = {
     comparison: renderComparison,
     trend: renderTrend,
-    monthly: () => {
-      renderMonthly();
-      renderFilters();
-    },
+    monthly: renderMonthly,
+    first: renderDates,
     check: renderCheck,
     mtd: renderMonthToDate,
     products: renderProducts,
