@@ -417,6 +417,7 @@
       const result = await fetchJSON("display");
       state.display = result.body;
       state.displayAt = performance.now();
+      renderFreshness(); // the shops' clock, and its timer
     } catch (error) {
       return; // poll() says why, and tries again once the API answers
     }
