@@ -362,6 +362,9 @@
   async function refreshPanels(paths, all, f) {
     const names = all ? Object.keys(paths).filter((name) => name !== "recent") : ["comparison"];
     state.drawn = f;
+    // The downloads follow the filters as the panels are asked for them.
+    for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
+    $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
     const draw = async (name) => {
       if (await fetchPanel(name, paths[name])) RENDER[name]();
     };
@@ -373,8 +376,6 @@
     await Promise.all(names.map((name) => (all && name === "reasons" ? recent() : draw(name))));
     state.comparedAt = performance.now();
     renderDates(); // today may have turned
-    for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
-    $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
   }
 
   function csvHref(path) {
