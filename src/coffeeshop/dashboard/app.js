@@ -25,7 +25,7 @@
   const COMPARE_EVERY_MS = 60000; // "today so far" moves with the clock, not only with data
   const TOP_PRODUCTS = 10;
   const RECENT_QUARANTINE = 8;
-  const MONTHS_SHOWN = 3; // without a month filter
+  const MONTHS_SHOWN = 3; // without a range of days
   // A change in % needs this many receipts on each side. A count of n receipts varies by
   // about 1/sqrt(n) from chance alone (18 % at 30): below it, right after midnight or in a
   // quiet store, the percentage says nothing and would read ▲ +14,793 % or ▼ −99.9 %.
