@@ -5,11 +5,20 @@ opens the dashboard in Chromium (Playwright, /usr/bin/chromium), and writes rece
 now at `--rate` per second for `--seconds`, in ticks of 10 ms. The page's own clock stamps
 each change of the engine line ("N changes applied"; a MutationObserver, `Date.now()`); the
 latency of a tick is the first change whose count covers the tick's receipts minus the tick's
-write time (both the same machine's wall clock). The engine line is rewritten at the end of
-a poll, after every panel, so this is the slowest figure of the page.
+write time (both the same machine's wall clock).
+
+Per hop, the same latency is taken at each stage the receipts pass (all from the write):
+`signal` — the writer's signal file touched after the commit (the bench watches it with
+inotify and reads the applied count from the database at once); `sse` — the `/events`
+stream of `serve` (a client of the bench's own: the count the event carries, or read from the
+database when it carries only the version); `engine` — the page's engine line, as above;
+`kpi` — the page's "Receipts this week" card (the receipts are all new and stamped now), which
+changes once the page has fetched its panels. The bench's own watchers are closed before the
+idle window.
 
 Then nothing is written for `--idle` seconds and the CPU seconds of sync (its process tree),
-serve and the browser (all its processes) are measured over that window.
+serve and the browser (all its processes) are measured over that window; then (unless
+`--no-floor`) those of a fresh headless Chromium on about:blank, the floor no page can go under.
 
     .venv/bin/python bench/bench_push.py --port 9600
     PYTHONPATH=/work/main/src .venv/bin/python bench/bench_push.py --port 9601   # before
@@ -23,18 +32,22 @@ import argparse
 import datetime as dt
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from coffeeshop.demo.generator import ReceiptGenerator
+from coffeeshop.inotify import FileWatch
 
 CHROMIUM = "/usr/bin/chromium"
 OBSERVE = """() => {
@@ -44,7 +57,72 @@ OBSERVE = """() => {
     const m = /engine: ([\\d,]+) changes applied/.exec(engine.textContent);
     if (m) window.__changes.push([Date.now(), Number(m[1].replace(/,/g, ""))]);
   }).observe(engine, { childList: true, characterData: true, subtree: true });
+  window.__kpi = [];
+  const kpi = document.getElementById("kpi-receipts");
+  const count = () => Number(kpi.textContent.replace(/[^\\d]/g, ""));
+  window.__kpiBase = count();
+  new MutationObserver(() => window.__kpi.push([Date.now(), count()])).observe(kpi, {
+    childList: true, characterData: true, subtree: true,
+  });
 }"""
+APPLIED = "SELECT COALESCE(SUM(applied), 0) FROM cs_checkpoint"
+
+
+class HopTrace:
+    """The bench's own watchers of two hops, in threads: the writer's signal file (inotify)
+    and an `/events` stream; each records (wall time in ms, receipts applied)."""
+
+    def __init__(self, port: int, db_file: Path) -> None:
+        self.port, self.db_file = port, db_file
+        self.signal: list[list[float]] = []
+        self.sse: list[list[float]] = []
+        self.stop = threading.Event()
+        self.stream: Any = None
+        self.threads = [
+            threading.Thread(target=self._watch_signal, daemon=True),
+            threading.Thread(target=self._read_stream, daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def applied(self) -> int:
+        db = sqlite3.connect(f"file:{self.db_file}?mode=ro", uri=True, timeout=10)
+        try:
+            return int(db.execute(APPLIED).fetchone()[0])
+        finally:
+            db.close()
+
+    def _watch_signal(self) -> None:
+        watch = FileWatch.open(f"{self.db_file}-signal")
+        if watch is None:
+            return
+        with watch:
+            while not self.stop.is_set():
+                if watch.wait(0.2):
+                    at = time.time() * 1000
+                    self.signal.append([at, self.applied()])
+
+    def _read_stream(self) -> None:
+        url = f"http://127.0.0.1:{self.port}/events"
+        self.stream = urllib.request.urlopen(url, timeout=60)
+        try:
+            for raw in self.stream:
+                if self.stop.is_set():
+                    return
+                line = raw.decode()
+                if line.startswith("data:"):
+                    at = time.time() * 1000
+                    data = json.loads(line[5:])
+                    totals = data.get("totals")
+                    self.sse.append([at, totals["applied"] if totals else self.applied()])
+        except (OSError, ValueError, AttributeError):
+            if not self.stop.is_set():
+                raise  # (closed under the read: the end)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.stream is not None:
+            self.stream.close()
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -133,6 +211,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure an idle Chromium on about:blank (the floor)",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -162,6 +246,8 @@ def main() -> None:
             time.sleep(3)  # the stream (if any) is open
             page.evaluate(OBSERVE)
             base = applied(args.port)
+            trace = HopTrace(args.port, work / "analysis.db")
+            time.sleep(1)  # the bench's watchers are in place
             ticks = write_load(source, args.rate, args.seconds)
             total = ticks[-1][1]
             print(f"wrote {total} receipts; base {base}", flush=True)
@@ -179,6 +265,23 @@ def main() -> None:
                 time.sleep(1)
             changes = page.evaluate("window.__changes")
             lat = latencies(ticks, changes, base)
+            kpi_deadline = time.monotonic() + 60
+            while (
+                not page.evaluate(
+                    "(n) => window.__kpi.some(([, c]) => c - window.__kpiBase >= n)", total
+                )
+                and time.monotonic() < kpi_deadline
+            ):
+                time.sleep(1)
+            hops = {
+                "signal": latencies(ticks, trace.signal, base),
+                "sse": latencies(ticks, trace.sse, base),
+                "engine": lat,
+                "kpi": latencies(
+                    ticks, page.evaluate("window.__kpi"), page.evaluate("window.__kpiBase")
+                ),
+            }
+            trace.close()
             time.sleep(5)  # settle
             mine = psutil.Process().children(recursive=True)
             browsers = [p for p in mine if "chrom" in p.name()]
@@ -187,6 +290,7 @@ def main() -> None:
             time.sleep(args.idle)
             used = {k: (cpu(v) - before[k]) / args.idle * 100 for k, v in groups.items()}
             browser.close()
+            floor = blank_floor(playwright, args.idle) if args.floor else None
     finally:
         for process in (sync, serve):
             process.terminate()
@@ -202,6 +306,42 @@ def main() -> None:
         + "  ".join(f"{k} {v:.2f}" for k, v in used.items())
         + f"  total {sum(used.values()):.2f}"
     )
+    if floor is not None:
+        print(f"floor: Chromium with about:blank, % of a core over {args.idle:g} s: {floor:.2f}")
+    print_hops(hops, len(ticks))
+
+
+def blank_floor(playwright: Any, seconds: float) -> float:
+    """The CPU of a headless Chromium showing about:blank, measured as the dashboard's tab:
+    what a browser costs before any page of ours."""
+    before_pids = {p.pid for p in psutil.Process().children(recursive=True)}
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    try:
+        browser.new_page().goto("about:blank")
+        time.sleep(5)  # settle, as above
+        mine = psutil.Process().children(recursive=True)
+        chromium = [p for p in mine if "chrom" in p.name() and p.pid not in before_pids]
+        start = cpu(chromium)
+        time.sleep(seconds)
+        return (cpu(chromium) - start) / seconds * 100
+    finally:
+        browser.close()
+
+
+def print_hops(hops: dict[str, list[float]], ticks: int) -> None:
+    """p50 and p99 at each hop, from the write (ticks the hop never covered are left out
+    and counted), and the p50 each hop adds to the one before."""
+    line = []
+    for name, values in hops.items():
+        if not values:
+            line.append(f"{name} -")
+            continue
+        missed = f" ({ticks - len(values)} ticks not seen)" if len(values) < ticks else ""
+        line.append(f"{name} {pct(values, 0.5):.0f}/{pct(values, 0.99):.0f}{missed}")
+    print("per hop, ms from the write, p50/p99: " + "  ".join(line))
+    medians = [(n, pct(v, 0.5)) for n, v in hops.items() if v]
+    steps = [f"{n} +{m - p:.0f}" for (_, p), (n, m) in pairwise([("write", 0.0), *medians])]
+    print("each hop adds (p50): " + "  ".join(steps))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from test_api_serve import Server, served  # noqa: F401  (a fixture)
 from test_api_support import TODAY, sync
 
 from coffeeshop.api.cache import VersionTag
+from coffeeshop.api.database import DatabaseUnavailable
 from coffeeshop.api.events import RETRY_MS, StreamSlots, version_stream
 
 TOKEN = "events-test-token"
@@ -170,6 +171,61 @@ def test_a_quiet_stream_sends_heartbeats_between_versions() -> None:
     assert chunks[1] == b'event: version\nid: 7\ndata: {"data_version":7}\n\n'
     assert chunks[2] == b": heartbeat\n\n"
     assert chunks[3] == b'event: version\nid: 8\ndata: {"data_version":8}\n\n'
+
+
+def test_an_event_carries_the_pipeline_body_or_the_version_alone() -> None:
+    """The page writes the counts an event carries without asking /pipeline; when the last
+    read of the database failed, the event still says the version."""
+    bodies: list[Any] = [
+        {"data_version": 7, "totals": {"applied": 12, "behind": None}},
+        DatabaseUnavailable("the database is away"),
+    ]
+
+    def body() -> dict[str, Any]:
+        answer = bodies.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def run() -> list[bytes]:
+        watcher = FakeWatcher()
+        stream = version_stream(watcher, heartbeat=60, body=body, gap=0)  # type: ignore[arg-type]
+        chunks = [await anext(stream), await anext(stream)]
+        watcher.tag = VersionTag(8, STAMP)
+        watcher.changed.set()
+        chunks.append(await anext(stream))
+        await stream.aclose()
+        return chunks
+
+    chunks = asyncio.run(run())
+    assert chunks[1] == (
+        b'event: version\nid: 7\ndata: {"data_version":7,"totals":{"applied":12,"behind":null}}\n\n'
+    )
+    assert chunks[2] == b'event: version\nid: 8\ndata: {"data_version":8}\n\n'
+
+
+def test_versions_within_the_gap_go_out_as_one_event_the_latest() -> None:
+    """1,000 receipts/s in many commits never make one event per commit: after an event,
+    the versions of the next `gap` seconds go out as one, the version then current."""
+
+    async def run() -> tuple[list[bytes], float]:
+        watcher = FakeWatcher()
+        stream = version_stream(watcher, heartbeat=60, gap=0.5)  # type: ignore[arg-type]
+        await anext(stream)  # retry
+        await anext(stream)  # 7, at once
+        started = time.monotonic()
+        next_event = asyncio.ensure_future(anext(stream))
+        for version in (8, 9, 10):
+            watcher.tag = VersionTag(version, STAMP)
+            watcher.changed.set()
+            await asyncio.sleep(0.01)
+        chunk = await next_event
+        await stream.aclose()
+        return [chunk], time.monotonic() - started
+
+    chunks, waited = asyncio.run(run())
+    assert chunks == [b'event: version\nid: 10\ndata: {"data_version":10}\n\n']
+    assert waited >= 0.4  # it waited for the gap's end (no upper bound: a busy machine)
 
 
 def test_slots_count_a_stream_until_it_is_closed() -> None:

@@ -15,6 +15,7 @@ from test_api_events import EventReader, client, sell
 from test_api_serve import Server
 from test_api_support import fill
 
+from coffeeshop.api import watcher as watcher_module
 from coffeeshop.api.cache import ResponseCache, VersionTag
 from coffeeshop.api.wakeup import Wakeup
 from coffeeshop.api.watcher import SIGNALLED_INTERVAL, VersionWatcher
@@ -100,7 +101,11 @@ class AliveWakeup(Wakeup):
     alive = True
 
 
-def test_signals_slow_the_polling_and_an_unsignalled_change_restores_it() -> None:
+def test_signals_slow_the_polling_and_an_unsignalled_change_restores_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(watcher_module, "SIGNALLED_INTERVAL", 0.5)  # the test's patience
+
     async def run() -> list[tuple[bool, float]]:
         database = FakeDatabase()
         watcher = VersionWatcher(
@@ -126,7 +131,7 @@ def test_signals_slow_the_polling_and_an_unsignalled_change_restores_it() -> Non
 
     assert asyncio.run(run()) == [
         (False, 0.01),
-        (True, SIGNALLED_INTERVAL),
+        (True, 0.5),
         (False, 0.01),
     ]
 
@@ -138,3 +143,26 @@ def test_without_a_wakeup_the_watcher_polls_at_its_interval(tmp_path: Path) -> N
     assert os.path.basename(str(signal_path(Store(f"sqlite:///{tmp_path}/x.db").url))) == (
         "x.db-signal"
     )
+
+
+class StartingWakeup(AliveWakeup):
+    async def start(self, wake: Any) -> bool:
+        return True
+
+
+def test_a_wakeup_that_starts_is_trusted_before_its_first_signal() -> None:
+    """An idle server (no commit since it started) reads the version at the slow safety
+    interval, not 20 times a second: the wake-up is trusted from its start, until a read
+    finds a change it did not signal."""
+
+    async def run() -> list[tuple[bool, float]]:
+        watcher = VersionWatcher(
+            FakeDatabase(),  # type: ignore[arg-type]
+            ResponseCache(),
+            interval=0.05,
+            wakeup=StartingWakeup(),
+        )
+        await watcher.start_wakeup()
+        return [(watcher.trusted, watcher.next_interval())]
+
+    assert asyncio.run(run()) == [(True, SIGNALLED_INTERVAL)]

@@ -423,17 +423,26 @@ def test_filters_drive_every_filterable_panel(browser: Any, server: LiveServer) 
     )
     assert "Airport" in text(page, "#trend-note")
 
-    # A month range: the monthly chart and the trend keep to it.
+    # A range of days within one month: the monthly chart shows that month (and says it
+    # shows whole months), the trend and the day-based panels keep to the days.
     months = sorted({r["month"] for r in api(server, "store_monthly")})
-    page.select_option("#filter-from", months[1])
-    page.select_option("#filter-to", months[1])
+    first = api(server, "daily_sales?limit=1")[0]["day"]
+    assert page.get_attribute("#filter-from", "min") == first
+    assert page.input_value("#filter-from") == first  # the default: every day on record
+    start = f"{months[1]}-03"
+    end = min(dt.date.today(), dt.date.fromisoformat(f"{months[1]}-20"))
+    page.fill("#filter-from", start)
+    page.fill("#filter-to", end.isoformat())
     page.wait_for_function(
         "(n) => Chart.getChart('chart-monthly').data.datasets.length === n", arg=1
     )
+    page.wait_for_function(
+        "() => document.getElementById('monthly-note').textContent.includes('whole months')",
+        timeout=SLOW_MS,
+    )
     page.check("input[name=window][value='90']")
-    end = min(dt.date.today(), month_end(months[1]))
-    # Top products and the heat map keep to the store and the months too.
-    days = f"store_id=3&day_from={months[1]}-01&day_to={end}"
+    # Top products and the heat map keep to the store and the days too.
+    days = f"store_id=3&day_from={start}&day_to={end}"
     products = api(server, f"item_sales?{days}&limit=10")
     page.wait_for_function(
         "(v) => JSON.stringify(Chart.getChart('chart-products').data.datasets[0].data)"
@@ -453,7 +462,7 @@ def test_filters_drive_every_filterable_panel(browser: Any, server: LiveServer) 
     assert sorted(shown) == sorted(
         [r["weekday"], r["hour"], float(r["average_receipts"])] for r in week
     )
-    expected = api(server, f"daily_sales?store_id=3&day_from={months[1]}-01&day_to={end}")
+    expected = api(server, f"daily_sales?{days}")
     page.wait_for_function(
         "(n) => Chart.getChart('chart-trend').data.labels.length === n", arg=len(expected)
     )
@@ -465,14 +474,9 @@ def test_filters_drive_every_filterable_panel(browser: Any, server: LiveServer) 
     page.wait_for_function(
         "(n) => document.querySelectorAll('#heatmap [data-store]').length === n", arg=STORES
     )
+    assert page.input_value("#filter-from") == first  # back to every day on record
     assert problems.seen == [] and problems.foreign == []
     page.close()
-
-
-def month_end(month: str) -> dt.date:
-    year, number = map(int, month.split("-"))
-    following = dt.date(year + number // 12, number % 12 + 1, 1)
-    return following - dt.timedelta(days=1)
 
 
 def test_each_panel_downloads_its_table_as_csv(browser: Any, server: LiveServer) -> None:
@@ -573,7 +577,7 @@ def test_every_control_is_keyboard_reachable_and_text_has_aa_contrast(
     wanted = set(page.evaluate(FOCUSABLE))
     assert {"filter-store", "filter-from", "filter-to", "heatmap", "csv-monthly"} <= wanted
     reached = set()
-    for _ in range(len(wanted) + 5):
+    for _ in range(len(wanted) + 2 * 2 + 5):  # (a day filter's day, month, year: 3 stops)
         page.keyboard.press("Tab")
         reached.add(page.evaluate(ACTIVE))
     assert wanted <= reached, wanted - reached

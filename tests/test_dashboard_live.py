@@ -78,3 +78,22 @@ def test_the_page_takes_the_stream_again_when_the_server_comes_back(
         follows_a_commit(page, history, seed=23, push="live")
         assert "offline" not in text(page, "#freshness")
         page.close()
+
+
+def test_the_pushed_counts_are_written_without_asking_pipeline(
+    browser: Any,  # noqa: F811
+    history: tuple[str, Path],  # noqa: F811
+) -> None:
+    """The event carries the pipeline state: the engine line follows a commit even when
+    /pipeline cannot be reached (the page asks it only when the stream is down)."""
+    with LiveServer(history[0]) as live:
+        page, _ = open_page(browser, live.base)
+        page.goto(f"{live.base}/")
+        page.wait_for_function(READY, arg=STORES, timeout=SLOW_MS)
+        page.wait_for_function(PUSH_IS, arg="live", timeout=SLOW_MS)
+        before = page.evaluate("async () => (await (await fetch('pipeline')).json()).data_version")
+        page.route("**/pipeline", lambda route: route.abort())
+        append_live_receipts(history[0], history[1], 50, seed=24)
+        page.wait_for_function(VERSION_SHOWN, arg=int(before) + 1, timeout=SLOW_MS)
+        assert "offline" not in text(page, "#freshness")
+        page.close()

@@ -138,6 +138,32 @@ def test_the_owner_answers_five_questions_from_the_dashboard(
     assert (chart["labels"][0], chart["datasets"][0]["data"][0]) == best
     assert chart["datasets"][0]["data"] == sorted(chart["datasets"][0]["data"], reverse=True)
 
+    # ... and this past week only: the day filters (today and the six days before it).
+    week_start = today - dt.timedelta(days=6)
+    page.fill("#filter-from", week_start.isoformat())
+    week: Counter[str] = Counter()
+    for doc in receipts(source):
+        if (
+            doc["Store_ID"] == STORE_OF["Airport"]
+            and 7 <= int(doc["transactionTime"][:2]) <= 10
+            and doc["transactionDate"] >= week_start.isoformat()
+        ):
+            for item in doc["items"]:
+                week[item["product_name"]] += item["product_quantity"]
+    page.wait_for_function(
+        "([label, units]) => { const d = Chart.getChart('chart-products').data;"
+        " return d.labels[0] === label && d.datasets[0].data[0] === units; }",
+        arg=list(week.most_common(1)[0]),
+        timeout=SLOW_MS,
+    )
+    page.click("#filter-reset")  # every day again (and every store)
+    assert page.input_value("#filter-from") < week_start.isoformat()
+    page.select_option("#filter-store", str(STORE_OF["Airport"]))
+    page.wait_for_function(
+        "() => document.getElementById('yesterday-verdict').textContent.startsWith('Airport:')",
+        timeout=SLOW_MS,
+    )
+
     # (c) Yesterday against its usual weekday, for the airport, then for the whole chain.
     yesterday = today - dt.timedelta(days=1)
     check = api(server, f"day_check?day={yesterday}")

@@ -1,8 +1,11 @@
 """One background task per process re-reads the data version when the writer signals a commit
 (`api.wakeup`: PostgreSQL NOTIFY, or the signal file by inotify), and at least every
 `SIGNALLED_INTERVAL` seconds while signals are trusted; every `interval` seconds otherwise.
-Signals are trusted once one arrives, and no longer when a read finds the version moved
-without one (a writer that does not signal, e.g. on another machine).
+Signals are trusted from the moment the wake-up starts (an idle server then reads the version
+once every SIGNALLED_INTERVAL, not 20 times a second), and no longer when a read finds the
+version moved without one (a writer that does not signal, e.g. on another machine, or a
+signal file removed under the watch): its first change is seen within SIGNALLED_INTERVAL,
+the next ones within `interval`.
 
 Requests never read it themselves: they compare their cached entry's tag with `watcher.tag`.
 When the version moves, entries of older versions are dropped from the cache. The same read
@@ -27,7 +30,7 @@ from coffeeshop.api.wakeup import Wakeup
 
 log = logging.getLogger("coffeeshop.api")
 
-SIGNALLED_INTERVAL = 2.0  # seconds between two safety reads while signals come
+SIGNALLED_INTERVAL = 10.0  # seconds between two safety reads while signals are trusted
 STOP_PATIENCE = 1.0  # seconds between two cancellations of the polling task at shutdown
 LOG_EVERY = 60.0  # while the database stays unreadable: at most one log line this often
 
@@ -137,6 +140,7 @@ class VersionWatcher:
     async def start_wakeup(self) -> None:
         """Hear of commits from the writer where the database can tell (`api.wakeup`)."""
         if await self.wakeup.start(self.signal):
+            self.trusted = True
             log.info("the data version is re-read when the writer signals a commit")
 
     def start(self) -> None:

@@ -1,10 +1,12 @@
 // Coffeeshop Analytics: the live dashboard.
 //
 // Every POLL_MS the page asks the API for the pipeline state (one small request); while the
-// event stream of live.js delivers, the data version is pushed and the page asks only when it
-// moves (and every LIVE_POLL_MS for the freshness line). Only when
+// event stream of live.js delivers, the pipeline state is pushed with each new data version:
+// the page writes the counts it carries at once, then asks for the panels (and polls only
+// every LIVE_POLL_MS, for "today so far"). Only when
 // the data version moved, a filter changed or the hour turned does it ask for the panels,
-// each with If-None-Match, so an unchanged table costs a 304 and no database read. When the
+// each with If-None-Match, so an unchanged table costs a 304 and no database read; each panel
+// is drawn as soon as its answer is in, not after the slowest. When the
 // API cannot be reached the polls back off (1 s, 2 s, 4 s … 30 s); when the server answers
 // but its database does not (503), the page says so instead of "offline". All requests are
 // relative to the page (it works behind a path prefix) and none leaves this origin.
@@ -14,13 +16,16 @@
   const POLL_MS = 500;
   const HIDDEN_POLL_MS = 5000; // a background tab polls slowly
   const LIVE_POLL_MS = 15000; // while /events pushes the data version
+  // New data alone redraws the panels at most this often (a filter at once): at 1,000
+  // receipts/s the counts are pushed at once, and the panels' queries do not take the cores
+  // the writer and the push need.
+  const PANELS_EVERY_MS = 250;
   const BACKOFF_FIRST_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const COMPARE_EVERY_MS = 60000; // "today so far" moves with the clock, not only with data
-  const TICK_MS = 250; // how often "updated N s ago" is rewritten
   const TOP_PRODUCTS = 10;
   const RECENT_QUARANTINE = 8;
-  const MONTHS_SHOWN = 3; // without a month filter
+  const MONTHS_SHOWN = 3; // without a range of days
   // A change in % needs this many receipts on each side. A count of n receipts varies by
   // about 1/sqrt(n) from chance alone (18 % at 30): below it, right after midnight or in a
   // quiet store, the percentage says nothing and would read ▲ +14,793 % or ▼ −99.9 %.
@@ -51,6 +56,7 @@
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC",
   });
   const shortDay = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+  const dateLabel = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
 
   class Unauthorized extends Error {}
   class Unavailable extends Error {} // the server answered: its database cannot
@@ -67,9 +73,12 @@
     bodies: {}, // panel -> body shown
     pipeline: null,
     pipelineAt: 0,
+    pushed: null, // the pipeline state the stream pushed since the last poll
+    freshnessTimer: 0,
     version: null, // data version the panels were last asked for
     panelsKey: "", // filters the panels were last asked for
     comparedAt: 0,
+    panelsAt: 0, // performance.now() when the panels were last asked for
     problem: null, // null, "offline" or "unavailable"
     problemText: "",
     failures: 0,
@@ -80,7 +89,6 @@
     again: false, // a poll is due when the running one ends (a filter or the version moved)
     heat: { row: null, hour: null }, // the cell read out: a store's or a weekday's row
     stores: [],
-    months: [],
   };
 
   // -- token -----------------------------------------------------------------------------------
@@ -158,8 +166,8 @@
   // The panels' requests, from the filters.
   function filters() {
     const store = $("filter-store").value;
-    let from = $("filter-from").value;
-    let to = $("filter-to").value;
+    let from = dateFilter($("filter-from"));
+    let to = dateFilter($("filter-to"));
     if (from && to && from > to) [from, to] = [to, from];
     const window = Number(document.querySelector("input[name=window]:checked").value);
     // The time of day of the top products: both hours included (07 to 10 is 07:00–10:59).
@@ -196,22 +204,32 @@
     return d.toISOString().slice(0, 10);
   }
 
-  function monthEnd(month) {
-    const [y, m] = month.split("-").map(Number);
-    return new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
+  // A day filter's value: "" (open) when it holds its default, the data's first or last day,
+  // or nothing; a day typed past today reads as today.
+  function dateFilter(input) {
+    const value = input.value;
+    if (!value || value === input.dataset.default) return "";
+    return input.id === "filter-to" && value > today() ? today() : value;
   }
 
-  // The days of the month filter: from the 1st of "From" to the end of "To" (today at the
-  // latest); empty ends: every day on record.
+  // The days of the day filters, both included; empty ends: every day on record.
   function dayRange(f) {
-    const end = f.to && monthEnd(f.to) < today() ? monthEnd(f.to) : f.to ? today() : "";
-    return { day_from: f.from ? `${f.from}-01` : "", day_to: end };
+    return { day_from: f.from, day_to: f.to };
+  }
+
+  // The months the days cover (for the month-based panels): "" for an open end.
+  function monthRange(f) {
+    return { month_from: f.from.slice(0, 7), month_to: f.to.slice(0, 7) };
+  }
+
+  function dayLabel(day) {
+    return dateLabel.format(new Date(`${day}T00:00:00Z`));
   }
 
   function rangeText(f) {
     if (!f.from && !f.to) return "all days on record";
-    if (f.from === f.to) return monthLabel(f.from);
-    return `${f.from ? monthLabel(f.from) : "the first month"} – ${f.to ? monthLabel(f.to) : "today"}`;
+    if (f.from === f.to) return dayLabel(f.from);
+    return `${f.from ? dayLabel(f.from) : "the first day"} – ${f.to ? dayLabel(f.to) : "today"}`;
   }
 
   // The filters the panels on show were asked for (the selects may have moved on since).
@@ -220,17 +238,18 @@
   }
 
   function endpoints(f = filters()) {
-    const end = f.to ? (monthEnd(f.to) < today() ? monthEnd(f.to) : today()) : today();
+    const end = f.to || today();
     let start = addDays(end, 1 - f.window);
-    if (f.from && `${f.from}-01` > start) start = `${f.from}-01`;
+    if (f.from && f.from > start) start = f.from;
     const range = dayRange(f);
     const total = state.quarantineTotal ?? 0;
     return {
       comparison: `sales_comparison${query({ store_id: f.store })}`,
       check: `day_check${query({ day: addDays(today(), -1), store_id: f.store })}`,
       trend: `daily_sales${query({ store_id: f.store, day_from: start, day_to: end })}`,
-      monthly: `store_monthly${query({ store_id: f.store, month_from: f.from, month_to: f.to })}`,
-      mtd: `store_month_to_date${query({ month: f.to || today().slice(0, 7) })}`,
+      monthly: `store_monthly${query({ store_id: f.store, ...monthRange(f) })}`,
+      mtd: `store_month_to_date${query({ month: (f.to || today()).slice(0, 7) })}`,
+      first: "daily_sales?limit=1", // the first day on record: the day filters' bound
       products: `item_sales${query({ store_id: f.store, ...range, hour_from: f.hourFrom, hour_to: f.hourTo, limit: TOP_PRODUCTS })}`,
       peaks: "store_peak_hours", // the stores to choose from
       weekdays: `store_weekday_hours${query({ store_id: f.store, ...range })}`,
@@ -276,16 +295,27 @@
     state.again = false;
     try {
       if (!state.displayAt) await loadDisplay(); // the API was away at the start
-      const pipeline = await fetchJSON("pipeline");
-      state.pipeline = pipeline.body;
-      state.pipelineAt = performance.now();
+      const pushed = state.pushed;
+      state.pushed = null;
+      if (!pushed) {
+        state.pipeline = (await fetchJSON("pipeline")).body;
+        state.pipelineAt = performance.now();
+        renderEngine(); // the counts first, the panels after
+      }
       const version = state.pipeline.data_version;
       const f = filters();
       const paths = endpoints(f);
       const key = JSON.stringify(paths);
       const clock = performance.now() - state.comparedAt > COMPARE_EVERY_MS;
-      if (version !== state.version || key !== state.panelsKey || clock) {
-        await refreshPanels(paths, version !== state.version || key !== state.panelsKey, f);
+      const moved = version !== state.version;
+      let next = document.hidden ? HIDDEN_POLL_MS : state.live?.isLive() ? LIVE_POLL_MS : POLL_MS;
+      const wait = state.panelsAt + PANELS_EVERY_MS - performance.now();
+      if (moved && key === state.panelsKey && wait > 0) {
+        next = Math.min(next, wait); // drawn just now: the new data at the end of the gap
+        state.again = false;
+      } else if (moved || key !== state.panelsKey || clock) {
+        state.panelsAt = performance.now();
+        await refreshPanels(paths, moved || key !== state.panelsKey, f);
         state.version = version;
         // The panels now show filters `f` (the quarantine offset may have moved): filters
         // changed meanwhile give another key, so the next poll fetches them.
@@ -293,8 +323,7 @@
       }
       recovered();
       if (state.live) state.live.answered();
-      renderEngine();
-      schedule(document.hidden ? HIDDEN_POLL_MS : state.live?.isLive() ? LIVE_POLL_MS : POLL_MS);
+      schedule(next);
     } catch (error) {
       if (error instanceof Unauthorized) {
         askForToken();
@@ -308,9 +337,18 @@
     }
   }
 
-  // The event stream pushed a data version: poll now unless the page shows it already.
-  function onPushedVersion(version) {
-    if (version !== state.version && !state.locked && !state.problem) pollSoon();
+  // The event stream pushed a data version (and the pipeline state with it, from a current
+  // server): its counts are written at once; the panels are asked for unless shown already.
+  function onPushedVersion(version, body) {
+    if (state.locked || state.problem) return;
+    if (body && !(state.pipeline?.data_version > body.data_version)) {
+      state.pipeline = body;
+      state.pipelineAt = performance.now();
+      state.pushed = body;
+      renderEngine();
+      renderFreshness();
+    }
+    if (version !== state.version) pollSoon();
   }
 
   // Poll now, or right after the poll that is running.
@@ -319,23 +357,25 @@
     else schedule(0);
   }
 
+  // The panels of `paths`, all at once, each drawn as soon as its answer is in. The latest
+  // quarantine entries sit at an offset the counts give: those after the counts.
   async function refreshPanels(paths, all, f) {
-    const names = all ? Object.keys(paths) : ["comparison"];
-    if (all) {
-      // The latest quarantine entries sit at an offset the counts give: those first.
-      if (await fetchPanel("reasons", paths.reasons)) renderReasons();
-      paths.recent = endpoints(f).recent;
-    }
-    const results = await Promise.all(names.map((name) => fetchPanel(name, paths[name])));
-    state.comparedAt = performance.now();
+    const names = all ? Object.keys(paths).filter((name) => name !== "recent") : ["comparison"];
     state.drawn = f;
-    const due = new Set();
-    names.forEach((name, i) => {
-      if (results[i]) due.add(RENDER[name]);
-    });
-    for (const render of due) render();
+    // The downloads follow the filters as the panels are asked for them.
     for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
     $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
+    const draw = async (name) => {
+      if (await fetchPanel(name, paths[name])) RENDER[name]();
+    };
+    const recent = async () => {
+      await draw("reasons");
+      paths.recent = endpoints(f).recent;
+      await draw("recent");
+    };
+    await Promise.all(names.map((name) => (all && name === "reasons" ? recent() : draw(name))));
+    state.comparedAt = performance.now();
+    renderDates(); // today may have turned
   }
 
   function csvHref(path) {
@@ -378,6 +418,7 @@
       const result = await fetchJSON("display");
       state.display = result.body;
       state.displayAt = performance.now();
+      renderFreshness(); // the shops' clock, and its timer
     } catch (error) {
       return; // poll() says why, and tries again once the API answers
     }
@@ -417,12 +458,32 @@
     setText($("freshness"), text);
   }
 
+  // The age of the last commit in steps (5 s, then minutes, hours, days), so the line is
+  // rewritten a dozen times in its first minute and then once a minute, not every second.
+  function ageStep(seconds) {
+    return seconds < 60 ? 5 : seconds < 5400 ? 60 : seconds < 172800 ? 3600 : 86400;
+  }
+
   function ago(seconds) {
-    if (seconds < 1.5) return "updated just now";
-    if (seconds < 90) return `updated ${Math.round(seconds)} s ago`;
-    if (seconds < 5400) return `updated ${Math.round(seconds / 60)} min ago`;
-    if (seconds < 172800) return `updated ${Math.round(seconds / 3600)} h ago`;
-    return `updated ${Math.round(seconds / 86400)} days ago`;
+    const n = Math.floor(seconds / ageStep(seconds));
+    if (seconds < 5) return "updated just now";
+    if (seconds < 60) return `updated ${5 * n} s ago`;
+    if (seconds < 5400) return `updated ${n} min ago`;
+    if (seconds < 172800) return `updated ${n} h ago`;
+    return `updated ${n} days ago`;
+  }
+
+  // Milliseconds until the freshness line or the clock next reads differently: the next age
+  // step (30 s, where "live" turns "stale", is one), the next minute, or 1 s while a retry
+  // counts down.
+  function nextFreshness() {
+    if (state.problem) return 1000;
+    const minute = 60000 - (clock().date.getTime() % 60000);
+    const since = state.pipeline?.totals?.seconds_since_commit;
+    if (state.locked || since === null || since === undefined) return minute;
+    const age = since + (performance.now() - state.pipelineAt) / 1000;
+    const step = ageStep(age);
+    return Math.min(minute, (step * (Math.floor(age / step) + 1) - age) * 1000 + 20);
   }
 
   function retryText() {
@@ -436,6 +497,8 @@
   }
 
   function renderFreshness() {
+    clearTimeout(state.freshnessTimer);
+    state.freshnessTimer = setTimeout(renderFreshness, nextFreshness());
     renderClock();
     if (state.locked) return;
     if (state.problem === "unavailable") {
@@ -564,11 +627,13 @@
     const f = filters();
     const first = rows[0];
     const span = (a, b) => `${shortDay.format(new Date(`${a}T00:00:00Z`))} – ${shortDay.format(new Date(`${b}T00:00:00Z`))}`;
+    const to = drawn().to;
+    const which = to ? `the month of ${dayLabel(to)}: ` : "";
     setText(
       $("mtd-note"),
       first
-        ? `${span(first.day_from, first.day_to)}${first.so_far ? " (so far)" : ""} against ${span(first.previous_day_from, first.previous_day_to)}, largest change first`
-        : "no receipts in this month",
+        ? `${which}${span(first.day_from, first.day_to)}${first.so_far ? " (so far)" : ""} against ${span(first.previous_day_from, first.previous_day_to)}, largest change first`
+        : `${which}no receipts in this month`,
     );
     const body = rows.map((r) => {
       const pct = r.change_pct === null ? null : Number(r.change_pct);
@@ -635,9 +700,11 @@
       maxBarThickness: 28,
     }));
     const sofar = months.at(-1) === current ? `, ${monthLabel(current)} so far (to the ${ordinal(clock().day)})` : "";
+    // By whole months: with days chosen, the months they fall in, and the note says so.
+    const covers = f.from || f.to ? ` — whole months: the months ${rangeText(f)} falls in` : "";
     setText(
       $("monthly-note"),
-      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}${sofar}` : "no sales in these months",
+      months.length ? `${monthLabel(months[0])} – ${monthLabel(months.at(-1))}${sofar}${covers}` : "no sales in these months",
     );
     updateChart(charts.monthly, stores.map(storeName), datasets);
   }
@@ -924,9 +991,8 @@
   }
 
   function renderFilters() {
-    // Stores and months to choose from: every store and month with sales (unfiltered).
+    // Stores to choose from: every store with sales (unfiltered).
     const peaks = state.bodies.peaks ?? [];
-    const monthly = state.bodies.monthly ?? [];
     const f = filters();
     if (!f.store) {
       const stores = peaks.map((r) => r.store_id).sort((a, b) => a - b);
@@ -935,14 +1001,22 @@
         fillSelect($("filter-store"), "All stores", stores.map((s) => [String(s), storeName(s)]));
       }
     }
-    if (!f.store && !f.from && !f.to) {
-      const months = [...new Set(monthly.map((r) => r.month))].sort();
-      if (months.join() !== state.months.join()) {
-        state.months = months;
-        const options = months.map((m) => [m, monthLabel(m)]);
-        fillSelect($("filter-from"), "first month", options);
-        fillSelect($("filter-to"), "latest month", options);
-      }
+  }
+
+  // The day filters run from the first day on record to today (the shops' zone): those are
+  // their bounds and, until the owner picks a day, their values (which read as "no bound":
+  // a filter at its default follows a new first day or a new today). Reset returns to them.
+  function renderDates() {
+    const first = state.bodies.first?.[0]?.day ?? "";
+    const bounds = { "filter-from": first, "filter-to": today() };
+    for (const [id, value] of Object.entries(bounds)) {
+      const input = $(id);
+      const open = !input.value || input.value === input.dataset.default;
+      input.min = first;
+      input.max = today();
+      input.dataset.default = value;
+      input.defaultValue = value;
+      if (open) input.value = value;
     }
   }
 
@@ -955,10 +1029,8 @@
   const RENDER = {
     comparison: renderComparison,
     trend: renderTrend,
-    monthly: () => {
-      renderMonthly();
-      renderFilters();
-    },
+    monthly: renderMonthly,
+    first: renderDates,
     check: renderCheck,
     mtd: renderMonthToDate,
     products: renderProducts,
@@ -1091,7 +1163,7 @@
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && !state.problem) schedule(0);
     });
-    setInterval(renderFreshness, TICK_MS);
+    renderFreshness(); // and again each time its text would change
     schedule(0);
     if (window.CoffeeshopLive) {
       state.live = window.CoffeeshopLive.connect({

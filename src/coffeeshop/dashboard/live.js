@@ -1,7 +1,8 @@
 // Coffeeshop Analytics: the data version pushed to the page (Server-Sent Events from /events).
 //
 // `CoffeeshopLive.connect({ headers, onVersion, onLive })` opens the stream and calls
-// onVersion(n) for each `version` event, onLive(true) once the stream delivers and
+// onVersion(n, body) for each `version` event (body: the /pipeline body the event carries,
+// null from a server that sends the version alone), onLive(true) once the stream delivers and
 // onLive(false) when it fails: the page then polls as before, and calls `answered()` after
 // each poll the API answered; that reopens the stream, at most as often as a backoff allows
 // (1 s, 2 s … 30 s), so a server that is away gets no more requests than the polls. The
@@ -63,7 +64,8 @@ window.CoffeeshopLive = (() => {
           if (event !== "version") continue;
           failures = 0;
           setLive(true);
-          onVersion(JSON.parse(data).data_version);
+          const body = JSON.parse(data);
+          onVersion(body.data_version, body.totals ? body : null);
         }
       }
     }

@@ -29,9 +29,9 @@ router = APIRouter(tags=["pipeline"], responses=DATA_RESPONSES)
     summary="Server-Sent Events: the data version, each time it changes",
 )
 async def events(request: Request, api: Api) -> Response:
-    """`event: version` with `data: {"data_version": N}` at once and after every commit that
-    changed the tables; `: heartbeat` comment lines in between. Poll `/pipeline` when this
-    answers 503."""
+    """`event: version` with the data version as its id and `/pipeline`'s body as its data,
+    at once and after every commit that changed the tables (at most one event per 20 ms: the
+    latest); `: heartbeat` comment lines in between. Poll `/pipeline` when this answers 503."""
     slots = api.streams
     if request.scope.get(HEAD_KEY):
         return Response(media_type=MEDIA_TYPE, headers=STREAM_HEADERS)
@@ -43,5 +43,7 @@ async def events(request: Request, api: Api) -> Response:
             headers={"Retry-After": str(BUSY_RETRY_AFTER)},
         )
     return StreamingResponse(
-        slots.stream(api.watcher), media_type=MEDIA_TYPE, headers=STREAM_HEADERS
+        slots.stream(api.watcher, api.pipeline_status),
+        media_type=MEDIA_TYPE,
+        headers=STREAM_HEADERS,
     )
