@@ -138,3 +138,45 @@ def test_a_group_over_an_unknown_dimension_is_refused() -> None:
         Group("bad", "cs_bad", ("minute",), ("receipts",))
     with pytest.raises(ValueError, match="cents"):
         Group("bad", "cs_bad", ("product",), ("cents",), per_line=True)
+
+
+def naive_sums(groups: tuple[Group, ...], receipts: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Per group, per key: the plain sum, one group and one line at a time."""
+    sums: dict[str, dict[tuple[Any, ...], list[int]]] = {g.name: {} for g in groups}
+    for context, cents, units, lines, sign in receipts:
+        for group in groups:
+            if group.per_line:
+                for product, quantity in lines:
+                    measures = {"receipts": sign, "units": sign * quantity}
+                    row = sums[group.name].setdefault(
+                        group.key_of((*context, product)), [0] * len(group.values)
+                    )
+                    for i, value in enumerate(group.values):
+                        row[i] += measures[value]
+            else:
+                measures = {"receipts": sign, "cents": sign * cents, "units": sign * units}
+                row = sums[group.name].setdefault(group.key_of(context), [0] * len(group.values))
+                for i, value in enumerate(group.values):
+                    row[i] += measures[value]
+    return sums
+
+
+def test_the_compiled_adder_sums_as_the_plain_per_group_loop() -> None:
+    """`GroupSums.add` runs code generated from the declarations (one pass over the lines
+    for every per-line group): it must give every group's plain sums, signs, repeated
+    products in one receipt and derived dimensions (weekday) included."""
+    rng = random.Random(19)
+    groups = (*GROUPS, *EXTRA)
+    products = ["Latte", "Mocha", "Tea", "Scone"]
+    receipts = []
+    for _ in range(2_000):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(400))
+        context = (rng.randint(1, 5), day, f"{day:%Y-%m}", rng.randrange(24))
+        lines = [(rng.choice(products), rng.randint(1, 4)) for _ in range(rng.randint(0, 4))]
+        units = sum(q for _, q in lines)
+        receipts.append((context, rng.randint(0, 10_000), units, lines, rng.choice((1, 1, -1))))
+    got = GroupSums(groups)
+    for context, cents, units, lines, sign in receipts:
+        got.add(context, cents, units, lines, sign)
+    assert got.sums == naive_sums(groups, receipts)
+    assert all(got.sums[g.name] for g in groups)  # every group was reached

@@ -17,6 +17,7 @@ group); `SCHEMA_VERSION` in `store/schema.py` and a step that creates and fills 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -176,32 +177,19 @@ class GroupSums:
 
     groups: tuple[Group, ...] = GROUPS
     sums: dict[str, Sums] = field(default_factory=dict)
+    _adder: Callable[..., None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for group in self.groups:
             self.sums.setdefault(group.name, {})
+        self._adder = adder(self.groups)
 
     def add(
         self, context: Context, cents: int, units: int, lines: Iterable[Line], sign: int
     ) -> None:
-        """One receipt's contribution, `sign` times: `context` holds its `DIMENSIONS`."""
-        contribution = (sign, sign * cents, sign * units)
-        for group in self.groups:
-            if group.per_line:
-                self._add_lines(group, context, lines, sign)
-                continue
-            _add(self.sums[group.name], group.key_of(context), group, contribution)
-
-    def _add_lines(
-        self,
-        group: Group,
-        context: tuple[Any, ...],
-        lines: Iterable[tuple[str, int]],
-        sign: int,
-    ) -> None:
-        sums = self.sums[group.name]
-        for name, quantity in lines:
-            _add(sums, group.key_of((*context, name)), group, (sign, sign * quantity))
+        """One receipt's contribution, `sign` times: `context` holds its `DIMENSIONS`;
+        `lines` is read once (all per-line groups in one pass)."""
+        self._adder(self.sums, context, cents, units, lines, sign)
 
     def include(self, other: GroupSums) -> None:
         """Add `other`'s sums (of the same groups) to these; `other` is not changed."""
@@ -235,12 +223,56 @@ class GroupSums:
         }
 
 
-def _add(sums: Sums, key: tuple[Any, ...], group: Group, contribution: tuple[int, ...]) -> None:
-    held = sums.get(key)
-    if held is None:
-        held = sums[key] = [0] * len(group.values)
-    for i, at in enumerate(group._measure_at):
-        held[i] += contribution[at]
+# What each measure of a receipt (or of one of its lines) is called in the adder's code.
+_RECEIPT_MEASURE = {"receipts": "sign", "cents": "cents", "units": "units"}
+_LINE_MEASURE = {"receipts": "sign", "units": "quantity"}
+
+
+@functools.cache
+def adder(groups: tuple[Group, ...]) -> Callable[..., None]:
+    """`add(sums, context, cents, units, lines, sign)` for these groups, compiled once: one
+    straight run of dictionary updates per receipt (and per line), no loop over the groups.
+    The summing is the sync's hottest Python (issue 24); `GroupSums.add` is its only caller,
+    and tests/test_groups.py holds it to a plain per-group sum."""
+    used = {d for group in groups for d in group.key}
+    code = [
+        "def add(sums, context, cents, units, lines, sign):",
+        "    store_id, day, month, hour = context",
+        "    cents = sign * cents",
+        "    units = sign * units",
+    ]
+    namespace: dict[str, Any] = {}
+    for name, (source, derive) in DERIVED.items():
+        if name in used:
+            namespace[f"_{name}"] = derive
+            code.append(f"    {name} = _{name}({source})")
+    for i, group in enumerate(groups):
+        code.append(f"    s{i} = sums[{group.name!r}]")
+    for i, group in enumerate(groups):
+        if not group.per_line:
+            code += _update(i, group, _RECEIPT_MEASURE, "    ")
+    per_line = [(i, group) for i, group in enumerate(groups) if group.per_line]
+    if per_line:
+        code += ["    for product, quantity in lines:", "        quantity = sign * quantity"]
+        for i, group in per_line:
+            code += _update(i, group, _LINE_MEASURE, "        ")
+    exec("\n".join(code) + "\n", namespace)
+    function: Callable[..., None] = namespace["add"]
+    return function
+
+
+def _update(i: int, group: Group, measure: dict[str, str], indent: str) -> list[str]:
+    """The lines that add one receipt's (or line's) measures to group `i`'s row."""
+    key = "(" + "".join(f"{d}, " for d in group.key) + ")"
+    values = [measure[v] for v in group.values]
+    return [
+        f"{indent}key = {key}",
+        f"{indent}held = s{i}.get(key)",
+        f"{indent}if held is None:",
+        f"{indent}    s{i}[key] = [{', '.join(values)}]",
+        f"{indent}else:",
+        *(f"{indent}    held[{n}] += {value}" for n, value in enumerate(values)),
+    ]
 
 
 def _cell(key: tuple[Any, ...]) -> Any:
