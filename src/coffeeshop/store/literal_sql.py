@@ -87,6 +87,10 @@ def in_list(values: Iterable[bytes], *, limit: int = MAX_STATEMENT) -> Iterator[
 
 
 def _sized(literals: Iterable[str], limit: int) -> Iterator[list[str]]:
+    if isinstance(literals, list) and sum(map(len, literals)) + len(literals) <= limit:
+        if literals:  # rows already in a list, all in one statement: no loop per row
+            yield literals
+        return
     chunk: list[str] = []
     size = 0
     for text in literals:

@@ -24,7 +24,7 @@ from coffeeshop.core.receipt_codec import compile_function
 # hundred bytes each at most, so well under a megabyte).
 CACHE_LIMIT = 4096
 
-Sums = Mapping[tuple[Any, ...], Sequence[int]]
+Sums = Mapping[Any, Any]  # key -> values (tuples of them, or bare values: `RowFormat`)
 
 
 class Encoded(dict[Any, str]):
@@ -68,7 +68,7 @@ def copy_field(text: str) -> str:
     return text.translate(_COPY_ESCAPES)
 
 
-def _kind(table: Table, name: str) -> str:
+def _kind(table: Table, name: str) -> str | None:
     kind = table.c[name].type
     if isinstance(kind, Date):
         return "date"
@@ -76,7 +76,12 @@ def _kind(table: Table, name: str) -> str:
         return "int"
     if isinstance(kind, String):
         return "text"
-    raise TypeError(f"{table.name}.{name}: no row format for {kind!r}")
+    return None
+
+
+def supported(table: Table, columns: Sequence[str]) -> bool:
+    """Whether every column of `columns` has a row format (dates, integers, texts)."""
+    return all(_kind(table, name) is not None for name in columns)
 
 
 # Per form: how a value `{v}` of each kind is written inside the row, and the caches it uses.
@@ -87,13 +92,20 @@ _COPY = {"int": "{{{v}:d}}", "date": "{{_day[{v}]}}", "text": "{{_copy[{v}]}}"}
 
 class RowFormat:
     """The rows of `table` from a mapping whose keys are tuples of the `key` columns' values
-    and whose values are sequences of the `values` columns' (in `columns` order)."""
+    and whose values are sequences of the `values` columns' (in `columns` order). `bare`: a
+    key of one column is its value itself, not a 1-tuple, and a value likewise (as
+    `TableRows` holds them)."""
 
-    def __init__(self, table: Table, key: Sequence[str], values: Sequence[str]) -> None:
+    def __init__(
+        self, table: Table, key: Sequence[str], values: Sequence[str], *, bare: bool = False
+    ) -> None:
         self.table = table
         self.columns: tuple[str, ...] = (*key, *values)
-        kinds = [_kind(table, name) for name in self.columns]
-        cells = [f"k[{i}]" for i in range(len(key))] + [f"v[{i}]" for i in range(len(values))]
+        found = [_kind(table, name) for name in self.columns]
+        kinds = [kind for kind in found if kind is not None]
+        if len(kinds) != len(found):
+            raise TypeError(f"{table.name}: no row format for {self.columns}")
+        cells = _cells("k", len(key), bare) + _cells("v", len(values), bare)
         namespace = {
             "_day": Encoded(iso_date),
             "_text": Encoded(hex_literal),
@@ -118,3 +130,7 @@ class RowFormat:
         self.copy_text: Callable[[Sums], str] = compile_function(
             "copy_text", "rows", copy_body, namespace
         )
+
+
+def _cells(name: str, count: int, bare: bool) -> list[str]:
+    return [name] if bare and count == 1 else [f"{name}[{i}]" for i in range(count)]

@@ -191,7 +191,7 @@ class Statements:
         conn: Connection,
         stmt: Any,
         rows: RowFormat,
-        data: Mapping[tuple[Any, ...], Sequence[int]],
+        data: Mapping[Any, Any],
     ) -> None:
         """`execute_many` for the rows `rows` writes from `data` (key -> values), in the
         form the compiled statement takes: literals, COPY text or tuples."""
