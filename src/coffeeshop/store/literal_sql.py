@@ -82,7 +82,7 @@ class BulkInsert:
 
 def in_list(values: Iterable[bytes], *, limit: int = MAX_STATEMENT) -> Iterator[str]:
     """`X'…',X'…'` lists for `IN (…)`, each within the statement size limit."""
-    for chunk in _sized((literal(v) for v in values), limit):
+    for chunk in _sized([f"X'{v.hex()}'" for v in values], limit):
         yield ",".join(chunk)
 
 
