@@ -67,7 +67,8 @@ def main() -> None:
     bench_sync.generate(extra, per_db * 1000, seed=7, start=start, days=1)
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()}")
     for label in args.databases.split(","):
-        db = compare_checkouts.fresh(label, args.mysql, args.pg, name="cs_bench_batch")
+        # A database name per process: two benchmarks at once must not share one.
+        db = compare_checkouts.fresh(label, args.mysql, args.pg, f"cs_bench_batch_{os.getpid()}")
         compare_checkouts.sync_once(history, db, args.new)
         wall: dict[str, list[float]] = {code: [] for code in checkouts}
         cpu: dict[str, list[float]] = {code: [] for code in checkouts}

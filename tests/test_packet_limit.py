@@ -107,6 +107,10 @@ def test_multi_row_statements_stay_within_the_limit_read_from_the_server(mysql_u
     inserts = [s for s in sent if "cs_receipts" in s and s.lstrip().upper().startswith("INSERT")]
     assert len(inserts) >= 8, "the batch's ~2.3 MB of row literals took several statements"
     assert max(len(s) for s in inserts) <= (256 << 10) + 1024
+    # The product-hour rows (12,000 of ~400 bytes of literals) are cut the same way.
+    products = [s for s in sent if "cs_product_hour" in s and "INSERT" in s.upper()]
+    assert len(products) >= 8
+    assert max(len(s) for s in products) <= (256 << 10) + 1024
 
 
 def test_reconcile_and_repair_agree_with_sync_on_large_input(db_url: str, tmp_path: Path) -> None:

@@ -1369,3 +1369,106 @@ def test_compound_id_with_a_fraction_read_from_jsonl_keys_by_value() -> None:
     assert key == receipt_key({"n": 1.5}) == receipt_key({"n": Decimal128("1.50")})
     assert key != receipt_key({"n": Decimal("2.5")})
     assert parse_receipt(make_doc(_id={"n": Decimal("1.5")})).key == key
+
+
+_ITEM_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-3, max_value=2**31 + 3),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.sampled_from(
+        [
+            "Latte",
+            " Latte ",
+            "",
+            " ",
+            "Café",
+            "Cafe\u0301",
+            "x" * 100,
+            "x" * 101,
+            "a\x00b",
+            "\udc80",
+            "\u00a0Tea\u00a0",
+            "\t",
+            2**31 - 1,
+            2**31,
+            Decimal("2"),
+            Decimal("2.5"),
+        ]
+    ),
+)
+
+
+_NAMES = st.one_of(
+    st.sampled_from(
+        ["Latte", " Tea ", "", "x" * 100, "x" * 101, " " + "x" * 100, "a\x00b", "Café"]
+    ),
+    st.text(st.characters(max_codepoint=127), max_size=4),
+    st.text(max_size=4),
+    _ITEM_VALUES,
+)
+_QUANTITIES = st.one_of(
+    st.sampled_from([0, -1, 1, 2, 2**31 - 1, 2**31, True, 1.0, 2.5, Decimal("3"), "2"]),
+    _ITEM_VALUES,
+)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"product_name": _NAMES, "product_quantity": _QUANTITIES}),
+            st.dictionaries(
+                st.sampled_from(["product_name", "product_quantity", "other"]),
+                _ITEM_VALUES,
+                max_size=3,
+            ),
+            _ITEM_VALUES,
+        ),
+        max_size=4,
+    )
+)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_the_usual_items_checked_inline_follow_the_same_rules_as_any_item(items: list) -> None:
+    """`_parse_items` checks the usual item (ASCII name, int quantity) inline: for any list,
+    it returns or refuses exactly as the full per-item rules (`_parse_item`) do."""
+    from coffeeshop.core.receipt_rules import _parse_item, _parse_items
+
+    def reference() -> tuple[tuple[str, int], ...]:
+        totals: dict[str, int] = {}
+        for index, item in enumerate(items):
+            name, quantity = _parse_item(index, item)
+            totals[name] = totals.get(name, 0) + quantity
+        return tuple(sorted(totals.items()))
+
+    try:
+        expected: Any = reference()
+    except InvalidReceipt as exc:
+        expected = exc.reason
+    try:
+        got: Any = _parse_items(items)
+    except InvalidReceipt as exc:
+        got = exc.reason
+    assert got == expected
+
+
+_EDGE_NAMES = ["Latte", " Tea ", "", " ", "x" * 100, "x" * 101, " " + "x" * 100 + " ", "a\x00b"]
+_EDGE_NAMES += ["Café", "Cafe\u0301", "\u00a0Tea\u00a0", "\udc80", 5, None]
+_EDGE_QUANTITIES = [0, -1, 1, 2**31 - 1, 2**31, True, 1.0, 2.5, Decimal("3"), "2", None]
+
+
+@pytest.mark.parametrize("name", _EDGE_NAMES)
+def test_each_edge_item_is_read_inline_as_the_full_rules_read_it(name: Any) -> None:
+    from coffeeshop.core.receipt_rules import _parse_item, _parse_items
+
+    for quantity in _EDGE_QUANTITIES:
+        item = {"product_name": name, "product_quantity": quantity}
+        try:
+            expected: Any = (_parse_item(0, item),)
+        except InvalidReceipt as exc:
+            expected = exc.reason
+        try:
+            got: Any = _parse_items([item])
+        except InvalidReceipt as exc:
+            got = exc.reason
+        assert got == expected, item

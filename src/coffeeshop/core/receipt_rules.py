@@ -158,45 +158,64 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
         raise InvalidReceipt("items", f"must be a list, got {_type_name(value)}")
     totals: dict[str, int] = {}
     for index, item in enumerate(value):
-        where = f"items[{index}]"
-        if type(item) is not dict and not isinstance(item, Mapping):
-            raise InvalidReceipt(where, f"must be an object, got {_type_name(item)}")
-        name = item.get("product_name", _MISSING)
-        if name is _MISSING:
-            raise InvalidReceipt(f"{where}.product_name", "missing")
-        if type(name) is not str and not isinstance(name, str):
-            raise InvalidReceipt(
-                f"{where}.product_name", f"must be a string, got {_type_name(name)}"
-            )
-        name = name.strip()
-        if not name.isascii():  # (ASCII text is NFC already: the usual name costs nothing)
-            if not _is_encodable(name):
-                raise InvalidReceipt(f"{where}.product_name", "contains a lone UTF-16 surrogate")
-            # One product, however its accents were encoded: `Café` with a precomposed é
-            # (NFC) and with e + U+0301 (NFD) are the same name, stored as NFC.
-            name = normalize("NFC", name)
-        if not name:
-            raise InvalidReceipt(f"{where}.product_name", "is empty")
-        if len(name) > MAX_NAME_LENGTH:
-            raise InvalidReceipt(
-                f"{where}.product_name",
-                f"is {len(name)} characters long, at most {MAX_NAME_LENGTH} are allowed",
-            )
-        if "\x00" in name:
-            raise InvalidReceipt(f"{where}.product_name", "contains a NUL character")
-        raw_quantity = item.get("product_quantity", _MISSING)
-        if raw_quantity is _MISSING:
-            raise InvalidReceipt(f"{where}.product_quantity", "missing")
-        quantity = _as_integer(raw_quantity)
-        if quantity is None or quantity < 1:
-            raise InvalidReceipt(
-                f"{where}.product_quantity",
-                f"must be an integer ≥ 1, got {_type_name(_native(raw_quantity))}",
-            )
-        if quantity > MAX_QUANTITY:
-            raise InvalidReceipt(
-                f"{where}.product_quantity",
-                f"must be at most {MAX_QUANTITY}, got {_preview(quantity)}",
-            )
+        # The usual item (an object with an ASCII name and an int quantity) is checked here
+        # inline, with the same rules; anything else goes through `_parse_item`.
+        if type(item) is dict:
+            name = item.get("product_name")
+            quantity = item.get("product_quantity")
+            if (
+                type(name) is str
+                and type(quantity) is int
+                and 0 < quantity <= MAX_QUANTITY
+                and name.isascii()
+            ):
+                name = name.strip()
+                if name and len(name) <= MAX_NAME_LENGTH and "\x00" not in name:
+                    totals[name] = totals.get(name, 0) + quantity
+                    continue
+        name, quantity = _parse_item(index, item)
         totals[name] = totals.get(name, 0) + quantity
     return tuple(sorted(totals.items()))
+
+
+def _parse_item(index: int, item: Any) -> tuple[str, int]:
+    """One item line: its name in canonical form and its quantity."""
+    where = f"items[{index}]"
+    if type(item) is not dict and not isinstance(item, Mapping):
+        raise InvalidReceipt(where, f"must be an object, got {_type_name(item)}")
+    name = item.get("product_name", _MISSING)
+    if name is _MISSING:
+        raise InvalidReceipt(f"{where}.product_name", "missing")
+    if type(name) is not str and not isinstance(name, str):
+        raise InvalidReceipt(f"{where}.product_name", f"must be a string, got {_type_name(name)}")
+    name = name.strip()
+    if not name.isascii():  # (ASCII text is NFC already: the usual name costs nothing)
+        if not _is_encodable(name):
+            raise InvalidReceipt(f"{where}.product_name", "contains a lone UTF-16 surrogate")
+        # One product, however its accents were encoded: `Café` with a precomposed é
+        # (NFC) and with e + U+0301 (NFD) are the same name, stored as NFC.
+        name = normalize("NFC", name)
+    if not name:
+        raise InvalidReceipt(f"{where}.product_name", "is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidReceipt(
+            f"{where}.product_name",
+            f"is {len(name)} characters long, at most {MAX_NAME_LENGTH} are allowed",
+        )
+    if "\x00" in name:
+        raise InvalidReceipt(f"{where}.product_name", "contains a NUL character")
+    raw_quantity = item.get("product_quantity", _MISSING)
+    if raw_quantity is _MISSING:
+        raise InvalidReceipt(f"{where}.product_quantity", "missing")
+    quantity = _as_integer(raw_quantity)
+    if quantity is None or quantity < 1:
+        raise InvalidReceipt(
+            f"{where}.product_quantity",
+            f"must be an integer ≥ 1, got {_type_name(_native(raw_quantity))}",
+        )
+    if quantity > MAX_QUANTITY:
+        raise InvalidReceipt(
+            f"{where}.product_quantity",
+            f"must be at most {MAX_QUANTITY}, got {_preview(quantity)}",
+        )
+    return name, quantity

@@ -82,11 +82,15 @@ class BulkInsert:
 
 def in_list(values: Iterable[bytes], *, limit: int = MAX_STATEMENT) -> Iterator[str]:
     """`X'…',X'…'` lists for `IN (…)`, each within the statement size limit."""
-    for chunk in _sized((literal(v) for v in values), limit):
+    for chunk in _sized([f"X'{v.hex()}'" for v in values], limit):
         yield ",".join(chunk)
 
 
 def _sized(literals: Iterable[str], limit: int) -> Iterator[list[str]]:
+    if isinstance(literals, list) and sum(map(len, literals)) + len(literals) <= limit:
+        if literals:  # rows already in a list, all in one statement: no loop per row
+            yield literals
+        return
     chunk: list[str] = []
     size = 0
     for text in literals:

@@ -5,7 +5,7 @@ PostgreSQL), and statements over a list of keys (`in_keys`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -16,6 +16,7 @@ from coffeeshop.errors import ConfigError
 from coffeeshop.store import literal_sql
 from coffeeshop.store.codec import CHUNK
 from coffeeshop.store.dialects import Dialect
+from coffeeshop.store.row_format import RowFormat
 
 # INSERT … VALUES (…) [ON CONFLICT …]: the VALUES list ends where the conflict clause starts.
 _VALUES = re.compile(r"(?s)\A(\s*INSERT\b.+?)\bVALUES\s*\(.*?\)(\s+ON\s+CONFLICT\b.*|\s*)\Z", re.I)
@@ -50,15 +51,22 @@ class CopyInsert:
     def execute(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         """`rows` as tuples in `self.columns` order. A driver error leaves as SQLAlchemy's
         `DBAPIError` (as from `exec_driver_sql`), so it is mapped and retried like any."""
-        if not rows:
-            return
+        if rows:
+            self._copied(conn, lambda copy: [copy.write_row(row) for row in rows])
+
+    def execute_text(self, conn: Connection, text: str) -> None:
+        """Rows already written in COPY's text format (`row_format`), in `self.columns`
+        order: psycopg sends the text as it is."""
+        if text:
+            self._copied(conn, lambda copy: copy.write(text))
+
+    def _copied(self, conn: Connection, write: Callable[[Any], Any]) -> None:
         conn.exec_driver_sql(self.create)
         driver = conn.connection.driver_connection
         assert driver is not None  # a connection inside a transaction is checked out
         try:
             with driver.cursor() as cursor, cursor.copy(self.copy) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                write(copy)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 self.copy,
@@ -178,15 +186,35 @@ class Statements:
             return
         self.execute_many(conn, stmt, [dict(zip(columns, row, strict=True)) for row in rows])
 
+    def execute_format(
+        self,
+        conn: Connection,
+        stmt: Any,
+        rows: RowFormat,
+        data: Mapping[Any, Any],
+    ) -> None:
+        """`execute_many` for the rows `rows` writes from `data` (key -> values), in the
+        form the compiled statement takes: literals, COPY text or tuples."""
+        if not data:
+            return
+        cached = self.compile(stmt)
+        if isinstance(cached, literal_sql.BulkInsert) and cached.columns == rows.columns:
+            cached.execute_rows(conn, rows.literals(data), limit=self.limit(conn))
+        elif isinstance(cached, CopyInsert) and cached.columns == rows.columns:
+            cached.execute_text(conn, rows.copy_text(data))
+        else:
+            self.execute_rows(conn, stmt, rows.columns, rows.tuples(data))
+
     def in_keys(self, conn: Connection, head: str, keys: Sequence[bytes]) -> Iterator[Any]:
         """The results of `head` (a statement ending in a column, like `DELETE FROM t WHERE
-        k`) for the values `keys`: `head = ANY(%s)` with one array on PostgreSQL, `head IN
+        k`) for the values `keys`: `head = ANY(%b)` with one array on PostgreSQL (sent in
+        binary: psycopg escapes each value of a text array in Python), `head IN
         (X'…', …)` as literals on MySQL/MariaDB, else `head IN (?, …)` in chunks of `CHUNK`
         parameters, each statement's text built once per length."""
         if not keys:
             return
         if self.arrays:
-            yield conn.exec_driver_sql(f"{head} = ANY({self._marker})", (list(keys),))
+            yield conn.exec_driver_sql(f"{head} = ANY(%b)", (list(keys),))
         elif self.literal_rows:
             for values in literal_sql.in_list(keys, limit=self.limit(conn)):
                 yield conn.exec_driver_sql(f"{head} IN ({values})")

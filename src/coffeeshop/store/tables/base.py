@@ -9,6 +9,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as attribute
 from typing import Any, Protocol
 
 from sqlalchemy import Table, delete, select, tuple_
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection
 from coffeeshop.core.plan import Delta
 from coffeeshop.core.recompute import Tables
 from coffeeshop.store.codec import CHUNK, chunks
+from coffeeshop.store.row_format import RowFormat, supported
 from coffeeshop.store.statements import Statements
 
 
@@ -44,6 +46,13 @@ class TableRows:
     public: bool = True  # one of the four tables of the specification (the CLI lists those)
     kept: bool = False  # a rebuild keeps its rows: a repair corrects them one by one
     order: Callable[[tuple[Any, Any]], Any] | None = None  # the API's order of (key, value)
+    # How `add` writes its rows (compiled once), where its columns have a row format.
+    format: RowFormat | None = attribute(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        if supported(self.table, self.header):
+            rows = RowFormat(self.table, self.key, self.values, bare=True)
+            object.__setattr__(self, "format", rows)
 
     @property
     def name(self) -> str:
@@ -85,8 +94,11 @@ class TableRows:
 
     def add(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
         """Add each value of `changes` (signed) to its key's row, created at zero if new."""
-        rows = [self._row(key, value) for key, value in changes.items()]
-        conn.execute(stmts.upsert(self.table, self.key, add=self.values), rows)
+        upsert = stmts.upsert(self.table, self.key, add=self.values)
+        if self.format is not None:
+            stmts.execute_format(conn, upsert, self.format, changes)
+            return
+        conn.execute(upsert, [self._row(key, value) for key, value in changes.items()])
 
     def _row(self, key: Any, value: Any) -> dict[str, Any]:
         return dict(zip(self.header, [*_cells(key), *_cells(value)], strict=True))

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from coffeeshop.core.groups import Group
 from coffeeshop.core.plan import Delta
 from coffeeshop.store.codec import CHUNK, chunks
+from coffeeshop.store.row_format import RowFormat
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.tables.base import TableRows
 
@@ -25,7 +26,9 @@ class CountedTable:
         self.group = group
         self.table = table
         self.field = group.name
-        self._day = "day" if "day" in group.key else None
+        # Its rows as each database takes them, compiled once (a date is sent as ISO text:
+        # every database reads it).
+        self.format = RowFormat(table, group.key, group.values)
         self.rows: tuple[TableRows, ...] = (
             TableRows(table, group.name, group.key, group.values, public=False),
         )
@@ -39,13 +42,8 @@ class CountedTable:
         """Add `sums` (key -> values, signed) to the table; rows whose count is zero go."""
         if not sums:
             return
-        columns, day = self.group.columns, self._day
-        rows = [dict(zip(columns, (*key, *values), strict=True)) for key, values in sums.items()]
-        if day is not None:  # the driver gets a date as ISO text: every database reads it
-            for row in rows:
-                row[day] = row[day].isoformat()
         upsert = stmts.upsert(self.table, self.group.key, add=self.group.values)
-        stmts.execute_many(conn, upsert, rows)
+        stmts.execute_format(conn, upsert, self.format, sums)
         lowered = [key for key, values in sums.items() if values[0] < 0]
         if not lowered:
             return

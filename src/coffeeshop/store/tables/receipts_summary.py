@@ -111,14 +111,10 @@ class ReceiptsSummary:
             )
         )
         if delta.daily:
-            conn.execute(
-                stmts.upsert(schema.daily, ("day",), add=("receipts", "cents")),
-                [
-                    {"day": d, "receipts": v.receipts, "cents": v.cents}
-                    for d, v in delta.daily.items()
-                ],
-            )
-            for chunk in chunks(list(delta.daily)):
+            DAILY.add(conn, stmts, {d: (v.receipts, v.cents) for d, v in delta.daily.items()})
+            # Only a day that lost receipts can have none left.
+            lowered = [day for day, v in delta.daily.items() if v.receipts <= 0]
+            for chunk in chunks(lowered):
                 conn.execute(
                     delete(schema.daily).where(
                         and_(schema.daily.c.day.in_(chunk), schema.daily.c.receipts == 0)

@@ -53,5 +53,6 @@ class StorePeakHours(FromState):
             conn.execute(stmts.upsert(ph, ("store_id",), set_=("peak_hour", "tx_count")), peaks)
         for chunk in chunks(empty):
             conn.execute(delete(ph).where(ph.c.store_id.in_(chunk)))
-        for chunk in chunks(stores):
+        lowered = sorted({store_id for (store_id, _), n in changes.items() if n <= 0})
+        for chunk in chunks(lowered):  # only an hour that lost receipts can have none left
             conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
