@@ -27,14 +27,16 @@ from __future__ import annotations
 import operator
 import pickle
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from distributed import Client, Future
 
+from coffeeshop.core.groups import Sums
 from coffeeshop.core.partials import BucketResult, Partial, resolve
 from coffeeshop.core.receipt_codec import Row
+from coffeeshop.pipeline.windows import Window, Windows, split
 from coffeeshop.sources.partitions import RangeOutput
 
 CHUNK = 4096  # rows per chunk a bucket is fetched in
@@ -50,8 +52,9 @@ def pickled(output: RangeOutput) -> list[bytes]:
 
 @dataclass(slots=True)
 class BucketSummary:
-    partial: Partial
+    partial: Partial  # without the day-keyed counted tables' sums: they are in `windows`
     chunks: int
+    windows: list[Window]  # the windows the bucket holds, after its chunks
 
 
 def _element(state: Any, index: int) -> bytes:
@@ -61,13 +64,16 @@ def _element(state: Any, index: int) -> bytes:
 
 
 def _resolve(*pieces: bytes) -> list[bytes]:
-    """One bucket from its piece of every range: [summary, chunk 0, chunk 1, …], pickled."""
+    """One bucket from its piece of every range: [summary, chunk 0, chunk 1, …, window 0,
+    window 1, …], pickled."""
     result = resolve(pickle.loads(piece) for piece in pieces)
     rows = result.rows
     assert isinstance(rows, list)
     chunks = [pickle.dumps(rows[i : i + CHUNK], _PICKLE) for i in range(0, len(rows), CHUNK)]
-    summary = BucketSummary(result.partial, len(chunks))
-    return [pickle.dumps(summary, _PICKLE), *chunks]
+    windows = split(result.partial)
+    summary = BucketSummary(result.partial, len(chunks), list(windows))
+    sums = [pickle.dumps(piece, _PICKLE) for piece in windows.values()]
+    return [pickle.dumps(summary, _PICKLE), *chunks, *sums]
 
 
 class BucketRows:
@@ -96,10 +102,21 @@ class BucketRows:
             yield from pickle.loads(data)
 
 
+def _fetcher(client: Client) -> Callable[[list[Any]], list[Sums]]:
+    """A window's pieces, (bucket future, element) each, fetched from where they live."""
+
+    def fetch(handles: list[Any]) -> list[Sums]:
+        futures = [client.submit(operator.getitem, f, i, pure=False) for f, i in handles]
+        return [pickle.loads(data) for data in client.gather(futures)]
+
+    return fetch
+
+
 def resolve_on_cluster(
     client: Client, ranges: list[Any]
-) -> tuple[list[RangeOutput], list[BucketResult]]:
-    """The ranges' heads, and every bucket as a `BucketResult` whose rows stay on the cluster.
+) -> tuple[list[RangeOutput], list[BucketResult], Windows]:
+    """The ranges' heads, every bucket as a `BucketResult` whose rows stay on the cluster, and
+    the windows of their day-keyed counted tables, which stay there too.
     `ranges`: each range's Dask future (holding its `pickled` output, in a Prefect state)."""
     buckets = len(ranges)
     pieces = [
@@ -115,7 +132,10 @@ def resolve_on_cluster(
     summary_bytes = client.gather(summaries)
     del pieces, heads, summaries  # the ranges' candidates are freed once no task needs them
     results: list[BucketResult] = []
+    windows = Windows(_fetcher(client))
     for future, data in zip(resolved, summary_bytes, strict=True):
         summary: BucketSummary = pickle.loads(data)
         results.append(BucketResult(summary.partial, BucketRows(client, future, summary.chunks)))
-    return [pickle.loads(h) for h in head_bytes], results
+        for i, window in enumerate(summary.windows):
+            windows.add(window, (future, 1 + summary.chunks + i))
+    return [pickle.loads(h) for h in head_bytes], results, windows

@@ -70,6 +70,7 @@ from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, insta
 from coffeeshop.orchestration.tasks import retry_when_transient
 from coffeeshop.pipeline.partitioned import Gathered, combine, finish
 from coffeeshop.pipeline.reconcile import ReconcileReport
+from coffeeshop.pipeline.windows import Windows
 from coffeeshop.sources.base import Partition, Partitioned, partitioned
 from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store
@@ -159,9 +160,10 @@ def gather(source: Partitioned, partitions: int) -> Gathered:
     return combine(plan, *_resolved(outputs))
 
 
-def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult]]:
+def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult], Windows]:
     """Once every range is read, its buckets resolved on the cluster: the ranges' heads and
-    each bucket's summary come back here, its rows stay on the workers (`buckets`)."""
+    each bucket's summary come back here, its rows and its day-keyed counted tables' sums
+    stay on the workers (`buckets`)."""
     _raise_first_failure(outputs)
     return resolve_on_cluster(_client(), [output.wrapped_future for output in outputs])
 

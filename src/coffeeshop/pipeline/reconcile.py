@@ -18,10 +18,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from coffeeshop.core.events import Delete, Unreadable
+from coffeeshop.core.groups import Group
 from coffeeshop.core.plan import Parsed, QuarantineEntry, parse_events
 from coffeeshop.core.receipt_codec import (
     COLUMNS,
@@ -34,7 +36,7 @@ from coffeeshop.core.receipt_codec import (
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError, StoreError, is_transient
-from coffeeshop.pipeline import catch_up
+from coffeeshop.pipeline import catch_up, windows
 from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.retry import Retrying, RetryPolicy
 from coffeeshop.scratch import directory as scratch_directory
@@ -297,27 +299,62 @@ def _record(report: ReconcileReport, table: str, key: str, expected: Any, actual
 
 
 def compare_tables(
-    store: Store, expected: Tables, report: ReconcileReport, *, source: str, today: dt.date
+    store: Store,
+    expected: Tables,
+    report: ReconcileReport,
+    *,
+    source: str,
+    today: dt.date,
+    computed: windows.Windows | None = None,
 ) -> None:
     """Every table the API reads (`store.tables.ROWS`) against `expected`, the recomputation
-    from the source read up to `report.position`. The rows a rebuild keeps (past summaries)
-    and that differ are noted in `report.fixes`, for a repair to correct."""
+    from the source read up to `report.position` (with `computed`, a partitioned read's, the
+    day-keyed counted tables' rows are in its windows, not in `expected`). The day-keyed
+    counted tables are compared a month at a time (`pipeline.windows`). The rows a rebuild
+    keeps (past summaries) and that differ are noted in `report.fixes`, for a repair to
+    correct."""
     reference = _reference(store, expected, source=source, today=today, position=report.position)
     for rows in tables.ROWS:
-        want, got = rows.compared(reference, store.stored_rows(rows))
-        for key in sorted(set(want) | set(got), key=repr):
-            wanted, found = want.get(key), got.get(key)
-            if wanted == found:
-                continue
-            if rows.kept:
-                report.fixes.setdefault(rows.name, {})[key] = wanted
-            _record(
-                report,
-                rows.name,
-                rows.render(key),
-                "no row" if wanted is None else rows.describe(wanted),
-                "no row" if found is None else rows.describe(found),
-            )
+        group = windows.BY_NAME.get(rows.field)
+        if group in windows.WINDOWED:
+            assert group is not None
+            for want, got in _by_month(store, rows, group, reference, computed):
+                _compare(report, rows, want, got)
+            continue
+        _compare(report, rows, *rows.compared(reference, store.stored_rows(rows)))
+
+
+def _by_month(
+    store: Store,
+    rows: tables.TableRows,
+    group: Group,
+    reference: tables.Reference,
+    computed: windows.Windows | None,
+) -> Iterator[tuple[dict[Any, Any], dict[Any, Any]]]:
+    """A day-keyed counted table month by month (`pipeline.windows`): the expected rows from
+    `computed` (a partitioned read's windows), else from the recomputed tables."""
+    if computed is not None:
+        return windows.monthly(store, rows, computed.months(group), partial(computed.rows, group))
+    split = windows.by_month(group, getattr(reference.tables, rows.field))
+    return windows.monthly(store, rows, split, lambda month: split.get(month, {}))
+
+
+def _compare(
+    report: ReconcileReport, rows: tables.TableRows, want: dict[Any, Any], got: dict[Any, Any]
+) -> None:
+    for key in sorted(set(want) | set(got), key=repr):
+        wanted, found = want.get(key), got.get(key)
+        if wanted == found:
+            continue
+        if rows.kept:
+            report.fixes.setdefault(rows.name, {})[key] = wanted
+        _record(
+            report,
+            rows.name,
+            rows.render(key),
+            "no row" if wanted is None else rows.describe(wanted),
+            "no row" if found is None else rows.describe(found),
+        )
 
 
 def _reference(

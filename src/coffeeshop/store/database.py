@@ -338,10 +338,17 @@ class Store:
         with self.engine.connect() as conn:
             return tables.read_tables(conn, today)
 
-    def stored_rows(self, rows: tables.TableRows) -> dict[Any, Any]:
-        """Every row of the table `rows` describes, key -> value."""
+    def stored_rows(self, rows: tables.TableRows, where: Any = None) -> dict[Any, Any]:
+        """Every row of the table `rows` describes (those `where` selects), key -> value."""
         with self.engine.connect() as conn:
-            return rows.stored(conn)
+            return rows.stored(conn, where)
+
+    def day_range(self, table: Table) -> tuple[dt.date, dt.date] | None:
+        """The first and last `day` of `table`'s rows, None when it has none."""
+        day = table.c["day"]
+        with self.engine.connect() as conn:
+            first, last = conn.execute(select(func.min(day), func.max(day))).one()
+        return None if first is None else (first, last)
 
     def summary_since(self) -> dt.date | None:
         """The first day this database wrote a `receipts_summary` row, if recorded."""
