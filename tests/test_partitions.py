@@ -30,9 +30,9 @@ from coffeeshop.core.receipts import parse_receipt, receipt_key
 from coffeeshop.core.recompute import recompute
 from coffeeshop.core.replay import MergedReplay, ReceiptReplay
 from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.pipeline import windows
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
-from coffeeshop.pipeline import windows
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
 from coffeeshop.sources import partitions as partitions_module
 from coffeeshop.sources.base import BatchLimits
