@@ -366,16 +366,20 @@ def test_a_merged_partial_adds_to_every_internal_table_what_its_receipts_add(
     assert list(MergedReplay(runs, merged).rows()) == rows
 
 
-# -- the day-keyed counted tables, a month at a time ------------------------------------------
+# -- the day-keyed counted tables, a window of days at a time --------------------------------
 
 
-def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_month_at_a_time(
-    tmp_path: Path,
+@pytest.mark.parametrize("keys", [3, 20, windows.KEYS])
+def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: int
 ) -> None:
     """The merged state a partitioned read hands to the comparison holds no day-keyed counted
-    sums (they grow with the history: `pipeline.windows` serves them a month at a time), and
-    still every difference is found as the single-process reconcile finds it: a row edited in
-    one month, a row missing in another, and a row in a month the source has no receipt in."""
+    sums (they grow with the history: `pipeline.windows` serves them a window of days at a
+    time), and still every difference is found and listed as the single-process reconcile
+    lists it, whatever the windows: a row edited on one day, rows missing on another, and
+    rows on days the source has no receipt on (before its first, between two, after its
+    last)."""
+    monkeypatch.setattr(windows, "KEYS", keys)
     path = tmp_path / "r.jsonl"
     days = ["2026-09-03", "2026-10-14", "2026-10-31", "2026-11-01", "2026-11-20"]
     write_lines(
@@ -391,20 +395,19 @@ def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_month_at_a_tim
         with Store(target) as store:
             execute_sql(store, "UPDATE cs_store_day SET cents = cents + 7 WHERE day = '2026-10-14'")
             execute_sql(store, "DELETE FROM cs_product_hour WHERE day = '2026-11-01'")
-            execute_sql(
-                store,
-                "INSERT INTO cs_store_day_hour (day, store_id, hour, receipts, cents) "
-                "VALUES ('2025-02-10', 1, 9, 3, 300)",
-            )
+            for day in ("2025-02-10", "2026-10-20", "2027-01-02"):
+                execute_sql(
+                    store,
+                    "INSERT INTO cs_store_day_hour (day, store_id, hour, receipts, cents) "
+                    f"VALUES ('{day}', 1, 9, 3, 300)",
+                )
     gathered = gather_in_process(str(path), 4)
     assert all(not gathered.partial.groups.sums[g.name] for g in windows.WINDOWED)
-    assert windows.WINDOWED and gathered.windows.months(windows.WINDOWED[0]) == [
-        "2026-09",
-        "2026-10",
-        "2026-11",
-    ]
+    plan = gathered.windows.plan(windows.STORE_DAY)
+    assert plan[0][0] == dt.date.min and plan[-1][1] == dt.date.max
+    assert len(plan) == {3: 5, 20: 3}.get(keys, 1)  # 3 to 12 keys a day
     expected = single(url, path)
-    assert set(expected.counts) == {"cs_store_day", "cs_product_hour", "cs_store_day_hour"}
+    assert expected.counts == {"cs_store_day": 3, "cs_product_hour": 6, "cs_store_day_hour": 3}
     for parts in (1, 3, 5):
         assert report_of(partitioned(url, path, parts)) == report_of(expected)
     assert report_of(partitioned(url, path, 3, repair=True)) == report_of(

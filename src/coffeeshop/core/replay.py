@@ -30,7 +30,7 @@ class Replay(ABC):
 
     def windows(self) -> Iterable[Delta]:
         """More of the delta, in pieces applied one after the other (a partitioned read's
-        day-keyed counted tables, a month at a time: `pipeline.windows`)."""
+        day-keyed counted tables, a window of days at a time)."""
         return ()
 
 

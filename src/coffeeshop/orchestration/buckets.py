@@ -36,7 +36,7 @@ from distributed import Client, Future
 from coffeeshop.core.groups import Sums
 from coffeeshop.core.partials import BucketResult, Partial, resolve
 from coffeeshop.core.receipt_codec import Row
-from coffeeshop.pipeline.windows import Window, Windows, split
+from coffeeshop.pipeline.windows import Piece, Windows, split
 from coffeeshop.sources.partitions import RangeOutput
 
 CHUNK = 4096  # rows per chunk a bucket is fetched in
@@ -54,7 +54,8 @@ def pickled(output: RangeOutput) -> list[bytes]:
 class BucketSummary:
     partial: Partial  # without the day-keyed counted tables' sums: they are in `windows`
     chunks: int
-    windows: list[Window]  # the windows the bucket holds, after its chunks
+    pieces: list[tuple[Piece, int]]  # its day-keyed sums per (group, day), after its chunks,
+    # with their number of keys
 
 
 def _element(state: Any, index: int) -> bytes:
@@ -63,16 +64,16 @@ def _element(state: Any, index: int) -> bytes:
     return result[index]
 
 
-def _resolve(*pieces: bytes) -> list[bytes]:
-    """One bucket from its piece of every range: [summary, chunk 0, chunk 1, …, window 0,
-    window 1, …], pickled."""
-    result = resolve(pickle.loads(piece) for piece in pieces)
+def _resolve(*shards: bytes) -> list[bytes]:
+    """One bucket from its shard of every range: [summary, chunk 0, chunk 1, …, its day-keyed
+    sums of one (group, day), of the next, …], pickled."""
+    result = resolve(pickle.loads(shard) for shard in shards)
     rows = result.rows
     assert isinstance(rows, list)
     chunks = [pickle.dumps(rows[i : i + CHUNK], _PICKLE) for i in range(0, len(rows), CHUNK)]
-    windows = split(result.partial)
-    summary = BucketSummary(result.partial, len(chunks), list(windows))
-    sums = [pickle.dumps(piece, _PICKLE) for piece in windows.values()]
+    pieces = split(result.partial)
+    summary = BucketSummary(result.partial, len(chunks), [(p, len(s)) for p, s in pieces.items()])
+    sums = [pickle.dumps(piece, _PICKLE) for piece in pieces.values()]
     return [pickle.dumps(summary, _PICKLE), *chunks, *sums]
 
 
@@ -102,12 +103,16 @@ class BucketRows:
             yield from pickle.loads(data)
 
 
-def _fetcher(client: Client) -> Callable[[list[Any]], list[Sums]]:
-    """A window's pieces, (bucket future, element) each, fetched from where they live."""
+def _pick(bucket: list[bytes], elements: list[int]) -> list[bytes]:
+    return [bucket[i] for i in elements]
 
-    def fetch(handles: list[Any]) -> list[Sums]:
-        futures = [client.submit(operator.getitem, f, i, pure=False) for f, i in handles]
-        return [pickle.loads(data) for data in client.gather(futures)]
+
+def _fetcher(client: Client) -> Callable[[Future, list[int]], list[Sums]]:
+    """A bucket's pieces of one window (elements of its result), in one task where it lives."""
+
+    def fetch(bucket: Future, elements: list[int]) -> list[Sums]:
+        data = client.submit(_pick, bucket, elements, pure=False).result()
+        return [pickle.loads(piece) for piece in data]
 
     return fetch
 
@@ -136,6 +141,6 @@ def resolve_on_cluster(
     for future, data in zip(resolved, summary_bytes, strict=True):
         summary: BucketSummary = pickle.loads(data)
         results.append(BucketResult(summary.partial, BucketRows(client, future, summary.chunks)))
-        for i, window in enumerate(summary.windows):
-            windows.add(window, (future, 1 + summary.chunks + i))
+        for i, (piece, keys) in enumerate(summary.pieces):
+            windows.add(piece, future, 1 + summary.chunks + i, keys)
     return [pickle.loads(h) for h in head_bytes], results, windows

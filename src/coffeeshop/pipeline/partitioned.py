@@ -60,7 +60,8 @@ class Gathered:
 
     `runs` are the buckets' rows, each sorted by key: lists in one process; on a cluster,
     streams fetched from the workers (`orchestration.buckets`), read once per pass. So are
-    the day-keyed counted tables' sums, `windows`, a month at a time (`pipeline.windows`)."""
+    the day-keyed counted tables' sums, `windows`, a window of days at a time
+    (`pipeline.windows`)."""
 
     partial: Partial  # sums and counts of the current valid receipts (but `windows`)
     runs: list[Iterable[Row]]

@@ -18,12 +18,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from coffeeshop.core.events import Delete, Unreadable
-from coffeeshop.core.groups import Group
 from coffeeshop.core.plan import Parsed, QuarantineEntry, parse_events
 from coffeeshop.core.receipt_codec import (
     COLUMNS,
@@ -309,40 +307,33 @@ def compare_tables(
 ) -> None:
     """Every table the API reads (`store.tables.ROWS`) against `expected`, the recomputation
     from the source read up to `report.position` (with `computed`, a partitioned read's, the
-    day-keyed counted tables' rows are in its windows, not in `expected`). The day-keyed
-    counted tables are compared a month at a time (`pipeline.windows`). The rows a rebuild
-    keeps (past summaries) and that differ are noted in `report.fixes`, for a repair to
-    correct."""
+    day-keyed counted tables' rows are in its windows, not in `expected`, and are compared
+    a window at a time: `pipeline.windows`; their differences are listed by day). The rows
+    a rebuild keeps (past summaries) and that differ are noted in `report.fixes`, for a
+    repair to correct."""
     reference = _reference(store, expected, source=source, today=today, position=report.position)
     for rows in tables.ROWS:
         group = windows.BY_NAME.get(rows.field)
-        if group in windows.WINDOWED:
-            assert group is not None
-            for want, got in _by_month(store, rows, group, reference, computed):
-                _compare(report, rows, want, got)
+        if group not in windows.WINDOWED:
+            _compare(report, rows, *rows.compared(reference, store.stored_rows(rows)))
             continue
-        _compare(report, rows, *rows.compared(reference, store.stored_rows(rows)))
-
-
-def _by_month(
-    store: Store,
-    rows: tables.TableRows,
-    group: Group,
-    reference: tables.Reference,
-    computed: windows.Windows | None,
-) -> Iterator[tuple[dict[Any, Any], dict[Any, Any]]]:
-    """A day-keyed counted table month by month (`pipeline.windows`): the expected rows from
-    `computed` (a partitioned read's windows), else from the recomputed tables."""
-    if computed is not None:
-        return windows.monthly(store, rows, computed.months(group), partial(computed.rows, group))
-    split = windows.by_month(group, getattr(reference.tables, rows.field))
-    return windows.monthly(store, rows, split, lambda month: split.get(month, {}))
+        assert group is not None
+        if computed is None:
+            pairs = iter([rows.compared(reference, store.stored_rows(rows))])
+        else:
+            pairs = computed.compared(store, rows, group)
+        for want, got in pairs:
+            _compare(report, rows, want, got, windows.order(group))
 
 
 def _compare(
-    report: ReconcileReport, rows: tables.TableRows, want: dict[Any, Any], got: dict[Any, Any]
+    report: ReconcileReport,
+    rows: tables.TableRows,
+    want: dict[Any, Any],
+    got: dict[Any, Any],
+    order: Callable[[Any], Any] = repr,
 ) -> None:
-    for key in sorted(set(want) | set(got), key=repr):
+    for key in sorted(set(want) | set(got), key=order):
         wanted, found = want.get(key), got.get(key)
         if wanted == found:
             continue

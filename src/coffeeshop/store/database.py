@@ -343,13 +343,6 @@ class Store:
         with self.engine.connect() as conn:
             return rows.stored(conn, where)
 
-    def day_range(self, table: Table) -> tuple[dt.date, dt.date] | None:
-        """The first and last `day` of `table`'s rows, None when it has none."""
-        day = table.c["day"]
-        with self.engine.connect() as conn:
-            first, last = conn.execute(select(func.min(day), func.max(day))).one()
-        return None if first is None else (first, last)
-
     def summary_since(self) -> dt.date | None:
         """The first day this database wrote a `receipts_summary` row, if recorded."""
         with self.engine.connect() as conn:
