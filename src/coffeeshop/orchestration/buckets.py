@@ -58,6 +58,12 @@ class BucketSummary:
     # with their number of keys
 
 
+def failed(state: Any) -> bool:
+    """Whether a Prefect task's result (a `State` on Dask) is not a completed one, where it
+    lives: only the answer travels."""
+    return hasattr(state, "is_completed") and not state.is_completed()
+
+
 def _element(state: Any, index: int) -> bytes:
     """Element `index` of a Prefect task's result (a `State` on Dask), where it lives."""
     result = state.result(raise_on_failure=True, _sync=True) if hasattr(state, "result") else state

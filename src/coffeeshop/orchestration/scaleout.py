@@ -61,7 +61,7 @@ from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.core.partials import BucketResult
 from coffeeshop.errors import ConfigError
-from coffeeshop.orchestration.buckets import pickled, resolve_on_cluster
+from coffeeshop.orchestration.buckets import failed, pickled, resolve_on_cluster
 from coffeeshop.orchestration.cluster import check_workers, scheduler_lost
 from coffeeshop.orchestration.orphans import mark_crashed, owner_tags
 from coffeeshop.orchestration.progress import log_reconcile
@@ -179,10 +179,18 @@ def _client() -> Client:
 def _raise_first_failure(futures: list[Any]) -> None:
     """Fail the run with the error of a range that failed for good (Prefect would leave the
     buckets that need it PENDING, and report only that). A range's output stays on its
-    worker: only a failed one's error comes back here."""
-    for future in futures:
-        future.wait()
-        if not future.state.is_completed():
+    worker: each range's outcome is looked at where it lives (`buckets.failed`), and only a
+    failed one's state comes back here. (`PrefectDaskFuture.wait` would fetch the whole
+    state, the range's candidates included, and keep it: every range's, ~230 bytes per
+    receipt on the coordinator.)"""
+    client = _client()
+    checks = [client.submit(failed, f.wrapped_future, pure=False) for f in futures]
+    for future, check in zip(futures, checks, strict=True):
+        try:
+            outcome = check.result()
+        except Exception:  # the Dask task itself failed (its worker lost too often)
+            outcome = True
+        if outcome:
             future.result()  # raises the task's own exception
             raise ConfigError(f"a partition ended {future.state.name}: {future.state.message}")
 
