@@ -10,15 +10,19 @@ can spill them):
    lives (the same bytes object: no copy);
 2. one *bucket* per bucket: its pieces of every range (only those move between workers), last
    write wins, the bucket's `Partial` and its rows sorted by key, cut into chunks of `CHUNK`
-   rows: [summary, chunk 0, chunk 1, …], kept on its worker;
-3. the coordinator fetches the buckets' summaries (sums per group, quarantine, chunk count)
-   and the ranges' heads, then drops the ranges and pieces: each worker holds its share of the
-   buckets, whatever the number of workers.
+   rows, and its sums of the day-keyed counted tables, one element per (table, day)
+   (`pipeline.windows.split`): [summary, chunk 0, chunk 1, …, day sums, …], kept on its
+   worker;
+3. the coordinator fetches the buckets' summaries (the small sums, quarantine, chunk count,
+   the keys per (table, day)) and the ranges' heads, then drops the ranges and pieces: each
+   worker holds its share of the buckets, whatever the number of workers.
 
 The comparison with `cs_receipts` and a rebuild read the rows as one key-ordered stream,
 merged from every bucket's `BucketRows`, which fetches its chunks one after the other (the
 next one requested while the current one is consumed): the coordinator holds about two chunks
-per bucket at a time, whatever the history. Each pass reads the chunks again from the workers.
+per bucket at a time, whatever the history. The counted sums come a window of days at a
+time (`pipeline.windows.Windows`: one `_pick` task per bucket and window). Each pass reads
+the chunks and the windows again from the workers.
 A worker lost meanwhile: Dask computes its buckets again from their inputs.
 """
 
