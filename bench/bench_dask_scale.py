@@ -21,7 +21,11 @@ W worker processes that the command starts itself. The checkout's `src` comes fi
   `wait4`'s `ru_maxrss`, which on Linux is the largest of the process and every descendant it
   waited for: its workers and Prefect's temporary API server included);
 - each Dask worker process's peak (`VmHWM` of `/proc/PID/status`, polled every 50 ms while
-  it lives: the kernel's own high-water mark, so a short peak between two polls is kept).
+  it lives: the kernel's own high-water mark, so a short peak between two polls is kept);
+- CPU seconds: of the whole process tree (`RUSAGE_CHILDREN` around the command: it and every
+  descendant waited for), of the coordinator alone and of each worker (their own, polled):
+  on a loaded machine the CPU seconds compare runs, the wall times do not. The coordinator's
+  own CPU is the run's serial part (planning, the merge, the comparison, the rebuild).
 
 Then, per size and checkout, the median over rounds and the bytes per receipt.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,6 +56,9 @@ class Run:
     coordinator_mib: float
     workers_mib: list[float] = field(default_factory=list)
     status: int = 0
+    tree_cpu: float = 0.0  # CPU seconds of the command and every descendant it waited for
+    coordinator_cpu: float = 0.0  # its own (the serial part: planning, comparison, rebuild)
+    workers_cpu: list[float] = field(default_factory=list)
 
 
 def _hwm_kib(pid: int) -> int | None:
@@ -73,15 +81,25 @@ def _is_worker(process: psutil.Process) -> bool:
     return "multiprocessing" in command and "resource_tracker" not in command
 
 
-def _watch(pid: int, peaks: dict[int, int], done: threading.Event) -> None:
-    """The high-water mark of `pid` (key 0) and of every worker process under it, until
-    `done`."""
+def _cpu(process: psutil.Process, cpu: dict[int, float], key: int) -> None:
+    """The last CPU seconds seen of `process` (its own, not its children's)."""
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return
+    cpu[key] = times.user + times.system
+
+
+def _watch(pid: int, peaks: dict[int, int], cpu: dict[int, float], done: threading.Event) -> None:
+    """The high-water mark and CPU seconds of `pid` (key 0) and of every worker process under
+    it, until `done`."""
     root = psutil.Process(pid)
     known: dict[int, bool] = {}
     while not done.is_set():
         own = _hwm_kib(pid)
         if own is not None:
             peaks[0] = max(peaks.get(0, 0), own)
+        _cpu(root, cpu, 0)
         try:
             children = root.children(recursive=True)
         except psutil.Error:
@@ -93,6 +111,7 @@ def _watch(pid: int, peaks: dict[int, int], done: threading.Event) -> None:
                 hwm = _hwm_kib(child.pid)
                 if hwm is not None:
                     peaks[child.pid] = max(peaks.get(child.pid, 0), hwm)
+                _cpu(child, cpu, child.pid)
         time.sleep(POLL)
 
 
@@ -110,18 +129,30 @@ def run_once(src: str, source: Path, workers: int, name: str) -> Run:
     command = [str(COFFEESHOP), "reconcile", "--repair", "--workers", str(workers)]
     command += ["--source", str(source), "--db", f"sqlite:///{db}"]
     peaks: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     done = threading.Event()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    watcher = threading.Thread(target=_watch, args=(process.pid, peaks, done), daemon=True)
+    watcher = threading.Thread(target=_watch, args=(process.pid, peaks, cpu, done), daemon=True)
     watcher.start()
     status = process.wait()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     watcher.join()
     db.unlink(missing_ok=True)
     own = peaks.pop(0, 0)
-    return Run(seconds, own / 1024, sorted(kib / 1024 for kib in peaks.values()), status)
+    tree = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Run(
+        seconds,
+        own / 1024,
+        sorted(kib / 1024 for kib in peaks.values()),
+        status,
+        tree,
+        cpu.pop(0, 0.0),
+        [cpu.get(pid, 0.0) for pid in peaks],
+    )
 
 
 def main() -> None:
@@ -148,6 +179,8 @@ def main() -> None:
                         f"{n:>9,} {name:>5} w={w} round {round_}: {run.seconds:7.1f} s, "
                         f"coordinator {run.coordinator_mib:6.0f} MiB, workers "
                         f"{', '.join(f'{m:.0f}' for m in run.workers_mib)} MiB, "
+                        f"CPU s: tree {run.tree_cpu:.0f}, coordinator {run.coordinator_cpu:.0f}, "
+                        f"workers {', '.join(f'{c:.0f}' for c in run.workers_cpu)}, "
                         f"exit {run.status}, load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )

@@ -40,7 +40,7 @@ def today() -> dt.date:
 
 @pytest.fixture(scope="module")
 def prefect_api() -> Iterator[str]:
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):  # a loaded machine: minutes
         url = PREFECT_API_URL.value()
         assert url
         yield url

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import receipt, write_lines
+from helpers import execute_sql, receipt, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from coffeeshop.core.receipts import parse_receipt, receipt_key
 from coffeeshop.core.recompute import recompute
 from coffeeshop.core.replay import MergedReplay, ReceiptReplay
 from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.pipeline import windows
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.partitioned import finish, gather_in_process
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
@@ -363,3 +364,54 @@ def test_a_merged_partial_adds_to_every_internal_table_what_its_receipts_add(
     assert merged.delta().prune() == expected.prune() and expected.receipts == len(rows)
     runs = [sorted(rows[i::3]) for i in range(3)]
     assert list(MergedReplay(runs, merged).rows()) == rows
+
+
+# -- the day-keyed counted tables, a window of days at a time --------------------------------
+
+
+@pytest.mark.parametrize("keys", [3, 20, windows.KEYS])
+def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: int
+) -> None:
+    """The merged state a partitioned read hands to the comparison holds no day-keyed counted
+    sums (they grow with the history: `pipeline.windows` serves them a window of days at a
+    time), and still every difference is found and listed as the single-process reconcile
+    lists it, whatever the windows: a row edited on one day, rows missing on another, and
+    rows on days the source has no receipt on (before its first, between two, after its
+    last)."""
+    monkeypatch.setattr(windows, "KEYS", keys)
+    path = tmp_path / "r.jsonl"
+    days = ["2026-09-03", "2026-10-14", "2026-10-31", "2026-11-01", "2026-11-20"]
+    write_lines(
+        path,
+        [
+            receipt(i, store=i % 3, date=days[i % len(days)], items=[("Latte", 1), ("Tè", 2)])
+            for i in range(60)
+        ],
+    )
+    url, other = (f"sqlite:///{tmp_path / name}.db" for name in ("a", "b"))
+    for target in (url, other):
+        sync_prefix(target, path, 60)
+        with Store(target) as store:
+            execute_sql(store, "UPDATE cs_store_day SET cents = cents + 7 WHERE day = '2026-10-14'")
+            execute_sql(store, "DELETE FROM cs_product_hour WHERE day = '2026-11-01'")
+            for day in ("2025-02-10", "2026-10-20", "2027-01-02"):
+                execute_sql(
+                    store,
+                    "INSERT INTO cs_store_day_hour (day, store_id, hour, receipts, cents) "
+                    f"VALUES ('{day}', 1, 9, 3, 300)",
+                )
+    gathered = gather_in_process(str(path), 4)
+    assert all(not gathered.partial.groups.sums[g.name] for g in windows.WINDOWED)
+    plan = gathered.windows.plan(windows.STORE_DAY)
+    assert plan[0][0] == dt.date.min and plan[-1][1] == dt.date.max
+    assert len(plan) == {3: 5, 20: 3}.get(keys, 1)  # 3 to 12 keys a day
+    expected = single(url, path)
+    assert expected.counts == {"cs_store_day": 3, "cs_product_hour": 6, "cs_store_day_hour": 3}
+    for parts in (1, 3, 5):
+        assert report_of(partitioned(url, path, parts)) == report_of(expected)
+    assert report_of(partitioned(url, path, 3, repair=True)) == report_of(
+        single(other, path, repair=True)
+    )
+    assert state_of(url) == state_of(other)
+    assert single(url, path).total_differences == 0

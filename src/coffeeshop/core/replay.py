@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from coffeeshop.core.partials import Partial
 from coffeeshop.core.plan import Delta
@@ -27,6 +27,11 @@ class Replay(ABC):
 
     @abstractmethod
     def delta(self) -> Delta: ...
+
+    def windows(self) -> Iterable[Delta]:
+        """More of the delta, in pieces applied one after the other (a partitioned read's
+        day-keyed counted tables, a window of days at a time)."""
+        return ()
 
 
 class ReceiptReplay(Replay):
@@ -48,15 +53,24 @@ class MergedReplay(Replay):
     """`runs`: key-sorted rows of disjoint key sets (each iterable again: read once per
     rebuild); `partial`: exactly their sums."""
 
-    def __init__(self, runs: Iterable[Iterable[Row]], partial: Partial) -> None:
+    def __init__(
+        self,
+        runs: Iterable[Iterable[Row]],
+        partial: Partial,
+        windows: Callable[[], Iterable[Delta]] = tuple,
+    ) -> None:
         self._runs = list(runs)
         self._partial = partial
+        self._windows = windows
 
     def rows(self) -> Iterator[Row]:
         return heapq.merge(*self._runs)
 
     def delta(self) -> Delta:
         return self._partial.delta()
+
+    def windows(self) -> Iterable[Delta]:
+        return self._windows()
 
 
 def replay_of(current: Iterable[tuple[Receipt, str]] | Replay) -> Replay:

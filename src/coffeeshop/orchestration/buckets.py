@@ -10,15 +10,19 @@ can spill them):
    lives (the same bytes object: no copy);
 2. one *bucket* per bucket: its pieces of every range (only those move between workers), last
    write wins, the bucket's `Partial` and its rows sorted by key, cut into chunks of `CHUNK`
-   rows: [summary, chunk 0, chunk 1, …], kept on its worker;
-3. the coordinator fetches the buckets' summaries (sums per group, quarantine, chunk count)
-   and the ranges' heads, then drops the ranges and pieces: each worker holds its share of the
-   buckets, whatever the number of workers.
+   rows, and its sums of the day-keyed counted tables, one element per (table, day)
+   (`pipeline.windows.split`): [summary, chunk 0, chunk 1, …, day sums, …], kept on its
+   worker;
+3. the coordinator fetches the buckets' summaries (the small sums, quarantine, chunk count,
+   the keys per (table, day)) and the ranges' heads, then drops the ranges and pieces: each
+   worker holds its share of the buckets, whatever the number of workers.
 
 The comparison with `cs_receipts` and a rebuild read the rows as one key-ordered stream,
 merged from every bucket's `BucketRows`, which fetches its chunks one after the other (the
 next one requested while the current one is consumed): the coordinator holds about two chunks
-per bucket at a time, whatever the history. Each pass reads the chunks again from the workers.
+per bucket at a time, whatever the history. The counted sums come a window of days at a
+time (`pipeline.windows.Windows`: one `_pick` task per bucket and window). Each pass reads
+the chunks and the windows again from the workers.
 A worker lost meanwhile: Dask computes its buckets again from their inputs.
 """
 
@@ -27,14 +31,16 @@ from __future__ import annotations
 import operator
 import pickle
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from distributed import Client, Future
 
+from coffeeshop.core.groups import Sums
 from coffeeshop.core.partials import BucketResult, Partial, resolve
 from coffeeshop.core.receipt_codec import Row
+from coffeeshop.pipeline.windows import Piece, Windows, split
 from coffeeshop.sources.partitions import RangeOutput
 
 CHUNK = 4096  # rows per chunk a bucket is fetched in
@@ -50,8 +56,16 @@ def pickled(output: RangeOutput) -> list[bytes]:
 
 @dataclass(slots=True)
 class BucketSummary:
-    partial: Partial
+    partial: Partial  # without the day-keyed counted tables' sums: they are in `windows`
     chunks: int
+    pieces: list[tuple[Piece, int]]  # its day-keyed sums per (group, day), after its chunks,
+    # with their number of keys
+
+
+def failed(state: Any) -> bool:
+    """Whether a Prefect task's result (a `State` on Dask) is not a completed one, where it
+    lives: only the answer travels."""
+    return hasattr(state, "is_completed") and not state.is_completed()
 
 
 def _element(state: Any, index: int) -> bytes:
@@ -60,14 +74,17 @@ def _element(state: Any, index: int) -> bytes:
     return result[index]
 
 
-def _resolve(*pieces: bytes) -> list[bytes]:
-    """One bucket from its piece of every range: [summary, chunk 0, chunk 1, …], pickled."""
-    result = resolve(pickle.loads(piece) for piece in pieces)
+def _resolve(*shards: bytes) -> list[bytes]:
+    """One bucket from its shard of every range: [summary, chunk 0, chunk 1, …, its day-keyed
+    sums of one (group, day), of the next, …], pickled."""
+    result = resolve(pickle.loads(shard) for shard in shards)
     rows = result.rows
     assert isinstance(rows, list)
     chunks = [pickle.dumps(rows[i : i + CHUNK], _PICKLE) for i in range(0, len(rows), CHUNK)]
-    summary = BucketSummary(result.partial, len(chunks))
-    return [pickle.dumps(summary, _PICKLE), *chunks]
+    pieces = split(result.partial)
+    summary = BucketSummary(result.partial, len(chunks), [(p, len(s)) for p, s in pieces.items()])
+    sums = [pickle.dumps(piece, _PICKLE) for piece in pieces.values()]
+    return [pickle.dumps(summary, _PICKLE), *chunks, *sums]
 
 
 class BucketRows:
@@ -96,10 +113,25 @@ class BucketRows:
             yield from pickle.loads(data)
 
 
+def _pick(bucket: list[bytes], elements: list[int]) -> list[bytes]:
+    return [bucket[i] for i in elements]
+
+
+def _fetcher(client: Client) -> Callable[[Future, list[int]], list[Sums]]:
+    """A bucket's pieces of one window (elements of its result), in one task where it lives."""
+
+    def fetch(bucket: Future, elements: list[int]) -> list[Sums]:
+        data = client.submit(_pick, bucket, elements, pure=False).result()
+        return [pickle.loads(piece) for piece in data]
+
+    return fetch
+
+
 def resolve_on_cluster(
     client: Client, ranges: list[Any]
-) -> tuple[list[RangeOutput], list[BucketResult]]:
-    """The ranges' heads, and every bucket as a `BucketResult` whose rows stay on the cluster.
+) -> tuple[list[RangeOutput], list[BucketResult], Windows]:
+    """The ranges' heads, every bucket as a `BucketResult` whose rows stay on the cluster, and
+    the windows of their day-keyed counted tables, which stay there too.
     `ranges`: each range's Dask future (holding its `pickled` output, in a Prefect state)."""
     buckets = len(ranges)
     pieces = [
@@ -115,7 +147,10 @@ def resolve_on_cluster(
     summary_bytes = client.gather(summaries)
     del pieces, heads, summaries  # the ranges' candidates are freed once no task needs them
     results: list[BucketResult] = []
+    windows = Windows(_fetcher(client))
     for future, data in zip(resolved, summary_bytes, strict=True):
         summary: BucketSummary = pickle.loads(data)
         results.append(BucketResult(summary.partial, BucketRows(client, future, summary.chunks)))
-    return [pickle.loads(h) for h in head_bytes], results
+        for i, (piece, keys) in enumerate(summary.pieces):
+            windows.add(piece, future, 1 + summary.chunks + i, keys)
+    return [pickle.loads(h) for h in head_bytes], results, windows

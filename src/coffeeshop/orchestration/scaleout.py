@@ -8,10 +8,11 @@
    into `buckets` shards, kept on the worker;
 2. each bucket fetches only its own shard of every range, and resolves it where it runs
    (plain Dask tasks, `orchestration.buckets`): every version of a receipt meets in its
-   bucket, the last one wins; the bucket's rows stay on its worker, its `Partial` (sums per
-   group, quarantine) comes back;
+   bucket, the last one wins; the bucket's rows and its day-keyed counted sums stay on its
+   worker, its small `Partial` (sums per day, month, hour, item; quarantine) comes back;
 3. the flow merges the partials (exact, associative) and compares them with the database,
-   streaming the buckets' rows from the workers in key order beside `cs_receipts`, then
+   streaming the buckets' rows from the workers in key order beside `cs_receipts` (and the
+   counted sums a window of days at a time beside those tables' rows), then
    repairs through `Store.rebuild` with the same stream, in the flow's own process (see
    `pipeline.partitioned.finish`): the coordinator never holds the history's receipts at once.
 
@@ -61,7 +62,7 @@ from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
 from coffeeshop.core.partials import BucketResult
 from coffeeshop.errors import ConfigError
-from coffeeshop.orchestration.buckets import pickled, resolve_on_cluster
+from coffeeshop.orchestration.buckets import failed, pickled, resolve_on_cluster
 from coffeeshop.orchestration.cluster import check_workers, scheduler_lost
 from coffeeshop.orchestration.orphans import mark_crashed, owner_tags
 from coffeeshop.orchestration.progress import log_reconcile
@@ -70,6 +71,7 @@ from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, insta
 from coffeeshop.orchestration.tasks import retry_when_transient
 from coffeeshop.pipeline.partitioned import Gathered, combine, finish
 from coffeeshop.pipeline.reconcile import ReconcileReport
+from coffeeshop.pipeline.windows import Windows
 from coffeeshop.sources.base import Partition, Partitioned, partitioned
 from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store
@@ -159,9 +161,10 @@ def gather(source: Partitioned, partitions: int) -> Gathered:
     return combine(plan, *_resolved(outputs))
 
 
-def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult]]:
+def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult], Windows]:
     """Once every range is read, its buckets resolved on the cluster: the ranges' heads and
-    each bucket's summary come back here, its rows stay on the workers (`buckets`)."""
+    each bucket's summary come back here, its rows and its day-keyed counted tables' sums
+    stay on the workers (`buckets`)."""
     _raise_first_failure(outputs)
     return resolve_on_cluster(_client(), [output.wrapped_future for output in outputs])
 
@@ -177,10 +180,18 @@ def _client() -> Client:
 def _raise_first_failure(futures: list[Any]) -> None:
     """Fail the run with the error of a range that failed for good (Prefect would leave the
     buckets that need it PENDING, and report only that). A range's output stays on its
-    worker: only a failed one's error comes back here."""
-    for future in futures:
-        future.wait()
-        if not future.state.is_completed():
+    worker: each range's outcome is looked at where it lives (`buckets.failed`), and only a
+    failed one's state comes back here. (`PrefectDaskFuture.wait` would fetch the whole
+    state, the range's candidates included, and keep it: every range's, ~230 bytes per
+    receipt on the coordinator.)"""
+    client = _client()
+    checks = [client.submit(failed, f.wrapped_future, pure=False) for f in futures]
+    for future, check in zip(futures, checks, strict=True):
+        try:
+            outcome = check.result()
+        except Exception:  # the Dask task itself failed (its worker lost too often)
+            outcome = True
+        if outcome:
             future.result()  # raises the task's own exception
             raise ConfigError(f"a partition ended {future.state.name}: {future.state.message}")
 

@@ -29,6 +29,7 @@ from coffeeshop.core.receipt_codec import READ_COLUMNS, Row, decode_key, getter,
 from coffeeshop.core.replay import MergedReplay
 from coffeeshop.pipeline import catch_up
 from coffeeshop.pipeline.reconcile import ReconcileReport, _record, compare_tables
+from coffeeshop.pipeline.windows import Windows, split
 from coffeeshop.sources import open_source
 from coffeeshop.sources.base import PartitionPlan, Source, partitioned
 from coffeeshop.sources.partitions import RangeOutput
@@ -46,9 +47,11 @@ def heads_of(outputs: Iterable[RangeOutput]) -> list[RangeOutput]:
     return [RangeOutput([], o.unkeyed, o.lines, o.end, o.open_line) for o in outputs]
 
 
-def resolve_outputs(outputs: list[RangeOutput]) -> list[BucketResult]:
-    """Every bucket of the ranges' outputs, resolved (last write wins), in this process."""
-    return [resolve(o.shards[b] for o in outputs) for b in range(len(outputs))]
+def resolve_outputs(outputs: list[RangeOutput]) -> tuple[list[BucketResult], Windows]:
+    """Every bucket of the ranges' outputs, resolved (last write wins), in this process, and
+    their day-keyed counted tables' windows."""
+    buckets = [resolve(o.shards[b] for o in outputs) for b in range(len(outputs))]
+    return buckets, Windows.local([split(bucket.partial) for bucket in buckets])
 
 
 @dataclass(slots=True)
@@ -56,10 +59,13 @@ class Gathered:
     """Everything the partitions produced, merged: what reconcile compares and repair writes.
 
     `runs` are the buckets' rows, each sorted by key: lists in one process; on a cluster,
-    streams fetched from the workers (`orchestration.buckets`), read once per pass."""
+    streams fetched from the workers (`orchestration.buckets`), read once per pass. So are
+    the day-keyed counted tables' sums, `windows`, a window of days at a time
+    (`pipeline.windows`)."""
 
-    partial: Partial  # sums and counts of the current valid receipts
+    partial: Partial  # sums and counts of the current valid receipts (but `windows`)
     runs: list[Iterable[Row]]
+    windows: Windows
     quarantine: list[QuarantineEntry]
     position: str | None
     partitions: int
@@ -68,21 +74,23 @@ class Gathered:
         return sorted_rows(self.runs)
 
 
-def combine(plan: PartitionPlan, heads: list[RangeOutput], buckets: list[BucketResult]) -> Gathered:
+def combine(
+    plan: PartitionPlan, heads: list[RangeOutput], buckets: list[BucketResult], windows: Windows
+) -> Gathered:
     """Merge every bucket of a plan: sums, rows, quarantine (with line numbers), and the
     position the plan hands over at."""
-    return _merged(heads, buckets, plan.handover(heads))
+    return _merged(heads, buckets, windows, plan.handover(heads))
 
 
 def _merged(
-    heads: list[RangeOutput], buckets: list[BucketResult], position: str | None
+    heads: list[RangeOutput], buckets: list[BucketResult], windows: Windows, position: str | None
 ) -> Gathered:
     offsets = [0]
     for head in heads:
         offsets.append(offsets[-1] + head.lines)
     partial = merge_all([b.partial for b in buckets] + [unkeyed_partial(h.unkeyed) for h in heads])
     quarantine = list(finish_entries(partial, render_where(offsets)))
-    return Gathered(partial, [b.rows for b in buckets], quarantine, position, len(heads))
+    return Gathered(partial, [b.rows for b in buckets], windows, quarantine, position, len(heads))
 
 
 def gather_in_process(source: Source | str, partitions: int) -> Gathered:
@@ -91,7 +99,7 @@ def gather_in_process(source: Source | str, partitions: int) -> Gathered:
     reader = partitioned(open_source(source) if isinstance(source, str) else source)
     plan = reader.plan_partitions(partitions)
     outputs = [reader.read_partition(part, len(plan.parts)) for part in plan.parts]
-    return combine(plan, heads_of(outputs), resolve_outputs(outputs))
+    return combine(plan, heads_of(outputs), *resolve_outputs(outputs))
 
 
 def sorted_rows(runs: Iterable[Iterable[Row]]) -> Iterator[Row]:
@@ -120,14 +128,16 @@ def finish(
     report = ReconcileReport(
         receipts=partial.receipts, quarantined=len(quarantine), position=position
     )
-    compare_tables(store, partial.tables(today), report, source=source_name, today=today)
+    tables = partial.tables(today)
+    computed = gathered.windows
+    compare_tables(store, tables, report, source=source_name, today=today, computed=computed)
     _compare_rows(rows(), _stored_rows(store), report)
     checkpoint = store.load_checkpoint(source_name)
     moved = checkpoint is None or checkpoint.position != position
     if repair and (report.total_differences or moved) and position is not None:
         store.rebuild(
             source_name,
-            MergedReplay(gathered.runs, partial),
+            MergedReplay(gathered.runs, partial, computed.deltas),
             quarantine,
             position=position,
             today=today,

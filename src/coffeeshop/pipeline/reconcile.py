@@ -34,7 +34,7 @@ from coffeeshop.core.receipt_codec import (
 from coffeeshop.core.receipts import Receipt
 from coffeeshop.core.recompute import Tables, recompute
 from coffeeshop.errors import ConfigError, StoreError, is_transient
-from coffeeshop.pipeline import catch_up
+from coffeeshop.pipeline import catch_up, windows
 from coffeeshop.pipeline.readahead import source_batches
 from coffeeshop.retry import Retrying, RetryPolicy
 from coffeeshop.scratch import directory as scratch_directory
@@ -297,27 +297,55 @@ def _record(report: ReconcileReport, table: str, key: str, expected: Any, actual
 
 
 def compare_tables(
-    store: Store, expected: Tables, report: ReconcileReport, *, source: str, today: dt.date
+    store: Store,
+    expected: Tables,
+    report: ReconcileReport,
+    *,
+    source: str,
+    today: dt.date,
+    computed: windows.Windows | None = None,
 ) -> None:
     """Every table the API reads (`store.tables.ROWS`) against `expected`, the recomputation
-    from the source read up to `report.position`. The rows a rebuild keeps (past summaries)
-    and that differ are noted in `report.fixes`, for a repair to correct."""
+    from the source read up to `report.position` (with `computed`, a partitioned read's, the
+    day-keyed counted tables' rows are in its windows, not in `expected`, and are compared
+    a window at a time: `pipeline.windows`; their differences are listed by day). The rows
+    a rebuild keeps (past summaries) and that differ are noted in `report.fixes`, for a
+    repair to correct."""
     reference = _reference(store, expected, source=source, today=today, position=report.position)
     for rows in tables.ROWS:
-        want, got = rows.compared(reference, store.stored_rows(rows))
-        for key in sorted(set(want) | set(got), key=repr):
-            wanted, found = want.get(key), got.get(key)
-            if wanted == found:
-                continue
-            if rows.kept:
-                report.fixes.setdefault(rows.name, {})[key] = wanted
-            _record(
-                report,
-                rows.name,
-                rows.render(key),
-                "no row" if wanted is None else rows.describe(wanted),
-                "no row" if found is None else rows.describe(found),
-            )
+        group = windows.BY_NAME.get(rows.field)
+        if group not in windows.WINDOWED:
+            _compare(report, rows, *rows.compared(reference, store.stored_rows(rows)))
+            continue
+        assert group is not None
+        if computed is None:
+            pairs = iter([rows.compared(reference, store.stored_rows(rows))])
+        else:
+            pairs = computed.compared(store, rows, group)
+        for want, got in pairs:
+            _compare(report, rows, want, got, windows.order(group))
+
+
+def _compare(
+    report: ReconcileReport,
+    rows: tables.TableRows,
+    want: dict[Any, Any],
+    got: dict[Any, Any],
+    order: Callable[[Any], Any] = repr,
+) -> None:
+    for key in sorted(set(want) | set(got), key=order):
+        wanted, found = want.get(key), got.get(key)
+        if wanted == found:
+            continue
+        if rows.kept:
+            report.fixes.setdefault(rows.name, {})[key] = wanted
+        _record(
+            report,
+            rows.name,
+            rows.render(key),
+            "no row" if wanted is None else rows.describe(wanted),
+            "no row" if found is None else rows.describe(found),
+        )
 
 
 def _reference(

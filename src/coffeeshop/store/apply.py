@@ -144,6 +144,8 @@ def rebuild(
                 count = _insert_receipts(store, conn, replay.rows())
                 quarantine.write(conn, stmts, source, (), list(entries))
         tables.apply_delta(conn, stmts, replay.delta().prune())
+        for window in replay.windows():
+            tables.apply_delta(conn, stmts, window)
         tables.correct_kept(conn, stmts, fixes or {})
         if catch_up is not None:
             position, applied, quarantined = _caught_up(store, conn, source, position, catch_up)

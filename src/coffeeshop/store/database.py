@@ -338,10 +338,10 @@ class Store:
         with self.engine.connect() as conn:
             return tables.read_tables(conn, today)
 
-    def stored_rows(self, rows: tables.TableRows) -> dict[Any, Any]:
-        """Every row of the table `rows` describes, key -> value."""
+    def stored_rows(self, rows: tables.TableRows, where: Any = None) -> dict[Any, Any]:
+        """Every row of the table `rows` describes (those `where` selects), key -> value."""
         with self.engine.connect() as conn:
-            return rows.stored(conn)
+            return rows.stored(conn, where)
 
     def summary_since(self) -> dt.date | None:
         """The first day this database wrote a `receipts_summary` row, if recorded."""

@@ -62,15 +62,16 @@ class TableRows:
     def header(self) -> list[str]:
         return [*self.key, *self.values]
 
-    def stored(self, conn: Connection) -> dict[Any, Any]:
-        """Every row of the table, key -> value."""
+    def stored(self, conn: Connection, where: Any = None) -> dict[Any, Any]:
+        """Every row of the table (those `where` selects), key -> value."""
         columns = [self.table.c[name] for name in self.header]
         keys, n = len(self.key), len(self.header)
+        query = select(*columns) if where is None else select(*columns).where(where)
         return {
             (row[0] if keys == 1 else tuple(row[:keys])): (
                 row[keys] if n - keys == 1 else tuple(row[keys:])
             )
-            for row in conn.execute(select(*columns))
+            for row in conn.execute(query)
         }
 
     def read(self, conn: Connection, today: dt.date | None) -> Any:
