@@ -1452,7 +1452,16 @@ def test_the_usual_items_checked_inline_follow_the_same_rules_as_any_item(items:
     assert got == expected
 
 
-_EDGE_NAMES = ["Latte", " Tea ", "", " ", "x" * 100, "x" * 101, " " + "x" * 100 + " ", "a\x00b"]
+_EDGE_NAMES: list[Any] = [
+    "Latte",
+    " Tea ",
+    "",
+    " ",
+    "x" * 100,
+    "x" * 101,
+    " " + "x" * 100 + " ",
+    "a\x00b",
+]
 _EDGE_NAMES += ["Café", "Cafe\u0301", "\u00a0Tea\u00a0", "\udc80", 5, None]
 _EDGE_QUANTITIES = [0, -1, 1, 2**31 - 1, 2**31, True, 1.0, 2.5, Decimal("3"), "2", None]
 

@@ -169,14 +169,14 @@ class FromState(ABC):
         """This table's part of `delta`: state key -> signed state values."""
 
     @abstractmethod
-    def refresh(self, conn: Connection, stmts: Statements, keys: list[Any]) -> None:
-        """Derive the public rows of the state rows at `keys` (just changed)."""
+    def refresh(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
+        """Derive the public rows of the state rows that `changes` (just added) touched."""
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         changes = self.changes(delta)
         if changes:
             self.state.add(conn, stmts, changes)
-            self.refresh(conn, stmts, list(changes))
+            self.refresh(conn, stmts, changes)
 
     def clear(self, conn: Connection) -> None:
         for rows in self.rows:

@@ -32,11 +32,11 @@ class StoreMonthly(FromState):
     def changes(self, delta: Delta) -> dict[Any, Any]:
         return {key: (v.receipts, v.cents) for key, v in delta.store_month.items()}
 
-    def refresh(self, conn: Connection, stmts: Statements, keys: list[Any]) -> None:
+    def refresh(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
         sm = schema.store_month
         keep: list[dict[str, Any]] = []
         gone: list[tuple[str, int]] = []
-        for chunk in chunks(keys, CHUNK // 2):
+        for chunk in chunks(list(changes), CHUNK // 2):
             rows = conn.execute(
                 select(sm.c.month, sm.c.store_id, sm.c.receipts, sm.c.cents).where(
                     tuple_(sm.c.month, sm.c.store_id).in_(chunk)

@@ -29,9 +29,10 @@ class StorePeakHours(FromState):
     def changes(self, delta: Delta) -> dict[Any, Any]:
         return delta.store_hour
 
-    def refresh(self, conn: Connection, stmts: Statements, keys: list[Any]) -> None:
+    def refresh(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
         sh, ph = schema.store_hour, schema.store_peak_hours
-        stores = sorted({store_id for store_id, _ in keys})
+        stores = sorted({store_id for store_id, _ in changes})
+
         hours: dict[int, dict[int, int]] = {store_id: {} for store_id in stores}
         for chunk in chunks(stores):
             rows = conn.execute(
