@@ -143,9 +143,10 @@ def free_port() -> int:
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:
-    """(status, body) of a GET on loopback; an HTTP error status is an answer, not a raise."""
+    """(status, body) of a GET on loopback; an HTTP error status is an answer, not a raise.
+    The 60 s bound only ends a failure: a loaded machine can take seconds to answer."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

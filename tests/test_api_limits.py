@@ -77,7 +77,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
 
 
 def connect(port: int) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=10)
+    return socket.create_connection(("127.0.0.1", port), timeout=60)  # bounds a failure only
 
 
 def read_until_closed(sock: socket.socket, *, within: float) -> bytes:

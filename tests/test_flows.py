@@ -152,7 +152,7 @@ def run_cli(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a temporary Prefect server on a loaded machine: bounds a failure only
     )
 
 
@@ -665,7 +665,7 @@ def start_serving(
     return served, log_path
 
 
-def wait_for_deployment(name: str, log_path: Path, *, seconds: float = 120) -> Any:
+def wait_for_deployment(name: str, log_path: Path, *, seconds: float = 300) -> Any:
     """The deployment `name` once the serving process has registered it."""
     found: list[Any] = []
 
