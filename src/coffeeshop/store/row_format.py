@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Date, Integer, String, Table
+from sqlalchemy.types import TypeEngine
 
 from coffeeshop.core.receipt_codec import compile_function
 
@@ -68,15 +69,17 @@ def copy_field(text: str) -> str:
     return text.translate(_COPY_ESCAPES)
 
 
+# The column types a row format writes, and what it calls each.
+_KINDS: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+    (Date, "date"),
+    (Integer, "int"),
+    (String, "text"),
+)
+
+
 def _kind(table: Table, name: str) -> str | None:
-    kind = table.c[name].type
-    if isinstance(kind, Date):
-        return "date"
-    if isinstance(kind, Integer):
-        return "int"
-    if isinstance(kind, String):
-        return "text"
-    return None
+    column_type = table.c[name].type
+    return next((kind for base, kind in _KINDS if isinstance(column_type, base)), None)
 
 
 def supported(table: Table, columns: Sequence[str]) -> bool:
