@@ -7,9 +7,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import execute_sql, receipt, reference_tables, write_lines
 
-from coffeeshop.core.groups import GROUPS, MONTHLY_GROUPS
+from coffeeshop.core.groups import GROUPS, MONTHLY_GROUPS, Group
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema
@@ -39,71 +40,47 @@ def history() -> list[Any]:
     return lines
 
 
-def test_v5_fills_the_counted_tables_of_a_v4_database_from_its_receipts(
-    db_url: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("version", "missing"),
+    [(4, GROUPS), (5, MONTHLY)],
+    ids=["v5 on a v4 database", "v6 on a v5 database"],
+)
+def test_a_step_fills_its_counted_tables_from_the_receipts(
+    version: int, missing: tuple[Group, ...], db_url: str, tmp_path: Path
 ) -> None:
+    """A database at `version` (the tables of the later steps dropped) is upgraded: every
+    counted table equals the reference recomputation of its receipts."""
     lines = history()
     path = tmp_path / "r.jsonl"
     write_lines(path, lines)
     with Store(db_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
-        # as a v4 database: no counted tables
-        for group in GROUPS:
+        for group in missing:
             execute_sql(store, f"DROP TABLE {group.table}")
-        execute_sql(store, "UPDATE cs_meta SET value = '4' WHERE name = 'schema_version'")
-        assert store.upgrade() == (4, schema.SCHEMA_VERSION)
-        got = store.read_tables(TODAY)
-    expected = reference_tables(lines, TODAY)
-    for group in GROUPS:
-        assert getattr(got, group.name) == getattr(expected, group.name), group.name
-        assert getattr(got, group.name), group.name
-
-
-def test_v5_run_again_after_a_cut_refills_rather_than_adds(db_url: str, tmp_path: Path) -> None:
-    lines = [receipt(1, items=[("Latte", 2)]), receipt(2, store=2, items=[("Tea", 1)])]
-    path = tmp_path / "r.jsonl"
-    write_lines(path, lines)
-    with Store(db_url) as store:
-        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
-        # the step ran (tables filled) but its version was never recorded
-        execute_sql(store, "UPDATE cs_meta SET value = '4' WHERE name = 'schema_version'")
-        store.upgrade()
-        got = store.read_tables(TODAY)
-    expected = reference_tables(lines, TODAY)
-    assert got.store_day == expected.store_day
-    assert got.product_hour == expected.product_hour
-
-
-def test_v6_fills_the_month_tables_of_a_v5_database_from_its_receipts(
-    db_url: str, tmp_path: Path
-) -> None:
-    lines = history()
-    path = tmp_path / "r.jsonl"
-    write_lines(path, lines)
-    with Store(db_url) as store:
-        Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
-        # as a v5 database: the day tables, no month tables
-        for group in MONTHLY:
-            execute_sql(store, f"DROP TABLE {group.table}")
-        execute_sql(store, "UPDATE cs_meta SET value = '5' WHERE name = 'schema_version'")
-        assert store.upgrade() == (5, schema.SCHEMA_VERSION)
+        execute_sql(store, f"UPDATE cs_meta SET value = '{version}' WHERE name = 'schema_version'")
+        assert store.upgrade() == (version, schema.SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     expected = reference_tables(lines, TODAY)
     assert {m for m, *_ in expected.product_month} == {"2026-10", "2026-11"}
     for group in GROUPS:
         assert getattr(got, group.name) == getattr(expected, group.name), group.name
+        assert getattr(got, group.name), group.name
 
 
-def test_v6_run_again_after_a_cut_refills_rather_than_adds(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [4, 5], ids=["v5 again", "v6 again"])
+def test_a_step_run_again_after_a_cut_refills_rather_than_adds(
+    version: int, db_url: str, tmp_path: Path
+) -> None:
+    """The step ran (its tables filled) but its version was never recorded: run again, it
+    fills its tables afresh instead of adding the receipts a second time."""
     lines = history()
     path = tmp_path / "r.jsonl"
     write_lines(path, lines)
     with Store(db_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
-        # the step ran (tables filled) but its version was never recorded
-        execute_sql(store, "UPDATE cs_meta SET value = '5' WHERE name = 'schema_version'")
-        store.upgrade()
+        execute_sql(store, f"UPDATE cs_meta SET value = '{version}' WHERE name = 'schema_version'")
+        assert store.upgrade() == (version, schema.SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     expected = reference_tables(lines, TODAY)
-    for group in MONTHLY:
+    for group in GROUPS:
         assert getattr(got, group.name) == getattr(expected, group.name), group.name
