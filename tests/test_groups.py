@@ -6,6 +6,7 @@ MariaDB and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import random
 from typing import Any
 
@@ -180,3 +181,21 @@ def test_the_compiled_adder_sums_as_the_plain_per_group_loop() -> None:
         got.add(context, cents, units, lines, sign)
     assert got.sums == naive_sums(groups, receipts)
     assert all(got.sums[g.name] for g in groups)  # every group was reached
+
+
+def test_sums_and_groups_travel_by_pickle() -> None:
+    """Partial sums go to and from Dask workers by pickle: the key getters (a closure for a
+    derived dimension such as weekday) and the compiled adder are made again on arrival."""
+    sums = GroupSums((*GROUPS, *EXTRA))
+    day = dt.date(2026, 11, 23)
+    sums.add((3, day, "2026-11", 8), 450, 2, [("Latte", 2)], 1)
+    copy = pickle.loads(pickle.dumps(sums))
+    assert copy.groups == sums.groups and copy.sums == sums.sums
+    copy.add((3, day, "2026-11", 8), 450, 2, [("Latte", 2)], -1)  # the adder works on arrival
+    copy.prune()
+    assert copy.is_empty
+    for group in (*GROUPS, *EXTRA):
+        again = pickle.loads(pickle.dumps(group))
+        assert again == group and again.key_of((3, day, "2026-11", 8, "Tea")) == group.key_of(
+            (3, day, "2026-11", 8, "Tea")
+        )

@@ -61,6 +61,11 @@ class Group:
         object.__setattr__(self, "_at", _key_getter(self.key, dimensions))
         object.__setattr__(self, "_measure_at", tuple(measures.index(m) for m in self.values))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its declaration (the getters are derived again): partial sums travel
+        to and from Dask workers, and a key getter can be a closure."""
+        return (Group, (self.name, self.table, self.key, self.values, self.per_line))
+
     def key_of(self, context: tuple[Any, ...]) -> tuple[Any, ...]:
         return self._at(context)  # type: ignore[no-any-return]
 
@@ -183,6 +188,10 @@ class GroupSums:
         for group in self.groups:
             self.sums.setdefault(group.name, {})
         self._adder = adder(self.groups)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its groups and sums: the compiled adder is made again (`adder`)."""
+        return (GroupSums, (self.groups, self.sums))
 
     def add(
         self, context: Context, cents: int, units: int, lines: Iterable[Line], sign: int
