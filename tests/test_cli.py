@@ -242,6 +242,8 @@ def test_a_new_database_says_it_created_the_tables_and_an_upgrade_says_it_migrat
     assert "migrating" not in again.stderr and "created the tables" not in again.stderr
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"(the schema version, now {schema.SCHEMA_VERSION})" in readme
+    assert f"`{created}`" in readme  # the line a new database logs, as the README quotes it
+
 
 
 HEAVY = ("prefect", "fastapi", "pymongo", "sqlalchemy", "uvicorn", "pydantic")
