@@ -245,7 +245,6 @@ def test_a_new_database_says_it_created_the_tables_and_an_upgrade_says_it_migrat
     assert f"`{created}`" in readme  # the line a new database logs, as the README quotes it
 
 
-
 HEAVY = ("prefect", "fastapi", "pymongo", "sqlalchemy", "uvicorn", "pydantic")
 LOADED = """
 import runpy, sys
