@@ -48,7 +48,6 @@ class Group:
     values: tuple[str, ...]
     per_line: bool = False
     _at: Any = field(init=False, repr=False, compare=False)
-    _measure_at: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         dimensions = (*DIMENSIONS, LINE_DIMENSION) if self.per_line else DIMENSIONS
@@ -59,7 +58,6 @@ class Group:
         if unknown or not self.key or not self.values:
             raise ValueError(f"group {self.name}: cannot key or sum by {unknown or 'nothing'}")
         object.__setattr__(self, "_at", _key_getter(self.key, dimensions))
-        object.__setattr__(self, "_measure_at", tuple(measures.index(m) for m in self.values))
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its declaration (the getters are derived again): partial sums travel
