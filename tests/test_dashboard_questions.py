@@ -158,7 +158,14 @@ def test_the_owner_answers_five_questions_from_the_dashboard(
     )
     page.click("#filter-reset")  # every day again (and every store)
     assert page.input_value("#filter-from") < week_start.isoformat()
+    # The verdict read "Airport: ..." before the reset already: wait for the reset's own
+    # answer, else the airport's wait below passes at once and the reset's answer lands after.
+    page.wait_for_function(
+        "() => document.getElementById('yesterday-verdict').textContent.startsWith('All stores:')",
+        timeout=SLOW_MS,
+    )
     page.select_option("#filter-store", str(STORE_OF["Airport"]))
+
     page.wait_for_function(
         "() => document.getElementById('yesterday-verdict').textContent.startsWith('Airport:')",
         timeout=SLOW_MS,

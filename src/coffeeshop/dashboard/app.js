@@ -71,6 +71,8 @@
     held: {}, // request -> body
     shown: {}, // panel -> request whose body it shows
     bodies: {}, // panel -> body shown
+    drawnOf: {}, // panel -> the filters its shown body was asked for
+
     pipeline: null,
     pipelineAt: 0,
     pushed: null, // the pipeline state the stream pushed since the last poll
@@ -233,8 +235,11 @@
   }
 
   // The filters the panels on show were asked for (the selects may have moved on since).
-  function drawn() {
-    return state.drawn ?? filters();
+  // The filters a panel's shown body was asked for: a panel is drawn with its own body's
+  // filters, never with those of a poll whose answer for it is still on the way (the heat map
+  // once read an all-stores body as one store's weekdays for a moment).
+  function drawn(name) {
+    return state.drawnOf[name] ?? filters();
   }
 
   function endpoints(f = filters()) {
@@ -270,7 +275,7 @@
 
   // The body of each request held with its ETag: going back to a filter seen before is a 304,
   // and the page shows what it already holds for that request.
-  async function fetchPanel(name, path) {
+  async function fetchPanel(name, path, f) {
     const key = `${name}|${path}`;
     const result = await fetchJSON(path, state.etags[key]);
     if (result.changed) {
@@ -281,6 +286,7 @@
     }
     state.bodies[name] = state.held[key];
     state.shown[name] = key;
+    state.drawnOf[name] = f;
     return true;
   }
 
@@ -361,12 +367,11 @@
   // quarantine entries sit at an offset the counts give: those after the counts.
   async function refreshPanels(paths, all, f) {
     const names = all ? Object.keys(paths).filter((name) => name !== "recent") : ["comparison"];
-    state.drawn = f;
     // The downloads follow the filters as the panels are asked for them.
     for (const [name, id] of Object.entries(CSV_OF)) $(id).href = csvHref(paths[name]);
     $("csv-quarantine").href = csvHref("quarantine?limit=1000"); // the hardened API caps a page at 1,000
     const draw = async (name) => {
-      if (await fetchPanel(name, paths[name])) RENDER[name]();
+      if (await fetchPanel(name, paths[name], f)) RENDER[name]();
     };
     const recent = async () => {
       await draw("reasons");
@@ -594,7 +599,7 @@
 
   function renderCheck() {
     const rows = state.bodies.check ?? [];
-    const f = drawn();
+    const f = drawn("check");
     const row = rows.find((r) => (f.store ? String(r.store_id) === f.store : r.store_id === null));
     const verdict = $("yesterday-verdict");
     const scope = f.store ? storeName(f.store) : "All stores";
@@ -627,7 +632,7 @@
     const f = filters();
     const first = rows[0];
     const span = (a, b) => `${shortDay.format(new Date(`${a}T00:00:00Z`))} – ${shortDay.format(new Date(`${b}T00:00:00Z`))}`;
-    const to = drawn().to;
+    const to = drawn("mtd").to;
     const which = to ? `the month of ${dayLabel(to)}: ` : "";
     setText(
       $("mtd-note"),
@@ -653,7 +658,7 @@
   // low last point reads as a day in progress, not as a collapse.
   function renderTrend() {
     const rows = state.bodies.trend ?? [];
-    const f = drawn();
+    const f = drawn("trend");
     const scope = f.store ? storeName(f.store) : "all stores";
     const label = (day) => shortDay.format(new Date(`${day}T00:00:00Z`));
     const partial = rows.length > 0 && rows.at(-1).day === today();
@@ -684,7 +689,7 @@
 
   function renderMonthly() {
     const rows = state.bodies.monthly ?? [];
-    const f = drawn();
+    const f = drawn("monthly");
     let months = [...new Set(rows.map((r) => r.month))].sort();
     if (!f.from && !f.to) months = months.slice(-MONTHS_SHOWN);
     months = months.slice(-12);
@@ -726,7 +731,7 @@
 
   function renderProducts() {
     const rows = state.bodies.products ?? [];
-    const f = drawn();
+    const f = drawn("products");
     const scope = f.store ? storeName(f.store) : "all stores";
     setText($("products-note"), `units sold, ${scope}, ${rangeText(f)}, ${hoursText(f)}`);
     updateChart(
@@ -763,7 +768,7 @@
   // Cells are shaded against the busiest cell shown; each row's busiest hour carries its
   // figure. A tap (or the arrow keys, with the map focused) reads a cell out below the map.
   function heatModel() {
-    const f = drawn();
+    const f = drawn("weekdays");
     const rows = state.bodies.weekdays ?? [];
     const weekday = Number($("heat-weekday").value) || 0;
     const lines = new Map();
@@ -845,7 +850,8 @@
   }
 
   function heatNote(model) {
-    const f = drawn();
+    const f = drawn("weekdays");
+
     const range = rangeText(f);
     if (f.store) return `${storeName(Number(f.store))}: receipts on an average day of each weekday, ${range}, by the hour on the receipt.`;
     if (model.average) return `Receipts on an average ${WEEKDAYS[Number($("heat-weekday").value) - 1]} per store, ${range}.`;
