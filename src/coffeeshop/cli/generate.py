@@ -20,22 +20,32 @@ if TYPE_CHECKING:
     from coffeeshop.signals import StopOnSignal
 
 
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="JSONL file to write (- : standard output); an existing non-empty file needs "
+        "--append or --overwrite.",
+        show_default=False,
+    ),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", help="A mongodb:// URI to insert into instead.", show_default=False),
+]
+AppendOption = Annotated[
+    bool, typer.Option("--append", help="Add to the end of an existing --out file.")
+]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing --out file.")
+]
+
+
 @app.command()
 def generate(
     count: Annotated[int, typer.Option("--count", min=1, help="New receipts to write.")],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="JSONL file to write (- : standard output); an existing non-empty file needs "
-            "--append or --overwrite.",
-            show_default=False,
-        ),
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option("--to", help="A mongodb:// URI to insert into instead.", show_default=False),
-    ] = None,
+    out: OutOption = None,
+    to: ToOption = None,
     database: MongoDatabaseOption = None,
     collection: MongoCollectionOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same receipts.")] = 0,
@@ -49,12 +59,8 @@ def generate(
     updates: Annotated[float, typer.Option(min=0, max=0.9, help="Share of updates.")] = 0.0,
     deletes: Annotated[float, typer.Option(min=0, max=0.9, help="Share of deletes.")] = 0.0,
     invalid: Annotated[float, typer.Option(min=0, max=0.9, help="Share of invalid lines.")] = 0.0,
-    append: Annotated[
-        bool, typer.Option("--append", help="Add to the end of an existing --out file.")
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing --out file.")
-    ] = False,
+    append: AppendOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Write realistic receipts in the original shape to a JSONL file or a MongoDB collection.
 
@@ -67,12 +73,7 @@ def generate(
     from coffeeshop.demo.generator import ReceiptGenerator
 
     settings = setup(**located(database=database, collection=collection))
-    if (out is None) == (to is None):
-        raise ConfigError("pass exactly one of --out FILE or --to mongodb://…")
-    if append and overwrite:
-        raise ConfigError("--append and --overwrite exclude each other")
-    if to is not None and (append or overwrite):
-        raise ConfigError("--append and --overwrite are for --out FILE")
+    _check_target(out, to, append=append, overwrite=overwrite)
     try:
         generator = ReceiptGenerator(
             seed=seed,
@@ -87,8 +88,6 @@ def generate(
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if out is not None:
-        _check_existing(out, append=append, overwrite=overwrite)
     with stop_signal().install() as stop:
         if to is not None:
             written, target = _to_mongo(to, settings, generator, count, rate, stop)
@@ -97,6 +96,18 @@ def generate(
             written, target = _to_file(out, generator, count, rate, stop, append=not overwrite)
     typer.echo(printable(f"wrote {written:,} line(s) to {target}"), err=True)
     exit_if_signalled(stop)
+
+
+def _check_target(out: Path | None, to: str | None, *, append: bool, overwrite: bool) -> None:
+    """One target, and the file options only with a file (an existing one only with one)."""
+    if (out is None) == (to is None):
+        raise ConfigError("pass exactly one of --out FILE or --to mongodb://…")
+    if append and overwrite:
+        raise ConfigError("--append and --overwrite exclude each other")
+    if to is not None and (append or overwrite):
+        raise ConfigError("--append and --overwrite are for --out FILE")
+    if out is not None:
+        _check_existing(out, append=append, overwrite=overwrite)
 
 
 def _to_mongo(

@@ -126,7 +126,10 @@ class ReceiptGenerator:
         self.ids_until_now = ids_until_now
         self.until = until
         self.zone = zone
+        self._seeded(seed, stores)
 
+    def _seeded(self, seed: int, stores: int) -> None:
+        """The random streams and the stores' profiles: the same seed, the same receipts."""
         self._rng = Random(f"coffeeshop-receipts:{seed}")
         setup = Random(f"coffeeshop-setup:{seed}")
         # Stores, their sizes, hours and curves: the profiles of `coffeeshop.demo.traffic`.
