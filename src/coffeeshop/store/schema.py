@@ -37,7 +37,7 @@ from coffeeshop.core import receipt_codec
 from coffeeshop.core.groups import GROUPS, Group
 from coffeeshop.store.dialects import dialect_named
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
