@@ -277,6 +277,8 @@ async def test_after_reconcile_repair_the_answers_are_right_again(
         execute_sql(store, "DELETE FROM cs_chain_product_month_hour WHERE month = '2026-10'")
         execute_sql(store, "UPDATE cs_chain_product_day_hour SET units = units + 1 WHERE hour = 9")
         execute_sql(store, "UPDATE cs_product_month_hour SET units = units + 1 WHERE hour = 9")
+        execute_sql(store, "DELETE FROM cs_chain_product_day WHERE product = 'Tea'")
+        execute_sql(store, "UPDATE cs_chain_product_month SET units = units * 2")
         weekday = "UPDATE cs_store_month_weekday_hour SET receipts = receipts + 2 WHERE weekday = 3"
         execute_sql(store, weekday)
     spoiled = reconcile(str(source), url)

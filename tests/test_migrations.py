@@ -1,6 +1,6 @@
 """Schema steps on databases that hold data: v5 creates the counted tables and v6 their month
 tables, each filled from the stored receipts, equal to the reference recomputation; v7 drops
-four of v6's tables again (each its hourly table summed over the hours)."""
+two of v6's tables again (each its hourly table summed over the hours)."""
 
 from __future__ import annotations
 

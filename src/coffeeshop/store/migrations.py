@@ -190,8 +190,9 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: counted_tables(STORE_DAY, STORE_DAY_HOUR, PRODUCT_HOUR),
     # The month and chain-wide tables the range endpoints answer from (`api/ranges.py`).
     6: counted_tables(*MONTHLY_GROUPS),
-    # Four of those, each its hourly table summed over the hours: the range queries sum
-    # those instead, and the sync writes about a row per item line fewer into each.
+    # Two of those (one store's units by day and by month), each its hourly table summed
+    # over the hours: the range queries sum those instead, and the sync writes about a row
+    # per item line fewer into each.
     7: dropped_tables(*RETIRED_GROUPS),
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
