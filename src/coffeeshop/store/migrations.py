@@ -145,17 +145,28 @@ def _counted(group: Group) -> Table:
     return schema.counted_table(group, MetaData()) if table is None else table
 
 
-def dropped_tables(*groups: Group) -> Callable[[Connection], None]:
-    """A step that drops the counted tables of `groups` (those a database has)."""
-
-    def step(conn: Connection) -> None:
-        existing = set(inspect(conn).get_table_names())
-        for group in groups:
-            if group.table in existing:
-                _counted(group).drop(conn)
-
-    step.__doc__ = f"The counted tables {', '.join(g.table for g in groups)}, dropped."
-    return step
+def _v7_fewer_counted_tables(conn: Connection) -> None:
+    """The counted tables of `RETIRED_GROUPS` dropped (those a database has); on SQLite, every
+    other counted table made again without a rowid, its rows copied (`counted_table`). SQLite
+    runs the step in one transaction: a step cut short leaves nothing half done."""
+    existing = set(inspect(conn).get_table_names())
+    for group in RETIRED_GROUPS:
+        if group.table in existing:
+            _counted(group).drop(conn)
+    if conn.dialect.name != "sqlite":
+        return
+    for table in schema.COUNTED.values():
+        ddl = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+        ).scalar()
+        if ddl is None or "WITHOUT ROWID" in ddl.upper():
+            continue
+        old = f"{table.name}_rowid"
+        conn.exec_driver_sql(f'ALTER TABLE "{table.name}" RENAME TO "{old}"')
+        table.create(conn)
+        names = ", ".join(f'"{column.name}"' for column in table.columns)
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{old}"')
+        conn.exec_driver_sql(f'DROP TABLE "{old}"')
 
 
 _FILL_PAGE = 10_000
@@ -193,7 +204,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     # Two of those (one store's units by day and by month), each its hourly table summed
     # over the hours: the range queries sum those instead, and the sync writes about a row
     # per item line fewer into each.
-    7: dropped_tables(*RETIRED_GROUPS),
+    7: _v7_fewer_counted_tables,
 }
 assert max(MIGRATIONS) == schema.SCHEMA_VERSION
 
