@@ -75,6 +75,7 @@ def cases(last: dt.date) -> list[tuple[str, Any, Any]]:
         ("/item_sales?<year>", ranges.item_sales, hours(**year)),
         ("/item_sales?<ragged>", ranges.item_sales, hours(**ragged)),
         ("/item_sales?store_id=7&<year>", ranges.item_sales, hours(store_id=7, **year)),
+        ("/item_sales?store_id=7&<ragged>", ranges.item_sales, hours(store_id=7, **ragged)),
         (
             "/item_sales?store_id=7&<year>&hour_from=7&hour_to=10",
             ranges.item_sales,

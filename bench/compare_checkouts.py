@@ -5,7 +5,9 @@
 
 Prints, per database, `sync --once` throughput (wall clock, as `bench_sync.py`) and the CPU
 seconds of the sync process and its forked reader (user + sys from `wait4`, which a busy CPU
-disturbs less than the wall clock), then the reader alone (`JsonlSource.batches` +
+disturbs less than the wall clock), the database server's CPU seconds over the run (MariaDB
+or PostgreSQL processes on this machine, from /proc: other clients of the same server count
+too, so read it beside the load), then the reader alone (`JsonlSource.batches` +
 `parse_events`, CPU seconds). Runs alternate base/new and new/base, so drifting load hits
 both alike; the spread is printed with each median. Asserts nothing.
 """
@@ -41,8 +43,36 @@ print(time.process_time() - started)
 """
 
 
-def sync_once(source: Path, db: str, src: str) -> tuple[float, float]:
-    """(seconds, CPU seconds) of one `coffeeshop sync --once` run with `src` first on the path."""
+_SERVERS = {"mysqld", "mariadbd", "postgres"}
+
+
+SERVER_PIDS: set[int] = set()  # --server-pids: only these servers (and their children)
+
+
+def server_cpu() -> float:
+    """CPU seconds so far of the database servers' processes on this machine (user + sys, and
+    of their reaped children: PostgreSQL's ended backends count in the postmaster's); only
+    those of `SERVER_PIDS` and their children where it is given."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        pid, _, text = text.partition(" (")
+        name, _, rest = text.rpartition(") ")
+        fields = rest.split()  # fields[1] is the parent's pid
+        ours = not SERVER_PIDS or {int(pid), int(fields[1])} & SERVER_PIDS
+        if name in _SERVERS and ours:
+            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def sync_once(source: Path, db: str, src: str) -> tuple[float, float, float]:
+    """(seconds, CPU seconds, the servers' CPU seconds) of one `coffeeshop sync --once` run
+    with `src` first on the path."""
+    server = server_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(
         [str(bench_sync.COFFEESHOP), "sync", "--once", "--source", str(source), "--db", db],
@@ -51,7 +81,8 @@ def sync_once(source: Path, db: str, src: str) -> tuple[float, float]:
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"sync into {db} failed")
-    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+    seconds = time.perf_counter() - started
+    return seconds, usage.ru_utime + usage.ru_stime, server_cpu() - server
 
 
 def reader_cpu(source: Path, src: str) -> float:
@@ -106,7 +137,14 @@ def main() -> None:
         "--mysql",
         default=os.environ.get("COFFEESHOP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306"),
     )
+    parser.add_argument(
+        "--server-pids",
+        default="",
+        help="comma-separated pids of the servers whose CPU counts (default: every MariaDB "
+        "and PostgreSQL process: start servers of your own to keep others' work out)",
+    )
     args = parser.parse_args()
+    SERVER_PIDS.update(int(pid) for pid in args.server_pids.split(",") if pid)
     n = args.receipts
     if args.days is None:
         source = bench_sync.DATA / f"receipts-{n}.jsonl"
@@ -118,6 +156,7 @@ def main() -> None:
     checkouts = {"base": args.base, "new": args.new}
     rate: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
+    served: dict[tuple[str, str], list[float]] = {}
     labels = args.databases.split(",")
     for r in range(args.rounds):
         order = ("base", "new") if r % 2 == 0 else ("new", "base")
@@ -125,12 +164,13 @@ def main() -> None:
             for code in order:
                 # A database name per process: two benchmarks at once must not share one.
                 db = fresh(label, args.mysql, args.pg, f"cs_bench_compare_{os.getpid()}")
-                seconds, used = sync_once(source, db, checkouts[code])
+                seconds, used, server = sync_once(source, db, checkouts[code])
                 rate.setdefault((label, code), []).append(n / seconds)
                 cpu.setdefault((label, code), []).append(used)
+                served.setdefault((label, code), []).append(server)
                 print(
                     f"round {r} {label} {code}: {n / seconds:,.0f} receipts/s, {used:.1f} s CPU, "
-                    f"load {os.getloadavg()[0]:.1f}",
+                    f"server {server:.1f} s CPU, load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     reader: dict[str, list[float]] = {"base": [], "new": []}
@@ -141,6 +181,8 @@ def main() -> None:
     for label in labels:
         print(summary(f"{label} receipts/s", rate[(label, "base")], rate[(label, "new")]))
         print(summary(f"{label} CPU s", cpu[(label, "base")], cpu[(label, "new")]))
+        if label != "SQLite":
+            print(summary(f"{label} server CPU s", served[(label, "base")], served[(label, "new")]))
     if reader["base"]:
         print(summary("reader alone, CPU s", reader["base"], reader["new"]))
 

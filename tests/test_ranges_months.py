@@ -127,6 +127,7 @@ def test_weekday_hours_over_months_and_edge_days_equals_the_day_table(
     assert answer(async_url, ranges.store_weekday_hours, params) == expected
 
 
+@settings(deadline=None)  # a loaded machine took 312 ms for one example (the default: 200)
 @given(first=st.dates(dt.date(1999, 1, 1), dt.date(2030, 12, 31)), length=st.integers(0, 800))
 def test_a_range_splits_into_whole_months_and_at_most_60_edge_days(
     first: dt.date, length: int

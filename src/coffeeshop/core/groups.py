@@ -98,9 +98,10 @@ PRODUCT_HOUR = Group(
     per_line=True,
 )
 # Coarse groups: a range of days is answered as its whole months from a month group plus its
-# edge days from a day group (`api/ranges.py`). Month or day first in each key: a range's
-# months and days are looked up by equality, and each one's rows lie together. The chain-wide
-# groups (no store) answer the ranges of all stores: their size does not grow with the stores.
+# edge days from a day group (`api/ranges.py`; a question without hours sums the hours). Month
+# or day first in each key: a range's months and days are looked up by equality, and each
+# one's rows lie together. The chain-wide groups (no store) answer the ranges of all stores:
+# their size does not grow with the stores.
 STORE_MONTH_WEEKDAY_HOUR = Group(
     "store_month_weekday_hour",
     "cs_store_month_weekday_hour",
@@ -149,8 +150,6 @@ GROUPS: tuple[Group, ...] = (
     STORE_DAY_HOUR,
     PRODUCT_HOUR,
     STORE_MONTH_WEEKDAY_HOUR,
-    PRODUCT_DAY,
-    PRODUCT_MONTH,
     PRODUCT_MONTH_HOUR,
     CHAIN_PRODUCT_DAY,
     CHAIN_PRODUCT_DAY_HOUR,
@@ -168,6 +167,12 @@ MONTHLY_GROUPS: tuple[Group, ...] = (
     CHAIN_PRODUCT_MONTH,
     CHAIN_PRODUCT_MONTH_HOUR,
 )
+# The groups schema step 7 dropped: each is its hourly group summed over the hours, which the
+# range queries of one store read instead (a few thousand rows more at most), and each cost
+# the sync about a row per item line (docs/benchmarks.md, "Fewer counted rows per item line").
+# The chain-wide ones stay: a few rows per day whatever the stores, and their hourly tables
+# are ten times larger.
+RETIRED_GROUPS: tuple[Group, ...] = (PRODUCT_DAY, PRODUCT_MONTH)
 
 Sums = dict[tuple[Any, ...], list[int]]  # key -> values, in the group's order
 Context = tuple[int, dt.date, str, int]  # a receipt's (store_id, day, month, hour)

@@ -44,10 +44,8 @@ class Tables:
     product_hour: dict[tuple[dt.date, int, int, str], int] = field(default_factory=dict)
     # (month, store_id, ISO weekday, hour) -> receipts
     store_month_weekday_hour: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
-    # units per product: of one store by day, by month, by month and hour; of every store
-    # (the chain) by day, by day and hour, by month, by month and hour
-    product_day: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
-    product_month: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    # units per product: of one store by month and hour; of every store (the chain) by day,
+    # by day and hour, by month, by month and hour
     product_month_hour: dict[tuple[str, int, int, str], int] = field(default_factory=dict)
     chain_product_day: dict[tuple[dt.date, str], int] = field(default_factory=dict)
     chain_product_day_hour: dict[tuple[dt.date, int, str], int] = field(default_factory=dict)
@@ -138,8 +136,6 @@ class _PerDay:
             where = (r.day, r.store_id, r.hour, name)
             self.by_product[where] = self.by_product.get(where, 0) + quantity
             keys = {
-                "product_day": (r.day, r.store_id, name),
-                "product_month": (month, r.store_id, name),
                 "product_month_hour": (month, r.store_id, r.hour, name),
                 "chain_product_day": (r.day, name),
                 "chain_product_day_hour": (r.day, r.hour, name),
@@ -151,8 +147,6 @@ class _PerDay:
 
 
 _UNITS: tuple[str, ...] = (
-    "product_day",
-    "product_month",
     "product_month_hour",
     "chain_product_day",
     "chain_product_day_hour",
