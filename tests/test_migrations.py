@@ -13,7 +13,8 @@ from helpers import execute_sql, receipt, reference_tables, write_lines
 from coffeeshop.core.groups import GROUPS, MONTHLY_GROUPS, Group
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
-from coffeeshop.store import Store, schema
+from coffeeshop.store import Store
+from coffeeshop.store.migrations import SCHEMA_VERSION
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -58,7 +59,7 @@ def test_a_step_fills_its_counted_tables_from_the_receipts(
         for group in missing:
             execute_sql(store, f"DROP TABLE {group.table}")
         execute_sql(store, f"UPDATE cs_meta SET value = '{version}' WHERE name = 'schema_version'")
-        assert store.upgrade() == (version, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (version, SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     expected = reference_tables(lines, TODAY)
     assert {m for m, *_ in expected.product_month} == {"2026-10", "2026-11"}
@@ -79,7 +80,7 @@ def test_a_step_run_again_after_a_cut_refills_rather_than_adds(
     with Store(db_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
         execute_sql(store, f"UPDATE cs_meta SET value = '{version}' WHERE name = 'schema_version'")
-        assert store.upgrade() == (version, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (version, SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     expected = reference_tables(lines, TODAY)
     for group in GROUPS:

@@ -37,8 +37,6 @@ from coffeeshop.core import receipt_codec
 from coffeeshop.core.groups import GROUPS, Group
 from coffeeshop.store.dialects import dialect_named
 
-SCHEMA_VERSION = 6
-
 metadata = MetaData()
 
 _MYSQL_TABLE: dict[str, Any] = {
