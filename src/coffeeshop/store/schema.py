@@ -35,7 +35,7 @@ from sqlalchemy.engine import Dialect
 
 from coffeeshop.core import receipt_codec
 from coffeeshop.core.groups import GROUPS, Group
-from coffeeshop.store.dialects import dialect_named
+from coffeeshop.store.dialects import KNOWN, dialect_named
 
 metadata = MetaData()
 
@@ -238,9 +238,7 @@ COUNTED: dict[str, Table] = {group.name: counted_table(group, metadata) for grou
 
 quarantine = _table(
     "cs_quarantine",
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("key", Key(), nullable=True, index=True),
     Column("receipt_id", String(255), nullable=True),
     _required("reason", Text),
@@ -249,3 +247,8 @@ quarantine = _table(
     _required("raw", LongText()),
     _required("received_at", DateTime),
 )
+
+# What a database needs beyond the portable declarations above (a generated key's type, a
+# sequence): each dialect adapts the tables for itself (`Dialect.adapt_schema`).
+for _dialect in KNOWN:
+    _dialect.adapt_schema(metadata)
