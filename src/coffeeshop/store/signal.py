@@ -7,9 +7,10 @@
 * SQLite and MariaDB: the connection is marked, and once it is back in the pool — after its
   commit; a rollback clears the mark — the writer appends nothing to, but opens and closes
   for writing, a small signal file (`signal_path`) that readers on this machine watch with
-  inotify. For SQLite it sits next to the database file (`analysis.db-signal`); for a
-  server's database, in the temporary directory, named by host, port and database (not the
-  user: the API reads as another one).
+  inotify. For a database in a local file (SQLite) it sits next to the file
+  (`analysis.db-signal`, the path its dialect's `file_path` reads from any spelling of the
+  URL); for a server's database, in the temporary directory, named by host, port and
+  database (not the user: the API reads as another one).
 
 Readers never trust the signal alone: they still poll, slowly while signals come, at the
 usual interval when a change arrives unannounced (a writer on another machine).
