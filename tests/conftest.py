@@ -21,8 +21,10 @@ import pymysql
 import pytest
 from helpers import write_lines
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import NoSuchModuleError
 
 from coffeeshop.orchestration.home import STATE_DIR
+from coffeeshop.store.dialects import KNOWN, Dialect
 
 
 def _isolate_homes() -> None:
@@ -120,27 +122,6 @@ def _signal_handlers_restored() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty analysis database: a SQLite file, a MariaDB database, and a
-    PostgreSQL database (optional: skipped with the reason when no server answers)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'analysis.db'}"
-        return
-    if request.param == "postgresql":
-        url = create_pg_database()
-        try:
-            yield url
-        finally:
-            drop_pg_database(url)
-        return
-    url = create_mysql_database()
-    try:
-        yield url
-    finally:
-        drop_mysql_database(url)
-
-
 PG_URL = os.environ.get("COFFEESHOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -177,6 +158,44 @@ def drop_pg_database(url: str) -> None:
     name = make_url(url).database
     with _pg_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# The test server of each server dialect (by its first backend name): (the tests' id for it,
+# create a fresh database, drop it). A database in a local file needs none.
+SERVERS: dict[str, tuple[str, Callable[[], str], Callable[[str], None]]] = {
+    "mysql": ("mariadb", create_mysql_database, drop_mysql_database),
+    "postgresql": ("postgresql", create_pg_database, drop_pg_database),
+}
+
+
+def _test_id(dialect: Dialect) -> str:
+    server = SERVERS.get(dialect.backends[0])
+    return server[0] if server else dialect.backends[0]
+
+
+@pytest.fixture(params=KNOWN, ids=_test_id)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty analysis database of each known dialect (`store.dialects.KNOWN`): a
+    file in the test's directory for a database in a local file (skipped when its driver is
+    not installed), else a fresh database on the test server (`SERVERS`: MariaDB; PostgreSQL
+    is optional, skipped with the reason when no server answers)."""
+    dialect: Dialect = request.param
+    if dialect.local_file:
+        url = f"{dialect.backends[0]}:///{tmp_path / 'analysis.db'}"
+        try:
+            make_url(url).get_dialect().import_dbapi()
+        except (ImportError, NoSuchModuleError) as exc:
+            pytest.skip(f"{dialect.name}: its driver is not installed ({exc})")
+        yield url
+        return
+    if dialect.backends[0] not in SERVERS:
+        pytest.fail(f"no test server for {dialect.name}: add one to SERVERS in tests/conftest.py")
+    _, create, drop = SERVERS[dialect.backends[0]]
+    url = create()
+    try:
+        yield url
+    finally:
+        drop(url)
 
 
 @pytest.fixture

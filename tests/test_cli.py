@@ -14,7 +14,8 @@ import pytest
 from helpers import assert_one_line_error, execute_sql, receipt, run_coffeeshop, write_lines
 
 from coffeeshop.cli import command_lines
-from coffeeshop.store import Store, schema
+from coffeeshop.store import Store
+from coffeeshop.store.migrations import SCHEMA_VERSION
 
 COMMANDS = command_lines()
 
@@ -213,7 +214,7 @@ def test_reconcile_finds_tampering_and_repair_fixes_it(tmp_path: Path) -> None:
 def test_tables_and_db_upgrade_work_on_an_empty_database(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'a.db'}"
     upgraded = run("db", "upgrade", "--db", db, cwd=tmp_path)
-    version = schema.SCHEMA_VERSION
+    version = SCHEMA_VERSION
     assert upgraded.returncode == 0 and f"schema version 0 -> {version}" in upgraded.stdout
     again = run("db", "upgrade", "--db", db, cwd=tmp_path)
     assert f"up to date (version {version})" in again.stdout
@@ -229,19 +230,19 @@ def test_a_new_database_says_it_created_the_tables_and_an_upgrade_says_it_migrat
     db = f"sqlite:///{tmp_path / 'a.db'}"
     new = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
     assert new.returncode == 0, new.stderr
-    created = f"created the tables (schema version {schema.SCHEMA_VERSION})"
+    created = f"created the tables (schema version {SCHEMA_VERSION})"
     assert new.stderr.count(created) == 1, new.stderr
     assert "migrating" not in new.stderr
     with Store(db) as store:  # back to an older release's version number
         execute_sql(store, "UPDATE cs_meta SET value = '3' WHERE name = 'schema_version'")
     upgraded = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert f"migrating the database schema to version {schema.SCHEMA_VERSION}" in upgraded.stderr
+    assert f"migrating the database schema to version {SCHEMA_VERSION}" in upgraded.stderr
     assert "created the tables" not in upgraded.stderr
     again = run("sync", "--source", str(source), "--db", db, cwd=tmp_path)
     assert "migrating" not in again.stderr and "created the tables" not in again.stderr
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert f"(the schema version, now {schema.SCHEMA_VERSION})" in readme
+    assert f"(the schema version, now {SCHEMA_VERSION})" in readme
     assert f"`{created}`" in readme  # the line a new database logs, as the README quotes it
 
 

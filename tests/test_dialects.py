@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import create_pg_database, drop_pg_database
@@ -11,9 +12,11 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text
 from sqlalchemy.engine import make_url
 
 from coffeeshop.errors import ConfigError
+from coffeeshop.orchestration.home import database_identity
 from coffeeshop.store import Store, normalize_url
 from coffeeshop.store.dialects import KNOWN, dialect_named, dialect_of
 from coffeeshop.store.migrations import migration_lock
+from coffeeshop.store.signal import signal_path
 
 
 @pytest.fixture
@@ -90,3 +93,34 @@ def test_each_dialect_measures_text_in_characters_and_widens_decimals_in_its_own
         assert dialect.decimal_as_text is (widened is None)  # SQLite: exact text, no widening
         if widened is not None:
             assert dialect.widen_column("c", 20) == widened
+
+
+def test_a_file_database_is_known_by_its_file_however_its_url_spells_it(tmp_path: Path) -> None:
+    """The Prefect home's identity (`database_identity`) and the change-signal file
+    (`signal_path`) of a database in a local file come from its dialect's `file_path`: the
+    read-only URI spelling of a path with a space (`file:…%20…?mode=rw&uri=true`, what the
+    API opens) names the same file as the plain one. They read the text after `sqlite:///`
+    as the path and got a different identity (and a signal file nobody touched) for it."""
+    folder = tmp_path / "a b"
+    plain = make_url(f"sqlite:///{folder / 'analysis.db'}")
+    uri = dialect_named("sqlite").existing_only(plain)
+    assert uri.database is not None and uri.database.startswith("file:")
+    assert database_identity(uri.render_as_string()) == database_identity(str(plain))
+    assert database_identity(str(plain)) == ("analysis", f"sqlite:{folder / 'analysis.db'}")
+    assert signal_path(uri) == signal_path(plain) == folder / "analysis.db-signal"
+    assert signal_path(make_url("sqlite://")) is None  # in memory: nothing to watch
+
+
+def test_every_dialect_module_is_known_without_a_list() -> None:
+    """`KNOWN` is found from the package's modules: each module of `store/dialects/` but the
+    interface and helpers defines exactly one dialect, and each is known."""
+    import pkgutil
+
+    from coffeeshop.store import dialects
+
+    modules = {m.name for m in pkgutil.iter_modules(dialects.__path__)}
+    assert {type(d).__module__.rsplit(".", 1)[1] for d in KNOWN} == modules - {
+        "base",
+        "local_infile",
+    }
+    assert {"sqlite", "mysql", "mariadb", "postgresql"} <= {b for d in KNOWN for b in d.backends}

@@ -29,8 +29,8 @@ from coffeeshop.errors import (
 from coffeeshop.store import Store
 from coffeeshop.store.dialects import dialect_of
 from coffeeshop.store.errors import store_error
+from coffeeshop.store.migrations import SCHEMA_VERSION
 from coffeeshop.store.readiness import check_readable
-from coffeeshop.store.schema import SCHEMA_VERSION
 from coffeeshop.store.url import describe_error
 
 

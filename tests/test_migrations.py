@@ -19,6 +19,7 @@ from coffeeshop.core.groups import GROUPS, MONTHLY_GROUPS, PRODUCT_HOUR, RETIRED
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, schema
+from coffeeshop.store.migrations import SCHEMA_VERSION
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -63,7 +64,7 @@ def test_a_step_fills_its_counted_tables_from_the_receipts(
         for group in missing:
             execute_sql(store, f"DROP TABLE IF EXISTS {group.table}")
         execute_sql(store, f"UPDATE cs_meta SET value = '{version}' WHERE name = 'schema_version'")
-        assert store.upgrade() == (version, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (version, SCHEMA_VERSION)
         got = store.read_tables(TODAY)
         left = set(sqlalchemy.inspect(store.engine).get_table_names())
     assert not left & {group.table for group in RETIRED_GROUPS}  # v6 made them, v7 dropped them
@@ -86,7 +87,7 @@ def test_a_step_run_again_after_a_cut_refills_rather_than_adds(
     with Store(db_url) as store:
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
         execute_sql(store, f"UPDATE cs_meta SET value = '{version}' WHERE name = 'schema_version'")
-        assert store.upgrade() == (version, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (version, SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     expected = reference_tables(lines, TODAY)
     for group in GROUPS:
@@ -94,8 +95,10 @@ def test_a_step_run_again_after_a_cut_refills_rather_than_adds(
 
 
 def test_v7_keeps_sqlite_counted_rows_in_their_key_without_a_rowid(tmp_path: Path) -> None:
-    """A SQLite database of schema 6 (counted tables with a rowid and a key index beside
-    it): v7 makes each again without a rowid, every row kept (none recomputed)."""
+    """A SQLite database of schema 6 (counted tables, and the daily, store-month and
+    store-hour sums, with a rowid and a key index beside it): v7 makes each again without a
+    rowid, every row kept (none recomputed), as a new database has them."""
+    summed = (*schema.COUNTED.values(), schema.daily, schema.store_month, schema.store_hour)
     lines = history()
     path, db = tmp_path / "r.jsonl", tmp_path / "c.db"
     write_lines(path, lines)
@@ -103,7 +106,7 @@ def test_v7_keeps_sqlite_counted_rows_in_their_key_without_a_rowid(tmp_path: Pat
         Syncer(store, JsonlSource(path), today=lambda: TODAY).run()
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE cs_meta SET value = '6' WHERE name = 'schema_version'")
-        for table in schema.COUNTED.values():
+        for table in summed:
             (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table.name,))
             conn.execute(f"ALTER TABLE {table.name} RENAME TO old")
             conn.execute(ddl[0].replace("WITHOUT ROWID", ""))
@@ -113,11 +116,12 @@ def test_v7_keeps_sqlite_counted_rows_in_their_key_without_a_rowid(tmp_path: Pat
         with_rowid = conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE '%ROWID%'")
         assert not with_rowid.fetchall()
     with Store(f"sqlite:///{db}") as store:
-        assert store.upgrade() == (6, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (6, SCHEMA_VERSION)
         got = store.read_tables(TODAY)
     with contextlib.closing(sqlite3.connect(db)) as conn:
         ddls = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
-    assert all("WITHOUT ROWID" in ddls[t.name] for t in schema.COUNTED.values())
+    assert all("WITHOUT ROWID" in ddls[t.name] for t in summed)
+
     expected = reference_tables(lines, TODAY)
     assert got.product_hour == {key: units + 1 for key, units in expected.product_hour.items()}
     for group in GROUPS:

@@ -15,14 +15,15 @@ from coffeeshop.errors import ConfigError, StoreError, WriterBusy
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store, normalize_url, schema
+from coffeeshop.store.migrations import SCHEMA_VERSION
 
 TODAY = dt.date(2026, 11, 25)
 
 
 def test_first_start_creates_every_table_at_the_current_version(db_url: str) -> None:
     with Store(db_url) as store:
-        assert store.upgrade() == (0, schema.SCHEMA_VERSION)
-        assert store.upgrade() == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (0, SCHEMA_VERSION)
+        assert store.upgrade() == (SCHEMA_VERSION, SCHEMA_VERSION)
         names = set(inspect(store.engine).get_table_names())
     assert {t.name for t in schema.metadata.sorted_tables} <= names
 
@@ -168,7 +169,7 @@ def test_a_version_1_database_migrates_to_the_current_version_keeping_its_data(
             execute_sql(store, f"ALTER TABLE cs_checkpoint DROP COLUMN {column}")
         execute_sql(store, "UPDATE cs_meta SET value = '1' WHERE name = 'schema_version'")
     with Store(db_url) as store:
-        assert store.upgrade() == (1, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (1, SCHEMA_VERSION)
         assert store.data_version()[0] == 0
         assert store.read_tables(TODAY).store_monthly == {("2026-11", 1): Decimal("10.00")}
     write_lines(path, [receipt(3, total=5)])
@@ -193,7 +194,7 @@ def test_a_version_3_database_gets_the_day_index_the_api_reads_by(
             schema.receipts_by_day.drop(conn)
         execute_sql(store, "UPDATE cs_meta SET value = '3' WHERE name = 'schema_version'")
     with Store(db_url) as store:
-        assert store.upgrade() == (3, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (3, SCHEMA_VERSION)
         indexes = inspect(store.engine).get_indexes(schema.receipts.name)
         assert [i["column_names"] for i in indexes if i["name"] == "ix_cs_receipts_day"] == [
             ["day"]
@@ -226,7 +227,7 @@ def test_a_first_migration_killed_half_way_is_finished_not_mistaken_for_legacy(d
         schema.meta.create(store.engine)
         schema.receipts_summary.create(store.engine)
         schema.store_monthly.create(store.engine)
-        assert store.upgrade() == (0, schema.SCHEMA_VERSION)
+        assert store.upgrade() == (0, SCHEMA_VERSION)
         names = set(inspect(store.engine).get_table_names())
     assert not any(name.endswith("_pre_coffeeshop") for name in names)
     assert {t.name for t in schema.metadata.sorted_tables} <= names

@@ -28,7 +28,7 @@ from coffeeshop.orchestration import flows, scaleout
 from coffeeshop.sources import partitions
 from coffeeshop.sources.partitions import plan_file
 from coffeeshop.store import Store
-from coffeeshop.store.schema import SCHEMA_VERSION
+from coffeeshop.store.migrations import SCHEMA_VERSION
 
 
 def counted(

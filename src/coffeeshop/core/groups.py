@@ -7,10 +7,10 @@ the CLI's listing (`coffeeshop.store.tables.counted`).
 Pure: no I/O. Sums are integers (money in cents), so adding a receipt and subtracting it again
 leaves exactly nothing; a group whose first value (its count) is zero has no row.
 
-Adding a counted table (the README's "Adding a table": 9 files, counted): one `Group` in
+Adding a counted table (the README's "Adding a table": 8 files, counted): one `Group` in
 `GROUPS` below; its reference formula in `core/recompute.py` (a field of `Tables` named as the
-group); `SCHEMA_VERSION` in `store/schema.py` and a step that creates and fills it in
-`store/migrations.py`; its endpoint in `api/ranges.py`, `api/routes/ranges.py` and
+group); a step that creates and fills it in `store/migrations.py` (`SCHEMA_VERSION` follows);
+its endpoint in `api/ranges.py`, `api/routes/ranges.py` and
 `api/schemas.py`; a case in `tests/test_api_ranges.py`; its line in the README.
 """
 

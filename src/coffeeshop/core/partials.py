@@ -26,6 +26,9 @@ from typing import Any
 
 from coffeeshop.core.events import Delete, Unreadable
 from coffeeshop.core.plan import (
+    DAILY,
+    STORE_HOUR,
+    STORE_MONTH,
     Delta,
     Parsed,
     ParsedEvent,
@@ -135,7 +138,8 @@ def _date(day: int) -> dt.date:
 @dataclass(slots=True)
 class Partial(Delta):
     """A `Delta` from empty tables (the sums and counts per group of every table, the groups
-    defined once, by `Delta.add_groups`), and the quarantine entries.
+    declared once: `core.plan.STATE_GROUPS` and `core.groups.GROUPS`), and the quarantine
+    entries.
 
     `quarantine` holds (0, key, 0, entry) for an invalid receipt and (1, b"", position,
     entry) for unreadable input: sorted, keyed entries by key, then unreadable input in
@@ -167,36 +171,28 @@ class Partial(Delta):
         return [entry for *_, entry in self.quarantine]
 
     def tables(self, today: dt.date) -> Tables:
-        """Every table as `core.recompute.Tables`; groups whose count is zero have no row."""
+        """Every table as `core.recompute.Tables`: each group's rows (`GroupSums.rows`: groups
+        whose count is zero have none), and the public tables derived from their groups."""
+        sums = self.groups
+        by_group = {group.name: sums.rows(group) for group in sums.groups}
         hours: dict[int, dict[int, int]] = {}
-        for (store_id, hour), n in self.store_hour.items():
-            if n:
-                hours.setdefault(store_id, {})[hour] = n
-        peaks: dict[int, tuple[int, int]] = {}
-        for store_id, by_hour in hours.items():
-            peak = peak_hour(by_hour)
-            if peak is not None:
-                peaks[store_id] = peak
+        for (store_id, hour), n in sums.rows(STORE_HOUR).items():
+            hours.setdefault(store_id, {})[hour] = n
+        peaks = {store_id: peak_hour(by_hour) for store_id, by_hour in hours.items()}
         return Tables(
             summary=summary_row(
                 today,
                 receipts=self.receipts,
                 cents=self.cents,
                 units=self.units,
-                daily_cents={d: s.cents for d, s in self.daily.items() if s.receipts},
+                daily_cents={d: c for d, (_, c) in by_group[DAILY.name].items()},
             ),
             store_monthly={
-                k: Decimal(s.cents).scaleb(-2) for k, s in self.store_month.items() if s.receipts
+                k: Decimal(c).scaleb(-2) for k, (_, c) in by_group[STORE_MONTH.name].items()
             },
-            item_performance={name: n for name, n in self.items.items() if n},
-            store_peak_hours=peaks,
+            store_peak_hours={s: peak for s, peak in peaks.items() if peak is not None},
             totals={1: (self.receipts, self.cents, self.units)},
-            daily={d: (s.receipts, s.cents) for d, s in self.daily.items() if s.receipts},
-            store_month={
-                k: (s.receipts, s.cents) for k, s in self.store_month.items() if s.receipts
-            },
-            store_hour={k: n for k, n in self.store_hour.items() if n},
-            **{group.name: self.groups.rows(group) for group in self.groups.groups},
+            **by_group,
         )
 
 

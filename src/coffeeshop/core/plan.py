@@ -28,26 +28,33 @@ class QuarantineEntry:
     raw: str
 
 
-@dataclass(slots=True)
-class Sales:
-    """A group's signed change in receipts and in cents (a day's, a store's month's)."""
+# The groups the four public tables are kept from, declared as the counted tables are
+# (`core/groups.py`) and summed with them by one compiled adder: `cs_daily` (this week's and
+# last week's sales of `receipts_summary`), `cs_store_month` (`store_monthly`), `cs_store_hour`
+# (`store_peak_hours`) and `item_performance`'s units per product. Each name is its field in
+# `core.recompute.Tables`; the tables of the first three are generated from them
+# (`store/schema.py`), and so is their add/subtract maintenance (`store/tables/`).
+DAILY = Group("daily", "cs_daily", ("day",), ("receipts", "cents"))
+STORE_MONTH = Group("store_month", "cs_store_month", ("month", "store_id"), ("receipts", "cents"))
+STORE_HOUR = Group("store_hour", "cs_store_hour", ("store_id", "hour"), ("receipts",))
+ITEMS = Group("item_performance", "item_performance", ("product",), ("units",), per_line=True)
+STATE_GROUPS: tuple[Group, ...] = (DAILY, STORE_MONTH, STORE_HOUR, ITEMS)
+ALL_GROUPS: tuple[Group, ...] = (*STATE_GROUPS, *GROUPS)
 
-    receipts: int = 0
-    cents: int = 0
+
+def _all_groups() -> GroupSums:
+    return GroupSums(ALL_GROUPS)
 
 
 @dataclass(slots=True)
 class Delta:
-    """Signed changes to every aggregate, keyed like the state tables."""
+    """Signed changes to every aggregate: the running totals, and the sums per group and key
+    of every group (`STATE_GROUPS` and the counted tables)."""
 
     receipts: int = 0
     cents: int = 0
     units: int = 0
-    daily: dict[dt.date, Sales] = field(default_factory=dict)
-    store_month: dict[tuple[str, int], Sales] = field(default_factory=dict)
-    store_hour: dict[tuple[int, int], int] = field(default_factory=dict)
-    items: dict[str, int] = field(default_factory=dict)
-    groups: GroupSums = field(default_factory=GroupSums)  # the counted tables (core/groups.py)
+    groups: GroupSums = field(default_factory=_all_groups)
 
     def add(self, receipt: Receipt, sign: int) -> None:
         self.add_groups(
@@ -70,76 +77,35 @@ class Delta:
         lines: tuple[tuple[str, int], ...],
         sign: int,
     ) -> None:
-        """One receipt's contribution to every group, `sign` times (the one definition of
-        the groups: a batch's delta and a partitioned read's partial sums both add here)."""
-        whole = cents
-        cents = sign * cents
+        """One receipt's contribution to every group, `sign` times (a batch's delta and a
+        partitioned read's partial sums both add here)."""
         units = 0
-        items = self.items
-        for name, quantity in lines:
-            items[name] = items.get(name, 0) + sign * quantity
+        for _, quantity in lines:
             units += quantity
         self.receipts += sign
-        self.cents += cents
+        self.cents += sign * cents
         self.units += sign * units
-        _add_sale(self.daily, day, sign, cents)
-        _add_sale(self.store_month, (month, store_id), sign, cents)
-        hour_key = (store_id, hour)
-        self.store_hour[hour_key] = self.store_hour.get(hour_key, 0) + sign
-        self.groups.add((store_id, day, month, hour), whole, units, lines, sign)
+        self.groups.add((store_id, day, month, hour), cents, units, lines, sign)
 
     def include(self, other: Delta) -> None:
         """Add `other`'s changes to these (exact: integers only); `other` is not changed."""
         self.receipts += other.receipts
         self.cents += other.cents
         self.units += other.units
-        _add_sales(self.daily, other.daily)
-        _add_sales(self.store_month, other.store_month)
-        _add_counts(self.store_hour, other.store_hour)
-        _add_counts(self.items, other.items)
         self.groups.include(other.groups)
 
     def prune(self) -> Delta:
         """Drop entries that cancel out, so unchanged groups are not written."""
-        self.daily = {k: v for k, v in self.daily.items() if v.receipts or v.cents}
-        self.store_month = {k: v for k, v in self.store_month.items() if v.receipts or v.cents}
-        self.store_hour = {k: v for k, v in self.store_hour.items() if v}
-        self.items = {k: v for k, v in self.items.items() if v}
         self.groups.prune()
         return self
 
+    def sums(self, group: Group) -> dict[tuple[Any, ...], list[int]]:
+        """`group`'s signed sums by key (none where this delta does not carry the group)."""
+        return self.groups.sums.get(group.name, {})
+
     @property
     def is_empty(self) -> bool:
-        return not (
-            self.receipts
-            or self.cents
-            or self.units
-            or self.daily
-            or self.store_month
-            or self.store_hour
-            or self.items
-            or not self.groups.is_empty
-        )
-
-
-def _add_sale(into: dict[Any, Sales], key: Any, receipts: int, cents: int) -> None:
-    """Add signed `receipts` and `cents` to `key`'s sales, created at zero if new."""
-    held = into.get(key)
-    if held is None:
-        into[key] = Sales(receipts, cents)  # a new object: never an operand's own
-    else:
-        held.receipts += receipts
-        held.cents += cents
-
-
-def _add_sales(into: dict[Any, Sales], other: Mapping[Any, Sales]) -> None:
-    for key, sales in other.items():
-        _add_sale(into, key, sales.receipts, sales.cents)
-
-
-def _add_counts(into: dict[Any, int], other: Mapping[Any, int]) -> None:
-    for key, n in other.items():
-        into[key] = into.get(key, 0) + n
+        return not (self.receipts or self.cents or self.units or not self.groups.is_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,11 +239,12 @@ def plan_batch(
 
     A receipt's final state after the batch is a valid `Receipt` or nothing (deleted,
     never seen, or its latest version invalid). The delta is final minus initial, so
-    replays and duplicates change nothing. `groups`: the counted tables it sums.
+    replays and duplicates change nothing. `groups`: the counted tables it sums (besides
+    `STATE_GROUPS`).
     """
     fold = _fold(events)
 
-    delta = Delta(groups=GroupSums(groups))
+    delta = Delta(groups=GroupSums((*STATE_GROUPS, *groups)))
     upserts: dict[str, tuple[Receipt, str]] = {}
     deletes: set[str] = set()
     for key, final in fold.state.items():

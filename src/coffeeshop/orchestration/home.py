@@ -22,6 +22,7 @@ from pathlib import Path
 
 from coffeeshop.redact import mask_url
 from coffeeshop.store import normalize_url
+from coffeeshop.store.dialects import dialect_of
 
 __all__ = ["STATE_DIR", "ServerHome", "home_of", "state_dir"]
 
@@ -42,9 +43,10 @@ def database_identity(db: str) -> tuple[str, str]:
     another spelling of its URL (a relative path, another driver, a password) is the same."""
     url = normalize_url(db)
     backend = url.get_backend_name()
-    if backend == "sqlite":
-        path = Path(url.database or "").expanduser().resolve()
-        return path.stem, f"sqlite:{path}"
+    dialect = dialect_of(url)
+    if dialect.local_file:  # a file: its real path, however the URL spells it
+        path = Path(dialect.file_path(url) or "").expanduser().resolve()
+        return path.stem, f"{backend}:{path}"
     name = url.database or ""
     return name, f"{backend}://{url.username or ''}@{url.host or ''}:{url.port or ''}/{name}"
 

@@ -36,7 +36,7 @@ from coffeeshop.store.apply import BatchResult, CatchUp
 from coffeeshop.store.checkpoint import Checkpoint
 from coffeeshop.store.dialects import dialect_of
 from coffeeshop.store.lock import WriterLock
-from coffeeshop.store.migrations import current_version, upgrade_schema
+from coffeeshop.store.migrations import SCHEMA_VERSION, current_version, upgrade_schema
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.url import describe_error, normalize_url
 
@@ -138,15 +138,15 @@ class Store:
                 f"database {self.safe_url} has no coffeeshop tables; this command only reads and "
                 "creates nothing: check --db / SQL_DSN, or run `coffeeshop sync` first"
             )
-        if version > schema.SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the database schema is version {version}, newer than this coffeeshop "
-                f"understands ({schema.SCHEMA_VERSION}); upgrade coffeeshop"
+                f"understands ({SCHEMA_VERSION}); upgrade coffeeshop"
             )
-        if version < schema.SCHEMA_VERSION:
+        if version < SCHEMA_VERSION:
             raise StoreError(
                 f"the database schema is version {version}, older than this coffeeshop's "
-                f"({schema.SCHEMA_VERSION}); this command only reads: run `coffeeshop db upgrade` "
+                f"({SCHEMA_VERSION}); this command only reads: run `coffeeshop db upgrade` "
                 "(or any `coffeeshop sync`) first"
             )
         return version

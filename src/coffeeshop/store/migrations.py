@@ -147,16 +147,19 @@ def _counted(group: Group) -> Table:
 
 def _v7_fewer_counted_tables(conn: Connection) -> None:
     """The counted tables of `RETIRED_GROUPS` dropped (those a database has); on SQLite, every
-    other counted table made again without a rowid, its rows copied (`counted_table`). SQLite
-    runs the step in one transaction: a step cut short leaves nothing half done."""
+    other table of sums per key made again without a rowid, its rows copied (`counted_table`:
+    the range tables and the daily, store-month and store-hour state), so a database brought
+    here and a new one are alike. SQLite runs the step in one transaction: a step cut short
+    leaves nothing half done."""
     existing = set(inspect(conn).get_table_names())
     for group in RETIRED_GROUPS:
         if group.table in existing:
             _counted(group).drop(conn)
     if conn.dialect.name != "sqlite":
         return
-    for table in schema.COUNTED.values():
+    for table in (*schema.COUNTED.values(), schema.daily, schema.store_month, schema.store_hour):
         ddl = conn.exec_driver_sql(
+
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
         ).scalar()
         if ddl is None or "WITHOUT ROWID" in ddl.upper():
@@ -206,7 +209,8 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     # per item line fewer into each.
     7: _v7_fewer_counted_tables,
 }
-assert max(MIGRATIONS) == schema.SCHEMA_VERSION
+# The version this release brings a database to: its last step's (a new step alone moves it).
+SCHEMA_VERSION = max(MIGRATIONS)
 
 
 def current_version(conn: Connection) -> int:
@@ -231,13 +235,13 @@ def _upgrade(engine: Engine) -> tuple[int, int]:
     writer = engine.execution_options(coffeeshop_write=True)
     with writer.begin() as conn:
         before = current_version(conn)
-    if before > schema.SCHEMA_VERSION:
+    if before > SCHEMA_VERSION:
         raise StoreError(
             f"the database schema is version {before}, newer than this coffeeshop understands "
-            f"({schema.SCHEMA_VERSION}); upgrade coffeeshop"
+            f"({SCHEMA_VERSION}); upgrade coffeeshop"
         )
     created = False
-    for version in range(before + 1, schema.SCHEMA_VERSION + 1):
+    for version in range(before + 1, SCHEMA_VERSION + 1):
         with writer.begin() as conn:
             if current_version(conn) >= version:  # another process migrated meanwhile
                 continue
@@ -251,8 +255,8 @@ def _upgrade(engine: Engine) -> tuple[int, int]:
             )
             created = created or version == 1
     if created:
-        log.info("created the tables (schema version %d)", schema.SCHEMA_VERSION)
-    return before, schema.SCHEMA_VERSION
+        log.info("created the tables (schema version %d)", SCHEMA_VERSION)
+    return before, SCHEMA_VERSION
 
 
 def migration_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:

@@ -33,11 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
-from coffeeshop.core import receipt_codec
+from coffeeshop.core import plan, receipt_codec
 from coffeeshop.core.groups import GROUPS, Group
-from coffeeshop.store.dialects import dialect_named
-
-SCHEMA_VERSION = 7
+from coffeeshop.store.dialects import KNOWN, dialect_named
 
 metadata = MetaData()
 
@@ -208,19 +206,10 @@ receipts = _table(
 receipts_by_day = Index("ix_cs_receipts_day", receipts.c.day)
 
 totals = _counts("cs_totals", _key("id", SmallInteger), values=("receipts", "cents", "units"))
-daily = _counts("cs_daily", Column("day", Date, primary_key=True), values=("receipts", "cents"))
-store_month = _counts(
-    "cs_store_month",
-    Column("month", CHAR(7), primary_key=True),
-    _key("store_id", Integer),
-    values=("receipts", "cents"),
-)
-store_hour = _counts(
-    "cs_store_hour", _key("store_id", Integer), _key("hour", SmallInteger), values=("receipts",)
-)
 
-# The counted tables (`core/groups.py`): each table generated from its group's declaration,
-# its key the primary key (in the declared order: day first, for the API's day ranges).
+# The tables of counts per group (`core/groups.py`'s counted tables, and the state tables of
+# `core/plan.py`'s `STATE_GROUPS`): each generated from its group's declaration, its key the
+# primary key (in the declared order: day first, for the API's day ranges).
 _DIMENSION_TYPES: dict[str, Any] = {
     "store_id": Integer,
     "day": Date,
@@ -245,12 +234,13 @@ def counted_table(group: Group, into: MetaData) -> Table:
 
 
 COUNTED: dict[str, Table] = {group.name: counted_table(group, metadata) for group in GROUPS}
+daily = counted_table(plan.DAILY, metadata)
+store_month = counted_table(plan.STORE_MONTH, metadata)
+store_hour = counted_table(plan.STORE_HOUR, metadata)
 
 quarantine = _table(
     "cs_quarantine",
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("key", Key(), nullable=True, index=True),
     Column("receipt_id", String(255), nullable=True),
     _required("reason", Text),
@@ -259,3 +249,8 @@ quarantine = _table(
     _required("raw", LongText()),
     _required("received_at", DateTime),
 )
+
+# What a database needs beyond the portable declarations above (a generated key's type, a
+# sequence): each dialect adapts the tables for itself (`Dialect.adapt_schema`).
+for _dialect in KNOWN:
+    _dialect.adapt_schema(metadata)

@@ -7,9 +7,10 @@
 * SQLite and MariaDB: the connection is marked, and once it is back in the pool — after its
   commit; a rollback clears the mark — the writer appends nothing to, but opens and closes
   for writing, a small signal file (`signal_path`) that readers on this machine watch with
-  inotify. For SQLite it sits next to the database file (`analysis.db-signal`); for a
-  server's database, in the temporary directory, named by host, port and database (not the
-  user: the API reads as another one).
+  inotify. For a database in a local file (SQLite) it sits next to the file
+  (`analysis.db-signal`, the path its dialect's `file_path` reads from any spelling of the
+  URL); for a server's database, in the temporary directory, named by host, port and
+  database (not the user: the API reads as another one).
 
 Readers never trust the signal alone: they still poll, slowly while signals come, at the
 usual interval when a change arrives unannounced (a writer on another machine).
@@ -27,22 +28,23 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import URL, Connection
 
+from coffeeshop.store.dialects import dialect_named
+
 CHANNEL = "coffeeshop_data_version"
 _MARK = "coffeeshop.data_version_moved"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 
 
 def signal_path(url: URL) -> Path | None:
-    """The signal file of the database at `url`; None for PostgreSQL (it notifies) and for an
-    SQLite database in memory."""
+    """The signal file of the database at `url`; None for PostgreSQL (it notifies) and for a
+    database in a local file that is in memory."""
     backend = url.get_backend_name()
     if backend == "postgresql":
         return None
-    if backend == "sqlite":
-        database = (url.database or "").removeprefix("file:").split("?")[0]
-        if not database or database == ":memory:":
-            return None
-        return Path(os.path.abspath(database + "-signal"))
+    dialect = dialect_named(backend)
+    if dialect.local_file:  # beside its file
+        database = dialect.file_path(url)
+        return None if database is None else Path(os.path.abspath(database + "-signal"))
     key = f"{backend}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
     name = hashlib.sha256(key.encode()).hexdigest()[:24]
     return Path(tempfile.gettempdir()) / f"coffeeshop-signal-{name}"

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Table, event, func
+from sqlalchemy import Engine, MetaData, Table, event, func
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.redact import mask_url
@@ -163,6 +163,13 @@ class Dialect(ABC):
         """Listeners that make the API's async engine (its `sync_engine`) read-only: by
         default `read_only_statements` on each new connection."""
         self.make_read_only(engine)
+
+    def adapt_schema(self, metadata: MetaData) -> None:
+        """What this database needs of the tables of `metadata` that the portable schema
+        (`store/schema.py`) does not say: a type variant for it, a sequence, a DDL event run
+        for it only (`execute_if(dialect=…)`). Called for every known dialect once the schema
+        is declared; nothing by default."""
+        return None
 
     def file_path(self, url: URL) -> str | None:
         """The local file of a `local_file` database's URL (None: a server, or in memory)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
-from sqlalchemy import Engine, Integer, Table, cast, event, func
+from sqlalchemy import Engine, Integer, MetaData, Table, cast, event, func
 from sqlalchemy.engine import URL, Connection
 
 from coffeeshop.store.dialects.base import Dialect, on_conflict_upsert
@@ -29,6 +29,14 @@ class SQLite(Dialect):
     # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to hand back:
     # the loop stays alive for it (else "Event loop is closed" there).
     async_dispose_grace = 0.05
+
+    def adapt_schema(self, metadata: MetaData) -> None:
+        """A generated key is INTEGER here: only an INTEGER PRIMARY KEY (the rowid) is
+        generated."""
+        for table in metadata.tables.values():
+            column = table.autoincrement_column
+            if column is not None:
+                column.type = column.type.with_variant(Integer(), *self.backends)
 
     def file_path(self, url: URL) -> str | None:
         path = url.database

@@ -6,10 +6,11 @@ maintenance (applying a delta and rebuilding iterate it); `ROWS` lists every des
 
 Adding a table of sums per group: one `Group` in `core/groups.py` (its maintenance here is
 generated: `counted.py`); every file it touches is named in the README's "Adding a table".
-Any other table: its groups in `core/plan.py` (`Delta.add_groups`) and its reference formula
-in `core/recompute.py` (a field of `Tables`), its schema in `store/schema.py` (+ a migration),
-a module here with its maintenance and its descriptor (a public table kept from a state table
-of counts: a `FromState` subclass, as `store_monthly.py`), listed below.
+Any other table: the groups it is kept from (`STATE_GROUPS` in `core/plan.py`: their sums,
+state tables and add/subtract maintenance are generated as a counted table's) and its
+reference formula in `core/recompute.py` (a field of `Tables`), its schema in
+`store/schema.py` (+ a migration), a module here with how its rows follow from its groups' (a
+`FromState` subclass, as `store_monthly.py`) and its descriptor, listed below.
 """
 
 from __future__ import annotations

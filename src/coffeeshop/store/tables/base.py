@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as attribute
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.engine import Connection
@@ -20,6 +20,9 @@ from coffeeshop.core.recompute import Tables
 from coffeeshop.store.codec import CHUNK, chunks
 from coffeeshop.store.row_format import RowFormat, supported
 from coffeeshop.store.statements import Statements
+
+if TYPE_CHECKING:  # counted.py builds on this module
+    from coffeeshop.store.tables.counted import CountedTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,29 +154,25 @@ class PublicTable(Protocol):
 
 
 class FromState(ABC):
-    """A public table kept from an internal table of counts (`state`): a batch's changes are
-    added to the state rows, then the public rows of the keys they touched are derived again
-    from those (`refresh`); a rebuild empties both. A subclass says which part of the delta
-    it takes (`changes`) and how the public rows follow (`refresh`)."""
+    """A public table kept from a table of counts per group (`state`, a `CountedTable` of one
+    of `core.plan.STATE_GROUPS`): a batch's sums of that group are added to the state rows
+    (rows whose count falls to zero go), then the public rows of the keys they touched are
+    derived again from those (`refresh`); a rebuild empties both."""
 
     field: str
     public: TableRows
-    state: TableRows
+    state: CountedTable
 
     @property
     def rows(self) -> tuple[TableRows, ...]:
-        return (self.public, self.state)
-
-    @abstractmethod
-    def changes(self, delta: Delta) -> dict[Any, Any]:
-        """This table's part of `delta`: state key -> signed state values."""
+        return (self.public, *self.state.rows)
 
     @abstractmethod
     def refresh(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
         """Derive the public rows of the state rows that `changes` (just added) touched."""
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
-        changes = self.changes(delta)
+        changes = delta.sums(self.state.group)
         if changes:
             self.state.add(conn, stmts, changes)
             self.refresh(conn, stmts, changes)

@@ -1,4 +1,5 @@
-"""`item_performance`: units sold per item name (a name whose total falls to zero goes)."""
+"""`item_performance`: units sold per item name (`core.plan.ITEMS`; a name whose total falls
+to zero goes)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete
 from sqlalchemy.engine import Connection
 
+from coffeeshop.core import plan
 from coffeeshop.core.plan import Delta
 from coffeeshop.store import schema
 from coffeeshop.store.codec import chunks
@@ -33,7 +35,7 @@ class ItemPerformance:
     rows: tuple[TableRows, ...] = (ROWS,)
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
-        changes = delta.items
+        changes = {product: units for (product,), (units,) in delta.sums(plan.ITEMS).items()}
         if not changes:
             return
         ip = schema.item_performance

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from coffeeshop.core import plan
 from coffeeshop.core.plan import Delta, SummaryRow, summary_row, week_bounds
 from coffeeshop.core.recompute import summary_on
 from coffeeshop.store import schema
-from coffeeshop.store.codec import chunks
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.tables.base import Reference, TableRows
+from coffeeshop.store.tables.counted import CountedTable
 
 SUMMARY_COLUMNS = ("spend_per_rcpt", "items_per_rcpt", "this_week_sales", "last_week_sales")
 SINCE = "summary_since"  # cs_meta: the first day a summary row was written (ISO date)
@@ -70,7 +71,7 @@ class SummaryRows(TableRows):
 
 ROWS = SummaryRows(schema.receipts_summary, "summary", ("as_of",), SUMMARY_COLUMNS, kept=True)
 TOTALS = TableRows(schema.totals, "totals", ("id",), ("receipts", "cents", "units"), public=False)
-DAILY = TableRows(schema.daily, "daily", ("day",), ("receipts", "cents"), public=False)
+DAILY = CountedTable(plan.DAILY, schema.daily)  # this week's and last week's sales
 
 
 def since(conn: Connection) -> dt.date | None:
@@ -97,7 +98,7 @@ def _record_since(conn: Connection, today: dt.date) -> None:
 
 class ReceiptsSummary:
     field = "summary"
-    rows: tuple[TableRows, ...] = (ROWS, TOTALS, DAILY)
+    rows: tuple[TableRows, ...] = (ROWS, TOTALS, *DAILY.rows)
 
     def apply(self, conn: Connection, stmts: Statements, delta: Delta) -> None:
         t = schema.totals
@@ -110,16 +111,7 @@ class ReceiptsSummary:
                 units=t.c.units + delta.units,
             )
         )
-        if delta.daily:
-            DAILY.add(conn, stmts, {d: (v.receipts, v.cents) for d, v in delta.daily.items()})
-            # Only a day that lost receipts can have none left.
-            lowered = [day for day, v in delta.daily.items() if v.receipts <= 0]
-            for chunk in chunks(lowered):
-                conn.execute(
-                    delete(schema.daily).where(
-                        and_(schema.daily.c.day.in_(chunk), schema.daily.c.receipts == 0)
-                    )
-                )
+        DAILY.add(conn, stmts, delta.sums(plan.DAILY))  # a day whose count is zero goes
 
     def write(self, conn: Connection, stmts: Statements, today: dt.date) -> SummaryRow:
         """Write `today`'s row from the running totals (after a batch's delta is applied)."""

@@ -1,4 +1,5 @@
-"""`store_peak_hours`: each store's busiest hour, from `cs_store_hour`'s receipt counts."""
+"""`store_peak_hours`: each store's busiest hour, from `cs_store_hour`'s receipt counts
+(`core.plan.STORE_HOUR`)."""
 
 from __future__ import annotations
 
@@ -7,31 +8,27 @@ from typing import Any
 from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
 
-from coffeeshop.core.plan import Delta, peak_hour
+from coffeeshop.core import plan
+from coffeeshop.core.plan import peak_hour
 from coffeeshop.store import schema
 from coffeeshop.store.codec import chunks
 from coffeeshop.store.statements import Statements
 from coffeeshop.store.tables.base import FromState, TableRows
+from coffeeshop.store.tables.counted import CountedTable
 
 ROWS = TableRows(
     schema.store_peak_hours, "store_peak_hours", ("store_id",), ("peak_hour", "tx_count")
-)
-STATE = TableRows(
-    schema.store_hour, "store_hour", ("store_id", "hour"), ("receipts",), public=False
 )
 
 
 class StorePeakHours(FromState):
     field = "store_peak_hours"
     public = ROWS
-    state = STATE
-
-    def changes(self, delta: Delta) -> dict[Any, Any]:
-        return delta.store_hour
+    state = CountedTable(plan.STORE_HOUR, schema.store_hour)
 
     def refresh(self, conn: Connection, stmts: Statements, changes: dict[Any, Any]) -> None:
         sh, ph = schema.store_hour, schema.store_peak_hours
-        stores = sorted({store_id for store_id, _ in changes})
+        stores = sorted({store_id for store_id, _ in changes})  # keys: (store_id, hour)
 
         hours: dict[int, dict[int, int]] = {store_id: {} for store_id in stores}
         for chunk in chunks(stores):
@@ -54,6 +51,3 @@ class StorePeakHours(FromState):
             conn.execute(stmts.upsert(ph, ("store_id",), set_=("peak_hour", "tx_count")), peaks)
         for chunk in chunks(empty):
             conn.execute(delete(ph).where(ph.c.store_id.in_(chunk)))
-        lowered = sorted({store_id for (store_id, _), n in changes.items() if n <= 0})
-        for chunk in chunks(lowered):  # only an hour that lost receipts can have none left
-            conn.execute(delete(sh).where(and_(sh.c.store_id.in_(chunk), sh.c.receipts == 0)))
