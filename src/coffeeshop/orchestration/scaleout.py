@@ -9,7 +9,8 @@
 2. each bucket fetches only its own shard of every range, and resolves it where it runs
    (plain Dask tasks, `orchestration.buckets`): every version of a receipt meets in its
    bucket, the last one wins; the bucket's rows and its day-keyed counted sums stay on its
-   worker, its small `Partial` (sums per day, month, hour, item; quarantine) comes back;
+   worker, its small `Partial` (sums per day, month, hour, item) comes back; its quarantine
+   entries stay on the worker too (a range's unreadable input on the range's), counted;
 3. the flow merges the partials (exact, associative) and compares them with the database,
    streaming the buckets' rows from the workers in key order beside `cs_receipts` (and the
    counted sums a window of days at a time beside those tables' rows), then
@@ -69,7 +70,7 @@ from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.scheduler import check_scheduler
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, install_log_filters
 from coffeeshop.orchestration.tasks import retry_when_transient
-from coffeeshop.pipeline.partitioned import Gathered, combine, finish
+from coffeeshop.pipeline.partitioned import Gathered, Quarantine, combine, finish
 from coffeeshop.pipeline.reconcile import ReconcileReport
 from coffeeshop.pipeline.windows import Windows
 from coffeeshop.sources.base import Partition, Partitioned, partitioned
@@ -161,10 +162,12 @@ def gather(source: Partitioned, partitions: int) -> Gathered:
     return combine(plan, *_resolved(outputs))
 
 
-def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult], Windows]:
+def _resolved(
+    outputs: list[Any],
+) -> tuple[list[RangeOutput], list[BucketResult], Windows, Quarantine]:
     """Once every range is read, its buckets resolved on the cluster: the ranges' heads and
-    each bucket's summary come back here, its rows and its day-keyed counted tables' sums
-    stay on the workers (`buckets`)."""
+    each bucket's summary come back here, its rows, its day-keyed counted tables' sums and
+    the quarantine entries stay on the workers (`buckets`)."""
     _raise_first_failure(outputs)
     return resolve_on_cluster(_client(), [output.wrapped_future for output in outputs])
 
