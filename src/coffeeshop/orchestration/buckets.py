@@ -157,26 +157,27 @@ def _fetcher(client: Client) -> Callable[[Future, list[int]], list[Sums]]:
 
 
 def resolve_on_cluster(
-    client: Client, ranges: list[Any]
+    client: Client, ranges: list[Any], buckets: int
 ) -> tuple[list[RangeOutput], list[BucketResult], Windows, Quarantine]:
     """The ranges' heads, every bucket as a `BucketResult` whose rows stay on the cluster, the
     windows of their day-keyed counted tables and the quarantine entries, which stay there
     too. `ranges`: each range's Dask future (holding its `pickled` output, in a Prefect
-    state)."""
-    buckets = len(ranges)
+    state), emptied here: the caller holds none, so a range's output is freed once its
+    pieces, head and tail are taken, and a piece once its bucket is resolved."""
     pieces = [
         [client.submit(_element, r, b + 1, pure=False) for b in range(buckets)] for r in ranges
     ]
-    resolved = [
-        client.submit(_resolve, *[pieces[r][b] for r in range(len(ranges))], pure=False)
-        for b in range(buckets)
-    ]
     heads = [client.submit(_element, r, 0, pure=False) for r in ranges]
     unreadable = [client.submit(_tail, r, buckets + 1, pure=False) for r in ranges]
+    ranges.clear()
+    resolved = [
+        client.submit(_resolve, *[piece[b] for piece in pieces], pure=False) for b in range(buckets)
+    ]
+    del pieces
     summaries = [client.submit(operator.getitem, b, 0, pure=False) for b in resolved]
     head_bytes = client.gather(heads)
     summary_bytes = client.gather(summaries)
-    del pieces, heads, summaries  # the ranges' candidates are freed once no task needs them
+    del heads, summaries
     results: list[BucketResult] = []
     windows = Windows(_fetcher(client))
     runs: list[Iterable[Queued]] = []

@@ -61,7 +61,6 @@ from pydantic import Field
 
 from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
-from coffeeshop.core.partials import BucketResult
 from coffeeshop.errors import ConfigError
 from coffeeshop.orchestration.buckets import failed, pickled, resolve_on_cluster
 from coffeeshop.orchestration.cluster import check_workers, scheduler_lost
@@ -70,11 +69,9 @@ from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.scheduler import check_scheduler
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, install_log_filters
 from coffeeshop.orchestration.tasks import retry_when_transient
-from coffeeshop.pipeline.partitioned import Gathered, Quarantine, combine, finish
+from coffeeshop.pipeline.partitioned import Gathered, buckets_for, combine, finish
 from coffeeshop.pipeline.reconcile import ReconcileReport
-from coffeeshop.pipeline.windows import Windows
 from coffeeshop.sources.base import Partition, Partitioned, partitioned
-from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store
 
 log = logging.getLogger("coffeeshop.orchestration.scaleout")
@@ -158,18 +155,12 @@ def gather(source: Partitioned, partitions: int) -> Gathered:
     read them on the flow's task runner, and merge them; the merged state hands over at the
     plan's position."""
     plan = source.plan_partitions(partitions)
-    outputs = [read_partition.submit(part, len(plan.parts)) for part in plan.parts]
-    return combine(plan, *_resolved(outputs))
-
-
-def _resolved(
-    outputs: list[Any],
-) -> tuple[list[RangeOutput], list[BucketResult], Windows, Quarantine]:
-    """Once every range is read, its buckets resolved on the cluster: the ranges' heads and
-    each bucket's summary come back here, its rows, its day-keyed counted tables' sums and
-    the quarantine entries stay on the workers (`buckets`)."""
+    buckets = buckets_for(len(plan.parts))
+    outputs: list[Any] = [read_partition.submit(part, buckets) for part in plan.parts]
     _raise_first_failure(outputs)
-    return resolve_on_cluster(_client(), [output.wrapped_future for output in outputs])
+    ranges = [output.wrapped_future for output in outputs]
+    del outputs  # `resolve_on_cluster` lets each range go once its buckets took their shards
+    return combine(plan, *resolve_on_cluster(_client(), ranges, buckets))
 
 
 def _client() -> Client:

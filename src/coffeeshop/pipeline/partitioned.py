@@ -40,6 +40,7 @@ from coffeeshop.store import Store, schema
 from coffeeshop.store.codec import RECEIPT_COLUMNS
 
 PAGE = 20_000
+BUCKETS_PER_PART = 2
 _ID = getter("receipt_id")
 _CONTENT = getter(*READ_COLUMNS)  # what a receipt is, without the document's id
 TABLE = "receipts (engine state)"
@@ -50,10 +51,18 @@ def heads_of(outputs: Iterable[RangeOutput]) -> list[RangeOutput]:
     return [RangeOutput([], o.unkeyed, o.lines, o.end, o.open_line) for o in outputs]
 
 
+def buckets_for(parts: int) -> int:
+    """How many buckets a plan of `parts` parts splits its receipts into: more than its parts,
+    so that a bucket, resolved at once on one worker (its candidates, rows and sums as Python
+    objects for a moment, ~3 KiB a receipt), is a smaller share of that worker's history."""
+    return BUCKETS_PER_PART * parts
+
+
 def resolve_outputs(outputs: list[RangeOutput]) -> tuple[list[BucketResult], Windows]:
     """Every bucket of the ranges' outputs, resolved (last write wins), in this process, and
     their day-keyed counted tables' windows."""
-    buckets = [resolve(o.shards[b] for o in outputs) for b in range(len(outputs))]
+    count = len(outputs[0].shards) if outputs else 0
+    buckets = [resolve(o.shards[b] for o in outputs) for b in range(count)]
     return buckets, Windows.local([split(bucket.partial) for bucket in buckets])
 
 
@@ -130,10 +139,11 @@ def gather_in_process(source: Source | str, partitions: int) -> Gathered:
     (`source` a source with the `Partitioned` capability, or a spec: a JSONL file's path)."""
     reader = partitioned(open_source(source) if isinstance(source, str) else source)
     plan = reader.plan_partitions(partitions)
-    outputs = [reader.read_partition(part, len(plan.parts)) for part in plan.parts]
+    buckets = buckets_for(len(plan.parts))
+    outputs = [reader.read_partition(part, buckets) for part in plan.parts]
     heads = heads_of(outputs)
-    buckets, windows = resolve_outputs(outputs)
-    return combine(plan, heads, buckets, windows, Quarantine.local(buckets, heads))
+    resolved, windows = resolve_outputs(outputs)
+    return combine(plan, heads, resolved, windows, Quarantine.local(resolved, heads))
 
 
 def sorted_rows(runs: Iterable[Iterable[Row]]) -> Iterator[Row]:
