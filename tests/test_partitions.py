@@ -370,7 +370,7 @@ def test_a_merged_partial_adds_to_every_internal_table_what_its_receipts_add(
 # -- the day- and month-keyed counted tables, a window at a time ----------------------------
 
 
-@pytest.mark.parametrize("keys", [3, 20, windows.KEYS])
+@pytest.mark.parametrize("keys", [3, 30, 60, windows.KEYS])
 def test_the_day_and_month_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: int
 ) -> None:
@@ -415,9 +415,9 @@ def test_the_day_and_month_keyed_counted_tables_are_compared_and_repaired_a_wind
     assert all(not gathered.partial.groups.sums[g.name] for g in windows.WINDOWED)
     plan = gathered.windows.plan(windows.STORE_DAY)
     assert plan[0][0] is None and plan[-1][1] is None  # open below and above
-    assert len(plan) == {3: 5, 20: 3}.get(keys, 1)  # 3 to 12 keys a day
-    months = gathered.windows.plan(PRODUCT_MONTH_HOUR)  # over 20 keys a month, 3 months
-    assert len(months) == {3: 3, 20: 3}.get(keys, 1)
+    assert len(plan) == {3: 5, 30: 3}.get(keys, 1)  # 3 to 12 keys a day in each of 8 buckets
+    months = gathered.windows.plan(PRODUCT_MONTH_HOUR)  # over 3 months
+    assert len(months) == {3: 3, 30: 3, 60: 2}.get(keys, 1)
     expected = single(url, path)
     assert expected.counts == {
         "cs_store_day": 3,
