@@ -10,7 +10,7 @@ tasks (their results are bytes, whose size Dask sees, so it can spill them):
    lives (the same bytes object: no copy);
 2. one *bucket* per bucket: its pieces of every range (only those move between workers), last
    write wins, the bucket's `Partial` and its rows sorted by key, cut into chunks of `CHUNK`
-   rows, its sums of the day-keyed counted tables, one element per (table, day)
+   rows, its sums of the windowed counted tables, one element per (table, day)
    (`pipeline.windows.split`), and its quarantine entries (invalid receipts, by key) cut
    into chunks of `QUEUED_CHUNK`: [summary, chunk 0, chunk 1, …, day sums, …, quarantine
    chunks, …], kept on its worker;
@@ -69,10 +69,10 @@ def pickled(output: RangeOutput) -> list[bytes]:
 
 @dataclass(slots=True)
 class BucketSummary:
-    partial: Partial  # without the day-keyed counted tables' sums (in `windows`) and its
+    partial: Partial  # without the windowed counted tables' sums (in `windows`) and its
     # quarantine entries (after its day sums, `queued_chunks` chunks of `QUEUED_CHUNK`)
     chunks: int
-    pieces: list[tuple[Piece, int]]  # its day-keyed sums per (group, day), after its chunks,
+    pieces: list[tuple[Piece, int]]  # its windowed sums per (group, day), after its chunks,
     # with their number of keys
     queued: int  # its quarantine entries
     queued_chunks: int
@@ -97,7 +97,7 @@ def _tail(state: Any, start: int) -> list[bytes]:
 
 
 def _resolve(*shards: bytes) -> list[bytes]:
-    """One bucket from its shard of every range: [summary, chunk 0, chunk 1, …, its day-keyed
+    """One bucket from its shard of every range: [summary, chunk 0, chunk 1, …, its windowed
     sums of one (group, day), of the next, …, its quarantine entries' chunks], pickled."""
     result = resolve(pickle.loads(shard) for shard in shards)
     rows = result.rows
@@ -160,7 +160,7 @@ def resolve_on_cluster(
     client: Client, ranges: list[Any], buckets: int
 ) -> tuple[list[RangeOutput], list[BucketResult], Windows, Quarantine]:
     """The ranges' heads, every bucket as a `BucketResult` whose rows stay on the cluster, the
-    windows of their day-keyed counted tables and the quarantine entries, which stay there
+    windows of their windowed counted tables and the quarantine entries, which stay there
     too. `ranges`: each range's Dask future (holding its `pickled` output, in a Prefect
     state), emptied here: the caller holds none, so a range's output is freed once its
     pieces, head and tail are taken, and a piece once its bucket is resolved."""

@@ -8,12 +8,12 @@
    into `buckets` shards, kept on the worker;
 2. each bucket fetches only its own shard of every range, and resolves it where it runs
    (plain Dask tasks, `orchestration.buckets`): every version of a receipt meets in its
-   bucket, the last one wins; the bucket's rows and its day-keyed counted sums stay on its
+   bucket, the last one wins; the bucket's rows and its windowed counted sums stay on its
    worker, its small `Partial` (sums per day, month, hour, item) comes back; its quarantine
    entries stay on the worker too (a range's unreadable input on the range's), counted;
 3. the flow merges the partials (exact, associative) and compares them with the database,
    streaming the buckets' rows from the workers in key order beside `cs_receipts` (and the
-   counted sums a window of days at a time beside those tables' rows), then
+   counted sums a window of days or months at a time beside those tables' rows), then
    repairs through `Store.rebuild` with the same stream, in the flow's own process (see
    `pipeline.partitioned.finish`): the coordinator never holds the history's receipts at once.
 

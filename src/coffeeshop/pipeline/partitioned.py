@@ -60,7 +60,7 @@ def buckets_for(parts: int) -> int:
 
 def resolve_outputs(outputs: list[RangeOutput]) -> tuple[list[BucketResult], Windows]:
     """Every bucket of the ranges' outputs, resolved (last write wins), in this process, and
-    their day-keyed counted tables' windows."""
+    their windowed counted tables' windows."""
     count = len(outputs[0].shards) if outputs else 0
     buckets = [resolve(o.shards[b] for o in outputs) for b in range(count)]
     return buckets, Windows.local([split(bucket.partial) for bucket in buckets])
@@ -101,7 +101,7 @@ class Gathered:
 
     `runs` are the buckets' rows, each sorted by key: lists in one process; on a cluster,
     streams fetched from the workers (`orchestration.buckets`), read once per pass. So are
-    the quarantine entries, and the day-keyed counted tables' sums, `windows`, a window of
+    the quarantine entries, and the windowed counted tables' sums, `windows`, a window of
     days at a time (`pipeline.windows`)."""
 
     partial: Partial  # sums and counts of the current valid receipts (but `windows`)
