@@ -10,6 +10,7 @@ from coffeeshop.orchestration.settings import configure
 configure()  # Prefect reads its settings, and starts its analytics, when first imported
 
 import datetime as dt
+import gc
 import os
 import signal
 import subprocess
@@ -25,12 +26,14 @@ from distributed import Client, LocalCluster
 from helpers import execute_sql, receipt, run_coffeeshop, write_lines
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import select
 
+from coffeeshop.core.plan import QuarantineEntry
 from coffeeshop.orchestration.scaleout import reconcile_on_dask
 from coffeeshop.pipeline.engine import Syncer
 from coffeeshop.pipeline.reconcile import ReconcileReport, reconcile
 from coffeeshop.sources.jsonl import JsonlSource
-from coffeeshop.store import Store
+from coffeeshop.store import Store, schema
 
 
 def today() -> dt.date:
@@ -129,6 +132,51 @@ def test_reconcile_on_dask_equals_single_process_and_repairs(
     )
     assert repaired.repaired
     assert single(url, path).total_differences == 0
+
+
+def quarantine_of(url: str) -> list[tuple[Any, ...]]:
+    with Store(url) as store, store.engine.connect() as conn:
+        q = schema.quarantine
+        columns = (q.c.key, q.c.receipt_id, q.c.reason, q.c.source, q.c.position, q.c.raw)
+        return [tuple(row) for row in conn.execute(select(*columns).order_by(q.c.id))]
+
+
+def test_the_quarantine_stays_on_the_workers_and_is_written_as_the_single_process_writes_it(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invalid receipts (kept by the buckets that resolved them) and unreadable lines (by the
+    ranges that read them), more than a chunk of each per bucket and range: the repair writes
+    the same `cs_quarantine` rows, in the same order, as the single-process repair, and the
+    coordinator holds none of them when its rebuild starts (they stream into it)."""
+    path = tmp_path / "r.jsonl"
+    lines: list[Any] = []
+    for i in range(3_000):
+        lines.append(receipt(i, store=i % 4, total="oops" if i % 3 == 0 else "4.5"))
+        if i % 3 == 1:
+            lines.append(f"not json {i}")
+    write_lines(path, lines)  # 1,000 invalid receipts, 1,000 unreadable lines
+    url, other = (f"sqlite:///{tmp_path / name}.db" for name in ("a", "b"))
+    expected = single(other, path, repair=True)
+    held: list[int] = []
+    rebuild = Store.rebuild
+
+    def counting(self: Store, *args: Any, **kwargs: Any) -> int:
+        gc.collect()
+        held.append(sum(isinstance(o, QuarantineEntry) for o in gc.get_objects()))
+        return rebuild(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "rebuild", counting)
+    got = reconcile_on_dask(
+        source=str(path),
+        db=url,
+        repair=True,
+        workers=None,
+        address=cluster.scheduler_address,
+        partitions=3,  # 3 buckets of ~333 invalid receipts, 3 ranges of ~333 unreadable lines
+    )
+    assert got.repaired and got.quarantined == expected.quarantined == 2_000
+    assert held == [0]
+    assert quarantine_of(url) == quarantine_of(other)
 
 
 def test_a_worker_killed_mid_partition_reruns_that_partition(

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from test_properties import lines as histories
 
 from coffeeshop.core.events import Upsert
+from coffeeshop.core.groups import PRODUCT_MONTH_HOUR
 from coffeeshop.core.partials import Partial, fold, merge_all, resolve, split
 from coffeeshop.core.plan import Delta, parse_events
 from coffeeshop.core.receipt_codec import row_to_receipt
@@ -221,7 +222,7 @@ def test_a_receipt_replaced_and_deleted_in_later_partitions_ends_in_its_final_st
         gathered = gather_in_process(str(path), parts)
         got = {r.key: r.cents for r in _receipts(gathered)}
         assert got[receipt_key(1)] == 700 and receipt_key(2) not in got
-        assert got[receipt_key(3)] == 900 and gathered.quarantine == []
+        assert got[receipt_key(3)] == 900 and list(gathered.quarantine) == []
         assert len(got) == 98
 
 
@@ -366,19 +367,19 @@ def test_a_merged_partial_adds_to_every_internal_table_what_its_receipts_add(
     assert list(MergedReplay(runs, merged).rows()) == rows
 
 
-# -- the day-keyed counted tables, a window of days at a time --------------------------------
+# -- the day- and month-keyed counted tables, a window at a time ----------------------------
 
 
-@pytest.mark.parametrize("keys", [3, 20, windows.KEYS])
-def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_time(
+@pytest.mark.parametrize("keys", [3, 30, 60, windows.KEYS])
+def test_the_day_and_month_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: int
 ) -> None:
-    """The merged state a partitioned read hands to the comparison holds no day-keyed counted
-    sums (they grow with the history: `pipeline.windows` serves them a window of days at a
-    time), and still every difference is found and listed as the single-process reconcile
-    lists it, whatever the windows: a row edited on one day, rows missing on another, and
-    rows on days the source has no receipt on (before its first, between two, after its
-    last)."""
+    """The merged state a partitioned read hands to the comparison holds no day- or
+    month-keyed counted sums (they grow with the history: `pipeline.windows` serves them a
+    window of days or months at a time), and still every difference is found and listed as
+    the single-process reconcile lists it, whatever the windows: a row edited on one day
+    (month), rows missing on another, and rows on days (months) the source has no receipt on
+    (before its first, between two, after its last)."""
     monkeypatch.setattr(windows, "KEYS", keys)
     path = tmp_path / "r.jsonl"
     days = ["2026-09-03", "2026-10-14", "2026-10-31", "2026-11-01", "2026-11-20"]
@@ -395,6 +396,15 @@ def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_ti
         with Store(target) as store:
             execute_sql(store, "UPDATE cs_store_day SET cents = cents + 7 WHERE day = '2026-10-14'")
             execute_sql(store, "DELETE FROM cs_product_hour WHERE day = '2026-11-01'")
+            execute_sql(
+                store, "UPDATE cs_product_month_hour SET units = units + 1 WHERE month = '2026-10'"
+            )
+            for month in ("2025-01", "2026-12"):  # before the first month, after the last
+                execute_sql(
+                    store,
+                    "INSERT INTO cs_store_month_weekday_hour (month, store_id, weekday, hour, "
+                    f"receipts) VALUES ('{month}', 1, 3, 9, 4)",
+                )
             for day in ("2025-02-10", "2026-10-20", "2027-01-02"):
                 execute_sql(
                     store,
@@ -404,10 +414,18 @@ def test_the_day_keyed_counted_tables_are_compared_and_repaired_a_window_at_a_ti
     gathered = gather_in_process(str(path), 4)
     assert all(not gathered.partial.groups.sums[g.name] for g in windows.WINDOWED)
     plan = gathered.windows.plan(windows.STORE_DAY)
-    assert plan[0][0] == dt.date.min and plan[-1][1] == dt.date.max
-    assert len(plan) == {3: 5, 20: 3}.get(keys, 1)  # 3 to 12 keys a day
+    assert plan[0][0] is None and plan[-1][1] is None  # open below and above
+    assert len(plan) == {3: 5, 30: 3}.get(keys, 1)  # 3 to 12 keys a day in each of 8 buckets
+    months = gathered.windows.plan(PRODUCT_MONTH_HOUR)  # over 3 months
+    assert len(months) == {3: 3, 30: 3, 60: 2}.get(keys, 1)
     expected = single(url, path)
-    assert expected.counts == {"cs_store_day": 3, "cs_product_hour": 6, "cs_store_day_hour": 3}
+    assert expected.counts == {
+        "cs_store_day": 3,
+        "cs_product_hour": 6,
+        "cs_store_day_hour": 3,
+        "cs_product_month_hour": 6,
+        "cs_store_month_weekday_hour": 2,
+    }
     for parts in (1, 3, 5):
         assert report_of(partitioned(url, path, parts)) == report_of(expected)
     assert report_of(partitioned(url, path, 3, repair=True)) == report_of(

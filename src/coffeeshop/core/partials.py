@@ -18,6 +18,7 @@ candidate with the highest position (last write wins), and turns the winners int
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -121,7 +122,10 @@ def last_write_wins(shards: Iterable[dict[str, Candidate]]) -> dict[str, Candida
 # -- mergeable sums --------------------------------------------------------------------------
 
 
-def _quarantine_order(entry: tuple[int, bytes, int, QuarantineEntry]) -> tuple[int, bytes, int]:
+Queued = tuple[int, bytes, int, QuarantineEntry]  # a quarantine entry in its listing order
+
+
+def quarantine_order(entry: Queued) -> tuple[int, bytes, int]:
     return entry[0], entry[1], entry[2]
 
 
@@ -145,7 +149,7 @@ class Partial(Delta):
     entry) for unreadable input: sorted, keyed entries by key, then unreadable input in
     source order, as the single-process reconcile lists them."""
 
-    quarantine: list[tuple[int, bytes, int, QuarantineEntry]] = field(default_factory=list)
+    quarantine: list[Queued] = field(default_factory=list)
 
     def add_row(self, row: Row, items: tuple[tuple[str, int], ...]) -> None:
         store_id, day, hour, cents = _SUMMED(row)
@@ -153,11 +157,12 @@ class Partial(Delta):
         self.add_groups(store_id, _date(day), month, hour, cents, items, +1)
 
     def merge(self, other: Partial) -> Partial:
-        """A new partial holding both (neither operand changes)."""
+        """A new partial holding both (neither operand changes; both quarantines are sorted:
+        merged in one pass)."""
         out = Partial()
         out.include(self)
         out.include(other)
-        out.quarantine = sorted(self.quarantine + other.quarantine, key=_quarantine_order)
+        out.quarantine = list(heapq.merge(self.quarantine, other.quarantine, key=quarantine_order))
         return out
 
     def delta(self) -> Delta:
@@ -197,9 +202,14 @@ class Partial(Delta):
 
 
 def merge_all(partials: Iterable[Partial]) -> Partial:
+    """One partial holding them all: their sums added into one, their (sorted) quarantines
+    merged in one pass."""
     out = Partial()
+    runs: list[list[Queued]] = []
     for partial in partials:
-        out = out.merge(partial)
+        out.include(partial)
+        runs.append(partial.quarantine)
+    out.quarantine = list(heapq.merge(*runs, key=quarantine_order))
     return out
 
 
@@ -227,7 +237,7 @@ def resolve(shards: Iterable[dict[str, Candidate]]) -> BucketResult:
             entry = QuarantineEntry(key, c.receipt_id, c.reason, c.where, c.raw)  # type: ignore[arg-type]
             partial.quarantine.append((0, encode_key(key), 0, entry))
     rows.sort()
-    partial.quarantine.sort(key=_quarantine_order)
+    partial.quarantine.sort(key=quarantine_order)
     return BucketResult(partial, rows)
 
 
@@ -236,7 +246,7 @@ def unkeyed_partial(unkeyed: Iterable[Unkeyed]) -> Partial:
     for u in unkeyed:
         entry = QuarantineEntry(None, None, u.reason, u.where, u.raw)  # type: ignore[arg-type]
         partial.quarantine.append((1, b"", u.position, entry))
-    partial.quarantine.sort(key=_quarantine_order)
+    partial.quarantine.sort(key=quarantine_order)
     return partial
 
 
@@ -252,9 +262,9 @@ def render_where(line_offsets: list[int]) -> Any:
     return render
 
 
-def finish_entries(partial: Partial, render: Any) -> Iterator[QuarantineEntry]:
+def finish_entries(queued: Iterable[Queued], render: Any) -> Iterator[QuarantineEntry]:
     """The quarantine entries with every file position rendered as 'line N (byte B)'."""
-    for *_, entry in partial.quarantine:
+    for *_, entry in queued:
         if isinstance(entry.where, tuple):
             yield QuarantineEntry(
                 entry.key, entry.receipt_id, entry.reason, render(entry.where), entry.raw

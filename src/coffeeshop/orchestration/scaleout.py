@@ -8,11 +8,12 @@
    into `buckets` shards, kept on the worker;
 2. each bucket fetches only its own shard of every range, and resolves it where it runs
    (plain Dask tasks, `orchestration.buckets`): every version of a receipt meets in its
-   bucket, the last one wins; the bucket's rows and its day-keyed counted sums stay on its
-   worker, its small `Partial` (sums per day, month, hour, item; quarantine) comes back;
+   bucket, the last one wins; the bucket's rows and its windowed counted sums stay on its
+   worker, its small `Partial` (sums per day, month, hour, item) comes back; its quarantine
+   entries stay on the worker too (a range's unreadable input on the range's), counted;
 3. the flow merges the partials (exact, associative) and compares them with the database,
    streaming the buckets' rows from the workers in key order beside `cs_receipts` (and the
-   counted sums a window of days at a time beside those tables' rows), then
+   counted sums a window of days or months at a time beside those tables' rows), then
    repairs through `Store.rebuild` with the same stream, in the flow's own process (see
    `pipeline.partitioned.finish`): the coordinator never holds the history's receipts at once.
 
@@ -60,7 +61,6 @@ from pydantic import Field
 
 from coffeeshop import scratch
 from coffeeshop.config import Settings, build_settings
-from coffeeshop.core.partials import BucketResult
 from coffeeshop.errors import ConfigError
 from coffeeshop.orchestration.buckets import failed, pickled, resolve_on_cluster
 from coffeeshop.orchestration.cluster import check_workers, scheduler_lost
@@ -69,11 +69,9 @@ from coffeeshop.orchestration.progress import log_reconcile
 from coffeeshop.orchestration.scheduler import check_scheduler
 from coffeeshop.orchestration.settings import DEFAULTS, EPHEMERAL_TIMEOUT, install_log_filters
 from coffeeshop.orchestration.tasks import retry_when_transient
-from coffeeshop.pipeline.partitioned import Gathered, combine, finish
+from coffeeshop.pipeline.partitioned import Gathered, buckets_for, combine, finish
 from coffeeshop.pipeline.reconcile import ReconcileReport
-from coffeeshop.pipeline.windows import Windows
 from coffeeshop.sources.base import Partition, Partitioned, partitioned
-from coffeeshop.sources.partitions import RangeOutput
 from coffeeshop.store import Store
 
 log = logging.getLogger("coffeeshop.orchestration.scaleout")
@@ -157,16 +155,12 @@ def gather(source: Partitioned, partitions: int) -> Gathered:
     read them on the flow's task runner, and merge them; the merged state hands over at the
     plan's position."""
     plan = source.plan_partitions(partitions)
-    outputs = [read_partition.submit(part, len(plan.parts)) for part in plan.parts]
-    return combine(plan, *_resolved(outputs))
-
-
-def _resolved(outputs: list[Any]) -> tuple[list[RangeOutput], list[BucketResult], Windows]:
-    """Once every range is read, its buckets resolved on the cluster: the ranges' heads and
-    each bucket's summary come back here, its rows and its day-keyed counted tables' sums
-    stay on the workers (`buckets`)."""
+    buckets = buckets_for(len(plan.parts))
+    outputs: list[Any] = [read_partition.submit(part, buckets) for part in plan.parts]
     _raise_first_failure(outputs)
-    return resolve_on_cluster(_client(), [output.wrapped_future for output in outputs])
+    ranges = [output.wrapped_future for output in outputs]
+    del outputs  # `resolve_on_cluster` lets each range go once its buckets took their shards
+    return combine(plan, *resolve_on_cluster(_client(), ranges, buckets))
 
 
 def _client() -> Client:

@@ -14,12 +14,15 @@ import datetime as dt
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from coffeeshop.core.partials import (
     BucketResult,
     Partial,
+    Queued,
     finish_entries,
     merge_all,
+    quarantine_order,
     render_where,
     resolve,
     unkeyed_partial,
@@ -37,6 +40,7 @@ from coffeeshop.store import Store, schema
 from coffeeshop.store.codec import RECEIPT_COLUMNS
 
 PAGE = 20_000
+BUCKETS_PER_PART = 2
 _ID = getter("receipt_id")
 _CONTENT = getter(*READ_COLUMNS)  # what a receipt is, without the document's id
 TABLE = "receipts (engine state)"
@@ -47,11 +51,48 @@ def heads_of(outputs: Iterable[RangeOutput]) -> list[RangeOutput]:
     return [RangeOutput([], o.unkeyed, o.lines, o.end, o.open_line) for o in outputs]
 
 
+def buckets_for(parts: int) -> int:
+    """How many buckets a plan of `parts` parts splits its receipts into: more than its parts,
+    so that a bucket, resolved at once on one worker (its candidates, rows and sums as Python
+    objects for a moment, ~3 KiB a receipt), is a smaller share of that worker's history."""
+    return BUCKETS_PER_PART * parts
+
+
 def resolve_outputs(outputs: list[RangeOutput]) -> tuple[list[BucketResult], Windows]:
     """Every bucket of the ranges' outputs, resolved (last write wins), in this process, and
-    their day-keyed counted tables' windows."""
-    buckets = [resolve(o.shards[b] for o in outputs) for b in range(len(outputs))]
+    their windowed counted tables' windows."""
+    count = len(outputs[0].shards) if outputs else 0
+    buckets = [resolve(o.shards[b] for o in outputs) for b in range(count)]
     return buckets, Windows.local([split(bucket.partial) for bucket in buckets])
+
+
+class Quarantine:
+    """Every quarantine entry of a partitioned read, listed as the single-process reconcile
+    lists them (invalid receipts by key, then unreadable input in source order), read again
+    on every pass and never held whole: `runs` are sorted runs of `Queued` entries (a
+    bucket's invalid receipts, a range's unreadable input): lists in one process, streams
+    fetched from the workers on a cluster (`orchestration.buckets`). `render` gives a file
+    position its line number once every range has counted its lines."""
+
+    def __init__(self, runs: list[Iterable[Queued]], count: int, render: Any = str) -> None:
+        self.runs = runs
+        self.count = count
+        self.render = render
+
+    @classmethod
+    def local(cls, buckets: list[BucketResult], heads: list[RangeOutput]) -> Quarantine:
+        """Taken out of the buckets' partials (which keep only their sums)."""
+        runs = [unkeyed_partial(h.unkeyed).quarantine for h in heads]
+        for bucket in buckets:
+            runs.append(bucket.partial.quarantine)
+            bucket.partial.quarantine = []
+        return cls(list(runs), sum(len(run) for run in runs))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[QuarantineEntry]:
+        return finish_entries(heapq.merge(*self.runs, key=quarantine_order), self.render)
 
 
 @dataclass(slots=True)
@@ -60,13 +101,13 @@ class Gathered:
 
     `runs` are the buckets' rows, each sorted by key: lists in one process; on a cluster,
     streams fetched from the workers (`orchestration.buckets`), read once per pass. So are
-    the day-keyed counted tables' sums, `windows`, a window of days at a time
-    (`pipeline.windows`)."""
+    the quarantine entries, and the windowed counted tables' sums, `windows`, a window of
+    days at a time (`pipeline.windows`)."""
 
     partial: Partial  # sums and counts of the current valid receipts (but `windows`)
     runs: list[Iterable[Row]]
     windows: Windows
-    quarantine: list[QuarantineEntry]
+    quarantine: Quarantine
     position: str | None
     partitions: int
 
@@ -75,22 +116,22 @@ class Gathered:
 
 
 def combine(
-    plan: PartitionPlan, heads: list[RangeOutput], buckets: list[BucketResult], windows: Windows
+    plan: PartitionPlan,
+    heads: list[RangeOutput],
+    buckets: list[BucketResult],
+    windows: Windows,
+    quarantine: Quarantine,
 ) -> Gathered:
     """Merge every bucket of a plan: sums, rows, quarantine (with line numbers), and the
-    position the plan hands over at."""
-    return _merged(heads, buckets, windows, plan.handover(heads))
-
-
-def _merged(
-    heads: list[RangeOutput], buckets: list[BucketResult], windows: Windows, position: str | None
-) -> Gathered:
+    position the plan hands over at. The buckets' partials hold no quarantine entries: they
+    are in `quarantine`."""
     offsets = [0]
     for head in heads:
         offsets.append(offsets[-1] + head.lines)
-    partial = merge_all([b.partial for b in buckets] + [unkeyed_partial(h.unkeyed) for h in heads])
-    quarantine = list(finish_entries(partial, render_where(offsets)))
-    return Gathered(partial, [b.rows for b in buckets], windows, quarantine, position, len(heads))
+    quarantine.render = render_where(offsets)
+    partial = merge_all(b.partial for b in buckets)
+    runs = [b.rows for b in buckets]
+    return Gathered(partial, runs, windows, quarantine, plan.handover(heads), len(heads))
 
 
 def gather_in_process(source: Source | str, partitions: int) -> Gathered:
@@ -98,8 +139,11 @@ def gather_in_process(source: Source | str, partitions: int) -> Gathered:
     (`source` a source with the `Partitioned` capability, or a spec: a JSONL file's path)."""
     reader = partitioned(open_source(source) if isinstance(source, str) else source)
     plan = reader.plan_partitions(partitions)
-    outputs = [reader.read_partition(part, len(plan.parts)) for part in plan.parts]
-    return combine(plan, heads_of(outputs), *resolve_outputs(outputs))
+    buckets = buckets_for(len(plan.parts))
+    outputs = [reader.read_partition(part, buckets) for part in plan.parts]
+    heads = heads_of(outputs)
+    resolved, windows = resolve_outputs(outputs)
+    return combine(plan, heads, resolved, windows, Quarantine.local(resolved, heads))
 
 
 def sorted_rows(runs: Iterable[Iterable[Row]]) -> Iterator[Row]:

@@ -1,24 +1,25 @@
-"""The day-keyed counted tables of a partitioned read, a window of days at a time.
+"""The day- and month-keyed counted tables of a partitioned read, a window at a time.
 
-A counted table keyed by day (`core.groups`: a store's day, hour, product per hour) has about
-as many rows as the history has receipts until its key space fills (at 250,000 receipts the
-product-hour sums alone were 510,000 keys, ~190 MiB as Python objects): a process that holds
-them whole grows with the history. So each bucket splits its sums of those tables by day
-(`split`), and the process that compares and rebuilds holds one *window* at a time: one
-table's rows for a range of consecutive days, cut where the keys the buckets reported reach
-`KEYS` (`Windows.plan`), added exactly over the buckets. A window holds at most `KEYS` keys,
-or one day's if a day alone has more: its size depends on the chain's width, never on the
+A counted table keyed by day (`core.groups`: a store's day, hour, product per day or hour)
+has about as many rows as the history has receipts until its key space fills (at 250,000
+receipts the product-hour sums alone were 510,000 keys, ~190 MiB as Python objects), and one
+keyed by month (a store's product per month and hour, its weekday hours per month) grows
+with the history's months: a process that holds them whole grows with the history. So each
+bucket splits its sums of those tables by day or month (`split`), and the process that
+compares and rebuilds holds one *window* at a time: one table's rows for a range of
+consecutive days (months), cut where the keys the buckets reported reach `KEYS`
+(`Windows.plan`), added exactly over the buckets. A window holds at most `KEYS` keys, or one
+day's (month's) if it alone has more: its size depends on the chain's width, never on the
 history's length.
 
-The windows tile every day (the first starts at `date.min`, the last ends at `date.max`), so
-a stored row on a day the source has none is compared too. Where the pieces live is the
-caller's business: in this process (`Windows.local`), or on the Dask workers that resolved
-the buckets (`orchestration.buckets`), fetched per window.
+The windows tile every value (the first is open below, the last above), so a stored row on
+a day the source has none is compared too. Where the pieces live is the caller's business:
+in this process (`Windows.local`), or on the Dask workers that resolved the buckets
+(`orchestration.buckets`), fetched per window.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -31,28 +32,36 @@ from coffeeshop.store import Store
 from coffeeshop.store.tables import TableRows
 
 KEYS = 65_536  # keys per window at most (summed over the buckets: an upper bound), ~16 MiB
-Piece = tuple[str, dt.date]  # (group name, day)
+Piece = tuple[str, Any]  # (group name, day or month)
+Span = tuple[Any, Any]  # a window's [start, stop) of days or months; None: unbounded
 # A bucket's pieces -> their sums: (bucket handle, [(piece handle, …)]) -> [Sums, …]
 Fetch = Callable[[Any, list[Any]], list[Sums]]
 
 BY_NAME: dict[str, Group] = {group.name: group for group in GROUPS}
-WINDOWED: tuple[Group, ...] = tuple(g for g in GROUPS if "day" in g.key)
+ALONG = ("day", "month")  # the dimension a group is windowed along: the first it holds
+WINDOWED: tuple[Group, ...] = tuple(g for g in GROUPS if any(d in g.key for d in ALONG))
 __all__ = ["STORE_DAY", "WINDOWED", "Windows", "split"]
 
 
+def along(group: Group) -> str:
+    return next(d for d in ALONG if d in group.key)
+
+
 def day_at(group: Group) -> int:
-    return group.key.index("day")
+    """Where the day (or month) a window cuts at is in `group`'s key."""
+    return group.key.index(along(group))
 
 
 def order(group: Group) -> Callable[[Any], Any]:
-    """The order differences of a windowed table are listed in: by day, then as the other
-    tables' (`repr`), whatever the windows."""
+    """The order differences of a windowed table are listed in: by day (month), then as the
+    other tables' (`repr`), whatever the windows."""
     at = day_at(group)
     return lambda key: (key[at], repr(key))
 
 
 def split(partial: Partial) -> dict[Piece, Sums]:
-    """Move the day-keyed groups' sums out of `partial` (which keeps the others), by day."""
+    """Move the windowed groups' sums out of `partial` (which keeps the others), by day or
+    month."""
     pieces: dict[Piece, Sums] = {}
     for group in WINDOWED:
         at = day_at(group)
@@ -62,13 +71,18 @@ def split(partial: Partial) -> dict[Piece, Sums]:
     return pieces
 
 
+def _within(value: Any, span: Span) -> bool:
+    start, stop = span
+    return (start is None or value >= start) and (stop is None or value < stop)
+
+
 class Windows:
     """Every bucket's pieces (a group's sums of one day): where they are (handles), how many
     keys each holds, and how to get them (`fetch`, one call per bucket and window)."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
-        self._pieces: dict[str, dict[dt.date, list[tuple[Any, Any, int]]]] = {}
+        self._pieces: dict[str, dict[Any, list[tuple[Any, Any, int]]]] = {}
 
     @classmethod
     def local(cls, buckets: Sequence[dict[Piece, Sums]]) -> Windows:
@@ -82,29 +96,25 @@ class Windows:
         name, day = piece
         self._pieces.setdefault(name, {}).setdefault(day, []).append((bucket, handle, keys))
 
-    def plan(self, group: Group) -> list[tuple[dt.date, dt.date]]:
-        """[first, last] days of each window of `group`, tiling every day."""
+    def plan(self, group: Group) -> list[Span]:
+        """[start, stop) of each window of `group`, tiling every day (month)."""
         days = self._pieces.get(group.name, {})
-        cuts: list[dt.date] = []
+        starts: list[Any] = [None]
         held = 0
         for day in sorted(days):
             keys = sum(k for *_, k in days[day])
-            if cuts and held + keys > KEYS:
-                cuts.append(day)
+            if held and held + keys > KEYS:
+                starts.append(day)
                 held = 0
-            elif not cuts:
-                cuts.append(dt.date.min)
             held += keys
-        starts = cuts or [dt.date.min]
-        ends = [start - dt.timedelta(days=1) for start in starts[1:]] + [dt.date.max]
-        return list(zip(starts, ends, strict=True))
+        return list(zip(starts, [*starts[1:], None], strict=True))
 
-    def sums(self, group: Group, first: dt.date, last: dt.date) -> GroupSums:
+    def sums(self, group: Group, span: Span) -> GroupSums:
         """The window's sums over every bucket (a key may be in several buckets' receipts:
         added exactly)."""
         by_bucket: dict[int, tuple[Any, list[Any]]] = {}
         for day, pieces in self._pieces.get(group.name, {}).items():
-            if first <= day <= last:
+            if _within(day, span):
                 for bucket, handle, _ in pieces:
                     by_bucket.setdefault(id(bucket), (bucket, []))[1].append(handle)
         merged = GroupSums((group,))
@@ -116,16 +126,16 @@ class Windows:
     def deltas(self) -> Iterator[Delta]:
         """Every window as the delta that adds it to empty tables (what a rebuild applies)."""
         for group in WINDOWED:
-            for first, last in self.plan(group):
-                yield Delta(groups=self.sums(group, first, last)).prune()
+            for span in self.plan(group):
+                yield Delta(groups=self.sums(group, span)).prune()
 
     def compared(
         self, store: Store, rows: TableRows, group: Group
     ) -> Iterator[tuple[dict[Any, Any], dict[Any, Any]]]:
         """(expected, stored) rows of a windowed table, window by window."""
-        day = rows.table.c["day"]
-        for first, last in self.plan(group):
-            want = self.sums(group, first, last).rows(group)
-            bounds = [day >= first] if first > dt.date.min else []
-            bounds += [day <= last] if last < dt.date.max else []
+        column = rows.table.c[along(group)]
+        for start, stop in self.plan(group):
+            want = self.sums(group, (start, stop)).rows(group)
+            bounds = [column >= start] if start is not None else []
+            bounds += [column < stop] if stop is not None else []
             yield want, store.stored_rows(rows, where=and_(true(), *bounds))

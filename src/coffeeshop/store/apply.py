@@ -142,7 +142,9 @@ def rebuild(
                 loader.quarantine(source, entries)
             else:
                 count = _insert_receipts(store, conn, replay.rows())
-                quarantine.write(conn, stmts, source, (), list(entries))
+                listed = iter(entries)  # a stream (a partitioned read's): never held whole
+                while chunk := list(itertools.islice(listed, REBUILD_ROWS)):
+                    quarantine.write(conn, stmts, source, (), chunk)
         tables.apply_delta(conn, stmts, replay.delta().prune())
         for window in replay.windows():
             tables.apply_delta(conn, stmts, window)

@@ -159,7 +159,6 @@ def _v7_fewer_counted_tables(conn: Connection) -> None:
         return
     for table in (*schema.COUNTED.values(), schema.daily, schema.store_month, schema.store_hour):
         ddl = conn.exec_driver_sql(
-
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
         ).scalar()
         if ddl is None or "WITHOUT ROWID" in ddl.upper():
