@@ -199,3 +199,42 @@ def test_sums_and_groups_travel_by_pickle() -> None:
         assert again == group and again.key_of((3, day, "2026-11", 8, "Tea")) == group.key_of(
             (3, day, "2026-11", 8, "Tea")
         )
+
+
+def test_on_sqlite_the_rows_a_batch_lowers_to_zero_are_found_by_key_not_by_a_scan(
+    tmp_path: Any,
+) -> None:
+    """The zero-count cleanup reads only the rows of the batch's keys: `(a, b) IN ((…), …)`
+    made SQLite scan the whole table, a cost that grew with the history."""
+    from sqlalchemy import event
+
+    extra = MetaData()
+    tables = [CountedTable(group, counted_table(group, extra)) for group in EXTRA]
+    deletes: list[str] = []
+    current: dict[str, Receipt] = {}
+    with Store(f"sqlite:///{tmp_path / 'plan.db'}") as store:
+        store.upgrade()
+        extra.create_all(store.engine)
+
+        @event.listens_for(store.engine, "before_cursor_execute")
+        def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.startswith("DELETE FROM") and "cs_test_" in statement:
+                deletes.append(statement)
+
+        for batch in random_batches(seed=19):
+            plan = plan_batch(parse_events(batch), current, groups=EXTRA)
+            with store.engine.begin() as conn:
+                for table in tables:
+                    table.apply(conn, store.statements, plan.delta)
+            for key in plan.deletes:
+                current.pop(key)
+            current.update({key: r for key, (r, _) in plan.upserts.items()})
+        assert deletes, "replacements and deletes lowered groups"
+        with store.engine.connect() as conn:
+            for statement in set(deletes):
+                markers = statement.count("?")
+                plan_rows = conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + statement, (0,) * markers
+                ).all()
+                steps = " ".join(str(row[-1]) for row in plan_rows)
+                assert "SCAN" not in steps and "SEARCH" in steps, (statement, steps)

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.core.events import Delete, Event, Parsed, Skip, Unreadable, Upsert
+from coffeeshop.core.plan import parse_events
 from coffeeshop.core.receipts import InvalidReceipt, parse_receipt
 from coffeeshop.errors import ConfigError, SourceChanged
+from coffeeshop.sources import jsonl
 from coffeeshop.sources.base import BatchLimits, SourceBatch
 from coffeeshop.sources.jsonl import MAX_LINE_BYTES, JsonlSource, decode_line
 
@@ -78,6 +80,43 @@ def keys(events: list[Event]) -> list[str]:
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "receipts.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def general_way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read every line the general way (a document is an `Upsert` with its text
+    and values), unless marked `fast_path`: the usual receipt's fast way is held to the
+    general way line by line in `test_fast_receipt.py`."""
+    if request.node.get_closest_marker("fast_path") is None:
+        monkeypatch.setattr(jsonl, "usual_receipt_line", lambda _text, _where: None)
+
+
+@pytest.mark.fast_path
+def test_the_usual_receipt_line_comes_validated_and_any_other_document_as_an_upsert() -> None:
+    valid = decode(line(1).rstrip(b"\n"))
+    assert isinstance(valid, Parsed) and valid.receipt is not None
+    assert (valid.key, valid.receipt_id, valid.where, valid.raw) == ("int:1", "1", WHERE, "")
+    assert valid.receipt == parse_receipt(receipt(1))
+    data = line(2, total_price=-1).rstrip(b"\n")
+    invalid = decode(data)
+    assert isinstance(invalid, Upsert)
+    assert (invalid.key, invalid.raw, invalid.doc) == (
+        "int:2",
+        data.decode(),
+        receipt(2, total_price=-1),
+    )
+
+
+@pytest.mark.fast_path
+def test_a_file_read_the_fast_way_gives_the_same_receipts_and_positions(path: Path) -> None:
+    path.write_bytes(BOM + line(1) + line(2, Store_ID="x") + b"{not json\n" + line(3).rstrip(b"\n"))
+    fast = read(path, max_events=2)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(jsonl, "usual_receipt_line", lambda _text, _where: None)
+        slow = read(path, max_events=2)
+    assert [b.position for b in fast] == [b.position for b in slow]
+    assert [parse_events(b.events) for b in fast] == [parse_events(b.events) for b in slow]
+    assert [type(e) for e in events_of(fast)] == [Parsed, Upsert, Unreadable, Parsed]
 
 
 # -- decode_line --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -19,6 +20,7 @@ from helpers import receipt, write_lines
 
 from coffeeshop.core.plan import Parsed
 from coffeeshop.errors import SourceChanged
+from coffeeshop.pipeline import readahead
 from coffeeshop.pipeline.readahead import ReadBatch, pack, read_ahead, read_inline, unpack
 from coffeeshop.sources.base import BatchLimits, Source
 from coffeeshop.sources.jsonl import JsonlSource
@@ -295,3 +297,39 @@ def test_a_kill_9_of_the_parent_frees_the_writer_lock_while_the_reader_is_blocke
         parent.wait()
         if "reader" in locals() and _alive(reader):
             os.kill(reader, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("reader", [read_ahead, read_inline])
+def test_the_collector_runs_less_often_while_reading_and_as_before_after(
+    tmp_path: Path, reader: Callable[..., Iterator[ReadBatch]]
+) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, mixed_lines())
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    source = JsonlSource(path)
+    source.open(None)
+    try:
+        for _ in reader(source, BatchLimits(max_events=2), follow=False, stop=threading.Event()):
+            seen.append(gc.get_threshold())
+    finally:
+        source.close()
+    assert seen and all(t[0] >= readahead.YOUNG_OBJECTS for t in seen)
+    assert all(t[1:] == before[1:] for t in seen)
+    assert gc.get_threshold() == before
+
+
+def test_the_collectors_thresholds_come_back_when_the_reader_fails_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.jsonl"
+    write_lines(path, mixed_lines())
+    before = gc.get_threshold()
+
+    def refuse(self: object) -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    with pytest.raises(OSError, match="no more processes"):
+        collect(read_ahead, path)
+    assert gc.get_threshold() == before

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffeeshop.core.receipt_values import _repr
-from coffeeshop.core.receipts import InvalidReceipt, display_id, receipt_key
+from coffeeshop.core.receipts import InvalidReceipt, Receipt, display_id, receipt_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,23 @@ class Upsert:
     key: str
     receipt_id: str
     doc: Mapping[str, Any]
+    where: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """An upsert after validation: its receipt, or the reason it is invalid.
+
+    The raw input is kept only for an invalid receipt (it goes to quarantine). A source whose
+    decoder validates the usual receipt as it reads it hands it on as this (the JSONL file's:
+    `sources/fast_receipt.py`); `plan.parse_events` validates every other upsert.
+    """
+
+    key: str
+    receipt_id: str
+    receipt: Receipt | None
+    reason: str | None
     where: str
     raw: str
 
@@ -52,7 +69,7 @@ class Skip:
     where: str
 
 
-Event = Upsert | Delete | Unreadable | Skip
+Event = Upsert | Parsed | Delete | Unreadable | Skip
 
 CHANGE_OPERATIONS = frozenset({"insert", "replace", "update", "delete"})
 _ABSENT: Any = object()

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from coffeeshop.core.events import Delete, Event, Skip, Unreadable, Upsert
+from coffeeshop.core.events import Parsed as Parsed  # (defined beside the events it follows)
 from coffeeshop.core.groups import GROUPS, Group, GroupSums
 from coffeeshop.core.limits import cap_raw, stored_items_problem
 from coffeeshop.core.receipts import CENT, InvalidReceipt, Receipt, parse_receipt, render_document
@@ -106,21 +107,6 @@ class Delta:
     @property
     def is_empty(self) -> bool:
         return not (self.receipts or self.cents or self.units or not self.groups.is_empty)
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """An upsert after validation: its receipt, or the reason it is invalid.
-
-    The raw input is kept only for an invalid receipt (it goes to quarantine).
-    """
-
-    key: str
-    receipt_id: str
-    receipt: Receipt | None
-    reason: str | None
-    where: str
-    raw: str
 
 
 ParsedEvent = Parsed | Delete | Unreadable | Skip

@@ -34,6 +34,8 @@ CENT = Decimal("0.01")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?", re.ASCII)
 _DIGITS_RE = re.compile(r"\d+", re.ASCII)
+_DAYS: dict[str, dt.date] = {}  # valid date texts read so far, up to `_DAYS_KEPT`
+_DAYS_KEPT = 4096
 _DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -86,16 +88,9 @@ def _parse_when(date_value: Any, time_value: Any) -> tuple[dt.date, int]:
         if time_value is _MISSING:
             return day, date_value.hour
     elif isinstance(date_value, str):
-        if not _DATE_RE.fullmatch(date_value):
-            raise InvalidReceipt(
-                "transactionDate", f'must be a "YYYY-MM-DD" date, got {_type_name(date_value)}'
-            )
-        try:
-            day = dt.date.fromisoformat(date_value)
-        except ValueError:
-            raise InvalidReceipt(
-                "transactionDate", f"{date_value!r} is not a real calendar date"
-            ) from None
+        day = _DAYS.get(date_value) if type(date_value) is str else None
+        if day is None:
+            day = _parse_day(date_value)
     else:
         raise InvalidReceipt(
             "transactionDate",
@@ -108,6 +103,21 @@ def _parse_when(date_value: Any, time_value: Any) -> tuple[dt.date, int]:
             "transactionTime", f'must be "HH:MM:SS" or "HH:MM", got {_type_name(time_value)}'
         )
     return day, int(match.group(1))
+
+
+def _parse_day(text: str) -> dt.date:
+    """A "YYYY-MM-DD" date's day (kept in `_DAYS`: a feed's receipts share a few days)."""
+    if not _DATE_RE.fullmatch(text):
+        raise InvalidReceipt(
+            "transactionDate", f'must be a "YYYY-MM-DD" date, got {_type_name(text)}'
+        )
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidReceipt("transactionDate", f"{text!r} is not a real calendar date") from None
+    if type(text) is str and len(_DAYS) < _DAYS_KEPT:
+        _DAYS[text] = day
+    return day
 
 
 def _parse_total(value: Any) -> int:
@@ -158,24 +168,34 @@ def _parse_items(value: Any) -> tuple[tuple[str, int], ...]:
         raise InvalidReceipt("items", f"must be a list, got {_type_name(value)}")
     totals: dict[str, int] = {}
     for index, item in enumerate(value):
-        # The usual item (an object with an ASCII name and an int quantity) is checked here
-        # inline, with the same rules; anything else goes through `_parse_item`.
+        # The usual item (an object with an ASCII name and an int quantity) is checked by
+        # `usual_name`, with the same rules; anything else goes through `_parse_item`.
         if type(item) is dict:
-            name = item.get("product_name")
-            quantity = item.get("product_quantity")
-            if (
-                type(name) is str
-                and type(quantity) is int
-                and 0 < quantity <= MAX_QUANTITY
-                and name.isascii()
-            ):
-                name = name.strip()
-                if name and len(name) <= MAX_NAME_LENGTH and "\x00" not in name:
-                    totals[name] = totals.get(name, 0) + quantity
-                    continue
+            quantity: Any = item.get("product_quantity")
+            usual = usual_name(item.get("product_name"), quantity)
+            if usual is not None:  # (then `quantity` is an int)
+                totals[usual] = totals.get(usual, 0) + quantity
+                continue
         name, quantity = _parse_item(index, item)
         totals[name] = totals.get(name, 0) + quantity
     return tuple(sorted(totals.items()))
+
+
+def usual_name(name: Any, quantity: Any) -> str | None:
+    """The canonical name of the usual item line (an ASCII name and an int quantity that
+    `_parse_item` accepts), or None for any other line, which `_parse_item` then reads (and
+    says what is wrong with it): the same rules, without building an error's text."""
+    # (ASCII text is NFC already)
+    if (
+        type(name) is str
+        and type(quantity) is int
+        and 0 < quantity <= MAX_QUANTITY
+        and name.isascii()
+    ):
+        canonical: str = name.strip()
+        if canonical and len(canonical) <= MAX_NAME_LENGTH and "\x00" not in canonical:
+            return canonical
+    return None
 
 
 def _parse_item(index: int, item: Any) -> tuple[str, int]:

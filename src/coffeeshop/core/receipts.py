@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,10 +25,12 @@ from coffeeshop.core.receipt_rules import (
     MAX_STORE_ID,
     MAX_TOTAL,
     InvalidReceipt,
+    _parse_item,
     _parse_items,
     _parse_store_id,
     _parse_total,
     _parse_when,
+    usual_name,
 )
 from coffeeshop.core.receipt_values import _type_name
 
@@ -101,3 +103,32 @@ def parse_receipt(doc: Mapping[str, Any], *, key: str | None = None) -> Receipt:
     cents = _parse_total(doc.get("total_price", _MISSING))
     items = _parse_items(doc.get("items", _MISSING))
     return Receipt(key=key, store_id=store_id, day=day, hour=hour, cents=cents, items=items)
+
+
+def usual_receipt(
+    key: str,
+    store_id: Any,
+    date: Any,
+    time: Any,
+    total: Any,
+    lines: Iterable[tuple[Any, Any]],
+) -> Receipt | None:
+    """The `Receipt` `parse_receipt` makes of a document of these fields (its item lines as
+    (product_name, product_quantity) pairs, each from an object that has both), when every
+    field passes its rule; None otherwise, for `parse_receipt` to read the document itself
+    (and to say what is wrong with it). The same rules, for a decoder that hands over the
+    fields without the document."""
+    try:
+        store = _parse_store_id(store_id)
+        day, hour = _parse_when(date, time)
+        cents = _parse_total(total)
+        totals: dict[str, int] = {}
+        for index, (name, quantity) in enumerate(lines):
+            canonical = usual_name(name, quantity)
+            if canonical is None:  # (an accented name, say): the whole rule
+                item = {"product_name": name, "product_quantity": quantity}
+                canonical, quantity = _parse_item(index, item)
+            totals[canonical] = totals.get(canonical, 0) + quantity
+    except InvalidReceipt:
+        return None
+    return Receipt(key, store, day, hour, cents, tuple(sorted(totals.items())))

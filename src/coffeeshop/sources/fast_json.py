@@ -43,9 +43,17 @@ def max_chars() -> int:
     return min(limit, _INT_DIGITS) if limit else _INT_DIGITS
 
 
+def within_limits(text: str) -> bool:
+    """Whether `text` is far from both decoders' limits (digits, nesting): only then is it
+    tried (a text of at most `MAX_OPENERS` characters cannot have more openers)."""
+    if len(text) > max_chars():
+        return False
+    return len(text) <= MAX_OPENERS or text.count("[") + text.count("{") <= MAX_OPENERS
+
+
 def decode(text: str) -> Any:
     """The value of `text` as `read_json` reads it, or `MISSED` (it then decodes it itself)."""
-    if len(text) > max_chars() or text.count("[") + text.count("{") > MAX_OPENERS:
+    if not within_limits(text):
         return MISSED
     try:
         return _DECODER.decode(text)

@@ -27,6 +27,7 @@ from coffeeshop.inotify import FileWatch
 from coffeeshop.retry import StopSignal
 from coffeeshop.sources.base import BatchLimits, PartitionPlan, SourceBatch
 from coffeeshop.sources.batching import MicroBatch
+from coffeeshop.sources.fast_receipt import usual_receipt_line
 from coffeeshop.sources.json_text import BadJson, is_whole_json, read_json
 from coffeeshop.sources.long_line import _RAW_BYTES, MAX_LINE_BYTES, LongLine, too_long
 
@@ -54,6 +55,9 @@ def decode_line(data: bytes, *, where: str) -> Event | None:
         return _unreadable(
             f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {exc.start + 1}", where, data
         )
+    usual = usual_receipt_line(text, where)
+    if usual is not None:
+        return usual
     try:
         obj = read_json(text)
     except BadJson as exc:

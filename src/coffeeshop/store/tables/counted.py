@@ -29,6 +29,7 @@ class CountedTable:
         # Its rows as each database takes them, compiled once (a date is sent as ISO text:
         # every database reads it).
         self.format = RowFormat(table, group.key, group.values)
+        self.keys = RowFormat(table, group.key, ())  # the key columns alone, encoded alike
         self.rows: tuple[TableRows, ...] = (
             TableRows(table, group.name, group.key, group.values, public=False),
         )
@@ -47,6 +48,9 @@ class CountedTable:
         lowered = [key for key, values in sums.items() if values[0] < 0]
         if not lowered:
             return
+        if conn.dialect.name == "sqlite":
+            self._drop_zero_rows_by_key(conn, stmts, lowered)
+            return
         key = self.group.key
         count = self.table.c[self.group.values[0]]
         keys = tuple_(*(self.table.c[name] for name in key)) if len(key) > 1 else None
@@ -57,6 +61,18 @@ class CountedTable:
                 else self.table.c[key[0]].in_([k[0] for k in chunk])
             )
             conn.execute(delete(self.table).where(and_(match, count <= 0)))
+
+    def _drop_zero_rows_by_key(
+        self, conn: Connection, stmts: Statements, lowered: list[tuple[Any, ...]]
+    ) -> None:
+        """SQLite: the rows of `lowered` whose count is zero, deleted one key at a time
+        (`executemany`), so each is found by the primary key: SQLite reads `(a, b) IN ((…),
+        …)` by scanning the whole table, a cost that grew with the history, not the batch."""
+        quote = stmts.quote
+        where = " AND ".join(f"{quote(name)} = ?" for name in self.group.key)
+        count = quote(self.group.values[0])
+        sql = f"DELETE FROM {quote(self.table.name)} WHERE {where} AND {count} <= 0"
+        conn.exec_driver_sql(sql, self.keys.tuples(dict.fromkeys(lowered, ())))
 
     def clear(self, conn: Connection) -> None:
         conn.execute(delete(self.table))
