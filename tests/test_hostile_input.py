@@ -38,6 +38,7 @@ from coffeeshop.pipeline.engine import Syncer, SyncReport
 from coffeeshop.sources.base import BatchLimits
 from coffeeshop.sources.jsonl import JsonlSource
 from coffeeshop.store import Store
+from coffeeshop.store.dialects import dialect_named
 
 TODAY = dt.date(2026, 11, 25)
 # Seconds one sync of a case may take (creating the schema included) before it counts as a
@@ -189,7 +190,8 @@ def _summary(text: str) -> tuple[int, str, str]:
 
 
 def _params() -> Iterator[Any]:
-    for backend in ("sqlite", "mariadb"):
+    # `db_url` is parametrized by dialect (tests/conftest.py): SQLite's and MariaDB's here.
+    for backend, dialect in (("sqlite", "sqlite"), ("mariadb", "mysql")):
         for case in CASES:
             if backend == "mariadb" and not case.mariadb:
                 continue
@@ -197,7 +199,8 @@ def _params() -> Iterator[Any]:
             bug = case.xfail or (case.xfail_mariadb if backend == "mariadb" else None)
             if bug:
                 marks.append(pytest.mark.xfail(strict=True, reason=bug))
-            yield pytest.param(case, backend, id=f"{backend}-{case.id}", marks=marks)
+            param = dialect_named(dialect)
+            yield pytest.param(case, param, id=f"{backend}-{case.id}", marks=marks)
 
 
 @pytest.mark.parametrize(("case", "db_url"), list(_params()), indirect=["db_url"])
