@@ -44,6 +44,10 @@ class Dialect(ABC):
     read_only_statements: ClassVar[tuple[str, ...]] = ()
     commit_after_session_setup: ClassVar[bool] = False
     decimal_as_text: ClassVar[bool] = False  # no exact decimal type: canonical text instead
+    # `(a, b) IN ((…), …)` is found by the primary key (False: the database scans the table for
+    # it, so rows are deleted by key one at a time: `CountedTable.add`)
+    row_values_by_key: ClassVar[bool] = True
+
     # Seconds the API's event loop stays alive after its engine is disposed (a driver thread
     # may still have a reply to hand back).
     async_dispose_grace: ClassVar[float] = 0.0

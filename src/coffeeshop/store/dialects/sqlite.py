@@ -26,6 +26,8 @@ class SQLite(Dialect):
     file_lock = True  # flock on the database file, released by the kernel with the process
     read_only_statements: ClassVar[tuple[str, ...]] = ("PRAGMA query_only = ON",)
     decimal_as_text = True  # SQLite has no decimal type and would store a binary float
+    row_values_by_key = False  # SQLite 3.40 scans the whole table for a row-value IN list
+
     # A connect cancelled at shutdown leaves aiosqlite's worker thread one reply to hand back:
     # the loop stays alive for it (else "Event loop is closed" there).
     async_dispose_grace = 0.05

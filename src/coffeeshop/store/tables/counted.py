@@ -48,7 +48,7 @@ class CountedTable:
         lowered = [key for key, values in sums.items() if values[0] < 0]
         if not lowered:
             return
-        if conn.dialect.name == "sqlite":
+        if not stmts.dialect.row_values_by_key:
             self._drop_zero_rows_by_key(conn, stmts, lowered)
             return
         key = self.group.key
@@ -65,9 +65,11 @@ class CountedTable:
     def _drop_zero_rows_by_key(
         self, conn: Connection, stmts: Statements, lowered: list[tuple[Any, ...]]
     ) -> None:
-        """SQLite: the rows of `lowered` whose count is zero, deleted one key at a time
-        (`executemany`), so each is found by the primary key: SQLite reads `(a, b) IN ((…),
-        …)` by scanning the whole table, a cost that grew with the history, not the batch."""
+        """The rows of `lowered` whose count is zero, deleted one key at a time
+        (`executemany`), so each is found by the primary key, on a database that reads
+        `(a, b) IN ((…), …)` by scanning the whole table (SQLite: a cost that grew with the
+        history, not the batch)."""
+
         quote = stmts.quote
         where = " AND ".join(f"{quote(name)} = ?" for name in self.group.key)
         count = quote(self.group.values[0])
