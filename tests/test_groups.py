@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -80,6 +81,21 @@ def random_batches(seed: int) -> list[list[Event]]:
     return batches
 
 
+def apply_batches(store: Store, tables: list[CountedTable]) -> Iterator[Any]:
+    """The random batches applied to `tables`, one transaction each; yields each batch's plan
+    and the receipts current after it."""
+    current: dict[str, Receipt] = {}
+    for batch in random_batches(seed=19):
+        plan = plan_batch(parse_events(batch), current, groups=EXTRA)
+        with store.engine.begin() as conn:
+            for table in tables:
+                table.apply(conn, store.statements, plan.delta)
+        for key in plan.deletes:
+            current.pop(key)
+        current.update({key: r for key, (r, _) in plan.upserts.items()})
+        yield plan, current
+
+
 def test_an_extra_table_from_one_declaration_stays_equal_to_its_recomputation(
     db_url: str,
 ) -> None:
@@ -90,17 +106,10 @@ def test_an_extra_table_from_one_declaration_stays_equal_to_its_recomputation(
     with Store(db_url) as store:
         store.upgrade()
         extra.create_all(store.engine)
-        for batch in random_batches(seed=19):
-            plan = plan_batch(parse_events(batch), current, groups=EXTRA)
+        for plan, current in apply_batches(store, tables):
             subtracted += sum(
                 v[0] < 0 for sums in plan.delta.groups.sums.values() for v in sums.values()
             )
-            with store.engine.begin() as conn:
-                for table in tables:
-                    table.apply(conn, store.statements, plan.delta)
-            for key in plan.deletes:
-                current.pop(key)
-            current.update({key: r for key, (r, _) in plan.upserts.items()})
             expected = naive(list(current.values()))
             with store.engine.connect() as conn:
                 for table in tables:
@@ -211,7 +220,6 @@ def test_on_sqlite_the_rows_a_batch_lowers_to_zero_are_found_by_key_not_by_a_sca
     extra = MetaData()
     tables = [CountedTable(group, counted_table(group, extra)) for group in EXTRA]
     deletes: list[str] = []
-    current: dict[str, Receipt] = {}
     with Store(f"sqlite:///{tmp_path / 'plan.db'}") as store:
         store.upgrade()
         extra.create_all(store.engine)
@@ -221,14 +229,8 @@ def test_on_sqlite_the_rows_a_batch_lowers_to_zero_are_found_by_key_not_by_a_sca
             if statement.startswith("DELETE FROM") and "cs_test_" in statement:
                 deletes.append(statement)
 
-        for batch in random_batches(seed=19):
-            plan = plan_batch(parse_events(batch), current, groups=EXTRA)
-            with store.engine.begin() as conn:
-                for table in tables:
-                    table.apply(conn, store.statements, plan.delta)
-            for key in plan.deletes:
-                current.pop(key)
-            current.update({key: r for key, (r, _) in plan.upserts.items()})
+        for _ in apply_batches(store, tables):
+            pass
         assert deletes, "replacements and deletes lowered groups"
         with store.engine.connect() as conn:
             for statement in set(deletes):
